@@ -1,0 +1,130 @@
+"""Settings from the environment (and an optional ``.env``), typed and checked once at start-up.
+
+Every problem is reported at once, in one ``SettingsError``. Secrets are
+``SecretStr``: their repr is ``**********`` and they are read with
+``.get_secret_value()`` only where a request is signed or sent.
+
+Provider credentials are optional so that the service starts (and the staff
+CLI works) before a hospital has filled them in; ``missing_for()`` names what a
+feature still lacks, and the features refuse to run without it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_BASE_URL = re.compile(r"^https?://[^\s/]+(:\d+)?(/[^\s]*)?$")
+
+
+class SettingsError(RuntimeError):
+    """Raised at start-up with every malformed setting listed, one per line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8",
+                                      extra="ignore", case_sensitive=False)
+
+    # --- core -----------------------------------------------------------
+    redis_url: str | None = Field(None, description="Redis for queues and state; unset = embedded server under var/")
+    var_dir: str = Field("var", description="Where the embedded Redis keeps its data and socket")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_webhook_bytes: int = Field(1_000_000, ge=1_000, description="Largest webhook body accepted")
+
+    # --- LINE -----------------------------------------------------------
+    line_channel_secret: SecretStr | None = None
+    line_channel_access_token: SecretStr | None = None
+    line_api_base_url: str = "https://api.line.me"
+    line_data_api_base_url: str = "https://api-data.line.me"
+    line_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    bot_knowledge_file: str | None = Field(None, description="Knowledge base YAML; unset = the shipped default")
+
+    # --- Oho Chat + LiveDesk (handoff) --------------------------------------
+    oho_api_key: SecretStr | None = None
+    oho_base_url: str = "https://api.developer.oho.chat"
+    oho_platform_id: str | None = None
+    livedesk_api_key: SecretStr | None = None
+    livedesk_api_secret: SecretStr | None = None
+    livedesk_base_url: str = "https://livedesk-api.engagelab.com"
+    livedesk_inbox_id: int | None = None
+    livedesk_webhook_token: SecretStr | None = None
+    livedesk_webhook_secret: SecretStr | None = None
+    handoff_no_agent_minutes: int = Field(10, ge=1, le=24 * 60)
+    handoff_idle_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+    business_hours: str = "Mon-Fri 08:00-16:00"
+
+    # --- SMS OTP ----------------------------------------------------------
+    sms_provider: Literal["sepsms", "thaibulksms"] = "sepsms"
+    sepsms_api_key: SecretStr | None = None
+    sepsms_base_url: str = "https://sepsms.com/api/v2"
+    sepsms_origin: str | None = None
+    sepsms_webhook_secret: SecretStr | None = None
+    thaibulksms_api_key: SecretStr | None = None
+    thaibulksms_api_secret: SecretStr | None = None
+    thaibulksms_base_url: str = "https://api-v2.thaibulksms.com"
+    thaibulksms_sender: str | None = None
+    thaibulksms_webhook_token: SecretStr | None = None
+    otp_ttl_seconds: int = Field(300, ge=60, le=3600)
+    otp_max_attempts: int = Field(5, ge=1, le=10)
+    otp_resend_seconds: int = Field(60, ge=10, le=3600)
+    otp_secret: SecretStr | None = Field(None, description="HMAC key for locally made OTP codes; unset = derived from the LINE channel secret")
+
+    # --- MOPH Alert (appointments) -------------------------------------------
+    moph_alert_base_url: str = "https://morpromt2c.moph.go.th"
+    moph_token_url: str = "https://cvp1.moph.go.th/token"
+    moph_user: str | None = None
+    moph_password_hash: SecretStr | None = None
+    moph_hospital_code: str | None = None
+    moph_send_now_path: str = "/api/v2/send-message/send-now"
+    moph_upload_data_path: str = "/api/v2/send-message/upload-data"
+    moph_upload_data_json_path: str = "/api/v2/send-message/upload-data-json"
+    moph_upload_message_path: str = "/api/v2/send-message/upload-message"
+    appointments_api_token: SecretStr | None = None
+    reminder_schedule: str = "1d@09:00"
+    hospital_name: str = "โรงพยาบาล"
+    hospital_color: str = Field("#0A7E5A", pattern=r"^#[0-9A-Fa-f]{6}$")
+
+    @field_validator("line_api_base_url", "line_data_api_base_url", "oho_base_url", "livedesk_base_url",
+                     "sepsms_base_url", "thaibulksms_base_url", "moph_alert_base_url", "moph_token_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not _BASE_URL.match(value):
+            raise ValueError("must be an http(s) URL such as https://api.example.com")
+        return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    def missing_for(self, feature: str) -> list[str]:
+        """Names of the unset settings that ``feature`` needs (empty when it can run)."""
+        needs = {
+            "line": ["line_channel_secret", "line_channel_access_token"],
+            "handoff": ["oho_api_key", "livedesk_api_key", "livedesk_api_secret",
+                        "livedesk_inbox_id", "livedesk_webhook_token"],
+            "sms": (["sepsms_api_key"] if self.sms_provider == "sepsms" else
+                    ["thaibulksms_api_key", "thaibulksms_api_secret", "thaibulksms_sender"]),
+            "moph": ["moph_user", "moph_password_hash", "moph_hospital_code"],
+            "appointments_api": ["appointments_api_token"],
+        }[feature]
+        return [name.upper() for name in needs if getattr(self, name) in (None, "")]
+
+
+def load_settings(**overrides) -> Settings:
+    """Read and check the settings; raise ``SettingsError`` listing every problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
+            lines.append(f"  {name}: {err['msg']}")
+        raise SettingsError("Invalid settings:\n" + "\n".join(lines)) from None

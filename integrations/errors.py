@@ -1,0 +1,80 @@
+"""Typed errors raised by every provider client.
+
+    ProviderError                      anything a provider call can raise
+     ├── ProviderConnectionError       no answer: DNS, refused, timeout    (retryable)
+     ├── ServerError                   5xx                                 (retryable)
+     ├── RateLimitError                429 or a provider's "slow down"     (retryable, .retry_after)
+     ├── AuthenticationError           401/403, bad key or scope
+     └── InvalidRequestError           other 4xx: our request is wrong
+          ├── NotFoundError            404
+          └── ConflictError            409: already in that state / already done
+
+Providers add leaves for their own codes (e.g. insufficient SMS credit) under the
+branch that matches whether a retry can help. Jobs look only at ``retryable``.
+Messages never carry request bodies: they may hold patient data.
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    retryable = False
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None,
+                 code: str | None = None, retry_after: float | None = None,
+                 request_id: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        parts = [p for p in (self.provider, str(self.status) if self.status else "", self.code or "") if p]
+        prefix = f"[{' '.join(parts)}] " if parts else ""
+        return f"{prefix}{self.message}"
+
+
+class ProviderConnectionError(ProviderError):
+    retryable = True
+
+
+class ServerError(ProviderError):
+    retryable = True
+
+
+class RateLimitError(ProviderError):
+    retryable = True
+
+
+class AuthenticationError(ProviderError):
+    pass
+
+
+class InvalidRequestError(ProviderError):
+    pass
+
+
+class NotFoundError(InvalidRequestError):
+    pass
+
+
+class ConflictError(InvalidRequestError):
+    pass
+
+
+def error_class_for_status(status: int) -> type[ProviderError]:
+    """The leaf that an HTTP status means when the provider says nothing more specific."""
+    if status in (401, 403):
+        return AuthenticationError
+    if status == 404:
+        return NotFoundError
+    if status == 409:
+        return ConflictError
+    if status == 429:
+        return RateLimitError
+    if status >= 500:
+        return ServerError
+    return InvalidRequestError
