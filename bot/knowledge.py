@@ -1,0 +1,246 @@
+"""The knowledge base: topics, their trigger phrases and LINE answers, loaded from YAML.
+
+A hospital edits ``bot/data/knowledge.yaml`` or its own copy (``BOT_KNOWLEDGE_FILE``).
+It is checked at load, so a mistake is reported at start-up naming file, topic
+and field, not as a LINE API error while a patient waits.
+
+Matching: Thai has no spaces between words, so Thai triggers are substrings of
+the normalised message with its spaces removed; English ones match whole words.
+Longer triggers also match with a typo or two (rapidfuzz), short ones only
+exactly. ``emergency`` wins whenever it matches; otherwise the highest
+priority, then the trigger that matched the most characters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+from rapidfuzz import fuzz, process
+
+from bot.text import normalize
+
+DEFAULT_FILE = Path(__file__).parent / "data" / "knowledge.yaml"
+REQUIRED_TOPICS = ("greeting", "hours", "location", "contact", "appointment", "documents",
+                   "parking", "visiting", "emergency", "staff", "verify", "thanks")
+FALLBACKS = ("unknown", "non_text")  # answers without triggers
+EMERGENCY = "emergency"
+MAX_MESSAGES = 5          # LINE: messages per reply
+MAX_QUICK_REPLIES = 13    # LINE: quick reply items
+MAX_LABEL = 20            # LINE: quick reply label length
+MAX_TEXT = 5000           # LINE: text message length
+MAX_MATCH_CHARS = 1000    # enough for any question; keeps a pasted essay cheap to match
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_LATIN = re.compile(r"[a-z0-9 ]+")
+_NOT_LATIN = re.compile(r"[^a-z0-9]+")
+
+
+class KnowledgeError(ValueError):
+    """The knowledge base file is malformed; the message names file, topic and field."""
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: str
+    triggers: tuple[str, ...]
+    messages: tuple[dict, ...]
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Match:
+    topic_id: str
+    score: float
+
+
+class _Message:
+    """A patient's message in the forms triggers are compared with."""
+
+    def __init__(self, text: str, not_typos: tuple[str, ...] = ()):
+        spaced = normalize(text or "")[:MAX_MATCH_CHARS]
+        self.compact = spaced.replace(" ", "")  # Thai is written without spaces
+        self.words = " " + _NOT_LATIN.sub(" ", spaced).strip() + " "  # " opening hours "
+        self.fuzzy = self.compact
+        for word in not_typos:  # never read "โรงพยาบาล" as a typo of "รถพยาบาล"
+            self.fuzzy = self.fuzzy.replace(word, " ")
+        self.chars = frozenset(self.fuzzy)
+
+
+class _Trigger:
+    """One normalised trigger phrase, ready to score messages against."""
+
+    def __init__(self, topic_id: str, priority: int, phrase: str):
+        key = normalize(phrase)
+        self.topic_id, self.priority = topic_id, priority
+        # English matches whole words only: "hi" is not in "this", "parking" not in "parkinson".
+        self.latin = bool(_LATIN.fullmatch(key))
+        self.key = key if self.latin else key.replace(" ", "")
+        self.padded = f" {key} "
+        # Thai counts vowels and tone marks as characters, so its words are longer.
+        shortest = 6 if self.latin else 7
+        self.edits = 0 if len(self.key) < shortest else 1 if len(self.key) < 2 * shortest else 2
+        self.chars = frozenset(self.key.replace(" ", ""))
+        self.min_score = 100 * (1 - self.edits / len(self.key)) - 0.01
+
+    def score(self, message: _Message) -> tuple[float, bool]:
+        """Similarity 0..1 of this trigger to the message (0 = no match), and whether exact."""
+        if self.padded in message.words if self.latin else self.key in message.compact:
+            return 1.0, True
+        # Each character the message lacks costs an edit: skips most fuzzy comparisons.
+        if not self.edits or len(self.chars - message.chars) > self.edits:
+            return 0.0, False
+        if self.latin:  # compare with runs of as many words as the trigger has
+            words, size = message.words.split(), self.key.count(" ") + 1
+            runs = [" ".join(words[i:i + size]) for i in range(max(1, len(words) - size + 1))]
+            found = process.extractOne(self.key, runs, scorer=fuzz.ratio, score_cutoff=self.min_score)
+            return (found[1] / 100 if found else 0.0), False
+        # partial_ratio aligns the shorter string, so a message shorter than the
+        # trigger would match every trigger containing it: compare whole strings then.
+        scorer = fuzz.partial_ratio if len(message.fuzzy) >= len(self.key) else fuzz.ratio
+        return scorer(self.key, message.fuzzy, score_cutoff=self.min_score) / 100, False
+
+
+def _label_ok(label: Any) -> bool:
+    """A quick reply label LINE accepts (it counts UTF-16 code units: an emoji is 2)."""
+    return isinstance(label, str) and 1 <= len(label.encode("utf-16-le")) // 2 <= MAX_LABEL
+
+
+class KnowledgeBase:
+    """Topics and answers of one knowledge base file, with a matcher built once."""
+
+    def __init__(self, data: Any, source: str = "<knowledge>"):
+        self.source = source
+        if not isinstance(data, dict) or not isinstance(data.get("hospital", {}), dict):
+            self._fail("top level", "must be a mapping with hospital, quick_replies and topics")
+        self.hospital: dict = data.get("hospital") or {}
+        raw_topics = data.get("topics")
+        if not isinstance(raw_topics, list) or not raw_topics:
+            self._fail("topics", "must be a non-empty list")
+        fallbacks = data.get("fallbacks") if isinstance(data.get("fallbacks"), dict) else {}
+        answers = {i: fallbacks[i] if isinstance(fallbacks.get(i), dict) else {} for i in FALLBACKS}
+        raw_topics = raw_topics + [dict(answers[i], id=i, triggers=[]) for i in FALLBACKS]
+        self.not_typos = tuple(normalize(str(w)).replace(" ", "") for w in data.get("not_typos") or ())
+        ids: list[str] = []
+        for number, raw in enumerate(raw_topics, 1):
+            if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
+                self._fail(f"topic #{number}", "id: missing")
+            if raw["id"] in ids:
+                self._fail(f"topic '{raw['id']}'", "id: duplicate topic id")
+            ids.append(raw["id"])
+        for missing in (i for i in REQUIRED_TOPICS if i not in ids):
+            self._fail(f"topic '{missing}'", "id: required topic is missing")
+        self.menu = self._menu(data.get("quick_replies"), set(ids))
+        self._topics = {raw["id"]: self._topic(raw) for raw in raw_topics}
+        self._triggers = [_Trigger(t.id, t.priority, phrase)
+                          for t in self._topics.values() for phrase in t.triggers]
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> KnowledgeBase:
+        """Read a knowledge base YAML file; ``None`` = the shipped default."""
+        path = Path(path) if path else DEFAULT_FILE
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise KnowledgeError(f"{path}: cannot read: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise KnowledgeError(f"{path}: not valid YAML: {exc}") from None
+        return cls(data, source=str(path))
+
+    @property
+    def topics(self) -> tuple[Topic, ...]:
+        """Every topic in file order, then the fallback answers."""
+        return tuple(self._topics.values())
+
+    def topic(self, topic_id: str) -> Topic:
+        """The topic with this id; ``KeyError`` if there is none."""
+        return self._topics[topic_id]
+
+    def match(self, text: str) -> Match:
+        """The topic a patient's message is about, or ``unknown``."""
+        message = _Message(text, self.not_typos)
+        best, best_key = Match("unknown", 0.0), None
+        for trigger in self._triggers:
+            score, exact = trigger.score(message)
+            if not score:
+                continue
+            # Emergency first, then priority, then the most characters matched
+            # (about length * (2 * score - 1) for rapidfuzz's indel ratio), exact before typo.
+            key = (trigger.topic_id == EMERGENCY, trigger.priority, len(trigger.key) * (2 * score - 1), exact)
+            if best_key is None or key > best_key:
+                best, best_key = Match(trigger.topic_id, score), key
+        return best
+
+    def _fail(self, where: str, problem: str) -> NoReturn:
+        raise KnowledgeError(f"{self.source}: {where}: {problem}")
+
+    def _menu(self, entries: Any, ids: set) -> dict:
+        """The LINE quickReply object of the common topics (``quickReply: menu`` in YAML)."""
+        if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_QUICK_REPLIES:
+            self._fail("quick_replies", f"must list 1 to {MAX_QUICK_REPLIES} topics")
+        items = []
+        for entry in entries:
+            topic_id, label = (entry.get("id"), entry.get("label")) if isinstance(entry, dict) else (None, None)
+            if topic_id not in ids:
+                self._fail("quick_replies", f"id: {topic_id!r} is not a topic id")
+            if not _label_ok(label):
+                self._fail(f"quick_replies '{topic_id}'", f"label: must be 1 to {MAX_LABEL} characters")
+            items.append({"type": "action", "action": {
+                "type": "postback", "label": label, "displayText": label,
+                "data": f"action=topic&id={topic_id}"}})
+        return {"items": items}
+
+    def _topic(self, raw: dict) -> Topic:
+        where = f"topic '{raw['id']}'"
+        triggers = raw.get("triggers")
+        if raw["id"] not in FALLBACKS and (
+                not isinstance(triggers, list) or not [t for t in triggers if normalize(str(t))]):
+            self._fail(where, "triggers: must be a non-empty list of phrases")
+        messages = raw.get("messages")
+        if not isinstance(messages, list) or not messages:
+            self._fail(where, "messages: must be a non-empty list of LINE message objects")
+        if len(messages) > MAX_MESSAGES:
+            self._fail(where, f"messages: {len(messages)} messages, LINE allows at most {MAX_MESSAGES}")
+        if not isinstance(priority := raw.get("priority", 0), int):
+            self._fail(where, "priority: must be a whole number")
+        return Topic(raw["id"], tuple(str(t) for t in triggers if normalize(str(t))),
+                     tuple(self._message(where, m) for m in messages), priority)
+
+    def _message(self, where: str, message: Any) -> dict:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            self._fail(where, "messages: each message needs a type")
+        message = self._fill(where, message)
+        if message.get("quickReply") == "menu":
+            message["quickReply"] = self.menu
+        if message["type"] == "text" and not 1 <= len(str(message.get("text", ""))) <= MAX_TEXT:
+            self._fail(where, f"messages.text: must be 1 to {MAX_TEXT} characters")
+        if message["type"] == "flex" and not message.get("altText"):
+            self._fail(where, "messages.altText: a flex message needs altText")
+        if "quickReply" in message:
+            try:
+                labels = [item["action"]["label"] for item in message["quickReply"]["items"]]
+            except (KeyError, TypeError):
+                labels = []
+            if not 1 <= len(labels) <= MAX_QUICK_REPLIES or not all(map(_label_ok, labels)):
+                self._fail(where, f"messages.quickReply: 'menu', or 1 to {MAX_QUICK_REPLIES} items "
+                                  f"with labels of at most {MAX_LABEL} characters")
+        return message
+
+    def _fill(self, where: str, value: Any) -> Any:
+        """Replace ``{name}``-style placeholders with the ``hospital`` values."""
+        if isinstance(value, dict):
+            return {k: self._fill(where, v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._fill(where, v) for v in value]
+        if not isinstance(value, str):
+            return value
+
+        def lookup(found: re.Match) -> Any:
+            if found.group(1) not in self.hospital:
+                self._fail(where, f"messages: unknown placeholder {found.group(0)} (add it under hospital)")
+            return self.hospital[found.group(1)]
+
+        whole = _PLACEHOLDER.fullmatch(value)  # alone, a value keeps its type: latitude stays a number
+        return lookup(whole) if whole else _PLACEHOLDER.sub(lambda found: str(lookup(found)), value)

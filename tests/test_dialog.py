@@ -1,0 +1,155 @@
+"""The dialog core: events in, LINE messages out, within LINE's limits."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlparse
+
+import pytest
+from linebot.v3.messaging import Message
+
+from bot.dialog import Dialog, Reply
+from bot.knowledge import KnowledgeBase
+from tests.flex_rules import assert_valid_flex
+
+KB = KnowledgeBase.load()
+PHONE = "02-000-0000"
+
+
+@pytest.fixture
+def dialog():
+    return Dialog(KB)
+
+
+def _quick_reply_topics(message: dict) -> list[str]:
+    return [item["action"]["data"].removeprefix("action=topic&id=")
+            for item in message["quickReply"]["items"]]
+
+
+def _actions(node):
+    """Every action object anywhere inside a message (buttons, quick replies)."""
+    if isinstance(node, dict):
+        if "action" in node and isinstance(node["action"], dict):
+            yield node["action"]
+        for value in node.values():
+            yield from _actions(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _actions(value)
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+# --- LINE limits, on every answer the knowledge base can give ---------------------------
+
+@pytest.mark.parametrize("topic_id", [t.id for t in KB.topics])
+def test_every_answer_is_a_valid_line_reply(dialog, topic_id):
+    reply = dialog.answer_topic(topic_id)
+    assert reply.intent == topic_id
+    assert 1 <= len(reply.messages) <= 5
+    for message in reply.messages:
+        assert Message.from_dict(message) is not None  # the LINE SDK's own model accepts it
+        json.dumps(message)
+        if message["type"] == "text":
+            assert 1 <= len(message["text"]) <= 5000
+            assert "ค่ะ" in message["text"] or "คะ" in message["text"]  # polite, one voice
+            assert "ครับ" not in message["text"]
+        if message["type"] == "flex":
+            assert message["contents"]["type"] in {"bubble", "carousel"}
+            assert 1 <= len(message["altText"]) <= 1500
+            assert_valid_flex(message)
+        if "quickReply" in message:
+            items = message["quickReply"]["items"]
+            assert 1 <= len(items) <= 13
+            for item in items:
+                assert item["type"] == "action"
+                assert 1 <= _utf16(item["action"]["label"]) <= 20
+        for action in _actions(message):
+            # 20 is the quick reply limit; buttons keep to it too, so every label fits everywhere.
+            assert 1 <= _utf16(action["label"]) <= 20
+            if action["type"] == "postback":
+                assert len(action["data"]) <= 300 and len(action.get("displayText", "")) <= 300
+            if action["type"] == "uri":
+                assert urlparse(action["uri"]).scheme in {"https", "tel"}
+
+
+def test_quick_reply_postbacks_name_existing_topics(dialog):
+    topics = _quick_reply_topics(dialog.on_follow().messages[-1])
+    assert topics and all(KB.topic(t) for t in topics)
+
+
+# --- events ----------------------------------------------------------------------
+
+def test_follow_greets_with_the_topics_menu(dialog):
+    reply = dialog.on_follow()
+    assert reply.intent == "greeting"
+    assert "สวัสดีค่ะ" in reply.messages[0]["text"]
+    assert {"hours", "location", "appointment", "staff"} <= set(_quick_reply_topics(reply.messages[-1]))
+
+
+def test_text_is_answered_with_its_topic_and_score(dialog):
+    reply = dialog.on_text("ที่จอดรถอยู่ตรงไหนคะ")
+    assert reply.intent == "parking" and reply.score == 1.0
+    assert "ที่จอดรถ" in reply.messages[0]["text"]
+    assert 0 < dialog.on_text("ที่จอดรท").score < 1
+
+
+def test_emergency_answer_offers_to_call_1669(dialog):
+    reply = dialog.on_text("แม่หายใจไม่ออก")
+    assert reply.intent == "emergency"
+    assert "1669" in reply.messages[0]["text"]
+    uris = [a["uri"] for m in reply.messages for a in _actions(m) if a["type"] == "uri"]
+    assert "tel:1669" in uris
+
+
+@pytest.mark.parametrize("text", ["", "asdfghjkl", "🙂"])
+def test_unknown_text_gets_menu_and_a_way_to_staff(dialog, text):
+    reply = dialog.on_text(text)
+    assert reply.intent == "unknown" and reply.score == 0.0
+    assert PHONE in reply.messages[0]["text"] and "1669" in reply.messages[0]["text"]
+    topics = _quick_reply_topics(reply.messages[-1])
+    assert "staff" in topics and {"hours", "location"} <= set(topics)
+
+
+@pytest.mark.parametrize("topic_id", ["hours", "location", "emergency", "staff", "verify", "thanks"])
+def test_postback_shows_its_topic(dialog, topic_id):
+    reply = dialog.on_postback(f"action=topic&id={topic_id}")
+    assert reply == Reply(topic_id, list(KB.topic(topic_id).messages), 1.0)
+
+
+@pytest.mark.parametrize("data", [
+    "action=topic&id=no-such-topic",
+    "action=topic",
+    "action=other&id=hours",
+    "id=hours",
+    "action=topic&id=hours&id=parking",
+    "%%%&&&==",
+    "",
+    None,
+])
+def test_unknown_or_malformed_postback_gets_the_unknown_answer(dialog, data):
+    assert dialog.on_postback(data).intent == "unknown"
+
+
+@pytest.mark.parametrize("kind", ["sticker", "image", "video", "audio", "file", "location", "something-new"])
+def test_other_messages_get_a_polite_text_only_answer(dialog, kind):
+    reply = dialog.on_other_message(kind)
+    assert reply.intent == "non_text"
+    assert "ข้อความ" in reply.messages[0]["text"] and PHONE in reply.messages[0]["text"]
+    assert "staff" in _quick_reply_topics(reply.messages[-1])
+
+
+def test_staff_and_verify_say_coming_soon_and_give_the_phone_and_1669(dialog):
+    for topic_id in ("staff", "verify"):
+        text = dialog.answer_topic(topic_id).messages[0]["text"]
+        assert "เร็ว ๆ นี้" in text and PHONE in text and "1669" in text
+
+
+def test_answers_are_copies_that_callers_may_change(dialog):
+    reply = dialog.answer_topic("hours")
+    reply.messages[0]["altText"] = "changed"
+    reply.messages.append({"type": "text", "text": "extra"})
+    again = dialog.answer_topic("hours")
+    assert again.messages[0]["altText"] != "changed" and len(again.messages) == 1
