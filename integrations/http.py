@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from typing import Any, Mapping
 
@@ -22,6 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
+from bot.privacy import mask
 from integrations.errors import (
     ProviderConnectionError,
     ProviderError,
@@ -30,6 +32,8 @@ from integrations.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+_PATH_PERSONAL = re.compile(r"U[0-9a-f]{32}|\d{9,}")
 
 #: (connect, read) seconds. Every request has a timeout; none waits forever.
 DEFAULT_TIMEOUT = (3.05, 15.0)
@@ -138,7 +142,8 @@ class HttpClient:
                     self._log(method, path, None, started, attempt, note=type(exc).__name__)
                     self._sleep(self._delay(attempt, None))
                     continue
-                raise error from exc
+                # No chained cause: requests' messages quote the URL, query string and all.
+                raise error from None
 
             self._log(method, path, response.status_code, started, attempt)
             if response.ok or response.status_code in ok_statuses:
@@ -157,8 +162,9 @@ class HttpClient:
         return random.uniform(0, self.backoff * (2 ** (attempt - 1)))
 
     def _where(self, path: str) -> str:
-        # Path only: query strings can hold credentials (e.g. MOPH's token call).
-        return path.split("?", 1)[0]
+        # Path only (query strings can hold credentials, e.g. MOPH's token call), with
+        # LINE user ids and long digit runs (phones, citizen IDs) masked.
+        return _PATH_PERSONAL.sub(lambda m: mask(m.group(0)), path.split("?", 1)[0])
 
     def _log(self, method, path, status, started, attempt, note=""):
         log.info("%s %s %s -> %s in %.0f ms%s%s", self.provider, method, self._where(path),

@@ -1,0 +1,1 @@
+"""HTTP endpoints (thin: verify, enqueue, answer) and the event handlers workers run."""

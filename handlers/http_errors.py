@@ -1,0 +1,21 @@
+"""JSON error answers for every endpoint, so a client always learns what was wrong."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+
+def error(status: int, message: str, **extra):
+    return jsonify(error=message, **extra), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        return error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        app.logger.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        return error(500, "internal error")

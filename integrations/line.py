@@ -1,0 +1,161 @@
+"""LINE Messaging API client: line-bot-sdk v3 underneath, our typed errors on top.
+
+The SDK does the HTTP and the models; this class adds what every caller needs
+and the SDK leaves open: a timeout on every call, SDK exceptions mapped to the
+``integrations.errors`` tree, and the reply → push fallback with an
+idempotent ``X-Line-Retry-Key``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from linebot.v3.messaging import (
+    ApiClient,
+    ApiException,
+    Configuration,
+    MessagingApi,
+    MessagingApiBlob,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    ShowLoadingAnimationRequest,
+)
+
+from bot.privacy import mask
+from integrations.errors import ProviderConnectionError, ProviderError, error_class_for_status
+
+log = logging.getLogger(__name__)
+
+#: Namespace for retry keys: the same event always yields the same key.
+RETRY_KEY_NAMESPACE = uuid.UUID("5f0c6f3e-3b1e-4c55-9a53-0e6a1b1c9d2a")
+
+
+def retry_key_for(*parts: str) -> str:
+    """A UUID that is the same for the same inputs, so a retried job pushes at most once."""
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, ":".join(parts)))
+
+
+class LineClient:
+    provider = "line"
+
+    def __init__(self, access_token: str, *, base_url: str = "https://api.line.me",
+                 data_base_url: str = "https://api-data.line.me", timeout: float = 10.0):
+        self.timeout = timeout
+        self._api = MessagingApi(ApiClient(self._configuration(access_token, base_url)))
+        self._blob = MessagingApiBlob(ApiClient(self._configuration(access_token, data_base_url)))
+
+    @staticmethod
+    def _configuration(access_token: str, host: str) -> Configuration:
+        config = Configuration(access_token=access_token, host=host.rstrip("/"))
+        config.retries = 0  # failures are retried by the job queue, with backoff, not here
+        return config
+
+    @classmethod
+    def from_settings(cls, settings) -> "LineClient":
+        token = settings.line_channel_access_token
+        if token is None:
+            raise RuntimeError("LINE_CHANNEL_ACCESS_TOKEN is not set")
+        return cls(token.get_secret_value(), base_url=settings.line_api_base_url,
+                   data_base_url=settings.line_data_api_base_url, timeout=settings.line_timeout_seconds)
+
+    # -- calls ----------------------------------------------------------------
+    def reply(self, reply_token: str, messages: list[dict]) -> None:
+        request = ReplyMessageRequest.from_dict({"replyToken": reply_token, "messages": messages})
+        self._send("reply", self._api.reply_message_with_http_info, request)
+
+    def push(self, to: str, messages: list[dict], retry_key: str) -> None:
+        """Push with ``X-Line-Retry-Key``. LINE answers 409 to a repeat of an accepted push: done."""
+        request = PushMessageRequest.from_dict({"to": to, "messages": messages})
+        try:
+            self._send("push", self._api.push_message_with_http_info, request, x_line_retry_key=retry_key)
+        except ProviderError as exc:
+            if exc.status == 409:
+                log.info("line push to %s already accepted (retry key seen)", mask(to))
+                return
+            raise
+
+    def reply_or_push(self, reply_token: str | None, to: str | None, messages: list[dict],
+                      retry_key: str) -> str:
+        """Reply if the token is good, else push. Returns "reply" or "push".
+
+        Callers must use each reply token at most once, even across job retries
+        (LINE rejects a second use, and the first may have been delivered).
+        """
+        if reply_token:
+            try:
+                self.reply(reply_token, messages)
+                return "reply"
+            except ProviderError as exc:
+                if not _reply_token_problem(exc) or not to:
+                    raise
+                log.info("line reply token rejected (%s); pushing instead", exc.status or "no answer")
+        if not to:
+            raise ProviderError("no reply token and no user to push to", provider=self.provider)
+        self.push(to, messages, retry_key)
+        return "push"
+
+    def show_loading(self, chat_id: str, seconds: int = 5) -> None:
+        """LINE's typing animation in a 1:1 chat (5–60 s, a multiple of 5). Cosmetic: never raises."""
+        seconds = max(5, min(60, (seconds + 4) // 5 * 5))
+        try:
+            self._send("loading", self._api.show_loading_animation_with_http_info,
+                       ShowLoadingAnimationRequest(chatId=chat_id, loadingSeconds=seconds))
+        except ProviderError as exc:
+            log.info("line loading animation not shown: %s", exc)
+
+    def bot_info(self) -> dict[str, Any]:
+        return self._call("bot_info", self._api.get_bot_info_with_http_info).data.to_dict()
+
+    def profile(self, user_id: str) -> dict[str, Any]:
+        return self._call("profile", self._api.get_profile_with_http_info, user_id).data.to_dict()
+
+    def message_content(self, message_id: str) -> tuple[bytes, str]:
+        """The bytes and content type of an image, video, audio or file a user sent."""
+        response = self._call("content", self._blob.get_message_content_with_http_info, message_id)
+        headers = response.headers or {}
+        return response.data, headers.get("Content-Type") or headers.get("content-type") or "application/octet-stream"
+
+    # -- plumbing -------------------------------------------------------------
+    def _send(self, name: str, method, *args, **kwargs) -> None:
+        """A call whose answer we do not read. Once LINE has said 2xx the message is out:
+        the SDK must not turn an answer it cannot parse into a failure (and a resend)."""
+        response = self._call(name, method, *args, _preload_content=False, **kwargs)
+        response.raw_data  # drain the body so the connection is reused
+
+    def _call(self, name: str, method, *args, **kwargs):
+        try:
+            return method(*args, _request_timeout=self.timeout, **kwargs)
+        except ApiException as exc:
+            raise self._error(name, exc) from None
+        except Exception as exc:  # urllib3 connection and timeout errors
+            if type(exc).__module__.startswith("urllib3"):
+                raise ProviderConnectionError(f"{type(exc).__name__} calling LINE {name}",
+                                              provider=self.provider) from None
+            raise
+
+    def _error(self, name: str, exc: ApiException) -> ProviderError:
+        message = ""
+        try:
+            message = json.loads(exc.body or b"{}").get("message", "")
+        except (ValueError, AttributeError):
+            pass
+        headers = dict(exc.headers or {})
+        cls = error_class_for_status(exc.status or 500)
+        retry_after = headers.get("Retry-After")
+        return cls(f"LINE {name}: {message or exc.reason}"[:300], provider=self.provider,
+                   status=exc.status, retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+                   request_id=headers.get("x-line-request-id"))
+
+
+def _reply_token_problem(exc: ProviderError) -> bool:
+    """Whether a failed reply is worth a push: the token is expired/used, or LINE failed on its side.
+
+    A 400 about anything but the token means our messages are wrong: a push
+    with the same messages would fail the same way.
+    """
+    if exc.status == 400:
+        return "reply token" in exc.message.lower()
+    return exc.retryable

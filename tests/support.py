@@ -1,0 +1,46 @@
+"""Test helpers: LINE-shaped events and signed webhook posts."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+
+CHANNEL_SECRET = "test-channel-secret"
+ACCESS_TOKEN = "test-access-token"
+
+
+def sign(body: bytes, secret: str = CHANNEL_SECRET) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def text_event(text: str, user: str = "U" + "a" * 32, **extra) -> dict:
+    """A message event shaped like LINE's documentation example."""
+    event = {
+        "type": "message",
+        "mode": "active",
+        "timestamp": 1_700_000_000_000,
+        "webhookEventId": "01" + uuid.uuid4().hex[:24].upper(),
+        "deliveryContext": {"isRedelivery": False},
+        "source": {"type": "user", "userId": user},
+        "replyToken": uuid.uuid4().hex,
+        "message": {"type": "text", "id": str(uuid.uuid4().int)[:18], "text": text, "quoteToken": "q"},
+    }
+    event.update(extra)
+    return event
+
+
+class LineWebhook:
+    """Posts signed webhook bodies to the app, like LINE does."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def post(self, events: list[dict] | None = None, *, body: bytes | None = None, signature: str | None = None):
+        if body is None:
+            body = json.dumps({"destination": "U" + "0" * 32, "events": events or []}).encode()
+        headers = {"Content-Type": "application/json",
+                   "X-Line-Signature": sign(body) if signature is None else signature}
+        return self.client.post("/callback", data=body, headers=headers)

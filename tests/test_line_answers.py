@@ -1,0 +1,96 @@
+"""Webhook → real RQ worker → LINE stub: the right answer, once, by reply or by push."""
+
+import json
+
+from rq.registry import FailedJobRegistry
+
+from integrations.line import retry_key_for
+from workers.queues import LINE_QUEUE, get_queue
+from tests.support import ACCESS_TOKEN, text_event
+
+USER = "U" + "d" * 32
+
+
+def requests_to(line_stub, path):
+    return [request for request, _ in line_stub.log if request.path == path]
+
+
+def test_text_message_gets_one_reply_with_the_matching_topic(webhook, run_worker, line_stub, services):
+    event = text_event("โรงพยาบาลเปิดกี่โมงคะ", user=USER)
+    assert webhook.post([event]).status_code == 200
+    run_worker()
+    replies = requests_to(line_stub, "/v2/bot/message/reply")
+    assert len(replies) == 1
+    body = replies[0].get_json()
+    assert body["replyToken"] == event["replyToken"]
+    assert body["messages"] == services.dialog.answer_topic("hours").messages
+    assert replies[0].headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+    assert requests_to(line_stub, "/v2/bot/message/push") == []
+
+
+def test_follow_postback_and_sticker_are_answered(webhook, run_worker, line_stub, services):
+    follow = text_event("", user=USER, type="follow", follow={"isUnblocked": False})
+    del follow["message"]
+    postback = text_event("", user=USER, type="postback", postback={"data": "action=topic&id=parking"})
+    del postback["message"]
+    sticker = text_event("", user=USER)
+    sticker["message"] = {"type": "sticker", "id": "1", "packageId": "446", "stickerId": "1988", "stickerResourceType": "STATIC"}
+    webhook.post([follow, postback, sticker])
+    run_worker()
+    bodies = [r.get_json() for r in requests_to(line_stub, "/v2/bot/message/reply")]
+    assert [b["replyToken"] for b in bodies] == [follow["replyToken"], postback["replyToken"], sticker["replyToken"]]
+    assert bodies[0]["messages"] == services.dialog.on_follow().messages
+    assert bodies[1]["messages"] == services.dialog.answer_topic("parking").messages
+    assert bodies[2]["messages"] == services.dialog.on_other_message("sticker").messages
+
+
+def test_expired_reply_token_falls_back_to_an_idempotent_push(webhook, run_worker, line_stub):
+    line_stub.clear_all_handlers()
+    line_stub.expect_request("/v2/bot/message/reply").respond_with_json({"message": "Invalid reply token"}, status=400)
+    line_stub.expect_request("/v2/bot/message/push").respond_with_json({"sentMessages": []})
+    event = text_event("ที่จอดรถ", user=USER)
+    webhook.post([event])
+    run_worker()
+    assert len(requests_to(line_stub, "/v2/bot/message/reply")) == 1
+    [push] = requests_to(line_stub, "/v2/bot/message/push")
+    assert push.get_json()["to"] == USER
+    assert push.headers["X-Line-Retry-Key"] == retry_key_for("answer", event["webhookEventId"])
+
+
+def test_a_retried_job_never_reuses_the_reply_token_and_pushes_with_the_same_key(webhook, run_worker, line_stub, redis):
+    line_stub.clear_all_handlers()
+    line_stub.expect_request("/v2/bot/message/reply").respond_with_json({"message": "Internal error"}, status=500)
+    line_stub.expect_oneshot_request("/v2/bot/message/push").respond_with_json({"message": "busy"}, status=503)
+    event = text_event("ขอบคุณค่ะ", user=USER)
+    webhook.post([event])
+    run_worker()  # reply fails, push fails: the job is scheduled for a retry, the event kept
+    assert redis.llen(f"line:inbox:{USER}") == 1
+
+    line_stub.expect_request("/v2/bot/message/push").respond_with_json({}, status=409)  # LINE: already accepted
+    from workers.line_jobs import drain_inbox
+    assert drain_inbox(USER) == 1  # the retry, as the scheduler would run it
+    assert len(requests_to(line_stub, "/v2/bot/message/reply")) == 1
+    pushes = requests_to(line_stub, "/v2/bot/message/push")
+    assert len(pushes) == 2
+    assert {p.headers["X-Line-Retry-Key"] for p in pushes} == {retry_key_for("answer", event["webhookEventId"])}
+    assert redis.llen(f"line:inbox:{USER}") == 0
+
+
+def test_rejected_messages_fail_without_retry_and_show_in_failed_registry(webhook, run_worker, line_stub, redis):
+    line_stub.clear_all_handlers()
+    line_stub.expect_request("/v2/bot/message/reply").respond_with_json({"message": "The request body has 1 error(s)"}, status=400)
+    webhook.post([text_event("สวัสดี", user=USER)])
+    run_worker()
+    failed = FailedJobRegistry(queue=get_queue(redis, LINE_QUEUE))
+    assert failed.count == 1
+    assert requests_to(line_stub, "/v2/bot/message/push") == []  # a push would fail the same way
+    assert redis.llen("line:dead-events") == 1
+
+
+def test_unknown_event_types_are_ignored(webhook, run_worker, line_stub, redis):
+    odd = text_event("", user=USER, type="somethingNew")
+    del odd["message"]
+    webhook.post([odd])
+    run_worker()
+    assert line_stub.log == []
+    assert FailedJobRegistry(queue=get_queue(redis, LINE_QUEUE)).count == 0

@@ -1,0 +1,48 @@
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+
+def test_defaults_are_usable_without_any_environment():
+    settings = load_settings(_env_file=None)
+    assert settings.line_api_base_url == "https://api.line.me"
+    assert settings.line_data_api_base_url == "https://api-data.line.me"
+    assert settings.redis_url is None  # → embedded Redis
+    assert settings.missing_for("line") == ["LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"]
+
+
+def test_every_problem_is_listed_in_one_error(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "localhost:6379")
+    monkeypatch.setenv("LINE_API_BASE_URL", "api.line.me")
+    monkeypatch.setenv("OTP_TTL_SECONDS", "five minutes")
+    monkeypatch.setenv("SMS_PROVIDER", "carrier-pigeon")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=None)
+    message = str(caught.value)
+    for name in ("REDIS_URL", "LINE_API_BASE_URL", "OTP_TTL_SECONDS", "SMS_PROVIDER"):
+        assert name in message
+    assert message.count("\n") == 4
+
+
+def test_secrets_never_appear_in_repr_or_errors(monkeypatch):
+    monkeypatch.setenv("LINE_CHANNEL_ACCESS_TOKEN", "very-secret-token-value")
+    monkeypatch.setenv("LINE_CHANNEL_SECRET", "very-secret-channel")
+    settings = load_settings(_env_file=None)
+    assert "very-secret" not in repr(settings)
+    assert "very-secret" not in str(settings.model_dump())
+    assert settings.line_channel_access_token.get_secret_value() == "very-secret-token-value"
+
+
+def test_dotenv_file_is_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("LINE_CHANNEL_SECRET=from-dotenv\nLINE_API_BASE_URL=http://127.0.0.1:9/\n")
+    settings = load_settings()
+    assert settings.line_channel_secret.get_secret_value() == "from-dotenv"
+    assert settings.line_api_base_url == "http://127.0.0.1:9"  # trailing slash dropped
+
+
+def test_environment_beats_dotenv(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("LINE_CHANNEL_SECRET=from-dotenv\n")
+    monkeypatch.setenv("LINE_CHANNEL_SECRET", "from-env")
+    assert load_settings().line_channel_secret.get_secret_value() == "from-env"

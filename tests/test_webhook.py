@@ -1,0 +1,100 @@
+"""POST /callback: verify, de-duplicate, queue, answer fast; never call out, never log bodies."""
+
+import json
+import logging
+
+from workers.queues import LINE_QUEUE, get_queue
+from tests.support import text_event
+
+
+def queued_jobs(redis):
+    return get_queue(redis, LINE_QUEUE).count
+
+
+def test_signed_event_is_queued_and_acknowledged(webhook, redis, line_stub):
+    event = text_event("เปิดกี่โมง")
+    response = webhook.post([event])
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "queued": 1, "duplicates": 0}
+    assert queued_jobs(redis) == 1
+    assert json.loads(redis.lindex(f"line:inbox:{event['source']['userId']}", 0)) == event
+    assert line_stub.log == []  # no outbound HTTP inside the request
+
+
+def test_bad_signature_is_rejected_and_nothing_queued(webhook, redis, caplog):
+    caplog.set_level(logging.DEBUG)
+    response = webhook.post([text_event("ความลับของคนไข้")], signature="bm90IGEgc2lnbmF0dXJl")
+    assert response.status_code == 400
+    assert queued_jobs(redis) == 0
+    assert "ความลับของคนไข้" not in caplog.text
+
+
+def test_missing_signature_is_rejected(client, redis):
+    response = client.post("/callback", data=b'{"events": []}', headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid signature"
+
+
+def test_signature_over_reserialised_json_does_not_verify(webhook, redis):
+    body = json.dumps({"events": [text_event("hi")]}).encode()
+    respaced = json.dumps(json.loads(body), indent=1).encode()
+    from tests.support import sign
+    assert webhook.post(body=respaced, signature=sign(body)).status_code == 400
+    assert queued_jobs(redis) == 0
+
+
+def test_verify_button_payload_is_accepted(webhook, redis):
+    response = webhook.post(body=b'{"destination":"U0","events":[]}')
+    assert response.status_code == 200
+    assert queued_jobs(redis) == 0
+
+
+def test_malformed_json_with_valid_signature_is_400_and_process_stays_healthy(webhook, client, redis):
+    for body in (b"{not json", b'{"events": "nope"}', b"[1,2]", b'{"events": [1]}', b"\xff\xfe"):
+        assert webhook.post(body=body).status_code == 400, body
+    assert client.get("/healthz").status_code == 200
+    assert webhook.post(body=b'{"events": []}').status_code == 200
+
+
+def test_oversized_body_is_413(webhook, settings):
+    body = b'{"events": [], "pad": "' + b"x" * settings.max_webhook_bytes + b'"}'
+    assert webhook.post(body=body).status_code == 413
+
+
+def test_redelivered_event_is_queued_once(webhook, redis):
+    event = text_event("สวัสดี")
+    assert webhook.post([event]).get_json()["queued"] == 1
+    redelivery = dict(event, deliveryContext={"isRedelivery": True})
+    assert webhook.post([redelivery]).get_json() == {"status": "ok", "queued": 0, "duplicates": 1}
+    assert redis.llen(f"line:inbox:{event['source']['userId']}") == 1
+
+
+def test_one_drain_job_per_user_per_request(webhook, redis):
+    a, b = "U" + "a" * 32, "U" + "b" * 32
+    events = [text_event("1", user=a), text_event("2", user=b), text_event("3", user=a)]
+    assert webhook.post(events).get_json()["queued"] == 3
+    assert queued_jobs(redis) == 2
+    assert redis.llen(f"line:inbox:{a}") == 2
+
+
+def test_job_description_carries_no_patient_text(webhook, redis):
+    webhook.post([text_event("เบอร์ 0812345678 ปวดท้อง")])
+    job = get_queue(redis, LINE_QUEUE).jobs[0]
+    assert "0812345678" not in job.description and "ปวดท้อง" not in job.description
+    assert job.description.startswith("answer LINE events of …")
+    assert job.timeout and job.retries_left == 5
+
+
+def test_unconfigured_webhook_answers_503(redis_server, redis):
+    from bot import create_app
+    from bot.services import Services
+    from tests.conftest import make_settings
+    settings = make_settings(redis_server, line_channel_secret=None)
+    client = create_app(settings, services=Services(settings, redis_connection=redis)).test_client()
+    assert client.post("/callback", data=b"{}").status_code == 503
+
+
+def test_wrong_method_and_unknown_path_answer_json(client):
+    assert client.get("/callback").status_code == 405
+    response = client.get("/nope")
+    assert response.status_code == 404 and "error" in response.get_json()

@@ -1,0 +1,20 @@
+"""Jobs that answer patients on LINE."""
+
+from __future__ import annotations
+
+from integrations.errors import ProviderError
+from workers import inbox
+from workers.runtime import fail_without_retry, services
+
+
+def drain_inbox(user: str) -> int:
+    """Answer the queued events of one LINE user, in order."""
+    s = services()
+    try:
+        return inbox.drain_inbox(s.redis, user, s.line_events.handle)
+    except inbox.PermanentEventFailure as exc:
+        fail_without_retry(exc)
+    except ProviderError as exc:
+        if not exc.retryable:
+            fail_without_retry(exc)
+        raise

@@ -1,0 +1,38 @@
+"""Queue names, job defaults, and the one place jobs are enqueued from.
+
+Every job goes through ``enqueue()``: JSON serialisation (jobs cross process
+boundaries; pickle would couple them to code versions), an explicit timeout,
+``Retry`` with backoff, and a description that carries no patient data (RQ
+logs descriptions, and by default they hold the arguments' reprs).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import redis
+from rq import Queue, Retry
+from rq.serializers import JSONSerializer
+
+#: Worker order is priority order: patients waiting on an answer come first.
+LINE_QUEUE = "line"          # answering patients, in order per user
+DEFAULT_QUEUE = "default"    # handoff, mirror, SMS, single notices
+BULK_QUEUE = "bulk"          # campaigns and CSV pushes: may wait
+QUEUE_NAMES = (LINE_QUEUE, DEFAULT_QUEUE, BULK_QUEUE)
+
+#: Backoff for transient provider failures: ~6 tries over ~20 minutes, then the failed registry.
+DEFAULT_RETRY = Retry(max=5, interval=[5, 30, 120, 300, 900])
+DEFAULT_TIMEOUT = 60
+
+
+def get_queue(connection: redis.Redis, name: str = DEFAULT_QUEUE) -> Queue:
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def enqueue(connection: redis.Redis, func: Callable | str, *args: Any, queue: str = DEFAULT_QUEUE,
+            description: str, job_id: str | None = None, timeout: int = DEFAULT_TIMEOUT,
+            retry: Retry | None = DEFAULT_RETRY, **options: Any):
+    """Enqueue ``func(*args)``. ``description`` is what logs show: never patient data."""
+    return get_queue(connection, queue).enqueue(
+        func, *args, job_id=job_id, description=description, job_timeout=timeout,
+        retry=retry, result_ttl=3600, failure_ttl=14 * 24 * 3600, **options)
