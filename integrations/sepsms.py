@@ -1,0 +1,270 @@
+"""SEPSMS REST API v2 (seed 004): SMS, OTP send/verify, delivery status, credit.
+
+SEPSMS makes and checks the OTP itself: ``send_otp`` returns only a
+``reference``; ``verify_otp(reference, pin)`` asks SEPSMS whether the pin is right.
+Its rate limits (SMS 120/min, OTP 5/min per IP, 2,400/min overall) are kept by
+``RedisRateLimiter`` before each call, across every worker, so a busy minute
+ends in a ``RateLimitError`` with ``retry_after`` for the job queue, not in 429s.
+
+The API has no idempotency key (none is documented), so a send that is retried
+after a lost answer can send twice; callers dedupe at the job level.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid as uuidlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping, Sequence
+from urllib.parse import quote
+
+from bot.phone import ThaiMobile, mask_phone_numbers
+from integrations.errors import AuthenticationError, InvalidRequestError, ProviderError, RateLimitError
+from integrations.http import HttpClient
+
+
+class InsufficientCreditError(InvalidRequestError):
+    """The account has run out of SMS credit: no retry helps until someone tops up."""
+
+
+class OtpInvalidError(InvalidRequestError):
+    """The pin is wrong. ``verify_otp`` turns this into ``verified=False``."""
+
+
+class OtpExpiredError(InvalidRequestError):
+    """The reference can no longer be verified (expired, used up or unknown): send a new code."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    name: str
+    limit: int
+    per_seconds: float
+
+
+#: From the seed's "Rate limits" table. OTP is per IP; all our workers share one, so one key.
+SEPSMS_LIMITS = {
+    "all": RateLimit("sepsms:all", 2400, 60),
+    "sms": RateLimit("sepsms:sms", 120, 60),
+    "otp": RateLimit("sepsms:otp", 5, 60),
+}
+
+
+class RedisRateLimiter:
+    """Sliding-window budgets shared by every process that uses the same Redis.
+
+    Each call is one sorted-set entry per limit; a MULTI transaction trims the
+    window, adds the entry and counts, so two workers cannot both take the last
+    slot. Over budget, the entries are taken back and ``RateLimitError`` says
+    when to come back. ``redis=None`` switches limiting off (pure unit tests).
+    """
+
+    def __init__(self, redis, *, prefix: str = "ratelimit", provider: str = "", clock=time.time):
+        self.redis = redis
+        self.prefix = prefix
+        self.provider = provider
+        self._clock = clock
+
+    def acquire(self, *limits: RateLimit) -> None:
+        """Take one call from every budget in ``limits``, or none and raise ``RateLimitError``."""
+        if self.redis is None or not limits:
+            return
+        now = self._clock()
+        member = f"{now:.6f}:{uuidlib.uuid4().hex}"
+        pipe = self.redis.pipeline(transaction=True)
+        for limit in limits:
+            key = f"{self.prefix}:{limit.name}"
+            pipe.zremrangebyscore(key, "-inf", now - limit.per_seconds)
+            pipe.zadd(key, {member: now})
+            pipe.zcard(key)
+            pipe.zrange(key, 0, 0, withscores=True)
+            pipe.expire(key, int(limit.per_seconds) + 1)
+        replies = pipe.execute()
+        waits = []
+        for i, limit in enumerate(limits):
+            count, oldest = replies[5 * i + 2], replies[5 * i + 3]
+            if count > limit.limit:
+                waits.append((max(oldest[0][1] + limit.per_seconds - now, 0.001), limit))
+        if waits:
+            pipe = self.redis.pipeline(transaction=True)
+            for limit in limits:
+                pipe.zrem(f"{self.prefix}:{limit.name}", member)
+            pipe.execute()
+            wait, limit = max(waits, key=lambda w: w[0])
+            raise RateLimitError(f"local budget {limit.name} ({limit.limit}/{limit.per_seconds:g}s) used up",
+                                 provider=self.provider, code="local_rate_limit", retry_after=round(wait, 3))
+
+
+@dataclass(frozen=True)
+class OtpSent:
+    uuid: str
+    reference: str
+    expires_at: datetime | None
+    ttl_seconds: int | None
+
+
+@dataclass(frozen=True)
+class OtpVerification:
+    reference: str
+    verified: bool
+
+
+@dataclass(frozen=True)
+class SmsSent:
+    uuid: str
+    ref_no: str | None
+    total_msisdn: int
+    total_credit: int
+    blocked_count: int
+    status: str
+
+
+@dataclass(frozen=True)
+class MessageStatus:
+    uuid: str
+    status: str
+    total_msisdn: int
+    dr_summary: dict[str, int]  # drStatus → count, e.g. {"success": 2}
+    refunded_count: int
+
+
+class SepsmsClient(HttpClient):
+    provider = "sepsms"
+
+    def __init__(self, api_key: str, *, base_url: str = "https://sepsms.com/api/v2", origin: str | None = None,
+                 redis=None, limits: Mapping[str, RateLimit] = SEPSMS_LIMITS, **http):
+        super().__init__(base_url, **http)
+        self._api_key = api_key
+        self.origin = origin
+        self.limits = dict(limits)
+        self.limiter = RedisRateLimiter(redis, provider=self.provider)
+
+    @classmethod
+    def from_settings(cls, settings, *, redis=None, **http) -> "SepsmsClient":
+        if settings.sepsms_api_key is None:
+            raise RuntimeError("SEPSMS_API_KEY is not set")
+        return cls(settings.sepsms_api_key.get_secret_value(), base_url=settings.sepsms_base_url,
+                   origin=settings.sepsms_origin, redis=redis, **http)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"X-API-Key": self._api_key}
+
+    def parse_error(self, response) -> ProviderError:
+        """``{success:false, error:{code, message}}`` → the leaf that ``error.code`` means."""
+        try:
+            error = (response.json() or {}).get("error") or {}
+        except (ValueError, AttributeError):
+            error = {}
+        code = str(error.get("code") or "") or None
+        message = mask_phone_numbers(str(error.get("message") or f"HTTP {response.status_code}"))[:300]
+        return self.error(response.status_code, message, code=code, headers=response.headers,
+                          cls=_leaf_for_code(code))
+
+    # -- endpoints -----------------------------------------------------------
+    def send_otp(self, msisdn: str | ThaiMobile, *, template: str | None = None, ttl_seconds: int | None = None,
+                 code_length: int = 6, origin: str | None = None) -> OtpSent:
+        """SEPSMS makes a code and texts it; the answer holds the ``reference``, never the code."""
+        if template is not None and "{code}" not in template:
+            raise ValueError("template must contain {code} (and may contain {ref})")
+        if ttl_seconds is not None and not 60 <= ttl_seconds <= 600:
+            raise ValueError("SEPSMS accepts ttl_seconds 60-600")
+        if not 4 <= code_length <= 8:
+            raise ValueError("SEPSMS accepts code_length 4-8")
+        body = _without_none({"destination": self._number(msisdn), "origin": origin or self.origin,
+                              "template": template, "ttlSeconds": ttl_seconds, "codeLength": code_length})
+        result = self._call("POST", "/otp/send", ("all", "otp"), json=body)
+        expires = result.get("expiresAt")
+        return OtpSent(uuid=str(result.get("uuid", "")), reference=str(result["reference"]),
+                       expires_at=datetime.fromisoformat(expires) if expires else None,
+                       ttl_seconds=result.get("ttlSeconds"))
+
+    def verify_otp(self, reference: str, pin: str) -> OtpVerification:
+        """``verified=False`` for a wrong pin; ``OtpExpiredError`` when the reference is dead."""
+        try:
+            result = self._call("POST", "/otp/verify", ("all",), json={"reference": reference, "pin": pin})
+        except OtpInvalidError:
+            return OtpVerification(reference, False)
+        except OtpExpiredError:
+            raise
+        except InvalidRequestError as exc:
+            if exc.status in (404, 410):  # the reference is gone: expired or already used
+                raise OtpExpiredError(exc.message, provider=self.provider, status=exc.status,
+                                      code=exc.code) from exc
+            raise
+        return OtpVerification(str(result.get("reference", reference)), result.get("verified") is True)
+
+    def send_sms(self, recipients: Sequence[str | ThaiMobile], message: str, *, origin: str | None = None,
+                 scheduled_time: datetime | None = None, variables: Mapping[str, Any] | None = None) -> SmsSent:
+        """Send one text to one or more numbers, now or at ``scheduled_time`` (timezone-aware)."""
+        if not recipients:
+            raise ValueError("no recipients")
+        if scheduled_time is not None and scheduled_time.tzinfo is None:
+            raise ValueError("scheduled_time must be timezone-aware")
+        body = _without_none({"origin": origin or self.origin, "recipients": [self._number(r) for r in recipients],
+                              "message": message, "variables": dict(variables) if variables else None})
+        body["scheduledTime"] = scheduled_time.isoformat() if scheduled_time else None
+        r = self._call("POST", "/message/send", ("all", "sms"), json=body)
+        return SmsSent(uuid=str(r["uuid"]), ref_no=r.get("refNo"), total_msisdn=int(r.get("totalMsisdn", 0)),
+                       total_credit=int(r.get("totalCredit", 0)), blocked_count=int(r.get("blockedCount", 0)),
+                       status=str(r.get("status", "")))
+
+    def get_message(self, uuid: str) -> MessageStatus:
+        """Delivery summary of a sent message."""
+        r = self._call("GET", f"/message/{quote(uuid, safe='')}", ("all",))
+        summary = {str(s.get("drStatus")): int(s.get("count", 0)) for s in r.get("drSummary") or []}
+        return MessageStatus(uuid=str(r.get("uuid", uuid)), status=str(r.get("status", "")),
+                             total_msisdn=int(r.get("totalMsisdn", 0)), dr_summary=summary,
+                             refunded_count=int(r.get("refundedCount", 0)))
+
+    def get_message_recipients(self, uuid: str) -> Any:
+        """Per-number status, as SEPSMS returns it (the seed does not show the shape). Holds phone numbers."""
+        return self._call("GET", f"/message/{quote(uuid, safe='')}/recipients", ("all",))
+
+    def credit_balance(self) -> int:
+        """Credits left on the account."""
+        return int(self._call("GET", "/message/credit/balance", ("all",))["balance"])
+
+    # -- helpers ---------------------------------------------------------------
+    def _call(self, method: str, path: str, budgets: tuple[str, ...], **kwargs) -> Any:
+        self.limiter.acquire(*(self.limits[b] for b in budgets if b in self.limits))
+        body = self.json(method, path, **kwargs)
+        if isinstance(body, dict) and body.get("success") is False:  # an error envelope with a 2xx
+            error = body.get("error") or {}
+            code = str(error.get("code") or "") or None
+            message = mask_phone_numbers(str(error.get("message") or "success: false"))[:300]
+            raise self.error(None, message, code=code, cls=_leaf_for_code(code) or ProviderError)
+        if not isinstance(body, dict) or "result" not in body:
+            raise self.error(None, "answer has no result")
+        return body["result"]
+
+    def _number(self, number: str | ThaiMobile) -> str:
+        return number.for_provider(self.provider) if isinstance(number, ThaiMobile) else str(number)
+
+
+def _leaf_for_code(code: str | None) -> type[ProviderError] | None:
+    """The error class an ``error.code`` means; None = decide by HTTP status.
+
+    The seed documents only ``auth.invalid_credentials``; SEPSMS publishes no code
+    list, so the rest is matched by the words its dotted codes are made of.
+    """
+    if not code:
+        return None
+    if code.startswith("auth."):
+        return AuthenticationError
+    if "insufficient" in code or "credit" in code:
+        return InsufficientCreditError
+    if code.startswith("otp."):
+        if any(w in code for w in ("expired", "not_found", "reference", "attempts", "used")):
+            return OtpExpiredError
+        if any(w in code for w in ("invalid", "incorrect", "mismatch", "wrong")):
+            return OtpInvalidError
+    if "rate_limit" in code or "too_many" in code:
+        return RateLimitError
+    return None
+
+
+def _without_none(body: dict) -> dict:
+    return {k: v for k, v in body.items() if v is not None}
+
+
