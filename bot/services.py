@@ -47,4 +47,44 @@ class Services:
     def line_events(self):
         from handlers.line_events import LineEventHandler
 
-        return LineEventHandler(self.dialog, self.line, self.redis)
+        return LineEventHandler(self.dialog, self.line, self.redis, self.conversation_features)
+
+    @cached_property
+    def conversation_features(self) -> list:
+        """Consulted in this order on every LINE event (see ``handlers.line_events``)."""
+        from handlers.handoff import build_handoff_feature
+        from handlers.verification import build_verification_feature
+
+        built = (build_handoff_feature(self), build_verification_feature(self))
+        return [feature for feature in built if feature is not None]
+
+    # -- provider clients ---------------------------------------------------
+    @cached_property
+    def oho(self):
+        from integrations.oho import OhoClient
+
+        return OhoClient.from_settings(self.settings)
+
+    @cached_property
+    def livedesk(self):
+        from integrations.livedesk import LiveDeskClient
+
+        return LiveDeskClient.from_settings(self.settings)
+
+    @cached_property
+    def sepsms(self):
+        from integrations.sepsms import SepsmsClient
+
+        return SepsmsClient.from_settings(self.settings, redis=self.redis)
+
+    @cached_property
+    def thaibulksms(self):
+        from integrations.thaibulksms import ThaiBulkSmsClient
+
+        return ThaiBulkSmsClient.from_settings(self.settings)
+
+    @cached_property
+    def moph(self):
+        from integrations.moph import MophAlertClient
+
+        return MophAlertClient.from_settings(self.settings, self.redis)

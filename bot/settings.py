@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     thaibulksms_base_url: str = "https://api-v2.thaibulksms.com"
     thaibulksms_sender: str | None = None
     thaibulksms_webhook_token: SecretStr | None = None
-    otp_ttl_seconds: int = Field(300, ge=60, le=3600)
+    otp_ttl_seconds: int = Field(300, ge=60, le=600)  # SEPSMS accepts 60–600
     otp_max_attempts: int = Field(5, ge=1, le=10)
     otp_resend_seconds: int = Field(60, ge=10, le=3600)
     otp_secret: SecretStr | None = Field(None, description="HMAC key for locally made OTP codes; unset = derived from the LINE channel secret")

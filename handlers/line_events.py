@@ -3,15 +3,22 @@
 Events are read from LINE's JSON directly rather than through the SDK's
 webhook models: those reject events over fields we never use (a sticker
 without ``quoteToken``), and a rejected event is a patient left unanswered.
-Answers come from the framework-free dialog core; sending goes through
-``LineClient`` (the SDK). A reply token is used at
-most once, even when the job is retried: the first attempt claims it in
-Redis, and any later attempt pushes with a retry key derived from the event.
+
+The knowledge base proposes an answer; then each ``ConversationFeature`` in
+turn (handoff, verification, …) may answer instead or keep the bot silent;
+what is finally sent goes through ``LineClient`` (the SDK), and every feature
+then sees the turn and what was sent (to mirror it, to count unknowns, …).
+
+A reply token is used at most once, even when the job is retried: the first
+attempt claims it in Redis, and any later attempt pushes with a retry key
+derived from the event.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Protocol, Sequence
 
 import redis
 
@@ -25,19 +32,63 @@ log = logging.getLogger(__name__)
 REPLY_CLAIM_TTL = 24 * 3600
 
 
+@dataclass
+class Turn:
+    """One incoming LINE event as the conversation features see it."""
+
+    event: dict
+    event_id: str
+    user_id: str | None
+    kind: str                 # "text", "postback", "follow", a message type ("image", …) or another event type
+    text: str | None          # for text messages
+    postback: str | None      # postback data
+    proposed: Reply | None    # the knowledge base's answer (None: nothing to say)
+
+    @classmethod
+    def from_event(cls, event: dict, proposed: Reply | None) -> "Turn":
+        message = event.get("message") or {}
+        kind = str(event.get("type") or "unknown")
+        if kind == "message":
+            kind = str(message.get("type") or "unknown")
+        return cls(event=event, event_id=event_id(event),
+                   user_id=(event.get("source") or {}).get("userId"), kind=kind,
+                   text=str(message.get("text") or "") if kind == "text" else None,
+                   postback=str((event.get("postback") or {}).get("data") or "") if kind == "postback" else None,
+                   proposed=proposed)
+
+
+class ConversationFeature(Protocol):
+    def on_turn(self, turn: Turn) -> Reply | None:
+        """The reply to send instead of ``turn.proposed`` (one with no messages = stay silent),
+        or None to leave the turn to the next feature and finally the knowledge base."""
+
+    def after_send(self, turn: Turn, sent: Reply | None) -> None:
+        """Called for every turn after sending (``sent`` None or empty when nothing was sent)."""
+
+
 class LineEventHandler:
-    def __init__(self, dialog: Dialog, line: LineClient, connection: redis.Redis):
+    def __init__(self, dialog: Dialog, line: LineClient, connection: redis.Redis,
+                 features: Sequence[ConversationFeature] = ()):
         self.dialog = dialog
         self.line = line
         self.redis = connection
+        self.features = list(features)
 
     def handle(self, raw_event: dict) -> Reply | None:
         """Answer one event; return what was sent (None when nothing is)."""
-        reply = self.answer(raw_event)
-        if reply is None or not reply.messages:
-            return None
-        self.send(raw_event, reply)
-        return reply
+        turn = Turn.from_event(raw_event, self.answer(raw_event))
+        reply = turn.proposed
+        for feature in self.features:
+            override = feature.on_turn(turn)
+            if override is not None:
+                reply = override
+                break
+        sent = reply if reply is not None and reply.messages else None
+        if sent is not None:
+            self.send(raw_event, sent)
+        for feature in self.features:
+            feature.after_send(turn, sent)
+        return sent
 
     def answer(self, event: dict) -> Reply | None:
         kind = event.get("type")

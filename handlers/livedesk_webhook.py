@@ -1,0 +1,5 @@
+"""To be built."""
+
+from flask import Blueprint
+
+bp = Blueprint("livedesk_webhook", __name__)

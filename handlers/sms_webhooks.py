@@ -1,0 +1,5 @@
+"""To be built."""
+
+from flask import Blueprint
+
+bp = Blueprint("sms_webhooks", __name__)
