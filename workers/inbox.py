@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Callable
@@ -78,23 +79,29 @@ def _inbox(user: str) -> str:
 
 
 def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
-    """Queue new events for their users' drains; skip ones already seen. No outbound HTTP."""
+    """Queue new events for their users' drains; skip ones already seen. No outbound HTTP.
+
+    One atomic round trip to Redis for the whole webhook: the seen-checks, the
+    appends and the drain jobs commit together, so no event can be queued
+    without a job to handle it. A drain job is enqueued per user even when all
+    of that user's events were duplicates (rare; the drain then finds nothing).
+    """
     accept = connection.register_script(_ACCEPT)
-    result = Accepted()
     users: list[str] = []
-    for event in events:
-        user = source_key(event)
-        if accept(keys=[f"line:seen:{event_id(event)}", _inbox(user)],
-                  args=[SEEN_TTL, json.dumps(event, ensure_ascii=False, separators=(",", ":"))]):
-            result.queued += 1
+    with connection.pipeline(transaction=True) as pipe:
+        pipe.multi()  # explicit, so that RQ adds its commands to this transaction
+        for event in events:
+            user = source_key(event)
+            accept(keys=[f"line:seen:{event_id(event)}", _inbox(user)],
+                   args=[SEEN_TTL, json.dumps(event, ensure_ascii=False, separators=(",", ":"))], client=pipe)
             if user not in users:
                 users.append(user)
-        else:
-            result.duplicates += 1
-    for user in users:
-        enqueue(connection, "workers.line_jobs.drain_inbox", user, queue=LINE_QUEUE,
-                description=f"answer LINE events of {mask(user)}", timeout=LOCK_TIMEOUT)
-    return result
+        for user in users:
+            enqueue(connection, "workers.line_jobs.drain_inbox", user, queue=LINE_QUEUE, pipeline=pipe,
+                    description=f"answer LINE events of {mask(user)}", timeout=LOCK_TIMEOUT)
+        results = pipe.execute()
+    queued = sum(1 for r in results[:len(events)] if r == 1)
+    return Accepted(queued=queued, duplicates=len(events) - queued)
 
 
 def drain_inbox(connection: redis.Redis, user: str, handle: Callable[[dict], None]) -> int:
@@ -105,6 +112,7 @@ def drain_inbox(connection: redis.Redis, user: str, handle: Callable[[dict], Non
     while True:
         if not lock.acquire(blocking=False):
             break  # another worker is draining this user and will reach our events
+        leased_at = time.monotonic()
         try:
             while (raw := connection.lindex(inbox, 0)) is not None:
                 event = json.loads(raw)
@@ -115,10 +123,14 @@ def drain_inbox(connection: redis.Redis, user: str, handle: Callable[[dict], Non
                         raise  # the job retries with backoff; the event stays first in line
                     set_aside.append(event_id(event))
                 else:
-                    connection.lpop(inbox)
-                    connection.hdel(f"line:attempts:{user}", event_id(event))
+                    pipe = connection.pipeline(transaction=False)
+                    pipe.lpop(inbox)
+                    pipe.hdel(f"line:attempts:{user}", event_id(event))
+                    pipe.execute()
                     handled += 1
-                lock.reacquire()  # a fresh lease per event
+                if time.monotonic() - leased_at > LOCK_TIMEOUT / 3:
+                    lock.reacquire()  # renew the lease long before it can lapse
+                    leased_at = time.monotonic()
         finally:
             try:
                 lock.release()
