@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 
-from flask import Flask
+from flask import Flask, g, request
 
 from bot.log_setup import configure_logging
 from bot.settings import Settings, load_settings
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     for module in (health, line_webhook, livedesk_webhook, sms_webhooks, appointments_api):
         app.register_blueprint(module.bp)
     register_error_handlers(app)
+    _log_requests(app)
     app.cli.add_command(bot_cli)
     app.cli.add_command(moph_cli)
 
@@ -36,3 +38,23 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
         logging.getLogger("bot").warning(
             "LINE is not configured yet (%s): the webhook answers 503 until it is", ", ".join(missing))
     return app
+
+
+def _log_requests(app: Flask) -> None:
+    """One access-log line per request, naming the route pattern, never the path itself.
+
+    Webhook paths carry secret tokens (``/webhooks/livedesk/<token>``), so the
+    server's own access log (which prints raw paths) is off in the Procfile.
+    """
+    access = logging.getLogger("access")
+
+    @app.before_request
+    def _start():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _log(response):
+        rule = request.url_rule.rule if request.url_rule else "(no route)"
+        access.info("%s %s %s %.1fms", request.method, rule, response.status_code,
+                    (time.perf_counter() - g.get("started", time.perf_counter())) * 1000)
+        return response

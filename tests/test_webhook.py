@@ -98,3 +98,11 @@ def test_wrong_method_and_unknown_path_answer_json(client):
     assert client.get("/callback").status_code == 405
     response = client.get("/nope")
     assert response.status_code == 404 and "error" in response.get_json()
+
+
+def test_access_log_names_the_route_not_the_path(client, caplog):
+    caplog.set_level(logging.INFO, logger="access")
+    client.get("/webhooks/livedesk/secret-path-token-123")
+    client.get("/healthz")
+    assert "secret-path-token-123" not in caplog.text
+    assert "GET /healthz 200" in caplog.text
