@@ -104,6 +104,14 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("reminder_schedule")
+    @classmethod
+    def _reminder_schedule(cls, value: str) -> str:
+        from bot.appointments import parse_reminder_schedule
+
+        parse_reminder_schedule(value)  # raises ValueError naming the bad item
+        return value
+
     def missing_for(self, feature: str) -> list[str]:
         """Names of the unset settings that ``feature`` needs (empty when it can run)."""
         needs = {

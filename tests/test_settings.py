@@ -46,3 +46,11 @@ def test_environment_beats_dotenv(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("LINE_CHANNEL_SECRET=from-dotenv\n")
     monkeypatch.setenv("LINE_CHANNEL_SECRET", "from-env")
     assert load_settings().line_channel_secret.get_secret_value() == "from-env"
+
+
+def test_reminder_schedule_is_checked_at_start_up(monkeypatch):
+    monkeypatch.setenv("REMINDER_SCHEDULE", "1d@09:00,tomorrow")
+    with pytest.raises(SettingsError, match="REMINDER_SCHEDULE"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("REMINDER_SCHEDULE", "1d@09:00,2h")
+    assert load_settings(_env_file=None).reminder_schedule == "1d@09:00,2h"
