@@ -112,6 +112,21 @@ class Settings(BaseSettings):
         parse_reminder_schedule(value)  # raises ValueError naming the bad item
         return value
 
+    @field_validator("hospital_name")
+    @classmethod
+    def _hospital_name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty: it heads every appointment notice")
+        return value.strip()
+
+    @field_validator("moph_send_now_path", "moph_upload_data_path", "moph_upload_data_json_path",
+                     "moph_upload_message_path")
+    @classmethod
+    def _moph_path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c.isspace() for c in value):
+            raise ValueError("must be a path starting with /, e.g. /api/v2/send-message/send-now")
+        return value
+
     def missing_for(self, feature: str) -> list[str]:
         """Names of the unset settings that ``feature`` needs (empty when it can run)."""
         needs = {

@@ -1,5 +1,96 @@
-"""To be built."""
+"""``POST /api/v1/appointments``: the hospital information system (HIS) submits appointments.
 
-from flask import Blueprint
+Contract (for HIS integrators):
+
+- ``Authorization: Bearer <APPOINTMENTS_API_TOKEN>``; 401 without it or with another token,
+  503 while the token or the MOPH Alert credentials are not configured.
+- Body: one appointment object or a list of at most 1,000 (``MAX_ITEMS``); 413 above that or
+  above ``MAX_WEBHOOK_BYTES``; 400 if the body is not a JSON object or non-empty list.
+- All or nothing: if any item is invalid the answer is 400 listing, per item (``index`` in
+  the list), every bad field, and nothing is queued. Fix and resend the whole batch;
+  resending is always safe, since a notice already accepted is never sent again.
+- 202 otherwise, with per item ``status`` ``queued`` or ``skipped-duplicate``, the ``notice``
+  kind, a ``notice_id`` and the reminder times scheduled.
+- ``GET /api/v1/appointments/notices/<notice_id>``: where that notice stands
+  (queued / retrying / sent / failed / skipped-superseded, with an error text).
+
+Nothing here calls MOPH: notices are sent by workers.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from flask import Blueprint, current_app, jsonify, request
+
+from bot.appointment_service import AppointmentNotices, parse_appointments
+from handlers.http_errors import error
 
 bp = Blueprint("appointments_api", __name__)
+
+MAX_ITEMS = 1000
+_NOTICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+
+
+def _refusal():
+    """An error answer when the caller may not submit, else None."""
+    settings = current_app.extensions["services"].settings
+    expected = settings.appointments_api_token
+    if expected is None or not expected.get_secret_value():
+        return error(503, "APPOINTMENTS_API_TOKEN is not set; the appointments API is off")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                             expected.get_secret_value().encode()):
+        response, status = error(401, "missing or wrong bearer token")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="appointments"'
+        return response, status
+    return None
+
+
+@bp.post("/api/v1/appointments")
+def submit_appointments():
+    refused = _refusal()
+    if refused:
+        return refused
+    services = current_app.extensions["services"]
+    missing = services.settings.missing_for("moph")
+    if missing:
+        return error(503, f"MOPH Alert is not configured: {', '.join(missing)}")
+    body = request.get_json(silent=True)  # a body over MAX_CONTENT_LENGTH raises 413 here
+    items = [body] if isinstance(body, dict) else body
+    if not isinstance(items, list) or not items:
+        return error(400, "body must be an appointment object or a non-empty list of them")
+    if len(items) > MAX_ITEMS:
+        return error(413, f"at most {MAX_ITEMS} appointments per request; split the list")
+
+    appointments, bad = parse_appointments(items)
+    if bad:
+        invalid = [{"index": index, "appointment_id": _id_of(items[index]), "errors": errors}
+                   for index, errors in bad]
+        return error(400, f"{len(bad)} of {len(items)} appointments are invalid; nothing was queued",
+                     invalid=invalid)
+
+    submitted = AppointmentNotices.from_services(services).submit(appointments)
+    items_out = [dict(index=index, **s.to_dict()) for index, s in enumerate(submitted)]
+    queued = sum(1 for s in submitted if s.status == "queued")
+    return jsonify(queued=queued, duplicates=len(submitted) - queued, items=items_out), 202
+
+
+@bp.get("/api/v1/appointments/notices/<notice_id>")
+def notice_status(notice_id: str):
+    refused = _refusal()
+    if refused:
+        return refused
+    if not _NOTICE_ID.match(notice_id):
+        return error(404, "no such notice")
+    services = current_app.extensions["services"]
+    record = AppointmentNotices(services.redis).statuses([notice_id])[0]
+    if record is None:
+        return error(404, "no such notice (or older than 30 days)")
+    return jsonify(notice_id=notice_id, **record)
+
+
+def _id_of(item) -> str | None:
+    value = item.get("appointment_id") if isinstance(item, dict) else None
+    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None

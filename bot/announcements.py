@@ -1,0 +1,177 @@
+"""One message to many citizen IDs (campaigns such as vaccination days) through MOPH Alert.
+
+Each chunk of CIDs is one job on the ``bulk`` queue: upload the CIDs
+(``upload-data-json``, or ``upload-data`` when the list came as a CSV), then
+``upload-message`` with the file id; MOPH delivers 3-10 minutes later. A chunk is
+named by a hash of its CIDs and the message, so announcing the same list twice
+sends nothing new, and a retried job never uploads or sends a chunk twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from linebot.v3.messaging import Message
+
+from bot.appointment_service import DEDUP_SECONDS, error_text, read_statuses, write_status
+from bot.appointments import is_valid_cid
+from bot.privacy import mask
+from bot.settings import SettingsError
+from integrations.errors import ProviderError
+from workers.queues import BULK_QUEUE, DEFAULT_RETRY, enqueue
+
+ANNOUNCE_JOB = "workers.appointment_jobs.send_announcement_chunk"
+MAX_MESSAGES = 5
+DEFAULT_CHUNK_SIZE = 10_000
+#: A job uploads and sends one chunk; 10,000 CIDs is a ~150 kB body.
+CHUNK_TIMEOUT = 300
+FILE_ID_SECONDS = 24 * 3600
+
+
+class AnnouncementError(ValueError):
+    """A CID file or message file that cannot be used (the text says why, never a full CID)."""
+
+
+@dataclass
+class CidList:
+    """The usable CIDs of a file, in file order without repeats, and what was left out."""
+    cids: list[str] = field(default_factory=list)
+    invalid: list[tuple[int, str]] = field(default_factory=list)  # (line number, masked value)
+    repeated: int = 0
+    from_csv: bool = False
+
+
+def read_cids(path: str | Path) -> CidList:
+    """Read one CID per line, or a CSV with a ``cid`` column; dashes and spaces are ignored."""
+    text = Path(path).read_text(encoding="utf-8-sig")
+    lines = text.splitlines()
+    first = next((line for line in lines if line.strip()), "")
+    header = [name.strip().lower() for name in next(csv.reader([first]), [])]
+    result = CidList(from_csv="cid" in header)
+    if result.from_csv:
+        reader = csv.reader(io.StringIO(text))
+        column = [name.strip().lower() for name in next(reader)].index("cid")
+        values = ((reader.line_num, row[column] if column < len(row) else "") for row in reader)
+    else:
+        values = ((number, line) for number, line in enumerate(lines, start=1))
+    seen: set[str] = set()
+    for number, raw in values:
+        cid = raw.strip().replace("-", "").replace(" ", "")
+        if not cid:
+            continue
+        if not is_valid_cid(cid):
+            result.invalid.append((number, mask(cid)))
+        elif cid in seen:
+            result.repeated += 1
+        else:
+            seen.add(cid)
+            result.cids.append(cid)
+    return result
+
+
+def read_messages(path: str | Path) -> list[dict]:
+    """Read a JSON file holding one LINE message object or a list of 1-5 of them."""
+    try:
+        loaded = json.loads(Path(path).read_text(encoding="utf-8-sig"))
+    except ValueError as exc:
+        raise AnnouncementError(f"message file is not JSON: {exc}") from None
+    return checked_messages(loaded)
+
+
+def checked_messages(loaded: Any) -> list[dict]:
+    """The messages as a list, each checked with the LINE SDK's model (as LINE would)."""
+    messages = [loaded] if isinstance(loaded, dict) else loaded
+    if not isinstance(messages, list) or not 1 <= len(messages) <= MAX_MESSAGES:
+        raise AnnouncementError(f"give one LINE message object or a list of 1 to {MAX_MESSAGES}")
+    for number, message in enumerate(messages, start=1):
+        if not isinstance(message, dict):
+            raise AnnouncementError(f"message {number} is not an object")
+        try:
+            Message.from_dict(message)
+        except (ValueError, TypeError) as exc:
+            first_line = str(exc).splitlines()[0][:200]
+            raise AnnouncementError(f"message {number} is not a valid LINE message: {first_line}") from None
+    return messages
+
+
+def chunk_id(cids: Sequence[str], messages: Sequence[dict], upload: str) -> str:
+    """Names one chunk: the same CIDs, message and upload form give the same id."""
+    digest = hashlib.sha256()
+    digest.update(upload.encode() + b"\x1e" + ",".join(cids).encode() + b"\x1e")
+    digest.update(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode())
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    size: int
+    status: str  # queued | skipped-duplicate
+
+
+def enqueue_announcement(redis, cids: Sequence[str], messages: Sequence[dict], *,
+                         chunk_size: int = DEFAULT_CHUNK_SIZE, upload: str = "json") -> list[Chunk]:
+    """Queue one ``bulk`` job per chunk not announced before; return every chunk's fate."""
+    if upload not in ("json", "csv"):
+        raise ValueError("upload must be 'json' or 'csv'")
+    messages = checked_messages(list(messages))
+    chunks = [list(cids[i:i + chunk_size]) for i in range(0, len(cids), chunk_size)]
+    result = []
+    for number, part in enumerate(chunks, start=1):
+        ident = chunk_id(part, messages, upload)
+        if not redis.set(f"announce:claim:{ident}", "1", nx=True, ex=DEDUP_SECONDS):
+            result.append(Chunk(ident, len(part), "skipped-duplicate"))
+            continue
+        write_status(redis, status_key(ident), "queued", size=len(part))
+        enqueue(redis, ANNOUNCE_JOB, ident, part, messages, upload, queue=BULK_QUEUE,
+                description=f"moph announce chunk {number}/{len(chunks)} ({len(part)} CIDs)",
+                job_id=f"announce-{ident}", timeout=CHUNK_TIMEOUT, retry=DEFAULT_RETRY)
+        result.append(Chunk(ident, len(part), "queued"))
+    return result
+
+
+def status_key(ident: str) -> str:
+    return f"announce:status:{ident}"
+
+
+def chunk_statuses(redis, idents: Sequence[str]) -> list[dict | None]:
+    return read_statuses(redis, [status_key(i) for i in idents])
+
+
+def cids_csv(cids: Sequence[str]) -> bytes:
+    """The CSV that ``upload-data`` takes: a ``cid`` header, then one CID per line."""
+    return ("cid\r\n" + "".join(f"{cid}\r\n" for cid in cids)).encode()
+
+
+def deliver_chunk(redis, moph, ident: str, cids: Sequence[str], messages: Sequence[dict],
+                  upload: str = "json", *, final_attempt: bool = True) -> str:
+    """Upload one chunk's CIDs and send the message to them, once (jobs only)."""
+    if redis.exists(f"announce:sent:{ident}"):
+        return "sent"
+    file_key = f"announce:file:{ident}"
+    try:
+        client = moph() if callable(moph) else moph
+        file_id = redis.get(file_key)
+        file_id = file_id.decode() if isinstance(file_id, bytes) else file_id
+        if not file_id:
+            file_id = (client.upload_data_csv(cids_csv(cids)) if upload == "csv"
+                       else client.upload_data_json(list(cids)))
+            # A retry after a failed upload-message reuses the file instead of uploading again.
+            redis.set(file_key, file_id, ex=FILE_ID_SECONDS)
+        client.upload_message(file_id, list(messages))
+    except (ProviderError, ValueError, SettingsError) as exc:
+        permanent = final_attempt or not getattr(exc, "retryable", False)
+        write_status(redis, status_key(ident), "failed" if permanent else "retrying", error_text(exc),
+                     size=len(cids))
+        if permanent:
+            redis.delete(f"announce:claim:{ident}")
+        raise
+    redis.set(f"announce:sent:{ident}", "1", ex=DEDUP_SECONDS)
+    write_status(redis, status_key(ident), "sent", size=len(cids))
+    return "sent"
