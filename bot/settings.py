@@ -112,6 +112,14 @@ class Settings(BaseSettings):
         parse_reminder_schedule(value)  # raises ValueError naming the bad item
         return value
 
+    @field_validator("business_hours")
+    @classmethod
+    def _business_hours(cls, value: str) -> str:
+        from bot.handoff import parse_business_hours
+
+        parse_business_hours(value)  # ValueError names the wrong day or time
+        return value
+
     @field_validator("hospital_name")
     @classmethod
     def _hospital_name(cls, value: str) -> str:

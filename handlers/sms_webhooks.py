@@ -1,5 +1,69 @@
-"""To be built."""
+"""SMS delivery reports: ``POST /webhooks/sepsms`` and ``GET|POST /webhooks/thaibulksms/<token>``.
 
-from flask import Blueprint
+Thin edges: check who is calling, read the report (``integrations.sms_webhooks``),
+note it against the OTP it is about (``handlers.verification.record_delivery``:
+Redis only, no outbound HTTP), answer. Bodies are never logged: they hold phone numbers.
+"""
 
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+
+from flask import Blueprint, current_app, jsonify, request
+
+from handlers.http_errors import error
+from handlers.verification import record_delivery
+from integrations.sms_webhooks import (InvalidDeliveryReport, WebhookSignatureError, parse_sepsms_event,
+                                       parse_thaibulksms_dr, verify_sepsms_signature)
+
+log = logging.getLogger(__name__)
 bp = Blueprint("sms_webhooks", __name__)
+
+
+@bp.post("/webhooks/sepsms")
+def sepsms():
+    services = current_app.extensions["services"]
+    secret = services.settings.sepsms_webhook_secret
+    if secret is None or not secret.get_secret_value():
+        return error(503, "SEPSMS_WEBHOOK_SECRET is not set; the webhook cannot verify requests")
+    body = request.get_data(cache=False)  # raw bytes: the signature covers them exactly
+    # Comma-separated secrets: the new and the old one while a secret is being rotated.
+    secrets = [s.strip() for s in secret.get_secret_value().split(",")]
+    try:
+        verify_sepsms_signature(body, request.headers.get("X-Webhook-Signature"), secrets, now=time.time())
+    except WebhookSignatureError as exc:
+        log.warning("SEPSMS webhook rejected (%s) from %s", exc.reason, request.remote_addr)
+        return error(401, "invalid signature")
+    try:
+        event = parse_sepsms_event(json.loads(body), request.headers.get("X-Webhook-Event"))
+    except (ValueError, InvalidDeliveryReport):
+        return error(400, "body is not a SEPSMS event")
+    if event.status is None or not event.sms_uuid:
+        return jsonify(status="ignored", event=event.event)  # credit.low, otp.verified, …
+    matched = record_delivery(services.redis, "sepsms", event.sms_uuid, event.status)
+    return jsonify(status="ok", matched=matched)
+
+
+@bp.route("/webhooks/thaibulksms/<token>", methods=["GET", "POST"])
+def thaibulksms(token: str):
+    services = current_app.extensions["services"]
+    expected = services.settings.thaibulksms_webhook_token
+    # Unsigned callbacks: the secret path token is the only proof. Unset or wrong → "no such page".
+    if expected is None or not expected.get_secret_value() or \
+            not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+        return error(404, "not found")
+    params = {**request.args.to_dict(), **request.form.to_dict()}
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return error(400, "body is not a delivery report")
+        params.update({str(k): str(v) for k, v in body.items()})
+    try:
+        report = parse_thaibulksms_dr(params)
+    except InvalidDeliveryReport:
+        return error(400, "delivery report needs Transaction")
+    matched = record_delivery(services.redis, "thaibulksms", report.transaction, report.status)
+    return jsonify(status="ok", matched=matched)

@@ -54,3 +54,11 @@ def test_reminder_schedule_is_checked_at_start_up(monkeypatch):
         load_settings(_env_file=None)
     monkeypatch.setenv("REMINDER_SCHEDULE", "1d@09:00,2h")
     assert load_settings(_env_file=None).reminder_schedule == "1d@09:00,2h"
+
+
+def test_business_hours_are_checked_at_start_up(monkeypatch):
+    monkeypatch.setenv("BUSINESS_HOURS", "Mon-Fri 8-16")
+    with pytest.raises(SettingsError, match="BUSINESS_HOURS"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("BUSINESS_HOURS", "Mon-Fri 08:00-16:00; Sat 08:00-12:00")
+    assert load_settings(_env_file=None).business_hours.startswith("Mon-Fri")

@@ -1,0 +1,280 @@
+"""Shared stubs for the handoff tests (no tests here): Oho and LiveDesk at the HTTP boundary
+(``responses``, stateful enough to behave like the real services), LINE's extra endpoints on
+the LINE stub server, settings with handoff configured, and helpers to play the scheduler."""
+
+from __future__ import annotations
+
+import json
+import re
+from email.parser import BytesParser
+from email.policy import default as email_policy
+from itertools import count
+
+import pytest
+import responses
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
+from rq.serializers import JSONSerializer
+
+from bot.services import Services
+from integrations.livedesk import LiveDeskClient
+from integrations.oho import OhoClient
+from workers import runtime
+from workers.queues import QUEUE_NAMES, get_queue
+
+from tests.conftest import make_settings
+
+OHO = "https://oho.test"
+LIVEDESK = "https://livedesk.test"
+OHO_KEY = "oho-test-key-not-real"
+HOOK_TOKEN = "ld-hook-token-not-real"
+BOT_ID = "U" + "b0" * 16
+USER = "U" + "e" * 32
+BOT_INFO = {"userId": BOT_ID, "basicId": "@000test", "displayName": "Test Hospital", "chatMode": "bot",
+            "markAsReadMode": "auto"}
+PROFILE = {"userId": USER, "displayName": "Somchai T.", "pictureUrl": "https://example.test/p.png"}
+JPEG = b"\xff\xd8\xff\xe0fake-jpeg-bytes"
+
+
+@pytest.fixture
+def settings(redis_server, line_stub):
+    return make_settings(redis_server, line_stub, oho_api_key=OHO_KEY, oho_base_url=OHO,
+                         livedesk_api_key="ld-test-key", livedesk_api_secret="ld-test-secret",
+                         livedesk_base_url=LIVEDESK, livedesk_inbox_id=79, livedesk_webhook_token=HOOK_TOKEN,
+                         business_hours="Mon-Sun 00:00-24:00", handoff_no_agent_minutes=10,
+                         handoff_idle_minutes=60)
+
+
+@pytest.fixture
+def services(settings, redis):
+    s = Services(settings, redis_connection=redis)
+    # The real clients, without real sleeps between their short in-process retries.
+    s.__dict__["oho"] = OhoClient(OHO_KEY, base_url=OHO, sleep=lambda _: None)
+    s.__dict__["livedesk"] = LiveDeskClient("ld-test-key", "ld-test-secret", base_url=LIVEDESK,
+                                            sleep=lambda _: None)
+    runtime.install(s)
+    yield s
+    runtime.install(None)
+
+
+@pytest.fixture
+def line_extra(line_stub):
+    """LINE's bot info, profile and content endpoints on the LINE stub."""
+    line_stub.expect_request("/v2/bot/info", method="GET").respond_with_json(BOT_INFO)
+    line_stub.expect_request(f"/v2/bot/profile/{USER}", method="GET").respond_with_json(PROFILE)
+    line_stub.expect_request(re.compile(r"/v2/bot/message/\d+/content"), method="GET").respond_with_data(
+        JPEG, content_type="image/jpeg")
+    return line_stub
+
+
+@pytest.fixture
+def http():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+@pytest.fixture
+def oho(http):
+    return OhoStub(http)
+
+
+@pytest.fixture
+def livedesk(http):
+    return LiveDeskStub(http)
+
+
+def envelope(status: int, message: str = "", data=None) -> tuple[int, dict, str]:
+    body = {"ok": status < 400, "status_code": status, "message": message}
+    if data is not None:
+        body["data"] = data
+    return status, {"Content-Type": "application/json"}, json.dumps(body)
+
+
+class OhoStub:
+    """Oho as the seed describes it: contacts by triple, PATCH replaces lists, 409 for 'already'."""
+
+    def __init__(self, rsps, contact: dict | None = None):
+        self.contact = contact
+        self.room = "bot"
+        self.down = False
+        self.requests: list[tuple[str, str, dict | None]] = []
+        contact_url = f"{OHO}/contact/line/{BOT_ID}/user/{USER}"
+        chat_url = f"{OHO}/chat/line/{BOT_ID}/user/{USER}"
+        rsps.add_callback(responses.GET, contact_url, callback=self._get)
+        rsps.add_callback(responses.PATCH, contact_url, callback=self._patch)
+        rsps.add_callback(responses.POST, f"{OHO}/contact", callback=self._create)
+        rsps.add_callback(responses.POST, f"{chat_url}/request-agent", callback=lambda r: self._switch(r, "agent"))
+        rsps.add_callback(responses.POST, f"{chat_url}/close-chat", callback=lambda r: self._switch(r, "bot"))
+
+    def _log(self, request):
+        body = json.loads(request.body) if request.body else None
+        self.requests.append((request.method, request.path_url.replace(f"/line/{BOT_ID}/user/{USER}", ""), body))
+        assert request.headers["x-oho-api-key"] == OHO_KEY
+
+    def _get(self, request):
+        self._log(request)
+        if self.down:
+            return envelope(503, "Service Unavailable")
+        if self.contact is None:
+            return envelope(404, "Not found contact")
+        return envelope(200, "ok", data=self.contact)
+
+    def _create(self, request):
+        self._log(request)
+        if self.down:
+            return envelope(503, "Service Unavailable")
+        if self.contact is not None:
+            return envelope(409, "The contact already exists")
+        body = json.loads(request.body)
+        self.contact = {"display_name": body["display_name"], "tags": [], "labels": [], "attributes": []}
+        return envelope(201, "Created contact successfully")
+
+    def _patch(self, request):
+        self._log(request)
+        if self.down:
+            return envelope(503, "Service Unavailable")
+        if self.contact is None:
+            return envelope(404, "The contact not found")
+        self.contact.update(json.loads(request.body))  # Oho replaces what it is given
+        return envelope(200, "Update contact successfully")
+
+    def _switch(self, request, to: str):
+        self._log(request)
+        if self.down:
+            return envelope(503, "Service Unavailable")
+        if self.room == to:
+            return envelope(409, "Chat room cannot be changed")
+        self.room = to
+        return envelope(200, "done")
+
+    def calls(self, method: str, suffix: str = "") -> list:
+        return [body for m, path, body in self.requests if m == method and path.endswith(suffix)]
+
+
+class LiveDeskStub:
+    """LiveDesk's API channel: contacts, conversations, messages (JSON or multipart), with ids."""
+
+    def __init__(self, rsps):
+        self.messages: list[dict] = []
+        self.contacts: list[dict] = []
+        self.conversations: list[dict] = []
+        self.down = False
+        self.gone: set[int] = set()
+        self.reject: set[str] = set()   # contents answered with 422
+        self._ids = count(5001)
+        self._conversation_ids = count(141)
+        rsps.add_callback(responses.POST, f"{LIVEDESK}/api/v2/accounts/contacts", callback=self._contact)
+        rsps.add_callback(responses.POST, f"{LIVEDESK}/api/v2/accounts/conversations", callback=self._conversation)
+        rsps.add_callback(responses.POST, re.compile(rf"{LIVEDESK}/api/v2/accounts/conversations/\d+/messages$"),
+                          callback=self._message)
+
+    def _check(self, request):
+        assert request.headers["Authorization"] == "Basic bGQtdGVzdC1rZXk6bGQtdGVzdC1zZWNyZXQ="
+        return (503, {}, json.dumps({"error": "down"})) if self.down else None
+
+    def _contact(self, request):
+        if failure := self._check(request):
+            return failure
+        self.contacts.append(json.loads(request.body))
+        return 200, {}, json.dumps({"payload": {"contact": {"id": 512 + len(self.contacts) - 1}}})
+
+    def _conversation(self, request):
+        if failure := self._check(request):
+            return failure
+        body = json.loads(request.body)
+        conversation = {"id": next(self._conversation_ids), **body}
+        self.conversations.append(conversation)
+        return 200, {}, json.dumps({"id": conversation["id"], "inbox_id": body["inbox_id"], "status": "open"})
+
+    def _message(self, request):
+        if failure := self._check(request):
+            return failure
+        conversation = int(request.path_url.split("/")[-2])
+        if conversation in self.gone:
+            return 404, {}, json.dumps({"error": "Resource could not be found"})
+        if request.headers["Content-Type"].startswith("multipart/"):
+            fields, files = _multipart(request)
+            message = {"content": fields.get("content", ""), "message_type": fields.get("message_type"),
+                       "private": fields.get("private") == "true", "attachments": files}
+        else:
+            body = json.loads(request.body)
+            message = {"content": body["content"], "message_type": body.get("message_type"),
+                       "private": body.get("private", False), "attachments": []}
+        if message["content"] in self.reject:
+            return 422, {}, json.dumps({"errors": ["Content is invalid"]})
+        message.update(id=next(self._ids), conversation=conversation)
+        self.messages.append(message)
+        return 200, {}, json.dumps({"id": message["id"], "conversation_id": conversation, "status": "sent",
+                                    "content": message["content"], "private": message["private"]})
+
+    def public(self) -> list[tuple[str, str]]:
+        """(message_type, content) of the non-private messages, in order."""
+        return [(m["message_type"], m["content"]) for m in self.messages if not m["private"]]
+
+    def notes(self) -> list[str]:
+        return [m["content"] for m in self.messages if m["private"]]
+
+
+def _multipart(request):
+    raw = b"Content-Type: " + request.headers["Content-Type"].encode() + b"\r\n\r\n" + request.body
+    message = BytesParser(policy=email_policy).parsebytes(raw)
+    fields, files = {}, []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if part.get_filename():
+            files.append((part.get_filename(), part.get_content_type(), part.get_payload(decode=True)))
+        else:
+            fields[name] = part.get_payload(decode=True).decode()
+    return fields, files
+
+
+# -- LINE stub and scheduler helpers ---------------------------------------------------------------
+
+def requests_to(line_stub, path: str) -> list:
+    return [request for request, _ in line_stub.log if request.path == path]
+
+
+def pushes(line_stub) -> list:
+    return requests_to(line_stub, "/v2/bot/message/push")
+
+
+def replies(line_stub) -> list:
+    return requests_to(line_stub, "/v2/bot/message/reply")
+
+
+def scheduled(redis, func: str | None = None) -> list[Job]:
+    """Jobs waiting in the scheduled registries (timers and retries), optionally of one function."""
+    jobs = []
+    for name in QUEUE_NAMES:
+        registry = ScheduledJobRegistry(queue=get_queue(redis, name))
+        for job_id in registry.get_job_ids():
+            job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+            if func is None or job.func_name == func:
+                jobs.append(job)
+    return jobs
+
+
+def make_due(redis, func: str) -> int:
+    """Enqueue the scheduled jobs of ``func`` now, as RQ's scheduler does when their time comes."""
+    jobs = scheduled(redis, func)
+    for job in jobs:
+        queue = get_queue(redis, job.origin)
+        ScheduledJobRegistry(queue=queue).remove(job)
+        queue.enqueue_job(job)
+    return len(jobs)
+
+
+def agent_event(message_id: int, content: str = "สวัสดีค่ะ พยาบาลรับเรื่องแล้วค่ะ", conversation: int = 141, **extra) -> dict:
+    event = {"event": "message_created", "id": message_id, "content": content, "message_type": "outgoing",
+             "private": False, "content_type": "text", "sender": {"id": 3, "name": "Nurse A", "type": "user"},
+             "conversation": {"id": conversation, "status": "open"}, "attachments": []}
+    event.update(extra)
+    return event
+
+
+def resolved_event(conversation: int = 141) -> dict:
+    return {"event": "conversation_status_changed", "id": conversation, "status": "resolved"}
+
+
+def post_livedesk(client, payload, token: str = HOOK_TOKEN, **kwargs):
+    return client.post(f"/webhooks/livedesk/{token}", json=payload, **kwargs)

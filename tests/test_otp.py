@@ -1,0 +1,60 @@
+import hashlib
+import hmac
+import re
+
+import pytest
+
+from bot.otp import (REFERENCE_ALPHABET, OtpKeyMissing, code_digest, code_matches, new_code, new_reference,
+                     number_digest, otp_key)
+from bot.settings import load_settings
+
+KEY = b"test-otp-key-not-real"
+
+
+def settings(**values):
+    return load_settings(_env_file=None, **values)
+
+
+def test_codes_are_six_random_digits():
+    codes = {new_code() for _ in range(200)}
+    assert all(re.fullmatch(r"\d{6}", c) for c in codes)
+    assert len(codes) > 190  # random, not a counter or a constant
+
+
+def test_references_avoid_look_alike_characters():
+    refs = [new_reference() for _ in range(100)]
+    assert all(len(r) == 4 and set(r) <= set(REFERENCE_ALPHABET) for r in refs)
+    assert not set("".join(refs)) & set("01OI")
+
+
+def test_digest_matches_only_the_same_code_for_the_same_request():
+    digest = code_digest(KEY, "req1", "123456")
+    assert "123456" not in digest
+    assert code_matches(KEY, "req1", "123456", digest)
+    assert not code_matches(KEY, "req1", "123457", digest)
+    assert not code_matches(KEY, "req2", "123456", digest)      # bound to its request
+    assert not code_matches(b"other-key", "req1", "123456", digest)
+
+
+def test_number_digest_is_keyed_and_stable():
+    a = number_digest(KEY, "0812345678")
+    assert a == number_digest(KEY, "0812345678")
+    assert a != number_digest(KEY, "0899999999")
+    assert a != number_digest(b"other-key", "0812345678")
+    assert "5678" not in a and a != hashlib.sha256(b"0812345678").hexdigest()[:32]
+
+
+def test_otp_key_prefers_otp_secret():
+    assert otp_key(settings(otp_secret="s3cret", line_channel_secret="line")) == b"s3cret"
+
+
+def test_otp_key_is_derived_from_the_line_secret_not_equal_to_it():
+    key = otp_key(settings(line_channel_secret="line-secret"))
+    assert key != b"line-secret"
+    assert key == hmac.new(b"line-secret", b"hospital-line-bot/otp-key/v1", hashlib.sha256).digest()
+    assert key != otp_key(settings(line_channel_secret="another"))
+
+
+def test_otp_key_needs_a_secret():
+    with pytest.raises(OtpKeyMissing):
+        otp_key(settings())

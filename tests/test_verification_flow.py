@@ -1,0 +1,481 @@
+"""Phone verification end to end, for each SMS_PROVIDER: signed LINE webhooks → real RQ worker →
+LINE stub, with SEPSMS / ThaiBulkSMS / Oho stubbed at the HTTP boundary by ``responses``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+import responses
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+from handlers.verification import VerificationFeature, verification_in_progress, verified_phone
+from integrations.line import retry_key_for
+from workers.queues import DEFAULT_QUEUE, get_queue
+from tests.conftest import make_settings
+from tests.support import text_event
+
+SEP = "https://sepsms.test/api/v2"
+TBS = "https://thaibulksms.test"
+OHO = "https://oho.test"
+BOT_ID = "U" + "b0" * 16
+USER = "U" + "e1" * 16
+CONTACT_URL = f"{OHO}/contact/line/{BOT_ID}/user/{USER}"
+PHONE, MSISDN = "0812345678", "66812345678"
+SMS_SETTINGS = dict(
+    sepsms_api_key="sk_sep_test_0000", sepsms_base_url=SEP, sepsms_origin="HOSPITAL",
+    sepsms_webhook_secret="whsec_test_current",
+    thaibulksms_api_key="tbs-test-key", thaibulksms_api_secret="tbs-test-secret", thaibulksms_base_url=TBS,
+    thaibulksms_sender="HOSPITAL", thaibulksms_webhook_token="tbs-hook-token-test",
+    oho_api_key="oho-test-key-not-real", oho_base_url=OHO, oho_platform_id=BOT_ID,
+    otp_max_attempts=3, otp_resend_seconds=60, otp_ttl_seconds=300,
+)
+
+
+# -- stand-ins ---------------------------------------------------------------------------------
+
+class SmsStub:
+    """SEPSMS and ThaiBulkSMS as ``responses`` callbacks that remember what was sent."""
+
+    def __init__(self, rsps, provider):
+        self.rsps, self.provider = rsps, provider
+        self.codes: dict[str, str] = {}      # reference → code (SEPSMS makes them; we read ThaiBulkSMS's SMS)
+        self.references: list[str] = []
+        self.message_ids: list[str] = []
+        self.fail_next_send: Exception | None = None
+        rsps.add_callback("POST", f"{SEP}/otp/send", callback=self._sepsms_send)
+        rsps.add_callback("POST", f"{SEP}/otp/verify", callback=self._sepsms_verify)
+        rsps.add_callback("POST", f"{TBS}/sms", callback=self._thaibulksms_send)
+
+    def calls(self, path):
+        return [c for c in self.rsps.calls if c.request.url.endswith(path)]
+
+    @property
+    def sends(self):
+        return self.calls("/otp/send") + self.calls("/sms")
+
+    @property
+    def checks(self):
+        return self.calls("/otp/verify")
+
+    @property
+    def code(self):
+        return self.codes[self.references[-1]]
+
+    def _failing(self):
+        if self.fail_next_send is not None:
+            exc, self.fail_next_send = self.fail_next_send, None
+            raise exc
+
+    def _sepsms_send(self, request):
+        self._failing()
+        n = len(self.references)
+        reference, uuid = f"SEP{n}X", f"uuid-{n}"
+        self.codes[reference] = f"{482910 + n}"
+        self.references.append(reference)
+        self.message_ids.append(uuid)
+        return 200, {}, json.dumps({"result": {"uuid": uuid, "reference": reference, "destination": MSISDN,
+                                               "expiresAt": "2026-01-15T10:35:00.000Z", "ttlSeconds": 300}})
+
+    def _sepsms_verify(self, request):
+        body = json.loads(request.body)
+        ok = self.codes.get(body["reference"]) == body["pin"]
+        return 200, {}, json.dumps({"result": {"reference": body["reference"], "verified": ok}})
+
+    def _thaibulksms_send(self, request):
+        self._failing()
+        form = {k: v[0] for k, v in parse_qs(request.body).items()}
+        code, reference = re.search(r"OTP (\d{6}) \(Ref: (\w+)\)", form["message"]).groups()
+        message_id = f"tbs-msg-{len(self.references)}"
+        self.codes[reference] = code
+        self.references.append(reference)
+        self.message_ids.append(message_id)
+        return 200, {}, json.dumps({"remaining_credit": 100, "total_use_credit": 1, "credit_type": "standard",
+                                    "phone_number_list": [{"number": form["msisdn"], "message_id": message_id,
+                                                           "used_credit": 1}],
+                                    "bad_phone_number_list": []})
+
+
+class Patient:
+    """A LINE user talking to the bot: each action goes through the webhook and a worker run."""
+
+    def __init__(self, webhook, run_worker, line_stub, user=USER):
+        self.webhook, self.run_worker, self.line_stub, self.user = webhook, run_worker, line_stub, user
+        self.seen = 0
+
+    def say(self, text):
+        return self._send(text_event(text, user=self.user))
+
+    def press(self, data):
+        event = text_event("", user=self.user, type="postback", postback={"data": data})
+        del event["message"]
+        return self._send(event)
+
+    def _send(self, event):
+        assert self.webhook.post([event]).status_code == 200
+        self.run_worker()
+        return self.news()
+
+    def news(self):
+        """The texts LINE accepted (replies and pushes) since the last look."""
+        sent = [r for r, answer in self.line_stub.log[self.seen:]
+                if r.path.startswith("/v2/bot/message/") and answer.status_code < 300]
+        self.seen = len(self.line_stub.log)
+        return [m.get("text", m.get("altText", "")) for r in sent for m in r.get_json()["messages"]]
+
+    def pushes(self):
+        return [r for r, _ in self.line_stub.log if r.path == "/v2/bot/message/push"]
+
+
+class Clock:
+    def __init__(self):
+        self.now = time.time()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+
+@pytest.fixture(params=["sepsms", "thaibulksms"])
+def provider(request):
+    return request.param
+
+
+@pytest.fixture
+def settings(redis_server, line_stub, provider):
+    return make_settings(redis_server, line_stub, sms_provider=provider, **SMS_SETTINGS)
+
+
+@pytest.fixture
+def rsps():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(CONTACT_URL, json={"ok": True, "status_code": 200, "message": "ok", "data": {
+            "display_name": "Somchai T.", "tags": ["vip", "diabetes"],
+            "attributes": [{"display_name": "hn", "value": {"text": "HN-0001"}}]}})
+        mock.patch(CONTACT_URL, json={"ok": True, "status_code": 200, "message": "ok"})
+        yield mock
+
+
+@pytest.fixture
+def sms(rsps, provider):
+    return SmsStub(rsps, provider)
+
+
+@pytest.fixture
+def patient(webhook, run_worker, line_stub, sms):
+    return Patient(webhook, run_worker, line_stub)
+
+
+@pytest.fixture
+def clock(services):
+    [feature] = [f for f in services.conversation_features if isinstance(f, VerificationFeature)]
+    feature.clock = Clock()
+    return feature.clock
+
+
+def code_sent(patient, sms):
+    """Start, give the number, and return what the patient was told."""
+    assert "เบอร์มือถือ" in patient.say("ยืนยันตัวตน")[0]
+    return patient.say("081-234-5678")
+
+
+# -- the conversation --------------------------------------------------------------------------------
+
+def test_wrong_then_right_code_verifies_and_merges_the_oho_contact(patient, sms, rsps, redis, provider, clock,
+                                                                   caplog):
+    caplog.set_level("DEBUG")
+    sending, sent = code_sent(patient, sms)
+    assert "กำลังส่ง" in sending and "5678" in sending
+    assert sms.references[-1] in sent and "5 นาที" in sent
+    [send] = sms.sends
+    if provider == "sepsms":
+        body = json.loads(send.request.body)
+        assert send.request.headers["X-API-Key"] == "sk_sep_test_0000"
+        assert body["destination"] == MSISDN and body["origin"] == "HOSPITAL"
+        assert body["ttlSeconds"] == 300 and body["codeLength"] == 6
+        assert "{code}" in body["template"] and "{ref}" in body["template"]
+    else:
+        form = {k: v[0] for k, v in parse_qs(send.request.body).items()}
+        assert send.request.headers["Authorization"].startswith("Basic ")
+        assert form["msisdn"] == MSISDN and form["sender"] == "HOSPITAL" and form["expire"] == "00:05"
+    assert patient.pushes()[-1].headers["X-Line-Retry-Key"] == retry_key_for(
+        "otp-sent", json.loads(redis.get(f"verify:state:{USER}"))["request_id"])
+
+    wrong = "000000" if sms.code != "000000" else "111111"
+    assert "เหลือโอกาสอีก 2 ครั้ง" in patient.say(wrong)[0]
+    assert "สำเร็จ" in patient.say(sms.code)[0]
+
+    assert verified_phone(redis, USER) == PHONE
+    assert not verification_in_progress(redis, USER)
+    if provider == "sepsms":
+        assert [json.loads(c.request.body)["pin"] for c in sms.checks] == [wrong, sms.code]
+    else:
+        assert sms.checks == []  # checked locally
+    patches = [json.loads(c.request.body) for c in rsps.calls if c.request.method == "PATCH"]
+    assert {"phone": PHONE} in patches
+    assert {"tags": ["vip", "diabetes", "verified"]} in patches  # others' tags survive
+    [attributes] = [p["attributes"] for p in patches if "attributes" in p]
+    assert attributes[0] == {"display_name": "hn", "value": {"text": "HN-0001"}}
+    assert attributes[1]["display_name"] == "phone_verified_at"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00", attributes[1]["value"]["text"])
+
+    # PDPA: neither the number nor a code in any log line or Redis key.
+    keys = b" ".join(redis.keys("*")).decode()
+    for secret in ("812345678", sms.code, wrong):
+        assert secret not in caplog.text
+        assert secret not in keys
+    # And the code is typed once: a later message is the knowledge base's again.
+    assert "สำเร็จ" not in " ".join(patient.say(sms.code))
+
+
+def test_lockout_after_max_attempts_makes_no_further_check(patient, sms, redis, provider, clock):
+    code_sent(patient, sms)
+    wrong = "000000" if sms.code != "000000" else "111111"
+    assert "เหลือโอกาสอีก 2 ครั้ง" in patient.say(wrong)[0]
+    assert "เหลือโอกาสอีก 1 ครั้ง" in patient.say(wrong)[0]
+    assert "ครบ 3 ครั้ง" in patient.say(wrong)[0]
+    assert "ครบ 3 ครั้ง" in patient.say(sms.code)[0]  # even the right code: that code is dead
+    assert len(sms.checks) == (3 if provider == "sepsms" else 0)
+    assert verified_phone(redis, USER) is None
+
+
+def test_non_digits_get_a_hint_and_no_check(patient, sms, clock):
+    code_sent(patient, sms)
+    for text in ("รหัสอะไรคะ", "12 34", "๑๒๓"):
+        [hint] = patient.say(text)
+        assert "6 หลัก" in hint
+    assert sms.checks == []
+
+
+def test_expired_code_is_not_checked(patient, sms, redis, clock):
+    code_sent(patient, sms)
+    clock.advance(301)
+    assert "หมดอายุ" in patient.say(sms.code)[0]
+    assert sms.checks == [] and verified_phone(redis, USER) is None
+
+
+def test_resend_waits_for_the_cooldown(patient, sms, redis, clock):
+    code_sent(patient, sms)
+    assert "รออีก 60 วินาที" in patient.press("action=verify-resend")[0]
+    assert len(sms.sends) == 1
+    old = sms.code
+    clock.advance(61)
+    sending, sent = patient.press("action=verify-resend")
+    assert len(sms.sends) == 2 and sms.references[1] in sent
+    if old != sms.code:
+        assert "ไม่ถูกต้อง" in patient.say(old)[0]  # only the newest code counts
+    assert "สำเร็จ" in patient.say(sms.code)[0]
+
+
+def test_at_most_three_sends_per_number_per_15_minutes(patient, sms, clock):
+    code_sent(patient, sms)
+    for _ in range(2):
+        clock.advance(61)
+        patient.press("action=verify-resend")
+    clock.advance(61)
+    [refused] = patient.press("action=verify-resend")
+    assert "ครบจำนวน" in refused and "นาที" in refused
+    assert len(sms.sends) == 3
+
+
+def test_at_most_three_sends_per_line_user_per_hour(patient, sms, clock):
+    for number in ("0812345678", "0899999999", "0811111111"):
+        patient.press("action=verify")
+        assert len(patient.say(number)) == 2
+        clock.advance(61)
+    patient.press("action=verify")
+    assert "ครบจำนวน" in patient.say("0822222222")[0]
+    clock.advance(15 * 60)  # the first number's own budget is back, the user's is not
+    patient.press("action=verify")
+    assert "ครบจำนวน" in patient.say("0812345678")[0]
+    assert len(sms.sends) == 3
+
+
+def test_cancel_while_asking_for_the_number(patient, sms, redis, clock, services):
+    patient.say("ยืนยันตัวตน")
+    assert "ยกเลิก" in patient.press("action=cancel&flow=verify")[0]
+    assert patient.say(PHONE) == [m["text"] for m in services.dialog.on_text(PHONE).messages]
+    patient.say("ยืนยันตัวตน")
+    assert "ยกเลิก" in patient.say("ยกเลิก")[0]
+    assert sms.sends == [] and not verification_in_progress(redis, USER)
+
+
+def test_cancel_while_waiting_for_the_code(patient, sms, redis, clock, services):
+    code_sent(patient, sms)
+    assert "ยกเลิก" in patient.press("action=cancel&flow=verify")[0]
+    assert patient.say(sms.code) == [m["text"] for m in services.dialog.on_text(sms.code).messages]
+    assert sms.checks == [] and verified_phone(redis, USER) is None
+
+
+def test_emergency_passes_through_and_the_flow_goes_on(patient, sms, redis, clock, services):
+    code_sent(patient, sms)
+    assert patient.say("เจ็บหน้าอก") == [m.get("text", m.get("altText")) for m in
+                                         services.dialog.answer_topic("emergency").messages]
+    assert "สำเร็จ" in patient.say(sms.code)[0]
+
+
+def test_asking_for_staff_ends_the_flow(patient, sms, redis, clock, services):
+    code_sent(patient, sms)
+    assert patient.say("คุยกับเจ้าหน้าที่") == [m["text"] for m in services.dialog.answer_topic("staff").messages]
+    assert not verification_in_progress(redis, USER)
+    patient.press("action=verify")
+    patient.press("action=handoff")
+    assert not verification_in_progress(redis, USER)
+
+
+def test_another_menu_button_leaves_the_flow(patient, sms, redis, clock, services):
+    patient.say("ยืนยันตัวตน")
+    assert patient.press("action=topic&id=parking") == [
+        m["text"] for m in services.dialog.answer_topic("parking").messages]
+    assert not verification_in_progress(redis, USER)
+
+
+# -- sending exactly once ------------------------------------------------------------------------
+
+def run_scheduled(redis, run_worker):
+    """Run the jobs waiting for a retry now, as the scheduler would later."""
+    queue = get_queue(redis, DEFAULT_QUEUE)
+    registry = ScheduledJobRegistry(queue=queue)
+    for job_id in registry.get_job_ids():
+        job = queue.fetch_job(job_id)
+        registry.remove(job)
+        queue.enqueue_job(job)
+    run_worker()
+
+
+def test_a_retried_send_job_does_not_send_again(patient, sms, redis, run_worker, line_stub, clock):
+    line_stub.clear_all_handlers()
+    line_stub.expect_oneshot_request("/v2/bot/message/push").respond_with_json({"message": "busy"}, status=503)
+    for path in ("/v2/bot/message/reply", "/v2/bot/message/push", "/v2/bot/chat/loading/start"):
+        line_stub.expect_request(path).respond_with_json({})
+    assert len(code_sent(patient, sms)) == 1  # "sending…" replied; the "sent" push failed
+    assert len(ScheduledJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE))) == 1
+    run_scheduled(redis, run_worker)
+    assert len(sms.sends) == 1
+    pushes = patient.pushes()
+    assert len(pushes) == 2 and len({p.headers["X-Line-Retry-Key"] for p in pushes}) == 1
+    assert sms.references[0] in patient.news()[0]
+    assert "สำเร็จ" in patient.say(sms.code)[0]
+
+
+def test_a_send_without_an_answer_is_never_repeated(patient, sms, redis, run_worker, clock):
+    sms.fail_next_send = requests.ReadTimeout("read timed out")
+    sending, uncertain = code_sent(patient, sms)
+    assert "ไม่แน่ใจ" in uncertain
+    assert len(sms.sends) == 1
+    queue = get_queue(redis, DEFAULT_QUEUE)
+    assert len(ScheduledJobRegistry(queue=queue)) == 0 and FailedJobRegistry(queue=queue).count == 0
+
+
+def test_a_refused_send_is_retried_then_told(patient, sms, rsps, redis, run_worker, clock, provider):
+    url = f"{SEP}/otp/send" if provider == "sepsms" else f"{TBS}/sms"
+    rsps.replace("POST", url, status=503, json={})
+    assert len(code_sent(patient, sms)) == 1
+    for _ in range(3):
+        run_scheduled(redis, run_worker)
+    assert "ส่ง SMS ไม่สำเร็จ" in patient.news()[0]
+    assert len(sms.sends) == 4  # the first try and three retries: the provider said each time it sent nothing
+
+
+def test_out_of_credit_is_told_and_lands_in_the_failed_registry(patient, sms, rsps, redis, clock, provider):
+    if provider == "sepsms":
+        rsps.replace("POST", f"{SEP}/otp/send", status=402,
+                     json={"success": False, "error": {"code": "credit.insufficient", "message": "no credit"}})
+    else:
+        rsps.replace("POST", f"{TBS}/sms", status=423,
+                     json={"error": {"code": 116, "name": "ERROR_INSUFFICIENT_CREDIT", "description": "x"}})
+    _, told = code_sent(patient, sms)
+    assert "ส่ง SMS ไม่สำเร็จ" in told
+    assert FailedJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE)).count == 1
+
+
+@pytest.mark.parametrize("provider", ["thaibulksms"])
+def test_a_number_thaibulksms_refuses_is_told_as_such(patient, rsps, redis, clock):
+    rsps.replace("POST", f"{TBS}/sms", json={"remaining_credit": 1, "total_use_credit": 0, "phone_number_list": [],
+                                             "bad_phone_number_list": [{"number": MSISDN, "message": "bad"}]})
+    _, told = code_sent(patient, None)
+    assert "ไม่สามารถส่ง SMS ไปยังเบอร์นี้" in told
+    assert FailedJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE)).count == 0
+
+
+# -- without SMS settings ---------------------------------------------------------------------------
+
+def test_without_sms_settings_the_knowledge_base_answers(redis_server, line_stub, redis, run_worker):
+    from bot import create_app
+    from bot.services import Services
+    from tests.support import LineWebhook
+    from workers import runtime
+
+    settings = make_settings(redis_server, line_stub)
+    assert settings.missing_for("sms")
+    services = Services(settings, redis_connection=redis)
+    runtime.install(services)
+    try:
+        assert not [f for f in services.conversation_features if isinstance(f, VerificationFeature)]
+        patient = Patient(LineWebhook(create_app(settings, services=services).test_client()), run_worker, line_stub)
+        assert patient.say("ยืนยันตัวตน") == [m["text"] for m in services.dialog.answer_topic("verify").messages]
+    finally:
+        runtime.install(None)
+
+
+# -- with LiveDesk: a private note for staff ----------------------------------------------------------
+
+LIVEDESK = "https://livedesk.test"
+LIVEDESK_SETTINGS = dict(livedesk_api_key="ld-test-key", livedesk_api_secret="ld-test-secret",
+                         livedesk_base_url=LIVEDESK, livedesk_inbox_id=7, livedesk_webhook_token="ld-hook-token")
+
+
+@pytest.fixture
+def with_livedesk(redis_server, line_stub, redis, run_worker, rsps, provider):
+    """Handoff configured too (LiveDesk mirror and Oho); yields (patient, sms, services)."""
+    from bot import create_app
+    from bot.services import Services
+    from tests.support import LineWebhook
+    from workers import runtime
+
+    settings = make_settings(redis_server, line_stub, sms_provider=provider, **SMS_SETTINGS, **LIVEDESK_SETTINGS)
+    line_stub.expect_request(f"/v2/bot/profile/{USER}").respond_with_json({"userId": USER, "displayName": "S."})
+    line_stub.expect_request("/v2/bot/info").respond_with_json(
+        {"userId": BOT_ID, "basicId": "@000test", "displayName": "Test Hospital", "chatMode": "bot",
+         "markAsReadMode": "auto"})
+    rsps.post(f"{LIVEDESK}/api/v2/accounts/contacts", json={"payload": {"contact": {"id": 11}}})
+    rsps.post(f"{LIVEDESK}/api/v2/accounts/conversations", json={"id": 22})
+    rsps.post(f"{LIVEDESK}/api/v2/accounts/conversations/22/messages", json={"id": 33})
+    rsps.post(f"{OHO}/contact", json={"ok": True, "status_code": 200, "message": "ok"})
+    rsps.post(re.compile(f"{OHO}/chat/.*"), json={"ok": True, "status_code": 200, "message": "ok"})
+    services = Services(settings, redis_connection=redis)
+    runtime.install(services)
+    patient = Patient(LineWebhook(create_app(settings, services=services).test_client()), run_worker, line_stub)
+    yield patient, SmsStub(rsps, provider), services
+    runtime.install(None)
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])
+def test_staff_get_a_private_note_in_livedesk(with_livedesk, rsps, redis):
+    patient, sms, _ = with_livedesk
+    code_sent(patient, sms)
+    assert "สำเร็จ" in patient.say(sms.code)[0]
+    posts = [json.loads(c.request.body) for c in rsps.calls if c.request.url.endswith("/22/messages")]
+    [note] = [p["content"] for p in posts if p.get("private") and "ยืนยันเบอร์" in p["content"]]
+    assert "5678" in note and "0812345678" not in note
+    for typed in ("081-234-5678", sms.code):  # what the patient typed never reaches LiveDesk
+        assert all(typed not in p["content"] for p in posts)
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])
+def test_a_handoff_taking_over_ends_the_flow(with_livedesk, redis):
+    patient, sms, services = with_livedesk
+    code_sent(patient, sms)
+    assert verification_in_progress(redis, USER)
+    told = patient.say("เจ็บหน้าอก")
+    assert told[0] == services.dialog.answer_topic("emergency").messages[0]["text"]  # 1669 first, always
+    assert not verification_in_progress(redis, USER)
