@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-import redis
+import redis as redis_lib
 
 from bot.dialog import Dialog
 from bot.knowledge import KnowledgeBase
@@ -18,7 +18,7 @@ from bot.settings import Settings
 
 
 class Services:
-    def __init__(self, settings: Settings, *, redis_connection: redis.Redis | None = None,
+    def __init__(self, settings: Settings, *, redis_connection: redis_lib.Redis | None = None,
                  worker: bool = False):
         self.settings = settings
         self._worker = worker
@@ -26,7 +26,7 @@ class Services:
             self.__dict__["redis"] = redis_connection
 
     @cached_property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> redis_lib.Redis:
         return connect_redis(self.settings, socket_timeout=None if self._worker else 5.0)
 
     @cached_property

@@ -42,7 +42,8 @@ from bot.verification import (INTENT, CheckCode, OtpRules, SendCode, Step, Verif
                               VerificationState, postback_params)
 from integrations.errors import NotFoundError, ProviderConnectionError, ProviderError, RateLimitError
 from integrations.line import retry_key_for
-from integrations.sepsms import OtpExpiredError, RateLimit, RedisRateLimiter
+from integrations.ratelimit import RateLimit, RedisRateLimiter
+from integrations.sepsms import OtpExpiredError
 from integrations.thaibulksms import InvalidMsisdnError
 from workers.queues import DEFAULT_QUEUE, enqueue
 

@@ -7,7 +7,8 @@
      ├── AuthenticationError           401/403, bad key or scope
      └── InvalidRequestError           other 4xx: our request is wrong
           ├── NotFoundError            404
-          └── ConflictError            409: already in that state / already done
+          ├── ConflictError            409: already in that state / already done
+          └── InsufficientCreditError  out of (SMS) credit
 
 Providers add leaves for their own codes (e.g. insufficient SMS credit) under the
 branch that matches whether a retry can help. Jobs look only at ``retryable``.
@@ -63,6 +64,10 @@ class NotFoundError(InvalidRequestError):
 
 class ConflictError(InvalidRequestError):
     pass
+
+
+class InsufficientCreditError(InvalidRequestError):
+    """The account is out of credit (SMS): no retry helps until someone tops up."""
 
 
 def error_class_for_status(status: int) -> type[ProviderError]:

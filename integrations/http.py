@@ -27,7 +27,6 @@ from bot.privacy import mask
 from integrations.errors import (
     ProviderConnectionError,
     ProviderError,
-    RateLimitError,
     error_class_for_status,
 )
 

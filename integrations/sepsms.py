@@ -12,20 +12,21 @@ after a lost answer can send twice; callers dedupe at the job level.
 
 from __future__ import annotations
 
-import time
-import uuid as uuidlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
 from bot.phone import ThaiMobile, mask_phone_numbers
-from integrations.errors import AuthenticationError, InvalidRequestError, ProviderError, RateLimitError
+from integrations.errors import (  # noqa: F401  (InsufficientCreditError is part of this client's API)
+    AuthenticationError,
+    InsufficientCreditError,
+    InvalidRequestError,
+    ProviderError,
+    RateLimitError,
+)
 from integrations.http import HttpClient
-
-
-class InsufficientCreditError(InvalidRequestError):
-    """The account has run out of SMS credit: no retry helps until someone tops up."""
+from integrations.ratelimit import RateLimit, RedisRateLimiter  # noqa: F401
 
 
 class OtpInvalidError(InvalidRequestError):
@@ -36,64 +37,12 @@ class OtpExpiredError(InvalidRequestError):
     """The reference can no longer be verified (expired, used up or unknown): send a new code."""
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    name: str
-    limit: int
-    per_seconds: float
-
-
 #: From the seed's "Rate limits" table. OTP is per IP; all our workers share one, so one key.
 SEPSMS_LIMITS = {
     "all": RateLimit("sepsms:all", 2400, 60),
     "sms": RateLimit("sepsms:sms", 120, 60),
     "otp": RateLimit("sepsms:otp", 5, 60),
 }
-
-
-class RedisRateLimiter:
-    """Sliding-window budgets shared by every process that uses the same Redis.
-
-    Each call is one sorted-set entry per limit; a MULTI transaction trims the
-    window, adds the entry and counts, so two workers cannot both take the last
-    slot. Over budget, the entries are taken back and ``RateLimitError`` says
-    when to come back. ``redis=None`` switches limiting off (pure unit tests).
-    """
-
-    def __init__(self, redis, *, prefix: str = "ratelimit", provider: str = "", clock=time.time):
-        self.redis = redis
-        self.prefix = prefix
-        self.provider = provider
-        self._clock = clock
-
-    def acquire(self, *limits: RateLimit) -> None:
-        """Take one call from every budget in ``limits``, or none and raise ``RateLimitError``."""
-        if self.redis is None or not limits:
-            return
-        now = self._clock()
-        member = f"{now:.6f}:{uuidlib.uuid4().hex}"
-        pipe = self.redis.pipeline(transaction=True)
-        for limit in limits:
-            key = f"{self.prefix}:{limit.name}"
-            pipe.zremrangebyscore(key, "-inf", now - limit.per_seconds)
-            pipe.zadd(key, {member: now})
-            pipe.zcard(key)
-            pipe.zrange(key, 0, 0, withscores=True)
-            pipe.expire(key, int(limit.per_seconds) + 1)
-        replies = pipe.execute()
-        waits = []
-        for i, limit in enumerate(limits):
-            count, oldest = replies[5 * i + 2], replies[5 * i + 3]
-            if count > limit.limit:
-                waits.append((max(oldest[0][1] + limit.per_seconds - now, 0.001), limit))
-        if waits:
-            pipe = self.redis.pipeline(transaction=True)
-            for limit in limits:
-                pipe.zrem(f"{self.prefix}:{limit.name}", member)
-            pipe.execute()
-            wait, limit = max(waits, key=lambda w: w[0])
-            raise RateLimitError(f"local budget {limit.name} ({limit.limit}/{limit.per_seconds:g}s) used up",
-                                 provider=self.provider, code="local_rate_limit", retry_after=round(wait, 3))
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from typing import Sequence
 
 from bot.phone import ThaiMobile, mask_phone_numbers
 from bot.privacy import mask
-from integrations.errors import (
+from integrations.errors import (  # noqa: F401  (InsufficientCreditError is part of this client's API)
     AuthenticationError,
+    InsufficientCreditError,
     InvalidRequestError,
     NotFoundError,
     ProviderError,
@@ -26,10 +27,6 @@ from integrations.http import HttpClient
 #: "เพิ่มเบอร์ได้สูงสุดครั้งละ 500 เบอร์" — more numbers go out in several calls.
 MAX_NUMBERS_PER_CALL = 500
 BANGKOK = timezone(timedelta(hours=7))  # the API refuses other offsets (code 122); no DST in Thailand
-
-
-class InsufficientCreditError(InvalidRequestError):
-    """Code 116: out of credit. No retry helps until someone tops up."""
 
 
 class InvalidMsisdnError(InvalidRequestError):
