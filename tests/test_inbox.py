@@ -84,3 +84,16 @@ def test_a_repeatedly_failing_event_stops_blocking_after_max_attempts(redis):
     with pytest.raises(PermanentEventFailure):
         drain_inbox(redis, USER, failing)
     assert redis.llen(DEAD_LETTERS) == 1
+
+
+@pytest.mark.parametrize("error", [RuntimeError("bug or job timeout"), OSError("redis blip")])
+def test_errors_outside_the_provider_tree_are_retried_not_set_aside(redis, error):
+    accept_events(redis, [text_event("1669 please", user=USER)])
+
+    def failing(event):
+        raise error
+
+    with pytest.raises(type(error)):
+        drain_inbox(redis, USER, failing)
+    assert redis.llen(DEAD_LETTERS) == 0
+    assert redis.llen(f"line:inbox:{USER}") == 1

@@ -146,11 +146,17 @@ def drain_inbox(connection: redis.Redis, user: str, handle: Callable[[dict], Non
 
 
 def _set_aside(connection: redis.Redis, user: str, raw: bytes, event: dict, exc: Exception) -> bool:
-    """Move a failing event to the dead letters if retrying cannot or did not help."""
+    """Move a failing event to the dead letters if retrying cannot or did not help.
+
+    Only a provider's clear "your request is wrong" is permanent at once. Anything
+    else (a provider outage, a Redis blip, a job timeout, a bug) gets the full
+    ``MAX_EVENT_ATTEMPTS`` first: setting aside loses the patient's message.
+    """
     attempts = connection.hincrby(f"line:attempts:{user}", event_id(event), 1)
-    retryable = isinstance(exc, ProviderError) and exc.retryable
-    if retryable and attempts < MAX_EVENT_ATTEMPTS:
-        log.warning("LINE %s event of %s failed (attempt %d): %s", event.get("type"), mask(user), attempts, exc)
+    permanent = isinstance(exc, ProviderError) and not exc.retryable
+    if not permanent and attempts < MAX_EVENT_ATTEMPTS:
+        log.warning("LINE %s event of %s failed (attempt %d): %s", event.get("type"), mask(user), attempts,
+                    exc if isinstance(exc, ProviderError) else type(exc).__name__)
         return False
     # Provider errors are written to be log-safe; other exceptions' messages may quote the
     # patient's text (e.g. a model validation error), so only their type and stack are logged.

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from integrations.errors import ProviderError
 from workers import inbox
-from workers.runtime import fail_without_retry, services
+from workers.runtime import fail_fast, fail_without_retry, services
 
 
 def drain_inbox(user: str) -> int:
@@ -14,7 +13,5 @@ def drain_inbox(user: str) -> int:
         return inbox.drain_inbox(s.redis, user, s.line_events.handle)
     except inbox.PermanentEventFailure as exc:
         fail_without_retry(exc)
-    except ProviderError as exc:
-        if not exc.retryable:
-            fail_without_retry(exc)
-        raise
+    except Exception as exc:
+        fail_fast(exc)

@@ -29,10 +29,33 @@ def get_queue(connection: redis.Redis, name: str = DEFAULT_QUEUE) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
+def job_options(*, description: str, job_id: str | None = None, timeout: int = DEFAULT_TIMEOUT,
+                retry: Retry | None = DEFAULT_RETRY, **options: Any) -> dict[str, Any]:
+    """The options every job gets; shared by ``enqueue``, ``enqueue_at`` and ``prepare``."""
+    return dict(job_id=job_id, description=description, timeout=timeout, retry=retry,
+                result_ttl=3600, failure_ttl=14 * 24 * 3600, **options)
+
+
 def enqueue(connection: redis.Redis, func: Callable | str, *args: Any, queue: str = DEFAULT_QUEUE,
             description: str, job_id: str | None = None, timeout: int = DEFAULT_TIMEOUT,
             retry: Retry | None = DEFAULT_RETRY, **options: Any):
     """Enqueue ``func(*args)``. ``description`` is what logs show: never patient data."""
-    return get_queue(connection, queue).enqueue(
-        func, *args, job_id=job_id, description=description, job_timeout=timeout,
-        retry=retry, result_ttl=3600, failure_ttl=14 * 24 * 3600, **options)
+    opts = job_options(description=description, job_id=job_id, timeout=timeout, retry=retry, **options)
+    opts["job_timeout"] = opts.pop("timeout")
+    return get_queue(connection, queue).enqueue(func, *args, **opts)
+
+
+def enqueue_at(connection: redis.Redis, when, func: Callable | str, *args: Any, queue: str = DEFAULT_QUEUE,
+               description: str, job_id: str | None = None, timeout: int = DEFAULT_TIMEOUT,
+               retry: Retry | None = DEFAULT_RETRY, **options: Any):
+    """Schedule ``func(*args)`` for ``when`` (an aware datetime) via RQ's scheduler."""
+    opts = job_options(description=description, job_id=job_id, timeout=timeout, retry=retry, **options)
+    opts["job_timeout"] = opts.pop("timeout")
+    return get_queue(connection, queue).enqueue_at(when, func, *args, **opts)
+
+
+def prepare(func: Callable | str, *args: Any, description: str, job_id: str | None = None,
+            timeout: int = DEFAULT_TIMEOUT, retry: Retry | None = DEFAULT_RETRY, **options: Any):
+    """Job data for ``get_queue(...).enqueue_many([...], pipeline=...)``: many jobs, one round trip."""
+    opts = job_options(description=description, job_id=job_id, timeout=timeout, retry=retry, **options)
+    return Queue.prepare_data(func, args=args, **opts)

@@ -34,3 +34,22 @@ def fail_without_retry(exc: BaseException) -> None:
     if job is not None:
         job.retries_left = 0
     raise exc
+
+
+def fail_fast(exc: BaseException) -> None:
+    """Re-raise ``exc``; a provider error that says retrying cannot help skips RQ's retries.
+
+    The one ``except`` clause every job needs: outages are retried with backoff,
+    rejections go straight to the failed registry.
+    """
+    from integrations.errors import ProviderError
+
+    if isinstance(exc, ProviderError) and not exc.retryable:
+        fail_without_retry(exc)
+    raise exc
+
+
+def final_attempt() -> bool:
+    """Whether the running job has no RQ retries left (so a failure now is the last word)."""
+    job = get_current_job()
+    return job is None or not job.retries_left
