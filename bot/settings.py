@@ -146,7 +146,14 @@ class Settings(BaseSettings):
             "moph": ["moph_user", "moph_password_hash", "moph_hospital_code"],
             "appointments_api": ["appointments_api_token"],
         }[feature]
-        return [name.upper() for name in needs if getattr(self, name) in (None, "")]
+        return [name.upper() for name in needs if not _is_set(getattr(self, name))]
+
+
+def _is_set(value) -> bool:
+    """An empty secret is no secret: ``LINE_CHANNEL_SECRET=`` must not verify signatures made with ""."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value not in (None, "")
 
 
 def load_settings(**overrides) -> Settings:

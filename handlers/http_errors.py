@@ -15,6 +15,10 @@ def register_error_handlers(app: Flask) -> None:
     def _http(exc: HTTPException):
         return error(exc.code or 500, exc.description or exc.name)
 
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError):
+        return error(400, "body is nested too deeply")  # json.loads of a hostile body
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         app.logger.error("unhandled %s", type(exc).__name__, exc_info=exc)

@@ -77,18 +77,27 @@ class LineEventHandler:
     def handle(self, raw_event: dict) -> Reply | None:
         """Answer one event; return what was sent (None when nothing is)."""
         turn = Turn.from_event(raw_event, self.answer(raw_event))
-        reply = turn.proposed
-        for feature in self.features:
-            override = feature.on_turn(turn)
-            if override is not None:
-                reply = override
-                break
+        try:
+            reply = self._feature_reply(turn)
+        except Exception:
+            if turn.proposed is not None and turn.proposed.intent == "emergency":
+                # Whatever broke (Redis, a bug), the 1669 answer goes out now; the retry that
+                # follows re-runs the features and pushes with the same key (LINE drops the repeat).
+                self.send(raw_event, turn.proposed)
+            raise
         sent = reply if reply is not None and reply.messages else None
         if sent is not None:
             self.send(raw_event, sent)
         for feature in self.features:
             feature.after_send(turn, sent)
         return sent
+
+    def _feature_reply(self, turn: Turn) -> Reply | None:
+        for feature in self.features:
+            override = feature.on_turn(turn)
+            if override is not None:
+                return override
+        return turn.proposed
 
     def answer(self, event: dict) -> Reply | None:
         kind = event.get("type")

@@ -23,16 +23,16 @@ bp = Blueprint("line_webhook", __name__)
 @bp.post("/callback")
 def callback():
     services = current_app.extensions["services"]
-    secret = services.settings.line_channel_secret
-    if secret is None:
-        return error(503, "LINE_CHANNEL_SECRET is not set; the webhook cannot verify requests")
+    if services.settings.missing_for("line"):
+        return error(503, "LINE is not configured (see /readyz); the webhook cannot verify requests")
+    secret = services.settings.line_channel_secret.get_secret_value()
     body = request.get_data(cache=False)  # raw bytes: the signature covers them exactly
     signature = request.headers.get("X-Line-Signature", "")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return error(400, "body is not UTF-8")
-    if not signature or not _validator(secret.get_secret_value()).validate(text, signature):
+    if not signature or not SignatureValidator(secret).validate(text, signature):
         log.warning("LINE webhook with a bad or missing signature from %s", request.remote_addr)
         return error(400, "invalid signature")
     try:
@@ -40,19 +40,10 @@ def callback():
         events = payload["events"]
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             raise TypeError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return error(400, "body is not a LINE webhook payload")
     accepted = accept_events(services.redis, events)
     if accepted.duplicates:
         log.info("LINE webhook: %d new event(s), %d already seen", accepted.queued, accepted.duplicates)
     return jsonify(status="ok", queued=accepted.queued, duplicates=accepted.duplicates)
 
-
-_validators: dict[str, SignatureValidator] = {}
-
-
-def _validator(secret: str) -> SignatureValidator:
-    if secret not in _validators:
-        _validators.clear()
-        _validators[secret] = SignatureValidator(secret)
-    return _validators[secret]

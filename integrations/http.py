@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import time
 from typing import Any, Mapping
 
@@ -23,7 +22,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from bot.privacy import mask
+from bot.privacy import mask_numbers
 from integrations.errors import (
     ProviderConnectionError,
     ProviderError,
@@ -32,7 +31,6 @@ from integrations.errors import (
 
 log = logging.getLogger(__name__)
 
-_PATH_PERSONAL = re.compile(r"U[0-9a-f]{32}|\d{9,}")
 
 #: (connect, read) seconds. Every request has a timeout; none waits forever.
 DEFAULT_TIMEOUT = (3.05, 15.0)
@@ -102,7 +100,8 @@ class HttpClient:
         cls = cls or (error_class_for_status(status) if status else ProviderError)
         retry_after = retry_after_seconds(headers or {})
         request_id = (headers or {}).get("X-Request-Id") or (headers or {}).get("x-line-request-id")
-        return cls(message, provider=self.provider, status=status, code=code,
+        # Providers echo what they were sent (a phone number, a citizen ID): mask before it is raised.
+        return cls(mask_numbers(message), provider=self.provider, status=status, code=code,
                    retry_after=retry_after, request_id=request_id)
 
     def url(self, path: str) -> str:
@@ -163,7 +162,7 @@ class HttpClient:
     def _where(self, path: str) -> str:
         # Path only (query strings can hold credentials, e.g. MOPH's token call), with
         # LINE user ids and long digit runs (phones, citizen IDs) masked.
-        return _PATH_PERSONAL.sub(lambda m: mask(m.group(0)), path.split("?", 1)[0])
+        return mask_numbers(path.split("?", 1)[0])
 
     def _log(self, method, path, status, started, attempt, note=""):
         log.info("%s %s %s -> %s in %.0f ms%s%s", self.provider, method, self._where(path),

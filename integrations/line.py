@@ -21,8 +21,14 @@ from linebot.v3.messaging import (
     MessagingApiBlob,
 )
 
-from bot.privacy import mask
-from integrations.errors import ProviderConnectionError, ProviderError, error_class_for_status
+from bot.privacy import mask, mask_numbers
+from integrations.errors import (
+    InvalidRequestError,
+    ProviderConnectionError,
+    ProviderError,
+    error_class_for_status,
+)
+from integrations.http import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +140,9 @@ class LineClient:
             return method(*args, _request_timeout=self.timeout, **kwargs)
         except ApiException as exc:
             raise self._error(name, exc) from None
+        except ValueError:
+            # The SDK's models rejected LINE's answer; their message quotes it (names, pictures).
+            raise ProviderError(f"LINE {name}: answer not understood", provider=self.provider) from None
         except Exception as exc:  # urllib3 connection and timeout errors
             if type(exc).__module__.startswith("urllib3"):
                 raise ProviderConnectionError(f"{type(exc).__name__} calling LINE {name}",
@@ -143,14 +152,16 @@ class LineClient:
     def _error(self, name: str, exc: ApiException) -> ProviderError:
         message = ""
         try:
-            message = json.loads(exc.body or b"{}").get("message", "")
+            message = str(json.loads(exc.body or b"{}").get("message", ""))
         except (ValueError, AttributeError):
             pass
         headers = dict(exc.headers or {})
         cls = error_class_for_status(exc.status or 500)
-        retry_after = headers.get("Retry-After")
-        return cls(f"LINE {name}: {message or exc.reason}"[:300], provider=self.provider,
-                   status=exc.status, retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+        if exc.status == 429 and "monthly limit" in message.lower():
+            # Out of push quota for the month: retrying for 20 minutes cannot help.
+            cls = InvalidRequestError
+        return cls(mask_numbers(f"LINE {name}: {message or exc.reason}")[:300], provider=self.provider,
+                   status=exc.status, retry_after=retry_after_seconds(headers),
                    request_id=headers.get("x-line-request-id"))
 
 

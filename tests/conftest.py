@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import pytest
 import redis as redis_lib
-from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 
 from bot import create_app
 from bot.embedded_redis import EmbeddedRedis
 from bot.services import Services
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from workers import runtime
-from workers.queues import QUEUE_NAMES, get_queue
+from workers.__main__ import build_worker
 
 from tests.support import ACCESS_TOKEN, CHANNEL_SECRET, LineWebhook
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch):
+    """No setting from the developer's shell (or a .env) reaches a test: each test says what it sets."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +59,9 @@ def make_settings(redis_server, line_stub=None, **overrides):
         line_channel_secret=CHANNEL_SECRET,
         line_channel_access_token=ACCESS_TOKEN,
         line_timeout_seconds=5,
+        # Nothing listens on port 9: a test that forgot its stub fails fast instead of reaching LINE.
+        line_api_base_url="http://127.0.0.1:9",
+        line_data_api_base_url="http://127.0.0.1:9",
     )
     if line_stub is not None:
         base = line_stub.url_for("").rstrip("/")
@@ -70,9 +78,10 @@ def settings(redis_server, line_stub):
 @pytest.fixture
 def services(settings, redis):
     s = Services(settings, redis_connection=redis)
+    previous = runtime._services
     runtime.install(s)
     yield s
-    runtime.install(None)
+    runtime.install(previous)
 
 
 @pytest.fixture
@@ -94,8 +103,7 @@ def webhook(client):
 def run_worker(redis):
     """Run a real RQ worker (in this process, so ``responses`` stubs apply) until the queues are empty."""
     def run():
-        queues = [get_queue(redis, name) for name in QUEUE_NAMES]
-        worker = SimpleWorker(queues, connection=redis, serializer=JSONSerializer, log_job_description=False)
+        worker = build_worker(runtime.services(), connection=redis)  # the worker the Procfile runs
         worker.work(burst=True)
         return worker
     return run

@@ -153,3 +153,12 @@ def test_answers_are_copies_that_callers_may_change(dialog):
     reply.messages.append({"type": "text", "text": "extra"})
     again = dialog.answer_topic("hours")
     assert again.messages[0]["altText"] != "changed" and len(again.messages) == 1
+
+
+def test_the_dialog_core_imports_no_web_or_http_stack():
+    import subprocess
+    import sys
+    code = ("import sys, bot.dialog, bot.knowledge, bot.text; "
+            "print(sorted(m for m in ('flask', 'requests', 'redis', 'werkzeug') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -94,3 +94,43 @@ def test_unknown_event_types_are_ignored(webhook, run_worker, line_stub, redis):
     run_worker()
     assert line_stub.log == []
     assert FailedJobRegistry(queue=get_queue(redis, LINE_QUEUE)).count == 0
+
+
+class BrokenFeature:
+    """A conversation feature whose state store is down."""
+
+    def on_turn(self, turn):
+        raise ConnectionError("redis down")
+
+    def after_send(self, turn, sent):
+        pass
+
+
+def test_an_emergency_is_answered_even_when_a_feature_breaks(services, line_stub, redis):
+    from handlers.line_events import LineEventHandler
+    from tests.support import text_event
+    handler = LineEventHandler(services.dialog, services.line, redis, [BrokenFeature()])
+    event = text_event("เจ็บหน้าอก หายใจไม่ออก", user=USER)
+    import pytest
+    with pytest.raises(ConnectionError):
+        handler.handle(event)
+    [reply] = requests_to(line_stub, "/v2/bot/message/reply")
+    assert reply.get_json()["messages"] == services.dialog.answer_topic("emergency").messages
+    assert "1669" in json.dumps(reply.get_json(), ensure_ascii=False)
+
+
+def test_push_quota_exhausted_is_not_retried(services, line_stub):
+    from integrations.errors import ProviderError
+    line_stub.clear_all_handlers()
+    line_stub.expect_request("/v2/bot/message/push").respond_with_json(
+        {"message": "You have reached your monthly limit."}, status=429)
+    import pytest
+    with pytest.raises(ProviderError) as caught:
+        services.line.push(USER, [{"type": "text", "text": "hi"}], retry_key_for("x"))
+    assert caught.value.status == 429 and not caught.value.retryable
+
+
+def test_retry_keys_are_stable_per_event_and_differ_between_events():
+    assert retry_key_for("answer", "01A") == retry_key_for("answer", "01A")
+    assert retry_key_for("answer", "01A") != retry_key_for("answer", "01B")
+    assert retry_key_for("answer", "01A") != retry_key_for("agent", "01A")

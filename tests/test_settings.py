@@ -62,3 +62,16 @@ def test_business_hours_are_checked_at_start_up(monkeypatch):
         load_settings(_env_file=None)
     monkeypatch.setenv("BUSINESS_HOURS", "Mon-Fri 08:00-16:00; Sat 08:00-12:00")
     assert load_settings(_env_file=None).business_hours.startswith("Mon-Fri")
+
+
+def test_provider_error_messages_are_masked():
+    import responses
+    from integrations.errors import InvalidRequestError
+    from integrations.http import HttpClient
+    with responses.RequestsMock() as rsps:
+        rsps.add("POST", "https://provider.test/send", status=400,
+                 json={"message": "number 0812345678 and id 1234567890123 rejected"})
+        with pytest.raises(InvalidRequestError) as caught:
+            HttpClient("https://provider.test").request("POST", "/send", json={})
+    assert "0812345678" not in str(caught.value) and "1234567890123" not in str(caught.value)
+    assert "…5678" in str(caught.value)

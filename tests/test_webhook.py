@@ -106,3 +106,23 @@ def test_access_log_names_the_route_not_the_path(client, caplog):
     client.get("/healthz")
     assert "secret-path-token-123" not in caplog.text
     assert "GET /healthz 200" in caplog.text
+
+
+def test_an_empty_channel_secret_is_not_a_secret(redis_server, redis):
+    """``LINE_CHANNEL_SECRET=`` must not accept bodies signed with the empty key."""
+    from bot import create_app
+    from bot.services import Services
+    from tests.conftest import make_settings
+    from tests.support import sign
+    settings = make_settings(redis_server, line_channel_secret="")
+    client = create_app(settings, services=Services(settings, redis_connection=redis)).test_client()
+    body = b'{"events": []}'
+    response = client.post("/callback", data=body, headers={"X-Line-Signature": sign(body, secret="")})
+    assert response.status_code == 503
+    assert "LINE_CHANNEL_SECRET" in client.get("/readyz").get_json()["not_configured"]
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(webhook, client):
+    body = b'{"events": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert webhook.post(body=body).status_code == 400
+    assert client.get("/healthz").status_code == 200

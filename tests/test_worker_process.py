@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 
 def worker_env(redis_server, line_stub):
     base = line_stub.url_for("").rstrip("/")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "REDIS_"))}
+    # Only what the worker needs: no setting from the developer's shell leaks in.
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")}
     env.update(REDIS_URL=redis_server.url, LINE_CHANNEL_SECRET=CHANNEL_SECRET,
                LINE_CHANNEL_ACCESS_TOKEN=ACCESS_TOKEN, LINE_API_BASE_URL=base,
                LINE_DATA_API_BASE_URL=base, LOG_LEVEL="DEBUG")
@@ -39,7 +40,13 @@ def test_two_worker_processes_answer_each_user_in_order(webhook, redis_server, l
 
     env = worker_env(redis_server, line_stub)
     workers = [start_worker(env) for _ in range(2)]
-    outputs = [w.communicate(timeout=120)[0] for w in workers]
+    try:
+        outputs = [w.communicate(timeout=120)[0] for w in workers]
+    finally:
+        for w in workers:  # a hung worker must not outlive the test
+            if w.poll() is None:
+                w.kill()
+                w.wait()
     assert [w.returncode for w in workers] == [0, 0], outputs
 
     answered = defaultdict(list)

@@ -22,9 +22,11 @@ from workers import runtime
 from workers.queues import QUEUE_NAMES, get_queue
 
 
-def build_worker(s: Services) -> SimpleWorker:
-    queues = [get_queue(s.redis, name) for name in QUEUE_NAMES]
-    return SimpleWorker(queues, connection=s.redis, serializer=JSONSerializer, log_job_description=False)
+def build_worker(s: Services, connection=None) -> SimpleWorker:
+    """Every queue, highest priority first; descriptions not logged."""
+    connection = connection or s.redis
+    queues = [get_queue(connection, name) for name in QUEUE_NAMES]
+    return SimpleWorker(queues, connection=connection, serializer=JSONSerializer, log_job_description=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,9 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     s = Services(settings, worker=True)
     runtime.install(s)
-    for missing in (settings.missing_for("line"),):
-        if missing:
-            logging.getLogger("workers").warning("not configured yet: %s", ", ".join(missing))
+    if missing := settings.missing_for("line"):
+        logging.getLogger("workers").warning("not configured yet: %s", ", ".join(missing))
     build_worker(s).work(burst=args.burst, with_scheduler=True, logging_level=settings.log_level)
     return 0
 

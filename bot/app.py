@@ -1,0 +1,60 @@
+"""The app factory: `create_app()` builds the Flask app from settings, once."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, g, request
+
+from bot.log_setup import configure_logging
+from bot.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, *, services=None) -> Flask:
+    """Build the Flask app. Settings are read and checked here, once (``SettingsError`` lists problems)."""
+    from bot.cli import bot_cli
+    from bot.moph_cli import moph_cli
+    from bot.services import Services
+    from handlers import appointments_api, health, line_webhook, livedesk_webhook, sms_webhooks
+    from handlers.http_errors import register_error_handlers
+
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_webhook_bytes
+    app.extensions["services"] = services or Services(settings)
+
+    for module in (health, line_webhook, livedesk_webhook, sms_webhooks, appointments_api):
+        app.register_blueprint(module.bp)
+    register_error_handlers(app)
+    _log_requests(app)
+    app.cli.add_command(bot_cli)
+    app.cli.add_command(moph_cli)
+
+    missing = settings.missing_for("line")
+    if missing:
+        logging.getLogger("bot").warning(
+            "LINE is not configured yet (%s): the webhook answers 503 until it is", ", ".join(missing))
+    return app
+
+
+def _log_requests(app: Flask) -> None:
+    """One access-log line per request, naming the route pattern, never the path itself.
+
+    Webhook paths carry secret tokens (``/webhooks/livedesk/<token>``), so the
+    server's own access log (which prints raw paths) is off in the Procfile.
+    """
+    access = logging.getLogger("access")
+
+    @app.before_request
+    def _start():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _log(response):
+        rule = request.url_rule.rule if request.url_rule else "(no route)"
+        access.info("%s %s %s %.1fms", request.method, rule, response.status_code,
+                    (time.perf_counter() - g.get("started", time.perf_counter())) * 1000)
+        return response
