@@ -24,7 +24,6 @@ import http.client
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -254,7 +253,7 @@ def main() -> None:
             stub.shutdown()
 
             eps = answered / events_seconds
-            print(f"\nworker (one process, incl. ~1 s start-up)   events/s")
+            print("\nworker (one process, incl. ~1 s start-up)   events/s")
             print(f"  answered text events -> LINE stub   {eps:>8.0f}   ({answered}/{args.events} answered)")
             print(f"  baseline: no-op RQ jobs             {args.events / noop_seconds:>8.0f}")
             print(f"  answering = {eps / (args.events / noop_seconds):.0%} of RQ's no-op ceiling; "

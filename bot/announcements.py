@@ -2,15 +2,19 @@
 
 Each chunk of CIDs is one job on the ``bulk`` queue: upload the CIDs
 (``upload-data-json``, or ``upload-data`` when the list came as a CSV), then
-``upload-message`` with the file id; MOPH delivers 3-10 minutes later. A chunk is
-named by a hash of its CIDs and the message, so announcing the same list twice
-sends nothing new, and a retried job never uploads or sends a chunk twice.
+``upload-message`` with the file id; MOPH delivers 3-10 minutes later.
+
+A chunk is named by an HMAC (``naming_key``) of its CIDs and the message, so
+announcing the same list twice sends nothing new. Its CIDs wait in Redis
+(``announce:cids:<chunk id>``), not in the job's arguments (RQ logs those). The
+claim and the job are written in one transaction. ``upload-message`` is taken
+(``announce:sending:<chunk id>``) before the call and never repeated after a
+request that got no answer: the chunk is then ``uncertain`` (check หมอพร้อม).
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -18,13 +22,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from linebot.v3.messaging import Message
+from redis.exceptions import WatchError
 
-from bot.appointment_service import DEDUP_SECONDS, error_text, read_statuses, write_status
-from bot.appointments import is_valid_cid
+from bot.appointment_service import DEDUP_SECONDS, UNCERTAIN, UNCERTAIN_TEXT, error_text, write_status
+from bot.appointments import is_valid_cid, keyed_digest
 from bot.privacy import mask
 from bot.settings import SettingsError
 from integrations.errors import ProviderError
-from workers.queues import BULK_QUEUE, DEFAULT_RETRY, enqueue
+from integrations.moph import MophDeliveryUnknown
+from workers.queues import BULK_QUEUE, get_queue, prepare
 
 ANNOUNCE_JOB = "workers.appointment_jobs.send_announcement_chunk"
 MAX_MESSAGES = 5
@@ -32,6 +38,8 @@ DEFAULT_CHUNK_SIZE = 10_000
 #: A job uploads and sends one chunk; 10,000 CIDs is a ~150 kB body.
 CHUNK_TIMEOUT = 300
 FILE_ID_SECONDS = 24 * 3600
+#: How long a chunk's CIDs wait for their job (retries end within ~20 minutes); deleted once sent.
+CHUNK_DATA_SECONDS = 2 * 24 * 3600
 
 
 class AnnouncementError(ValueError):
@@ -100,12 +108,10 @@ def checked_messages(loaded: Any) -> list[dict]:
     return messages
 
 
-def chunk_id(cids: Sequence[str], messages: Sequence[dict], upload: str) -> str:
-    """Names one chunk: the same CIDs, message and upload form give the same id."""
-    digest = hashlib.sha256()
-    digest.update(upload.encode() + b"\x1e" + ",".join(cids).encode() + b"\x1e")
-    digest.update(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode())
-    return digest.hexdigest()[:32]
+def chunk_id(key: bytes, cids: Sequence[str], messages: Sequence[dict], upload: str) -> str:
+    """Names one chunk: the same CIDs, message and upload form give the same id (keyed: CIDs go in)."""
+    return keyed_digest(key, "announce", upload, ",".join(cids),
+                        json.dumps(messages, sort_keys=True, ensure_ascii=False))
 
 
 @dataclass(frozen=True)
@@ -115,24 +121,47 @@ class Chunk:
     status: str  # queued | skipped-duplicate
 
 
-def enqueue_announcement(redis, cids: Sequence[str], messages: Sequence[dict], *,
+def enqueue_announcement(redis, key: bytes, cids: Sequence[str], messages: Sequence[dict], *,
                          chunk_size: int = DEFAULT_CHUNK_SIZE, upload: str = "json") -> list[Chunk]:
-    """Queue one ``bulk`` job per chunk not announced before; return every chunk's fate."""
+    """Queue one ``bulk`` job per chunk not announced before; return every chunk's fate.
+
+    Claims, CIDs, statuses and jobs go in one transaction (WATCH on the claims), so a
+    failure leaves no claim behind that would turn the next try into a "duplicate".
+    """
     if upload not in ("json", "csv"):
         raise ValueError("upload must be 'json' or 'csv'")
     messages = checked_messages(list(messages))
-    chunks = [list(cids[i:i + chunk_size]) for i in range(0, len(cids), chunk_size)]
-    result = []
-    for number, part in enumerate(chunks, start=1):
-        ident = chunk_id(part, messages, upload)
-        if not redis.set(f"announce:claim:{ident}", "1", nx=True, ex=DEDUP_SECONDS):
+    parts = [list(cids[i:i + chunk_size]) for i in range(0, len(cids), chunk_size)]
+    idents = [chunk_id(key, part, messages, upload) for part in parts]
+    with redis.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                return _try_enqueue(pipe, redis, parts, idents, messages, upload)
+            except WatchError:
+                continue
+
+
+def _try_enqueue(pipe, redis, parts, idents, messages, upload) -> list[Chunk]:
+    claim_keys = [f"announce:claim:{ident}" for ident in idents]
+    pipe.watch(*claim_keys)
+    claimed = pipe.mget(claim_keys)
+    pipe.multi()
+    result, jobs, seen = [], [], set()
+    for number, (part, ident, taken) in enumerate(zip(parts, idents, claimed), start=1):
+        if taken or ident in seen:
             result.append(Chunk(ident, len(part), "skipped-duplicate"))
             continue
-        write_status(redis, status_key(ident), "queued", size=len(part))
-        enqueue(redis, ANNOUNCE_JOB, ident, part, messages, upload, queue=BULK_QUEUE,
-                description=f"moph announce chunk {number}/{len(chunks)} ({len(part)} CIDs)",
-                job_id=f"announce-{ident}", timeout=CHUNK_TIMEOUT, retry=DEFAULT_RETRY)
+        seen.add(ident)
+        pipe.set(f"announce:claim:{ident}", "1", ex=DEDUP_SECONDS)
+        pipe.set(_cids_key(ident), ",".join(part), ex=CHUNK_DATA_SECONDS)
+        write_status(pipe, status_key(ident), "queued", size=len(part))
+        jobs.append(prepare(ANNOUNCE_JOB, ident, messages, upload, job_id=f"announce-{ident}",
+                            description=f"moph announce chunk {number}/{len(parts)} ({len(part)} CIDs)",
+                            timeout=CHUNK_TIMEOUT))
         result.append(Chunk(ident, len(part), "queued"))
+    if jobs:
+        get_queue(redis, BULK_QUEUE).enqueue_many(jobs, pipeline=pipe)
+    pipe.execute()
     return result
 
 
@@ -140,38 +169,60 @@ def status_key(ident: str) -> str:
     return f"announce:status:{ident}"
 
 
-def chunk_statuses(redis, idents: Sequence[str]) -> list[dict | None]:
-    return read_statuses(redis, [status_key(i) for i in idents])
-
-
 def cids_csv(cids: Sequence[str]) -> bytes:
     """The CSV that ``upload-data`` takes: a ``cid`` header, then one CID per line."""
     return ("cid\r\n" + "".join(f"{cid}\r\n" for cid in cids)).encode()
 
 
-def deliver_chunk(redis, moph, ident: str, cids: Sequence[str], messages: Sequence[dict],
-                  upload: str = "json", *, final_attempt: bool = True) -> str:
-    """Upload one chunk's CIDs and send the message to them, once (jobs only)."""
+def deliver_chunk(redis, moph, ident: str, messages: Sequence[dict], upload: str = "json", *,
+                  final_attempt: bool = True) -> str:
+    """Upload one chunk's CIDs and send the message to them, at most once (jobs only).
+
+    ``moph`` is a function returning the client (called only when there is work).
+    """
     if redis.exists(f"announce:sent:{ident}"):
         return "sent"
-    file_key = f"announce:file:{ident}"
+    sending, file_key = f"announce:sending:{ident}", f"announce:file:{ident}"
+    if not redis.set(sending, "1", nx=True, ex=DEDUP_SECONDS):
+        # An earlier attempt called upload-message and never learnt the outcome.
+        write_status(redis, status_key(ident), UNCERTAIN, UNCERTAIN_TEXT)
+        return UNCERTAIN
+    raw = redis.get(_cids_key(ident))
+    if raw is None:
+        write_status(redis, status_key(ident), "failed", "the chunk's CIDs are no longer stored; announce again")
+        redis.delete(sending, f"announce:claim:{ident}")
+        return "failed"
+    cids = raw.decode().split(",")
     try:
-        client = moph() if callable(moph) else moph
+        client = moph()
         file_id = redis.get(file_key)
-        file_id = file_id.decode() if isinstance(file_id, bytes) else file_id
+        file_id = file_id.decode() if file_id else None
         if not file_id:
             file_id = (client.upload_data_csv(cids_csv(cids)) if upload == "csv"
-                       else client.upload_data_json(list(cids)))
+                       else client.upload_data_json(cids))
             # A retry after a failed upload-message reuses the file instead of uploading again.
             redis.set(file_key, file_id, ex=FILE_ID_SECONDS)
         client.upload_message(file_id, list(messages))
+    except MophDeliveryUnknown:
+        write_status(redis, status_key(ident), UNCERTAIN, UNCERTAIN_TEXT, size=len(cids))
+        return UNCERTAIN
     except (ProviderError, ValueError, SettingsError) as exc:
         permanent = final_attempt or not getattr(exc, "retryable", False)
-        write_status(redis, status_key(ident), "failed" if permanent else "retrying", error_text(exc),
-                     size=len(cids))
-        if permanent:
-            redis.delete(f"announce:claim:{ident}")
+        with redis.pipeline(transaction=False) as pipe:
+            pipe.delete(sending)  # MOPH answered, or was never reached: nothing went out
+            write_status(pipe, status_key(ident), "failed" if permanent else "retrying", error_text(exc),
+                         size=len(cids))
+            if permanent:  # announcing again may try anew
+                pipe.delete(f"announce:claim:{ident}", _cids_key(ident))
+            pipe.execute()
         raise
-    redis.set(f"announce:sent:{ident}", "1", ex=DEDUP_SECONDS)
-    write_status(redis, status_key(ident), "sent", size=len(cids))
+    with redis.pipeline(transaction=True) as pipe:
+        pipe.set(f"announce:sent:{ident}", "1", ex=DEDUP_SECONDS)
+        pipe.delete(sending, _cids_key(ident), file_key)
+        write_status(pipe, status_key(ident), "sent", size=len(cids))
+        pipe.execute()
     return "sent"
+
+
+def _cids_key(ident: str) -> str:
+    return f"announce:cids:{ident}"

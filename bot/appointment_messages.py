@@ -101,24 +101,3 @@ def appointment_message(kind: str, appointment: Appointment, *, hospital_name: s
     }
     return {"type": "flex", "altText": _alt_text(title, hospital_name, appointment), "contents": bubble}
 
-
-def booked_message(appointment: Appointment, *, hospital_name: str, color: str) -> dict:
-    """Flex notice that an appointment was made."""
-    return appointment_message("booked", appointment, hospital_name=hospital_name, color=color)
-
-
-def changed_message(appointment: Appointment, *, hospital_name: str, color: str,
-                    previous: Appointment | None = None) -> dict:
-    """Flex notice of a new date/time; ``previous`` (if known) is shown struck through."""
-    return appointment_message("changed", appointment, hospital_name=hospital_name, color=color,
-                               previous=previous)
-
-
-def cancelled_message(appointment: Appointment, *, hospital_name: str, color: str) -> dict:
-    """Flex notice that an appointment was cancelled."""
-    return appointment_message("cancelled", appointment, hospital_name=hospital_name, color=color)
-
-
-def reminder_message(appointment: Appointment, *, hospital_name: str, color: str) -> dict:
-    """Flex reminder of an upcoming appointment."""
-    return appointment_message("reminder", appointment, hospital_name=hospital_name, color=color)

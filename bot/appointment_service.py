@@ -4,29 +4,40 @@ Shared by the CSV push (``flask moph push``), the HIS API and the jobs. Submitti
 only touches Redis and RQ; MOPH is called over HTTP only from ``deliver_*``, which
 jobs run.
 
-Redis keys (never a CID or a raw appointment id in a key: hospital ids can carry an HN):
+Redis keys. Names never hold a CID or an appointment id (hospital ids can carry an
+HN): ``<ref>`` and notice ids are HMACs keyed with ``naming_key`` (OTP_SECRET, else
+derived from the LINE channel secret; changing it forgets what was sent).
 
-- ``appt:latest:<id hash>``: the latest appointment (``to_dict()``, CID included) and the
-  ids of its scheduled reminder jobs; kept until 30 days after the appointment.
-- ``appt:claim:<notice id>``: the notice was accepted once (SET NX); freed only when it
-  fails for good, so that a corrected re-submission can go out.
+- ``appt:latest:<ref>``: the latest appointment (``to_dict()``, CID included), the one it
+  replaced (shown struck through in a change notice) and the ids of its scheduled
+  reminder jobs; kept until 30 days after the appointment. Jobs read the appointment
+  here: their arguments are ``<ref>`` and a notice id, never a CID.
+- ``appt:claim:<notice id>``: the notice was accepted once; written in one transaction
+  with its job. Freed only when it fails for good, so that a corrected re-submission
+  can go out.
+- ``appt:sending:<notice id>``: taken before calling MOPH; freed when MOPH answered that
+  nothing went out. Kept when no answer came: send-now has no idempotency key, so the
+  notice is then ``uncertain`` and never pushed again by the bot.
 - ``appt:sent:<notice id>``: MOPH accepted the notice; a retried job checks it first.
-- ``appt:status:<notice id>``: queued / retrying / sent / failed / skipped-… with an error
-  text that holds no CID (what the CLI and ``GET /api/v1/appointments/notices/<id>`` show).
+- ``appt:status:<notice id>``: where the notice stands, with an error text that holds no
+  CID (what the CLI and ``GET /api/v1/appointments/notices/<id>`` show): queued,
+  retrying, sent, failed, uncertain (MOPH may have pushed it: check หมอพร้อม before
+  sending it again by other means), skipped-superseded / -cancelled / -moved / -past.
 
-A notice id is ``Appointment.notice_key(kind)``: appointment id + status + kind + date/time.
+A notice id is ``Appointment.notice_key(kind, key=...)``: appointment id + status + kind
++ date/time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
+from redis.exceptions import WatchError
 from rq.job import Job
 
 from bot.appointment_messages import appointment_message
@@ -34,15 +45,20 @@ from bot.appointments import (
     BANGKOK,
     Appointment,
     AppointmentError,
+    keyed_digest,
     notice_key,
     parse_appointment,
     parse_reminder_schedule,
     reminders_due,
 )
+from bot.otp import OtpKeyMissing, otp_key
 from bot.privacy import mask
 from bot.settings import SettingsError
 from integrations.errors import ProviderError
-from workers.queues import DEFAULT_QUEUE, DEFAULT_RETRY, DEFAULT_TIMEOUT, get_queue
+from integrations.moph import MophDeliveryUnknown
+from workers.queues import DEFAULT_QUEUE, enqueue_at, get_queue, prepare
+
+log = logging.getLogger(__name__)
 
 NOTICE_JOB = "workers.appointment_jobs.send_notice"
 REMINDER_JOB = "workers.appointment_jobs.send_reminder"
@@ -52,24 +68,22 @@ REMINDER_QUEUE = DEFAULT_QUEUE
 DEDUP_SECONDS = 400 * 24 * 3600
 STATUS_SECONDS = 30 * 24 * 3600
 KEEP_AFTER_APPOINTMENT = dt.timedelta(days=30)
-#: Appointments per Redis pipeline when submitting: few round trips for a 10,000-row CSV.
+#: Appointments per Redis transaction when submitting: few round trips for a 10,000-row CSV.
 PIPELINE_SIZE = 500
-#: Same result/failure lifetimes as ``workers.queues.enqueue``.
-JOB_OPTIONS = dict(result_ttl=3600, failure_ttl=14 * 24 * 3600)
 
 PENDING = frozenset({"queued", "retrying"})
+UNCERTAIN = "uncertain"
+UNCERTAIN_TEXT = ("no answer from MOPH after the request may have reached it; not sent again. "
+                  "Check หมอพร้อม before sending it again.")
 _CID_LIKE = re.compile(r"\d{13}")
 
 
-def appointment_hash(appointment_id: str) -> str:
-    """The Redis name of an appointment: a hash, since the id may contain a hospital number."""
-    return hashlib.sha256(str(appointment_id).encode()).hexdigest()[:32]
-
-
-def reminder_notice_id(appointment: Appointment, rule: str) -> str:
-    """The notice id of one reminder; the same whatever the status, new for a new date/time."""
-    when = f"{rule}@{appointment.date.isoformat()}T{appointment.time.strftime('%H%M')}"
-    return notice_key(appointment.appointment_id, "reminder", when)
+def naming_key(settings) -> bytes:
+    """The secret that keys Redis names made from appointment ids and CIDs."""
+    try:
+        return otp_key(settings)
+    except OtpKeyMissing as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def notice_kind(appointment: Appointment, stored: Appointment | None) -> tuple[str, Appointment | None]:
@@ -131,11 +145,13 @@ class Submission:
 @dataclass(frozen=True)
 class _Stored:
     appointment: Appointment
+    previous: Appointment | None
     reminder_jobs: tuple[str, ...]
 
 
 class _Plan(NamedTuple):
     appointment: Appointment
+    ref: str
     kind: str
     previous: Appointment | None
     notice_id: str
@@ -143,14 +159,18 @@ class _Plan(NamedTuple):
 
 
 class AppointmentNotices:
-    """Submits appointments (dedup, notice jobs, reminders) and delivers their notices."""
+    """Submits appointments (dedup, notice jobs, reminders) and delivers their notices.
 
-    def __init__(self, redis, *, moph=None, reminder_schedule: str = "1d@09:00",
-                 hospital_name: str = "โรงพยาบาล", hospital_color: str = "#0A7E5A",
-                 now: Callable[[], dt.datetime] | None = None):
+    ``key`` keys the Redis names (``naming_key``). ``moph`` is a function returning the
+    MOPH client, called only when a notice is sent: a missing MOPH configuration then
+    fails that one notice with a recorded reason.
+    """
+
+    def __init__(self, redis, *, key: bytes, moph: Callable[[], Any] | None = None,
+                 reminder_schedule: str = "1d@09:00", hospital_name: str = "โรงพยาบาล",
+                 hospital_color: str = "#0A7E5A", now: Callable[[], dt.datetime] | None = None):
         self.redis = redis
-        # The client, or a function returning it: a missing MOPH configuration then
-        # fails the one notice (recorded) instead of the job before it can say why.
+        self.key = key
         self._moph = moph
         self.rules = parse_reminder_schedule(reminder_schedule)
         self.hospital_name = hospital_name
@@ -161,12 +181,22 @@ class AppointmentNotices:
     def from_services(cls, services, **kwargs) -> "AppointmentNotices":
         """Built from a ``Services``: its Redis, settings and (lazily) its MOPH client."""
         s = services.settings
-        return cls(services.redis, moph=lambda: services.moph, reminder_schedule=s.reminder_schedule,
-                   hospital_name=s.hospital_name, hospital_color=s.hospital_color, **kwargs)
+        return cls(services.redis, key=naming_key(s), moph=lambda: services.moph,
+                   reminder_schedule=s.reminder_schedule, hospital_name=s.hospital_name,
+                   hospital_color=s.hospital_color, **kwargs)
 
-    @cached_property
-    def _reminder_queue(self):
-        return get_queue(self.redis, REMINDER_QUEUE)
+    # -- names ---------------------------------------------------------------
+    def appointment_ref(self, appointment_id: str) -> str:
+        """What stands for an appointment id in Redis names and job arguments."""
+        return keyed_digest(self.key, "appointment", str(appointment_id))
+
+    def notice_id(self, appointment: Appointment, kind: str) -> str:
+        return appointment.notice_key(kind, key=self.key)
+
+    def reminder_notice_id(self, appointment: Appointment, rule: str) -> str:
+        """The notice id of one reminder; the same whatever the status, new for a new date/time."""
+        when = f"{rule}@{appointment.date.isoformat()}T{appointment.time.strftime('%H%M')}"
+        return notice_key(self.key, appointment.appointment_id, "reminder", when)
 
     # -- submitting ----------------------------------------------------------
     def submit(self, appointments: Iterable[Appointment], *, queue: str = DEFAULT_QUEUE) -> list[Submission]:
@@ -182,79 +212,92 @@ class AppointmentNotices:
         return results
 
     def _submit_batch(self, batch: list[Appointment], queue: str) -> list[Submission]:
-        stored = self._load([a.appointment_id for a in batch])
-        plans = []
-        for appointment, record in zip(batch, stored):
-            kind, previous = notice_kind(appointment, record.appointment if record else None)
-            plans.append(_Plan(appointment, kind, previous, appointment.notice_key(kind), record))
+        """Claims, records, reminders and jobs of one batch in one transaction: all or nothing.
 
-        with self.redis.pipeline(transaction=False) as pipe:
-            for plan in plans:
-                pipe.set(f"appt:claim:{plan.notice_id}", "1", nx=True, ex=DEDUP_SECONDS)
-            claimed = pipe.execute()
+        WATCH makes the read (known appointments, claims) and the write one step; if
+        another submission touches the same appointments in between, decide again.
+        """
+        refs = [self.appointment_ref(a.appointment_id) for a in batch]
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    return self._try_submit(pipe, batch, refs, queue)
+                except WatchError:
+                    continue
+
+    def _try_submit(self, pipe, batch: list[Appointment], refs: list[str], queue: str) -> list[Submission]:
+        latest_keys = [_latest_key(ref) for ref in refs]
+        pipe.watch(*latest_keys)
+        plans = []
+        for appointment, ref, record in zip(batch, refs, _parse_stored(pipe.mget(latest_keys))):
+            kind, previous = notice_kind(appointment, record.appointment if record else None)
+            plans.append(_Plan(appointment, ref, kind, previous, self.notice_id(appointment, kind), record))
+        claim_keys = [_claim_key(plan.notice_id) for plan in plans]
+        pipe.watch(*claim_keys)
+        claimed = pipe.mget(claim_keys)
 
         now = self._now()
-        notice_queue = get_queue(self.redis, queue)
         jobs, results = [], []
-        with self.redis.pipeline(transaction=False) as pipe:
-            for (appointment, kind, previous, notice_id, record), won in zip(plans, claimed):
-                masked = mask(appointment.cid)
-                if not won:
-                    results.append(Submission(appointment.appointment_id, masked, kind, notice_id,
-                                              "skipped-duplicate"))
-                    continue
-                reminders = self._reschedule(pipe, appointment, record, now)
-                self._store(pipe, appointment, [job_id for job_id, _ in reminders], now)
-                write_status(pipe, status_key(notice_id), "queued", kind=kind,
-                             appointment_id=appointment.appointment_id, cid=masked)
-                jobs.append(notice_queue.prepare_data(
-                    NOTICE_JOB, args=(appointment.to_dict(), kind, previous.to_dict() if previous else None),
-                    description=(f"moph {kind} notice, appointment {mask(appointment.appointment_id)}, "
-                                 f"cid {masked}"),
-                    timeout=DEFAULT_TIMEOUT, retry=DEFAULT_RETRY, **JOB_OPTIONS))
-                results.append(Submission(appointment.appointment_id, masked, kind, notice_id, "queued",
-                                          tuple(when for _, when in reminders)))
-            if jobs:
-                notice_queue.enqueue_many(jobs, pipeline=pipe)
-            pipe.execute()
+        pipe.multi()
+        for plan, taken in zip(plans, claimed):
+            appointment, masked = plan.appointment, mask(plan.appointment.cid)
+            if taken:
+                results.append(Submission(appointment.appointment_id, masked, plan.kind, plan.notice_id,
+                                          "skipped-duplicate"))
+                continue
+            pipe.set(_claim_key(plan.notice_id), "1", ex=DEDUP_SECONDS)
+            reminders = self._reschedule(pipe, plan, now)
+            self._store(pipe, plan, [job_id for job_id, _ in reminders], now)
+            write_status(pipe, status_key(plan.notice_id), "queued", kind=plan.kind,
+                         appointment_id=appointment.appointment_id, cid=masked)
+            jobs.append(prepare(
+                NOTICE_JOB, plan.ref, plan.notice_id, plan.kind,
+                description=f"moph {plan.kind} notice, appointment {mask(appointment.appointment_id)}, "
+                            f"cid {masked}"))
+            results.append(Submission(appointment.appointment_id, masked, plan.kind, plan.notice_id, "queued",
+                                      tuple(when for _, when in reminders)))
+        if jobs:
+            get_queue(self.redis, queue).enqueue_many(jobs, pipeline=pipe)
+        pipe.execute()
         return results
 
-    def _reschedule(self, pipe, appointment: Appointment, record: _Stored | None,
-                    now: dt.datetime) -> list[tuple[str, dt.datetime]]:
+    def _reschedule(self, pipe, plan: _Plan, now: dt.datetime) -> list[tuple[str, dt.datetime]]:
         """Cancel the appointment's scheduled reminders and schedule the ones its new state calls for."""
-        queue = self._reminder_queue
-        for job_id in record.reminder_jobs if record else ():
-            queue.scheduled_job_registry.remove(job_id, pipeline=pipe)
+        registry = get_queue(self.redis, REMINDER_QUEUE).scheduled_job_registry
+        for job_id in plan.stored.reminder_jobs if plan.stored else ():
+            registry.remove(job_id, pipeline=pipe)
             pipe.delete(Job.key_for(job_id))
-        if appointment.status == "cancelled":
+        if plan.appointment.status == "cancelled":
             return []
         scheduled = []
-        for rule, when in reminders_due(appointment, self.rules, now):
-            job_id = "appt-" + reminder_notice_id(appointment, rule)
-            schedule_reminder(queue, appointment, rule, when, job_id=job_id, pipeline=pipe)
-            scheduled.append((job_id, when))
+        for rule, when in reminders_due(plan.appointment, self.rules, now):
+            job = self.schedule_reminder(plan.appointment, rule, when, pipeline=pipe)
+            scheduled.append((job.id, when))
         return scheduled
 
-    def _store(self, pipe, appointment: Appointment, reminder_jobs: list[str], now: dt.datetime) -> None:
-        keep = max(24 * 3600, int((appointment.starts_at + KEEP_AFTER_APPOINTMENT - now).total_seconds()))
-        record = {"appointment": appointment.to_dict(), "reminder_jobs": reminder_jobs}
-        pipe.set(f"appt:latest:{appointment_hash(appointment.appointment_id)}",
-                 json.dumps(record, ensure_ascii=False), ex=keep)
+    def schedule_reminder(self, appointment: Appointment, rule: str, when: dt.datetime, *,
+                          job_id: str | None = None, pipeline=None) -> Job:
+        """Have RQ's scheduler run the reminder job for ``appointment`` at ``when``."""
+        notice_id = self.reminder_notice_id(appointment, rule)
+        return enqueue_at(self.redis, when, REMINDER_JOB, self.appointment_ref(appointment.appointment_id),
+                          notice_id, rule, queue=REMINDER_QUEUE, job_id=job_id or f"appt-{notice_id}",
+                          pipeline=pipeline,
+                          description=f"moph reminder {rule}, appointment {mask(appointment.appointment_id)}")
 
-    def _load(self, appointment_ids: Sequence[str]) -> list[_Stored | None]:
-        raw = self.redis.mget([f"appt:latest:{appointment_hash(i)}" for i in appointment_ids])
-        stored = []
-        for value in raw:
-            if not value:
-                stored.append(None)
-                continue
-            record = json.loads(value)
-            stored.append(_Stored(parse_appointment(record["appointment"]), tuple(record["reminder_jobs"])))
-        return stored
+    def _store(self, pipe, plan: _Plan, reminder_jobs: list[str], now: dt.datetime) -> None:
+        appointment = plan.appointment
+        keep = max(24 * 3600, int((appointment.starts_at + KEEP_AFTER_APPOINTMENT - now).total_seconds()))
+        record = {"appointment": appointment.to_dict(),
+                  "previous": plan.previous.to_dict() if plan.previous else None,
+                  "reminder_jobs": reminder_jobs}
+        pipe.set(_latest_key(plan.ref), json.dumps(record, ensure_ascii=False), ex=keep)
+
+    def _load(self, ref: str) -> _Stored | None:
+        return _parse_stored([self.redis.get(_latest_key(ref))])[0]
 
     def latest(self, appointment_id: str) -> Appointment | None:
         """The last accepted state of an appointment, or None if unknown (or long past)."""
-        record = self._load([appointment_id])[0]
+        record = self._load(self.appointment_ref(appointment_id))
         return record.appointment if record else None
 
     def statuses(self, notice_ids: Sequence[str]) -> list[dict | None]:
@@ -262,30 +305,31 @@ class AppointmentNotices:
         return read_statuses(self.redis, [status_key(n) for n in notice_ids])
 
     # -- delivering (jobs only) ------------------------------------------------
-    def deliver_notice(self, appointment: Appointment, kind: str, previous: Appointment | None = None,
-                       *, final_attempt: bool = True) -> str:
+    def deliver_notice(self, ref: str, notice_id: str, kind: str, *, final_attempt: bool = True) -> str:
         """Push one notice with MOPH send-now unless already sent or superseded; return its status."""
-        notice_id = appointment.notice_key(kind)
         if self.redis.exists(f"appt:sent:{notice_id}"):
             return "sent"
-        current = self.latest(appointment.appointment_id)
-        if current is not None and _state(current) != _state(appointment):
+        record = self._load(ref)
+        if record is None:  # kept 30 days past the appointment: a job this late has nothing to say
+            self._record(notice_id, kind, None, "failed", "the appointment is no longer stored")
+            return "failed"
+        if self.notice_id(record.appointment, kind) != notice_id:
             # A later submission replaced this state before we got to it: its own notice tells the patient.
-            self._record(notice_id, appointment, kind, "skipped-superseded")
+            self._record(notice_id, kind, record.appointment, "skipped-superseded")
             return "skipped-superseded"
-        message = appointment_message(kind, appointment, hospital_name=self.hospital_name,
-                                      color=self.hospital_color, previous=previous)
-        return self._send(notice_id, appointment, kind, message, final_attempt, release_claim=True)
+        message = appointment_message(kind, record.appointment, hospital_name=self.hospital_name,
+                                      color=self.hospital_color, previous=record.previous)
+        return self._send(notice_id, record.appointment, kind, message, final_attempt, release_claim=True)
 
-    def deliver_reminder(self, scheduled: Appointment, rule: str, *, final_attempt: bool = True) -> str:
-        """Push one reminder if its appointment still stands at the same date and time."""
-        notice_id = reminder_notice_id(scheduled, rule)
+    def deliver_reminder(self, ref: str, notice_id: str, rule: str, *, final_attempt: bool = True) -> str:
+        """Push one reminder if its appointment still stands at the date and time it was scheduled for."""
         if self.redis.exists(f"appt:sent:{notice_id}"):
             return "sent"
-        current = self.latest(scheduled.appointment_id)
+        record = self._load(ref)
+        current = record.appointment if record else None
         if current is None or current.status == "cancelled":
             status = "skipped-cancelled"
-        elif (current.date, current.time) != (scheduled.date, scheduled.time):
+        elif self.reminder_notice_id(current, rule) != notice_id:
             status = "skipped-moved"
         elif self._now() >= current.starts_at:
             status = "skipped-past"
@@ -293,42 +337,70 @@ class AppointmentNotices:
             message = appointment_message("reminder", current, hospital_name=self.hospital_name,
                                           color=self.hospital_color)
             return self._send(notice_id, current, "reminder", message, final_attempt, release_claim=False)
-        self._record(notice_id, scheduled, "reminder", status)
+        self._record(notice_id, "reminder", current, status)
         return status
 
     def _send(self, notice_id: str, appointment: Appointment, kind: str, message: dict,
               final_attempt: bool, *, release_claim: bool) -> str:
+        """send-now at most once: taken before the call, freed only when MOPH said nothing went out."""
+        sending = f"appt:sending:{notice_id}"
+        if not self.redis.set(sending, "1", nx=True, ex=DEDUP_SECONDS):
+            # An earlier attempt called MOPH and never learnt the outcome (no answer, or its worker died).
+            return self._uncertain(notice_id, appointment, kind)
         try:
-            client = self._moph() if callable(self._moph) else self._moph
-            client.send_now([appointment.cid], [message])
+            self._moph().send_now([appointment.cid], [message])
+        except MophDeliveryUnknown as exc:
+            return self._uncertain(notice_id, appointment, kind, exc)
         except (ProviderError, ValueError, SettingsError) as exc:
             permanent = final_attempt or not getattr(exc, "retryable", False)
             with self.redis.pipeline(transaction=False) as pipe:
-                self._record(notice_id, appointment, kind, "failed" if permanent else "retrying",
+                pipe.delete(sending)
+                self._record(notice_id, kind, appointment, "failed" if permanent else "retrying",
                              error_text(exc), redis=pipe)
                 if permanent and release_claim:
-                    pipe.delete(f"appt:claim:{notice_id}")  # a corrected re-submission may try again
+                    pipe.delete(_claim_key(notice_id))  # a corrected re-submission may try again
                 pipe.execute()
             raise
-        with self.redis.pipeline(transaction=False) as pipe:
+        with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(f"appt:sent:{notice_id}", "1", ex=DEDUP_SECONDS)
-            self._record(notice_id, appointment, kind, "sent", redis=pipe)
+            pipe.delete(sending)
+            self._record(notice_id, kind, appointment, "sent", redis=pipe)
             pipe.execute()
         return "sent"
 
-    def _record(self, notice_id: str, appointment: Appointment, kind: str, status: str,
+    def _uncertain(self, notice_id: str, appointment: Appointment, kind: str,
+                   exc: BaseException | None = None) -> str:
+        log.warning("moph %s notice %s may or may not have been pushed (%s); not sending it again",
+                    kind, notice_id, error_text(exc) if exc else "an earlier attempt got no answer")
+        self._record(notice_id, kind, appointment, UNCERTAIN, UNCERTAIN_TEXT)
+        return UNCERTAIN
+
+    def _record(self, notice_id: str, kind: str, appointment: Appointment | None, status: str,
                 error: str | None = None, *, redis=None) -> None:
-        write_status(redis or self.redis, status_key(notice_id), status, error, kind=kind,
-                     appointment_id=appointment.appointment_id, cid=mask(appointment.cid))
+        fields = dict(appointment_id=appointment.appointment_id, cid=mask(appointment.cid)) if appointment else {}
+        write_status(redis or self.redis, status_key(notice_id), status, error, kind=kind, **fields)
 
 
-def schedule_reminder(queue, appointment: Appointment, rule: str, when: dt.datetime, *,
-                      job_id: str | None = None, pipeline=None) -> Job:
-    """Have RQ's scheduler run the reminder job for ``appointment`` at ``when``."""
-    return queue.enqueue_at(
-        when, REMINDER_JOB, appointment.to_dict(), rule, job_id=job_id, pipeline=pipeline,
-        description=f"moph reminder {rule}, appointment {mask(appointment.appointment_id)}",
-        job_timeout=DEFAULT_TIMEOUT, retry=DEFAULT_RETRY, **JOB_OPTIONS)
+def _latest_key(ref: str) -> str:
+    return f"appt:latest:{ref}"
+
+
+def _claim_key(notice_id: str) -> str:
+    return f"appt:claim:{notice_id}"
+
+
+def _parse_stored(values: Sequence[bytes | None]) -> list[_Stored | None]:
+    stored = []
+    for value in values:
+        if not value:
+            stored.append(None)
+            continue
+        record = json.loads(value)
+        previous = record.get("previous")
+        stored.append(_Stored(parse_appointment(record["appointment"]),
+                              parse_appointment(previous) if previous else None,
+                              tuple(record["reminder_jobs"])))
+    return stored
 
 
 def parse_appointments(rows: Iterable[Any]) -> tuple[list[Appointment], list[tuple[int, dict[str, str]]]]:
@@ -340,10 +412,6 @@ def parse_appointments(rows: Iterable[Any]) -> tuple[list[Appointment], list[tup
         except AppointmentError as exc:
             bad.append((index, exc.errors))
     return good, bad
-
-
-def _state(appointment: Appointment) -> tuple:
-    return appointment.status, appointment.date, appointment.time
 
 
 def _batches_with_unique_ids(appointments: Iterable[Appointment], size: int) -> Iterator[list[Appointment]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -71,13 +72,13 @@ class Appointment:
                 "clinic": self.clinic, "doctor": self.doctor, "location": self.location,
                 "note": self.note, "status": self.status}
 
-    def notice_key(self, kind: str) -> str:
+    def notice_key(self, kind: str, *, key: bytes) -> str:
         """``notice_key`` for this appointment at its current date and time.
 
         Folding the date/time in means a second change (new time) is a new notice,
         while a repeat of the same change is not.
         """
-        return notice_key(self.appointment_id, self.status,
+        return notice_key(key, self.appointment_id, self.status,
                           f"{kind}@{self.date.isoformat()}T{self.time.strftime('%H%M')}")
 
     def __repr__(self) -> str:
@@ -264,22 +265,25 @@ def reminders_due(appointment: Appointment, schedule: str | tuple[ReminderRule, 
     return sorted(((text, when) for when, text in due.items()), key=lambda item: item[1])
 
 
-def reminder_times(appointment: Appointment, schedule: str | tuple[ReminderRule, ...],
-                   now: dt.datetime) -> list[dt.datetime]:
-    """Future reminder moments for ``appointment`` (aware, Asia/Bangkok), sorted, no duplicates."""
-    return [when for _, when in reminders_due(appointment, schedule, now)]
-
-
 # --- dedup -------------------------------------------------------------------
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-def notice_key(appointment_id: str, status: str, kind: str) -> str:
+def keyed_digest(key: bytes, *parts: str) -> str:
+    """32 hex characters standing for ``parts`` in Redis names and job arguments.
+
+    An HMAC with a server secret, not a plain hash: hospital ids can carry an HN
+    and CIDs are 13 digits, so a plain hash of either is undone by trying them all.
+    """
+    return hmac.new(key, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def notice_key(key: bytes, appointment_id: str, status: str, kind: str) -> str:
     """A stable key (only ``[A-Za-z0-9_-]``) naming one notice, so it is never pushed twice.
 
-    The id is hashed, not embedded: hospital ids can carry an HN. The readable
-    prefix is for people looking at Redis; the hash alone decides identity.
+    The id is digested with ``key``, not embedded. The readable prefix is for
+    people looking at Redis; the digest alone decides identity.
     """
-    digest = hashlib.sha256("\x1f".join((str(appointment_id), status, kind)).encode()).hexdigest()[:32]
+    digest = keyed_digest(key, "notice", str(appointment_id), status, kind)
     return f"{_UNSAFE.sub('-', status)[:12]}_{_UNSAFE.sub('-', kind)[:24]}_{digest}"

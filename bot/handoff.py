@@ -1,17 +1,18 @@
 """Human handoff, the pure parts: business hours, the patient's Thai texts, end phrases,
 plain-text renderings for LiveDesk, the private note for staff, and the handoff state model.
 
-No Redis, HTTP or Flask here: ``handlers/handoff.py`` keeps the state and
-``workers/handoff_jobs.py`` talks to Oho, LiveDesk and LINE.
+No Redis, HTTP or Flask here: ``handlers/handoff_store.py`` keeps the state and
+``handlers/handoff_service.py`` (run by ``workers/handoff_jobs.py``) talks to Oho, LiveDesk and LINE.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterable, Mapping
-from urllib.parse import parse_qs
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from bot.text import normalize
@@ -37,7 +38,8 @@ REASONS = {  # reason code -> what staff read in the note
     "agent": "เจ้าหน้าที่เริ่มตอบในแชทเอง",
 }
 CLOSE_REASONS = {"patient": "ผู้ป่วยจบการสนทนา", "resolved": "เจ้าหน้าที่ปิดการสนทนา (resolved)",
-                 "idle": "ไม่มีข้อความจากทั้งสองฝ่าย", "unfollow": "ผู้ป่วยบล็อกบัญชี LINE"}
+                 "idle": "ไม่มีข้อความจากเจ้าหน้าที่ตามเวลาที่กำหนด (HANDOFF_IDLE_MINUTES)",
+                 "unfollow": "ผู้ป่วยบล็อกบัญชี LINE"}
 
 
 # -- business hours ------------------------------------------------------------------
@@ -68,6 +70,33 @@ class BusinessHours:
             if starts:  # wall-clock time: Bangkok has no DST, so adding minutes is exact
                 return day + dt.timedelta(minutes=starts[0])
         raise AssertionError("parse_business_hours guarantees at least one span")
+
+    def open_time_after(self, moment: dt.datetime, minutes: float) -> dt.datetime:
+        """The moment when ``minutes`` of opening time have passed since ``moment`` (Bangkok time).
+
+        Time outside the spans does not count: ten minutes asked for at 15:55 on a
+        Friday end at 08:05 on Monday when the spans are ``Mon-Fri 08:00-16:00``.
+        """
+        local = moment.astimezone(BANGKOK)
+        weekly = sum(end - start for _, start, end in self.spans)
+        # Whole weeks first (Bangkok has no DST: a week is always 7 × 24 h), then walk the spans.
+        weeks = max(0, int((minutes - 1e-9) // weekly))
+        local += dt.timedelta(weeks=weeks)
+        remaining = dt.timedelta(minutes=minutes - weeks * weekly)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        for offset in range(15):
+            day = midnight + dt.timedelta(days=offset)
+            for weekday, start, end in self.spans:
+                if weekday != day.weekday():
+                    continue
+                begin = max(day + dt.timedelta(minutes=start), local)
+                finish = day + dt.timedelta(minutes=end)
+                if finish <= begin:
+                    continue
+                if finish - begin >= remaining:
+                    return begin + remaining
+                remaining -= finish - begin
+        raise AssertionError("two weeks always hold a week's opening time")
 
 
 def parse_business_hours(text: str) -> BusinessHours:
@@ -164,10 +193,11 @@ class HandoffState:
     reason: str                  # a key of REASONS
     since: float
     urgent: bool = False
-    last_patient: float = 0.0
-    last_agent: float = 0.0
+    last_agent: float = 0.0      # an agent's last message to the patient
     agent_answered: bool = False
     no_agent_notice_sent: bool = False
+    last_notice: float = 0.0     # the bot's last "staff will answer" notice during the handoff
+    notice_event: str = ""       # the patient's event that notice answered (a retried turn answers the same)
 
     def to_fields(self) -> dict[str, str]:
         """The Redis hash fields."""
@@ -175,7 +205,7 @@ class HandoffState:
 
     @classmethod
     def from_fields(cls, raw: Mapping[Any, Any]) -> "HandoffState | None":
-        """Read a Redis hash (bytes or str); None when there is no open handoff."""
+        """Read a Redis hash (bytes or str); None when there is no open handoff. Unknown fields are ignored."""
         values = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
                   for k, v in raw.items()}
         if not values.get("session"):
@@ -190,27 +220,36 @@ class HandoffState:
         return cls(**kwargs)
 
     @property
-    def last_activity(self) -> float:
-        return max(self.since, self.last_patient, self.last_agent)
+    def quiet_since(self) -> float:
+        """Since when the patient has heard nothing from staff or from the bot's notices."""
+        return max(self.since, self.last_agent, self.last_notice)
 
 
 def no_agent_due(since: float, hours: BusinessHours, minutes: int) -> float:
     """When to tell a waiting patient that no one has answered yet: ``minutes`` of opening time
     after the request (a request made at night waits for the opening, not ten minutes)."""
-    opening = hours.next_opening(dt.datetime.fromtimestamp(since, BANGKOK))
-    return max(since, opening.timestamp()) + minutes * 60
+    return hours.open_time_after(dt.datetime.fromtimestamp(since, BANGKOK), minutes).timestamp()
 
 
 def idle_deadline(state: HandoffState, hours: BusinessHours, minutes: int) -> float:
-    """When an open handoff closes for want of messages from either side.
+    """When an open handoff closes for want of an agent: ``minutes`` of opening time after the
+    agent's last message (or the opening of the handoff, if no agent has written yet).
 
-    Until an agent has answered, the clock starts at the next opening: a patient who
-    asked at night is not dropped before staff arrive.
+    Only agents' messages count: a patient writing into a chat nobody answers must not
+    keep it open (and the bot silent) forever. Nights and weekends do not count either.
     """
-    deadline = state.last_activity + minutes * 60
-    if not state.agent_answered:
-        deadline = max(deadline, no_agent_due(state.since, hours, minutes))
-    return deadline
+    start = max(state.since, state.last_agent)
+    return hours.open_time_after(dt.datetime.fromtimestamp(start, BANGKOK), minutes).timestamp()
+
+
+@dataclass(frozen=True)
+class AgentMessage:
+    """An agent's reply in LiveDesk, as the webhook parsed it (already checked for shape)."""
+
+    id: int
+    conversation_id: int
+    content: str
+    attachments: tuple[Mapping[str, str], ...] = ()
 
 
 # -- what the patient reads ---------------------------------------------------------------
@@ -234,6 +273,33 @@ def handoff_started_message(now: dt.datetime, hours: BusinessHours, *, urgent: b
             f"⚠️ หากเป็นเหตุฉุกเฉิน โทร 1669 ทันทีค่ะ\n\n"
             f"{when_en} Type “end chat” to go back to the bot. In an emergency call 1669.")
     return {"type": "text", "text": text, "quickReply": END_CHAT_QUICK_REPLY}
+
+
+def handoff_waiting_message(now: dt.datetime, hours: BusinessHours) -> dict:
+    """While the bot is quiet for staff: at most every few minutes, the way back to the bot and 1669."""
+    when_th, when_en = when_staff_answer(now, hours)
+    text = (f"ได้รับข้อความแล้วค่ะ 🙏 ขณะนี้แชทนี้อยู่กับเจ้าหน้าที่ {when_th}\n"
+            f"หากต้องการกลับไปคุยกับระบบอัตโนมัติ พิมพ์ “จบการสนทนา”\n"
+            f"⚠️ หากเป็นเหตุฉุกเฉิน โทร 1669 ทันทีค่ะ\n\n"
+            f"Got it: this chat is with our staff. {when_en} Type “end chat” to go back to the bot. "
+            f"In an emergency call 1669.")
+    return {"type": "text", "text": text, "quickReply": END_CHAT_QUICK_REPLY}
+
+
+def agent_took_over_message() -> dict:
+    """After the first reply of an agent who opened the chat themselves: who is writing, and the way back."""
+    return {"type": "text",
+            "text": "ขณะนี้เจ้าหน้าที่กำลังดูแลแชทนี้ค่ะ หากต้องการกลับไปคุยกับระบบอัตโนมัติ พิมพ์ “จบการสนทนา”\n"
+                    "⚠️ หากเป็นเหตุฉุกเฉิน โทร 1669 ทันทีค่ะ\n\n"
+                    "A staff member is answering in this chat. Type “end chat” to go back to the bot.",
+            "quickReply": END_CHAT_QUICK_REPLY}
+
+
+def with_end_button(messages: list[dict]) -> list[dict]:
+    """``messages`` with the end-chat quick reply on the last one (LINE shows the last one's only)."""
+    if not messages:
+        return messages
+    return [*messages[:-1], {**messages[-1], "quickReply": END_CHAT_QUICK_REPLY}]
 
 
 def handoff_offer_message() -> dict:
@@ -345,20 +411,53 @@ def render_patient_event(event: Mapping[str, Any]) -> str | None:
 
 
 MEDIA_TYPES = ("image", "video", "audio", "file")
+ATTACHMENT_NOT_SHOWN = "📎 (ไฟล์แนบไม่แสดง / attachment not shown)"
+# Second-level labels under a country code that are not registrable themselves (co.th, ac.th, com.sg…).
+_SECOND_LEVEL = frozenset({"co", "ac", "go", "or", "in", "mi", "net", "com", "org", "gov", "edu"})
 
 
-def agent_line_messages(content: str | None, attachments: Iterable[Mapping[str, Any]]) -> list[dict]:
-    """LINE messages for an agent's LiveDesk message: its text, images as images, other files as links."""
+def registrable_domain(host: str) -> str:
+    """``livedesk-api.engagelab.com`` → ``engagelab.com``; an IP address stays itself."""
+    host = host.lower().rstrip(".")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def attachment_url_allowed(url: str, base_url: str) -> bool:
+    """Whether an agent's attachment URL may be shown to the patient: https on the domain of
+    LIVEDESK_BASE_URL (or a subdomain of it). A webhook body is only as trustworthy as its
+    token, so links anywhere else are not passed on to patients."""
+    try:
+        parts, base = urlsplit(url), urlsplit(base_url)
+    except ValueError:
+        return False
+    if parts.scheme != "https" or not parts.hostname or not base.hostname or len(url) > 2000:
+        return False
+    host, domain = parts.hostname.rstrip("."), registrable_domain(base.hostname)
+    return host == domain or host.endswith("." + domain)
+
+
+def agent_line_messages(content: str | None, attachments: Iterable[Mapping[str, Any]],
+                        allowed: Callable[[str], bool]) -> list[dict]:
+    """LINE messages for an agent's LiveDesk message: its text, images as images, other files as
+    links, attachments from a host not ``allowed`` as a note that one was not shown."""
     text = (content or "").strip()
     images, links = [], []
     for attachment in attachments:
         url = str(attachment.get("data_url") or "")
-        if not url.startswith("https://"):
-            continue
-        if attachment.get("file_type") == "image" and len(url) <= 2000 and len(images) < 4:
+        if not allowed(url):
+            links.append(ATTACHMENT_NOT_SHOWN)
+        elif attachment.get("file_type") == "image" and len(images) < 4:
             preview = str(attachment.get("thumb_url") or "")
             images.append({"type": "image", "originalContentUrl": url,
-                           "previewImageUrl": preview if preview.startswith("https://") and len(preview) <= 2000 else url})
+                           "previewImageUrl": preview if allowed(preview) else url})
         else:
             links.append(f"📎 {url}")
     if links:
@@ -402,6 +501,12 @@ def handoff_note(reason: str, *, opened_at: float, urgent: bool, transcript: Ite
 
 def urgent_note() -> str:
     return "🚨 ผู้ป่วยส่งข้อความเข้าข่ายเหตุฉุกเฉินระหว่างรอเจ้าหน้าที่ (ระบบแนะนำให้โทร 1669 แล้ว)"
+
+
+def undelivered_note(message_id: int | str) -> str:
+    """For agents, when LINE would not take their message: the patient has not seen it."""
+    return (f"⚠️ ข้อความของเจ้าหน้าที่ (#{message_id}) ส่งถึงผู้ป่วยทาง LINE ไม่ได้ ผู้ป่วยยังไม่เห็นข้อความนี้ "
+            f"/ not delivered to the patient")
 
 
 def closed_note(reason: str) -> str:

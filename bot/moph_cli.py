@@ -7,6 +7,9 @@ Workers do the sending (``python -m workers``; ``./dev serve`` and the Procfile 
 one). These commands validate, queue, and with ``--wait`` (the default) watch the
 statuses in Redis with a progress bar until every notice is sent or has failed.
 Nothing printed or written holds a full citizen ID.
+
+``uncertain``: MOPH got the request but no answer came back, so it may have pushed
+it. The bot never sends it again by itself: check หมอพร้อม before sending it again.
 """
 
 from __future__ import annotations
@@ -29,9 +32,18 @@ from bot.announcements import (
     read_messages,
 )
 from bot.announcements import status_key as chunk_status_key
-from bot.appointment_service import PENDING, AppointmentNotices, read_statuses, status_key
+from bot.appointment_service import (
+    PENDING,
+    UNCERTAIN,
+    AppointmentNotices,
+    naming_key,
+    read_statuses,
+    status_key,
+)
 from bot.appointments import Appointment, AppointmentError, parse_appointment
 from bot.privacy import mask
+from bot.settings import SettingsError
+from integrations.moph import check_configured
 from workers.queues import BULK_QUEUE
 
 moph_cli = AppGroup("moph", help="Push appointment notices through MOPH Alert (หมอพร้อม).")
@@ -93,7 +105,7 @@ def push(csv_file: Path, result_file: Path | None, wait: bool, timeout: int, dry
 
     Columns: appointment_id, cid, date (YYYY-MM-DD), time (HH:MM), clinic, and optional
     doctor, location, note, status (booked | changed | cancelled). Exit status 1 if a
-    row was invalid, a notice failed, or (with --wait) some were still pending.
+    row was invalid, a notice failed or is uncertain, or (with --wait) some were still pending.
     """
     services = current_app.extensions["services"]
     rows = validate_csv(csv_file)
@@ -104,10 +116,7 @@ def push(csv_file: Path, result_file: Path | None, wait: bool, timeout: int, dry
     click.echo(f"{len(good)} valid row(s), {len(rows) - len(good)} invalid.")
 
     if good and not dry_run:
-        missing = services.settings.missing_for("moph")
-        if missing:
-            raise click.ClickException(f"MOPH Alert is not configured: set {', '.join(missing)}")
-        notices = AppointmentNotices.from_services(services)
+        notices = _configured(lambda: AppointmentNotices.from_services(services))
         for row, done in zip(good, notices.submit([r.appointment for r in good], queue=BULK_QUEUE)):
             row.notice, row.status, row.notice_id = done.kind, done.status, done.notice_id
         queued = {status_key(r.notice_id): r for r in good if r.status == "queued"}
@@ -122,9 +131,11 @@ def push(csv_file: Path, result_file: Path | None, wait: bool, timeout: int, dry
     if dry_run:
         click.echo(f"dry run: {counts['valid']} valid, {counts['invalid']} invalid. Result: {result_file}")
     else:
-        click.echo(f"sent {counts['sent']}, failed {counts['failed']}, skipped {counts['skipped']}, "
-                   f"invalid {counts['invalid']}, pending {counts['pending']}. Result: {result_file}")
-    if counts["invalid"] or counts["failed"] or (wait and counts["pending"]):
+        click.echo(f"sent {counts['sent']}, failed {counts['failed']}, uncertain {counts['uncertain']}, "
+                   f"skipped {counts['skipped']}, invalid {counts['invalid']}, pending {counts['pending']}. "
+                   f"Result: {result_file}")
+        _warn_uncertain(counts["uncertain"], "notice(s)")
+    if counts["invalid"] or counts["failed"] or counts["uncertain"] or (wait and counts["pending"]):
         raise click.exceptions.Exit(1)
 
 
@@ -155,11 +166,9 @@ def announce(cids_file: Path, message_file: Path, chunk_size: int, wait: bool, t
                f"{cid_list.repeated} repeated skipped.")
     if not cid_list.cids:
         raise click.ClickException("no valid citizen ID in the file")
-    missing = services.settings.missing_for("moph")
-    if missing:
-        raise click.ClickException(f"MOPH Alert is not configured: set {', '.join(missing)}")
+    key = _configured(lambda: naming_key(services.settings))
 
-    chunks = enqueue_announcement(services.redis, cid_list.cids, messages, chunk_size=chunk_size,
+    chunks = enqueue_announcement(services.redis, key, cid_list.cids, messages, chunk_size=chunk_size,
                                   upload="csv" if cid_list.from_csv else "json")
     statuses = {chunk_status_key(c.chunk_id): c.status for c in chunks}
     queued = [key for key, status in statuses.items() if status == "queued"]
@@ -168,10 +177,26 @@ def announce(cids_file: Path, message_file: Path, chunk_size: int, wait: bool, t
         statuses.update({key: r["status"] for key, r in _watch(services.redis, queued, timeout,
                                                                  "uploading").items()})
     counts = _count(statuses.values())
-    click.echo(f"chunks sent {counts['sent']}, failed {counts['failed']}, skipped {counts['skipped']}, "
-               f"pending {counts['pending']}.")
-    if counts["failed"] or (wait and counts["pending"]):
+    click.echo(f"chunks sent {counts['sent']}, failed {counts['failed']}, uncertain {counts['uncertain']}, "
+               f"skipped {counts['skipped']}, pending {counts['pending']}.")
+    _warn_uncertain(counts["uncertain"], "chunk(s)")
+    if counts["failed"] or counts["uncertain"] or (wait and counts["pending"]):
         raise click.exceptions.Exit(1)
+
+
+def _configured(build):
+    """``build()`` once MOPH Alert is configured; a ``ClickException`` saying what is missing otherwise."""
+    try:
+        check_configured(current_app.extensions["services"].settings)
+        return build()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _warn_uncertain(count: int, what: str) -> None:
+    if count:
+        click.echo(f"{count} {what} uncertain: MOPH may have pushed them but never answered. They are not "
+                   "sent again; check หมอพร้อม before sending them again.", err=True)
 
 
 def _watch(redis, keys: list[str], timeout: int, label: str) -> dict[str, dict]:
@@ -203,7 +228,7 @@ def _watch(redis, keys: list[str], timeout: int, label: str) -> dict[str, dict]:
 
 
 def _count(statuses) -> dict[str, int]:
-    counts = {"sent": 0, "failed": 0, "skipped": 0, "invalid": 0, "pending": 0, "valid": 0}
+    counts = {"sent": 0, "failed": 0, UNCERTAIN: 0, "skipped": 0, "invalid": 0, "pending": 0, "valid": 0}
     for status in statuses:
         if status.startswith("skipped"):
             counts["skipped"] += 1

@@ -34,6 +34,8 @@ CANCEL = "action=cancel&flow=verify"
 CANCEL_WORDS = frozenset({"ยกเลิก", "ยกเลิกค่ะ", "ยกเลิกครับ", "ไม่เอาแล้ว", "ไม่ทำแล้ว", "cancel", "stop"})
 RESEND_WORDS = frozenset({"ขอรหัสใหม่", "ส่งรหัสใหม่", "ส่งใหม่", "ขอใหม่", "ไม่ได้รับรหัส", "ไม่ได้รับ",
                           "resend", "send again"})
+#: Knowledge-base intents that are no topic of their own (``verify`` is the flow's).
+NOT_A_TOPIC = frozenset({"unknown", "non_text", INTENT})
 _SEPARATORS = frozenset(" \t\n\r\u00a0\u200b-.")
 _ANY_DIGIT = re.compile(r"\d")  # Unicode-aware: Thai digits too
 
@@ -126,7 +128,7 @@ class VerificationDialog:
 
     def on_text(self, state: VerificationState, text: str, now: float) -> Step:
         """The patient typed something while verifying."""
-        word = " ".join((text or "").split()).casefold()
+        word = _word(text)
         if word in CANCEL_WORDS:
             return self.cancel(state)
         if state.step == AWAIT_CODE and word in RESEND_WORDS:
@@ -279,9 +281,21 @@ class VerificationDialog:
                             ("คุยกับเจ้าหน้าที่", self.staff_data))
 
 
-def redact_for_staff(text: str) -> str:
-    """What staff may read of a message typed during verification: every digit hidden (number, code)."""
-    return _ANY_DIGIT.sub("•", text or "")
+def is_other_question(text: str | None, intent: str | None) -> bool:
+    """Whether text typed during the flow is for the knowledge base rather than for the flow.
+
+    True when the knowledge base recognised a topic (``intent``) and the text has
+    no digit (so it is neither a number nor a code) and is none of the flow's own
+    words (cancel, resend): "ที่จอดรถอยู่ไหน" gets the parking answer, not
+    "the number contains letters".
+    """
+    if intent is None or intent in NOT_A_TOPIC or _ANY_DIGIT.search(text or ""):
+        return False
+    return _word(text) not in CANCEL_WORDS | RESEND_WORDS
+
+
+def _word(text: str | None) -> str:
+    return " ".join((text or "").split()).casefold()
 
 
 def _quick_reply(*buttons: tuple[str, str]) -> dict:

@@ -12,7 +12,9 @@ Contract (for HIS integrators):
 - 202 otherwise, with per item ``status`` ``queued`` or ``skipped-duplicate``, the ``notice``
   kind, a ``notice_id`` and the reminder times scheduled.
 - ``GET /api/v1/appointments/notices/<notice_id>``: where that notice stands
-  (queued / retrying / sent / failed / skipped-superseded, with an error text).
+  (queued / retrying / sent / failed / uncertain / skipped-superseded, with an error text).
+  ``uncertain``: MOPH got the request but never answered, so it may have pushed it;
+  it is not sent again. Check หมอพร้อม before sending it again by other means.
 
 Nothing here calls MOPH: notices are sent by workers.
 """
@@ -24,8 +26,10 @@ import re
 
 from flask import Blueprint, current_app, jsonify, request
 
-from bot.appointment_service import AppointmentNotices, parse_appointments
+from bot.appointment_service import AppointmentNotices, parse_appointments, read_statuses, status_key
+from bot.settings import SettingsError
 from handlers.http_errors import error
+from integrations.moph import check_configured
 
 bp = Blueprint("appointments_api", __name__)
 
@@ -54,9 +58,11 @@ def submit_appointments():
     if refused:
         return refused
     services = current_app.extensions["services"]
-    missing = services.settings.missing_for("moph")
-    if missing:
-        return error(503, f"MOPH Alert is not configured: {', '.join(missing)}")
+    try:
+        check_configured(services.settings)
+        notices = AppointmentNotices.from_services(services)
+    except SettingsError as exc:
+        return error(503, str(exc))
     body = request.get_json(silent=True)  # a body over MAX_CONTENT_LENGTH raises 413 here
     items = [body] if isinstance(body, dict) else body
     if not isinstance(items, list) or not items:
@@ -71,7 +77,7 @@ def submit_appointments():
         return error(400, f"{len(bad)} of {len(items)} appointments are invalid; nothing was queued",
                      invalid=invalid)
 
-    submitted = AppointmentNotices.from_services(services).submit(appointments)
+    submitted = notices.submit(appointments)
     items_out = [dict(index=index, **s.to_dict()) for index, s in enumerate(submitted)]
     queued = sum(1 for s in submitted if s.status == "queued")
     return jsonify(queued=queued, duplicates=len(submitted) - queued, items=items_out), 202
@@ -84,8 +90,7 @@ def notice_status(notice_id: str):
         return refused
     if not _NOTICE_ID.match(notice_id):
         return error(404, "no such notice")
-    services = current_app.extensions["services"]
-    record = AppointmentNotices(services.redis).statuses([notice_id])[0]
+    record = read_statuses(current_app.extensions["services"].redis, [status_key(notice_id)])[0]
     if record is None:
         return error(404, "no such notice (or older than 30 days)")
     return jsonify(notice_id=notice_id, **record)

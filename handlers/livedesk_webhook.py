@@ -1,11 +1,12 @@
-"""``POST /webhooks/livedesk/<token>``: LiveDesk's (Chatwoot-style) webhook. Check, queue, answer 200.
+"""``POST /webhooks/livedesk/<token>``: LiveDesk's (Chatwoot-style) webhook. Verify, parse, hand over, answer.
 
 The secret path token is the guard (LiveDesk does not document signing); when
-LIVEDESK_WEBHOOK_SECRET is set and Chatwoot's signature headers come along, they
-must verify too. LiveDesk waits ~5 s and does not retry, so nothing here calls
-out: an agent's reply goes to the patient's outbox in Redis and a job pushes it.
-Ignored: our own posts coming back (echoes), private notes, the patient's side,
-bots, and a second delivery of the same message. Bodies are never logged.
+LIVEDESK_WEBHOOK_SECRET is set, Chatwoot's signature headers are required and must
+verify. LiveDesk waits ~5 s and does not retry, so nothing here calls out:
+``HandoffService`` queues an agent's reply in Redis and a job pushes it. Ignored here:
+private notes, the patient's side, activities and bots; our own posts coming back
+(echoes) and second deliveries are the service's to spot. Malformed bodies get a 400,
+never a 500. Bodies are never logged.
 """
 
 from __future__ import annotations
@@ -15,20 +16,26 @@ import hmac
 import json
 import logging
 import time
+from dataclasses import dataclass
+from typing import Any
 
-import redis
 from flask import Blueprint, current_app, jsonify, request
 
-from bot.handoff import HandoffState, parse_business_hours
-from bot.privacy import mask
-from handlers.handoff import (HandoffStore, enqueue_close, enqueue_drain_to_patient, enqueue_sync_oho,
-                              patient_outbox, schedule_idle_check)
+from bot.handoff import AgentMessage
+from handlers.handoff_service import HandoffService
 from handlers.http_errors import error
 
 log = logging.getLogger(__name__)
 bp = Blueprint("livedesk_webhook", __name__)
 
 SIGNATURE_MAX_AGE = 300  # seconds; an older signed delivery is a replay
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An agent resolved a conversation."""
+
+    conversation_id: int
 
 
 @bp.post("/webhooks/livedesk/<token>")
@@ -41,98 +48,92 @@ def livedesk_event(token: str):
     body = request.get_data(cache=False)  # raw bytes (413 beyond MAX_CONTENT_LENGTH)
     if not signature_ok(settings.livedesk_webhook_secret, body, request.headers.get("X-Chatwoot-Signature"),
                         request.headers.get("X-Chatwoot-Timestamp")):
-        log.warning("LiveDesk webhook with a bad signature from %s", request.remote_addr)
+        log.warning("LiveDesk webhook with a missing or bad signature from %s", request.remote_addr)
         return error(401, "invalid signature")
     try:
         payload = json.loads(body)
         if not isinstance(payload, dict):
-            raise ValueError
+            raise ValueError("not an object")
+        event = parse_event(payload)
     except ValueError:
         return error(400, "body is not a LiveDesk webhook event")
-    outcome = accept_event(services.redis, settings, payload, time.time())
+    service = HandoffService(services)
+    if isinstance(event, AgentMessage):
+        outcome = service.on_agent_message(event)
+    elif isinstance(event, Resolved):
+        outcome = service.on_resolved(event.conversation_id)
+    else:
+        outcome = "ignored"
     return jsonify(status="ok", outcome=outcome)
 
 
 def signature_ok(secret, body: bytes, signature: str | None, timestamp: str | None, now: float | None = None) -> bool:
-    """Chatwoot's ``sha256=HMAC(secret, "{timestamp}.{body}")``; True when there is nothing to check."""
-    if secret is None or (signature is None and timestamp is None):
+    """Chatwoot's ``sha256=HMAC(secret, "{timestamp}.{body}")``, required when a secret is set."""
+    if secret is None:
         return True
-    if not signature or not timestamp or not timestamp.strip().isdigit():
+    if not signature or not timestamp:
+        return False
+    timestamp = timestamp.strip()
+    if not (timestamp.isascii() and timestamp.isdigit()):  # "²".isdigit() is True, int("²") fails
         return False
     if abs((time.time() if now is None else now) - int(timestamp)) > SIGNATURE_MAX_AGE:
         return False
-    digest = hmac.new(secret.get_secret_value().encode(), timestamp.strip().encode() + b"." + body,
+    digest = hmac.new(secret.get_secret_value().encode(), timestamp.encode() + b"." + body,
                       hashlib.sha256).hexdigest()
     return hmac.compare_digest(signature.strip().encode(), f"sha256={digest}".encode())
 
 
-def accept_event(connection: redis.Redis, settings, payload: dict, now: float) -> str:
-    """Queue what an event asks for (Redis only); returns what was done, for the answer and the tests."""
+def parse_event(payload: dict) -> AgentMessage | Resolved | None:
+    """What the event asks of us: an agent's reply, a resolution, or nothing (None).
+
+    Raises ValueError when a field we need has the wrong shape.
+    """
     event = payload.get("event")
     if event == "message_created":
-        return _agent_message(connection, settings, payload, now)
+        return _agent_message(payload)
     if event == "conversation_status_changed" and payload.get("status") == "resolved":
-        return _resolved(connection, payload)
-    return "ignored"
+        return Resolved(_id(payload.get("id") if payload.get("id") is not None else _conversation_id(payload)))
+    return None
 
 
-def _agent_message(connection: redis.Redis, settings, payload: dict, now: float) -> str:
+def _agent_message(payload: dict) -> AgentMessage | None:
+    sender = _typed(payload.get("sender"), dict, {})
+    attachments = _typed(payload.get("attachments"), list, [])
     if payload.get("message_type") not in ("outgoing", 1) or payload.get("private"):
-        return "ignored"  # the patient's side, activities, templates, private notes
-    if (payload.get("sender") or {}).get("type") != "user":
-        return "ignored"  # only agents (Chatwoot "user"), not bots or contacts
-    store = HandoffStore(connection)
-    message_id, conversation_id = payload.get("id"), _conversation_id(payload)
-    content = str(payload.get("content") or "")
-    if message_id is None or conversation_id is None:
-        return "ignored"
-    if store.was_posted(message_id) or store.in_flight(conversation_id, content):
-        return "echo"
-    user = store.user_of_conversation(conversation_id)
-    if user is None:
-        log.info("LiveDesk message in conversation %s that is no LINE user's", conversation_id)
-        return "unknown conversation"
-    attachments = [{k: a.get(k) for k in ("file_type", "data_url", "thumb_url")}
-                   for a in payload.get("attachments") or [] if isinstance(a, dict)]
-    item = {"message_id": str(message_id), "conversation_id": conversation_id, "content": content,
-            "attachments": attachments}
-    if not patient_outbox(connection).append(user, f"agent:{message_id}", item):
-        return "duplicate"
-    _agent_is_answering(connection, settings, store, user, str(message_id), now)
-    enqueue_drain_to_patient(connection, user)
-    log.info("LiveDesk agent reply queued for %s", mask(user))
-    return "queued"
+        return None  # the patient's side, activities, templates, private notes
+    if sender.get("type") != "user":
+        return None  # only agents (Chatwoot "user"), not bots or contacts
+    content = _typed(payload.get("content"), str, "")
+    return AgentMessage(id=_id(payload.get("id")), conversation_id=_id(_conversation_id(payload)),
+                        content=content, attachments=tuple(_attachment(a) for a in attachments))
 
 
-def _agent_is_answering(connection, settings, store: HandoffStore, user: str, message_id: str, now: float) -> None:
-    """Note the agent's activity; an agent who writes first takes the chat over (the bot goes quiet)."""
-    state = store.state(user)
-    if state is not None:
-        store.update(user, state.session, last_agent=now, agent_answered=True)
-        return
-    if settings.missing_for("handoff"):
-        return  # mirror-only: the reply is delivered, the bot keeps answering
-    state = HandoffState(session=f"agent-{message_id}", reason="agent", since=now, last_agent=now,
-                         agent_answered=True)
-    if store.open(user, state):
-        enqueue_sync_oho(connection, user, state.session)
-        schedule_idle_check(connection, user, state, parse_business_hours(settings.business_hours),
-                            settings.handoff_idle_minutes)
-    else:  # the patient's turn opened one just now
-        _agent_is_answering(connection, settings, store, user, message_id, now)
+def _attachment(raw: Any) -> dict[str, str]:
+    attachment = _typed(raw, dict, None)
+    if attachment is None:
+        raise ValueError("an attachment is not an object")
+    return {key: _typed(attachment.get(key), str, "") for key in ("file_type", "data_url", "thumb_url")}
 
 
-def _resolved(connection: redis.Redis, payload: dict) -> str:
-    store = HandoffStore(connection)
-    conversation_id = payload.get("id") or _conversation_id(payload)
-    user = store.user_of_conversation(conversation_id) if conversation_id is not None else None
-    state = store.state(user) if user else None
-    if state is None:
-        return "ignored"
-    return "closing" if enqueue_close(connection, user, state.session, "resolved", notify=True) else "duplicate"
-
-
-def _conversation_id(payload: dict):
-    conversation = payload.get("conversation")
-    found = conversation.get("id") if isinstance(conversation, dict) else None
+def _conversation_id(payload: dict) -> Any:
+    conversation = _typed(payload.get("conversation"), dict, {})
+    found = conversation.get("id")
     return found if found is not None else payload.get("conversation_id")
+
+
+def _id(value: Any) -> int:
+    """A LiveDesk id: an integer, or a string of ASCII digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    raise ValueError("not an id")
+
+
+def _typed(value: Any, kind: type, default: Any) -> Any:
+    """``value`` if it is a ``kind``, ``default`` if absent (None); ValueError for anything else."""
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        raise ValueError(f"expected {kind.__name__}")
+    return value

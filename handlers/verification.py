@@ -38,8 +38,8 @@ from bot.otp import (OtpKeyMissing, code_digest, code_matches, new_code, new_ref
                      otp_key)
 from bot.phone import ThaiMobile, normalize_thai_mobile
 from bot.privacy import mask
-from bot.verification import (INTENT, CheckCode, OtpRules, SendCode, Step, VerificationDialog,
-                              VerificationState, postback_params)
+from bot.verification import (AWAIT_CODE, INTENT, CheckCode, OtpRules, SendCode, Step, VerificationDialog,
+                              VerificationState, is_other_question, postback_params)
 from integrations.errors import NotFoundError, ProviderConnectionError, ProviderError, RateLimitError
 from integrations.line import retry_key_for
 from integrations.ratelimit import RateLimit, RedisRateLimiter
@@ -405,7 +405,7 @@ class VerificationService:
 
     def _note_for_staff(self, request: SendRequest, when: str) -> None:
         """A private note in the patient's LiveDesk conversation, queued in order with the mirrored chat."""
-        from handlers.handoff import enqueue_drain_mirror, livedesk_configured, mirror_outbox
+        from handlers.handoff_store import enqueue_drain_mirror, livedesk_configured, mirror_outbox
 
         if not livedesk_configured(self.settings):
             return
@@ -424,14 +424,14 @@ class VerificationService:
         record = verification_record(self.redis, user)
         if record is None or self.settings.oho_api_key is None:
             return
-        oho, line = self.services.oho, self.services.line
-        platform_id = self.settings.oho_platform_id or line.bot_info()["userId"]
+        from handlers.oho_contacts import OhoContacts
+
+        oho, contacts = self.services.oho, OhoContacts(self.services)
+        platform_id = contacts.platform_id()
         try:
             oho.update_contact(platform_id, user, phone=record["phone"])
         except NotFoundError:  # no contact yet (handoff creates them; verification may come first)
-            from integrations.oho import line_contact
-
-            oho.create_contact(line_contact(line.bot_info(), user, line.profile(user)))
+            contacts.ensure(user, missing=True)
             oho.update_contact(platform_id, user, phone=record["phone"])
         oho.add_tags(platform_id, user, [VERIFIED_TAG])
         oho.set_attributes(platform_id, user, {VERIFIED_AT_ATTRIBUTE: record["verified_at"]})
@@ -493,6 +493,13 @@ class VerificationFeature:
         if action == "cancel" and (state.active or params.get("flow") == "verify"):
             return self.dialog.cancel(state)
         if not state.active:
+            return None
+        if turn.kind == "text" and is_other_question(turn.text, intent):
+            # The knowledge base knows this question: it answers. A code already on its way
+            # still counts (patients say thanks or ask the way while the SMS comes); asked
+            # for a number instead, the patient has moved on.
+            if state.step != AWAIT_CODE:
+                self.store.save_state(turn.user_id, self.dialog.leave(state))
             return None
         if turn.kind == "text":
             return self.dialog.on_text(state, turn.text or "", now)

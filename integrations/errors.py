@@ -40,6 +40,9 @@ class ProviderError(Exception):
 
 class ProviderConnectionError(ProviderError):
     retryable = True
+    #: False only when the request surely never left (connect timeout, refused): then even
+    #: a non-idempotent call (a push, a send) may be repeated without doubling it.
+    may_have_reached = True
 
 
 class ServerError(ProviderError):

@@ -136,6 +136,7 @@ class HttpClient:
                 reached = _may_have_reached(exc)
                 error = ProviderConnectionError(f"{type(exc).__name__} calling {self._where(path)}",
                                                 provider=self.provider)
+                error.may_have_reached = reached
                 if attempt <= self.max_retries and (idempotent or not reached):
                     self._log(method, path, None, started, attempt, note=type(exc).__name__)
                     self._sleep(self._delay(attempt, None))

@@ -11,7 +11,12 @@ Seed 000 + provider notes. Where they disagree this follows the notes:
 
 The JWT from MOPH Account Center lives 24 h. It is cached in Redis for every
 web and worker process, refreshed before ``exp`` by one process at a time
-(a Redis lock), and refreshed once more if a send answers 401.
+(redis-py's ``Lock``), and refreshed once more if a send answers 401.
+
+``send-now`` and ``upload-message`` push to patients and carry no idempotency
+key: when such a request got no answer after it may have reached MOPH (a read
+timeout, a dropped connection), ``MophDeliveryUnknown`` says so and nothing is
+repeated. Only a request that surely never left (connect failure) is retried.
 """
 
 from __future__ import annotations
@@ -22,10 +27,10 @@ import json
 import logging
 import re
 import time
-import uuid
 from typing import Any, Iterable, Sequence
 
 import requests
+from redis.exceptions import LockError
 
 from bot.appointments import is_valid_cid
 from bot.privacy import mask
@@ -67,6 +72,22 @@ class TokenRefreshBusy(ProviderConnectionError):
     """Another process held the refresh lock too long; retry the job later."""
 
 
+class MophDeliveryUnknown(ProviderConnectionError):
+    """A push got no answer after it may have reached MOPH: the patient may have it already.
+
+    Not retryable: a repeat could push twice. Someone checks หมอพร้อม instead.
+    """
+
+    retryable = False
+
+
+def check_configured(settings) -> None:
+    """Raise ``SettingsError`` naming the MOPH settings still missing (the one such check)."""
+    missing = settings.missing_for("moph")
+    if missing:
+        raise SettingsError(f"MOPH Alert is not configured: set {', '.join(missing)}")
+
+
 class MophAlertClient(HttpClient):
     """Sends LINE messages through MOPH Alert to patients identified by CID."""
 
@@ -80,7 +101,7 @@ class MophAlertClient(HttpClient):
                  session: requests.Session | None = None, timeout=DEFAULT_TIMEOUT,
                  max_retries: int = 2, backoff: float = 0.25, sleep=time.sleep, clock=time.time,
                  lock_seconds: float = 30.0, lock_wait_seconds: float = 10.0,
-                 lock_poll_seconds: float = 0.2):
+                 lock_poll_seconds: float = 0.1):
         super().__init__(base_url, session=session, timeout=timeout, max_retries=max_retries,
                          backoff=backoff, sleep=sleep)
         self.token_url = token_url
@@ -94,8 +115,8 @@ class MophAlertClient(HttpClient):
         self.upload_message_path = upload_message_path
         self._clock = clock
         self.lock_seconds = lock_seconds
-        self._lock_polls = max(1, int(lock_wait_seconds / lock_poll_seconds))
-        self._lock_poll_seconds = lock_poll_seconds
+        self.lock_wait_seconds = lock_wait_seconds
+        self.lock_poll_seconds = lock_poll_seconds
         # Keys name the account by a hash: no user name or hospital code in Redis key listings.
         account = hashlib.sha256(f"{token_url}|{user}|{hospital_code}".encode()).hexdigest()[:16]
         self.token_key = f"moph:token:{account}"
@@ -104,9 +125,7 @@ class MophAlertClient(HttpClient):
     @classmethod
     def from_settings(cls, settings, redis, **kwargs) -> "MophAlertClient":
         """Build from ``Settings``; refuses when MOPH credentials are missing."""
-        missing = settings.missing_for("moph")
-        if missing:
-            raise SettingsError(f"MOPH Alert is not configured: set {', '.join(missing)}")
+        check_configured(settings)
         return cls(settings.moph_alert_base_url, token_url=settings.moph_token_url,
                    user=settings.moph_user, password_hash=settings.moph_password_hash.get_secret_value(),
                    hospital_code=settings.moph_hospital_code, redis=redis,
@@ -122,7 +141,7 @@ class MophAlertClient(HttpClient):
     def send_now(self, cids: Sequence[str], messages: Sequence[dict]) -> dict:
         """Push ``messages`` to every CID at once (``{"datas": [...], "messages": [...]}``)."""
         body = {"datas": _checked_cids(cids), "messages": _checked_messages(messages)}
-        # Not idempotent: a repeat after a lost answer would push twice; the job decides.
+        # Not idempotent: a repeat after a lost answer would push twice (MophDeliveryUnknown).
         return self._call("POST", self.send_now_path, json=body, idempotent=False)
 
     def upload_data_json(self, cids: Sequence[str]) -> str:
@@ -162,7 +181,13 @@ class MophAlertClient(HttpClient):
             return self._send(method, path, self.access_token(), **kwargs)
 
     def _send(self, method: str, path: str, token: str, **kwargs) -> dict:
-        response = self.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        try:
+            response = self.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        except ProviderConnectionError as exc:
+            if kwargs.get("idempotent") or not exc.may_have_reached:
+                raise
+            raise MophDeliveryUnknown(f"no answer from {path} after the request may have reached MOPH",
+                                      provider=self.provider) from None
         body = _json_or_none(response)
         self._raise_for_body(response, body)
         return body if isinstance(body, dict) else {}
@@ -192,33 +217,27 @@ class MophAlertClient(HttpClient):
         token = self._cached()
         if token:
             return token
-        owner = uuid.uuid4().hex
-        for attempt in range(self._lock_polls + 1):
-            if self.redis.set(self.lock_key, owner, nx=True, ex=max(1, int(self.lock_seconds))):
-                try:
-                    # Someone may have refreshed between our cache miss and the lock.
-                    return self._cached() or self._refresh()
-                finally:
-                    self._release(owner)
-            if attempt < self._lock_polls:
-                self._sleep(self._lock_poll_seconds)
-                token = self._cached()
-                if token:
-                    return token
-        raise TokenRefreshBusy("another process is still refreshing the MOPH token",
-                               provider=self.provider)
+        lock = self.redis.lock(self.lock_key, timeout=self.lock_seconds, sleep=self.lock_poll_seconds,
+                               blocking_timeout=self.lock_wait_seconds)
+        if not lock.acquire():
+            token = self._cached()  # the holder may have finished just as we gave up
+            if token:
+                return token
+            raise TokenRefreshBusy("another process is still refreshing the MOPH token", provider=self.provider)
+        try:
+            # Whoever held the lock while we waited has refreshed already.
+            return self._cached() or self._refresh()
+        finally:
+            try:
+                lock.release()
+            except LockError:  # held past ``lock_seconds``: it expired, and may be someone else's now
+                log.warning("moph token lock expired before the refresh ended")
 
     def _cached(self) -> str | None:
         value = self.redis.get(self.token_key)
         if isinstance(value, bytes):
             value = value.decode()
         return value or None
-
-    def _release(self, owner: str) -> None:
-        # Not atomic (no Lua in every Redis we run against); the lock also expires by itself.
-        value = self.redis.get(self.lock_key)
-        if value in (owner, owner.encode()):
-            self.redis.delete(self.lock_key)
 
     def _forget(self, token: str) -> None:
         """Drop the rejected token, unless another process has already replaced it."""

@@ -95,9 +95,10 @@ def _parse_signature_header(header: str | None) -> tuple[int, list[str]]:
         key, sep, value = part.strip().partition("=")
         if not sep:
             continue
-        if key == "t" and value.isdigit() and len(value) <= 12:
+        # isascii: "²" and other Unicode digits pass isdigit() but not int().
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
             timestamp = int(value)
-        elif key == "v1" and value:
+        elif key == "v1" and value.strip() and value.isascii():  # compare_digest refuses non-ASCII text
             signatures.append(value.strip().lower())
     if timestamp is None or not signatures:
         raise WebhookSignatureError("malformed", "X-Webhook-Signature needs t=<unix> and v1=<hex>")
@@ -119,6 +120,7 @@ def parse_sepsms_event(payload: Mapping, event: str | None = None) -> DeliveryEv
     if not isinstance(payload, Mapping):
         raise InvalidDeliveryReport("SEPSMS webhook body is not a JSON object")
     event = event or payload.get("event")
+    event = None if event is None else str(event)  # a number or a list in the body must not crash the edge
     raw = payload.get("status")
     raw = None if raw is None else str(raw)
     status = SEPSMS_EVENT_OUTCOMES.get(event or "")
@@ -136,15 +138,19 @@ def _field(params: Mapping[str, str], name: str) -> str:
 
 
 def _parse_time(text: str) -> datetime | None:
-    """Unix seconds (the seed shows 10 digits) or milliseconds; ISO text as a fallback (Bangkok if naive)."""
+    """Unix seconds (the seed shows 10 digits) or milliseconds; ISO text as a fallback (Bangkok if naive).
+
+    A time that cannot be read is None, like a missing one: the report still
+    names its message, and the time is only informative.
+    """
     if not text:
         return None
-    if text.isdigit():
-        seconds = int(text) / 1000 if len(text) >= 13 else int(text)
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
     try:
+        if text.isascii() and text.isdigit():
+            seconds = int(text) / 1000 if len(text) >= 13 else int(text)
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # junk, or a year past 9999
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=BANGKOK)
 

@@ -1,22 +1,30 @@
 """Shared stubs for the handoff tests (no tests here): Oho and LiveDesk at the HTTP boundary
-(``responses``, stateful enough to behave like the real services), LINE's extra endpoints on
-the LINE stub server, settings with handoff configured, and helpers to play the scheduler."""
+(``responses``, stateful enough to behave like the real services; they record what reached
+them, the tests assert), LINE's extra endpoints on the LINE stub server, settings with handoff
+configured, services whose clients skip retry sleeps, a clock, and helpers to play the scheduler."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from email.parser import BytesParser
 from email.policy import default as email_policy
+from functools import cached_property
 from itertools import count
 
 import pytest
+import requests
 import responses
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
+from bot.handoff import BANGKOK
 from bot.services import Services
+from handlers.handoff import HandoffFeature
+from handlers.handoff_service import HandoffService
+from handlers.line_events import LineEventHandler
 from integrations.livedesk import LiveDeskClient
 from integrations.oho import OhoClient
 from workers import runtime
@@ -45,16 +53,44 @@ def settings(redis_server, line_stub):
                          handoff_idle_minutes=60)
 
 
+class QuickServices(Services):
+    """The production services, but the provider clients skip the sleeps between their short in-process retries."""
+
+    @cached_property
+    def oho(self):
+        return OhoClient.from_settings(self.settings, sleep=lambda _: None)
+
+    @cached_property
+    def livedesk(self):
+        return LiveDeskClient.from_settings(self.settings, sleep=lambda _: None)
+
+
 @pytest.fixture
 def services(settings, redis):
-    s = Services(settings, redis_connection=redis)
-    # The real clients, without real sleeps between their short in-process retries.
-    s.__dict__["oho"] = OhoClient(OHO_KEY, base_url=OHO, sleep=lambda _: None)
-    s.__dict__["livedesk"] = LiveDeskClient("ld-test-key", "ld-test-secret", base_url=LIVEDESK,
-                                            sleep=lambda _: None)
-    runtime.install(s)
-    yield s
+    built = QuickServices(settings, redis_connection=redis)
+    runtime.install(built)
+    yield built
     runtime.install(None)
+
+
+class Clock:
+    """A clock the test moves: epoch seconds, starting on a Wednesday 10:00 in Bangkok."""
+
+    def __init__(self, start: dt.datetime = dt.datetime(2026, 1, 7, 10, 0, tzinfo=BANGKOK)):
+        self.now = start.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, minutes: float) -> None:
+        self.now += minutes * 60
+
+
+def handler_at(services, clock: Clock) -> tuple[LineEventHandler, HandoffService]:
+    """A LINE event handler whose handoff feature (and service) run on ``clock``; the rest is the real one."""
+    service = HandoffService(services, clock=clock)
+    feature = HandoffFeature(service, handoff=True)
+    return LineEventHandler(services.dialog, services.line, services.redis, [feature]), service
 
 
 @pytest.fixture
@@ -98,6 +134,7 @@ class OhoStub:
         self.room = "bot"
         self.down = False
         self.requests: list[tuple[str, str, dict | None]] = []
+        self.api_keys: set[str | None] = set()
         contact_url = f"{OHO}/contact/line/{BOT_ID}/user/{USER}"
         chat_url = f"{OHO}/chat/line/{BOT_ID}/user/{USER}"
         rsps.add_callback(responses.GET, contact_url, callback=self._get)
@@ -109,7 +146,7 @@ class OhoStub:
     def _log(self, request):
         body = json.loads(request.body) if request.body else None
         self.requests.append((request.method, request.path_url.replace(f"/line/{BOT_ID}/user/{USER}", ""), body))
-        assert request.headers["x-oho-api-key"] == OHO_KEY
+        self.api_keys.add(request.headers.get("x-oho-api-key"))
 
     def _get(self, request):
         self._log(request)
@@ -161,6 +198,8 @@ class LiveDeskStub:
         self.down = False
         self.gone: set[int] = set()
         self.reject: set[str] = set()   # contents answered with 422
+        self.time_out: set[str] = set()  # contents LiveDesk makes, but whose answer never comes back
+        self.authorizations: set[str | None] = set()
         self._ids = count(5001)
         self._conversation_ids = count(141)
         rsps.add_callback(responses.POST, f"{LIVEDESK}/api/v2/accounts/contacts", callback=self._contact)
@@ -169,7 +208,7 @@ class LiveDeskStub:
                           callback=self._message)
 
     def _check(self, request):
-        assert request.headers["Authorization"] == "Basic bGQtdGVzdC1rZXk6bGQtdGVzdC1zZWNyZXQ="
+        self.authorizations.add(request.headers.get("Authorization"))
         return (503, {}, json.dumps({"error": "down"})) if self.down else None
 
     def _contact(self, request):
@@ -199,11 +238,15 @@ class LiveDeskStub:
         else:
             body = json.loads(request.body)
             message = {"content": body["content"], "message_type": body.get("message_type"),
-                       "private": body.get("private", False), "attachments": []}
+                       "private": body.get("private", False), "attachments": [],
+                       "in_reply_to": (body.get("content_attributes") or {}).get("in_reply_to")}
         if message["content"] in self.reject:
             return 422, {}, json.dumps({"errors": ["Content is invalid"]})
         message.update(id=next(self._ids), conversation=conversation)
         self.messages.append(message)
+        if message["content"] in self.time_out:
+            self.time_out.discard(message["content"])  # once: the retry gets its answer
+            return requests.exceptions.ReadTimeout("read timed out")
         return 200, {}, json.dumps({"id": message["id"], "conversation_id": conversation, "status": "sent",
                                     "content": message["content"], "private": message["private"]})
 

@@ -41,11 +41,16 @@ def make_cid(first12: str) -> str:
 CIDS = [make_cid(f"1101700{n:05d}") for n in range(1, 40)]
 
 
-def fake_jwt(exp: float | None = None, marker: str = "a") -> str:
-    """A JWT-shaped made-up token (unsigned), valid for a day unless ``exp`` says otherwise."""
+def fake_jwt(exp: float | None = None, marker: str = "a", *, has_exp: bool = True) -> str:
+    """A JWT-shaped made-up token (unsigned), valid for a day unless ``exp`` says otherwise.
+
+    Only the payload's ``exp`` matters to the client; ``has_exp=False`` leaves it out.
+    """
     def part(obj):
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-    claims = {"sub": f"fake-{marker}", "exp": int(exp if exp is not None else time.time() + 86400)}
+    claims = {"sub": f"fake-{marker}", "iss": "test"}
+    if has_exp:
+        claims["exp"] = int(exp if exp is not None else time.time() + 86400)
     return f"{part({'alg': 'RS512', 'typ': 'JWT'})}.{part(claims)}.sig{marker}"
 
 

@@ -5,14 +5,18 @@ MOPH is stubbed at the HTTP boundary (``responses``); jobs run in a real RQ work
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
+import redis as redis_lib
+import requests
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from bot.appointment_service import AppointmentNotices, notice_kind, parse_appointments
+from bot.appointment_service import NOTICE_JOB, AppointmentNotices, notice_kind, parse_appointments
 from bot.appointments import parse_appointment
+from bot.services import Services
 from tests.conftest import make_settings
 from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     CIDS,
@@ -152,16 +156,20 @@ def test_cancellation_of_an_unknown_appointment_is_still_sent(notices, moph, red
     assert result.kind == "cancelled" and len(moph.calls(SEND_NOW)) == 1
 
 
-def test_job_descriptions_hold_no_cid(notices, redis):
+def test_jobs_and_redis_names_hold_no_cid_and_no_plain_hash(notices, redis):
     submit(notices, appointment_row())
     queue = get_queue(redis, DEFAULT_QUEUE)
     jobs = [Job.fetch(i, connection=redis, serializer=queue.serializer) for i in queue.job_ids]
     reminders = ScheduledJobRegistry(queue=queue).get_job_ids()
     jobs += [Job.fetch(i, connection=redis, serializer=queue.serializer) for i in reminders]
     assert len(jobs) == 2
-    for job in jobs:
+    for job in jobs:  # RQ logs descriptions, and arguments when a job fails
         assert CIDS[0] not in job.description and "A-1001" not in job.description
-    assert not any(CIDS[0] in key.decode() for key in redis.keys("*"))  # nor does any Redis key
+        assert CIDS[0] not in json.dumps(job.args) and "A-1001" not in json.dumps(job.args)
+    names = b" ".join(redis.keys("*")).decode()
+    plain = [hashlib.sha256(text.encode()).hexdigest()[:32] for text in ("A-1001", CIDS[0])]
+    assert CIDS[0] not in names and "A-1001" not in names
+    assert not any(digest in names for digest in plain)  # a plain hash is undone by trying every id
 
 
 # --- failures ----------------------------------------------------------------
@@ -225,7 +233,7 @@ def test_missing_moph_settings_fail_the_notice_with_a_reason(redis_server, line_
         work(redis)
     finally:
         runtime.install(None)
-    status = AppointmentNotices(redis).statuses([result.notice_id])[0]
+    status = AppointmentNotices.from_services(unconfigured).statuses([result.notice_id])[0]
     assert status["status"] == "failed" and "MOPH_USER" in status["error"]
     assert moph.all_moph_calls() == []
 
@@ -235,3 +243,68 @@ def test_dates_of_appointments_are_kept_in_redis_for_changes(notices):
     latest = notices.latest("A-1001")
     assert latest.date.isoformat() == future_day(3) and latest.cid == CIDS[0]
     assert notices.latest("A-unknown") is None
+
+
+# --- at most once ---------------------------------------------------------------
+
+def retry_notices_now(redis):
+    """Queue the notice jobs waiting for a retry now, as the scheduler would later (reminders stay)."""
+    queue = get_queue(redis, DEFAULT_QUEUE)
+    for job in map(queue.fetch_job, queue.scheduled_job_registry.get_job_ids()):
+        if job.func_name == NOTICE_JOB:
+            queue.scheduled_job_registry.remove(job)
+            queue.enqueue_job(job)
+
+
+def test_a_send_without_an_answer_is_uncertain_and_never_repeated(notices, moph, redis):
+    # The request left; MOPH may have pushed it before the answer was lost.
+    moph.replace("POST", SEND_NOW, body=requests.ReadTimeout("read timed out"))
+    (result,) = submit(notices, appointment_row())
+    work(redis)
+    status = notices.statuses([result.notice_id])[0]
+    assert status["status"] == "uncertain" and "หมอพร้อม" in status["error"]
+    queue = get_queue(redis, DEFAULT_QUEUE)
+    assert FailedJobRegistry(queue=queue).get_job_ids() == []
+    assert len(ScheduledJobRegistry(queue=queue).get_job_ids()) == 1  # the reminder only: no retry
+    # RQ runs a job again after its worker died mid-call: that run must not push either.
+    moph.replace("POST", SEND_NOW, json={"message": "", "message_code": 200})
+    (job_id,) = queue.finished_job_registry.get_job_ids()
+    queue.enqueue_job(Job.fetch(job_id, connection=redis, serializer=queue.serializer))
+    work(redis)
+    assert len(moph.calls(SEND_NOW)) == 1
+    assert notices.statuses([result.notice_id])[0]["status"] == "uncertain"
+    assert submit(notices, appointment_row())[0].status == "skipped-duplicate"
+
+
+def test_a_connection_that_never_reached_moph_is_retried(notices, moph, redis):
+    moph.replace("POST", SEND_NOW, body=requests.ConnectTimeout("connect timed out"))
+    (result,) = submit(notices, appointment_row())
+    work(redis)
+    assert notices.statuses([result.notice_id])[0]["status"] == "retrying"
+    assert len(moph.calls(SEND_NOW)) == 3  # nothing left the machine: repeated in-process too
+    moph.replace("POST", SEND_NOW, json={"message": "", "message_code": 200})
+    retry_notices_now(redis)
+    work(redis)
+    assert notices.statuses([result.notice_id])[0]["status"] == "sent"
+    assert len(moph.calls(SEND_NOW)) == 4
+
+
+def test_a_refused_submission_leaves_no_claim_behind(settings, notices, moph, redis, redis_server):
+    # Redis refuses to queue the job (here an ACL; in production e.g. out of memory): the claim,
+    # the stored appointment and the reminders must not stay behind, or the notice would read
+    # "skipped-duplicate" for 400 days without ever being sent.
+    redis.acl_setuser("no-enqueue", enabled=True, passwords=["+no-enqueue-pw"], keys=["*"],
+                      commands=["+@all", "-rpush", "-lpush"])
+    limited = redis_lib.Redis.from_url(redis_server.url, username="no-enqueue", password="no-enqueue-pw")
+    try:
+        refused = AppointmentNotices.from_services(Services(settings, redis_connection=limited))
+        with pytest.raises(redis_lib.exceptions.ResponseError):
+            submit(refused, appointment_row())
+    finally:
+        limited.close()
+        redis.acl_deluser("no-enqueue")
+    assert redis.keys("appt:*") == [] and redis.keys("rq:*") == []
+    (again,) = submit(notices, appointment_row())
+    assert again.status == "queued"
+    work(redis)
+    assert len(moph.calls(SEND_NOW)) == 1

@@ -9,15 +9,16 @@ import pytest
 
 from bot.appointments import (
     BANGKOK,
-    Appointment,
     AppointmentError,
     is_valid_cid,
+    keyed_digest,
     notice_key,
     parse_appointment,
     parse_reminder_schedule,
-    reminder_times,
     reminders_due,
 )
+
+KEY = b"test-naming-key"
 
 
 def make_cid(first12: str) -> str:
@@ -175,6 +176,10 @@ def at(*args) -> dt.datetime:
     return dt.datetime(*args, tzinfo=BANGKOK)
 
 
+def reminder_times(appointment, schedule, now) -> list[dt.datetime]:
+    return [when for _, when in reminders_due(appointment, schedule, now)]
+
+
 def test_default_schedule_is_one_day_before_at_nine():
     appt = parse_appointment(row(date="2026-12-25", time="13:00"))
     assert reminder_times(appt, "1d@09:00", now=at(2026, 12, 1, 8, 0)) == [at(2026, 12, 24, 9, 0)]
@@ -243,23 +248,36 @@ SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def test_notice_key_is_stable_and_safe():
-    key = notice_key("HN 12/345 นัด#1", "changed", "reminder:1d@09:00")
+    key = notice_key(KEY, "HN 12/345 นัด#1", "changed", "reminder:1d@09:00")
     assert SAFE.match(key)
-    assert key == notice_key("HN 12/345 นัด#1", "changed", "reminder:1d@09:00")
+    assert key == notice_key(KEY, "HN 12/345 นัด#1", "changed", "reminder:1d@09:00")
     assert "12/345" not in key and "345" not in key.split("_")[0]
 
 
 def test_notice_key_differs_per_part_and_is_unambiguous():
-    keys = {notice_key("A1", "booked", "notice"), notice_key("A2", "booked", "notice"),
-            notice_key("A1", "cancelled", "notice"), notice_key("A1", "booked", "reminder-2h"),
-            notice_key("a-b", "booked", "c"), notice_key("a", "booked", "b-c")}
+    keys = {notice_key(KEY, "A1", "booked", "notice"), notice_key(KEY, "A2", "booked", "notice"),
+            notice_key(KEY, "A1", "cancelled", "notice"), notice_key(KEY, "A1", "booked", "reminder-2h"),
+            notice_key(KEY, "a-b", "booked", "c"), notice_key(KEY, "a", "booked", "b-c")}
     assert len(keys) == 6
+
+
+def test_names_are_keyed_so_a_guessed_id_does_not_give_them_away():
+    # A plain hash of an HN-bearing id (or a CID) is undone by hashing every candidate; an HMAC is not.
+    import hashlib
+
+    plain = hashlib.sha256("\x1f".join(("notice", "HN0012345", "booked", "notice")).encode()).hexdigest()[:32]
+    digest = notice_key(KEY, "HN0012345", "booked", "notice").rsplit("_", 1)[1]
+    assert digest != plain
+    assert digest != notice_key(b"another-key", "HN0012345", "booked", "notice").rsplit("_", 1)[1]
+    cid = make_cid("110170020345")
+    assert keyed_digest(KEY, cid) != hashlib.sha256(cid.encode()).hexdigest()[:32]
+    assert re.fullmatch(r"[0-9a-f]{32}", keyed_digest(KEY, cid))
 
 
 def test_appointment_notice_key_changes_with_a_new_time():
     first = parse_appointment(row(status="changed", time="09:30"))
     again = parse_appointment(row(status="changed", time="09:30"))
     moved = parse_appointment(row(status="changed", time="10:00"))
-    assert first.notice_key("notice") == again.notice_key("notice")
-    assert first.notice_key("notice") != moved.notice_key("notice")
-    assert SAFE.match(first.notice_key("reminder 1d@09:00"))
+    assert first.notice_key("notice", key=KEY) == again.notice_key("notice", key=KEY)
+    assert first.notice_key("notice", key=KEY) != moved.notice_key("notice", key=KEY)
+    assert SAFE.match(first.notice_key("reminder 1d@09:00", key=KEY))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 
 from bot import create_app
 from bot.services import Services
@@ -80,6 +81,18 @@ def test_failed_notice_shows_in_its_status(client, moph, redis):
     work(redis)
     status = client.get(f"{URL}/notices/{notice_id}", headers=AUTH).get_json()
     assert status["status"] == "failed" and "invalid message" in status["error"]
+
+
+def test_a_notice_moph_may_have_pushed_shows_as_uncertain(client, moph, redis):
+    moph.replace("POST", SEND_NOW, body=requests.ReadTimeout("read timed out"))
+    notice_id = client.post(URL, json=appointment_row(), headers=AUTH).get_json()["items"][0]["notice_id"]
+    work(redis)
+    status = client.get(f"{URL}/notices/{notice_id}", headers=AUTH).get_json()
+    assert status["status"] == "uncertain" and "หมอพร้อม" in status["error"]
+    again = client.post(URL, json=appointment_row(), headers=AUTH).get_json()["items"][0]
+    assert again["status"] == "skipped-duplicate"  # a HIS re-sending its request does not push twice
+    work(redis)
+    assert len(moph.calls(SEND_NOW)) == 1
 
 
 # --- failures ---------------------------------------------------------------

@@ -107,3 +107,24 @@ def test_the_no_agent_wait_counts_opening_time_only():
     assert no_agent_due(at_night, WEEKDAYS, 10) == bkk(9, 8, 10).timestamp()
     in_hours = bkk(8, 10).timestamp()
     assert no_agent_due(in_hours, WEEKDAYS, 10) == in_hours + 600
+
+
+def test_open_time_after_counts_only_opening_minutes():
+    assert WEEKDAYS.open_time_after(bkk(7, 10), 30) == bkk(7, 10, 30)
+    assert WEEKDAYS.open_time_after(bkk(7, 15, 50), 20) == bkk(8, 8, 10)       # over the night
+    assert WEEKDAYS.open_time_after(bkk(9, 15, 55), 10) == bkk(12, 8, 5)       # over the weekend
+    assert WEEKDAYS.open_time_after(bkk(10, 9), 10) == bkk(12, 8, 10)          # asked on a Saturday
+    assert WEEKDAYS.open_time_after(bkk(7, 10), 8 * 60) == bkk(8, 10)          # a whole working day
+    assert WEEKDAYS.open_time_after(bkk(7, 10), 5 * 8 * 60) == bkk(14, 10)     # a whole week of them
+    assert WEEKDAYS.open_time_after(bkk(7, 15, 30), 30) == bkk(7, 16)          # ends right at closing
+    split = parse_business_hours("Mon-Fri 08:00-12:00, 13:00-16:00")
+    assert split.open_time_after(bkk(7, 11, 50), 20) == bkk(7, 13, 10)         # not over lunch
+    always = parse_business_hours("Mon-Sun 00:00-24:00")
+    assert always.open_time_after(bkk(7, 23, 50), 20) == bkk(8, 0, 10)         # days join at midnight
+    assert always.open_time_after(bkk(7, 10), 7 * 24 * 60) == bkk(14, 10)
+
+
+def test_open_time_after_a_once_a_week_opening():
+    wednesday_hour = BusinessHours(((2, 600, 660),))  # Wednesday 10:00-11:00
+    assert wednesday_hour.open_time_after(bkk(7, 10, 30), 60) == bkk(14, 10, 30)
+    assert wednesday_hour.open_time_after(bkk(8, 9), 7 * 24 * 60).weekday() == 2  # 168 hours of it, still a Wednesday

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from bot.handoff import END_POSTBACK, OFFER_POSTBACK, DECLINE_POSTBACK, REASONS
-from integrations.line import retry_key_for
+from bot.handoff import (END_CHAT_QUICK_REPLY, END_POSTBACK, OFFER_POSTBACK, DECLINE_POSTBACK, REASONS,
+                         undelivered_note)
 from tests.support import text_event
-from tests.handoff_stubs import (BOT_ID, JPEG, USER, agent_event, http, line_extra, livedesk, oho,  # noqa: F401
-                                      post_livedesk, pushes, replies, resolved_event, services, settings)
+from tests.handoff_stubs import (BOT_ID, JPEG, LIVEDESK, OHO_KEY, USER, QuickServices, agent_event,  # noqa: F401
+                                 http, line_extra, livedesk, oho, post_livedesk, pushes, replies, resolved_event,
+                                 services, settings)
 
 
 def say(webhook, run_worker, text, **extra):
@@ -64,8 +65,10 @@ def test_staff_request_hands_off_mirrors_relays_and_resolves(webhook, client, ru
     assert post_livedesk(client, reply).get_json()["outcome"] == "duplicate"
     run_worker()
     [push] = pushes(line_extra)
-    assert push.get_json() == {"to": USER, "messages": [{"type": "text", "text": "สวัสดีค่ะ พยาบาลรับเรื่องแล้วค่ะ"}]}
-    assert push.headers["X-Line-Retry-Key"] == retry_key_for("agent", "9001")
+    # With the way back to the bot one tap away.
+    assert push.get_json() == {"to": USER, "messages": [{"type": "text", "text": "สวัสดีค่ะ พยาบาลรับเรื่องแล้วค่ะ",
+                                                         "quickReply": END_CHAT_QUICK_REPLY}]}
+    assert push.headers["X-Line-Retry-Key"]
 
     # Resolving in LiveDesk closes the Oho chat, drops our label, says goodbye; the bot is back.
     assert post_livedesk(client, resolved_event(141)).get_json()["outcome"] == "closing"
@@ -73,10 +76,13 @@ def test_staff_request_hands_off_mirrors_relays_and_resolves(webhook, client, ru
     assert len(oho.calls("POST", "/close-chat")) == 1
     assert oho.calls("PATCH")[-1] == {"labels": []}
     closing = pushes(line_extra)[-1]
-    assert closing.headers["X-Line-Retry-Key"] != retry_key_for("agent", "9001")
+    assert closing.headers["X-Line-Retry-Key"] != push.headers["X-Line-Retry-Key"]  # another message, another key
     assert "ปิดการสนทนา" in closing.get_json()["messages"][0]["text"]
     say(webhook, run_worker, "โรงพยาบาลเปิดกี่โมง")
     assert last_reply(line_extra) == services.dialog.answer_topic("hours").messages
+    # Every call carried the credentials.
+    assert oho.api_keys == {OHO_KEY}
+    assert livedesk.authorizations == {"Basic bGQtdGVzdC1rZXk6bGQtdGVzdC1zZWNyZXQ="}
 
 
 def test_labels_and_tags_set_by_others_survive(webhook, client, run_worker, line_extra, oho, livedesk):
@@ -194,19 +200,14 @@ def test_every_turn_is_mirrored_without_a_handoff(webhook, run_worker, line_extr
 def test_with_livedesk_only_the_bot_keeps_answering_and_mirrors(redis_server, redis, line_extra, run_worker, http,
                                                                  livedesk):
     from bot import create_app
-    from bot.services import Services
-    from integrations.livedesk import LiveDeskClient
     from tests.conftest import make_settings
     from tests.support import LineWebhook
-    from tests.handoff_stubs import LIVEDESK
     from workers import runtime
 
     settings = make_settings(redis_server, line_extra, livedesk_api_key="ld-test-key",
                              livedesk_api_secret="ld-test-secret", livedesk_base_url=LIVEDESK,
                              livedesk_inbox_id=79)
-    services = Services(settings, redis_connection=redis)
-    services.__dict__["livedesk"] = LiveDeskClient("ld-test-key", "ld-test-secret", base_url=LIVEDESK,
-                                                   sleep=lambda _: None)
+    services = QuickServices(settings, redis_connection=redis)
     runtime.install(services)
     try:
         webhook = LineWebhook(create_app(settings, services=services).test_client())
@@ -252,3 +253,62 @@ def test_logs_carry_no_message_text_or_phone(webhook, client, run_worker, line_e
     run_worker()
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name != "werkzeug")  # werkzeug: the LINE stand-in
     assert "ผลเลือด" not in ours and "0812345678" not in ours and USER not in ours
+
+
+def test_an_agent_who_writes_first_takes_over_and_shows_the_way_back(webhook, client, run_worker, line_extra, oho,
+                                                                      livedesk, services):
+    say(webhook, run_worker, "ที่จอดรถ")  # no handoff: the bot answers, the chat is mirrored
+    assert post_livedesk(client, agent_event(9010, "สวัสดีค่ะ มีอะไรให้ช่วยไหมคะ")).get_json()["outcome"] == "queued"
+    run_worker()
+    [push] = pushes(line_extra)
+    agent, way_back = push.get_json()["messages"]
+    assert agent["text"] == "สวัสดีค่ะ มีอะไรให้ช่วยไหมคะ"
+    assert "จบการสนทนา" in way_back["text"] and "1669" in way_back["text"]
+    assert way_back["quickReply"] == END_CHAT_QUICK_REPLY
+    assert len(oho.calls("POST", "/request-agent")) == 1
+
+    replies_before = len(replies(line_extra))
+    say(webhook, run_worker, "ขอบคุณค่ะ")  # the agent has the chat: the bot keeps quiet
+    assert len(replies(line_extra)) == replies_before
+    press(webhook, run_worker, END_POSTBACK)  # the button the agent's message came with
+    assert "จบการสนทนากับเจ้าหน้าที่แล้ว" in last_reply(line_extra)[0]["text"]
+    assert len(oho.calls("POST", "/close-chat")) == 1
+    say(webhook, run_worker, "ที่จอดรถ")
+    assert last_reply(line_extra) == services.dialog.answer_topic("parking").messages
+
+
+def test_an_agent_reply_line_rejects_is_noted_for_the_agents(webhook, client, run_worker, line_extra, oho, livedesk,
+                                                             redis):
+    from rq.registry import FailedJobRegistry
+    from workers.queues import get_queue
+
+    say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
+    line_extra.clear_all_handlers()
+    line_extra.expect_request("/v2/bot/message/push").respond_with_json(
+        {"message": "The request body has 1 error(s)"}, status=400)
+    post_livedesk(client, agent_event(9005, "ผลตรวจพร้อมแล้วค่ะ"))
+    run_worker()
+    [note] = [m for m in livedesk.messages if m["content"] == undelivered_note("9005")]
+    assert note["private"] and note["in_reply_to"] == 9005
+    assert redis.llen("handoff:to-patient:dead") == 1
+    failed = FailedJobRegistry(queue=get_queue(redis))
+    assert [get_queue(redis).fetch_job(j).func_name for j in failed.get_job_ids()] == [
+        "workers.handoff_jobs.drain_to_patient"]
+
+
+def test_only_attachments_on_livedesk_hosts_reach_the_patient(webhook, client, run_worker, line_extra, oho, livedesk):
+    say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
+    attachments = [
+        {"file_type": "image", "data_url": "https://files.livedesk.test/a.png", "thumb_url": "https://evil.test/t.png"},
+        {"file_type": "file", "data_url": "https://livedesk.test/form.pdf"},
+        {"file_type": "image", "data_url": "https://livedesk.test.evil.test/b.png"},
+    ]
+    post_livedesk(client, agent_event(9020, "เอกสารค่ะ", attachments=attachments))
+    run_worker()
+    [push] = pushes(line_extra)
+    text, image = push.get_json()["messages"]
+    assert text["text"] == ("เอกสารค่ะ\n📎 https://livedesk.test/form.pdf\n"
+                            "📎 (ไฟล์แนบไม่แสดง / attachment not shown)")
+    assert image == {"type": "image", "originalContentUrl": "https://files.livedesk.test/a.png",
+                     "previewImageUrl": "https://files.livedesk.test/a.png", "quickReply": END_CHAT_QUICK_REPLY}
+    assert "evil" not in push.get_data(as_text=True)

@@ -1,25 +1,22 @@
 """Handoff under failure and repetition: outages retried then failed (never lost), jobs safe to run twice,
-timers (no-agent notice, idle close) that check the state when they run."""
+a post that timed out after LiveDesk made it, an emergency when Redis refuses the handoff's writes."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 import pytest
+import redis as redis_lib
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from bot import create_app
-from bot.handoff import parse_business_hours
-from bot.services import Services
-from handlers.handoff import HandoffStore, mirror_outbox
-from integrations.line import retry_key_for
-from tests.conftest import make_settings
-from tests.support import LineWebhook, text_event
-from tests.handoff_stubs import (HOOK_TOKEN, LIVEDESK, OHO, OHO_KEY, USER, agent_event,  # noqa: F401
-                                      http, line_extra, livedesk, make_due, oho, post_livedesk, pushes, replies,
-                                      resolved_event, scheduled, services, settings)
-from workers import handoff_jobs, runtime
+from handlers.handoff_service import HandoffService
+from handlers.handoff_store import mirror_outbox
+from handlers.line_events import Turn
+from tests.support import text_event
+from tests.handoff_stubs import (USER, QuickServices, agent_event, http, line_extra, livedesk,  # noqa: F401
+                                 make_due, oho, post_livedesk, pushes, replies, resolved_event, scheduled,
+                                 services, settings)
+from workers import handoff_jobs
 from workers.queues import get_queue
 
 
@@ -104,7 +101,7 @@ def test_a_gone_conversation_is_replaced_and_old_replies_still_arrive(webhook, c
 
 
 def test_line_outage_for_an_agent_reply_retries_with_the_same_key(webhook, client, run_worker, line_extra, oho,
-                                                                  livedesk, redis):
+                                                                  livedesk, redis, services):
     say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
     line_extra.clear_all_handlers()
     line_extra.expect_oneshot_request("/v2/bot/message/push").respond_with_json({"message": "busy"}, status=503)
@@ -113,9 +110,12 @@ def test_line_outage_for_an_agent_reply_retries_with_the_same_key(webhook, clien
     run_worker()
     assert make_due(redis, "workers.handoff_jobs.drain_to_patient") == 1
     run_worker()
-    keys = [p.headers["X-Line-Retry-Key"] for p in pushes(line_extra)]
-    assert keys == [retry_key_for("agent", "9002")] * 2
-    assert HandoffStore(redis).transcript(USER)[-1]["who"] == "agent"
+    post_livedesk(client, agent_event(9003, "อีกข้อความค่ะ"))
+    run_worker()
+    first, retry, other = [p.headers["X-Line-Retry-Key"] for p in pushes(line_extra)]
+    assert first == retry      # the same message, retried: LINE sends it once
+    assert other != first      # another agent message: its own key
+    assert HandoffService(services).store.transcript(USER)[-1]["who"] == "agent"
 
 
 def test_jobs_run_twice_do_not_double_anything(webhook, client, run_worker, line_extra, oho, livedesk, redis,
@@ -127,7 +127,7 @@ def test_jobs_run_twice_do_not_double_anything(webhook, client, run_worker, line
     assert len(oho.calls("POST", "/request-agent")) == 2 and oho.room == "agent"  # 2nd answered 409
 
     note_item = {"item_id": f"note:{session}", "kind": "note", "text": "again"}
-    handoff_jobs.LiveDeskMirror(services).post(USER, note_item)  # already posted: not again
+    HandoffService(services).livedesk_mirror.post(USER, note_item)  # already posted: not again
     assert len(livedesk.notes()) == 1
 
     post_livedesk(client, resolved_event(141))
@@ -145,7 +145,6 @@ def test_no_agent_notice_is_sent_once_when_its_time_comes(webhook, run_worker, l
     make_due(redis, "workers.handoff_jobs.check_no_agent")
     run_worker()
     [push] = pushes(line_extra)
-    assert push.headers["X-Line-Retry-Key"] == retry_key_for("handoff-no-agent", session)
     assert "อยู่ในคิว" in push.get_json()["messages"][0]["text"]
     assert "อยู่ในคิว" in livedesk.public()[-1][1]
     handoff_jobs.check_no_agent(USER, session)  # a second run: nothing more
@@ -158,52 +157,60 @@ def test_no_agent_notice_is_not_sent_once_an_agent_answered(webhook, client, run
     post_livedesk(client, agent_event(9003))
     run_worker()
     handoff_jobs.check_no_agent(USER, session)
-    assert [p.headers["X-Line-Retry-Key"] for p in pushes(line_extra)] == [retry_key_for("agent", "9003")]
+    [agent_reply] = pushes(line_extra)
+    assert "อยู่ในคิว" not in agent_reply.get_data(as_text=True)
 
 
-def test_idle_check_waits_while_there_is_activity_then_closes(webhook, run_worker, line_extra, oho, livedesk,
-                                                              redis):
-    session = say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")["webhookEventId"]
-    assert make_due(redis, "workers.handoff_jobs.check_idle") == 1
-    run_worker()  # too early: it looks again later instead of closing
-    assert oho.calls("POST", "/close-chat") == [] and HandoffStore(redis).state(USER) is not None
-    assert len(scheduled(redis, "workers.handoff_jobs.check_idle")) == 1
-
-    long_ago = time.time() - 2 * 3600
-    HandoffStore(redis).update(USER, session, since=long_ago, last_patient=long_ago)
-    make_due(redis, "workers.handoff_jobs.check_idle")
+def test_an_echo_of_a_post_that_timed_out_is_not_an_agent_reply(webhook, client, run_worker, line_extra, oho,
+                                                                 livedesk, redis, services):
+    """LiveDesk made the bot's message but its answer never came: the echo must not go back to the patient."""
+    parking = services.dialog.answer_topic("parking").messages[0]["text"]
+    livedesk.time_out.add(parking)
+    say(webhook, run_worker, "ที่จอดรถ")
+    [made] = [m for m in livedesk.messages if m["content"] == parking]
+    assert scheduled(redis, "workers.handoff_jobs.drain_mirror")  # the post is retried later
+    echo = agent_event(made["id"], parking)  # posted with the API's agent token: it looks like an agent's
+    assert post_livedesk(client, echo).get_json()["outcome"] == "echo"
     run_worker()
-    assert HandoffStore(redis).state(USER) is None
-    assert len(oho.calls("POST", "/close-chat")) == 1
-    [closing] = pushes(line_extra)
-    assert "ไม่มีข้อความเพิ่มเติม" in closing.get_json()["messages"][0]["text"]
+    assert pushes(line_extra) == []
 
 
 @pytest.fixture
-def closed_settings(redis_server, line_stub):
-    """Open one minute a week: it is (almost) always outside business hours."""
-    return make_settings(redis_server, line_stub, oho_api_key=OHO_KEY, oho_base_url=OHO,
-                         livedesk_api_key="ld-test-key", livedesk_api_secret="ld-test-secret",
-                         livedesk_base_url=LIVEDESK, livedesk_inbox_id=79, livedesk_webhook_token=HOOK_TOKEN,
-                         business_hours="Mon 00:00-00:01")
+def no_rq_writes(redis_server, redis):
+    """A Redis connection allowed everything but RQ's keys: the handoff's jobs cannot be queued."""
+    redis.acl_setuser("handoff-no-rq", enabled=True, nopass=True, commands=["+@all"],
+                      keys=["handoff:*", "livedesk:*", "line:*", "verify:*", "oho:*"])
+    limited = redis_lib.Redis.from_url(redis_server.url, username="handoff-no-rq", password="")
+    yield limited
+    limited.close()
+    redis.acl_deluser("handoff-no-rq")
 
 
-def test_outside_hours_the_patient_is_told_when_and_timers_start_at_opening(closed_settings, redis, line_extra,
-                                                                           run_worker, oho, livedesk):
-    hours = parse_business_hours(closed_settings.business_hours)
-    if hours.is_open(dt.datetime.now(dt.timezone.utc)):
-        pytest.skip("the one open minute of the week")
-    services = Services(closed_settings, redis_connection=redis)
-    runtime.install(services)
-    try:
-        webhook = LineWebhook(create_app(closed_settings, services=services).test_client())
-        webhook.post([text_event("ขอคุยกับเจ้าหน้าที่", user=USER)])
-        run_worker()
-    finally:
-        runtime.install(None)
-    text = replies(line_extra)[0].get_json()["messages"][0]["text"]
-    assert "ขณะนี้อยู่นอกเวลาทำการ" in text and "เวลา 00:00 น." in text
-    [job] = scheduled(redis, "workers.handoff_jobs.check_no_agent")
-    due = ScheduledJobRegistry(queue=get_queue(redis)).get_scheduled_time(job).timestamp()
-    opening = hours.next_opening(dt.datetime.now(dt.timezone.utc))
-    assert abs(due - (opening.timestamp() + 10 * 60)) < 5
+def test_an_emergency_gets_1669_even_when_the_handoff_cannot_open(settings, redis, no_rq_writes):
+    """Opening writes the state and queues its jobs in one transaction: no half-open handoff without timers."""
+    limited = QuickServices(settings, redis_connection=no_rq_writes)
+    [feature, *_] = limited.conversation_features
+    event = text_event("พ่อหายใจไม่ออกค่ะ", user=USER)
+    emergency = limited.dialog.on_text("พ่อหายใจไม่ออกค่ะ")
+    assert emergency.intent == "emergency"
+
+    answer = feature.on_turn(Turn.from_event(event, emergency))
+    assert answer.messages == emergency.messages  # 1669, whatever failed
+    assert not redis.exists(f"handoff:state:{USER}")  # nothing half done
+    assert mirror_outbox(redis).pending(USER) == []
+
+
+def test_an_emergency_during_a_handoff_gets_1669_even_when_escalating_fails(settings, redis, no_rq_writes,
+                                                                           services):
+    from handlers.line_events import Turn as LineTurn
+
+    [feature, *_] = services.conversation_features
+    opening = text_event("ขอคุยกับเจ้าหน้าที่", user=USER)
+    feature.on_turn(LineTurn.from_event(opening, services.dialog.on_text("ขอคุยกับเจ้าหน้าที่")))
+    assert redis.exists(f"handoff:state:{USER}")
+
+    [limited_feature, *_] = QuickServices(settings, redis_connection=no_rq_writes).conversation_features
+    emergency = services.dialog.on_text("เจ็บหน้าอกมากค่ะ")
+    answer = limited_feature.on_turn(LineTurn.from_event(text_event("เจ็บหน้าอกมากค่ะ", user=USER), emergency))
+    assert answer.messages == emergency.messages
+    assert redis.hget(f"handoff:state:{USER}", "urgent") == b"0"  # not flagged without its note and Oho label

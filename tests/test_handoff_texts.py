@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
-from bot.handoff import (BANGKOK, HandoffState, agent_line_messages, handoff_note, idle_deadline, is_end_phrase,
-                         known_from_oho, parse_business_hours, postback_action, render_line_messages,
-                         render_patient_event)
+from bot.handoff import (ATTACHMENT_NOT_SHOWN, BANGKOK, END_CHAT_QUICK_REPLY, HandoffState, agent_line_messages,
+                         attachment_url_allowed, handoff_note, idle_deadline, is_end_phrase, known_from_oho,
+                         parse_business_hours, postback_action, registrable_domain, render_line_messages,
+                         render_patient_event, with_end_button)
 from bot.knowledge import KnowledgeBase
 
 
@@ -49,19 +50,61 @@ def test_patient_events_render_for_agents():
     assert render_patient_event({"type": "unfollow"}) is None
 
 
+def on_livedesk(url: str) -> bool:
+    return attachment_url_allowed(url, "https://livedesk-api.engagelab.com")
+
+
 def test_agent_message_becomes_text_images_and_file_links():
     messages = agent_line_messages("ดูเอกสารแนบค่ะ", [
-        {"file_type": "image", "data_url": "https://ld.test/a.png", "thumb_url": "https://ld.test/a-thumb.png"},
-        {"file_type": "file", "data_url": "https://ld.test/form.pdf"},
-        {"file_type": "image", "data_url": "http://insecure.test/b.png"},  # LINE wants https: dropped
-    ])
+        {"file_type": "image", "data_url": "https://files.engagelab.com/a.png",
+         "thumb_url": "https://files.engagelab.com/a-thumb.png"},
+        {"file_type": "file", "data_url": "https://engagelab.com/form.pdf"},
+        {"file_type": "image", "data_url": "http://files.engagelab.com/b.png"},  # LINE wants https
+        {"file_type": "image", "data_url": "https://evil.test/c.png"},          # not LiveDesk's
+    ], on_livedesk)
     assert messages == [
-        {"type": "text", "text": "ดูเอกสารแนบค่ะ\n📎 https://ld.test/form.pdf"},
-        {"type": "image", "originalContentUrl": "https://ld.test/a.png", "previewImageUrl": "https://ld.test/a-thumb.png"},
+        {"type": "text", "text": f"ดูเอกสารแนบค่ะ\n📎 https://engagelab.com/form.pdf\n{ATTACHMENT_NOT_SHOWN}\n"
+                                 f"{ATTACHMENT_NOT_SHOWN}"},
+        {"type": "image", "originalContentUrl": "https://files.engagelab.com/a.png",
+         "previewImageUrl": "https://files.engagelab.com/a-thumb.png"},
     ]
-    assert agent_line_messages("", []) == []
-    many = agent_line_messages("", [{"file_type": "image", "data_url": f"https://ld.test/{n}.png"} for n in range(6)])
+    assert agent_line_messages("", [], on_livedesk) == []
+    many = agent_line_messages("", [{"file_type": "image", "data_url": f"https://engagelab.com/{n}.png"}
+                                    for n in range(6)], on_livedesk)
     assert len(many) <= 5 and many[0]["type"] == "text"  # images beyond four become links
+
+
+@pytest.mark.parametrize("url, allowed", [
+    ("https://livedesk-api.engagelab.com/a.png", True),
+    ("https://cdn.engagelab.com/a.png", True),
+    ("https://engagelab.com/a.png", True),
+    ("http://cdn.engagelab.com/a.png", False),                # not https
+    ("https://engagelab.com.evil.test/a.png", False),
+    ("https://evilengagelab.com/a.png", False),
+    ("https://engagelab.com@evil.test/a.png", False),         # the host is evil.test
+    ("https://cdn.engagelab.com:8443/a.png", True),
+    ("javascript:alert(1)", False),
+    ("", False),
+    ("https://[::1/a.png", False),                            # not even a URL
+])
+def test_only_https_links_on_livedesk_s_domain_are_shown(url, allowed):
+    assert attachment_url_allowed(url, "https://livedesk-api.engagelab.com") is allowed
+
+
+def test_registrable_domain_keeps_country_second_levels():
+    assert registrable_domain("livedesk-api.engagelab.com") == "engagelab.com"
+    assert registrable_domain("chat.hospital.go.th") == "hospital.go.th"
+    assert registrable_domain("a.b.co.th") == "b.co.th"
+    assert registrable_domain("livedesk.test") == "livedesk.test"
+    assert registrable_domain("10.0.0.5") == "10.0.0.5"
+
+
+def test_the_end_button_goes_on_the_last_message_only():
+    messages = [{"type": "text", "text": "a"}, {"type": "image", "originalContentUrl": "https://x"}]
+    marked = with_end_button(messages)
+    assert "quickReply" not in marked[0] and marked[1]["quickReply"] == END_CHAT_QUICK_REPLY
+    assert "quickReply" not in messages[1]  # the input is left alone
+    assert with_end_button([]) == []
 
 
 def test_note_has_reason_knowledge_and_last_messages():
@@ -84,18 +127,24 @@ def test_known_from_oho_contact():
 
 
 def test_state_round_trips_through_redis_fields():
-    state = HandoffState(session="01ABC", reason="emergency", since=1.5, urgent=True, last_agent=3.0)
+    state = HandoffState(session="01ABC", reason="emergency", since=1.5, urgent=True, last_agent=3.0,
+                         last_notice=2.0, notice_event="01XYZ")
     raw = {k.encode(): v.encode() for k, v in state.to_fields().items()}
     assert HandoffState.from_fields(raw) == state
+    assert HandoffState.from_fields({**raw, b"last_patient": b"9.0"}) == state  # a field no longer used
     assert HandoffState.from_fields({}) is None
-    assert state.last_activity == 3.0
+    assert state.quiet_since == 3.0
 
 
-def test_idle_clock_starts_at_opening_until_an_agent_answers():
+def bkk(day: int, hour: int, minute: int = 0) -> float:
+    """January 2026 in Bangkok: the 8th is a Thursday, the 9th a Friday, the 12th a Monday."""
+    return dt.datetime(2026, 1, day, hour, minute, tzinfo=BANGKOK).timestamp()
+
+
+def test_idle_clock_runs_from_the_agents_last_message_in_opening_hours_only():
     hours = parse_business_hours("Mon-Fri 08:00-16:00")
-    night = dt.datetime(2026, 1, 8, 22, 0, tzinfo=BANGKOK).timestamp()
-    opening = dt.datetime(2026, 1, 9, 8, 0, tzinfo=BANGKOK).timestamp()
-    waiting = HandoffState(session="s", reason="asked", since=night, last_patient=night)
-    assert idle_deadline(waiting, hours, 60) == opening + 3600
-    answered = HandoffState(session="s", reason="asked", since=night, last_agent=night + 60, agent_answered=True)
-    assert idle_deadline(answered, hours, 60) == night + 60 + 3600
+    waiting = HandoffState(session="s", reason="asked", since=bkk(8, 22))
+    assert idle_deadline(waiting, hours, 60) == bkk(9, 9)              # asked at night: an hour after opening
+    answered = HandoffState(session="s", reason="asked", since=bkk(9, 10), last_agent=bkk(9, 15, 30))
+    assert idle_deadline(answered, hours, 60) == bkk(12, 8, 30)       # half an hour Friday, half Monday
+    assert idle_deadline(answered, hours, 20) == bkk(9, 15, 50)

@@ -1,11 +1,14 @@
-"""Per-user ordering: one drain at a time per user, events in LINE's order, nothing lost."""
+"""Per-user ordering (the LINE inbox, a UserQueue): one drain at a time per user, events in LINE's order,
+nothing lost, a failing event set aside after its attempts into a trimmed dead list."""
 
+import json
 import threading
 
 import pytest
 
 from integrations.errors import InvalidRequestError, ServerError
-from workers.inbox import DEAD_LETTERS, PermanentEventFailure, accept_events, drain_inbox
+from workers.inbox import DEAD_LETTERS, accept_events, drain_inbox, line_inbox
+from workers.user_queue import ItemsSetAside, UserQueue
 from tests.support import text_event
 
 USER = "U" + "c" * 32
@@ -64,7 +67,7 @@ def test_permanent_failure_sets_the_event_aside_and_goes_on(redis):
             raise InvalidRequestError("rejected", provider="line", status=400)
         seen.append(event["message"]["text"])
 
-    with pytest.raises(PermanentEventFailure):
+    with pytest.raises(ItemsSetAside):
         drain_inbox(redis, USER, handler)
     assert seen == ["good"]
     assert redis.llen(DEAD_LETTERS) == 1
@@ -81,7 +84,7 @@ def test_a_repeatedly_failing_event_stops_blocking_after_max_attempts(redis):
     for _ in range(MAX_EVENT_ATTEMPTS - 1):
         with pytest.raises(ServerError):
             drain_inbox(redis, USER, failing)
-    with pytest.raises(PermanentEventFailure):
+    with pytest.raises(ItemsSetAside):
         drain_inbox(redis, USER, failing)
     assert redis.llen(DEAD_LETTERS) == 1
 
@@ -97,3 +100,57 @@ def test_errors_outside_the_provider_tree_are_retried_not_set_aside(redis, error
         drain_inbox(redis, USER, failing)
     assert redis.llen(DEAD_LETTERS) == 0
     assert redis.llen(f"line:inbox:{USER}") == 1
+
+
+def test_the_dead_list_keeps_only_the_newest(redis):
+    queue = UserQueue(redis, "test:outbox", max_attempts=3, lock_timeout=30, dead_kept=2)
+    for n in range(4):
+        queue.append(USER, f"item-{n}", {"n": n})
+
+    def rejected(item):
+        raise InvalidRequestError("rejected", provider="livedesk", status=422)
+
+    with pytest.raises(ItemsSetAside, match="4 test:outbox item"):
+        queue.drain(USER, rejected)
+    assert [json.loads(raw)["n"] for raw in redis.lrange("test:outbox:dead", 0, -1)] == [3, 2]
+    assert queue.pending(USER) == []
+
+
+def test_items_are_queued_once_per_id_and_carry_it_when_asked(redis):
+    queue = UserQueue(redis, "test:outbox", max_attempts=3, lock_timeout=30, id_field="item_id")
+    assert queue.append(USER, "note:1", {"kind": "note"}) is True
+    assert queue.append(USER, "note:1", {"kind": "note"}) is False  # a retried turn offers it again
+    assert queue.seen("note:1") and not queue.seen("note:2")
+    assert queue.pending(USER) == [{"kind": "note", "item_id": "note:1"}]
+    assert line_inbox(redis).id_field is None  # LINE events are queued exactly as LINE sent them
+
+
+def test_the_set_aside_hook_runs_before_the_item_leaves(redis):
+    queue = UserQueue(redis, "test:outbox", max_attempts=2, lock_timeout=30)
+    queue.append(USER, "a", {"n": 1})
+    noted = []
+
+    def failing(item):
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError):
+        queue.drain(USER, failing, on_set_aside=lambda item, exc: noted.append(item))
+    assert noted == [] and queue.pending(USER) == [{"n": 1}]  # one attempt of two: kept
+    with pytest.raises(ItemsSetAside):
+        queue.drain(USER, failing, on_set_aside=lambda item, exc: noted.append((item, type(exc).__name__)))
+    assert noted == [({"n": 1}, "RuntimeError")] and queue.pending(USER) == []
+
+
+def test_a_failing_hook_keeps_the_item_for_the_retry(redis):
+    queue = UserQueue(redis, "test:outbox", max_attempts=1, lock_timeout=30)
+    queue.append(USER, "a", {"n": 1})
+
+    def rejected(item):
+        raise InvalidRequestError("rejected", provider="line", status=400)
+
+    def hook_down(item, exc):
+        raise ServerError("LiveDesk is down", provider="livedesk", status=503)
+
+    with pytest.raises(ServerError):
+        queue.drain(USER, rejected, on_set_aside=hook_down)
+    assert queue.pending(USER) == [{"n": 1}] and redis.llen("test:outbox:dead") == 0

@@ -1,4 +1,4 @@
-"""POST /webhooks/livedesk/<token>: guard (token, signature, size, JSON), filters, queueing; no HTTP inside."""
+"""POST /webhooks/livedesk/<token>: guard (token, signature, size, JSON shape), filters, queueing; no HTTP inside."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import time
 import pytest
 
 from bot.handoff import HandoffState
-from handlers.handoff import HandoffStore, patient_outbox
+from handlers.handoff_service import HandoffService
+from handlers.handoff_store import patient_outbox
 from tests.conftest import make_settings
-from tests.handoff_stubs import (HOOK_TOKEN, LIVEDESK, OHO, OHO_KEY, USER, agent_event, post_livedesk,  # noqa: F401
-                                      resolved_event, services)
+from tests.handoff_stubs import (HOOK_TOKEN, LIVEDESK, OHO, OHO_KEY, USER, agent_event, resolved_event,  # noqa: F401
+                                 services)
 from workers.queues import get_queue
 
 SECRET = "ld-webhook-secret-not-real"
@@ -29,8 +30,13 @@ def settings(redis_server, line_stub):
 
 
 @pytest.fixture
-def known_conversation(redis):
-    HandoffStore(redis).set_conversation(USER, 141)
+def store(services):
+    return HandoffService(services).store
+
+
+@pytest.fixture
+def known_conversation(store):
+    store.set_conversation(USER, 141)
 
 
 def queued(redis) -> list[str]:
@@ -44,7 +50,14 @@ def signed(body: bytes, timestamp: int | None = None, secret: str = SECRET) -> d
             "Content-Type": "application/json"}
 
 
-def test_agent_reply_is_queued_for_the_patient_without_calling_out(client, redis, line_stub, known_conversation):
+def post_livedesk(client, payload, token: str = HOOK_TOKEN):
+    """Post an event signed as Chatwoot signs (this module's settings have a webhook secret)."""
+    body = json.dumps(payload).encode()
+    return client.post(f"/webhooks/livedesk/{token}", data=body, headers=signed(body))
+
+
+def test_agent_reply_is_queued_for_the_patient_without_calling_out(client, redis, line_stub, known_conversation,
+                                                                   store):
     response = post_livedesk(client, agent_event(9001, "ผลแล็บปกติค่ะ"))
     assert response.status_code == 200 and response.get_json()["outcome"] == "queued"
     assert sorted(queued(redis)) == ["workers.handoff_jobs.drain_to_patient", "workers.handoff_jobs.request_agent"]
@@ -52,7 +65,7 @@ def test_agent_reply_is_queued_for_the_patient_without_calling_out(client, redis
     assert item["content"] == "ผลแล็บปกติค่ะ" and item["message_id"] == "9001"
     assert line_stub.log == []
     # An agent who writes first takes the chat over: the bot goes quiet for this patient.
-    state = HandoffStore(redis).state(USER)
+    state = store.state(USER)
     assert state.reason == "agent" and state.agent_answered
 
 
@@ -83,6 +96,9 @@ def test_good_signature_is_accepted(client, redis, known_conversation):
     lambda body: signed(body + b" "),
     lambda body: signed(body, timestamp=int(time.time()) - 3600),   # a replay
     lambda body: {"X-Chatwoot-Signature": signed(body)["X-Chatwoot-Signature"]},  # no timestamp
+    lambda body: {"X-Chatwoot-Timestamp": signed(body)["X-Chatwoot-Timestamp"]},  # no signature
+    lambda body: {},                                                               # not signed at all
+    lambda body: {**signed(body), "X-Chatwoot-Timestamp": "²"},                     # a digit, not an ASCII one
 ])
 def test_bad_signature_is_401_and_nothing_is_done(client, redis, known_conversation, headers):
     body = json.dumps(agent_event(9001)).encode()
@@ -92,20 +108,57 @@ def test_bad_signature_is_401_and_nothing_is_done(client, redis, known_conversat
     assert queued(redis) == []
 
 
-def test_unsigned_delivery_relies_on_the_token(client, redis, known_conversation):
-    # Whether LiveDesk signs is undocumented: without the headers, the secret path token is the guard.
-    assert post_livedesk(client, agent_event(9001)).status_code == 200
+def test_without_a_secret_the_token_is_the_guard(redis_server, line_stub, redis):
+    # Whether LiveDesk signs is undocumented: with no LIVEDESK_WEBHOOK_SECRET, the secret path token guards alone.
+    from bot import create_app
+    from bot.services import Services
+
+    settings = make_settings(redis_server, line_stub, livedesk_api_key="ld-test-key",
+                             livedesk_api_secret="ld-test-secret", livedesk_base_url=LIVEDESK, livedesk_inbox_id=79,
+                             livedesk_webhook_token=HOOK_TOKEN)
+    services = Services(settings, redis_connection=redis)
+    HandoffService(services).store.set_conversation(USER, 141)
+    response = create_app(settings, services=services).test_client().post(
+        f"/webhooks/livedesk/{HOOK_TOKEN}", json=agent_event(9001))
+    assert response.status_code == 200 and response.get_json()["outcome"] == "queued"
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", "ข้อความ".encode()])
 def test_malformed_body_is_400(client, redis, body):
-    response = client.post(f"/webhooks/livedesk/{HOOK_TOKEN}", data=body, headers={"Content-Type": "application/json"})
+    response = client.post(f"/webhooks/livedesk/{HOOK_TOKEN}", data=body, headers=signed(body))
     assert response.status_code == 400
     assert queued(redis) == []
 
 
+@pytest.mark.parametrize("change", [
+    {"sender": "Nurse A"},
+    {"sender": ["user"]},
+    {"attachments": "https://evil.test/x.png"},
+    {"attachments": {"data_url": "https://livedesk.test/a.png"}},
+    {"attachments": [1]},
+    {"attachments": [{"file_type": "image", "data_url": ["https://livedesk.test/a.png"]}]},
+    {"id": "nine"},
+    {"id": None},
+    {"id": True},
+    {"conversation": {"id": [141]}},
+    {"conversation": "141"},
+    {"content": {"text": "hi"}},
+])
+def test_an_agent_message_of_the_wrong_shape_is_400_not_500(client, redis, known_conversation, change):
+    body = json.dumps({**agent_event(9001), **change}).encode()
+    response = client.post(f"/webhooks/livedesk/{HOOK_TOKEN}", data=body, headers=signed(body))
+    assert response.status_code == 400
+    assert queued(redis) == [] and patient_outbox(redis).pending(USER) == []
+
+
+def test_a_resolution_of_the_wrong_shape_is_400(client, redis, known_conversation):
+    body = json.dumps({"event": "conversation_status_changed", "status": "resolved", "id": {"x": 1}}).encode()
+    assert client.post(f"/webhooks/livedesk/{HOOK_TOKEN}", data=body, headers=signed(body)).status_code == 400
+
+
 def test_oversized_body_is_413(client, redis, known_conversation):
-    response = post_livedesk(client, agent_event(9001, "ก" * 3000))
+    body = json.dumps(agent_event(9001, "ก" * 3000)).encode()
+    response = client.post(f"/webhooks/livedesk/{HOOK_TOKEN}", data=body, headers=signed(body))
     assert response.status_code == 413
     assert queued(redis) == []
 
@@ -122,12 +175,11 @@ def test_messages_that_are_not_an_agent_reply_are_ignored(client, redis, known_c
     assert queued(redis) == [] and patient_outbox(redis).pending(USER) == []
 
 
-def test_our_own_posts_coming_back_are_echoes(client, redis, known_conversation):
-    store = HandoffStore(redis)
+def test_our_own_posts_coming_back_are_echoes(client, redis, known_conversation, store):
     store.remember_posted(5003)
     assert post_livedesk(client, agent_event(5003, "คำตอบของบอท")).get_json()["outcome"] == "echo"
     # The echo can arrive before our post has returned its id: its content is in flight then.
-    store.mark_in_flight(141, "กำลังส่งอยู่", True)
+    store.mark_in_flight(141, "กำลังส่งอยู่")
     assert post_livedesk(client, agent_event(5004, "กำลังส่งอยู่")).get_json()["outcome"] == "echo"
     assert queued(redis) == []
 
@@ -144,8 +196,8 @@ def test_reply_in_a_conversation_we_do_not_know_is_ignored(client, redis):
     assert queued(redis) == []
 
 
-def test_resolved_closes_an_open_handoff_once(client, redis, known_conversation):
-    HandoffStore(redis).open(USER, HandoffState(session="01SESSION", reason="asked", since=time.time()))
+def test_resolved_closes_an_open_handoff_once(client, redis, known_conversation, store):
+    store.open(USER, HandoffState(session="01SESSION", reason="asked", since=time.time()))
     assert post_livedesk(client, resolved_event(141)).get_json()["outcome"] == "closing"
     assert post_livedesk(client, resolved_event(141)).get_json()["outcome"] == "duplicate"
     [job] = get_queue(redis).jobs

@@ -7,11 +7,15 @@ RQ worker does the sending, MOPH is stubbed with ``responses``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import threading
 import time
 
 import pytest
+import redis as redis_lib
+import requests
+from rq.job import Job
 
 from bot import create_app
 from bot.services import Services
@@ -60,13 +64,14 @@ def read_result(path) -> list[dict]:
 def invoke_while_working(cli, args, redis, deadline=30):
     """Run a waiting command in a thread while a real worker (this thread) sends, until it ends."""
     outcome = {}
-    thread = threading.Thread(target=lambda: outcome.update(result=cli.invoke(args=args)))
+    thread = threading.Thread(target=lambda: outcome.update(result=cli.invoke(args=args)), daemon=True)
     thread.start()
     end = time.monotonic() + deadline
     while thread.is_alive() and time.monotonic() < end:
         work(redis)
         thread.join(0.05)
     thread.join(5)
+    assert not thread.is_alive(), "the command did not finish"
     return outcome["result"]
 
 
@@ -113,7 +118,7 @@ def test_push_waits_with_a_progress_bar_and_summarises(cli, tmp_path, moph, redi
                                   redis)
     assert result.exit_code == 0, all_output(result)
     assert "sending" in all_output(result)
-    assert "sent 6, failed 0, skipped 0, invalid 0, pending 0" in result.output
+    assert "sent 6, failed 0, uncertain 0, skipped 0, invalid 0, pending 0" in result.output
     assert [r["status"] for r in read_result(out)] == ["sent"] * 6
     assert [r["notice"] for r in read_result(out)] == ["booked"] * 5 + ["cancelled"]
     assert len(moph.calls(SEND_NOW)) == 6 and len(moph.token_calls) == 1
@@ -127,6 +132,18 @@ def test_push_reports_failed_notices_in_the_summary_and_result(cli, tmp_path, mo
     assert "sent 0, failed 1" in result.output
     (row,) = read_result(tmp_path / "batch.result.csv")
     assert row["status"] == "failed" and "account suspended" in row["error"]
+
+
+def test_push_reports_a_notice_moph_may_have_pushed_as_uncertain(cli, tmp_path, moph, redis):
+    moph.replace("POST", SEND_NOW, body=requests.ReadTimeout("read timed out"))
+    source = write_csv(tmp_path / "batch.csv", [appointment_row("A-1", CIDS[1])])
+    result = invoke_while_working(cli, ["moph", "push", str(source), "--timeout", "20"], redis)
+    assert result.exit_code == 1
+    assert "sent 0, failed 0, uncertain 1" in result.output
+    assert "check หมอพร้อม" in all_output(result)
+    (row,) = read_result(tmp_path / "batch.result.csv")
+    assert row["status"] == "uncertain" and "หมอพร้อม" in row["error"]
+    assert len(moph.calls(SEND_NOW)) == 1
 
 
 def test_pushing_the_same_file_twice_sends_nothing_new(cli, tmp_path, moph, redis):
@@ -218,6 +235,67 @@ def test_announce_uploads_each_chunk_as_json_then_sends_the_message(cli, tmp_pat
     assert "queued 0 of 3 chunk(s)" in all_output(again)
     work(redis)
     assert len(moph.bodies(UPLOAD_MESSAGE)) == 3
+
+
+def test_announce_keeps_cids_out_of_job_arguments_and_redis_names(cli, tmp_path, moph, redis):
+    cids = tmp_path / "cids.txt"
+    cids.write_text("\n".join(CIDS[1:4]) + "\n")
+    message = tmp_path / "message.json"
+    message.write_text(json.dumps(MESSAGE))
+    cli.invoke(args=["moph", "announce", "--cids", str(cids), "--message", str(message), "--no-wait"])
+    queue = get_queue(redis, BULK_QUEUE)
+    (job,) = [Job.fetch(i, connection=redis, serializer=queue.serializer) for i in queue.job_ids]
+    assert not any(cid in json.dumps(job.args) for cid in CIDS)  # RQ logs a failed job's arguments
+    names = b" ".join(redis.keys("*")).decode()
+    unkeyed = ("json\x1e" + ",".join(CIDS[1:4]) + "\x1e" + json.dumps([MESSAGE], sort_keys=True, ensure_ascii=False))
+    plain = hashlib.sha256(unkeyed.encode()).hexdigest()[:32]  # how a chunk was named before: reversible
+    assert not any(cid in names for cid in CIDS) and plain not in names
+    work(redis)
+    assert moph.bodies(UPLOAD_JSON) == [{"datas": CIDS[1:4]}]
+    assert redis.keys("announce:cids:*") == []  # the CIDs are gone once the chunk went out
+
+
+def test_announce_without_an_answer_is_uncertain_and_never_repeated(cli, tmp_path, moph, redis):
+    moph.replace("POST", UPLOAD_MESSAGE, body=requests.ReadTimeout("read timed out"))
+    cids = tmp_path / "cids.txt"
+    cids.write_text(CIDS[1] + "\n")
+    message = tmp_path / "message.json"
+    message.write_text(json.dumps(MESSAGE))
+    result = invoke_while_working(cli, ["moph", "announce", "--cids", str(cids), "--message", str(message),
+                                        "--timeout", "20"], redis)
+    assert result.exit_code == 1
+    assert "chunks sent 0, failed 0, uncertain 1" in result.output and "หมอพร้อม" in all_output(result)
+    queue = get_queue(redis, BULK_QUEUE)
+    assert queue.scheduled_job_registry.get_job_ids() == [] and queue.failed_job_registry.count == 0
+    # Run again (as after a worker died mid-call): still no second upload-message.
+    moph.replace("POST", UPLOAD_MESSAGE, json={"message": "", "message_code": 200})
+    (job_id,) = queue.finished_job_registry.get_job_ids()
+    queue.enqueue_job(Job.fetch(job_id, connection=redis, serializer=queue.serializer))
+    work(redis)
+    assert len(moph.calls(UPLOAD_MESSAGE)) == 1
+
+
+def test_a_refused_announcement_leaves_no_claim_behind(cli, tmp_path, moph, redis, redis_server, settings):
+    # Redis refuses to queue the job (an ACL here; out of memory in production): nothing may stay
+    # behind, or announcing again would skip the chunks as "announced before".
+    cids = tmp_path / "cids.txt"
+    cids.write_text(CIDS[1] + "\n")
+    message = tmp_path / "message.json"
+    message.write_text(json.dumps(MESSAGE))
+    redis.acl_setuser("no-enqueue", enabled=True, passwords=["+no-enqueue-pw"], keys=["*"],
+                      commands=["+@all", "-rpush", "-lpush"])
+    limited = redis_lib.Redis.from_url(redis_server.url, username="no-enqueue", password="no-enqueue-pw")
+    try:
+        refused = create_app(settings, services=Services(settings, redis_connection=limited)).test_cli_runner()
+        result = refused.invoke(args=["moph", "announce", "--cids", str(cids), "--message", str(message),
+                                      "--no-wait"])
+        assert isinstance(result.exception, redis_lib.exceptions.ResponseError)
+    finally:
+        limited.close()
+        redis.acl_deluser("no-enqueue")
+    assert redis.keys("announce:*") == []
+    again = cli.invoke(args=["moph", "announce", "--cids", str(cids), "--message", str(message), "--no-wait"])
+    assert "queued 1 of 1 chunk(s)" in again.output
 
 
 def test_announce_from_a_csv_uploads_csv_files_and_waits(cli, tmp_path, moph, redis):

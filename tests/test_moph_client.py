@@ -1,55 +1,46 @@
-"""MOPH Alert client: shared JWT in Redis, refresh rules, request shapes, error mapping."""
+"""MOPH Alert client: shared JWT in Redis, refresh rules, request shapes, error mapping.
+
+Against the real embedded Redis (``redis`` fixture): the refresh lock is redis-py's
+``Lock``, whose release is a Lua script.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
+import threading
+import time
 import traceback
 from urllib.parse import parse_qs, urlsplit
 
-import fakeredis
 import pytest
+import redis as redis_lib
 import requests
 import responses
 
 from bot.settings import Settings, SettingsError
-from integrations.errors import AuthenticationError, InvalidRequestError, RateLimitError, ServerError
+from integrations.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    ProviderConnectionError,
+    RateLimitError,
+    ServerError,
+)
 from integrations.moph import (
     FALLBACK_TOKEN_SECONDS,
     MIN_CACHE_SECONDS,
     REFRESH_MARGIN_SECONDS,
     MophAlertClient,
+    MophDeliveryUnknown,
     MophTokenError,
     TokenRefreshBusy,
 )
+from tests.moph_support import BASE, OK, SEND_NOW, TOKEN_URL, UPLOAD_CSV, UPLOAD_JSON, UPLOAD_MESSAGE, fake_jwt
 
-BASE = "https://moph.example.test"
-TOKEN_URL = "https://token.example.test/token"
-SEND_NOW = f"{BASE}/api/v2/send-message/send-now"
-UPLOAD_JSON = f"{BASE}/api/v2/send-message/upload-data-json"
-UPLOAD_CSV = f"{BASE}/api/v2/send-message/upload-data"
-UPLOAD_MESSAGE = f"{BASE}/api/v2/send-message/upload-message"
 PASSWORD_HASH = "FAKEHASH0123456789ABCDEF"
-NOW = 1_800_000_000.0
+NOW = float(int(time.time()))  # the clients' clock; fake_jwt() tokens expire a day after it
 CIDS = ["1101700203450", "0100000000000"]  # made-up, checksum-valid
 MESSAGES = [{"type": "text", "text": "ทดสอบ"}]
-OK = {"message": "", "message_code": 200}
-
-
-def fake_jwt(exp: float | None = NOW + 24 * 3600, marker: str = "a") -> str:
-    """A JWT-shaped made-up token (unsigned): only its payload's ``exp`` matters to the client."""
-    def part(obj):
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-    claims = {"sub": f"fake-{marker}", "iss": "test"}
-    if exp is not None:
-        claims["exp"] = int(exp)
-    return f"{part({'alg': 'RS512', 'typ': 'JWT'})}.{part(claims)}.sig{marker}"
-
-
-@pytest.fixture
-def redis():
-    return fakeredis.FakeRedis()
 
 
 @pytest.fixture
@@ -147,7 +138,7 @@ def test_cache_expires_before_the_jwt(redis, stub):
 
 
 def test_without_exp_the_token_is_kept_23_hours(redis, stub):
-    stub.get(TOKEN_URL, body=fake_jwt(exp=None))
+    stub.get(TOKEN_URL, body=fake_jwt(has_exp=False))
     client = make_client(redis)
     client.access_token()
     assert redis.ttl(client.token_key) == FALLBACK_TOKEN_SECONDS - REFRESH_MARGIN_SECONDS
@@ -173,42 +164,41 @@ def test_refresh_after_the_cache_lapses(redis, stub):
     assert [bearer(c) for c in send_calls(stub)] == [f"Bearer {old}", f"Bearer {new}"]
 
 
-def test_only_the_lock_holder_refreshes(redis, stub):
-    stub.get(TOKEN_URL, body=fake_jwt())
-    client = make_client(redis)
-    redis.set(client.lock_key, "another-process", ex=30)
+def wait_until(condition, seconds: float = 5.0) -> None:
+    """Poll an observable condition (not a fixed pause) until it holds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_a_waiter_takes_the_token_of_the_lock_holder(redis, redis_server, stub):
+    # Another process holds the refresh lock: we wait for it, then take its token instead
+    # of fetching a second one (and re-read the cache once the lock is ours).
+    stub.get(TOKEN_URL, body=fake_jwt(marker="ours"))
     theirs = fake_jwt(marker="theirs")
-    waits = []
-
-    def other_process_finishes(seconds):
-        waits.append(seconds)
-        redis.set(client.token_key, theirs, ex=600)
-
-    client._sleep = other_process_finishes
-    assert client.access_token() == theirs
-    assert token_calls(stub) == [] and len(waits) == 1
-
-
-def test_cache_is_reread_once_the_lock_is_won(redis, stub):
-    # Another process finishes its refresh between our cache miss and our taking the lock.
-    stub.get(TOKEN_URL, body=fake_jwt())
-    theirs = fake_jwt(marker="theirs")
-
-    class RacingRedis(fakeredis.FakeRedis):
-        def set(self, name, value, *args, **kwargs):
-            if kwargs.get("nx") and name == client.lock_key:
-                super().set(client.token_key, theirs, ex=600)
-            return super().set(name, value, *args, **kwargs)
-
-    client = make_client(RacingRedis())
-    assert client.access_token() == theirs
+    waiter = make_client(redis_lib.Redis.from_url(redis_server.url, client_name="moph-waiter"))
+    holder = redis.lock(waiter.lock_key, timeout=30)
+    assert holder.acquire(blocking=False)
+    got = {}
+    thread = threading.Thread(target=lambda: got.update(token=waiter.access_token()), daemon=True)
+    thread.start()
+    # The waiter missed the cache and now tries for the lock: its last command is the SET NX.
+    wait_until(lambda: any(c.get("name") == "moph-waiter" and c.get("cmd") == "set"
+                           for c in redis.client_list()))
+    redis.set(waiter.token_key, theirs, ex=600)
+    holder.release()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert got["token"] == theirs
     assert token_calls(stub) == []
+    assert redis.get(waiter.lock_key) is None
 
 
 def test_gives_up_when_the_lock_is_never_released(redis, stub):
     stub.get(TOKEN_URL, body=fake_jwt())
-    client = make_client(redis, lock_wait_seconds=1.0, lock_poll_seconds=0.25)
-    redis.set(client.lock_key, "another-process", ex=30)
+    client = make_client(redis, lock_wait_seconds=0.3, lock_poll_seconds=0.05)
+    assert redis.lock(client.lock_key, timeout=30).acquire(blocking=False)  # another process, hung
     with pytest.raises(TokenRefreshBusy) as caught:
         client.access_token()
     assert caught.value.retryable
@@ -220,6 +210,22 @@ def test_lock_is_released_after_a_refresh(redis, stub):
     client = make_client(redis)
     client.access_token()
     assert redis.get(client.lock_key) is None
+
+
+def test_a_lock_that_expired_during_the_refresh_is_left_to_its_new_owner(redis, stub, caplog):
+    client = make_client(redis)
+    token = fake_jwt()
+    other = redis.lock(client.lock_key, timeout=30)
+
+    def slow_token_endpoint(request):
+        redis.delete(client.lock_key)  # what Redis does once lock_seconds have passed
+        assert other.acquire(blocking=False)  # ... and another process takes the lock
+        return 200, {}, token
+
+    stub.add_callback(responses.GET, TOKEN_URL, callback=slow_token_endpoint)
+    assert client.access_token() == token
+    assert redis.get(client.lock_key) == other.local.token  # ours expired: theirs is untouched
+    assert "lock expired" in caplog.text
 
 
 # --- 401 handling -------------------------------------------------------------
@@ -301,6 +307,42 @@ def test_error_messages_mask_cids_and_tokens(redis, stub):
         make_client(redis).send_now(CIDS, MESSAGES)
     assert CIDS[0] not in str(caught.value) and fake_jwt() not in str(caught.value)
     assert "…3450" in str(caught.value)
+
+
+# --- pushes are never repeated after a lost answer -------------------------------
+
+@pytest.mark.parametrize("push", ["send_now", "upload_message"])
+@pytest.mark.parametrize("lost", [requests.ReadTimeout("read timed out"),
+                                  requests.ConnectionError("Connection aborted: RemoteDisconnected")])
+def test_a_push_whose_answer_was_lost_is_not_repeated(redis, stub, push, lost):
+    # The request reached MOPH (or may have): it may have pushed already.
+    url = SEND_NOW if push == "send_now" else UPLOAD_MESSAGE
+    stub.get(TOKEN_URL, body=fake_jwt())
+    stub.post(url, body=lost)
+    client = make_client(redis)
+    with pytest.raises(MophDeliveryUnknown) as caught:
+        client.send_now(CIDS, MESSAGES) if push == "send_now" else client.upload_message("F-1", MESSAGES)
+    assert not caught.value.retryable  # a job must not push it again either
+    assert len(send_calls(stub, url)) == 1
+
+
+def test_a_push_that_never_left_is_retried(redis, stub):
+    stub.get(TOKEN_URL, body=fake_jwt())
+    stub.post(SEND_NOW, body=requests.ConnectTimeout("connect timed out"))
+    with pytest.raises(ProviderConnectionError) as caught:
+        make_client(redis).send_now(CIDS, MESSAGES)
+    assert not isinstance(caught.value, MophDeliveryUnknown) and caught.value.retryable
+    assert len(send_calls(stub)) == 3  # in-process retries (max_retries=2): nothing reached MOPH
+
+
+def test_an_upload_whose_answer_was_lost_is_repeated(redis, stub):
+    # upload-data-json only stores a list: a repeat leaves an unused file, never a second push.
+    stub.get(TOKEN_URL, body=fake_jwt())
+    stub.post(UPLOAD_JSON, body=requests.ReadTimeout("read timed out"))
+    with pytest.raises(ProviderConnectionError) as caught:
+        make_client(redis).upload_data_json(CIDS)
+    assert not isinstance(caught.value, MophDeliveryUnknown) and caught.value.retryable
+    assert len(send_calls(stub, UPLOAD_JSON)) == 3
 
 
 # --- request shapes ----------------------------------------------------------------

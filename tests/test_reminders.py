@@ -9,12 +9,7 @@ import pytest
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from bot.appointment_service import (
-    REMINDER_QUEUE,
-    AppointmentNotices,
-    reminder_notice_id,
-    schedule_reminder,
-)
+from bot.appointment_service import REMINDER_QUEUE, AppointmentNotices, naming_key
 from bot.appointments import BANGKOK, parse_appointment
 from tests.conftest import make_settings
 from tests.flex_rules import assert_valid_flex
@@ -113,7 +108,7 @@ def test_reminder_due_in_two_seconds_goes_out_once_through_the_real_scheduler(se
     notices.submit([appointment])  # the booked notice; its reminders are hours away
     work(redis)
     due = dt.datetime.now(BANGKOK) + dt.timedelta(seconds=2)
-    schedule_reminder(get_queue(redis, REMINDER_QUEUE), appointment, "2h", due, job_id="test-reminder")
+    notices.schedule_reminder(appointment, "2h", due, job_id="test-reminder")
 
     deadline = time.monotonic() + 20
     while not reminders_sent(moph) and time.monotonic() < deadline:
@@ -133,14 +128,14 @@ def test_submitted_reminder_runs_when_due_and_only_once(services, redis, moph):
     # Submitted "two seconds before" the 1-hour reminder (which is really ~10 minutes ago): it is
     # scheduled, and the scheduler finds it due at once.
     reminder_at = starts - dt.timedelta(hours=1)
-    notices = AppointmentNotices(redis, moph=lambda: services.moph, reminder_schedule="1h",
-                                 now=lambda: reminder_at - dt.timedelta(seconds=2))
+    notices = AppointmentNotices(redis, key=naming_key(services.settings), moph=lambda: services.moph,
+                                 reminder_schedule="1h", now=lambda: reminder_at - dt.timedelta(seconds=2))
     (result,) = notices.submit([appointment_at(starts)])
     assert list(result.reminders) == [reminder_at]
     work(redis, with_scheduler=True)
     work(redis, with_scheduler=True)
     assert len(reminders_sent(moph)) == 1
-    status = notices.statuses([reminder_notice_id(appointment_at(starts), "1h")])[0]
+    status = notices.statuses([notices.reminder_notice_id(appointment_at(starts), "1h")])[0]
     assert status["status"] == "sent" and status["kind"] == "reminder"
 
 
@@ -150,14 +145,13 @@ def test_cancelled_appointments_reminder_never_goes_out(services, redis, moph):
     notices.submit([appointment_at(starts)])
     notices.submit([appointment_at(starts, status="cancelled")])
     # Even a reminder job that escaped the removal (say, already in the queue) re-checks and stays silent.
-    stray = schedule_reminder(get_queue(redis, REMINDER_QUEUE), appointment_at(starts), "2h",
-                              dt.datetime.now(BANGKOK) - dt.timedelta(seconds=1))
+    stray = notices.schedule_reminder(appointment_at(starts), "2h", dt.datetime.now(BANGKOK) - dt.timedelta(seconds=1))
     work(redis, with_scheduler=True)
     assert reminders_sent(moph) == []
     titles = [b["messages"][0]["altText"].split(" ")[0] for b in moph.bodies(SEND_NOW)]
     assert titles == ["ยกเลิกนัดหมาย"]  # the booking was superseded before it went out
     assert stray.get_status(refresh=True) == "finished"
-    status = notices.statuses([reminder_notice_id(appointment_at(starts), "2h")])[0]
+    status = notices.statuses([notices.reminder_notice_id(appointment_at(starts), "2h")])[0]
     assert status["status"] == "skipped-cancelled"
 
 
@@ -166,11 +160,10 @@ def test_reminder_for_a_moved_appointment_stays_silent(services, redis, moph):
     notices = AppointmentNotices.from_services(services)
     notices.submit([appointment_at(starts)])
     notices.submit([appointment_at(starts + dt.timedelta(days=1), status="changed")])
-    schedule_reminder(get_queue(redis, REMINDER_QUEUE), appointment_at(starts), "1h",
-                      dt.datetime.now(BANGKOK) - dt.timedelta(seconds=1))
+    notices.schedule_reminder(appointment_at(starts), "1h", dt.datetime.now(BANGKOK) - dt.timedelta(seconds=1))
     work(redis, with_scheduler=True)
     assert reminders_sent(moph) == []
-    status = notices.statuses([reminder_notice_id(appointment_at(starts), "1h")])[0]
+    status = notices.statuses([notices.reminder_notice_id(appointment_at(starts), "1h")])[0]
     assert status["status"] == "skipped-moved"
 
 
@@ -178,6 +171,7 @@ def test_reminder_after_the_appointment_has_started_stays_silent(services, redis
     starts = soon(90)
     late = AppointmentNotices.from_services(services, now=lambda: starts + dt.timedelta(minutes=1))
     late.submit([appointment_at(starts)])
-    late.deliver_reminder(appointment_at(starts), "1h")
+    notice_id = late.reminder_notice_id(appointment_at(starts), "1h")
+    late.deliver_reminder(late.appointment_ref("A-1001"), notice_id, "1h")
     assert reminders_sent(moph) == []
-    assert late.statuses([reminder_notice_id(appointment_at(starts), "1h")])[0]["status"] == "skipped-past"
+    assert late.statuses([notice_id])[0]["status"] == "skipped-past"

@@ -13,8 +13,17 @@ from bot import create_app
 from bot.services import Services
 from handlers.verification import VerificationStore
 from tests.conftest import make_settings
-from tests.test_verification_flow import (  # noqa: F401  (fixtures used by name)
-    SMS_SETTINGS, USER, clock, code_sent, patient, provider, rsps, settings, sms)
+from tests.verification_support import (  # noqa: F401  (fixtures used by name)
+    SMS_SETTINGS,
+    USER,
+    clock,
+    code_sent,
+    patient,
+    provider,
+    rsps,
+    settings,
+    sms,
+)
 
 SECRET = SMS_SETTINGS["sepsms_webhook_secret"]
 TOKEN = SMS_SETTINGS["thaibulksms_webhook_token"]
@@ -104,6 +113,24 @@ def test_sepsms_odd_but_genuine_callbacks(client, redis):
     assert credit.status_code == 200 and credit.get_json()["status"] == "ignored"
 
 
+@pytest.mark.parametrize("provider", ["sepsms"])
+@pytest.mark.parametrize("header", ["t=²,v1={sig}", "t=٣,v1={sig}", "t={now},v1=é{sig}"])
+def test_sepsms_odd_signature_headers_are_401_not_500(client, header):
+    # "²" and "٣" pass str.isdigit(); int() and compare_digest choke on them.
+    body = json.dumps({"smsUuid": "x", "status": "failed"}).encode()
+    sig = signed(body).split("v1=")[1]
+    answer = post_sepsms(client, None, body=body,
+                         signature=header.format(sig=sig, now=int(time.time())))
+    assert answer.status_code == 401
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])
+@pytest.mark.parametrize("event", [5, ["dr.failed"], {"x": 1}])
+def test_sepsms_odd_event_names_are_not_500(client, event):
+    answer = post_sepsms(client, {"event": event, "smsUuid": "x", "status": "failed"}, event="")
+    assert answer.status_code == 200 and answer.get_json()["status"] == "ignored"
+
+
 def test_sepsms_accepts_the_previous_secret_while_rotating(redis_server, line_stub, redis):
     rotating = {**SMS_SETTINGS, "sepsms_webhook_secret": "whsec_new,whsec_old"}
     settings = make_settings(redis_server, line_stub, **rotating)
@@ -154,6 +181,17 @@ def test_thaibulksms_odd_reports(client):
     unknown = client.get(f"/webhooks/thaibulksms/{TOKEN}", query_string={"Transaction": "nope", "Status": "failed"})
     assert unknown.status_code == 200 and unknown.get_json()["matched"] is False
     assert client.post(f"/webhooks/thaibulksms/{TOKEN}", json={"Transaction": "nope", "Status": "x"}).status_code == 200
+
+
+@pytest.mark.parametrize("provider", ["thaibulksms"])
+@pytest.mark.parametrize("when", ["²", "٣٣", "9" * 12, "9" * 40, "-5", "2025-13-45"])
+def test_thaibulksms_an_unreadable_time_is_not_500(client, patient, sms, redis, when):
+    # The time is only informative: the report still counts (never a 500, which would be retried).
+    code_sent(patient, sms)
+    query = {"Transaction": sms.message_ids[-1], "Status": "delivery", "Time": when}
+    answer = client.get(f"/webhooks/thaibulksms/{TOKEN}", query_string=query)
+    assert answer.status_code == 200 and answer.get_json()["matched"] is True
+    assert request_of(redis).delivery == "delivered"
 
 
 def test_thaibulksms_without_a_token_is_404(redis_server, line_stub, redis):

@@ -62,7 +62,8 @@ def test_tolerance_edge_is_accepted():
 
 @pytest.mark.parametrize("header", [
     None, "", "garbage", f"v1={sign()}", f"t={NOW}", f"t=abc,v1={sign()}", f"t={NOW},v0={sign()}",
-    f"t=-5,v1={sign()}", f"t={NOW},v1=",
+    f"t=-5,v1={sign()}", f"t={NOW},v1=", f"t=²,v1={sign()}", f"t=¹²³,v1={sign()}", f"t=٣,v1={sign()}",
+    f"t={NOW},v1=é", f"t={NOW},v1=ﬀ{sign()[2:]}",
 ])
 def test_malformed_header(header):
     with pytest.raises(WebhookSignatureError) as info:
@@ -95,6 +96,7 @@ def test_thaibulksms_dr_status(status, outcome):
     ("1737020405000", datetime(2025, 1, 16, 9, 40, 5, tzinfo=timezone.utc)),
     ("2025-01-16 16:40:05", datetime(2025, 1, 16, 16, 40, 5, tzinfo=timezone(timedelta(hours=7)))),
     ("", None), ("not a time", None),
+    ("²", None), ("٣", None), ("9" * 12, None), ("9" * 40, None), ("2025-13-45", None),
 ])
 def test_thaibulksms_dr_time_forms(text, expected):
     assert parse_thaibulksms_dr({"Transaction": "t", "Status": "delivery", "Time": text}).time == expected

@@ -138,8 +138,19 @@ def test_postback_params():
     assert postback_params(None) == {}
 
 
-def test_redact_for_staff_hides_numbers_and_codes():
-    from bot.verification import redact_for_staff
+@pytest.mark.parametrize("text, intent, other", [
+    ("ที่จอดรถอยู่ไหน", "parking", True),          # the knowledge base knows it: not a bad number
+    ("ขอบคุณค่ะ", "thanks", True),
+    ("ที่จอดรถอยู่ไหน", "unknown", False),         # nobody knows it: the flow hints what to type
+    ("รหัสอะไรคะ", "non_text", False),
+    ("ขอรหัสใหม่", "verify", False),              # the flow's own topic
+    ("จอดรถ 081-234-5678", "parking", False),      # a digit: maybe the number or the code
+    ("จอดรถ ๔๘๒๙", "parking", False),              # Thai digits too
+    ("ยกเลิก", "parking", False),                  # the flow's own words, whatever matched
+    (" Resend ", "parking", False),
+    ("ที่จอดรถ", None, False),
+])
+def test_other_questions_are_told_apart_from_answers_to_the_flow(text, intent, other):
+    from bot.verification import is_other_question
 
-    assert redact_for_staff("เบอร์ 081-234-5678 รหัส ๔๘๒๙๑๓") == "เบอร์ •••-•••-•••• รหัส ••••••"
-    assert redact_for_staff(None) == ""
+    assert is_other_question(text, intent) is other

@@ -6,186 +6,35 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from urllib.parse import parse_qs
 
 import pytest
 import requests
-import responses
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from handlers.verification import VerificationFeature, verification_in_progress, verified_phone
 from integrations.line import retry_key_for
-from workers.queues import DEFAULT_QUEUE, get_queue
 from tests.conftest import make_settings
-from tests.support import text_event
-
-SEP = "https://sepsms.test/api/v2"
-TBS = "https://thaibulksms.test"
-OHO = "https://oho.test"
-BOT_ID = "U" + "b0" * 16
-USER = "U" + "e1" * 16
-CONTACT_URL = f"{OHO}/contact/line/{BOT_ID}/user/{USER}"
-PHONE, MSISDN = "0812345678", "66812345678"
-SMS_SETTINGS = dict(
-    sepsms_api_key="sk_sep_test_0000", sepsms_base_url=SEP, sepsms_origin="HOSPITAL",
-    sepsms_webhook_secret="whsec_test_current",
-    thaibulksms_api_key="tbs-test-key", thaibulksms_api_secret="tbs-test-secret", thaibulksms_base_url=TBS,
-    thaibulksms_sender="HOSPITAL", thaibulksms_webhook_token="tbs-hook-token-test",
-    oho_api_key="oho-test-key-not-real", oho_base_url=OHO, oho_platform_id=BOT_ID,
-    otp_max_attempts=3, otp_resend_seconds=60, otp_ttl_seconds=300,
+from tests.verification_support import (  # noqa: F401  (fixtures used by name)
+    BOT_ID,
+    MSISDN,
+    OHO,
+    PHONE,
+    SEP,
+    SMS_SETTINGS,
+    TBS,
+    USER,
+    Patient,
+    SmsStub,
+    clock,
+    code_sent,
+    patient,
+    provider,
+    rsps,
+    settings,
+    sms,
 )
-
-
-# -- stand-ins ---------------------------------------------------------------------------------
-
-class SmsStub:
-    """SEPSMS and ThaiBulkSMS as ``responses`` callbacks that remember what was sent."""
-
-    def __init__(self, rsps, provider):
-        self.rsps, self.provider = rsps, provider
-        self.codes: dict[str, str] = {}      # reference → code (SEPSMS makes them; we read ThaiBulkSMS's SMS)
-        self.references: list[str] = []
-        self.message_ids: list[str] = []
-        self.fail_next_send: Exception | None = None
-        rsps.add_callback("POST", f"{SEP}/otp/send", callback=self._sepsms_send)
-        rsps.add_callback("POST", f"{SEP}/otp/verify", callback=self._sepsms_verify)
-        rsps.add_callback("POST", f"{TBS}/sms", callback=self._thaibulksms_send)
-
-    def calls(self, path):
-        return [c for c in self.rsps.calls if c.request.url.endswith(path)]
-
-    @property
-    def sends(self):
-        return self.calls("/otp/send") + self.calls("/sms")
-
-    @property
-    def checks(self):
-        return self.calls("/otp/verify")
-
-    @property
-    def code(self):
-        return self.codes[self.references[-1]]
-
-    def _failing(self):
-        if self.fail_next_send is not None:
-            exc, self.fail_next_send = self.fail_next_send, None
-            raise exc
-
-    def _sepsms_send(self, request):
-        self._failing()
-        n = len(self.references)
-        reference, uuid = f"SEP{n}X", f"uuid-{n}"
-        self.codes[reference] = f"{482910 + n}"
-        self.references.append(reference)
-        self.message_ids.append(uuid)
-        return 200, {}, json.dumps({"result": {"uuid": uuid, "reference": reference, "destination": MSISDN,
-                                               "expiresAt": "2026-01-15T10:35:00.000Z", "ttlSeconds": 300}})
-
-    def _sepsms_verify(self, request):
-        body = json.loads(request.body)
-        ok = self.codes.get(body["reference"]) == body["pin"]
-        return 200, {}, json.dumps({"result": {"reference": body["reference"], "verified": ok}})
-
-    def _thaibulksms_send(self, request):
-        self._failing()
-        form = {k: v[0] for k, v in parse_qs(request.body).items()}
-        code, reference = re.search(r"OTP (\d{6}) \(Ref: (\w+)\)", form["message"]).groups()
-        message_id = f"tbs-msg-{len(self.references)}"
-        self.codes[reference] = code
-        self.references.append(reference)
-        self.message_ids.append(message_id)
-        return 200, {}, json.dumps({"remaining_credit": 100, "total_use_credit": 1, "credit_type": "standard",
-                                    "phone_number_list": [{"number": form["msisdn"], "message_id": message_id,
-                                                           "used_credit": 1}],
-                                    "bad_phone_number_list": []})
-
-
-class Patient:
-    """A LINE user talking to the bot: each action goes through the webhook and a worker run."""
-
-    def __init__(self, webhook, run_worker, line_stub, user=USER):
-        self.webhook, self.run_worker, self.line_stub, self.user = webhook, run_worker, line_stub, user
-        self.seen = 0
-
-    def say(self, text):
-        return self._send(text_event(text, user=self.user))
-
-    def press(self, data):
-        event = text_event("", user=self.user, type="postback", postback={"data": data})
-        del event["message"]
-        return self._send(event)
-
-    def _send(self, event):
-        assert self.webhook.post([event]).status_code == 200
-        self.run_worker()
-        return self.news()
-
-    def news(self):
-        """The texts LINE accepted (replies and pushes) since the last look."""
-        sent = [r for r, answer in self.line_stub.log[self.seen:]
-                if r.path.startswith("/v2/bot/message/") and answer.status_code < 300]
-        self.seen = len(self.line_stub.log)
-        return [m.get("text", m.get("altText", "")) for r in sent for m in r.get_json()["messages"]]
-
-    def pushes(self):
-        return [r for r, _ in self.line_stub.log if r.path == "/v2/bot/message/push"]
-
-
-class Clock:
-    def __init__(self):
-        self.now = time.time()
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += seconds
-
-
-# -- fixtures -------------------------------------------------------------------------------------
-
-@pytest.fixture(params=["sepsms", "thaibulksms"])
-def provider(request):
-    return request.param
-
-
-@pytest.fixture
-def settings(redis_server, line_stub, provider):
-    return make_settings(redis_server, line_stub, sms_provider=provider, **SMS_SETTINGS)
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(CONTACT_URL, json={"ok": True, "status_code": 200, "message": "ok", "data": {
-            "display_name": "Somchai T.", "tags": ["vip", "diabetes"],
-            "attributes": [{"display_name": "hn", "value": {"text": "HN-0001"}}]}})
-        mock.patch(CONTACT_URL, json={"ok": True, "status_code": 200, "message": "ok"})
-        yield mock
-
-
-@pytest.fixture
-def sms(rsps, provider):
-    return SmsStub(rsps, provider)
-
-
-@pytest.fixture
-def patient(webhook, run_worker, line_stub, sms):
-    return Patient(webhook, run_worker, line_stub)
-
-
-@pytest.fixture
-def clock(services):
-    [feature] = [f for f in services.conversation_features if isinstance(f, VerificationFeature)]
-    feature.clock = Clock()
-    return feature.clock
-
-
-def code_sent(patient, sms):
-    """Start, give the number, and return what the patient was told."""
-    assert "เบอร์มือถือ" in patient.say("ยืนยันตัวตน")[0]
-    return patient.say("081-234-5678")
+from workers.queues import DEFAULT_QUEUE, get_queue
 
 
 # -- the conversation --------------------------------------------------------------------------------
@@ -330,6 +179,24 @@ def test_asking_for_staff_ends_the_flow(patient, sms, redis, clock, services):
     patient.press("action=verify")
     patient.press("action=handoff")
     assert not verification_in_progress(redis, USER)
+
+
+def test_another_question_while_waiting_for_the_code_gets_its_answer(patient, sms, redis, clock, services):
+    code_sent(patient, sms)
+    parking = [m["text"] for m in services.dialog.answer_topic("parking").messages]
+    assert patient.say("ที่จอดรถอยู่ไหน") == parking  # not "the number contains letters"
+    assert verification_in_progress(redis, USER)  # the code on its way still counts
+    assert "6 หลัก" in patient.say("รหัสอะไรคะ")[0]  # what nobody knows still gets the hint
+    assert "สำเร็จ" in patient.say(sms.code)[0]
+
+
+def test_another_question_instead_of_the_number_leaves_the_flow(patient, sms, redis, clock, services):
+    patient.say("ยืนยันตัวตน")
+    parking = [m["text"] for m in services.dialog.answer_topic("parking").messages]
+    assert patient.say("ที่จอดรถอยู่ไหน") == parking
+    assert not verification_in_progress(redis, USER)
+    assert patient.say(PHONE) == [m["text"] for m in services.dialog.on_text(PHONE).messages]
+    assert sms.sends == []
 
 
 def test_another_menu_button_leaves_the_flow(patient, sms, redis, clock, services):

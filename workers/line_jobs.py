@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from workers import inbox
 from workers.runtime import fail_fast, fail_without_retry, services
+from workers.user_queue import ItemsSetAside
 
 
 def drain_inbox(user: str) -> int:
@@ -11,7 +12,7 @@ def drain_inbox(user: str) -> int:
     s = services()
     try:
         return inbox.drain_inbox(s.redis, user, s.line_events.handle)
-    except inbox.PermanentEventFailure as exc:
+    except ItemsSetAside as exc:
         fail_without_retry(exc)
     except Exception as exc:
         fail_fast(exc)

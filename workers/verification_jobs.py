@@ -6,21 +6,18 @@ code stay in Redis values (``handlers.verification``), out of job data and logs.
 
 from __future__ import annotations
 
-from rq import get_current_job
-
 from handlers.verification import VerificationService
-from integrations.errors import ProviderError
-from workers.runtime import fail_without_retry, services
+from workers.runtime import fail_fast, final_attempt, services
 
 
 def send_code(request_id: str) -> None:
     """Text the OTP of one request (at most once) and push the reference to the patient."""
-    _run(lambda service: service.send_code(request_id, final=_final_attempt()))
+    _run(lambda service: service.send_code(request_id, final=final_attempt()))
 
 
 def check_code(request_id: str, attempt: int) -> None:
     """Check one typed code and push the outcome."""
-    _run(lambda service: service.check_code(request_id, attempt, final=_final_attempt()))
+    _run(lambda service: service.check_code(request_id, attempt, final=final_attempt()))
 
 
 def tell_undelivered(request_id: str) -> None:
@@ -36,13 +33,5 @@ def update_contact(user_id: str) -> None:
 def _run(work) -> None:
     try:
         work(VerificationService(services()))
-    except ProviderError as exc:
-        if not exc.retryable:
-            fail_without_retry(exc)
-        raise
-
-
-def _final_attempt() -> bool:
-    """Whether RQ will not run this job again if it fails now (also true outside a worker)."""
-    job = get_current_job()
-    return job is None or not job.retries_left
+    except Exception as exc:
+        fail_fast(exc)

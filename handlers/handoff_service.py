@@ -1,0 +1,273 @@
+"""``HandoffService``: what a handoff does, for the feature (open, escalate, mirror), the LiveDesk
+webhook (agents' replies and resolutions) and the jobs in ``workers/handoff_jobs.py`` (the steps that
+call Oho, LiveDesk and LINE).
+
+Split out of ``handlers/handoff.py`` so the webhook and the worker import the service without the
+conversation feature; the Redis state it works on is in ``handlers/handoff_store.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from functools import cached_property
+from typing import Callable
+
+import redis
+
+from bot.handoff import (BANGKOK, AgentMessage, HandoffState, agent_line_messages, agent_took_over_message,
+                         attachment_url_allowed, closed_note, handoff_closed_message, idle_deadline,
+                         no_agent_message, parse_business_hours, render_line_messages, undelivered_note,
+                         with_end_button)
+from bot.otp import otp_key
+from bot.privacy import mask
+from handlers.handoff_store import (HandoffStore, enqueue_close, enqueue_drain_mirror, enqueue_drain_to_patient,
+                                    enqueue_oho_contact, enqueue_request_agent, mirror_outbox, patient_outbox,
+                                    schedule_idle_check, schedule_no_agent_check)
+from handlers.livedesk_mirror import LiveDeskMirror, Mirrored, bot_line
+from handlers.oho_contacts import OhoContacts
+from integrations.errors import NotFoundError
+from integrations.line import retry_key_for
+from integrations.oho import OhoLimitError
+
+log = logging.getLogger(__name__)
+
+IDLE_SLACK_SECONDS = 5         # RQ's scheduler counts whole seconds: a check may run a moment early
+HANDOFF_LABELS = ["handoff"]
+URGENT_LABELS = ["handoff", "urgent"]
+
+
+class HandoffService:
+    """What a handoff does: open and escalate (from the feature), take agents' messages and
+    resolutions (from the webhook; Redis only), and the job steps that call Oho, LiveDesk and LINE."""
+
+    def __init__(self, services, *, clock: Callable[[], float] = time.time):
+        self.services = services
+        self.settings = services.settings
+        self.redis: redis.Redis = services.redis
+        self.clock = clock
+        self.hours = parse_business_hours(self.settings.business_hours)
+        self.store = HandoffStore(self.redis, otp_key(self.settings))
+        self.mirror_outbox = mirror_outbox(self.redis)
+        self.patient_outbox = patient_outbox(self.redis)
+        self.handoff_configured = not self.settings.missing_for("handoff")
+
+    @cached_property
+    def oho_contacts(self) -> OhoContacts:
+        return OhoContacts(self.services)
+
+    @cached_property
+    def livedesk_mirror(self) -> LiveDeskMirror:
+        return LiveDeskMirror(self.services, self.store, self.oho_contacts)
+
+    @property
+    def menu(self) -> dict | None:
+        """The knowledge base's topics menu (quick replies), offered when the bot takes over again."""
+        return getattr(self.services.knowledge, "menu", None)
+
+    # -- opening, escalating, mirroring (Redis only) ---------------------------------------------
+    def open_handoff(self, user: str, state: HandoffState, items: list[Mirrored] = ()) -> bool:
+        """Open a handoff with its mirror items, the Oho switch and its timers, all or nothing.
+        False if one was open already. (The turn's ``after_send`` starts the mirror's drain.)"""
+        def along(pipe) -> None:
+            for item in items:
+                self.mirror(user, item, pipeline=pipe)
+            enqueue_request_agent(self.redis, user, state.session, pipeline=pipe)
+            if not state.agent_answered:
+                schedule_no_agent_check(self.redis, user, state, self.hours,
+                                        self.settings.handoff_no_agent_minutes, pipeline=pipe)
+            schedule_idle_check(self.redis, user, state, self.hours, self.settings.handoff_idle_minutes,
+                                pipeline=pipe)
+
+        opened = self.store.open(user, state, along)
+        if opened:
+            log.info("handoff opened for %s (%s)", mask(user), state.reason)
+        return opened
+
+    def escalate(self, user: str, session: str, items: list[Mirrored]) -> bool:
+        """Flag an open handoff urgent (once): the items, the urgent note and Oho's label, all or nothing."""
+        def along(pipe) -> None:
+            for item in items:
+                self.mirror(user, item, pipeline=pipe)
+            enqueue_request_agent(self.redis, user, session, pipeline=pipe)
+
+        return self.store.mark_urgent(user, session, along)
+
+    def end_by_patient(self, user: str, session: str, reason: str) -> None:
+        """The patient ended the chat (or blocked the account): the bot answers from the next message."""
+        enqueue_close(self.redis, self.store, user, session, reason, notify=False)
+        self.store.close(user, session)  # after the job is queued: if this fails, the job closes it
+
+    def mirror(self, user: str, entry: Mirrored, pipeline=None) -> None:
+        """Queue an item for LiveDesk once; patient, bot and agent lines also go to the staff note's transcript."""
+        if entry.item.get("kind") == "text" and not entry.item.get("text"):
+            return
+        self.mirror_outbox.append(user, entry.item_id, entry.item, pipeline=pipeline)
+        if entry.who and self.handoff_configured:
+            self.store.add_transcript(user, entry.item_id, entry.who, entry.transcript or entry.item["text"],
+                                      self.clock(), pipeline=pipeline)
+
+    def request_oho_contact(self, user: str) -> None:
+        """On follow or a first message: the contact record staff see in Oho (queued once per user)."""
+        if self.oho_contacts.known(user) or not self.store.claim(f"oho-contact:{user}", ttl=3600):
+            return
+        enqueue_oho_contact(self.redis, user)
+
+    # -- the LiveDesk webhook (Redis only) ---------------------------------------------------------
+    def on_agent_message(self, message: AgentMessage) -> str:
+        """Queue an agent's reply for the patient; an agent who writes first takes the chat over.
+        Returns what was done: queued, duplicate, echo or unknown conversation."""
+        if self.store.was_posted(message.id) or self.store.in_flight(message.conversation_id, message.content):
+            return "echo"
+        user = self.store.user_of_conversation(message.conversation_id)
+        if user is None:
+            log.info("LiveDesk message in conversation %d that is no LINE user's", message.conversation_id)
+            return "unknown conversation"
+        item_id = f"agent:{message.id}"
+        if self.patient_outbox.seen(item_id):
+            return "duplicate"
+        took_over = self._agent_is_answering(user, message.id)
+        item = {"message_id": str(message.id), "conversation_id": message.conversation_id,
+                "content": message.content, "attachments": [dict(a) for a in message.attachments],
+                "took_over": took_over}
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            self.patient_outbox.append(user, item_id, item, pipeline=pipe)
+            enqueue_drain_to_patient(self.redis, user, pipeline=pipe)
+            appended = pipe.execute()[0]
+        if not appended:
+            return "duplicate"
+        log.info("LiveDesk agent reply queued for %s", mask(user))
+        return "queued"
+
+    def on_resolved(self, conversation_id: int) -> str:
+        """An agent resolved the conversation: close the open handoff (once)."""
+        user = self.store.user_of_conversation(conversation_id)
+        state = self.store.state(user) if user else None
+        if state is None:
+            return "ignored"
+        return "closing" if enqueue_close(self.redis, self.store, user, state.session, "resolved",
+                                          notify=True) else "duplicate"
+
+    def _agent_is_answering(self, user: str, message_id: int) -> bool:
+        """Note the agent's activity; True if this message opened the handoff (the bot goes quiet)."""
+        now = self.clock()
+        state = self.store.state(user)
+        if state is not None:
+            self.store.update(user, state.session, last_agent=now, agent_answered=True)
+            return False
+        if not self.handoff_configured:
+            return False  # mirror-only: the reply is delivered, the bot keeps answering
+        state = HandoffState(session=f"agent-{message_id}", reason="agent", since=now, last_agent=now,
+                             agent_answered=True)
+        if self.open_handoff(user, state):
+            return True
+        return self._agent_is_answering(user, message_id)  # the patient's turn opened one just now
+
+    # -- job steps ------------------------------------------------------------------------------
+    def drain_mirror(self, user: str) -> int:
+        """Post the user's queued messages and notes to their LiveDesk conversation, in order."""
+        return self.mirror_outbox.drain(user, lambda item: self.livedesk_mirror.post(user, item))
+
+    def drain_to_patient(self, user: str) -> int:
+        """Push agents' queued replies to the patient on LINE, in order, each at most once."""
+        return self.patient_outbox.drain(user, lambda item: self._deliver(user, item),
+                                         on_set_aside=lambda item, exc: self._not_delivered(user, item))
+
+    def ensure_oho_contact(self, user: str) -> None:
+        self.oho_contacts.ensure(user)
+
+    def request_agent(self, user: str, session: str) -> None:
+        """Oho: the contact, request-agent, and the handoff (+ urgent) labels, merged with others'."""
+        state = self.store.state(user)
+        if state is None or state.session != session or self.settings.oho_api_key is None:
+            return  # closed before we got here (or mirror-only): nothing to switch
+        oho, platform_id = self.services.oho, self.oho_contacts.platform_id()
+        self.oho_contacts.ensure(user)
+        if not oho.request_agent(platform_id, user):
+            log.info("Oho chat of %s already with an agent", mask(user))
+        try:
+            oho.add_labels(platform_id, user, URGENT_LABELS if state.urgent else HANDOFF_LABELS)
+        except OhoLimitError:  # the contact has all the labels Oho allows: the switch is what matters
+            log.warning("Oho labels of %s full; handoff label not added", mask(user))
+
+    def close(self, user: str, session: str, reason: str, notify: bool) -> None:
+        """End a handoff: the bot answers again, the patient is told, Oho closes the chat and drops our labels."""
+        state = self.store.state(user)
+        if state is not None and state.session != session:
+            log.info("handoff of %s was reopened; not closing the new one", mask(user))
+            return
+        self.store.close(user, session)
+        if notify:
+            message = handoff_closed_message(reason, self.menu)
+            self._push_once(user, [message], f"closed:{session}", retry_key_for("handoff-closed", session))
+            self.mirror(user, bot_line(f"out:closed:{session}", [message]))
+        self.mirror(user, Mirrored(f"closed-note:{session}", {"kind": "note", "text": closed_note(reason)}))
+        enqueue_drain_mirror(self.redis, user)
+        if self.settings.oho_api_key is not None:
+            oho, platform_id = self.services.oho, self.oho_contacts.platform_id()
+            try:
+                if not oho.close_chat(platform_id, user):
+                    log.info("Oho chat of %s was not with an agent", mask(user))
+            except NotFoundError:
+                log.warning("Oho has no chat room for %s to close", mask(user))
+            oho.remove_labels(platform_id, user, URGENT_LABELS)
+        log.info("handoff of %s closed (%s)", mask(user), reason)
+
+    def check_no_agent(self, user: str, session: str) -> None:
+        """If no agent has answered yet, tell the patient once that they are in the queue."""
+        state = self.store.state(user)
+        if state is None or state.session != session or state.agent_answered or state.no_agent_notice_sent:
+            return
+        now = self.clock()
+        message = no_agent_message(dt.datetime.fromtimestamp(now, BANGKOK), self.hours)
+        self._push_once(user, [message], f"no-agent:{session}", retry_key_for("handoff-no-agent", session))
+        self.store.update(user, session, no_agent_notice_sent=True, last_notice=now)
+        self.mirror(user, bot_line(f"out:no-agent:{session}", [message]))
+        enqueue_drain_mirror(self.redis, user)
+
+    def check_idle(self, user: str, session: str) -> None:
+        """Close a handoff no agent has written in for HANDOFF_IDLE_MINUTES of opening time, else look again later."""
+        state = self.store.state(user)
+        if state is None or state.session != session:
+            return
+        minutes = self.settings.handoff_idle_minutes
+        if self.clock() < idle_deadline(state, self.hours, minutes) - IDLE_SLACK_SECONDS:
+            schedule_idle_check(self.redis, user, state, self.hours, minutes)
+            return
+        enqueue_close(self.redis, self.store, user, session, "idle", notify=True)
+
+    # -- agents' messages to LINE -------------------------------------------------------------------
+    def _deliver(self, user: str, item: dict) -> None:
+        message_id = str(item["message_id"])
+        if self.store.was_posted(message_id) or self.store.in_flight(item.get("conversation_id"),
+                                                                     item.get("content") or ""):
+            return  # our own post after all: its id was not known yet when the webhook came
+        base_url = self.settings.livedesk_base_url
+        messages = agent_line_messages(item.get("content"), item.get("attachments") or [],
+                                       lambda url: attachment_url_allowed(url, base_url))
+        if not messages:
+            return
+        if item.get("took_over") and len(messages) < 5:
+            messages.append(agent_took_over_message())
+        if self.store.state(user) is not None:
+            messages = with_end_button(messages)  # the way back to the bot, one tap away
+        self._push_once(user, messages, f"agent:{message_id}", retry_key_for("agent", message_id))
+        self.store.add_transcript(user, f"agent:{message_id}", "agent", render_line_messages(messages), self.clock())
+
+    def _not_delivered(self, user: str, item: dict) -> None:
+        """LINE would not take an agent's message: say so to the agents, under the message."""
+        message_id = str(item.get("message_id") or "?")
+        note = {"kind": "note", "text": undelivered_note(message_id)}
+        if message_id.isdigit():
+            note["in_reply_to"] = int(message_id)
+        self.mirror(user, Mirrored(f"undelivered:{message_id}", note))
+        enqueue_drain_mirror(self.redis, user)
+
+    def _push_once(self, user: str, messages: list[dict], name: str, retry_key: str) -> None:
+        """Push unless this logical message was pushed already (the retry key covers a crash in between)."""
+        if self.store.done(f"pushed:{name}"):
+            return
+        self.services.line.push(user, messages, retry_key)
+        self.store.claim(f"pushed:{name}")

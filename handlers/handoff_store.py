@@ -1,0 +1,286 @@
+"""The human handoff's shared Redis state: ``HandoffStore``, the two per-user outboxes, and the
+enqueueing and scheduling of the handoff's jobs.
+
+One module that knows every key, so the conversation feature (``handlers/handoff.py``), the service
+(``handlers/handoff_service.py``), the LiveDesk mirror and the webhook all agree on them. It imports
+none of those modules: they all import it.
+
+Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message text):
+  handoff:state:<user>             hash HandoffState: the open handoff (absent = the bot answers)
+  handoff:unknowns:<user>          the streak of unknown answers                               1 d
+  handoff:transcript:<user>        the last lines, for the staff note                          7 d
+  handoff:transcribed:<item id>    "this line is in the transcript"                            7 d
+  handoff:claim:<name>             once-only steps (close, pushes, posts)                      7 d
+  livedesk:user:<user>             hash: the user's LiveDesk contact and conversation ids
+  livedesk:conversation:<id>       the LINE user of a LiveDesk conversation
+  livedesk:posted:<message id>     our own posts, to know their webhook echo                   7 d
+  livedesk:in-flight:<id>:<hmac>   a post on its way (its id unknown yet)                      5 min
+  livedesk:outbox:<user>           UserQueue: what goes to LiveDesk, in order
+  handoff:to-patient:<user>        UserQueue: agents' messages on their way to LINE
+  (each UserQueue also keeps <name>:seen:<item id>, <name>-lock:<user>, <name>-attempts:<user>, <name>:dead)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from typing import Any, Callable
+
+import redis
+from redis.exceptions import WatchError
+
+from bot.handoff import BusinessHours, HandoffState, idle_deadline, no_agent_due
+from bot.privacy import mask
+from workers.queues import enqueue, enqueue_at
+from workers.user_queue import UserQueue
+
+MARKER_TTL = 7 * 24 * 3600     # de-duplication markers: longer than any retry or redelivery
+IN_FLIGHT_TTL = 300            # a post's echo comes within seconds; a timed-out post's a little later
+TRANSCRIPT_KEPT = 20
+TRANSCRIPT_TTL = 7 * 24 * 3600
+NOTE_TRANSCRIPT = 10
+DRAIN_TIMEOUT = 180            # one drain may fetch and upload several images
+# A LiveDesk outage only delays the transcript: ~5 lifetimes of a retried drain job before an item
+# is set aside. A LINE outage for an agent's reply: ~2, then the agent is told it did not arrive.
+MIRROR_ATTEMPTS = 30
+TO_PATIENT_ATTEMPTS = 12
+LIVEDESK_SETTINGS = ("livedesk_api_key", "livedesk_api_secret", "livedesk_inbox_id")
+
+# A safety net only: the idle check closes handoffs; a state untouched this long is surely dead.
+STATE_TTL = 14 * 24 * 3600
+
+# Change or delete the state only if it is still the given session.
+_UPDATE = f"""
+if redis.call('HGET', KEYS[1], 'session') ~= ARGV[1] then return 0 end
+if #ARGV == 1 then redis.call('DEL', KEYS[1]) return 1 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], {STATE_TTL})
+return 1
+"""
+# A transcript line once per mirrored item, however often the item is offered.
+_TRANSCRIBE = f"""
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', {MARKER_TTL}) then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  redis.call('LTRIM', KEYS[2], -{TRANSCRIPT_KEPT}, -1)
+  redis.call('EXPIRE', KEYS[2], {TRANSCRIPT_TTL})
+end
+return 1
+"""
+
+
+def job_suffix(*parts: object) -> str:
+    """A short stable id made of ``parts``, for RQ job ids (which allow letters, digits, _ and -)."""
+    return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:24]
+
+
+class HandoffStore:
+    """Per-user handoff state, unknown-answer streak, transcript, the LiveDesk mapping and echo markers.
+
+    ``echo_key`` keys the HMAC that names in-flight posts: a plain hash of a short
+    message would let anyone with Redis access guess the text.
+    """
+
+    def __init__(self, connection: redis.Redis, echo_key: bytes):
+        self.redis = connection
+        self.echo_key = echo_key
+        self._update = connection.register_script(_UPDATE)
+        self._transcribe = connection.register_script(_TRANSCRIBE)
+
+    # -- the open handoff ----------------------------------------------------------------
+    def state(self, user: str) -> HandoffState | None:
+        return HandoffState.from_fields(self.redis.hgetall(_state_key(user)))
+
+    def open(self, user: str, state: HandoffState, along: Callable[[Any], None] = lambda pipe: None) -> bool:
+        """Open a handoff unless one is open, in ONE transaction with ``along``'s commands (its jobs,
+        its mirror items): all of it happens or none. False if a handoff was open already."""
+        def write(pipe) -> None:
+            pipe.hset(_state_key(user), mapping=state.to_fields())
+            pipe.expire(_state_key(user), STATE_TTL)
+            along(pipe)
+
+        return self._change(user, lambda current: write if current is None else None)
+
+    def mark_urgent(self, user: str, session: str, along: Callable[[Any], None]) -> bool:
+        """Flag the open handoff ``session`` urgent, once, in one transaction with ``along``'s commands."""
+        def write(pipe) -> None:
+            pipe.hset(_state_key(user), "urgent", "1")
+            along(pipe)
+
+        return self._change(user, lambda current: write if current is not None and current.session == session
+                            and not current.urgent else None)
+
+    def update(self, user: str, session: str, **values) -> bool:
+        """Set fields of the open handoff if it is still ``session``."""
+        fields = HandoffState(**{"session": session, "reason": "", "since": 0.0, **values}).to_fields()
+        flat = [x for name in values for x in (name, fields[name])]
+        return bool(self._update(keys=[_state_key(user)], args=[session, *flat]))
+
+    def close(self, user: str, session: str) -> bool:
+        """Forget the open handoff if it is still ``session``: the bot answers again."""
+        return bool(self._update(keys=[_state_key(user)], args=[session]))
+
+    def _change(self, user: str, change: Callable[[HandoffState | None], Callable[[Any], None] | None]) -> bool:
+        """Optimistic transaction on the user's state: ``change`` sees the current state and returns
+        the writer to run in MULTI (or None: nothing to do). Repeated if the state changes meanwhile."""
+        key = _state_key(user)
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    write = change(HandoffState.from_fields(pipe.hgetall(key)))
+                    if write is None:
+                        return False
+                    pipe.multi()
+                    write(pipe)
+                    pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+
+    # -- two unknown answers in a row -----------------------------------------------------
+    def note_answer(self, user: str, event_id: str, intent: str | None) -> None:
+        """Count consecutive ``unknown`` answers (once per event, even if the turn is retried)."""
+        key = f"handoff:unknowns:{user}"
+        if self.redis.hget(key, "event") == event_id.encode():
+            return
+        count = int(self.redis.hget(key, "count") or 0) + 1 if intent == "unknown" else 0
+        self.redis.hset(key, mapping={"event": event_id, "count": count})
+        self.redis.expire(key, 24 * 3600)
+
+    def unknown_streak(self, user: str) -> int:
+        return int(self.redis.hget(f"handoff:unknowns:{user}", "count") or 0)
+
+    # -- transcript for the staff note ----------------------------------------------------
+    def add_transcript(self, user: str, line_id: str, who: str, text: str, at: float, pipeline=None) -> None:
+        """Keep a line for the staff note, once per ``line_id``."""
+        entry = json.dumps({"who": who, "text": text[:1000], "at": at}, ensure_ascii=False)
+        self._transcribe(keys=[f"handoff:transcribed:{line_id}", f"handoff:transcript:{user}"], args=[entry],
+                         client=pipeline)
+
+    def transcript(self, user: str, last: int = NOTE_TRANSCRIPT) -> list[dict]:
+        return [json.loads(raw) for raw in self.redis.lrange(f"handoff:transcript:{user}", -last, -1)]
+
+    # -- LiveDesk contact and conversation of a LINE user -----------------------------------
+    def livedesk_ids(self, user: str) -> tuple[int | None, int | None]:
+        """(contact id, conversation id) in LiveDesk, None where not created yet."""
+        contact, conversation = self.redis.hmget(f"livedesk:user:{user}", "contact", "conversation")
+        return (int(contact) if contact else None, int(conversation) if conversation else None)
+
+    def set_livedesk_contact(self, user: str, contact_id: int) -> None:
+        self.redis.hset(f"livedesk:user:{user}", "contact", contact_id)
+
+    def set_conversation(self, user: str, conversation_id: int | None) -> None:
+        if conversation_id is None:
+            self.redis.hdel(f"livedesk:user:{user}", "conversation")
+            return
+        pipe = self.redis.pipeline()
+        pipe.hset(f"livedesk:user:{user}", "conversation", conversation_id)
+        # Kept after a conversation is replaced, so a late agent reply there still arrives.
+        pipe.set(f"livedesk:conversation:{int(conversation_id)}", user)
+        pipe.execute()
+
+    def user_of_conversation(self, conversation_id: int) -> str | None:
+        found = self.redis.get(f"livedesk:conversation:{int(conversation_id)}")
+        return found.decode() if found else None
+
+    # -- our own posts, so the webhook can tell them from agents' ---------------------------
+    def remember_posted(self, message_id: int | str) -> None:
+        self.redis.set(f"livedesk:posted:{message_id}", 1, ex=MARKER_TTL)
+
+    def was_posted(self, message_id: int | str) -> bool:
+        return bool(self.redis.exists(f"livedesk:posted:{message_id}"))
+
+    def mark_in_flight(self, conversation_id: int, content: str) -> None:
+        """While a post is on its way its id is unknown, but its echo may already arrive."""
+        self.redis.set(self._in_flight_key(conversation_id, content), 1, ex=IN_FLIGHT_TTL)
+
+    def clear_in_flight(self, conversation_id: int, content: str) -> None:
+        self.redis.delete(self._in_flight_key(conversation_id, content))
+
+    def in_flight(self, conversation_id: int | None, content: str) -> bool:
+        return conversation_id is not None and bool(self.redis.exists(self._in_flight_key(conversation_id, content)))
+
+    def _in_flight_key(self, conversation_id: int, content: str) -> str:
+        tag = hmac.new(self.echo_key, f"{int(conversation_id)}:{content}".encode(), hashlib.sha256).hexdigest()
+        return f"livedesk:in-flight:{int(conversation_id)}:{tag[:32]}"
+
+    # -- once-only steps ----------------------------------------------------------------------
+    def claim(self, name: str, ttl: int = MARKER_TTL) -> bool:
+        """True the first time ``name`` is claimed (duplicate deliveries, once-only steps)."""
+        return bool(self.redis.set(f"handoff:claim:{name}", 1, nx=True, ex=ttl))
+
+    def done(self, name: str) -> bool:
+        return bool(self.redis.exists(f"handoff:claim:{name}"))
+
+
+def _state_key(user: str) -> str:
+    return f"handoff:state:{user}"
+
+
+def mirror_outbox(connection: redis.Redis) -> UserQueue:
+    """What goes to the patient's LiveDesk conversation, in order."""
+    return UserQueue(connection, "livedesk:outbox", max_attempts=MIRROR_ATTEMPTS, lock_timeout=DRAIN_TIMEOUT,
+                     id_field="item_id")
+
+
+def patient_outbox(connection: redis.Redis) -> UserQueue:
+    """Agents' messages on their way to the patient on LINE, in order."""
+    return UserQueue(connection, "handoff:to-patient", max_attempts=TO_PATIENT_ATTEMPTS,
+                     lock_timeout=DRAIN_TIMEOUT, id_field="item_id")
+
+
+def livedesk_configured(settings) -> bool:
+    return all(getattr(settings, name) not in (None, "") for name in LIVEDESK_SETTINGS)
+
+
+# -- enqueueing (jobs are named as strings: the worker module imports this one) -----------------
+# ``pipeline``: the job joins the caller's transaction.
+
+JOBS = "workers.handoff_jobs"
+
+
+def enqueue_drain_mirror(connection: redis.Redis, user: str, pipeline=None) -> None:
+    enqueue(connection, f"{JOBS}.drain_mirror", user, description=f"mirror to LiveDesk for {mask(user)}",
+            timeout=DRAIN_TIMEOUT, pipeline=pipeline)
+
+
+def enqueue_drain_to_patient(connection: redis.Redis, user: str, pipeline=None) -> None:
+    enqueue(connection, f"{JOBS}.drain_to_patient", user, description=f"agent replies to {mask(user)}",
+            timeout=DRAIN_TIMEOUT, pipeline=pipeline)
+
+
+def enqueue_request_agent(connection: redis.Redis, user: str, session: str, pipeline=None) -> None:
+    enqueue(connection, f"{JOBS}.request_agent", user, session, description=f"Oho request-agent for {mask(user)}",
+            pipeline=pipeline)
+
+
+def enqueue_oho_contact(connection: redis.Redis, user: str) -> None:
+    enqueue(connection, f"{JOBS}.ensure_oho_contact", user, description=f"Oho contact for {mask(user)}")
+
+
+def enqueue_close(connection: redis.Redis, store: HandoffStore, user: str, session: str, reason: str,
+                  notify: bool) -> bool:
+    """Queue the closing of ``session`` once, however many times it is asked for."""
+    if not store.claim(f"close:{session}"):
+        return False
+    enqueue(connection, f"{JOBS}.close_handoff", user, session, reason, notify,
+            description=f"close handoff of {mask(user)} ({reason})")
+    return True
+
+
+def schedule_no_agent_check(connection, user: str, state: HandoffState, hours: BusinessHours, minutes: int,
+                            pipeline=None) -> None:
+    when = dt.datetime.fromtimestamp(no_agent_due(state.since, hours, minutes), dt.timezone.utc)
+    enqueue_at(connection, when, f"{JOBS}.check_no_agent", user, state.session, pipeline=pipeline,
+               description=f"no-agent check for {mask(user)}", job_id=f"handoff-no-agent-{job_suffix(state.session)}")
+
+
+def schedule_idle_check(connection, user: str, state: HandoffState, hours: BusinessHours, minutes: int,
+                        pipeline=None) -> None:
+    # No fixed job id: a check that finds an agent active schedules the next one while it is itself running.
+    when = dt.datetime.fromtimestamp(idle_deadline(state, hours, minutes), dt.timezone.utc)
+    enqueue_at(connection, when, f"{JOBS}.check_idle", user, state.session, pipeline=pipeline,
+               description=f"idle check for {mask(user)}")
+

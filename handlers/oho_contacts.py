@@ -1,0 +1,81 @@
+"""The patient's contact in Oho, made one way for every feature (handoff, phone verification).
+
+Oho names a contact by the triple ``line`` / ``platform_id`` (our bot's LINE user id) /
+the patient's LINE user id. ``platform_id`` is OHO_PLATFORM_ID, or read once from LINE's
+``GET /v2/bot/info`` and kept in Redis; the bot info itself is cached for a day, since
+creating a contact needs its name and basic id too. Runs in jobs (it calls LINE and Oho).
+
+Redis: ``line:bot-info`` (1 day), ``oho:platform-id``, ``oho:contact:<user>`` (the contact exists).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from bot.privacy import mask
+from integrations.errors import ProviderError
+from integrations.oho import line_contact
+
+log = logging.getLogger(__name__)
+
+BOT_INFO_KEY = "line:bot-info"
+BOT_INFO_TTL = 24 * 3600
+PLATFORM_ID_KEY = "oho:platform-id"
+
+
+class OhoContacts:
+    """Oho's ``platform_id`` and the creation of a LINE user's contact, each done once."""
+
+    def __init__(self, services):
+        self.services = services
+        self.settings = services.settings
+        self.redis = services.redis
+
+    def platform_id(self) -> str:
+        """OHO_PLATFORM_ID, else the bot's LINE user id (asked of LINE once, then kept)."""
+        if self.settings.oho_platform_id:
+            return self.settings.oho_platform_id
+        cached = self.redis.get(PLATFORM_ID_KEY)
+        if cached:
+            return cached.decode()
+        platform_id = str(self.bot_info()["userId"])
+        self.redis.set(PLATFORM_ID_KEY, platform_id)
+        return platform_id
+
+    def bot_info(self) -> dict:
+        """LINE's ``GET /v2/bot/info`` (the bot's user id, basic id and name), cached for a day."""
+        cached = self.redis.get(BOT_INFO_KEY)
+        if cached:
+            return json.loads(cached)
+        info = self.services.line.bot_info()
+        self.redis.set(BOT_INFO_KEY, json.dumps(info), ex=BOT_INFO_TTL)
+        return info
+
+    def known(self, user_id: str) -> bool:
+        """Whether the contact is known to exist (created or found by ``ensure``)."""
+        return bool(self.redis.exists(_contact_key(user_id)))
+
+    def ensure(self, user_id: str, *, missing: bool = False) -> bool:
+        """Create the contact from LINE's bot info and the user's profile unless it is known to exist
+        (``missing``: Oho just said it does not, so create it anyway). True if created now."""
+        if not missing and self.known(user_id):
+            return False
+        info = {**self.bot_info(), "userId": self.platform_id()}
+        created = self.services.oho.create_contact(line_contact(info, user_id, self._profile(user_id)))
+        if not created:
+            log.info("Oho contact of %s already existed", mask(user_id))
+        self.redis.set(_contact_key(user_id), 1)
+        return created
+
+    def _profile(self, user_id: str) -> dict:
+        try:
+            return self.services.line.profile(user_id)
+        except ProviderError as exc:
+            if exc.retryable:
+                raise
+            return {}  # blocked the account, or LINE will not say: a contact without a name still works
+
+
+def _contact_key(user_id: str) -> str:
+    return f"oho:contact:{user_id}"
