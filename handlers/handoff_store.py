@@ -156,8 +156,11 @@ class HandoffStore:
     def add_transcript(self, user: str, line_id: str, who: str, text: str, at: float, pipeline=None) -> None:
         """Keep a line for the staff note, once per ``line_id``."""
         entry = json.dumps({"who": who, "text": text[:1000], "at": at}, ensure_ascii=False)
-        self._transcribe(keys=[f"handoff:transcribed:{line_id}", f"handoff:transcript:{user}"], args=[entry],
-                         client=pipeline)
+        keys = [f"handoff:transcribed:{line_id}", f"handoff:transcript:{user}"]
+        if pipeline is None:
+            self._transcribe(keys=keys, args=[entry])
+        else:  # EVAL: a registered script in a pipeline costs a SCRIPT EXISTS round trip first
+            pipeline.eval(_TRANSCRIBE, len(keys), *keys, entry)
 
     def transcript(self, user: str, last: int = NOTE_TRANSCRIPT) -> list[dict]:
         return [json.loads(raw) for raw in self.redis.lrange(f"handoff:transcript:{user}", -last, -1)]

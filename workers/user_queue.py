@@ -81,7 +81,9 @@ class UserQueue:
         keys = [f"{self.seen_prefix}:{item_id}", self._items(user)]
         args = [self.seen_ttl, json.dumps(payload, ensure_ascii=False, separators=(",", ":"))]
         if pipeline is not None:
-            self._append(keys=keys, args=args, client=pipeline)
+            # EVAL, not the registered script: in a pipeline redis-py would first ask
+            # SCRIPT EXISTS, an extra round trip on the webhook's hot path.
+            pipeline.eval(_APPEND, len(keys), *keys, *args)
             return None
         return bool(self._append(keys=keys, args=args))
 
