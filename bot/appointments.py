@@ -12,11 +12,10 @@ import hmac
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
 from bot.privacy import mask
+from bot.thai_dates import BANGKOK
 
-BANGKOK = ZoneInfo("Asia/Bangkok")
 STATUSES = ("booked", "changed", "cancelled")
 DEFAULT_REMINDER_SCHEDULE = "1d@09:00"
 

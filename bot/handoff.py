@@ -13,12 +13,10 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 from bot.text import normalize
-from bot.thai_dates import WEEKDAYS, thai_date
+from bot.thai_dates import BANGKOK, WEEKDAYS, thai_date
 
-BANGKOK = ZoneInfo("Asia/Bangkok")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _EXAMPLE = 'e.g. "Mon-Fri 08:00-16:00; Sat 08:00-12:00"'

@@ -11,7 +11,6 @@ Pure: no I/O. Never put the number itself in an error message or a log (PDPA).
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -27,7 +26,6 @@ NATIONAL_LENGTH = 9  # digits after the leading 0 / after +66
 SEPARATORS = frozenset(" \t\n\r\u00a0\u200b\u200c\u200d\ufeff-\u2010\u2011\u2012\u2013\u2014\u2212.()[]")
 EXAMPLE = "เช่น 0812345678"
 #: Anything that may be a phone number inside free text: 9+ digits, optionally with +.
-_NUMBER_IN_TEXT = re.compile(r"\+?\d{9,}")
 
 #: Phone number format each provider wants (see the seeds in /work/shared/seeds).
 PROVIDER_FORMATS = {
@@ -102,11 +100,6 @@ def normalize_thai_mobile(text: str) -> ThaiMobile:
     if len(national) > NATIONAL_LENGTH:
         raise InvalidPhoneNumber("too_long", f"เบอร์มือถือยาวเกินไป เบอร์มือถือต้องมี 10 หลัก {EXAMPLE}")
     return ThaiMobile("0" + national)
-
-
-def mask_phone_numbers(text: str) -> str:
-    """``text`` with every run of 9+ digits masked, for provider messages that may echo a number."""
-    return _NUMBER_IN_TEXT.sub(lambda m: mask(m.group()), text)
 
 
 def _digits(text: str) -> str:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
+
+#: Thailand has one zone and no daylight saving; every date and time shown or parsed is here.
+BANGKOK = ZoneInfo("Asia/Bangkok")
 
 BUDDHIST_ERA_OFFSET = 543
 

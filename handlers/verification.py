@@ -28,7 +28,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import redis as redis_lib
 from rq import Retry
@@ -38,6 +38,7 @@ from bot.otp import (OtpKeyMissing, code_digest, code_matches, new_code, new_ref
                      otp_key)
 from bot.phone import ThaiMobile, normalize_thai_mobile
 from bot.privacy import mask
+from bot.thai_dates import BANGKOK
 from bot.verification import (AWAIT_CODE, INTENT, CheckCode, OtpRules, SendCode, Step, VerificationDialog,
                               VerificationState, is_other_question, postback_params)
 from integrations.errors import NotFoundError, ProviderConnectionError, ProviderError, RateLimitError
@@ -49,7 +50,6 @@ from workers.queues import DEFAULT_QUEUE, enqueue
 
 log = logging.getLogger(__name__)
 
-BANGKOK = timezone(timedelta(hours=7))
 STATE_TTL = 3600
 REQUEST_TTL = 24 * 3600            # delivery reports can come late
 NUMBER_WINDOW, USER_WINDOW = 15 * 60, 3600

@@ -17,7 +17,8 @@ from datetime import datetime
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
-from bot.phone import ThaiMobile, mask_phone_numbers
+from bot.phone import ThaiMobile
+from bot.privacy import mask_numbers
 from integrations.errors import (  # noqa: F401  (InsufficientCreditError is part of this client's API)
     AuthenticationError,
     InsufficientCreditError,
@@ -106,7 +107,7 @@ class SepsmsClient(HttpClient):
         except (ValueError, AttributeError):
             error = {}
         code = str(error.get("code") or "") or None
-        message = mask_phone_numbers(str(error.get("message") or f"HTTP {response.status_code}"))[:300]
+        message = mask_numbers(str(error.get("message") or f"HTTP {response.status_code}"))[:300]
         return self.error(response.status_code, message, code=code, headers=response.headers,
                           cls=_leaf_for_code(code))
 
@@ -181,7 +182,7 @@ class SepsmsClient(HttpClient):
         if isinstance(body, dict) and body.get("success") is False:  # an error envelope with a 2xx
             error = body.get("error") or {}
             code = str(error.get("code") or "") or None
-            message = mask_phone_numbers(str(error.get("message") or "success: false"))[:300]
+            message = mask_numbers(str(error.get("message") or "success: false"))[:300]
             raise self.error(None, message, code=code, cls=_leaf_for_code(code) or ProviderError)
         if not isinstance(body, dict) or "result" not in body:
             raise self.error(None, "answer has no result")

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Mapping, Sequence
 
 from bot.privacy import mask
+from bot.thai_dates import BANGKOK
 
 DEFAULT_TOLERANCE_SECONDS = 300
-BANGKOK = timezone(timedelta(hours=7))
 
 #: ThaiBulkSMS DR ``Status`` → outcome. The seed shows only ``delivery``; the
 #: others are the usual DR words. Anything unknown stays "pending" (not final).

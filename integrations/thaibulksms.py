@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Sequence
 
-from bot.phone import ThaiMobile, mask_phone_numbers
-from bot.privacy import mask
+from bot.phone import ThaiMobile
+from bot.privacy import mask, mask_numbers
+from bot.thai_dates import BANGKOK
 from integrations.errors import (  # noqa: F401  (InsufficientCreditError is part of this client's API)
     AuthenticationError,
     InsufficientCreditError,
@@ -26,7 +27,6 @@ from integrations.http import HttpClient
 
 #: "เพิ่มเบอร์ได้สูงสุดครั้งละ 500 เบอร์" — more numbers go out in several calls.
 MAX_NUMBERS_PER_CALL = 500
-BANGKOK = timezone(timedelta(hours=7))  # the API refuses other offsets (code 122); no DST in Thailand
 
 
 class InvalidMsisdnError(InvalidRequestError):
@@ -78,7 +78,7 @@ class BadNumber:
     message: str
 
     def __repr__(self) -> str:
-        return f"BadNumber({mask(self.number)}, message={mask_phone_numbers(self.message)!r})"
+        return f"BadNumber({mask(self.number)}, message={mask_numbers(self.message)!r})"
 
 
 @dataclass
@@ -126,7 +126,7 @@ class ThaiBulkSmsClient(HttpClient):
         except (TypeError, ValueError):
             code = None
         name = error.get("name")
-        message = mask_phone_numbers(str(error.get("description") or name or f"HTTP {response.status_code}"))[:300]
+        message = mask_numbers(str(error.get("description") or name or f"HTTP {response.status_code}"))[:300]
         return self.error(response.status_code, message, code=None if code is None else str(code),
                           headers=response.headers, cls=ERROR_CLASSES.get(code))
 

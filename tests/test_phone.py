@@ -1,6 +1,7 @@
 import pytest
 
-from bot.phone import InvalidPhoneNumber, ThaiMobile, mask_phone_numbers, normalize_thai_mobile
+from bot.phone import InvalidPhoneNumber, ThaiMobile, normalize_thai_mobile
+from bot.privacy import mask_numbers
 
 GOOD = [
     ("0812345678", "0812345678"),
@@ -112,5 +113,5 @@ def test_equal_numbers_are_equal_whatever_the_input_form():
     assert len({normalize_thai_mobile("0812345678"), ThaiMobile("0812345678")}) == 1
 
 
-def test_mask_phone_numbers_in_free_text():
-    assert mask_phone_numbers("bad 66812345678 and +66899999999; code 112") == "bad …5678 and …9999; code 112"
+def test_numbers_in_free_text_are_masked():
+    assert mask_numbers("bad 66812345678 and +66899999999; code 112") == "bad …5678 and +…9999; code 112"
