@@ -126,3 +126,65 @@ def test_deeply_nested_json_is_a_400_not_a_crash(webhook, client):
     body = b'{"events": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     assert webhook.post(body=body).status_code == 400
     assert client.get("/healthz").status_code == 200
+
+
+def test_a_waiting_drain_takes_later_events_without_a_new_job(webhook, redis, run_worker, line_stub):
+    user = "U" + "e" * 32
+    first, second = text_event("สวัสดี", user=user), text_event("ที่จอดรถ", user=user)
+    webhook.post([first])
+    webhook.post([second])  # the first drain has not started: it will read this one too
+    assert queued_jobs(redis) == 1
+    run_worker()
+    tokens = [r.get_json()["replyToken"] for r, _ in line_stub.log if r.path == "/v2/bot/message/reply"]
+    assert tokens == [first["replyToken"], second["replyToken"]]
+
+
+def test_an_event_after_the_drain_started_queues_a_new_drain(webhook, redis):
+    from workers.inbox import drain_inbox
+    user = "U" + "f" * 32
+    webhook.post([text_event("1", user=user)])
+    handled = []
+
+    def handle(event):  # while this drain runs, the next event arrives
+        handled.append(event["message"]["text"])
+        if len(handled) == 1:
+            webhook.post([text_event("2", user=user)])
+
+    drain_inbox(redis, user, handle)
+    assert handled == ["1", "2"]  # the running drain reached it…
+    assert queued_jobs(redis) == 2  # …and a drain was queued for it all the same (it will find nothing)
+
+
+def test_a_lost_drain_only_delays_the_user_until_its_flag_expires(webhook, redis):
+    import time
+    user = "U" + "9" * 32
+    webhook.post([text_event("1", user=user)])
+    get_queue(redis, LINE_QUEUE).empty()  # the drain job is lost (say, an operator emptied the queue)
+    webhook.post([text_event("2", user=user)])
+    assert queued_jobs(redis) == 0  # the flag still says a drain is waiting
+    redis.pexpire(f"line:drain-pending:{user}", 1)
+    deadline = time.monotonic() + 5
+    while redis.exists(f"line:drain-pending:{user}") and time.monotonic() < deadline:
+        pass
+    webhook.post([text_event("3", user=user)])
+    assert queued_jobs(redis) == 1
+    assert redis.llen(f"line:inbox:{user}") == 3  # nothing was lost meanwhile
+
+
+def test_a_drain_that_starts_between_the_two_steps_gets_a_successor(redis, monkeypatch):
+    """The flag was read as set, but the drain cleared it before the append: a new drain is queued."""
+    from workers import inbox
+    user = "U" + "8" * 32
+    inbox.accept_events(redis, [text_event("1", user=user)])
+    get_queue(redis, LINE_QUEUE).empty()
+    real_mget = redis.mget
+
+    def mget_then_drain_starts(keys):
+        found = real_mget(keys)
+        redis.delete(f"line:drain-pending:{user}")  # what a starting drain does first
+        return found
+
+    monkeypatch.setattr(redis, "mget", mget_then_drain_starts)
+    inbox.accept_events(redis, [text_event("2", user=user)])
+    assert queued_jobs(redis) == 1
+    assert redis.exists(f"line:drain-pending:{user}")

@@ -111,7 +111,8 @@ class UserQueue:
         while lock.acquire(blocking=False):
             leased_at = time.monotonic()
             try:
-                while (raw := self.redis.lindex(items, 0)) is not None:
+                raw = self.redis.lindex(items, 0)
+                while raw is not None:
                     item: Any = None
                     try:
                         item = json.loads(raw)
@@ -123,11 +124,14 @@ class UserQueue:
                             on_set_aside(item, exc)
                         self._move_to_dead(user, raw)
                         set_aside += 1
+                        raw = self.redis.lindex(items, 0)
                     else:
+                        # Done with it, and a look at the next one, in one round trip.
                         pipe = self.redis.pipeline(transaction=False)
                         pipe.lpop(items)
                         pipe.hdel(self._attempts(user), _fingerprint(raw))
-                        pipe.execute()
+                        pipe.lindex(items, 0)
+                        raw = pipe.execute()[2]
                         handled += 1
                     if time.monotonic() - leased_at > self.lock_timeout / 3:
                         lock.reacquire()  # renew the lease long before it can lapse
