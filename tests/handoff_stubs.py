@@ -44,13 +44,18 @@ PROFILE = {"userId": USER, "displayName": "Somchai T.", "pictureUrl": "https://e
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg-bytes"
 
 
+def handoff_settings(redis_server, line_stub, **overrides):
+    """Settings with Oho and LiveDesk configured (stubbed), staff always on duty unless overridden."""
+    values = dict(oho_api_key=OHO_KEY, oho_base_url=OHO, livedesk_api_key="ld-test-key",
+                  livedesk_api_secret="ld-test-secret", livedesk_base_url=LIVEDESK, livedesk_inbox_id=79,
+                  livedesk_webhook_token=HOOK_TOKEN, business_hours="Mon-Sun 00:00-24:00",
+                  handoff_no_agent_minutes=10, handoff_idle_minutes=60)
+    return make_settings(redis_server, line_stub, **{**values, **overrides})
+
+
 @pytest.fixture
 def settings(redis_server, line_stub):
-    return make_settings(redis_server, line_stub, oho_api_key=OHO_KEY, oho_base_url=OHO,
-                         livedesk_api_key="ld-test-key", livedesk_api_secret="ld-test-secret",
-                         livedesk_base_url=LIVEDESK, livedesk_inbox_id=79, livedesk_webhook_token=HOOK_TOKEN,
-                         business_hours="Mon-Sun 00:00-24:00", handoff_no_agent_minutes=10,
-                         handoff_idle_minutes=60)
+    return handoff_settings(redis_server, line_stub)
 
 
 class QuickServices(Services):

@@ -9,20 +9,15 @@ import pytest
 from rq.registry import ScheduledJobRegistry
 
 from bot.handoff import BANGKOK, END_CHAT_QUICK_REPLY, HANDOFF_POSTBACK, AgentMessage
-from tests.conftest import make_settings
 from tests.support import text_event
-from tests.handoff_stubs import (HOOK_TOKEN, LIVEDESK, OHO, OHO_KEY, USER, Clock, handler_at, http,  # noqa: F401
+from tests.handoff_stubs import (USER, Clock, handler_at, handoff_settings, http,  # noqa: F401
                                  line_extra, livedesk, oho, pushes, replies, scheduled, services)
 from workers.queues import get_queue
 
 
 @pytest.fixture
 def settings(redis_server, line_stub):
-    return make_settings(redis_server, line_stub, oho_api_key=OHO_KEY, oho_base_url=OHO,
-                         livedesk_api_key="ld-test-key", livedesk_api_secret="ld-test-secret",
-                         livedesk_base_url=LIVEDESK, livedesk_inbox_id=79, livedesk_webhook_token=HOOK_TOKEN,
-                         business_hours="Mon-Fri 08:00-16:00", handoff_no_agent_minutes=10,
-                         handoff_idle_minutes=60)
+    return handoff_settings(redis_server, line_stub, business_hours="Mon-Fri 08:00-16:00")
 
 
 def bkk(day: int, hour: int, minute: int = 0) -> dt.datetime:
