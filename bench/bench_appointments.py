@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.embedded_redis import EmbeddedRedis  # noqa: E402
+from workers.embedded_redis import EmbeddedRedis  # noqa: E402
 
 VALIDATE_TARGET = 2.0
 ENQUEUE_TARGET = 10.0
@@ -63,8 +63,8 @@ def main() -> None:
 
     import redis
 
-    from bot.appointment_service import AppointmentNotices
-    from bot.moph_cli import validate_csv
+    from workers.appointments.notices import AppointmentNotices
+    from handlers.moph_cli import validate_csv
     from workers.queues import BULK_QUEUE, get_queue
 
     with tempfile.TemporaryDirectory() as var:

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.embedded_redis import EmbeddedRedis  # noqa: E402
+from workers.embedded_redis import EmbeddedRedis  # noqa: E402
 
 SECRET = "bench-channel-secret"
 GUNICORN = ["--workers", "2", "--threads", "4", "--worker-class", "gthread", "--timeout", "30"]
@@ -266,7 +266,7 @@ def main() -> None:
             base = f"http://127.0.0.1:{stub.server_address[1]}"
             worker_env = {**env, "LINE_API_BASE_URL": base, "LINE_DATA_API_BASE_URL": base}
 
-            from workers.inbox import accept_events
+            from workers.line.inbox import accept_events
             from workers.queues import LINE_QUEUE, enqueue
             runs = {}
             # Bursts: 200 patients, several messages each (one drain job takes a user's backlog);

@@ -1,13 +1,6 @@
-"""The hospital LINE service (see README.md).
+"""The pure domain: settings model, privacy rules, texts, knowledge base and dialog, Thai dates,
+phone and CID rules, appointments, handoff rules and texts, the verification state machine.
 
-This package holds the app factory (``bot.app``), settings and the pure
-dialog core. Importing it stays free of Flask: ``create_app`` below loads the
-web stack only when called.
+Nothing here imports Flask, Redis, RQ or an HTTP client (an import-linter contract in
+``pyproject.toml`` keeps it so): a test drives all of it in plain Python.
 """
-
-
-def create_app(*args, **kwargs):
-    """``bot.app.create_app``; see there."""
-    from bot.app import create_app as build
-
-    return build(*args, **kwargs)

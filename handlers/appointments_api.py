@@ -26,7 +26,7 @@ import re
 
 from flask import Blueprint, current_app, jsonify, request
 
-from bot.appointment_service import AppointmentNotices, parse_appointments, read_statuses, status_key
+from workers.appointments.notices import AppointmentNotices, parse_appointments, read_statuses, status_key
 from bot.settings import SettingsError
 from handlers.http_errors import error
 from integrations.moph import check_configured

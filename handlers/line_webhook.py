@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 from linebot.v3 import SignatureValidator
 
 from handlers.http_errors import error
-from workers.inbox import accept_events
+from workers.line.inbox import accept_events
 
 log = logging.getLogger(__name__)
 bp = Blueprint("line_webhook", __name__)

@@ -22,7 +22,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from bot.handoff import AgentMessage
-from handlers.handoff_service import HandoffService
+from workers.handoff.service import HandoffService
 from handlers.http_errors import error
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """SMS delivery reports: ``POST /webhooks/sepsms`` and ``GET|POST /webhooks/thaibulksms/<token>``.
 
 Thin edges: check who is calling, read the report (``integrations.sms_webhooks``),
-note it against the OTP it is about (``handlers.verification.record_delivery``:
+note it against the OTP it is about (``workers.verification.feature.record_delivery``:
 Redis only, no outbound HTTP), answer. Bodies are never logged: they hold phone numbers.
 """
 
@@ -15,7 +15,7 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from handlers.http_errors import error
-from handlers.verification import record_delivery
+from workers.verification.feature import record_delivery
 from integrations.sms_webhooks import (InvalidDeliveryReport, WebhookSignatureError, parse_sepsms_event,
                                        parse_thaibulksms_dr, verify_sepsms_signature)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 import redis as redis_lib
 
-from bot import create_app
-from bot.embedded_redis import EmbeddedRedis
-from bot.services import Services
+from handlers.app import create_app
+from workers.embedded_redis import EmbeddedRedis
+from workers.services import Services
 from bot.settings import Settings, load_settings
 from workers import runtime
 from workers.__main__ import build_worker

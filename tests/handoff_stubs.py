@@ -21,10 +21,10 @@ from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from bot.handoff import BANGKOK
-from bot.services import Services
-from handlers.handoff import HandoffFeature
-from handlers.handoff_service import HandoffService
-from handlers.line_events import LineEventHandler
+from workers.services import Services
+from workers.handoff.feature import HandoffFeature
+from workers.handoff.service import HandoffService
+from workers.line.events import LineEventHandler
 from integrations.livedesk import LiveDeskClient
 from integrations.oho import OhoClient
 from workers import runtime

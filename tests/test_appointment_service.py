@@ -14,9 +14,9 @@ import requests
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from bot.appointment_service import NOTICE_JOB, AppointmentNotices, notice_kind, parse_appointments
+from workers.appointments.notices import NOTICE_JOB, AppointmentNotices, notice_kind, parse_appointments
 from bot.appointments import parse_appointment
-from bot.services import Services
+from workers.services import Services
 from tests.conftest import make_settings
 from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     CIDS,
@@ -221,7 +221,7 @@ def test_permanent_error_fails_at_once_and_frees_the_notice(notices, moph, redis
 
 
 def test_missing_moph_settings_fail_the_notice_with_a_reason(redis_server, line_stub, redis, moph):
-    from bot.services import Services
+    from workers.services import Services
     from workers import runtime
 
     unconfigured = Services(make_settings(redis_server, line_stub, **dict(MOPH_SETTINGS, moph_user=None)),

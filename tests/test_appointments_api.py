@@ -7,8 +7,8 @@ import json
 import pytest
 import requests
 
-from bot import create_app
-from bot.services import Services
+from handlers.app import create_app
+from workers.services import Services
 from tests.conftest import make_settings
 from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     API_TOKEN,

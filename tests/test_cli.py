@@ -7,7 +7,7 @@ import json
 import pytest
 from flask import Flask
 
-from bot.cli import bot_cli
+from handlers.bot_cli import bot_cli
 from bot.knowledge import DEFAULT_FILE
 from bot.settings import load_settings
 

@@ -4,7 +4,7 @@ import multiprocessing
 
 import redis
 
-from bot.embedded_redis import EmbeddedRedis
+from workers.embedded_redis import EmbeddedRedis
 
 
 def _ensure(var_dir):

@@ -199,7 +199,7 @@ def test_every_turn_is_mirrored_without_a_handoff(webhook, run_worker, line_extr
 
 def test_with_livedesk_only_the_bot_keeps_answering_and_mirrors(redis_server, redis, line_extra, run_worker, http,
                                                                  livedesk):
-    from bot import create_app
+    from handlers.app import create_app
     from tests.conftest import make_settings
     from tests.support import LineWebhook
     from workers import runtime
@@ -224,8 +224,8 @@ def test_with_livedesk_only_the_bot_keeps_answering_and_mirrors(redis_server, re
 def test_phone_numbers_and_codes_typed_during_verification_are_not_mirrored(webhook, run_worker, line_extra, oho,
                                                                             livedesk, redis):
     from bot.verification import VerificationState
-    from handlers.handoff import REDACTED
-    from handlers.verification import VerificationStore
+    from workers.handoff.feature import REDACTED
+    from workers.verification.feature import VerificationStore
 
     VerificationStore(redis).save_state(USER, VerificationState(step="code", phone="0812345678"))
     say(webhook, run_worker, "482913")
@@ -236,7 +236,7 @@ def test_phone_numbers_and_codes_typed_during_verification_are_not_mirrored(webh
 
 
 def test_the_note_shows_the_number_verified_by_otp(webhook, run_worker, line_extra, oho, livedesk, redis):
-    from handlers.verification import VerificationStore
+    from workers.verification.feature import VerificationStore
 
     VerificationStore(redis).save_verified(USER, "0899999999", "2026-01-07T10:00:00+07:00", "sepsms")
     say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
@@ -293,7 +293,7 @@ def test_an_agent_reply_line_rejects_is_noted_for_the_agents(webhook, client, ru
     assert redis.llen("handoff:to-patient:dead") == 1
     failed = FailedJobRegistry(queue=get_queue(redis))
     assert [get_queue(redis).fetch_job(j).func_name for j in failed.get_job_ids()] == [
-        "workers.handoff_jobs.drain_to_patient"]
+        "workers.handoff.jobs.drain_to_patient"]
 
 
 def test_only_attachments_on_livedesk_hosts_reach_the_patient(webhook, client, run_worker, line_extra, oho, livedesk):

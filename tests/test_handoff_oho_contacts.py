@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.oho_contacts import OhoContacts
+from workers.oho_contacts import OhoContacts
 from tests.conftest import make_settings
 from tests.handoff_stubs import (BOT_ID, OHO, OHO_KEY, USER, QuickServices, http, line_extra, oho,  # noqa: F401
                                  requests_to, services, settings)

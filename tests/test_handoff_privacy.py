@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 
 from bot.verification import VerificationState
-from handlers.handoff import REDACTED
-from handlers.handoff_service import HandoffService
-from handlers.handoff_store import HandoffStore, mirror_outbox
-from handlers.line_events import Turn
-from handlers.verification import VerificationStore
+from workers.handoff.feature import REDACTED
+from workers.handoff.service import HandoffService
+from workers.handoff.store import HandoffStore, mirror_outbox
+from workers.line.events import Turn
+from workers.verification.feature import VerificationStore
 from tests.support import text_event
 from tests.handoff_stubs import USER, services, settings  # noqa: F401
 

@@ -9,14 +9,14 @@ import pytest
 import redis as redis_lib
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from handlers.handoff_service import HandoffService
-from handlers.handoff_store import mirror_outbox
-from handlers.line_events import Turn
+from workers.handoff.service import HandoffService
+from workers.handoff.store import mirror_outbox
+from workers.line.events import Turn
 from tests.support import text_event
 from tests.handoff_stubs import (USER, QuickServices, agent_event, http, line_extra, livedesk,  # noqa: F401
                                  make_due, oho, post_livedesk, pushes, replies, resolved_event, scheduled,
                                  services, settings)
-from workers import handoff_jobs
+from workers.handoff import jobs as handoff_jobs
 from workers.queues import get_queue
 
 
@@ -47,8 +47,8 @@ def test_livedesk_outage_is_retried_then_failed_and_nothing_is_lost(webhook, run
     livedesk.down = True
     say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
     assert len(replies(line_extra)) == 1  # the patient's answer does not wait for LiveDesk
-    assert retry_until_failed(redis, run_worker, "workers.handoff_jobs.drain_mirror") == 5
-    assert len(failed_jobs(redis, "workers.handoff_jobs.drain_mirror")) == 1
+    assert retry_until_failed(redis, run_worker, "workers.handoff.jobs.drain_mirror") == 5
+    assert len(failed_jobs(redis, "workers.handoff.jobs.drain_mirror")) == 1
     assert [item["kind"] for item in mirror_outbox(redis).pending(USER)] == ["text", "note", "text"]
     assert livedesk.messages == []
 
@@ -67,8 +67,8 @@ def test_oho_outage_is_retried_then_failed_and_can_be_requeued(webhook, run_work
     assert len(replies(line_extra)) == 1
     # The note still reaches staff, saying Oho could not be read.
     assert "Oho: อ่านข้อมูลไม่ได้ขณะนี้" in livedesk.notes()[0]
-    retry_until_failed(redis, run_worker, "workers.handoff_jobs.request_agent")
-    [job_id] = failed_jobs(redis, "workers.handoff_jobs.request_agent")
+    retry_until_failed(redis, run_worker, "workers.handoff.jobs.request_agent")
+    [job_id] = failed_jobs(redis, "workers.handoff.jobs.request_agent")
     assert oho.calls("POST", "/request-agent") == []  # create-contact failed first each time
 
     oho.down = False
@@ -82,8 +82,8 @@ def test_rejected_mirror_item_is_set_aside_without_blocking_the_rest(webhook, ru
                                                                       livedesk, redis):
     livedesk.reject.add("ข้อความที่ LiveDesk ไม่รับ")
     say(webhook, run_worker, "ข้อความที่ LiveDesk ไม่รับ")
-    assert len(failed_jobs(redis, "workers.handoff_jobs.drain_mirror")) == 1
-    assert scheduled(redis, "workers.handoff_jobs.drain_mirror") == []  # no retry: it would fail the same way
+    assert len(failed_jobs(redis, "workers.handoff.jobs.drain_mirror")) == 1
+    assert scheduled(redis, "workers.handoff.jobs.drain_mirror") == []  # no retry: it would fail the same way
     assert redis.llen("livedesk:outbox:dead") == 1
     assert [kind for kind, _ in livedesk.public()] == ["outgoing"]  # the bot's answer still went in
 
@@ -108,7 +108,7 @@ def test_line_outage_for_an_agent_reply_retries_with_the_same_key(webhook, clien
     line_extra.expect_request("/v2/bot/message/push").respond_with_json({"sentMessages": []})
     post_livedesk(client, agent_event(9002))
     run_worker()
-    assert make_due(redis, "workers.handoff_jobs.drain_to_patient") == 1
+    assert make_due(redis, "workers.handoff.jobs.drain_to_patient") == 1
     run_worker()
     post_livedesk(client, agent_event(9003, "อีกข้อความค่ะ"))
     run_worker()
@@ -139,10 +139,10 @@ def test_jobs_run_twice_do_not_double_anything(webhook, client, run_worker, line
 
 def test_no_agent_notice_is_sent_once_when_its_time_comes(webhook, run_worker, line_extra, oho, livedesk, redis):
     session = say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")["webhookEventId"]
-    [job] = scheduled(redis, "workers.handoff_jobs.check_no_agent")
+    [job] = scheduled(redis, "workers.handoff.jobs.check_no_agent")
     due = ScheduledJobRegistry(queue=get_queue(redis)).get_scheduled_time(job)
     assert 9 * 60 < due.timestamp() - time.time() <= 10 * 60
-    make_due(redis, "workers.handoff_jobs.check_no_agent")
+    make_due(redis, "workers.handoff.jobs.check_no_agent")
     run_worker()
     [push] = pushes(line_extra)
     assert "อยู่ในคิว" in push.get_json()["messages"][0]["text"]
@@ -168,7 +168,7 @@ def test_an_echo_of_a_post_that_timed_out_is_not_an_agent_reply(webhook, client,
     livedesk.time_out.add(parking)
     say(webhook, run_worker, "ที่จอดรถ")
     [made] = [m for m in livedesk.messages if m["content"] == parking]
-    assert scheduled(redis, "workers.handoff_jobs.drain_mirror")  # the post is retried later
+    assert scheduled(redis, "workers.handoff.jobs.drain_mirror")  # the post is retried later
     echo = agent_event(made["id"], parking)  # posted with the API's agent token: it looks like an agent's
     assert post_livedesk(client, echo).get_json()["outcome"] == "echo"
     run_worker()
@@ -202,7 +202,7 @@ def test_an_emergency_gets_1669_even_when_the_handoff_cannot_open(settings, redi
 
 def test_an_emergency_during_a_handoff_gets_1669_even_when_escalating_fails(settings, redis, no_rq_writes,
                                                                            services):
-    from handlers.line_events import Turn as LineTurn
+    from workers.line.events import Turn as LineTurn
 
     [feature, *_] = services.conversation_features
     opening = text_event("ขอคุยกับเจ้าหน้าที่", user=USER)

@@ -57,8 +57,8 @@ def test_outside_hours_the_patient_is_told_when_and_timers_count_opening_time(se
     Patient(handler, line_extra).say("ขอคุยกับเจ้าหน้าที่")
     text = replies(line_extra)[0].get_json()["messages"][0]["text"]
     assert "ขณะนี้อยู่นอกเวลาทำการ" in text and "วันจันทร์ที่ 12 ม.ค. 2569 เวลา 08:00 น." in text
-    assert due_at(redis, "workers.handoff_jobs.check_no_agent") == [bkk(12, 8, 10)]
-    assert due_at(redis, "workers.handoff_jobs.check_idle") == [bkk(12, 9, 0)]
+    assert due_at(redis, "workers.handoff.jobs.check_no_agent") == [bkk(12, 8, 10)]
+    assert due_at(redis, "workers.handoff.jobs.check_idle") == [bkk(12, 9, 0)]
 
 
 def test_while_the_bot_is_quiet_the_patient_is_reminded_of_the_way_back_now_and_then(services, redis, line_extra):
@@ -116,7 +116,7 @@ def test_idle_close_counts_the_agents_silence_not_the_patients_messages(services
     clock.advance(4)              # 59 minutes after the agent's last message
     service.check_idle(USER, session)
     assert service.store.state(USER) is not None
-    assert bkk(7, 11, 10) in due_at(redis, "workers.handoff_jobs.check_idle")  # looks again at the deadline
+    assert bkk(7, 11, 10) in due_at(redis, "workers.handoff.jobs.check_idle")  # looks again at the deadline
 
     clock.advance(2)
     service.check_idle(USER, session)
@@ -131,7 +131,7 @@ def test_idle_close_waits_for_opening_hours(services, redis, line_extra):
     clock = Clock(bkk(9, 15, 30))  # Friday, half an hour before closing
     handler, service = handler_at(services, clock)
     session = Patient(handler, line_extra).say("ขอคุยกับเจ้าหน้าที่")["webhookEventId"]
-    assert due_at(redis, "workers.handoff_jobs.check_idle") == [bkk(12, 8, 30)]  # 30 min Friday + 30 min Monday
+    assert due_at(redis, "workers.handoff.jobs.check_idle") == [bkk(12, 8, 30)]  # 30 min Friday + 30 min Monday
     clock.now = bkk(10, 12).timestamp()  # Saturday: nobody is expected to answer
     service.check_idle(USER, session)
     assert service.store.state(USER) is not None

@@ -1,7 +1,7 @@
 import redis as redis_lib
 
-from bot import create_app
-from bot.services import Services
+from handlers.app import create_app
+from workers.services import Services
 from tests.conftest import make_settings
 
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from integrations.errors import InvalidRequestError, ServerError
-from workers.inbox import DEAD_LETTERS, accept_events, drain_inbox, line_inbox
+from workers.line.inbox import DEAD_LETTERS, accept_events, drain_inbox, line_inbox
 from workers.user_queue import ItemsSetAside, UserQueue
 from tests.support import text_event
 
@@ -75,7 +75,7 @@ def test_permanent_failure_sets_the_event_aside_and_goes_on(redis):
 
 
 def test_a_repeatedly_failing_event_stops_blocking_after_max_attempts(redis):
-    from workers.inbox import MAX_EVENT_ATTEMPTS
+    from workers.line.inbox import MAX_EVENT_ATTEMPTS
     accept_events(redis, [text_event("stuck", user=USER)])
 
     def failing(event):

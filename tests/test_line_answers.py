@@ -67,7 +67,7 @@ def test_a_retried_job_never_reuses_the_reply_token_and_pushes_with_the_same_key
     assert redis.llen(f"line:inbox:{USER}") == 1
 
     line_stub.expect_request("/v2/bot/message/push").respond_with_json({}, status=409)  # LINE: already accepted
-    from workers.line_jobs import drain_inbox
+    from workers.line.jobs import drain_inbox
     assert drain_inbox(USER) == 1  # the retry, as the scheduler would run it
     assert len(requests_to(line_stub, "/v2/bot/message/reply")) == 1
     pushes = requests_to(line_stub, "/v2/bot/message/push")
@@ -107,7 +107,7 @@ class BrokenFeature:
 
 
 def test_an_emergency_is_answered_even_when_a_feature_breaks(services, line_stub, redis):
-    from handlers.line_events import LineEventHandler
+    from workers.line.events import LineEventHandler
     from tests.support import text_event
     handler = LineEventHandler(services.dialog, services.line, redis, [BrokenFeature()])
     event = text_event("เจ็บหน้าอก หายใจไม่ออก", user=USER)

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from bot.handoff import HandoffState
-from handlers.handoff_service import HandoffService
-from handlers.handoff_store import patient_outbox
+from workers.handoff.service import HandoffService
+from workers.handoff.store import patient_outbox
 from tests.conftest import make_settings
 from tests.handoff_stubs import (HOOK_TOKEN, LIVEDESK, OHO, OHO_KEY, USER, agent_event, resolved_event,  # noqa: F401
                                  services)
@@ -60,7 +60,7 @@ def test_agent_reply_is_queued_for_the_patient_without_calling_out(client, redis
                                                                    store):
     response = post_livedesk(client, agent_event(9001, "ผลแล็บปกติค่ะ"))
     assert response.status_code == 200 and response.get_json()["outcome"] == "queued"
-    assert sorted(queued(redis)) == ["workers.handoff_jobs.drain_to_patient", "workers.handoff_jobs.request_agent"]
+    assert sorted(queued(redis)) == ["workers.handoff.jobs.drain_to_patient", "workers.handoff.jobs.request_agent"]
     [item] = patient_outbox(redis).pending(USER)
     assert item["content"] == "ผลแล็บปกติค่ะ" and item["message_id"] == "9001"
     assert line_stub.log == []
@@ -77,8 +77,8 @@ def test_wrong_token_is_404_and_nothing_is_done(client, redis, known_conversatio
 
 
 def test_no_token_configured_means_no_endpoint(redis_server, line_stub, redis):
-    from bot import create_app
-    from bot.services import Services
+    from handlers.app import create_app
+    from workers.services import Services
 
     settings = make_settings(redis_server, line_stub)
     app = create_app(settings, services=Services(settings, redis_connection=redis))
@@ -110,8 +110,8 @@ def test_bad_signature_is_401_and_nothing_is_done(client, redis, known_conversat
 
 def test_without_a_secret_the_token_is_the_guard(redis_server, line_stub, redis):
     # Whether LiveDesk signs is undocumented: with no LIVEDESK_WEBHOOK_SECRET, the secret path token guards alone.
-    from bot import create_app
-    from bot.services import Services
+    from handlers.app import create_app
+    from workers.services import Services
 
     settings = make_settings(redis_server, line_stub, livedesk_api_key="ld-test-key",
                              livedesk_api_secret="ld-test-secret", livedesk_base_url=LIVEDESK, livedesk_inbox_id=79,
@@ -188,7 +188,7 @@ def test_duplicate_delivery_is_queued_once(client, redis, known_conversation):
     outcomes = [post_livedesk(client, agent_event(9001)).get_json()["outcome"] for _ in range(3)]
     assert outcomes == ["queued", "duplicate", "duplicate"]
     assert len(patient_outbox(redis).pending(USER)) == 1
-    assert queued(redis).count("workers.handoff_jobs.drain_to_patient") == 1
+    assert queued(redis).count("workers.handoff.jobs.drain_to_patient") == 1
 
 
 def test_reply_in_a_conversation_we_do_not_know_is_ignored(client, redis):
@@ -201,7 +201,7 @@ def test_resolved_closes_an_open_handoff_once(client, redis, known_conversation,
     assert post_livedesk(client, resolved_event(141)).get_json()["outcome"] == "closing"
     assert post_livedesk(client, resolved_event(141)).get_json()["outcome"] == "duplicate"
     [job] = get_queue(redis).jobs
-    assert job.func_name == "workers.handoff_jobs.close_handoff"
+    assert job.func_name == "workers.handoff.jobs.close_handoff"
     assert job.args == [USER, "01SESSION", "resolved", True]
 
 

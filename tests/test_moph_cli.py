@@ -17,8 +17,8 @@ import redis as redis_lib
 import requests
 from rq.job import Job
 
-from bot import create_app
-from bot.services import Services
+from handlers.app import create_app
+from workers.services import Services
 from tests.conftest import make_settings
 from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     CIDS,

@@ -9,7 +9,7 @@ import pytest
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from bot.appointment_service import REMINDER_QUEUE, AppointmentNotices, naming_key
+from workers.appointments.notices import REMINDER_QUEUE, AppointmentNotices, naming_key
 from bot.appointments import BANGKOK, parse_appointment
 from tests.conftest import make_settings
 from tests.flex_rules import assert_valid_flex

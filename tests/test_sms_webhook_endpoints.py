@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from bot import create_app
-from bot.services import Services
-from handlers.verification import VerificationStore
+from handlers.app import create_app
+from workers.services import Services
+from workers.verification.feature import VerificationStore
 from tests.conftest import make_settings
 from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     SMS_SETTINGS,

@@ -12,7 +12,7 @@ import pytest
 import requests
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from handlers.verification import VerificationFeature, verification_in_progress, verified_phone
+from workers.verification.feature import VerificationFeature, verification_in_progress, verified_phone
 from integrations.line import retry_key_for
 from tests.conftest import make_settings
 from tests.verification_support import (  # noqa: F401  (fixtures used by name)
@@ -277,8 +277,8 @@ def test_a_number_thaibulksms_refuses_is_told_as_such(patient, rsps, redis, cloc
 # -- without SMS settings ---------------------------------------------------------------------------
 
 def test_without_sms_settings_the_knowledge_base_answers(redis_server, line_stub, redis, run_worker):
-    from bot import create_app
-    from bot.services import Services
+    from handlers.app import create_app
+    from workers.services import Services
     from tests.support import LineWebhook
     from workers import runtime
 
@@ -304,8 +304,8 @@ LIVEDESK_SETTINGS = dict(livedesk_api_key="ld-test-key", livedesk_api_secret="ld
 @pytest.fixture
 def with_livedesk(redis_server, line_stub, redis, run_worker, rsps, provider):
     """Handoff configured too (LiveDesk mirror and Oho); yields (patient, sms, services)."""
-    from bot import create_app
-    from bot.services import Services
+    from handlers.app import create_app
+    from workers.services import Services
     from tests.support import LineWebhook
     from workers import runtime
 

@@ -86,8 +86,8 @@ def test_job_description_carries_no_patient_text(webhook, redis):
 
 
 def test_unconfigured_webhook_answers_503(redis_server, redis):
-    from bot import create_app
-    from bot.services import Services
+    from handlers.app import create_app
+    from workers.services import Services
     from tests.conftest import make_settings
     settings = make_settings(redis_server, line_channel_secret=None)
     client = create_app(settings, services=Services(settings, redis_connection=redis)).test_client()
@@ -110,8 +110,8 @@ def test_access_log_names_the_route_not_the_path(client, caplog):
 
 def test_an_empty_channel_secret_is_not_a_secret(redis_server, redis):
     """``LINE_CHANNEL_SECRET=`` must not accept bodies signed with the empty key."""
-    from bot import create_app
-    from bot.services import Services
+    from handlers.app import create_app
+    from workers.services import Services
     from tests.conftest import make_settings
     from tests.support import sign
     settings = make_settings(redis_server, line_channel_secret="")
@@ -140,7 +140,7 @@ def test_a_waiting_drain_takes_later_events_without_a_new_job(webhook, redis, ru
 
 
 def test_an_event_after_the_drain_started_queues_a_new_drain(webhook, redis):
-    from workers.inbox import drain_inbox
+    from workers.line.inbox import drain_inbox
     user = "U" + "f" * 32
     webhook.post([text_event("1", user=user)])
     handled = []
@@ -173,7 +173,7 @@ def test_a_lost_drain_only_delays_the_user_until_its_flag_expires(webhook, redis
 
 def test_a_drain_that_starts_between_the_two_steps_gets_a_successor(redis, monkeypatch):
     """The flag was read as set, but the drain cleared it before the append: a new drain is queued."""
-    from workers import inbox
+    from workers.line import inbox
     user = "U" + "8" * 32
     inbox.accept_events(redis, [text_event("1", user=user)])
     get_queue(redis, LINE_QUEUE).empty()

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 import pytest
 import responses
 
-from handlers.verification import VerificationFeature
+from workers.verification.feature import VerificationFeature
 from tests.conftest import make_settings
 from tests.support import text_event
 

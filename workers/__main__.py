@@ -16,7 +16,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from bot.log_setup import configure_logging
-from bot.services import Services
+from workers.services import Services
 from bot.settings import load_settings
 from workers import runtime
 from workers.queues import QUEUE_NAMES, get_queue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from bot.services import Services
+from workers.services import Services
 from bot.settings import load_settings
 
 _services: Services | None = None

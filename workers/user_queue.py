@@ -1,6 +1,6 @@
 """Per-user ordered queues in Redis: each user's items handled in order, users in parallel, nothing lost.
 
-Used for the LINE inbox (``workers/inbox.py``) and the handoff outboxes (``handlers/handoff_store.py``).
+Used for the LINE inbox (``workers/line/inbox.py``) and the handoff outboxes (``workers/handoff/store.py``).
 An item is appended once per id (a redelivered webhook or a retried turn does not queue it
 twice) and leaves the list only after it was handled, so a killed worker loses nothing: the
 next drain handles it again (handlers are idempotent). One drain per user at a time (a lock);

@@ -1,12 +1,12 @@
-"""Jobs of the phone verification (enqueued by ``handlers.verification``). Thin: the service does the work.
+"""Jobs of the phone verification (enqueued by ``workers.verification.feature``). Thin: the service does the work.
 
 Arguments are request ids and LINE user ids only: the phone number and the typed
-code stay in Redis values (``handlers.verification``), out of job data and logs.
+code stay in Redis values (``workers.verification.feature``), out of job data and logs.
 """
 
 from __future__ import annotations
 
-from handlers.verification import VerificationService
+from workers.verification.feature import VerificationService
 from workers.runtime import fail_fast, final_attempt, services
 
 

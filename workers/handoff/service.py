@@ -3,7 +3,7 @@ webhook (agents' replies and resolutions) and the jobs in ``workers/handoff_jobs
 call Oho, LiveDesk and LINE).
 
 Split out of ``handlers/handoff.py`` so the webhook and the worker import the service without the
-conversation feature; the Redis state it works on is in ``handlers/handoff_store.py``.
+conversation feature; the Redis state it works on is in ``workers/handoff/store.py``.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from bot.handoff import (BANGKOK, AgentMessage, HandoffState, agent_line_message
                          with_end_button)
 from bot.otp import otp_key
 from bot.privacy import mask
-from handlers.handoff_store import (HandoffStore, enqueue_close, enqueue_drain_mirror, enqueue_drain_to_patient,
+from workers.handoff.store import (HandoffStore, enqueue_close, enqueue_drain_mirror, enqueue_drain_to_patient,
                                     enqueue_oho_contact, enqueue_request_agent, mirror_outbox, patient_outbox,
                                     schedule_idle_check, schedule_no_agent_check)
-from handlers.livedesk_mirror import LiveDeskMirror, Mirrored, bot_line
-from handlers.oho_contacts import OhoContacts
+from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
+from workers.oho_contacts import OhoContacts
 from integrations.errors import NotFoundError
 from integrations.line import retry_key_for
 from integrations.oho import OhoLimitError

@@ -241,7 +241,7 @@ def livedesk_configured(settings) -> bool:
 # -- enqueueing (jobs are named as strings: the worker module imports this one) -----------------
 # ``pipeline``: the job joins the caller's transaction.
 
-JOBS = "workers.handoff_jobs"
+JOBS = "workers.handoff.jobs"
 
 
 def enqueue_drain_mirror(connection: redis.Redis, user: str, pipeline=None) -> None:

@@ -1,7 +1,7 @@
 """Jobs that push appointment notices, reminders and announcements through MOPH Alert.
 
 Thin: the deciding (sent already? superseded? cancelled?) is in
-``bot.appointment_service`` and ``bot.announcements``. 429/5xx/timeouts are
+``workers.appointments.notices`` and ``workers.appointments.announcements``. 429/5xx/timeouts are
 retried by RQ with backoff; errors a retry cannot fix go straight to the failed
 registry. Either way the notice's status in Redis says what happened.
 
@@ -11,8 +11,8 @@ CIDs are read from Redis, so RQ never logs one.
 
 from __future__ import annotations
 
-from bot.announcements import deliver_chunk
-from bot.appointment_service import AppointmentNotices
+from workers.appointments.announcements import deliver_chunk
+from workers.appointments.notices import AppointmentNotices
 from bot.settings import SettingsError
 from workers.runtime import fail_fast, fail_without_retry, final_attempt, services
 

@@ -1,7 +1,7 @@
 """Human handoff, the pure parts: business hours, the patient's Thai texts, end phrases,
 plain-text renderings for LiveDesk, the private note for staff, and the handoff state model.
 
-No Redis, HTTP or Flask here: ``handlers/handoff_store.py`` keeps the state and
+No Redis, HTTP or Flask here: ``workers/handoff/store.py`` keeps the state and
 ``handlers/handoff_service.py`` (run by ``workers/handoff_jobs.py``) talks to Oho, LiveDesk and LINE.
 """
 

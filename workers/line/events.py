@@ -25,7 +25,7 @@ import redis
 from bot.dialog import Dialog, Reply
 from bot.privacy import mask
 from integrations.line import LineClient, retry_key_for
-from workers.inbox import event_id, source_key
+from workers.line.inbox import event_id, source_key
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 ``VerificationFeature`` runs inside the LINE drain job: it moves the patient
 through ``bot.verification`` (pure) and enqueues the jobs that talk to the SMS
-provider (``workers.verification_jobs``); ``VerificationService`` is what those
+provider (``workers.verification.jobs``); ``VerificationService`` is what those
 jobs run. Only the web edge (``handlers.sms_webhooks``) calls
 ``record_delivery``, which touches Redis and nothing else.
 
@@ -59,7 +59,7 @@ VERIFIED_AT_ATTRIBUTE = "phone_verified_at"
 SEND_RETRY = Retry(max=3, interval=[10, 20, 40])  # past SEPSMS's 1-minute OTP window
 CHECK_RETRY = Retry(max=2, interval=[3, 10])
 MESSAGE_KINDS = frozenset({"image", "video", "audio", "file", "location", "sticker"})
-JOBS = "workers.verification_jobs"
+JOBS = "workers.verification.jobs"
 
 
 # -- Redis -------------------------------------------------------------------------------
@@ -405,7 +405,7 @@ class VerificationService:
 
     def _note_for_staff(self, request: SendRequest, when: str) -> None:
         """A private note in the patient's LiveDesk conversation, queued in order with the mirrored chat."""
-        from handlers.handoff_store import enqueue_drain_mirror, livedesk_configured, mirror_outbox
+        from workers.handoff.store import enqueue_drain_mirror, livedesk_configured, mirror_outbox
 
         if not livedesk_configured(self.settings):
             return
@@ -424,7 +424,7 @@ class VerificationService:
         record = verification_record(self.redis, user)
         if record is None or self.settings.oho_api_key is None:
             return
-        from handlers.oho_contacts import OhoContacts
+        from workers.oho_contacts import OhoContacts
 
         oho, contacts = self.services.oho, OhoContacts(self.services)
         platform_id = contacts.platform_id()

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from linebot.v3.messaging import Message
 from redis.exceptions import WatchError
 
-from bot.appointment_service import DEDUP_SECONDS, UNCERTAIN, UNCERTAIN_TEXT, error_text, write_status
+from workers.appointments.notices import DEDUP_SECONDS, UNCERTAIN, UNCERTAIN_TEXT, error_text, write_status
 from bot.appointments import is_valid_cid, keyed_digest
 from bot.privacy import mask
 from bot.settings import SettingsError
@@ -32,7 +32,7 @@ from integrations.errors import ProviderError
 from integrations.moph import MophDeliveryUnknown
 from workers.queues import BULK_QUEUE, get_queue, prepare
 
-ANNOUNCE_JOB = "workers.appointment_jobs.send_announcement_chunk"
+ANNOUNCE_JOB = "workers.appointments.jobs.send_announcement_chunk"
 MAX_MESSAGES = 5
 DEFAULT_CHUNK_SIZE = 10_000
 #: A job uploads and sends one chunk; 10,000 CIDs is a ~150 kB body.

@@ -60,8 +60,8 @@ from workers.queues import DEFAULT_QUEUE, enqueue_at, get_queue, prepare
 
 log = logging.getLogger(__name__)
 
-NOTICE_JOB = "workers.appointment_jobs.send_notice"
-REMINDER_JOB = "workers.appointment_jobs.send_reminder"
+NOTICE_JOB = "workers.appointments.jobs.send_notice"
+REMINDER_JOB = "workers.appointments.jobs.send_reminder"
 REMINDER_QUEUE = DEFAULT_QUEUE
 
 #: A notice is never sent twice within this time; longer than any booking horizon.

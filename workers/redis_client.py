@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from bot.embedded_redis import EmbeddedRedis
+from workers.embedded_redis import EmbeddedRedis
 from bot.settings import Settings
 
 

@@ -13,7 +13,7 @@ import redis as redis_lib
 
 from bot.dialog import Dialog
 from bot.knowledge import KnowledgeBase
-from bot.redis_client import connect_redis
+from workers.redis_client import connect_redis
 from bot.settings import Settings
 
 
@@ -45,15 +45,15 @@ class Services:
 
     @cached_property
     def line_events(self):
-        from handlers.line_events import LineEventHandler
+        from workers.line.events import LineEventHandler
 
         return LineEventHandler(self.dialog, self.line, self.redis, self.conversation_features)
 
     @cached_property
     def conversation_features(self) -> list:
-        """Consulted in this order on every LINE event (see ``handlers.line_events``)."""
-        from handlers.handoff import build_handoff_feature
-        from handlers.verification import build_verification_feature
+        """Consulted in this order on every LINE event (see ``workers.line.events``)."""
+        from workers.handoff.feature import build_handoff_feature
+        from workers.verification.feature import build_verification_feature
 
         built = (build_handoff_feature(self), build_verification_feature(self))
         return [feature for feature in built if feature is not None]

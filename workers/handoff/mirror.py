@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 from bot.handoff import handoff_note, known_from_oho, render_line_messages
 from bot.privacy import mask
-from handlers.handoff_store import HandoffStore
-from handlers.oho_contacts import OhoContacts
-from handlers.verification import verified_phone
+from workers.handoff.store import HandoffStore
+from workers.oho_contacts import OhoContacts
+from workers.verification.feature import verified_phone
 from integrations.errors import NotFoundError, ProviderError
 
 log = logging.getLogger(__name__)

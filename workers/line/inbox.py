@@ -107,7 +107,7 @@ def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
 
 def _enqueue_drain(connection: redis.Redis, user: str, pipe) -> None:
     pipe.set(_pending_flag(user), 1, ex=PENDING_TTL)
-    enqueue(connection, "workers.line_jobs.drain_inbox", user, queue=LINE_QUEUE, pipeline=pipe,
+    enqueue(connection, "workers.line.jobs.drain_inbox", user, queue=LINE_QUEUE, pipeline=pipe,
             description=f"answer LINE events of {mask(user)}", timeout=LOCK_TIMEOUT)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
-from handlers.handoff_service import HandoffService
+from workers.handoff.service import HandoffService
 from workers.runtime import fail_fast, fail_without_retry, services
 from workers.user_queue import ItemsSetAside
 

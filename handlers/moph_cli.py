@@ -24,15 +24,15 @@ from flask import current_app
 from flask.cli import AppGroup
 from rq import Worker
 
-from bot.announcements import (
+from workers.appointments.announcements import (
     DEFAULT_CHUNK_SIZE,
     AnnouncementError,
     enqueue_announcement,
     read_cids,
     read_messages,
 )
-from bot.announcements import status_key as chunk_status_key
-from bot.appointment_service import (
+from workers.appointments.announcements import status_key as chunk_status_key
+from workers.appointments.notices import (
     PENDING,
     UNCERTAIN,
     AppointmentNotices,

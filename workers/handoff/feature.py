@@ -8,7 +8,7 @@ replies come back through ``handlers/livedesk_webhook.py``. ``HandoffFeature`` a
 webhook only touch Redis; ``HandoffService``'s job steps (run by ``workers/handoff_jobs.py``)
 call Oho, LiveDesk and LINE, fed by per-user ordered outboxes (``workers/user_queue.py``).
 
-The parts: ``handlers/handoff_store.py`` (the Redis state, the outboxes, the enqueueing of jobs),
+The parts: ``workers/handoff/store.py`` (the Redis state, the outboxes, the enqueueing of jobs),
 ``handlers/handoff_service.py`` (``HandoffService``), ``handlers/livedesk_mirror.py`` (posting to
 LiveDesk); this module is the conversation feature, ``HandoffFeature``.
 """
@@ -26,10 +26,10 @@ from bot.handoff import (BANGKOK, MEDIA_TYPES, OFFER_POSTBACK, HandoffState, han
                          handoff_declined_message, handoff_offer_message, handoff_started_message,
                          handoff_waiting_message, is_end_phrase, postback_action, render_patient_event, urgent_note)
 from bot.privacy import mask
-from handlers.handoff_service import HandoffService
-from handlers.handoff_store import NOTE_TRANSCRIPT, enqueue_drain_mirror, livedesk_configured
-from handlers.livedesk_mirror import Mirrored, bot_line
-from handlers.verification import verification_in_progress
+from workers.handoff.service import HandoffService
+from workers.handoff.store import NOTE_TRANSCRIPT, enqueue_drain_mirror, livedesk_configured
+from workers.handoff.mirror import Mirrored, bot_line
+from workers.verification.feature import verification_in_progress
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ and every process gets its address.
 
 Whoever starts the server stops it: ``./dev serve`` and the test suite do so on
 exit; a server started on demand by a Procfile process keeps running for the
-next one and is stopped with ``python -m bot.embedded_redis stop``.
+next one and is stopped with ``python -m workers.embedded_redis stop``.
 
-Usage: ``python -m bot.embedded_redis {start|stop|status|run -- CMD…}``.
+Usage: ``python -m workers.embedded_redis {start|stop|status|run -- CMD…}``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers import inbox
+from workers.line import inbox
 from workers.runtime import fail_fast, fail_without_retry, services
 from workers.user_queue import ItemsSetAside
 
