@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     @field_validator("business_hours")
     @classmethod
     def _business_hours(cls, value: str) -> str:
-        from bot.handoff import parse_business_hours
+        from bot.handoff.hours import parse_business_hours
 
         parse_business_hours(value)  # ValueError names the wrong day or time
         return value

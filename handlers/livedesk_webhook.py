@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from bot.handoff import AgentMessage
+from bot.handoff.state import AgentMessage
 from workers.handoff.service import HandoffService
 from handlers.http_errors import error
 

@@ -20,7 +20,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
-from bot.handoff import BANGKOK
+from bot.thai_dates import BANGKOK
 from workers.services import Services
 from workers.handoff.feature import HandoffFeature
 from workers.handoff.service import HandoffService

@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
-from bot.handoff import BANGKOK, BusinessHours, no_agent_due, parse_business_hours, when_staff_answer
+from bot.thai_dates import BANGKOK
+from bot.handoff.hours import BusinessHours, parse_business_hours, when_staff_answer
+from bot.handoff.state import no_agent_due
 
 WEEKDAYS = parse_business_hours("Mon-Fri 08:00-16:00")
 WITH_SATURDAY = parse_business_hours("Mon-Fri 08:00-16:00; Sat 08:00-12:00")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.handoff import (END_CHAT_QUICK_REPLY, END_POSTBACK, OFFER_POSTBACK, DECLINE_POSTBACK, REASONS,
-                         undelivered_note)
+from bot.handoff.messages import DECLINE_POSTBACK, END_CHAT_QUICK_REPLY, END_POSTBACK, OFFER_POSTBACK, REASONS
+from bot.handoff.render import undelivered_note
 from tests.support import text_event
 from tests.handoff_stubs import (BOT_ID, JPEG, LIVEDESK, OHO_KEY, USER, QuickServices, agent_event,  # noqa: F401
                                  http, line_extra, livedesk, oho, post_livedesk, pushes, replies, resolved_event,

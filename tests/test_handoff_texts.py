@@ -6,10 +6,12 @@ import datetime as dt
 
 import pytest
 
-from bot.handoff import (ATTACHMENT_NOT_SHOWN, BANGKOK, END_CHAT_QUICK_REPLY, HandoffState, agent_line_messages,
-                         attachment_url_allowed, handoff_note, idle_deadline, is_end_phrase, known_from_oho,
-                         parse_business_hours, postback_action, registrable_domain, render_line_messages,
-                         render_patient_event, with_end_button)
+from bot.thai_dates import BANGKOK
+from bot.handoff.hours import parse_business_hours
+from bot.handoff.messages import END_CHAT_QUICK_REPLY, is_end_phrase, postback_action, with_end_button
+from bot.handoff.render import (ATTACHMENT_NOT_SHOWN, agent_line_messages, attachment_url_allowed, handoff_note,
+    known_from_oho, registrable_domain, render_line_messages, render_patient_event)
+from bot.handoff.state import HandoffState, idle_deadline
 from bot.knowledge import KnowledgeBase
 
 

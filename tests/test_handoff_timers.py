@@ -8,7 +8,9 @@ import datetime as dt
 import pytest
 from rq.registry import ScheduledJobRegistry
 
-from bot.handoff import BANGKOK, END_CHAT_QUICK_REPLY, HANDOFF_POSTBACK, AgentMessage
+from bot.thai_dates import BANGKOK
+from bot.handoff.messages import END_CHAT_QUICK_REPLY, HANDOFF_POSTBACK
+from bot.handoff.state import AgentMessage
 from tests.support import text_event
 from tests.handoff_stubs import (USER, Clock, handler_at, handoff_settings, http,  # noqa: F401
                                  line_extra, livedesk, oho, pushes, replies, scheduled, services)

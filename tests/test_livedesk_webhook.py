@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bot.handoff import HandoffState
+from bot.handoff.state import HandoffState
 from workers.handoff.service import HandoffService
 from workers.handoff.store import patient_outbox
 from tests.conftest import make_settings

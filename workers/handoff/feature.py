@@ -22,9 +22,11 @@ from collections import OrderedDict
 from typing import Callable
 
 from bot.dialog import Reply
-from bot.handoff import (BANGKOK, MEDIA_TYPES, OFFER_POSTBACK, HandoffState, handoff_closed_message,
-                         handoff_declined_message, handoff_offer_message, handoff_started_message,
-                         handoff_waiting_message, is_end_phrase, postback_action, render_patient_event, urgent_note)
+from bot.thai_dates import BANGKOK
+from bot.handoff.messages import (OFFER_POSTBACK, handoff_closed_message, handoff_declined_message,
+    handoff_offer_message, handoff_started_message, handoff_waiting_message, is_end_phrase, postback_action)
+from bot.handoff.render import MEDIA_TYPES, render_patient_event, urgent_note
+from bot.handoff.state import HandoffState
 from bot.privacy import mask
 from workers.handoff.service import HandoffService
 from workers.handoff.store import NOTE_TRANSCRIPT, enqueue_drain_mirror, livedesk_configured

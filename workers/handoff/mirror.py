@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import NamedTuple
 
-from bot.handoff import handoff_note, known_from_oho, render_line_messages
+from bot.handoff.render import handoff_note, known_from_oho, render_line_messages
 from bot.privacy import mask
 from workers.handoff.store import HandoffStore
 from workers.oho_contacts import OhoContacts

@@ -16,10 +16,12 @@ from typing import Callable
 
 import redis
 
-from bot.handoff import (BANGKOK, AgentMessage, HandoffState, agent_line_messages, agent_took_over_message,
-                         attachment_url_allowed, closed_note, handoff_closed_message, idle_deadline,
-                         no_agent_message, parse_business_hours, render_line_messages, undelivered_note,
-                         with_end_button)
+from bot.thai_dates import BANGKOK
+from bot.handoff.hours import parse_business_hours
+from bot.handoff.messages import agent_took_over_message, handoff_closed_message, no_agent_message, with_end_button
+from bot.handoff.render import (agent_line_messages, attachment_url_allowed, closed_note, render_line_messages,
+    undelivered_note)
+from bot.handoff.state import AgentMessage, HandoffState, idle_deadline
 from bot.otp import otp_key
 from bot.privacy import mask
 from workers.handoff.store import (HandoffStore, enqueue_close, enqueue_drain_mirror, enqueue_drain_to_patient,

@@ -31,7 +31,8 @@ from typing import Any, Callable
 import redis
 from redis.exceptions import WatchError
 
-from bot.handoff import BusinessHours, HandoffState, idle_deadline, no_agent_due
+from bot.handoff.hours import BusinessHours
+from bot.handoff.state import HandoffState, idle_deadline, no_agent_due
 from bot.privacy import mask
 from workers.queues import enqueue, enqueue_at
 from workers.user_queue import UserQueue

@@ -1,0 +1,171 @@
+"""Plain text for LiveDesk: the patient's LINE events and the bot's messages as staff read them,
+agents' attachments as LINE messages, and the private notes for staff."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import parse_qs, urlsplit
+
+from bot.handoff.messages import CLOSE_REASONS, REASONS, postback_action
+from bot.thai_dates import BANGKOK, thai_date
+
+
+def render_line_messages(messages: Iterable[Mapping[str, Any]]) -> str:
+    """What agents read of the bot's LINE messages: texts, Flex/template alt texts, media marks."""
+    parts = []
+    for message in messages:
+        kind = message.get("type")
+        if kind == "text":
+            parts.append(str(message.get("text") or ""))
+        elif kind in ("flex", "template", "imagemap"):
+            parts.append(f"[{kind}] {message.get('altText') or ''}".strip())
+        elif kind in ("image", "video", "audio"):
+            parts.append(f"[{kind}] {message.get('originalContentUrl') or ''}".strip())
+        elif kind == "location":
+            parts.append(f"[location] {message.get('title') or ''} {message.get('address') or ''}".strip())
+        else:
+            parts.append(f"[{kind}]")
+    return "\n\n".join(p for p in parts if p)
+
+
+def render_patient_event(event: Mapping[str, Any]) -> str | None:
+    """A patient's non-media event as text for agents; None for events that are not the patient's words."""
+    kind = event.get("type")
+    message = event.get("message") or {}
+    if kind == "follow":
+        return "[เพิ่มบัญชีเป็นเพื่อน / followed the account]"
+    if kind == "postback":
+        data = str((event.get("postback") or {}).get("data") or "")
+        topic = parse_qs(data).get("id", [None])[0] if postback_action(data) == "topic" else None
+        return f"[กดปุ่ม / button] {topic or data}"
+    if kind != "message":
+        return None
+    mtype = message.get("type")
+    if mtype == "text":
+        return str(message.get("text") or "")
+    if mtype == "sticker":
+        return "[สติกเกอร์ / sticker]"
+    if mtype == "location":
+        where = " ".join(str(message.get(k) or "") for k in ("title", "address")).strip()
+        return f"[ตำแหน่ง / location] {where} https://maps.google.com/?q={message.get('latitude')},{message.get('longitude')}"
+    return f"[{mtype}]"
+
+
+MEDIA_TYPES = ("image", "video", "audio", "file")
+ATTACHMENT_NOT_SHOWN = "📎 (ไฟล์แนบไม่แสดง / attachment not shown)"
+# Second-level labels under a country code that are not registrable themselves (co.th, ac.th, com.sg…).
+_SECOND_LEVEL = frozenset({"co", "ac", "go", "or", "in", "mi", "net", "com", "org", "gov", "edu"})
+
+
+def registrable_domain(host: str) -> str:
+    """``livedesk-api.engagelab.com`` → ``engagelab.com``; an IP address stays itself."""
+    host = host.lower().rstrip(".")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def attachment_url_allowed(url: str, base_url: str) -> bool:
+    """Whether an agent's attachment URL may be shown to the patient: https on the domain of
+    LIVEDESK_BASE_URL (or a subdomain of it). A webhook body is only as trustworthy as its
+    token, so links anywhere else are not passed on to patients."""
+    try:
+        parts, base = urlsplit(url), urlsplit(base_url)
+    except ValueError:
+        return False
+    if parts.scheme != "https" or not parts.hostname or not base.hostname or len(url) > 2000:
+        return False
+    host, domain = parts.hostname.rstrip("."), registrable_domain(base.hostname)
+    return host == domain or host.endswith("." + domain)
+
+
+def agent_line_messages(content: str | None, attachments: Iterable[Mapping[str, Any]],
+                        allowed: Callable[[str], bool]) -> list[dict]:
+    """LINE messages for an agent's LiveDesk message: its text, images as images, other files as
+    links, attachments from a host not ``allowed`` as a note that one was not shown."""
+    text = (content or "").strip()
+    images, links = [], []
+    for attachment in attachments:
+        url = str(attachment.get("data_url") or "")
+        if not allowed(url):
+            links.append(ATTACHMENT_NOT_SHOWN)
+        elif attachment.get("file_type") == "image" and len(images) < 4:
+            preview = str(attachment.get("thumb_url") or "")
+            images.append({"type": "image", "originalContentUrl": url,
+                           "previewImageUrl": preview if allowed(preview) else url})
+        else:
+            links.append(f"📎 {url}")
+    if links:
+        text = "\n".join([text, *links]) if text else "\n".join(links)
+    messages = [{"type": "text", "text": text[:5000]}] if text else []
+    return messages + images  # at most 5: one text and up to four images
+
+
+# -- the private note for staff ---------------------------------------------------------------
+
+_WHO = {"patient": "ผู้ป่วย", "bot": "บอท", "agent": "เจ้าหน้าที่"}
+
+
+def transcript_lines(entries: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``[14:03] ผู้ป่วย: …`` lines, Bangkok time."""
+    lines = []
+    for entry in entries:
+        at = dt.datetime.fromtimestamp(float(entry.get("at") or 0), BANGKOK)
+        text = " ".join(str(entry.get("text") or "").split())
+        lines.append(f"[{at:%H:%M}] {_WHO.get(str(entry.get('who')), entry.get('who'))}: {text[:300]}")
+    return lines
+
+
+def handoff_note(reason: str, *, opened_at: float, urgent: bool, transcript: Iterable[Mapping[str, Any]],
+                 known: Mapping[str, str]) -> str:
+    """The private LiveDesk note that opens a handoff: why, what the bot knows, the last messages."""
+    opened = dt.datetime.fromtimestamp(opened_at, BANGKOK)
+    lines = [("🚨 ด่วน: " if urgent else "🔔 ") + "ผู้ป่วยขอคุยกับเจ้าหน้าที่ (handoff จาก LINE bot)",
+             f"เหตุผล: {REASONS.get(reason, reason)}",
+             f"เวลา: {opened:%H:%M} น. {thai_date(opened.date())}"]
+    if known:
+        lines.append("ข้อมูลที่ระบบทราบ:")
+        lines += [f"- {name}: {value}" for name, value in known.items()]
+    recent = transcript_lines(transcript)
+    if recent:
+        lines.append("ข้อความล่าสุด:")
+        lines += recent
+    lines.append("ตอบในบทสนทนานี้ได้เลย ข้อความจะส่งถึงผู้ป่วยทาง LINE · กด Resolve เมื่อจบ บอทจะกลับมาตอบแทน")
+    return "\n".join(lines)
+
+
+def urgent_note() -> str:
+    return "🚨 ผู้ป่วยส่งข้อความเข้าข่ายเหตุฉุกเฉินระหว่างรอเจ้าหน้าที่ (ระบบแนะนำให้โทร 1669 แล้ว)"
+
+
+def undelivered_note(message_id: int | str) -> str:
+    """For agents, when LINE would not take their message: the patient has not seen it."""
+    return (f"⚠️ ข้อความของเจ้าหน้าที่ (#{message_id}) ส่งถึงผู้ป่วยทาง LINE ไม่ได้ ผู้ป่วยยังไม่เห็นข้อความนี้ "
+            f"/ not delivered to the patient")
+
+
+def closed_note(reason: str) -> str:
+    return f"✅ handoff ปิดแล้ว: {CLOSE_REASONS.get(reason, reason)} · บอทตอบผู้ป่วยตามปกติ"
+
+
+def known_from_oho(contact: Mapping[str, Any]) -> dict[str, str]:
+    """What the Oho contact says that helps staff: phone, tags, attributes."""
+    known: dict[str, str] = {}
+    if contact.get("phone"):
+        known["เบอร์โทร (Oho)"] = str(contact["phone"])
+    if contact.get("tags"):
+        known["แท็ก"] = ", ".join(str(t) for t in contact["tags"])
+    for attribute in contact.get("attributes") or []:
+        try:
+            known[str(attribute["display_name"])] = str(attribute["value"]["text"])
+        except (KeyError, TypeError):
+            continue
+    return known
