@@ -63,8 +63,8 @@ def main() -> None:
 
     import redis
 
-    from workers.appointments.notices import AppointmentNotices
     from handlers.moph_cli import validate_csv
+    from workers.appointments.notices import AppointmentNotices
     from workers.queues import BULK_QUEUE, get_queue
 
     with tempfile.TemporaryDirectory() as var:

@@ -192,6 +192,7 @@ def run_worker_until_empty(env, connection) -> float:
     from rq.job import Job
     from rq.registry import FinishedJobRegistry
     from rq.serializers import JSONSerializer
+
     from workers.queues import LINE_QUEUE, get_queue
 
     subprocess.run([sys.executable, "-m", "workers", "--burst"], cwd=ROOT, env=env, check=True,

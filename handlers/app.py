@@ -13,11 +13,11 @@ from bot.settings import Settings, load_settings
 
 def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     """Build the Flask app. Settings are read and checked here, once (``SettingsError`` lists problems)."""
+    from handlers import appointments_api, health, line_webhook, livedesk_webhook, sms_webhooks
     from handlers.bot_cli import bot_cli
+    from handlers.http_errors import register_error_handlers
     from handlers.moph_cli import moph_cli
     from workers.services import Services
-    from handlers import appointments_api, health, line_webhook, livedesk_webhook, sms_webhooks
-    from handlers.http_errors import register_error_handlers
 
     settings = settings or load_settings()
     configure_logging(settings.log_level)

@@ -26,10 +26,11 @@ import re
 
 from flask import Blueprint, current_app, jsonify, request
 
-from workers.appointments.notices import AppointmentNotices, parse_appointments, read_statuses, status_key
 from bot.settings import SettingsError
 from handlers.http_errors import error
 from integrations.moph import check_configured
+from workers.appointments.notices import parse_appointments
+from workers.appointments.status import read_statuses, status_key
 
 bp = Blueprint("appointments_api", __name__)
 
@@ -60,7 +61,7 @@ def submit_appointments():
     services = current_app.extensions["services"]
     try:
         check_configured(services.settings)
-        notices = AppointmentNotices.from_services(services)
+        notices = services.appointment_notices
     except SettingsError as exc:
         return error(503, str(exc))
     body = request.get_json(silent=True)  # a body over MAX_CONTENT_LENGTH raises 413 here

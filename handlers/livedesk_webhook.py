@@ -22,7 +22,6 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from bot.handoff.state import AgentMessage
-from workers.handoff.service import HandoffService
 from handlers.http_errors import error
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,7 @@ def livedesk_event(token: str):
         event = parse_event(payload)
     except ValueError:
         return error(400, "body is not a LiveDesk webhook event")
-    service = HandoffService(services)
+    service = services.handoff
     if isinstance(event, AgentMessage):
         outcome = service.on_agent_message(event)
     elif isinstance(event, Resolved):

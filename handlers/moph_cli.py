@@ -24,6 +24,10 @@ from flask import current_app
 from flask.cli import AppGroup
 from rq import Worker
 
+from bot.appointments import Appointment, AppointmentError, parse_appointment
+from bot.privacy import mask
+from bot.settings import SettingsError
+from integrations.moph import check_configured
 from workers.appointments.announcements import (
     DEFAULT_CHUNK_SIZE,
     AnnouncementError,
@@ -32,18 +36,8 @@ from workers.appointments.announcements import (
     read_messages,
 )
 from workers.appointments.announcements import status_key as chunk_status_key
-from workers.appointments.notices import (
-    PENDING,
-    UNCERTAIN,
-    AppointmentNotices,
-    naming_key,
-    read_statuses,
-    status_key,
-)
-from bot.appointments import Appointment, AppointmentError, parse_appointment
-from bot.privacy import mask
-from bot.settings import SettingsError
-from integrations.moph import check_configured
+from workers.appointments.notices import naming_key
+from workers.appointments.status import PENDING, UNCERTAIN, read_statuses, status_key
 from workers.queues import BULK_QUEUE
 
 moph_cli = AppGroup("moph", help="Push appointment notices through MOPH Alert (หมอพร้อม).")
@@ -116,7 +110,7 @@ def push(csv_file: Path, result_file: Path | None, wait: bool, timeout: int, dry
     click.echo(f"{len(good)} valid row(s), {len(rows) - len(good)} invalid.")
 
     if good and not dry_run:
-        notices = _configured(lambda: AppointmentNotices.from_services(services))
+        notices = _configured(lambda: services.appointment_notices)
         for row, done in zip(good, notices.submit([r.appointment for r in good], queue=BULK_QUEUE)):
             row.notice, row.status, row.notice_id = done.kind, done.status, done.notice_id
         queued = {status_key(r.notice_id): r for r in good if r.status == "queued"}

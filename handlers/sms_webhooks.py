@@ -15,9 +15,14 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from handlers.http_errors import error
-from workers.verification.feature import record_delivery
-from integrations.sms_webhooks import (InvalidDeliveryReport, WebhookSignatureError, parse_sepsms_event,
-                                       parse_thaibulksms_dr, verify_sepsms_signature)
+from integrations.sms_webhooks import (
+    InvalidDeliveryReport,
+    WebhookSignatureError,
+    parse_sepsms_event,
+    parse_thaibulksms_dr,
+    verify_sepsms_signature,
+)
+from workers.verification.store import record_delivery
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sms_webhooks", __name__)

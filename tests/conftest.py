@@ -10,14 +10,13 @@ from __future__ import annotations
 import pytest
 import redis as redis_lib
 
-from handlers.app import create_app
-from workers.embedded_redis import EmbeddedRedis
-from workers.services import Services
 from bot.settings import Settings, load_settings
+from handlers.app import create_app
+from tests.support import ACCESS_TOKEN, CHANNEL_SECRET, LineWebhook
 from workers import runtime
 from workers.__main__ import build_worker
-
-from tests.support import ACCESS_TOKEN, CHANNEL_SECRET, LineWebhook
+from workers.embedded_redis import EmbeddedRedis
+from workers.services import Services
 
 
 @pytest.fixture(autouse=True)

@@ -21,16 +21,15 @@ from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from bot.thai_dates import BANGKOK
-from workers.services import Services
+from integrations.livedesk import LiveDeskClient
+from integrations.oho import OhoClient
+from tests.conftest import make_settings
+from workers import runtime
 from workers.handoff.feature import HandoffFeature
 from workers.handoff.service import HandoffService
 from workers.line.events import LineEventHandler
-from integrations.livedesk import LiveDeskClient
-from integrations.oho import OhoClient
-from workers import runtime
 from workers.queues import QUEUE_NAMES, get_queue
-
-from tests.conftest import make_settings
+from workers.services import Services
 
 OHO = "https://oho.test"
 LIVEDESK = "https://livedesk.test"

@@ -14,10 +14,9 @@ import requests
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from workers.appointments.notices import NOTICE_JOB, AppointmentNotices, notice_kind, parse_appointments
 from bot.appointments import parse_appointment
-from workers.services import Services
 from tests.conftest import make_settings
+from tests.flex_rules import assert_valid_flex
 from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     CIDS,
     HOSPITAL,
@@ -28,8 +27,10 @@ from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     moph,
     work,
 )
-from tests.flex_rules import assert_valid_flex
+from workers.appointments import jobs as appointment_jobs
+from workers.appointments.notices import AppointmentNotices, notice_kind, parse_appointments
 from workers.queues import DEFAULT_QUEUE, get_queue
+from workers.services import Services
 
 
 @pytest.fixture
@@ -221,8 +222,8 @@ def test_permanent_error_fails_at_once_and_frees_the_notice(notices, moph, redis
 
 
 def test_missing_moph_settings_fail_the_notice_with_a_reason(redis_server, line_stub, redis, moph):
-    from workers.services import Services
     from workers import runtime
+    from workers.services import Services
 
     unconfigured = Services(make_settings(redis_server, line_stub, **dict(MOPH_SETTINGS, moph_user=None)),
                             redis_connection=redis)
@@ -251,7 +252,7 @@ def retry_notices_now(redis):
     """Queue the notice jobs waiting for a retry now, as the scheduler would later (reminders stay)."""
     queue = get_queue(redis, DEFAULT_QUEUE)
     for job in map(queue.fetch_job, queue.scheduled_job_registry.get_job_ids()):
-        if job.func_name == NOTICE_JOB:
+        if job.func_name == f"{appointment_jobs.__name__}.send_notice":
             queue.scheduled_job_registry.remove(job)
             queue.enqueue_job(job)
 

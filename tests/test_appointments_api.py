@@ -8,7 +8,6 @@ import pytest
 import requests
 
 from handlers.app import create_app
-from workers.services import Services
 from tests.conftest import make_settings
 from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     API_TOKEN,
@@ -20,6 +19,7 @@ from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     work,
 )
 from workers.queues import QUEUE_NAMES, get_queue
+from workers.services import Services
 
 URL = "/api/v1/appointments"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

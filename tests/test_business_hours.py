@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from bot.thai_dates import BANGKOK
 from bot.handoff.hours import BusinessHours, parse_business_hours, when_staff_answer
 from bot.handoff.state import no_agent_due
+from bot.thai_dates import BANGKOK
 
 WEEKDAYS = parse_business_hours("Mon-Fri 08:00-16:00")
 WITH_SATURDAY = parse_business_hours("Mon-Fri 08:00-16:00; Sat 08:00-12:00")

@@ -7,9 +7,9 @@ import json
 import pytest
 from flask import Flask
 
-from handlers.bot_cli import bot_cli
 from bot.knowledge import DEFAULT_FILE
 from bot.settings import load_settings
+from handlers.bot_cli import bot_cli
 
 
 def _runner(**settings):

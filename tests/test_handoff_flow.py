@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from bot.handoff.messages import DECLINE_POSTBACK, END_CHAT_QUICK_REPLY, END_POSTBACK, OFFER_POSTBACK, REASONS
 from bot.handoff.render import undelivered_note
+from tests.handoff_stubs import (  # noqa: F401
+    BOT_ID,
+    JPEG,
+    LIVEDESK,
+    OHO_KEY,
+    USER,
+    QuickServices,
+    agent_event,
+    http,
+    line_extra,
+    livedesk,
+    oho,
+    post_livedesk,
+    pushes,
+    replies,
+    resolved_event,
+    services,
+    settings,
+)
 from tests.support import text_event
-from tests.handoff_stubs import (BOT_ID, JPEG, LIVEDESK, OHO_KEY, USER, QuickServices, agent_event,  # noqa: F401
-                                 http, line_extra, livedesk, oho, post_livedesk, pushes, replies, resolved_event,
-                                 services, settings)
 
 
 def say(webhook, run_worker, text, **extra):
@@ -102,6 +118,7 @@ def test_labels_and_tags_set_by_others_survive(webhook, client, run_worker, line
 
 def test_conflicts_from_oho_are_not_errors(webhook, client, run_worker, line_extra, oho, livedesk, redis):
     from rq.registry import FailedJobRegistry
+
     from workers.queues import get_queue
 
     oho.contact = {"display_name": "Somchai T.", "tags": [], "labels": []}
@@ -225,7 +242,7 @@ def test_phone_numbers_and_codes_typed_during_verification_are_not_mirrored(webh
                                                                             livedesk, redis):
     from bot.verification import VerificationState
     from workers.handoff.feature import REDACTED
-    from workers.verification.feature import VerificationStore
+    from workers.verification.store import VerificationStore
 
     VerificationStore(redis).save_state(USER, VerificationState(step="code", phone="0812345678"))
     say(webhook, run_worker, "482913")
@@ -236,7 +253,7 @@ def test_phone_numbers_and_codes_typed_during_verification_are_not_mirrored(webh
 
 
 def test_the_note_shows_the_number_verified_by_otp(webhook, run_worker, line_extra, oho, livedesk, redis):
-    from workers.verification.feature import VerificationStore
+    from workers.verification.store import VerificationStore
 
     VerificationStore(redis).save_verified(USER, "0899999999", "2026-01-07T10:00:00+07:00", "sepsms")
     say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
@@ -280,6 +297,7 @@ def test_an_agent_who_writes_first_takes_over_and_shows_the_way_back(webhook, cl
 def test_an_agent_reply_line_rejects_is_noted_for_the_agents(webhook, client, run_worker, line_extra, oho, livedesk,
                                                              redis):
     from rq.registry import FailedJobRegistry
+
     from workers.queues import get_queue
 
     say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")

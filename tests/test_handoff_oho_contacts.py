@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from workers.oho_contacts import OhoContacts
 from tests.conftest import make_settings
-from tests.handoff_stubs import (BOT_ID, OHO, OHO_KEY, USER, QuickServices, http, line_extra, oho,  # noqa: F401
-                                 requests_to, services, settings)
+from tests.handoff_stubs import (  # noqa: F401
+    BOT_ID,
+    OHO,
+    OHO_KEY,
+    USER,
+    QuickServices,
+    http,
+    line_extra,
+    oho,
+    requests_to,
+    services,
+    settings,
+)
+from workers.oho_contacts import OhoContacts
 
 
 def test_platform_id_is_read_from_line_once_and_kept(services, line_extra):

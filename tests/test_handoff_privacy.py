@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 
 from bot.verification import VerificationState
+from tests.handoff_stubs import USER, services, settings  # noqa: F401
+from tests.support import text_event
 from workers.handoff.feature import REDACTED
 from workers.handoff.service import HandoffService
 from workers.handoff.store import HandoffStore, mirror_outbox
 from workers.line.events import Turn
-from workers.verification.feature import VerificationStore
-from tests.support import text_event
-from tests.handoff_stubs import USER, services, settings  # noqa: F401
+from workers.verification.store import VerificationStore
 
 
 def test_in_flight_markers_are_named_by_a_keyed_hmac_not_a_plain_hash(services, redis):

@@ -9,14 +9,28 @@ import pytest
 import redis as redis_lib
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
+from tests.handoff_stubs import (  # noqa: F401
+    USER,
+    QuickServices,
+    agent_event,
+    http,
+    line_extra,
+    livedesk,
+    make_due,
+    oho,
+    post_livedesk,
+    pushes,
+    replies,
+    resolved_event,
+    scheduled,
+    services,
+    settings,
+)
+from tests.support import text_event
+from workers.handoff import jobs as handoff_jobs
 from workers.handoff.service import HandoffService
 from workers.handoff.store import mirror_outbox
 from workers.line.events import Turn
-from tests.support import text_event
-from tests.handoff_stubs import (USER, QuickServices, agent_event, http, line_extra, livedesk,  # noqa: F401
-                                 make_due, oho, post_livedesk, pushes, replies, resolved_event, scheduled,
-                                 services, settings)
-from workers.handoff import jobs as handoff_jobs
 from workers.queues import get_queue
 
 

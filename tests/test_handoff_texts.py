@@ -6,13 +6,21 @@ import datetime as dt
 
 import pytest
 
-from bot.thai_dates import BANGKOK
 from bot.handoff.hours import parse_business_hours
 from bot.handoff.messages import END_CHAT_QUICK_REPLY, is_end_phrase, postback_action, with_end_button
-from bot.handoff.render import (ATTACHMENT_NOT_SHOWN, agent_line_messages, attachment_url_allowed, handoff_note,
-    known_from_oho, registrable_domain, render_line_messages, render_patient_event)
+from bot.handoff.render import (
+    ATTACHMENT_NOT_SHOWN,
+    agent_line_messages,
+    attachment_url_allowed,
+    handoff_note,
+    known_from_oho,
+    registrable_domain,
+    render_line_messages,
+    render_patient_event,
+)
 from bot.handoff.state import HandoffState, idle_deadline
 from bot.knowledge import KnowledgeBase
+from bot.thai_dates import BANGKOK
 
 
 @pytest.mark.parametrize("text", ["จบการสนทนา", "จบการสนทนาค่ะ", " จบ การสนทนา ครับ", "จบแชท", "ปิดแชทค่ะ",

@@ -8,12 +8,24 @@ import datetime as dt
 import pytest
 from rq.registry import ScheduledJobRegistry
 
-from bot.thai_dates import BANGKOK
 from bot.handoff.messages import END_CHAT_QUICK_REPLY, HANDOFF_POSTBACK
 from bot.handoff.state import AgentMessage
+from bot.thai_dates import BANGKOK
+from tests.handoff_stubs import (  # noqa: F401
+    USER,
+    Clock,
+    handler_at,
+    handoff_settings,
+    http,
+    line_extra,
+    livedesk,
+    oho,
+    pushes,
+    replies,
+    scheduled,
+    services,
+)
 from tests.support import text_event
-from tests.handoff_stubs import (USER, Clock, handler_at, handoff_settings, http,  # noqa: F401
-                                 line_extra, livedesk, oho, pushes, replies, scheduled, services)
 from workers.queues import get_queue
 
 

@@ -1,8 +1,8 @@
 import redis as redis_lib
 
 from handlers.app import create_app
-from workers.services import Services
 from tests.conftest import make_settings
+from workers.services import Services
 
 
 def test_healthz_and_readyz(client):

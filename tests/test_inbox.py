@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from integrations.errors import InvalidRequestError, ServerError
+from tests.support import text_event
 from workers.line.inbox import DEAD_LETTERS, accept_events, drain_inbox, line_inbox
 from workers.user_queue import ItemsSetAside, UserQueue
-from tests.support import text_event
 
 USER = "U" + "c" * 32
 

@@ -5,8 +5,8 @@ import json
 from rq.registry import FailedJobRegistry
 
 from integrations.line import retry_key_for
-from workers.queues import LINE_QUEUE, get_queue
 from tests.support import ACCESS_TOKEN, text_event
+from workers.queues import LINE_QUEUE, get_queue
 
 USER = "U" + "d" * 32
 
@@ -107,8 +107,8 @@ class BrokenFeature:
 
 
 def test_an_emergency_is_answered_even_when_a_feature_breaks(services, line_stub, redis):
-    from workers.line.events import LineEventHandler
     from tests.support import text_event
+    from workers.line.events import LineEventHandler
     handler = LineEventHandler(services.dialog, services.line, redis, [BrokenFeature()])
     event = text_event("เจ็บหน้าอก หายใจไม่ออก", user=USER)
     import pytest

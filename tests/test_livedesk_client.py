@@ -10,8 +10,15 @@ import responses
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from bot.settings import Settings
-from integrations.errors import (AuthenticationError, InvalidRequestError, NotFoundError,
-                                 ProviderConnectionError, ProviderError, RateLimitError, ServerError)
+from integrations.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderConnectionError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+)
 from integrations.livedesk import LiveDeskClient
 
 BASE = "https://livedesk.test"

@@ -11,11 +11,10 @@ import time
 import pytest
 
 from bot.handoff.state import HandoffState
+from tests.conftest import make_settings
+from tests.handoff_stubs import HOOK_TOKEN, LIVEDESK, OHO, OHO_KEY, USER, agent_event, resolved_event, services  # noqa: F401
 from workers.handoff.service import HandoffService
 from workers.handoff.store import patient_outbox
-from tests.conftest import make_settings
-from tests.handoff_stubs import (HOOK_TOKEN, LIVEDESK, OHO, OHO_KEY, USER, agent_event, resolved_event,  # noqa: F401
-                                 services)
 from workers.queues import get_queue
 
 SECRET = "ld-webhook-secret-not-real"

@@ -18,7 +18,6 @@ import requests
 from rq.job import Job
 
 from handlers.app import create_app
-from workers.services import Services
 from tests.conftest import make_settings
 from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     CIDS,
@@ -33,6 +32,7 @@ from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     work,
 )
 from workers.queues import BULK_QUEUE, QUEUE_NAMES, get_queue
+from workers.services import Services
 
 COLUMNS = ["appointment_id", "cid", "date", "time", "clinic", "doctor", "location", "note", "status"]
 MESSAGE = {"type": "text", "text": "วันเสาร์นี้ ฉีดวัคซีนไข้หวัดใหญ่ฟรีที่โรงพยาบาล"}

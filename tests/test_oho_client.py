@@ -8,8 +8,14 @@ import responses
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from bot.settings import Settings
-from integrations.errors import (AuthenticationError, NotFoundError, ProviderConnectionError,
-                                 ProviderError, RateLimitError, ServerError)
+from integrations.errors import (
+    AuthenticationError,
+    NotFoundError,
+    ProviderConnectionError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+)
 from integrations.oho import OhoClient, OhoLimitError, line_contact
 
 BASE = "https://oho.test"

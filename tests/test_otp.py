@@ -4,8 +4,16 @@ import re
 
 import pytest
 
-from bot.otp import (REFERENCE_ALPHABET, OtpKeyMissing, code_digest, code_matches, new_code, new_reference,
-                     number_digest, otp_key)
+from bot.otp import (
+    REFERENCE_ALPHABET,
+    OtpKeyMissing,
+    code_digest,
+    code_matches,
+    new_code,
+    new_reference,
+    number_digest,
+    otp_key,
+)
 from bot.settings import load_settings
 
 KEY = b"test-otp-key-not-real"

@@ -9,7 +9,6 @@ import pytest
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from workers.appointments.notices import REMINDER_QUEUE, AppointmentNotices, naming_key
 from bot.appointments import BANGKOK, parse_appointment
 from tests.conftest import make_settings
 from tests.flex_rules import assert_valid_flex
@@ -21,6 +20,7 @@ from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     moph,
     work,
 )
+from workers.appointments.notices import REMINDER_QUEUE, AppointmentNotices, naming_key
 from workers.queues import get_queue
 
 

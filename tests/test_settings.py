@@ -66,6 +66,7 @@ def test_business_hours_are_checked_at_start_up(monkeypatch):
 
 def test_provider_error_messages_are_masked():
     import responses
+
     from integrations.errors import InvalidRequestError
     from integrations.http import HttpClient
     with responses.RequestsMock() as rsps:

@@ -10,8 +10,6 @@ import time
 import pytest
 
 from handlers.app import create_app
-from workers.services import Services
-from workers.verification.feature import VerificationStore
 from tests.conftest import make_settings
 from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     SMS_SETTINGS,
@@ -24,6 +22,8 @@ from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     settings,
     sms,
 )
+from workers.services import Services
+from workers.verification.store import VerificationStore
 
 SECRET = SMS_SETTINGS["sepsms_webhook_secret"]
 TOKEN = SMS_SETTINGS["thaibulksms_webhook_token"]

@@ -2,8 +2,19 @@
 
 import pytest
 
-from bot.verification import (ASK_PHONE, AWAIT_CODE, CANCEL, RESEND, START, CheckCode, OtpRules, SendCode,
-                              VerificationDialog, VerificationState, postback_params)
+from bot.verification import (
+    ASK_PHONE,
+    AWAIT_CODE,
+    CANCEL,
+    RESEND,
+    START,
+    CheckCode,
+    OtpRules,
+    SendCode,
+    VerificationDialog,
+    VerificationState,
+    postback_params,
+)
 
 RULES = OtpRules(ttl_seconds=300, max_attempts=3, resend_seconds=60)
 MENU = {"items": [{"type": "action", "action": {"type": "postback", "label": "เมนู", "data": "action=topic&id=hours"}}]}

@@ -12,7 +12,6 @@ import pytest
 import requests
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from workers.verification.feature import VerificationFeature, verification_in_progress, verified_phone
 from integrations.line import retry_key_for
 from tests.conftest import make_settings
 from tests.verification_support import (  # noqa: F401  (fixtures used by name)
@@ -35,7 +34,8 @@ from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     sms,
 )
 from workers.queues import DEFAULT_QUEUE, get_queue
-
+from workers.verification.feature import VerificationFeature
+from workers.verification.store import verification_in_progress, verified_phone
 
 # -- the conversation --------------------------------------------------------------------------------
 
@@ -278,9 +278,9 @@ def test_a_number_thaibulksms_refuses_is_told_as_such(patient, rsps, redis, cloc
 
 def test_without_sms_settings_the_knowledge_base_answers(redis_server, line_stub, redis, run_worker):
     from handlers.app import create_app
-    from workers.services import Services
     from tests.support import LineWebhook
     from workers import runtime
+    from workers.services import Services
 
     settings = make_settings(redis_server, line_stub)
     assert settings.missing_for("sms")
@@ -305,9 +305,9 @@ LIVEDESK_SETTINGS = dict(livedesk_api_key="ld-test-key", livedesk_api_secret="ld
 def with_livedesk(redis_server, line_stub, redis, run_worker, rsps, provider):
     """Handoff configured too (LiveDesk mirror and Oho); yields (patient, sms, services)."""
     from handlers.app import create_app
-    from workers.services import Services
     from tests.support import LineWebhook
     from workers import runtime
+    from workers.services import Services
 
     settings = make_settings(redis_server, line_stub, sms_provider=provider, **SMS_SETTINGS, **LIVEDESK_SETTINGS)
     line_stub.expect_request(f"/v2/bot/profile/{USER}").respond_with_json({"userId": USER, "displayName": "S."})

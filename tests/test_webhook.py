@@ -3,8 +3,8 @@
 import json
 import logging
 
-from workers.queues import LINE_QUEUE, get_queue
 from tests.support import text_event
+from workers.queues import LINE_QUEUE, get_queue
 
 
 def queued_jobs(redis):
@@ -87,8 +87,8 @@ def test_job_description_carries_no_patient_text(webhook, redis):
 
 def test_unconfigured_webhook_answers_503(redis_server, redis):
     from handlers.app import create_app
-    from workers.services import Services
     from tests.conftest import make_settings
+    from workers.services import Services
     settings = make_settings(redis_server, line_channel_secret=None)
     client = create_app(settings, services=Services(settings, redis_connection=redis)).test_client()
     assert client.post("/callback", data=b"{}").status_code == 503
@@ -111,9 +111,9 @@ def test_access_log_names_the_route_not_the_path(client, caplog):
 def test_an_empty_channel_secret_is_not_a_secret(redis_server, redis):
     """``LINE_CHANNEL_SECRET=`` must not accept bodies signed with the empty key."""
     from handlers.app import create_app
-    from workers.services import Services
     from tests.conftest import make_settings
     from tests.support import sign
+    from workers.services import Services
     settings = make_settings(redis_server, line_channel_secret="")
     client = create_app(settings, services=Services(settings, redis_connection=redis)).test_client()
     body = b'{"events": []}'

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs
 import pytest
 import responses
 
-from workers.verification.feature import VerificationFeature
 from tests.conftest import make_settings
 from tests.support import text_event
+from workers.verification.feature import VerificationFeature
 
 SEP = "https://sepsms.test/api/v2"
 TBS = "https://thaibulksms.test"

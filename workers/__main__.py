@@ -16,10 +16,10 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from bot.log_setup import configure_logging
-from workers.services import Services
 from bot.settings import load_settings
 from workers import runtime
 from workers.queues import QUEUE_NAMES, get_queue
+from workers.services import Services
 
 
 def build_worker(s: Services, connection=None) -> SimpleWorker:

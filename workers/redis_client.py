@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
-from workers.embedded_redis import EmbeddedRedis
 from bot.settings import Settings
+from workers.embedded_redis import EmbeddedRedis
 
 
 def redis_url(settings: Settings) -> str:

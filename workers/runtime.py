@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from workers.services import Services
 from bot.settings import load_settings
+from integrations.errors import ProviderError
 
-_services: Services | None = None
+_services = None
 
 
-def services() -> Services:
-    """The process-wide services, built from the environment on first use."""
+def services():
+    """The process-wide ``Services``, built from the environment on first use."""
     global _services
     if _services is None:
+        # Imported here, not above: the composition root imports every feature, and the
+        # features import their job modules, which import this one.
+        from workers.services import Services
+
         _services = Services(load_settings(), worker=True)
     return _services
 
 
-def install(new: Services | None) -> None:
+def install(new) -> None:
     """Use ``new`` for the jobs of this process (the worker entry point and tests)."""
     global _services
     _services = new
@@ -42,8 +46,6 @@ def fail_fast(exc: BaseException) -> None:
     The one ``except`` clause every job needs: outages are retried with backoff,
     rejections go straight to the failed registry.
     """
-    from integrations.errors import ProviderError
-
     if isinstance(exc, ProviderError) and not exc.retryable:
         fail_without_retry(exc)
     raise exc

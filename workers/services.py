@@ -1,8 +1,11 @@
-"""The composition root: every client and service built once per process, from settings.
+"""The composition root: every client and feature service built once per process, from settings.
 
-The web app and the workers each hold one ``Services``. Everything is built
-lazily, so a process only connects to (and needs settings for) what it uses:
-the staff CLI runs with no Redis and no credentials at all.
+The web app and the workers each hold one ``Services``; jobs reach it through
+``workers.runtime.services()``, webhooks through the Flask app. Everything is built
+lazily, so a process only connects to (and needs settings for) what it uses: the
+staff CLI runs with no Redis and no credentials at all. Feature services receive the
+container itself as the source of their clients for the same reason: a handoff job
+must not need SMS settings to start.
 """
 
 from __future__ import annotations
@@ -13,8 +16,22 @@ import redis as redis_lib
 
 from bot.dialog import Dialog
 from bot.knowledge import KnowledgeBase
-from workers.redis_client import connect_redis
 from bot.settings import Settings
+from integrations.line import LineClient
+from integrations.livedesk import LiveDeskClient
+from integrations.moph import MophAlertClient
+from integrations.oho import OhoClient
+from integrations.sepsms import SepsmsClient
+from integrations.thaibulksms import ThaiBulkSmsClient
+from workers.appointments.notices import AppointmentNotices
+from workers.handoff.feature import build_handoff_feature
+from workers.handoff.service import HandoffService
+from workers.handoff.store import livedesk_configured, queue_staff_note
+from workers.line.events import LineEventHandler
+from workers.oho_contacts import OhoContacts
+from workers.redis_client import connect_redis
+from workers.verification.feature import build_verification_feature
+from workers.verification.service import VerificationService
 
 
 class Services:
@@ -37,54 +54,57 @@ class Services:
     def dialog(self) -> Dialog:
         return Dialog(self.knowledge)
 
+    # -- the conversation engine and its features ------------------------------------------------
     @cached_property
-    def line(self):
-        from integrations.line import LineClient
-
-        return LineClient.from_settings(self.settings)
-
-    @cached_property
-    def line_events(self):
-        from workers.line.events import LineEventHandler
-
+    def line_events(self) -> LineEventHandler:
         return LineEventHandler(self.dialog, self.line, self.redis, self.conversation_features)
 
     @cached_property
     def conversation_features(self) -> list:
         """Consulted in this order on every LINE event (see ``workers.line.events``)."""
-        from workers.handoff.feature import build_handoff_feature
-        from workers.verification.feature import build_verification_feature
-
-        built = (build_handoff_feature(self), build_verification_feature(self))
+        built = (build_handoff_feature(self.handoff), build_verification_feature(self))
         return [feature for feature in built if feature is not None]
+
+    @cached_property
+    def handoff(self) -> HandoffService:
+        return HandoffService(self)
+
+    @cached_property
+    def verification(self) -> VerificationService:
+        """Phone verification; its notes for staff go into the LiveDesk mirror when there is one."""
+        notes = (lambda user, item_id, text: queue_staff_note(self.redis, user, item_id, text)) \
+            if livedesk_configured(self.settings) else None
+        return VerificationService(self, staff_notes=notes)
+
+    @cached_property
+    def oho_contacts(self) -> OhoContacts:
+        return OhoContacts(self)
+
+    @cached_property
+    def appointment_notices(self) -> AppointmentNotices:
+        return AppointmentNotices.from_services(self)
 
     # -- provider clients ---------------------------------------------------
     @cached_property
-    def oho(self):
-        from integrations.oho import OhoClient
+    def line(self) -> LineClient:
+        return LineClient.from_settings(self.settings)
 
+    @cached_property
+    def oho(self) -> OhoClient:
         return OhoClient.from_settings(self.settings)
 
     @cached_property
-    def livedesk(self):
-        from integrations.livedesk import LiveDeskClient
-
+    def livedesk(self) -> LiveDeskClient:
         return LiveDeskClient.from_settings(self.settings)
 
     @cached_property
-    def sepsms(self):
-        from integrations.sepsms import SepsmsClient
-
+    def sepsms(self) -> SepsmsClient:
         return SepsmsClient.from_settings(self.settings, redis=self.redis)
 
     @cached_property
-    def thaibulksms(self):
-        from integrations.thaibulksms import ThaiBulkSmsClient
-
+    def thaibulksms(self) -> ThaiBulkSmsClient:
         return ThaiBulkSmsClient.from_settings(self.settings)
 
     @cached_property
-    def moph(self):
-        from integrations.moph import MophAlertClient
-
+    def moph(self) -> MophAlertClient:
         return MophAlertClient.from_settings(self.settings, self.redis)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from bot.thai_dates import BANGKOK, WEEKDAYS, thai_date
 
-
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _EXAMPLE = 'e.g. "Mon-Fri 08:00-16:00; Sat 08:00-12:00"'

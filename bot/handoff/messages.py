@@ -9,7 +9,6 @@ from urllib.parse import parse_qs
 from bot.handoff.hours import BusinessHours, when_staff_answer
 from bot.text import normalize
 
-
 # Postback data of the handoff buttons (``action=topic&id=…`` is the knowledge base's).
 HANDOFF_POSTBACK = "action=handoff"
 OFFER_POSTBACK = "action=handoff&from=unknown"

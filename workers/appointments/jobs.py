@@ -11,28 +11,27 @@ CIDs are read from Redis, so RQ never logs one.
 
 from __future__ import annotations
 
-from workers.appointments.announcements import deliver_chunk
-from workers.appointments.notices import AppointmentNotices
 from bot.settings import SettingsError
+from workers.appointments import announcements
 from workers.runtime import fail_fast, fail_without_retry, final_attempt, services
 
 
 def send_notice(appointment_ref: str, notice_id: str, kind: str) -> str:
     """Send one booked/changed/cancelled notice (at most once)."""
-    return _run(lambda: AppointmentNotices.from_services(services()).deliver_notice(
+    return _run(lambda: services().appointment_notices.deliver_notice(
         appointment_ref, notice_id, kind, final_attempt=final_attempt()))
 
 
 def send_reminder(appointment_ref: str, notice_id: str, rule: str) -> str:
     """Send one scheduled reminder, if the appointment still stands as scheduled."""
-    return _run(lambda: AppointmentNotices.from_services(services()).deliver_reminder(
+    return _run(lambda: services().appointment_notices.deliver_reminder(
         appointment_ref, notice_id, rule, final_attempt=final_attempt()))
 
 
 def send_announcement_chunk(chunk_id: str, messages: list[dict], upload: str = "json") -> str:
     """Upload one chunk of CIDs and send the announcement to them (at most once)."""
     s = services()
-    return _run(lambda: deliver_chunk(s.redis, lambda: s.moph, chunk_id, messages, upload,
+    return _run(lambda: announcements.deliver_chunk(s.redis, lambda: s.moph, chunk_id, messages, upload,
                                       final_attempt=final_attempt()))
 
 

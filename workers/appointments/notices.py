@@ -33,7 +33,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
@@ -56,26 +55,25 @@ from bot.privacy import mask
 from bot.settings import SettingsError
 from integrations.errors import ProviderError
 from integrations.moph import MophDeliveryUnknown
+from workers.appointments import jobs as appointment_jobs
+from workers.appointments.status import (
+    DEDUP_SECONDS,
+    UNCERTAIN,
+    UNCERTAIN_TEXT,
+    error_text,
+    read_statuses,
+    status_key,
+    write_status,
+)
 from workers.queues import DEFAULT_QUEUE, enqueue_at, get_queue, prepare
 
 log = logging.getLogger(__name__)
 
-NOTICE_JOB = "workers.appointments.jobs.send_notice"
-REMINDER_JOB = "workers.appointments.jobs.send_reminder"
 REMINDER_QUEUE = DEFAULT_QUEUE
 
-#: A notice is never sent twice within this time; longer than any booking horizon.
-DEDUP_SECONDS = 400 * 24 * 3600
-STATUS_SECONDS = 30 * 24 * 3600
 KEEP_AFTER_APPOINTMENT = dt.timedelta(days=30)
 #: Appointments per Redis transaction when submitting: few round trips for a 10,000-row CSV.
 PIPELINE_SIZE = 500
-
-PENDING = frozenset({"queued", "retrying"})
-UNCERTAIN = "uncertain"
-UNCERTAIN_TEXT = ("no answer from MOPH after the request may have reached it; not sent again. "
-                  "Check หมอพร้อม before sending it again.")
-_CID_LIKE = re.compile(r"\d{13}")
 
 
 def naming_key(settings) -> bytes:
@@ -99,31 +97,6 @@ def notice_kind(appointment: Appointment, stored: Appointment | None) -> tuple[s
     if appointment.status == "changed" or moved:
         return "changed", stored if moved else None
     return "booked", None
-
-
-def error_text(exc: BaseException) -> str:
-    """An error for statuses and result files: short, and with any 13-digit run masked."""
-    text = str(exc) or type(exc).__name__
-    return _CID_LIKE.sub(lambda m: mask(m.group()), text)[:300]
-
-
-def status_key(notice_id: str) -> str:
-    return f"appt:status:{notice_id}"
-
-
-def read_statuses(redis, keys: Sequence[str]) -> list[dict | None]:
-    """The status records under ``keys`` (None where there is none), a few round trips for many."""
-    found: list[dict | None] = []
-    for start in range(0, len(keys), 5000):
-        found += [json.loads(raw) if raw else None for raw in redis.mget(keys[start:start + 5000])]
-    return found
-
-
-def write_status(redis, key: str, status: str, error: str | None = None, **fields: Any) -> None:
-    """Record where a notice or chunk stands (``redis`` may be a pipeline)."""
-    record = {"status": status, "error": error, **fields,
-              "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    redis.set(key, json.dumps(record, ensure_ascii=False), ex=STATUS_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -251,7 +224,7 @@ class AppointmentNotices:
             write_status(pipe, status_key(plan.notice_id), "queued", kind=plan.kind,
                          appointment_id=appointment.appointment_id, cid=masked)
             jobs.append(prepare(
-                NOTICE_JOB, plan.ref, plan.notice_id, plan.kind,
+                appointment_jobs.send_notice, plan.ref, plan.notice_id, plan.kind,
                 description=f"moph {plan.kind} notice, appointment {mask(appointment.appointment_id)}, "
                             f"cid {masked}"))
             results.append(Submission(appointment.appointment_id, masked, plan.kind, plan.notice_id, "queued",
@@ -279,7 +252,7 @@ class AppointmentNotices:
                           job_id: str | None = None, pipeline=None) -> Job:
         """Have RQ's scheduler run the reminder job for ``appointment`` at ``when``."""
         notice_id = self.reminder_notice_id(appointment, rule)
-        return enqueue_at(self.redis, when, REMINDER_JOB, self.appointment_ref(appointment.appointment_id),
+        return enqueue_at(self.redis, when, appointment_jobs.send_reminder, self.appointment_ref(appointment.appointment_id),
                           notice_id, rule, queue=REMINDER_QUEUE, job_id=job_id or f"appt-{notice_id}",
                           pipeline=pipeline,
                           description=f"moph reminder {rule}, appointment {mask(appointment.appointment_id)}")

@@ -17,21 +17,28 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from collections import OrderedDict
 from typing import Callable
 
 from bot.dialog import Reply
-from bot.thai_dates import BANGKOK
-from bot.handoff.messages import (OFFER_POSTBACK, handoff_closed_message, handoff_declined_message,
-    handoff_offer_message, handoff_started_message, handoff_waiting_message, is_end_phrase, postback_action)
+from bot.handoff.messages import (
+    OFFER_POSTBACK,
+    handoff_closed_message,
+    handoff_declined_message,
+    handoff_offer_message,
+    handoff_started_message,
+    handoff_waiting_message,
+    is_end_phrase,
+    postback_action,
+)
 from bot.handoff.render import MEDIA_TYPES, render_patient_event, urgent_note
 from bot.handoff.state import HandoffState
 from bot.privacy import mask
+from bot.thai_dates import BANGKOK
+from workers.handoff.mirror import Mirrored, bot_line
 from workers.handoff.service import HandoffService
 from workers.handoff.store import NOTE_TRANSCRIPT, enqueue_drain_mirror, livedesk_configured
-from workers.handoff.mirror import Mirrored, bot_line
-from workers.verification.feature import verification_in_progress
+from workers.verification.store import verification_in_progress
 
 log = logging.getLogger(__name__)
 
@@ -193,13 +200,13 @@ def _one_to_one(turn) -> bool:
     return bool(turn.user_id) and (turn.event.get("source") or {}).get("type", "user") == "user"
 
 
-def build_handoff_feature(services, *, clock: Callable[[], float] = time.time):
+def build_handoff_feature(service: HandoffService):
     """The handoff feature; mirror-only without Oho or the webhook token; None without LiveDesk."""
-    settings = services.settings
+    settings = service.settings
     if not livedesk_configured(settings):
         return None
     handoff = not settings.missing_for("handoff")
     if not handoff:
         log.info("handoff not configured (%s): mirroring to LiveDesk only",
                  ", ".join(settings.missing_for("handoff")))
-    return HandoffFeature(HandoffService(services, clock=clock), handoff=handoff)
+    return HandoffFeature(service, handoff=handoff)

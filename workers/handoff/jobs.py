@@ -1,4 +1,4 @@
-"""Jobs of the human handoff: each runs one step of ``HandoffService`` (handlers/handoff_service.py).
+"""Jobs of the human handoff: each runs one step of ``HandoffService`` (``workers.handoff.service``).
 
 Every step may run more than once (RQ retries, a killed worker) and is written to be
 safe that way. A retryable provider failure raises (RQ retries with backoff, then the
@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
-from workers.handoff.service import HandoffService
 from workers.runtime import fail_fast, fail_without_retry, services
 from workers.user_queue import ItemsSetAside
 
 T = TypeVar("T")
 
 
-def _run(step: Callable[[HandoffService], T]) -> T:
+def _run(step: Callable[..., T]) -> T:
     """Run one step; both handlers re-raise (they only decide whether RQ retries)."""
     try:
-        return step(HandoffService(services()))
+        return step(services().handoff)
     except ItemsSetAside as exc:
         fail_without_retry(exc)
     except Exception as exc:

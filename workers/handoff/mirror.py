@@ -12,10 +12,10 @@ from typing import NamedTuple
 
 from bot.handoff.render import handoff_note, known_from_oho, render_line_messages
 from bot.privacy import mask
+from integrations.errors import NotFoundError, ProviderError
 from workers.handoff.store import HandoffStore
 from workers.oho_contacts import OhoContacts
-from workers.verification.feature import verified_phone
-from integrations.errors import NotFoundError, ProviderError
+from workers.verification.store import verified_phone
 
 log = logging.getLogger(__name__)
 

@@ -16,22 +16,36 @@ from typing import Callable
 
 import redis
 
-from bot.thai_dates import BANGKOK
 from bot.handoff.hours import parse_business_hours
 from bot.handoff.messages import agent_took_over_message, handoff_closed_message, no_agent_message, with_end_button
-from bot.handoff.render import (agent_line_messages, attachment_url_allowed, closed_note, render_line_messages,
-    undelivered_note)
+from bot.handoff.render import (
+    agent_line_messages,
+    attachment_url_allowed,
+    closed_note,
+    render_line_messages,
+    undelivered_note,
+)
 from bot.handoff.state import AgentMessage, HandoffState, idle_deadline
 from bot.otp import otp_key
 from bot.privacy import mask
-from workers.handoff.store import (HandoffStore, enqueue_close, enqueue_drain_mirror, enqueue_drain_to_patient,
-                                    enqueue_oho_contact, enqueue_request_agent, mirror_outbox, patient_outbox,
-                                    schedule_idle_check, schedule_no_agent_check)
-from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
-from workers.oho_contacts import OhoContacts
+from bot.thai_dates import BANGKOK
 from integrations.errors import NotFoundError
 from integrations.line import retry_key_for
 from integrations.oho import OhoLimitError
+from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
+from workers.handoff.store import (
+    HandoffStore,
+    enqueue_close,
+    enqueue_drain_mirror,
+    enqueue_drain_to_patient,
+    enqueue_oho_contact,
+    enqueue_request_agent,
+    mirror_outbox,
+    patient_outbox,
+    schedule_idle_check,
+    schedule_no_agent_check,
+)
+from workers.oho_contacts import OhoContacts
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +69,9 @@ class HandoffService:
         self.patient_outbox = patient_outbox(self.redis)
         self.handoff_configured = not self.settings.missing_for("handoff")
 
-    @cached_property
+    @property
     def oho_contacts(self) -> OhoContacts:
-        return OhoContacts(self.services)
+        return self.services.oho_contacts
 
     @cached_property
     def livedesk_mirror(self) -> LiveDeskMirror:

@@ -34,6 +34,7 @@ from redis.exceptions import WatchError
 from bot.handoff.hours import BusinessHours
 from bot.handoff.state import HandoffState, idle_deadline, no_agent_due
 from bot.privacy import mask
+from workers.handoff import jobs
 from workers.queues import enqueue, enqueue_at
 from workers.user_queue import UserQueue
 
@@ -239,29 +240,33 @@ def livedesk_configured(settings) -> bool:
     return all(getattr(settings, name) not in (None, "") for name in LIVEDESK_SETTINGS)
 
 
-# -- enqueueing (jobs are named as strings: the worker module imports this one) -----------------
+# -- enqueueing -----------------------------------------------------------------------------------
 # ``pipeline``: the job joins the caller's transaction.
 
-JOBS = "workers.handoff.jobs"
-
-
 def enqueue_drain_mirror(connection: redis.Redis, user: str, pipeline=None) -> None:
-    enqueue(connection, f"{JOBS}.drain_mirror", user, description=f"mirror to LiveDesk for {mask(user)}",
+    enqueue(connection, jobs.drain_mirror, user, description=f"mirror to LiveDesk for {mask(user)}",
             timeout=DRAIN_TIMEOUT, pipeline=pipeline)
 
 
+def queue_staff_note(connection: redis.Redis, user: str, item_id: str, text: str) -> None:
+    """A private note for staff in the patient's LiveDesk conversation, in order with the mirrored chat
+    (once per ``item_id``)."""
+    if mirror_outbox(connection).append(user, item_id, {"kind": "note", "text": text}):
+        enqueue_drain_mirror(connection, user)
+
+
 def enqueue_drain_to_patient(connection: redis.Redis, user: str, pipeline=None) -> None:
-    enqueue(connection, f"{JOBS}.drain_to_patient", user, description=f"agent replies to {mask(user)}",
+    enqueue(connection, jobs.drain_to_patient, user, description=f"agent replies to {mask(user)}",
             timeout=DRAIN_TIMEOUT, pipeline=pipeline)
 
 
 def enqueue_request_agent(connection: redis.Redis, user: str, session: str, pipeline=None) -> None:
-    enqueue(connection, f"{JOBS}.request_agent", user, session, description=f"Oho request-agent for {mask(user)}",
+    enqueue(connection, jobs.request_agent, user, session, description=f"Oho request-agent for {mask(user)}",
             pipeline=pipeline)
 
 
 def enqueue_oho_contact(connection: redis.Redis, user: str) -> None:
-    enqueue(connection, f"{JOBS}.ensure_oho_contact", user, description=f"Oho contact for {mask(user)}")
+    enqueue(connection, jobs.ensure_oho_contact, user, description=f"Oho contact for {mask(user)}")
 
 
 def enqueue_close(connection: redis.Redis, store: HandoffStore, user: str, session: str, reason: str,
@@ -269,7 +274,7 @@ def enqueue_close(connection: redis.Redis, store: HandoffStore, user: str, sessi
     """Queue the closing of ``session`` once, however many times it is asked for."""
     if not store.claim(f"close:{session}"):
         return False
-    enqueue(connection, f"{JOBS}.close_handoff", user, session, reason, notify,
+    enqueue(connection, jobs.close_handoff, user, session, reason, notify,
             description=f"close handoff of {mask(user)} ({reason})")
     return True
 
@@ -277,7 +282,7 @@ def enqueue_close(connection: redis.Redis, store: HandoffStore, user: str, sessi
 def schedule_no_agent_check(connection, user: str, state: HandoffState, hours: BusinessHours, minutes: int,
                             pipeline=None) -> None:
     when = dt.datetime.fromtimestamp(no_agent_due(state.since, hours, minutes), dt.timezone.utc)
-    enqueue_at(connection, when, f"{JOBS}.check_no_agent", user, state.session, pipeline=pipeline,
+    enqueue_at(connection, when, jobs.check_no_agent, user, state.session, pipeline=pipeline,
                description=f"no-agent check for {mask(user)}", job_id=f"handoff-no-agent-{job_suffix(state.session)}")
 
 
@@ -285,6 +290,6 @@ def schedule_idle_check(connection, user: str, state: HandoffState, hours: Busin
                         pipeline=None) -> None:
     # No fixed job id: a check that finds an agent active schedules the next one while it is itself running.
     when = dt.datetime.fromtimestamp(idle_deadline(state, hours, minutes), dt.timezone.utc)
-    enqueue_at(connection, when, f"{JOBS}.check_idle", user, state.session, pipeline=pipeline,
+    enqueue_at(connection, when, jobs.check_idle, user, state.session, pipeline=pipeline,
                description=f"idle check for {mask(user)}")
 

@@ -31,6 +31,7 @@ from typing import Callable
 import redis
 
 from bot.privacy import mask
+from workers.line import jobs
 from workers.queues import LINE_QUEUE, enqueue
 from workers.user_queue import UserQueue
 
@@ -107,7 +108,7 @@ def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
 
 def _enqueue_drain(connection: redis.Redis, user: str, pipe) -> None:
     pipe.set(_pending_flag(user), 1, ex=PENDING_TTL)
-    enqueue(connection, "workers.line.jobs.drain_inbox", user, queue=LINE_QUEUE, pipeline=pipe,
+    enqueue(connection, jobs.drain_inbox, user, queue=LINE_QUEUE, pipeline=pipe,
             description=f"answer LINE events of {mask(user)}", timeout=LOCK_TIMEOUT)
 
 

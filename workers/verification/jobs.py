@@ -1,12 +1,11 @@
-"""Jobs of the phone verification (enqueued by ``workers.verification.feature``). Thin: the service does the work.
+"""Jobs of the phone verification (enqueued by the feature, the store and the service). Thin: the service does the work.
 
 Arguments are request ids and LINE user ids only: the phone number and the typed
-code stay in Redis values (``workers.verification.feature``), out of job data and logs.
+code stay in Redis values (``workers.verification.store``), out of job data and logs.
 """
 
 from __future__ import annotations
 
-from workers.verification.feature import VerificationService
 from workers.runtime import fail_fast, final_attempt, services
 
 
@@ -32,6 +31,6 @@ def update_contact(user_id: str) -> None:
 
 def _run(work) -> None:
     try:
-        work(VerificationService(services()))
+        work(services().verification)
     except Exception as exc:
         fail_fast(exc)

@@ -1,0 +1,101 @@
+"""The two ways a code reaches a phone: SEPSMS makes and checks it, or we make it (ThaiBulkSMS)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis as redis_lib
+
+from bot.otp import code_digest, code_matches, new_code, new_reference
+from bot.phone import ThaiMobile
+from bot.verification import OtpRules
+from integrations.sepsms import OtpExpiredError
+from integrations.thaibulksms import InvalidMsisdnError
+from workers.verification.store import SendRequest
+
+log = logging.getLogger(__name__)
+
+# -- SMS senders ---------------------------------------------------------------------------
+
+class CodeExpired(Exception):
+    """The code cannot be checked any more (expired, used, or never sent)."""
+
+
+@dataclass(frozen=True)
+class SentCode:
+    reference: str
+    message_id: str | None   # what delivery reports name: SEPSMS uuid, ThaiBulkSMS message_id
+
+
+class SepsmsCodes:
+    """SEPSMS makes, texts and checks the code; we keep only its reference."""
+
+    provider = "sepsms"
+
+    def __init__(self, client, rules: OtpRules):
+        self.client = client
+        self.rules = rules
+
+    def send(self, request_id: str, phone: ThaiMobile) -> SentCode:
+        template = sms_text("{code}", "{ref}", self.rules)
+        sent = self.client.send_otp(phone, template=template, ttl_seconds=self.rules.ttl_seconds,
+                                    code_length=self.rules.code_length)
+        return SentCode(sent.reference, sent.uuid or None)
+
+    def check(self, request: SendRequest, code: str) -> bool:
+        if not request.reference:  # never sent, or sent without an answer: SEPSMS cannot tell
+            raise CodeExpired()
+        try:
+            return self.client.verify_otp(request.reference, code).verified
+        except OtpExpiredError:
+            raise CodeExpired() from None
+
+    def discard(self, request_id: str) -> None:
+        """Nothing to do: after OTP_MAX_ATTEMPTS the flow never asks SEPSMS about this reference again."""
+
+
+class LocalCodes:
+    """ThaiBulkSMS only texts: we make the code, keep its HMAC for OTP_TTL_SECONDS, check it once."""
+
+    provider = "thaibulksms"
+
+    def __init__(self, client, connection: redis_lib.Redis, key: bytes, rules: OtpRules):
+        self.client = client
+        self.redis = connection
+        self.key = key
+        self.rules = rules
+
+    def send(self, request_id: str, phone: ThaiMobile) -> SentCode:
+        code, reference = new_code(self.rules.code_length), new_reference()
+        self.redis.set(f"verify:code:{request_id}", code_digest(self.key, request_id, code),
+                       ex=self.rules.ttl_seconds)
+        # ThaiBulkSMS stops retrying delivery after ``expire`` (5 min at least): no use after the code died.
+        expire = timedelta(minutes=max(5, math.ceil(self.rules.ttl_seconds / 60)))
+        result = self.client.send_sms([phone], sms_text(code, reference, self.rules), expire=expire)
+        if result.bad or not result.sent:
+            raise InvalidMsisdnError("ThaiBulkSMS refused the number", provider=self.provider,
+                                     code="bad_phone_number")
+        return SentCode(reference, result.sent[0].message_id or None)
+
+    def check(self, request: SendRequest, code: str) -> bool:
+        key = f"verify:code:{request.id}"
+        digest = self.redis.get(key)
+        if digest is None:
+            raise CodeExpired()
+        if not code_matches(self.key, request.id, code, digest.decode()):
+            return False
+        if not self.redis.delete(key):  # single use: a concurrent check took it first
+            raise CodeExpired()
+        return True
+
+    def discard(self, request_id: str) -> None:
+        self.redis.delete(f"verify:code:{request_id}")
+
+
+def sms_text(code: str, reference: str, rules: OtpRules) -> str:
+    """The SMS: short (Thai SMS parts are 70 characters), code and reference first."""
+    return f"รหัส OTP {code} (Ref: {reference}) ใช้ได้ {max(1, rules.ttl_seconds // 60)} นาที ห้ามบอกผู้อื่น"
+

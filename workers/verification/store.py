@@ -1,0 +1,185 @@
+"""Phone verification's Redis state: where each patient is, each code sent, the verified number.
+
+Redis (keys never hold a phone number or a code; values may hold the number):
+  verify:state:<user>            JSON VerificationState (where the patient is)       1 h
+  verify:request:<id>            hash: one code sent (user, phone, provider, ref, …)  24 h
+  verify:code:<id>               HMAC of a locally made code (ThaiBulkSMS)            OTP_TTL_SECONDS
+  verify:pin:<id>:<attempt>      the code the patient typed, until the check job ran  OTP_TTL_SECONDS
+  verify:message:<provider>:<id> provider message id → request id (delivery reports)  24 h
+  verify:sends:{number:<hmac>|user:<user>}  send budgets (3 / 15 min, 3 / h)
+  verify:phone:<user>            JSON {phone, verified_at, provider}: the verified number (kept)
+
+Delivery reports (``record_delivery``) touch Redis only: they run inside the webhook request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import redis as redis_lib
+
+from bot.phone import ThaiMobile
+from bot.privacy import mask
+from bot.verification import OtpRules, VerificationState
+from integrations.errors import RateLimitError
+from integrations.ratelimit import RateLimit, RedisRateLimiter
+from workers.queues import DEFAULT_QUEUE, enqueue
+from workers.verification import jobs
+
+log = logging.getLogger(__name__)
+
+STATE_TTL = 3600
+REQUEST_TTL = 24 * 3600            # delivery reports can come late
+NUMBER_WINDOW, USER_WINDOW = 15 * 60, 3600
+# -- Redis -------------------------------------------------------------------------------
+
+@dataclass
+class SendRequest:
+    """One code sent (or to be sent) to one number for one LINE user."""
+
+    id: str
+    user: str
+    phone: str = field(repr=False)
+    provider: str
+    reference: str | None = None
+    message_id: str | None = None
+    status: str = "queued"          # queued | sent | failed
+    delivery: str | None = None     # delivered | failed | pending (from delivery reports)
+    verified_at: str | None = None
+
+    @property
+    def last4(self) -> str:
+        return self.phone[-4:]
+
+
+class VerificationStore:
+    def __init__(self, connection: redis_lib.Redis):
+        self.redis = connection
+
+    # state
+    def state(self, user: str) -> VerificationState:
+        raw = self.redis.get(f"verify:state:{user}")
+        return VerificationState.from_dict(json.loads(raw) if raw else None)
+
+    def current_state(self, user: str) -> VerificationState:
+        """The state, out of the flow once its code has been verified (jobs never write the state)."""
+        state = self.state(user)
+        if state.active and state.request_id:
+            request = self.request(state.request_id)
+            if request is not None and request.verified_at:
+                return VerificationState(sent_at=state.sent_at, event_id=state.event_id, reply=state.reply)
+        return state
+
+    def save_state(self, user: str, state: VerificationState, pipe=None) -> None:
+        (pipe or self.redis).set(f"verify:state:{user}", json.dumps(state.to_dict(), ensure_ascii=False),
+                                 ex=STATE_TTL)
+
+    # requests
+    def create_request(self, request_id: str, user: str, phone: ThaiMobile, provider: str, pipe) -> None:
+        key = f"verify:request:{request_id}"
+        pipe.hset(key, mapping={"user": user, "phone": phone.local, "provider": provider,
+                                "status": "queued", "created_at": str(time.time())})
+        pipe.expire(key, REQUEST_TTL)
+
+    def request(self, request_id: str) -> SendRequest | None:
+        data = {k.decode(): v.decode() for k, v in self.redis.hgetall(f"verify:request:{request_id}").items()}
+        if not data.get("user"):
+            return None
+        return SendRequest(request_id, data["user"], data["phone"], data["provider"], data.get("reference"),
+                           data.get("message_id"), data.get("status", "queued"), data.get("delivery"),
+                           data.get("verified_at"))
+
+    def claim_send(self, request_id: str) -> bool:
+        """True for the one attempt allowed to call the provider."""
+        return bool(self.redis.hsetnx(f"verify:request:{request_id}", "claimed", "1"))
+
+    def release_send(self, request_id: str) -> None:
+        """The provider answered that it sent nothing: a later attempt may try again."""
+        self.redis.hdel(f"verify:request:{request_id}", "claimed")
+
+    def record_sent(self, request: SendRequest, reference: str, message_id: str | None) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(f"verify:request:{request.id}", mapping={"reference": reference, "status": "sent",
+                                                           "message_id": message_id or ""})
+        if message_id:
+            pipe.set(f"verify:message:{request.provider}:{message_id}", request.id, ex=REQUEST_TTL)
+        pipe.execute()
+
+    def mark_failed(self, request_id: str) -> None:
+        self.redis.hset(f"verify:request:{request_id}", "status", "failed")
+
+    def mark_verified(self, request_id: str, when: str) -> str:
+        """Mark the request verified at ``when``; returns the time of the first mark (retries keep it)."""
+        key = f"verify:request:{request_id}"
+        self.redis.hsetnx(key, "verified_at", when)
+        return (self.redis.hget(key, "verified_at") or when.encode()).decode()
+
+    # typed codes
+    def save_pin(self, request_id: str, attempt: int, code: str, ttl: int, pipe) -> None:
+        pipe.set(f"verify:pin:{request_id}:{attempt}", code, ex=ttl)
+
+    def pin(self, request_id: str, attempt: int) -> str | None:
+        raw = self.redis.get(f"verify:pin:{request_id}:{attempt}")
+        return raw.decode() if raw else None
+
+    def drop_pin(self, request_id: str, attempt: int) -> None:
+        self.redis.delete(f"verify:pin:{request_id}:{attempt}")
+
+    # send budgets
+    def take_send_slot(self, user: str, digest: str, now: float, rules: OtpRules) -> float | None:
+        """Count one send against the number's and the user's budget; or the seconds to wait."""
+        limiter = RedisRateLimiter(self.redis, prefix="verify:sends", provider="verification", clock=lambda: now)
+        try:
+            limiter.acquire(RateLimit(f"number:{digest}", rules.sends_per_number, NUMBER_WINDOW),
+                            RateLimit(f"user:{user}", rules.sends_per_user, USER_WINDOW))
+        except RateLimitError as exc:
+            return exc.retry_after or 60.0
+        return None
+
+    # the result
+    def save_verified(self, user: str, phone: str, when: str, provider: str) -> None:
+        record = {"phone": phone, "verified_at": when, "provider": provider}
+        self.redis.set(f"verify:phone:{user}", json.dumps(record))
+
+
+def verification_record(connection: redis_lib.Redis, user_id: str) -> dict | None:
+    """``{phone, verified_at, provider}`` of the LINE user's verified number, or None."""
+    raw = connection.get(f"verify:phone:{user_id}")
+    return json.loads(raw) if raw else None
+
+
+def verified_phone(connection: redis_lib.Redis, user_id: str) -> str | None:
+    """The LINE user's verified mobile number (``0812345678``), or None. Never log it."""
+    record = verification_record(connection, user_id)
+    return record["phone"] if record else None
+
+
+def verification_in_progress(connection: redis_lib.Redis, user_id: str) -> bool:
+    """Whether the user is typing a phone number or a code to the bot right now (e.g. not to mirror it)."""
+    return VerificationStore(connection).current_state(user_id).active
+
+
+def record_delivery(connection: redis_lib.Redis, provider: str, message_id: str, status: str) -> bool:
+    """Note a delivery report against the code it is about; False if it is not one of ours.
+
+    The first "failed" report of a code that is not yet verified enqueues the job
+    that tells the patient. Redis only: this runs inside the webhook request.
+    """
+    raw = connection.get(f"verify:message:{provider}:{message_id}")
+    if raw is None:
+        return False
+    request_id = raw.decode()
+    key = f"verify:request:{request_id}"
+    current = connection.hget(key, "delivery")
+    if status != "pending" or current is None:  # a late "pending" never hides a final outcome
+        connection.hset(key, "delivery", status)
+    if status == "failed" and connection.hsetnx(key, "undelivered_told", "1") \
+            and not connection.hexists(key, "verified_at"):
+        enqueue(connection, jobs.tell_undelivered, request_id, queue=DEFAULT_QUEUE,
+                job_id=f"otp-undelivered-{request_id}", description="tell a patient an OTP SMS did not arrive")
+    log.info("%s delivery report for OTP request %s: %s", provider, mask(request_id), status)
+    return True
+
