@@ -27,7 +27,7 @@ SEPARATORS = frozenset(" \t\n\r\u00a0\u200b\u200c\u200d\ufeff-\u2010\u2011\u2012
 EXAMPLE = "เช่น 0812345678"
 #: Anything that may be a phone number inside free text: 9+ digits, optionally with +.
 
-#: Phone number format each provider wants (see the seeds in /work/shared/seeds).
+#: Phone number format each provider wants (per its API document: SEPSMS REST API v2, ThaiBulkSMS API v2).
 PROVIDER_FORMATS = {
     # SEPSMS accepts 0xxxxxxxxx or 66xxxxxxxxx; its examples use 66…
     "sepsms": "msisdn",

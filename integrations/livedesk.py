@@ -1,4 +1,4 @@
-"""EngageLab LiveDesk (seed 002 + provider notes): the API channel that carries a handoff to agents.
+"""EngageLab LiveDesk ("send message" API; LiveDesk is built on Chatwoot): the API channel that carries a handoff to agents.
 
 LiveDesk is built on Chatwoot. An API-channel conversation takes three calls: create a contact
 (``payload.contact.id``), create a conversation for it (``id``), then post messages to it. The

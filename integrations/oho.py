@@ -1,4 +1,4 @@
-"""Oho Chat developer API (seed 001): contacts and the agent/bot switch of a LINE chat room.
+"""Oho Chat developer API: contacts and the agent/bot switch of a LINE chat room.
 
 A contact is the triple platform ``line`` / ``platform_id`` (the bot's LINE user id, from
 ``GET /v2/bot/info``) / ``user_id`` (the patient's LINE user id). Every answer is the envelope

@@ -1,4 +1,4 @@
-"""SEPSMS REST API v2 (seed 004): SMS, OTP send/verify, delivery status, credit.
+"""SEPSMS REST API v2: SMS, OTP send/verify, delivery status, credit.
 
 SEPSMS makes and checks the OTP itself: ``send_otp`` returns only a
 ``reference``; ``verify_otp(reference, pin)`` asks SEPSMS whether the pin is right.

@@ -1,4 +1,4 @@
-"""ThaiBulkSMS API v2 (seed 003): send SMS and read the credit.
+"""ThaiBulkSMS API v2: send SMS and read the credit.
 
 ThaiBulkSMS has no OTP in this API: with it the service makes and checks codes
 itself and only uses ``send_sms``. A 2xx is not "all sent": numbers it refused

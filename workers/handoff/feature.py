@@ -1,16 +1,16 @@
-"""Human handoff (issue 3): the conversation feature, the service its jobs and the LiveDesk webhook
-run, and the Redis state they all share.
+"""Human handoff as a conversation feature: ``HandoffFeature`` decides, turn by turn, whether the
+bot answers or stays silent while staff have the chat.
 
 While a handoff is open the bot stays silent (an emergency still gets its 1669 answer; every
 few minutes of silence the patient is reminded how to get back to the bot), every patient
 message and bot answer is mirrored into the patient's LiveDesk conversation, and agents'
 replies come back through ``handlers/livedesk_webhook.py``. ``HandoffFeature`` and the
-webhook only touch Redis; ``HandoffService``'s job steps (run by ``workers/handoff_jobs.py``)
+webhook only touch Redis; ``HandoffService``'s job steps (run by ``workers/handoff/jobs.py``)
 call Oho, LiveDesk and LINE, fed by per-user ordered outboxes (``workers/user_queue.py``).
 
-The parts: ``workers/handoff/store.py`` (the Redis state, the outboxes, the enqueueing of jobs),
-``handlers/handoff_service.py`` (``HandoffService``), ``handlers/livedesk_mirror.py`` (posting to
-LiveDesk); this module is the conversation feature, ``HandoffFeature``.
+The parts, all in ``workers/handoff/``: ``store`` (the Redis state, the outboxes, the enqueueing of
+jobs), ``service`` (``HandoffService``), ``mirror`` (posting to LiveDesk), ``jobs``, and this module.
+The pure rules and texts are in ``bot/handoff/``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Mirroring into LiveDesk: ``LiveDeskMirror`` posts one outbox item to the patient's LiveDesk
 conversation, creating the contact and conversation on first use (and again if deleted there).
 
-Split out of ``handlers/handoff.py``: only the drain job (``HandoffService.drain_mirror``) calls it, and
+Only the drain job (``HandoffService.drain_mirror``) calls it, and
 ``Mirrored`` / ``bot_line`` are the shape of what the feature and the service queue for it.
 """
 

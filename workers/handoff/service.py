@@ -1,9 +1,9 @@
 """``HandoffService``: what a handoff does, for the feature (open, escalate, mirror), the LiveDesk
-webhook (agents' replies and resolutions) and the jobs in ``workers/handoff_jobs.py`` (the steps that
+webhook (agents' replies and resolutions) and the jobs in ``workers/handoff/jobs.py`` (the steps that
 call Oho, LiveDesk and LINE).
 
-Split out of ``handlers/handoff.py`` so the webhook and the worker import the service without the
-conversation feature; the Redis state it works on is in ``workers/handoff/store.py``.
+Built once per process by ``workers.services.Services``; the Redis state it works on is in
+``workers/handoff/store.py``.
 """
 
 from __future__ import annotations

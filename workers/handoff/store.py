@@ -1,8 +1,8 @@
 """The human handoff's shared Redis state: ``HandoffStore``, the two per-user outboxes, and the
 enqueueing and scheduling of the handoff's jobs.
 
-One module that knows every key, so the conversation feature (``handlers/handoff.py``), the service
-(``handlers/handoff_service.py``), the LiveDesk mirror and the webhook all agree on them. It imports
+One module that knows every key, so the conversation feature, the service,
+the LiveDesk mirror and the webhook all agree on them. It imports
 none of those modules: they all import it.
 
 Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message text):
