@@ -24,6 +24,7 @@ from bot.thai_dates import BANGKOK
 from integrations.livedesk import LiveDeskClient
 from integrations.oho import OhoClient
 from tests.conftest import make_settings
+from tests.support import FakeClock
 from workers import runtime
 from workers.handoff.feature import HandoffFeature
 from workers.handoff.service import HandoffService
@@ -77,17 +78,9 @@ def services(settings, redis):
     runtime.install(None)
 
 
-class Clock:
-    """A clock the test moves: epoch seconds, starting on a Wednesday 10:00 in Bangkok."""
-
-    def __init__(self, start: dt.datetime = dt.datetime(2026, 1, 7, 10, 0, tzinfo=BANGKOK)):
-        self.now = start.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, minutes: float) -> None:
-        self.now += minutes * 60
+def Clock(start: dt.datetime = dt.datetime(2026, 1, 7, 10, 0, tzinfo=BANGKOK)) -> FakeClock:
+    """The tests' clock, starting on a Wednesday 10:00 in Bangkok unless told otherwise."""
+    return FakeClock(start)
 
 
 def handler_at(services, clock: Clock) -> tuple[LineEventHandler, HandoffService]:

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 import uuid
 
 CHANNEL_SECRET = "test-channel-secret"
@@ -44,3 +45,22 @@ class LineWebhook:
         headers = {"Content-Type": "application/json",
                    "X-Line-Signature": sign(body) if signature is None else signature}
         return self.client.post("/callback", data=body, headers=headers)
+
+
+class FakeClock:
+    """The one clock tests move by hand: epoch seconds, as ``time.time`` gives them.
+
+    Starts at ``start`` (an aware datetime or epoch seconds; default: now). Services take
+    a ``clock`` callable, so a test passes this instead of waiting.
+    """
+
+    def __init__(self, start=None):
+        if start is None:
+            start = time.time()
+        self.now = float(start.timestamp() if hasattr(start, "timestamp") else start)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float = 0, *, minutes: float = 0) -> None:
+        self.now += seconds + minutes * 60

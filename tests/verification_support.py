@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from urllib.parse import parse_qs
 
 import pytest
 import responses
 
 from tests.conftest import make_settings
-from tests.support import text_event
+from tests.support import FakeClock, text_event
 from workers.verification.feature import VerificationFeature
 
 SEP = "https://sepsms.test/api/v2"
@@ -130,15 +129,6 @@ class Patient:
         return [r for r, _ in self.line_stub.log if r.path == "/v2/bot/message/push"]
 
 
-class Clock:
-    def __init__(self):
-        self.now = time.time()
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += seconds
 
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -176,7 +166,7 @@ def patient(webhook, run_worker, line_stub, sms):
 @pytest.fixture
 def clock(services):
     [feature] = [f for f in services.conversation_features if isinstance(f, VerificationFeature)]
-    feature.clock = Clock()
+    feature.clock = FakeClock()
     return feature.clock
 
 

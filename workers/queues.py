@@ -36,7 +36,7 @@ def job_options(*, description: str, job_id: str | None = None, timeout: int = D
                 result_ttl=3600, failure_ttl=14 * 24 * 3600, **options)
 
 
-def enqueue(connection: redis.Redis, func: Callable | str, *args: Any, queue: str = DEFAULT_QUEUE,
+def enqueue(connection: redis.Redis, func: Callable, *args: Any, queue: str = DEFAULT_QUEUE,
             description: str, job_id: str | None = None, timeout: int = DEFAULT_TIMEOUT,
             retry: Retry | None = DEFAULT_RETRY, **options: Any):
     """Enqueue ``func(*args)``. ``description`` is what logs show: never patient data."""
@@ -45,7 +45,7 @@ def enqueue(connection: redis.Redis, func: Callable | str, *args: Any, queue: st
     return get_queue(connection, queue).enqueue(func, *args, **opts)
 
 
-def enqueue_at(connection: redis.Redis, when, func: Callable | str, *args: Any, queue: str = DEFAULT_QUEUE,
+def enqueue_at(connection: redis.Redis, when, func: Callable, *args: Any, queue: str = DEFAULT_QUEUE,
                description: str, job_id: str | None = None, timeout: int = DEFAULT_TIMEOUT,
                retry: Retry | None = DEFAULT_RETRY, **options: Any):
     """Schedule ``func(*args)`` for ``when`` (an aware datetime) via RQ's scheduler."""
@@ -54,7 +54,7 @@ def enqueue_at(connection: redis.Redis, when, func: Callable | str, *args: Any, 
     return get_queue(connection, queue).enqueue_at(when, func, *args, **opts)
 
 
-def prepare(func: Callable | str, *args: Any, description: str, job_id: str | None = None,
+def prepare(func: Callable, *args: Any, description: str, job_id: str | None = None,
             timeout: int = DEFAULT_TIMEOUT, retry: Retry | None = DEFAULT_RETRY, **options: Any):
     """Job data for ``get_queue(...).enqueue_many([...], pipeline=...)``: many jobs, one round trip."""
     opts = job_options(description=description, job_id=job_id, timeout=timeout, retry=retry, **options)

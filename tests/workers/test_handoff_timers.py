@@ -83,11 +83,11 @@ def test_while_the_bot_is_quiet_the_patient_is_reminded_of_the_way_back_now_and_
     service.store.set_conversation(USER, 141)
     assert patient.told() == 1
 
-    clock.advance(2)
+    clock.advance(minutes=2)
     patient.say("ยังรออยู่นะคะ")
     assert patient.told() == 1  # just asked: silence
 
-    clock.advance(9)
+    clock.advance(minutes=9)
     reminder_event = patient.say("มีใครอยู่ไหมคะ")
     [reminder] = replies(line_extra)[-1].get_json()["messages"]
     assert "จบการสนทนา" in reminder["text"] and "1669" in reminder["text"]
@@ -96,18 +96,18 @@ def test_while_the_bot_is_quiet_the_patient_is_reminded_of_the_way_back_now_and_
     handler.handle(reminder_event)  # the same turn retried: the same answer (pushed: the token is used)
     assert pushes(line_extra)[-1].get_json()["messages"] == [reminder]
 
-    clock.advance(1)
+    clock.advance(minutes=1)
     patient.say("ค่ะ")
     told = patient.told()
     assert told == 3  # reminded a minute ago: silence
 
-    clock.advance(1)
+    clock.advance(minutes=1)
     assert service.on_agent_message(AgentMessage(id=9001, conversation_id=141, content="สวัสดีค่ะ")) == "queued"
-    clock.advance(5)
+    clock.advance(minutes=5)
     patient.say("ขอบคุณค่ะ")
     assert patient.told() == told  # an agent wrote five minutes ago: they are talking
 
-    clock.advance(6)  # eleven minutes since the agent's message
+    clock.advance(minutes=6)  # eleven minutes since the agent's message
     patient.say("ยังอยู่ไหมคะ")
     assert patient.told() == told + 1
     patient.press(HANDOFF_POSTBACK)  # asking for staff again is answered at once
@@ -122,17 +122,17 @@ def test_idle_close_counts_the_agents_silence_not_the_patients_messages(services
     patient = Patient(handler, line_extra)
     session = patient.say("ขอคุยกับเจ้าหน้าที่")["webhookEventId"]
     service.store.set_conversation(USER, 141)
-    clock.advance(10)
+    clock.advance(minutes=10)
     service.on_agent_message(AgentMessage(id=9001, conversation_id=141, content="รับเรื่องแล้วค่ะ"))
 
-    clock.advance(55)
+    clock.advance(minutes=55)
     patient.say("ยังรออยู่นะคะ")  # the patient writes into a chat nobody answers
-    clock.advance(4)              # 59 minutes after the agent's last message
+    clock.advance(minutes=4)              # 59 minutes after the agent's last message
     service.check_idle(USER, session)
     assert service.store.state(USER) is not None
     assert bkk(7, 11, 10) in due_at(redis, "workers.handoff.jobs.check_idle")  # looks again at the deadline
 
-    clock.advance(2)
+    clock.advance(minutes=2)
     service.check_idle(USER, session)
     run_worker()
     assert service.store.state(USER) is None

@@ -22,6 +22,7 @@ from integrations.sepsms import (
     RedisRateLimiter,
     SepsmsClient,
 )
+from tests.support import FakeClock
 
 BASE = "https://sepsms.test/api/v2"
 KEY = "sk_sep_test_0000"
@@ -211,16 +212,10 @@ def test_429_on_read_is_retried_after_short_retry_after(http):
 
 # -- rate limiter -------------------------------------------------------------
 
-class Clock:
-    def __init__(self, now=1_000_000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 def test_limiter_refuses_over_budget_with_retry_after():
-    clock = Clock()
+    clock = FakeClock(1_000_000.0)
     limiter = RedisRateLimiter(fakeredis.FakeRedis(), clock=clock, provider="sepsms")
     budget = RateLimit("t", 3, 60)
     for _ in range(3):
@@ -235,7 +230,7 @@ def test_limiter_refuses_over_budget_with_retry_after():
 
 
 def test_limiter_refusal_takes_nothing_from_other_budgets():
-    clock = Clock()
+    clock = FakeClock(1_000_000.0)
     redis = fakeredis.FakeRedis()
     limiter = RedisRateLimiter(redis, clock=clock)
     small, big = RateLimit("small", 1, 60), RateLimit("big", 2, 60)

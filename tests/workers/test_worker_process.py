@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import ACCESS_TOKEN, CHANNEL_SECRET, text_event
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
