@@ -21,7 +21,6 @@ Nothing here calls MOPH: notices are sent by workers.
 
 from __future__ import annotations
 
-import hmac
 import re
 
 from flask import Blueprint, current_app, jsonify, request
@@ -29,6 +28,7 @@ from flask import Blueprint, current_app, jsonify, request
 from bot.settings import SettingsError
 from handlers.http_errors import error
 from integrations.moph import check_configured
+from integrations.webhook_auth import token_matches
 from workers.appointments.notices import parse_appointments
 from workers.appointments.status import read_statuses, status_key
 
@@ -45,8 +45,7 @@ def _refusal():
     if expected is None or not expected.get_secret_value():
         return error(503, "APPOINTMENTS_API_TOKEN is not set; the appointments API is off")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                             expected.get_secret_value().encode()):
+    if scheme.lower() != "bearer" or not token_matches(given.strip(), [expected]):
         response, status = error(401, "missing or wrong bearer token")
         response.headers["WWW-Authenticate"] = 'Bearer realm="appointments"'
         return response, status

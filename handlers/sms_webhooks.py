@@ -7,7 +7,6 @@ Redis only, no outbound HTTP), answer. Bodies are never logged: they hold phone 
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -22,6 +21,7 @@ from integrations.sms_webhooks import (
     parse_thaibulksms_dr,
     verify_sepsms_signature,
 )
+from integrations.webhook_auth import token_matches
 from workers.verification.store import record_delivery
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,7 @@ def thaibulksms(token: str):
     services = current_app.extensions["services"]
     expected = services.settings.thaibulksms_webhook_token
     # Unsigned callbacks: the secret path token is the only proof. Unset or wrong → "no such page".
-    if expected is None or not expected.get_secret_value() or \
-            not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+    if not token_matches(token, [expected]):
         return error(404, "not found")
     params = {**request.args.to_dict(), **request.form.to_dict()}
     if request.is_json:
