@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     from bot.services import Services
     from handlers import appointments_api, health, line_webhook, livedesk_webhook, sms_webhooks
     from handlers.http_errors import register_error_handlers
+    from handlers.sms_cli import sms_cli
 
     settings = settings or load_settings()
     configure_logging(settings.log_level)
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     _log_requests(app)
     app.cli.add_command(bot_cli)
     app.cli.add_command(moph_cli)
+    app.cli.add_command(sms_cli)
 
     missing = settings.missing_for("line")
     if missing:

@@ -81,7 +81,7 @@ class Services:
     def thaibulksms(self):
         from integrations.thaibulksms import ThaiBulkSmsClient
 
-        return ThaiBulkSmsClient.from_settings(self.settings)
+        return ThaiBulkSmsClient.from_settings(self.settings, redis=self.redis)
 
     @cached_property
     def moph(self):

@@ -27,7 +27,7 @@ from handlers.handoff_store import (HandoffStore, enqueue_close, enqueue_drain_m
                                     schedule_idle_check, schedule_no_agent_check)
 from handlers.livedesk_mirror import LiveDeskMirror, Mirrored, bot_line
 from handlers.oho_contacts import OhoContacts
-from integrations.errors import NotFoundError
+from integrations.errors import NotFoundError, ProviderError
 from integrations.line import retry_key_for
 from integrations.oho import OhoLimitError
 
@@ -184,8 +184,13 @@ class HandoffService:
         if state is None or state.session != session or self.settings.oho_api_key is None:
             return  # closed before we got here (or mirror-only): nothing to switch
         oho, platform_id = self.services.oho, self.oho_contacts.platform_id()
-        self.oho_contacts.ensure(user)
-        if not oho.request_agent(platform_id, user):
+        try:
+            self.oho_contacts.ensure(user)
+        except ProviderError as exc:  # a contact problem must never keep the patient from staff
+            if exc.retryable:
+                raise
+            log.warning("Oho contact of %s not created (%s); requesting an agent anyway", mask(user), exc)
+        if not oho.request_agent(self.oho_contacts.chat_platform_id(), user):
             log.info("Oho chat of %s already with an agent", mask(user))
         try:
             oho.add_labels(platform_id, user, URGENT_LABELS if state.urgent else HANDOFF_LABELS)
@@ -208,7 +213,7 @@ class HandoffService:
         if self.settings.oho_api_key is not None:
             oho, platform_id = self.services.oho, self.oho_contacts.platform_id()
             try:
-                if not oho.close_chat(platform_id, user):
+                if not oho.close_chat(self.oho_contacts.chat_platform_id(), user):
                     log.info("Oho chat of %s was not with an agent", mask(user))
             except NotFoundError:
                 log.warning("Oho has no chat room for %s to close", mask(user))

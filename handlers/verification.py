@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -44,7 +43,7 @@ from bot.verification import (AWAIT_CODE, INTENT, CheckCode, OtpRules, SendCode,
 from integrations.errors import NotFoundError, ProviderConnectionError, ProviderError, RateLimitError
 from integrations.line import retry_key_for
 from integrations.ratelimit import RateLimit, RedisRateLimiter
-from integrations.sepsms import OtpExpiredError
+from integrations.sepsms import OtpExpiredError, OtpRejectedError
 from integrations.thaibulksms import InvalidMsisdnError
 from workers.queues import DEFAULT_QUEUE, enqueue
 
@@ -246,6 +245,8 @@ class SepsmsCodes:
             return self.client.verify_otp(request.reference, code).verified
         except OtpExpiredError:
             raise CodeExpired() from None
+        except OtpRejectedError:  # an undocumented refusal of the pin: "wrong code", attempts left
+            return False
 
     def discard(self, request_id: str) -> None:
         """Nothing to do: after OTP_MAX_ATTEMPTS the flow never asks SEPSMS about this reference again."""
@@ -266,8 +267,9 @@ class LocalCodes:
         code, reference = new_code(self.rules.code_length), new_reference()
         self.redis.set(f"verify:code:{request_id}", code_digest(self.key, request_id, code),
                        ex=self.rules.ttl_seconds)
-        # ThaiBulkSMS stops retrying delivery after ``expire`` (5 min at least): no use after the code died.
-        expire = timedelta(minutes=max(5, math.ceil(self.rules.ttl_seconds / 60)))
+        # ThaiBulkSMS stops retrying delivery after ``expire``: no use after the code died (the client
+        # keeps it within what ThaiBulkSMS accepts, 00:06 at least).
+        expire = timedelta(seconds=self.rules.ttl_seconds)
         result = self.client.send_sms([phone], sms_text(code, reference, self.rules), expire=expire)
         if result.bad or not result.sent:
             raise InvalidMsisdnError("ThaiBulkSMS refused the number", provider=self.provider,
