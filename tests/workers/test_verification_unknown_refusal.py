@@ -7,7 +7,7 @@ import pytest
 from rq.registry import FailedJobRegistry
 
 from tests.verification_support import (  # noqa: F401  (fixtures used by name)
-    Patient, code_sent, patient, rsps, settings, sms)
+    code_sent, patient, rsps, settings, sms)
 from workers.queues import get_queue
 
 
