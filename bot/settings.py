@@ -18,6 +18,11 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _BASE_URL = re.compile(r"^https?://[^\s/]+(:\d+)?(/[^\s]*)?$")
+_LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
+_LINE_CHANNEL_ID = re.compile(r"^\d{6,20}$")
+#: A neutral silhouette (Gravatar's "mystery person", no hash: nobody's picture), for Oho
+#: contacts of LINE users without a profile picture.
+DEFAULT_AVATAR_URL = "https://www.gravatar.com/avatar/?d=mp&s=256"
 
 
 class SettingsError(RuntimeError):
@@ -45,7 +50,13 @@ class Settings(BaseSettings):
     # --- Oho Chat + LiveDesk (handoff) --------------------------------------
     oho_api_key: SecretStr | None = None
     oho_base_url: str = "https://api.developer.oho.chat"
-    oho_platform_id: str | None = None
+    # Oho Chat developer API, "2. Contact API": contact endpoints take the bot's user id only;
+    # "3. Chat API": request-agent / close-chat also take the provider's channel id.
+    oho_platform_id: str | None = Field(None, description="The bot's LINE user id (U…) for contacts; unset = read from LINE")
+    oho_chat_platform_id: str | None = Field(None, description="For chat endpoints: bot user id or channel id; unset = OHO_PLATFORM_ID")
+    # Oho Chat developer API, "2.2 Create Contact": profile_picture_url is required, and LINE
+    # has no pictureUrl for users without a picture.
+    oho_default_avatar_url: str = Field(DEFAULT_AVATAR_URL, description="https URL sent as the picture of LINE users without one")
     livedesk_api_key: SecretStr | None = None
     livedesk_api_secret: SecretStr | None = None
     livedesk_base_url: str = "https://livedesk-api.engagelab.com"
@@ -66,11 +77,15 @@ class Settings(BaseSettings):
     thaibulksms_api_secret: SecretStr | None = None
     thaibulksms_base_url: str = "https://api-v2.thaibulksms.com"
     thaibulksms_sender: str | None = None
+    # ThaiBulkSMS API v2, "รายการ Request" (force): the credit type. The document names no
+    # default; delivery reports reach the webhook only on corporate ("วิธีสร้าง API Key", Webhook URL).
+    thaibulksms_force: Literal["standard", "corporate"] | None = "corporate"
     thaibulksms_webhook_token: SecretStr | None = None
     otp_ttl_seconds: int = Field(300, ge=60, le=600)  # SEPSMS accepts 60–600
     otp_max_attempts: int = Field(5, ge=1, le=10)
     otp_resend_seconds: int = Field(60, ge=10, le=3600)
     otp_secret: SecretStr | None = Field(None, description="HMAC key for locally made OTP codes; unset = derived from the LINE channel secret")
+    sms_low_credit_threshold: int = Field(500, ge=0, description="SMS credit under this shows in /readyz and is logged once; 0 = off")
 
     # --- MOPH Alert (appointments) -------------------------------------------
     moph_alert_base_url: str = "https://morpromt2c.moph.go.th"
@@ -82,6 +97,9 @@ class Settings(BaseSettings):
     moph_upload_data_path: str = "/api/v2/send-message/upload-data"
     moph_upload_data_json_path: str = "/api/v2/send-message/upload-data-json"
     moph_upload_message_path: str = "/api/v2/send-message/upload-message"
+    # MOPH Alert API document, 3.5 (API Send Now): the parameter table says "message", the
+    # example body "messages". The example is the default.
+    moph_send_now_messages_key: Literal["messages", "message"] = "messages"
     appointments_api_token: SecretStr | None = None
     reminder_schedule: str = "1d@09:00"
     hospital_name: str = "โรงพยาบาล"
@@ -94,6 +112,37 @@ class Settings(BaseSettings):
         if not _BASE_URL.match(value):
             raise ValueError("must be an http(s) URL such as https://api.example.com")
         return value.rstrip("/")
+
+    @field_validator("sepsms_origin", "thaibulksms_sender", "oho_platform_id", "oho_chat_platform_id",
+                     "thaibulksms_force", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("oho_platform_id")
+    @classmethod
+    def _oho_platform_id(cls, value: str | None) -> str | None:
+        if value is not None and not _LINE_USER_ID.match(value):
+            raise ValueError("must be the bot's LINE user id (U + 32 hex, userId of GET /v2/bot/info); "
+                             "a channel id is accepted only in OHO_CHAT_PLATFORM_ID")
+        return value
+
+    @field_validator("oho_chat_platform_id")
+    @classmethod
+    def _oho_chat_platform_id(cls, value: str | None) -> str | None:
+        if value is not None and not (_LINE_USER_ID.match(value) or _LINE_CHANNEL_ID.match(value)):
+            raise ValueError("must be the bot's LINE user id (U + 32 hex) or the channel id (digits)")
+        return value
+
+    @field_validator("oho_default_avatar_url", mode="before")
+    @classmethod
+    def _avatar_url(cls, value):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return DEFAULT_AVATAR_URL  # empty = unset = the neutral default, never an empty URL
+        if not isinstance(value, str) or not _BASE_URL.match(value) or not value.startswith("https://") \
+                or len(value) > 2000:
+            raise ValueError("must be an https URL of at most 2,000 characters (Oho's limit)")
+        return value
 
     @field_validator("redis_url")
     @classmethod
@@ -141,12 +190,22 @@ class Settings(BaseSettings):
             "line": ["line_channel_secret", "line_channel_access_token"],
             "handoff": ["oho_api_key", "livedesk_api_key", "livedesk_api_secret",
                         "livedesk_inbox_id", "livedesk_webhook_token"],
-            "sms": (["sepsms_api_key"] if self.sms_provider == "sepsms" else
+            # SEPSMS REST API v2, "Endpoints หลัก": origin has no "?" in the /message/send and
+            # /otp/send tables, unlike the optional fields: it is required.
+            "sms": (["sepsms_api_key", "sepsms_origin"] if self.sms_provider == "sepsms" else
                     ["thaibulksms_api_key", "thaibulksms_api_secret", "thaibulksms_sender"]),
             "moph": ["moph_user", "moph_password_hash", "moph_hospital_code"],
             "appointments_api": ["appointments_api_token"],
         }[feature]
         return [name.upper() for name in needs if not _is_set(getattr(self, name))]
+
+    def readiness_notes(self) -> list[str]:
+        """What works only in part with these settings (shown by ``/readyz``; nothing is down)."""
+        notes = []
+        if self.sms_provider == "thaibulksms" and self.thaibulksms_force != "corporate":
+            notes.append("THAIBULKSMS_FORCE is not corporate: ThaiBulkSMS sends delivery reports only for "
+                         "corporate credit, so undelivered OTP SMS cannot be noticed")
+        return notes
 
 
 def _is_set(value) -> bool:

@@ -1,9 +1,16 @@
-"""``/healthz``: the process answers. ``/readyz``: it can reach Redis, so it can take work."""
+"""``/healthz``: the process answers. ``/readyz``: it can reach Redis, so it can take work.
+
+``/readyz`` also names unset settings per feature (``not_configured``) and what works only
+in part (``notes``): delivery reports that cannot arrive, an SMS balance under the threshold
+as last reported by the provider (read from Redis: no provider is called here).
+"""
 
 from __future__ import annotations
 
 import redis
 from flask import Blueprint, current_app, jsonify
+
+from integrations.credit import CreditLedger
 
 bp = Blueprint("health", __name__)
 
@@ -16,9 +23,17 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     services = current_app.extensions["services"]
-    not_configured = services.settings.missing_for("line")
+    settings = services.settings
+    not_configured = settings.missing_for("line")
+    sms_missing = settings.missing_for("sms")
     try:
         services.redis.ping()
+        balance = CreditLedger(services.redis, threshold=settings.sms_low_credit_threshold).last(settings.sms_provider)
     except (redis.RedisError, OSError, RuntimeError) as exc:
         return jsonify(status="unavailable", redis=type(exc).__name__, not_configured=not_configured), 503
-    return jsonify(status="ready", redis="ok", not_configured=not_configured)
+    notes = settings.readiness_notes()
+    if balance is not None and balance.low:
+        notes.append(f"{settings.sms_provider} credit was {balance.balance} (under SMS_LOW_CREDIT_THRESHOLD "
+                     f"{settings.sms_low_credit_threshold}) when last reported")
+    return jsonify(status="ready", redis="ok", not_configured=not_configured,
+                   not_configured_for={"sms": sms_missing}, notes=notes)

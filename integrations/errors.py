@@ -5,6 +5,7 @@
      ├── ServerError                   5xx                                 (retryable)
      ├── RateLimitError                429 or a provider's "slow down"     (retryable, .retry_after)
      ├── AuthenticationError           401/403, bad key or scope
+     ├── ConfigurationError            a setting the provider requires is unset: nothing was sent
      └── InvalidRequestError           other 4xx: our request is wrong
           ├── NotFoundError            404
           ├── ConflictError            409: already in that state / already done
@@ -50,11 +51,18 @@ class ServerError(ProviderError):
 
 
 class RateLimitError(ProviderError):
+    """Not now. ``retry_after`` is the number of seconds until the next slot (None: unknown)."""
+
     retryable = True
 
 
 class AuthenticationError(ProviderError):
     pass
+
+
+class ConfigurationError(ProviderError):
+    """Raised before any request: the provider requires a value our settings lack (e.g. a sender
+    name). No retry helps until someone sets it; ``/readyz`` lists the setting."""
 
 
 class InvalidRequestError(ProviderError):

@@ -1,9 +1,14 @@
-"""EngageLab LiveDesk ("send message" API; LiveDesk is built on Chatwoot): the API channel that carries a handoff to agents.
+"""EngageLab LiveDesk: the API channel that carries a handoff to agents.
 
 LiveDesk is built on Chatwoot. An API-channel conversation takes three calls: create a contact
 (``payload.contact.id``), create a conversation for it (``id``), then post messages to it. The
 patient's own words go in as ``incoming``; what the API posts is ``outgoing`` by default (shown as
 if an agent wrote it). Every post also comes back through the webhook, so callers keep the ids.
+
+A post can be answered 2xx with ``status: "failed"`` and ``content_attributes.external_error``
+(EngageLab LiveDesk "ส่งข้อความ", "การตอบกลับเมื่อล้มเหลว"): LiveDesk made the message but could
+not deliver it. That is ``LiveDeskMessageFailed`` (retryable, with the message id): repeat it
+with ``retry_message`` ("ส่งข้อความที่ล้มเหลวใหม่อีกครั้ง"), not by posting it again.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any, Sequence
 
 import requests
 
+from bot.privacy import mask_numbers
 from integrations.errors import ProviderError
 from integrations.http import HttpClient
 
@@ -21,6 +27,25 @@ DEFAULT_BASE_URL = "https://livedesk-api.engagelab.com"
 MESSAGE_TYPES = ("outgoing", "incoming")
 # Chatwoot validates contact phone numbers as E.164 and answers 422 otherwise.
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+class LiveDeskMessageFailed(ProviderError):
+    """LiveDesk made the message (``message_id``) but marked it ``failed``.
+
+    ``external_error`` is the channel's reason, masked (it may quote a number). Retryable:
+    call ``retry_message(conversation_id, message_id)`` with backoff; a new post would
+    duplicate the message. ``answer`` is LiveDesk's message, for its id's webhook echo.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, conversation_id: int, message_id: int, external_error: str,
+                 answer: dict, **kwargs):
+        super().__init__(message, **kwargs)
+        self.conversation_id = conversation_id
+        self.message_id = message_id
+        self.external_error = external_error
+        self.answer = answer
 
 
 class LiveDeskClient(HttpClient):
@@ -91,8 +116,8 @@ class LiveDeskClient(HttpClient):
                      content_attributes: dict | None = None) -> dict:
         """Post a text message; returns LiveDesk's message (with ``id``).
 
-        NotFoundError means the conversation is gone (the caller opens a new one). A 2xx can
-        still carry ``status: "failed"`` (seed's template example): the caller checks it.
+        NotFoundError means the conversation is gone (the caller opens a new one). A 2xx
+        carrying ``status: "failed"`` raises ``LiveDeskMessageFailed``.
         """
         _check_message_type(message_type)
         body: dict[str, Any] = {"content": content, "message_type": message_type, "private": private}
@@ -101,7 +126,7 @@ class LiveDeskClient(HttpClient):
             attributes["in_reply_to"] = in_reply_to
         if attributes:
             body["content_attributes"] = attributes
-        return self._message(self.json("POST", self._messages(conversation_id), json=body))
+        return self._message(conversation_id, self.json("POST", self._messages(conversation_id), json=body))
 
     def send_attachments(self, conversation_id: int, files: Sequence[tuple[str, bytes, str]],
                          content: str = "", *, message_type: str = "outgoing",
@@ -114,12 +139,17 @@ class LiveDeskClient(HttpClient):
         # The seed's curl shows only content and attachments[]; the rest are Chatwoot's form fields.
         form = {"content": content, "message_type": message_type,
                 "private": "true" if private else "false"}
-        return self._message(self.json("POST", self._messages(conversation_id), data=form, files=parts))
+        return self._message(conversation_id,
+                             self.json("POST", self._messages(conversation_id), data=form, files=parts))
 
     def retry_message(self, conversation_id: int, message_id: int) -> dict:
-        """Re-send a message whose status is ``failed``; returns LiveDesk's answer."""
+        """Re-send a message whose status is ``failed``; returns LiveDesk's answer (the document
+        shows none: often empty). ``LiveDeskMessageFailed`` again if that answer still says failed."""
         answer = self.json("POST", f"{self._messages(conversation_id)}/{int(message_id)}/retry")
-        return answer if isinstance(answer, dict) else {}
+        answer = answer if isinstance(answer, dict) else {}
+        if answer.get("status") == "failed":
+            raise self._failed(conversation_id, {**answer, "id": int(message_id)})
+        return answer
 
     # -- internals ---------------------------------------------------------------
     @staticmethod
@@ -127,9 +157,20 @@ class LiveDeskClient(HttpClient):
         # int(): an id is a number; this also keeps anything else out of the path.
         return f"/api/v2/accounts/conversations/{int(conversation_id)}/messages"
 
-    def _message(self, answer: Any) -> dict:
+    def _message(self, conversation_id: int, answer: Any) -> dict:
         self._id(answer, "id")  # the caller needs the id to recognise the webhook echo
+        if answer.get("status") == "failed":
+            raise self._failed(conversation_id, answer)
         return answer
+
+    def _failed(self, conversation_id: int, answer: dict) -> LiveDeskMessageFailed:
+        attributes = answer.get("content_attributes")
+        reason = attributes.get("external_error") if isinstance(attributes, dict) else None
+        external_error = mask_numbers(str(reason or "no reason given"))[:300]
+        message_id = self._id(answer, "id")
+        return LiveDeskMessageFailed(f"message {message_id} failed: {external_error}", provider=self.provider,
+                                     code="message_failed", conversation_id=int(conversation_id),
+                                     message_id=message_id, external_error=external_error, answer=answer)
 
     def _id(self, answer: Any, *keys: str) -> int:
         value = answer

@@ -4,8 +4,9 @@ Seed 000 + provider notes. Where they disagree this follows the notes:
 - paths: the seed's table says ``/api/v2/send-message/...`` while its section 3
   drops ``v2`` and calls upload-message ``/api/send-message/send-message``;
   the v2 table paths are the defaults and every path is configurable;
-- send-now: the table names the field ``message``, the example ``messages``;
-  the example (``messages``) wins;
+- send-now: the parameter table of section 3.5 (API Send Now) names the field
+  ``message``, its example body ``messages``; the example wins by default and
+  MOPH_SEND_NOW_MESSAGES_KEY switches to the table's spelling;
 - upload-message: the seed types ``message`` as a string, but it is a list of
   LINE message objects (as its own example shows).
 
@@ -98,6 +99,7 @@ class MophAlertClient(HttpClient):
                  upload_data_path: str = "/api/v2/send-message/upload-data",
                  upload_data_json_path: str = "/api/v2/send-message/upload-data-json",
                  upload_message_path: str = "/api/v2/send-message/upload-message",
+                 send_now_messages_key: str = "messages",
                  session: requests.Session | None = None, timeout=DEFAULT_TIMEOUT,
                  max_retries: int = 2, backoff: float = 0.25, sleep=time.sleep, clock=time.time,
                  lock_seconds: float = 30.0, lock_wait_seconds: float = 10.0,
@@ -113,6 +115,9 @@ class MophAlertClient(HttpClient):
         self.upload_data_path = upload_data_path
         self.upload_data_json_path = upload_data_json_path
         self.upload_message_path = upload_message_path
+        if send_now_messages_key not in ("messages", "message"):
+            raise ValueError("send_now_messages_key must be 'messages' or 'message'")
+        self.send_now_messages_key = send_now_messages_key
         self._clock = clock
         self.lock_seconds = lock_seconds
         self.lock_wait_seconds = lock_wait_seconds
@@ -132,7 +137,8 @@ class MophAlertClient(HttpClient):
                    send_now_path=settings.moph_send_now_path,
                    upload_data_path=settings.moph_upload_data_path,
                    upload_data_json_path=settings.moph_upload_data_json_path,
-                   upload_message_path=settings.moph_upload_message_path, **kwargs)
+                   upload_message_path=settings.moph_upload_message_path,
+                   send_now_messages_key=settings.moph_send_now_messages_key, **kwargs)
 
     def __repr__(self) -> str:
         return f"MophAlertClient({self.base_url!r}, hospital_code={self.hospital_code!r})"
@@ -140,7 +146,7 @@ class MophAlertClient(HttpClient):
     # -- sending -----------------------------------------------------------
     def send_now(self, cids: Sequence[str], messages: Sequence[dict]) -> dict:
         """Push ``messages`` to every CID at once (``{"datas": [...], "messages": [...]}``)."""
-        body = {"datas": _checked_cids(cids), "messages": _checked_messages(messages)}
+        body = {"datas": _checked_cids(cids), self.send_now_messages_key: _checked_messages(messages)}
         # Not idempotent: a repeat after a lost answer would push twice (MophDeliveryUnknown).
         return self._call("POST", self.send_now_path, json=body, idempotent=False)
 

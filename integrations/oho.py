@@ -3,18 +3,32 @@
 A contact is the triple platform ``line`` / ``platform_id`` (the bot's LINE user id, from
 ``GET /v2/bot/info``) / ``user_id`` (the patient's LINE user id). Every answer is the envelope
 ``{ok, status_code, message, data}``; a 2xx with ``ok: false`` is an error too.
+
+Two kinds of ``platform_id`` (Oho Chat developer API, "2. Contact API" and "3. Chat API"
+path parameters): contact endpoints take the bot's user id only; chat endpoints
+(request-agent, close-chat) take the bot's user id or the provider's channel id. The
+client keeps them apart: ``platform_id`` for contacts, ``chat_platform_id`` (defaulting
+to ``platform_id``) for chats.
+
+Update contact replaces ``tags``, ``labels`` and ``attributes`` wholesale, and the
+get-contact answer's body is not documented: a merge writes a field back only when the
+read showed it, so a contact whose answer lacks a field never has it erased.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any, Mapping
 from urllib.parse import quote
 
 import requests
 
-from integrations.errors import ConflictError, ProviderError, error_class_for_status
+from bot.privacy import mask
+from integrations.errors import ConflictError, InvalidRequestError, ProviderError, error_class_for_status
 from integrations.http import HttpClient
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.developer.oho.chat"
 MAX_TAGS, MAX_LABELS = 20, 10
@@ -31,18 +45,31 @@ _CREATE_FIELDS = _UPDATE_FIELDS | {"social_profile", "profile_picture_url", "pla
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class OhoLimitError(ValueError):
-    """A contact field breaks one of Oho's documented limits; raised before anything is sent."""
+class OhoLimitError(InvalidRequestError, ValueError):
+    """A contact field breaks one of Oho's documented limits (e.g. 20 tags, 10 labels); raised
+    before anything is sent. Permanent: the same request fails the same way, so never retried."""
+
+    def __init__(self, message: str):
+        super().__init__(message, provider="oho", code="oho_limit")
 
 
-def line_contact(bot_info: Mapping[str, Any], user_id: str, profile: Mapping[str, Any]) -> dict:
-    """The create-contact body for a LINE user, from LINE's bot info and the user's profile."""
+def line_contact(bot_info: Mapping[str, Any], user_id: str, profile: Mapping[str, Any],
+                 default_picture_url: str | None = None) -> dict:
+    """The create-contact body for a LINE user, from LINE's bot info and the user's profile.
+
+    ``profile_picture_url`` is required (Oho Chat developer API, "2.2 Create Contact"), and
+    LINE's profile has no ``pictureUrl`` for a user without a picture: ``default_picture_url``
+    (OHO_DEFAULT_AVATAR_URL) stands in. Never an empty string: Oho refuses the contact.
+    """
     name = str(profile.get("displayName") or "LINE user")
+    picture = profile.get("pictureUrl") or default_picture_url
+    if not isinstance(picture, str) or not picture.strip():
+        raise OhoLimitError("Oho contact: profile_picture_url is required and the user has no LINE picture; "
+                            "set OHO_DEFAULT_AVATAR_URL")
     return {
         "social_profile": {"platform": "line", "id": user_id, "platform_id": bot_info["userId"],
                            "platform_name": bot_info["displayName"], "line_basic_id": bot_info["basicId"]},
-        # Required by the seed, but a LINE user may have no picture: send an empty URL then.
-        "profile_picture_url": profile.get("pictureUrl") or "",
+        "profile_picture_url": picture,
         "platform_display_name": name, "display_name": name[:255], "first_name": name[:100],
     }
 
@@ -52,20 +79,22 @@ class OhoClient(HttpClient):
 
     provider = "oho"
 
-    def __init__(self, api_key: str, *, platform_id: str | None = None,
+    def __init__(self, api_key: str, *, platform_id: str | None = None, chat_platform_id: str | None = None,
                  base_url: str = DEFAULT_BASE_URL, platform: str = "line", **http_options):
         super().__init__(base_url, **http_options)
         self._api_key = api_key
-        self.platform_id = platform_id  # the default when a call passes platform_id=None
+        self.platform_id = platform_id  # contacts: the default when a call passes platform_id=None
+        self.chat_platform_id = chat_platform_id  # chats: the default, else platform_id
         self.platform = platform
 
     @classmethod
     def from_settings(cls, settings, **http_options) -> "OhoClient":
-        """Build from ``Settings`` (OHO_API_KEY, OHO_BASE_URL, OHO_PLATFORM_ID)."""
+        """Build from ``Settings`` (OHO_API_KEY, OHO_BASE_URL, OHO_PLATFORM_ID, OHO_CHAT_PLATFORM_ID)."""
         if settings.oho_api_key is None:
             raise ValueError("OHO_API_KEY is not set")
         return cls(settings.oho_api_key.get_secret_value(), platform_id=settings.oho_platform_id,
-                   base_url=settings.oho_base_url, **http_options)
+                   chat_platform_id=settings.oho_chat_platform_id, base_url=settings.oho_base_url,
+                   **http_options)
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-oho-api-key": self._api_key}
@@ -104,37 +133,45 @@ class OhoClient(HttpClient):
         self._call("PATCH", self._path("contact", platform_id, user_id), json=fields, idempotent=True)
 
     def request_agent(self, platform_id: str | None, user_id: str) -> bool:
-        """Hand the chat room to a human (pauses Oho's bot). False if it already is / cannot move (409)."""
+        """Hand the chat room to a human (pauses Oho's bot). False if it already is / cannot move (409).
+
+        ``platform_id``: the bot's user id or the channel id; None = ``chat_platform_id``."""
         return self._switch(self._path("chat", platform_id, user_id) + "/request-agent")
 
     def close_chat(self, platform_id: str | None, user_id: str) -> bool:
         """Close the agent session (bot back on). False if there was none to close (409)."""
-        # The seed's curl example says GET; its method line and the provider notes say POST.
+        # Oho Chat developer API, "3.2 Close agent session": the curl example says GET, the
+        # method line says POST. POST.
         return self._switch(self._path("chat", platform_id, user_id) + "/close-chat")
 
     # -- read, merge, write back (update replaces the whole list) -------------------
-    def add_tags(self, platform_id: str | None, user_id: str, tags: list[str]) -> list[str]:
+    # Each returns the field's resulting value, or None when the read did not show the field
+    # (nothing is written then: the update would replace what staff set with ours alone).
+    def add_tags(self, platform_id: str | None, user_id: str, tags: list[str]) -> list[str] | None:
         """Add contact tags, keeping every tag already there; returns the resulting tags."""
         return self._merge_names(platform_id, user_id, "tags", MAX_TAGS, add=tags)
 
-    def remove_tags(self, platform_id: str | None, user_id: str, tags: list[str]) -> list[str]:
+    def remove_tags(self, platform_id: str | None, user_id: str, tags: list[str]) -> list[str] | None:
         """Remove these contact tags only; returns the resulting tags."""
         return self._merge_names(platform_id, user_id, "tags", MAX_TAGS, remove=tags)
 
-    def add_labels(self, platform_id: str | None, user_id: str, labels: list[str]) -> list[str]:
+    def add_labels(self, platform_id: str | None, user_id: str, labels: list[str]) -> list[str] | None:
         """Add chat labels, keeping every label already there; returns the resulting labels."""
         return self._merge_names(platform_id, user_id, "labels", MAX_LABELS, add=labels)
 
-    def remove_labels(self, platform_id: str | None, user_id: str, labels: list[str]) -> list[str]:
+    def remove_labels(self, platform_id: str | None, user_id: str, labels: list[str]) -> list[str] | None:
         """Remove these chat labels only; returns the resulting labels."""
         return self._merge_names(platform_id, user_id, "labels", MAX_LABELS, remove=labels)
 
     def set_attributes(self, platform_id: str | None, user_id: str,
-                       attributes: Mapping[str, str]) -> list[dict]:
+                       attributes: Mapping[str, str]) -> list[dict] | None:
         """Set attributes by name (display_name -> text), keeping all others; returns the result."""
         wanted = {name: str(text) for name, text in attributes.items()}
         _check_fields({"attributes": _attribute_list(wanted)}, _UPDATE_FIELDS, {})  # before any call
-        current = _attribute_texts(self.get_contact(platform_id, user_id))
+        contact = self.get_contact(platform_id, user_id)
+        if not _shows(contact, "attributes", user_id):
+            return None
+        current = _attribute_texts(contact)
         merged = {**current, **wanted}
         if merged != current:
             self.update_contact(platform_id, user_id, attributes=_attribute_list(merged))
@@ -146,7 +183,10 @@ class OhoClient(HttpClient):
             raise TypeError(f"{field} must be a list of names, not one string")
         _check_names([*add, *remove], field)
         # Oho has no version check, so a write racing another system's can still lose; keep it short.
-        current = list(dict.fromkeys(_names(self.get_contact(platform_id, user_id), field)))
+        contact = self.get_contact(platform_id, user_id)
+        if not _shows(contact, field, user_id):
+            return None
+        current = list(dict.fromkeys(_names(contact, field)))
         dropped = set(remove)
         merged = list(dict.fromkeys(n for n in [*current, *add] if n not in dropped))
         if merged == current:
@@ -165,6 +205,8 @@ class OhoClient(HttpClient):
         return True
 
     def _path(self, resource: str, platform_id: str | None, user_id: str) -> str:
+        if resource == "chat":
+            platform_id = platform_id or self.chat_platform_id
         platform_id = platform_id or self.platform_id
         if not platform_id or not user_id:
             raise ValueError("Oho needs both platform_id (the bot's user id) and user_id")
@@ -186,8 +228,19 @@ def _body(response: requests.Response) -> dict:
     return body if isinstance(body, dict) else {}
 
 
+def _shows(contact: Mapping[str, Any], field: str, user_id: str) -> bool:
+    """Whether the get-contact answer shows ``field`` at all (an empty list counts). If not, the
+    update is skipped: writing only our part would erase whatever the field holds in Oho.
+    (A field shown in a shape we cannot read raises instead, in ``_names`` / ``_attribute_texts``.)"""
+    if contact.get(field) is not None:
+        return True
+    log.warning("Oho contact of %s: the answer shows no %s; %s not updated (an update replaces them all)",
+                mask(user_id), field, field)
+    return False
+
+
 def _names(contact: Mapping[str, Any], field: str) -> list[str]:
-    names = contact.get(field) or []
+    names = contact.get(field)
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         # Writing back a list we could not read would wipe what others set.
         raise ProviderError(f"contact {field} has an unexpected shape; not rewriting it", provider="oho")
@@ -199,7 +252,9 @@ def _attribute_list(texts: Mapping[str, str]) -> list[dict]:
 
 
 def _attribute_texts(contact: Mapping[str, Any]) -> dict[str, str]:
-    items = contact.get("attributes") or []
+    items = contact.get("attributes")
+    if not isinstance(items, list):
+        items = None  # "" or {} would read as "no attributes" and erase them
     try:
         texts = {item["display_name"]: item["value"]["text"] for item in items}
     except (KeyError, TypeError):
@@ -217,7 +272,7 @@ def _check_names(names: list, field: str) -> None:
 def _check_fields(fields: Mapping[str, Any], allowed, text_limits, required=()) -> None:
     """Raise OhoLimitError listing every field that breaks the seed's limits (values never quoted)."""
     bad = [f"unknown field {n}" for n in sorted(set(fields) - allowed)]
-    bad += [f"{n} is required" for n in required if fields.get(n) is None]
+    bad += [f"{n} is required" for n in required if fields.get(n) is None or fields.get(n) == ""]
     bad += [f"{n} must be text of at most {limit} characters" for n, limit in text_limits.items()
             if n in fields and not (isinstance(fields[n], str) and len(fields[n]) <= limit)]
     for name in ("country", "city"):  # enums from Oho's country.json / province.json: not checked here

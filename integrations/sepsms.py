@@ -5,6 +5,14 @@ SEPSMS makes and checks the OTP itself: ``send_otp`` returns only a
 Its rate limits (SMS 120/min, OTP 5/min per IP, 2,400/min overall) are kept by
 ``RedisRateLimiter`` before each call, across every worker, so a busy minute
 ends in a ``RateLimitError`` with ``retry_after`` for the job queue, not in 429s.
+SEPSMS's own word wins over our count: a 429's ``Retry-After`` and a
+``RateLimit-Remaining: 0`` pause the budget for every worker ("Rate limits"
+section). ``next_slot_in("otp")`` says when a send may go, without taking it.
+
+``origin`` (the approved sender name) carries no ``?`` in the request tables of
+``/message/send`` and ``/otp/send`` (SEPSMS REST API v2, "Endpoints หลัก"), unlike
+the optional fields: without it the client raises ``ConfigurationError`` and sends
+nothing.
 
 The API has no idempotency key (none is documented), so a send that is retried
 after a lost answer can send twice; callers dedupe at the job level.
@@ -19,14 +27,16 @@ from urllib.parse import quote
 
 from bot.phone import ThaiMobile
 from bot.privacy import mask_numbers
+from integrations.credit import CreditLedger
 from integrations.errors import (  # noqa: F401  (InsufficientCreditError is part of this client's API)
     AuthenticationError,
+    ConfigurationError,
     InsufficientCreditError,
     InvalidRequestError,
     ProviderError,
     RateLimitError,
 )
-from integrations.http import HttpClient
+from integrations.http import HttpClient, retry_after_seconds
 from integrations.ratelimit import RateLimit, RedisRateLimiter  # noqa: F401
 
 
@@ -38,7 +48,16 @@ class OtpExpiredError(InvalidRequestError):
     """The reference can no longer be verified (expired, used up or unknown): send a new code."""
 
 
-#: From the seed's "Rate limits" table. OTP is per IP; all our workers share one, so one key.
+class OtpRejectedError(InvalidRequestError):
+    """``/otp/verify`` refused with a code we do not know: show "wrong or expired code".
+
+    SEPSMS documents only the success body of ``/otp/verify`` (SEPSMS REST API v2,
+    "ตรวจสอบ OTP"), so a wrong, expired or used-up pin may come back as any 4xx
+    with any ``error.code``. Not retryable: asking again gives the same answer.
+    """
+
+
+#: SEPSMS REST API v2, "Rate limits". OTP is per IP; all our workers share one, so one key.
 SEPSMS_LIMITS = {
     "all": RateLimit("sepsms:all", 2400, 60),
     "sms": RateLimit("sepsms:sms", 120, 60),
@@ -83,19 +102,24 @@ class SepsmsClient(HttpClient):
     provider = "sepsms"
 
     def __init__(self, api_key: str, *, base_url: str = "https://sepsms.com/api/v2", origin: str | None = None,
-                 redis=None, limits: Mapping[str, RateLimit] = SEPSMS_LIMITS, **http):
+                 redis=None, limits: Mapping[str, RateLimit] = SEPSMS_LIMITS, low_credit_threshold: int = 0,
+                 **http):
         super().__init__(base_url, **http)
         self._api_key = api_key
-        self.origin = origin
+        self.origin = origin or None  # empty = unset
         self.limits = dict(limits)
         self.limiter = RedisRateLimiter(redis, provider=self.provider)
+        self.credit_ledger = CreditLedger(redis, threshold=low_credit_threshold)
 
     @classmethod
     def from_settings(cls, settings, *, redis=None, **http) -> "SepsmsClient":
+        """Build from ``Settings``. SEPSMS_ORIGIN may be unset here (``credit_balance`` needs none);
+        sends refuse without it, and ``settings.missing_for("sms")`` names it."""
         if settings.sepsms_api_key is None:
             raise RuntimeError("SEPSMS_API_KEY is not set")
         return cls(settings.sepsms_api_key.get_secret_value(), base_url=settings.sepsms_base_url,
-                   origin=settings.sepsms_origin, redis=redis, **http)
+                   origin=settings.sepsms_origin, redis=redis,
+                   low_credit_threshold=settings.sms_low_credit_threshold, **http)
 
     def auth_headers(self) -> dict[str, str]:
         return {"X-API-Key": self._api_key}
@@ -121,7 +145,7 @@ class SepsmsClient(HttpClient):
             raise ValueError("SEPSMS accepts ttl_seconds 60-600")
         if not 4 <= code_length <= 8:
             raise ValueError("SEPSMS accepts code_length 4-8")
-        body = _without_none({"destination": self._number(msisdn), "origin": origin or self.origin,
+        body = _without_none({"destination": self._number(msisdn), "origin": self._origin(origin),
                               "template": template, "ttlSeconds": ttl_seconds, "codeLength": code_length})
         result = self._call("POST", "/otp/send", ("all", "otp"), json=body)
         expires = result.get("expiresAt")
@@ -130,18 +154,24 @@ class SepsmsClient(HttpClient):
                        ttl_seconds=result.get("ttlSeconds"))
 
     def verify_otp(self, reference: str, pin: str) -> OtpVerification:
-        """``verified=False`` for a wrong pin; ``OtpExpiredError`` when the reference is dead."""
+        """``verified=False`` for a wrong pin; ``OtpExpiredError`` when the reference is dead;
+        ``OtpRejectedError`` for any other refusal of the pin (an undocumented error code)."""
         try:
             result = self._call("POST", "/otp/verify", ("all",), json={"reference": reference, "pin": pin})
         except OtpInvalidError:
             return OtpVerification(reference, False)
-        except OtpExpiredError:
+        except (OtpExpiredError, OtpRejectedError):
             raise
+        except (AuthenticationError, InsufficientCreditError, RateLimitError, ConfigurationError):
+            raise  # about our key or our pace, not about the pin
         except InvalidRequestError as exc:
-            if exc.status in (404, 410):  # the reference is gone: expired or already used
-                raise OtpExpiredError(exc.message, provider=self.provider, status=exc.status,
-                                      code=exc.code) from exc
-            raise
+            cls = OtpExpiredError if exc.status in (404, 410) else OtpRejectedError  # 404/410: reference gone
+            raise cls(exc.message, provider=self.provider, status=exc.status, code=exc.code) from None
+        except ProviderError as exc:
+            if exc.retryable or exc.status is not None or exc.code is None:
+                raise  # no answer, 5xx, an unreadable answer: not a verdict on the pin
+            # A 2xx saying success: false with a code we do not know: the pin was refused.
+            raise OtpRejectedError(exc.message, provider=self.provider, code=exc.code) from None
         return OtpVerification(str(result.get("reference", reference)), result.get("verified") is True)
 
     def send_sms(self, recipients: Sequence[str | ThaiMobile], message: str, *, origin: str | None = None,
@@ -151,7 +181,7 @@ class SepsmsClient(HttpClient):
             raise ValueError("no recipients")
         if scheduled_time is not None and scheduled_time.tzinfo is None:
             raise ValueError("scheduled_time must be timezone-aware")
-        body = _without_none({"origin": origin or self.origin, "recipients": [self._number(r) for r in recipients],
+        body = _without_none({"origin": self._origin(origin), "recipients": [self._number(r) for r in recipients],
                               "message": message, "variables": dict(variables) if variables else None})
         body["scheduledTime"] = scheduled_time.isoformat() if scheduled_time else None
         r = self._call("POST", "/message/send", ("all", "sms"), json=body)
@@ -172,16 +202,49 @@ class SepsmsClient(HttpClient):
         return self._call("GET", f"/message/{quote(uuid, safe='')}/recipients", ("all",))
 
     def credit_balance(self) -> int:
-        """Credits left on the account."""
-        return int(self._call("GET", "/message/credit/balance", ("all",))["balance"])
+        """Credits left on the account (``{"result": {"balance": 18420}}``); recorded for ``/readyz``."""
+        result = self._call("GET", "/message/credit/balance", ("all",))
+        try:
+            balance = int(result["balance"])
+        except (KeyError, TypeError, ValueError):
+            raise self.error(None, "credit answer has no balance") from None
+        self.credit_ledger.record(self.provider, balance)
+        return balance
+
+    def next_slot_in(self, kind: str = "otp") -> float:
+        """Seconds until a ``kind`` call (``otp``, ``sms``, ``all``) may go (0.0: now), across every
+        worker, counting pauses SEPSMS asked for. Takes no slot: queue the send that far ahead."""
+        return self.limiter.wait_seconds(*self._budgets(("all", kind)))
 
     # -- helpers ---------------------------------------------------------------
+    def _origin(self, origin: str | None) -> str:
+        origin = origin or self.origin
+        if not origin:
+            raise ConfigurationError("SEPSMS_ORIGIN (the approved sender name) is not set; nothing sent",
+                                     provider=self.provider, code="configuration")
+        return origin
+
+    def _budgets(self, names: tuple[str, ...]) -> list[RateLimit]:
+        return [self.limits[b] for b in dict.fromkeys(names) if b in self.limits]
+
     def _call(self, method: str, path: str, budgets: tuple[str, ...], **kwargs) -> Any:
-        self.limiter.acquire(*(self.limits[b] for b in budgets if b in self.limits))
-        body = self.json(method, path, **kwargs)
+        limits = self._budgets(budgets)
+        self.limiter.acquire(*limits)
+        try:
+            response = self.request(method, path, **kwargs)
+        except RateLimitError as exc:
+            # 429: refused, so nothing was sent. Without Retry-After, wait out the window.
+            if limits:
+                self.limiter.pause(limits[-1], exc.retry_after or limits[-1].per_seconds)
+            raise
+        self._honour_limit_headers(response.headers, limits)
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            raise self.error(response.status_code, "answer is not JSON") from None
         if isinstance(body, dict) and body.get("success") is False:  # an error envelope with a 2xx
             error = body.get("error") or {}
-            code = str(error.get("code") or "") or None
+            code = str(error.get("code") or "") or "unknown"
             message = mask_numbers(str(error.get("message") or "success: false"))[:300]
             raise self.error(None, message, code=code, cls=_leaf_for_code(code) or ProviderError)
         if not isinstance(body, dict) or "result" not in body:
@@ -190,6 +253,19 @@ class SepsmsClient(HttpClient):
 
     def _number(self, number: str | ThaiMobile) -> str:
         return number.for_provider(self.provider) if isinstance(number, ThaiMobile) else str(number)
+
+    def _honour_limit_headers(self, headers: Mapping[str, str], limits: list[RateLimit]) -> None:
+        """``RateLimit-Remaining: 0`` on an accepted call: the next one would be refused, so pause the
+        call's narrowest budget until ``Retry-After`` (or for its whole window when SEPSMS names no time)."""
+        remaining = headers.get("RateLimit-Remaining")
+        if not limits or remaining is None:
+            return
+        try:
+            left = int(remaining.split(",")[0].split(";")[0].strip())
+        except ValueError:
+            return
+        if left <= 0:
+            self.limiter.pause(limits[-1], retry_after_seconds(headers) or limits[-1].per_seconds)
 
 
 def _leaf_for_code(code: str | None) -> type[ProviderError] | None:

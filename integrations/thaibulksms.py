@@ -3,11 +3,17 @@
 ThaiBulkSMS has no OTP in this API: with it the service makes and checks codes
 itself and only uses ``send_sms``. A 2xx is not "all sent": numbers it refused
 come back in ``bad_phone_number_list``, so ``SendResult.bad`` must be read.
+
+``force`` picks the credit type (``standard`` | ``corporate``). Delivery reports
+reach the webhook only on corporate ("วิธีสร้าง API Key": the Webhook URL
+"ใช้งานได้เฉพาะแพคเกจ corporate"), so ``/readyz`` says so when THAIBULKSMS_FORCE
+is not corporate. Every send's ``remaining_credit`` is recorded (``CreditLedger``).
 """
 
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Sequence
@@ -15,6 +21,7 @@ from typing import Sequence
 from bot.phone import ThaiMobile
 from bot.privacy import mask, mask_numbers
 from bot.thai_dates import BANGKOK
+from integrations.credit import CreditLedger
 from integrations.errors import (  # noqa: F401  (InsufficientCreditError is part of this client's API)
     AuthenticationError,
     InsufficientCreditError,
@@ -27,6 +34,11 @@ from integrations.http import HttpClient
 
 #: "เพิ่มเบอร์ได้สูงสุดครั้งละ 500 เบอร์" — more numbers go out in several calls.
 MAX_NUMBERS_PER_CALL = 500
+#: ``expire`` bounds. ThaiBulkSMS API v2, "รายการ Request" says 5 minutes to 6 hours; its
+#: error 138 (ERROR_TTL) says "more than 5 minutes and not more than 11 hours". Read both
+#: strictly: at least 00:06 (00:05 is not "more than 5 minutes"), at most 06:00.
+MIN_EXPIRE_MINUTES, MAX_EXPIRE_MINUTES = 6, 6 * 60
+FORCE_VALUES = ("standard", "corporate")
 
 
 class InvalidMsisdnError(InvalidRequestError):
@@ -98,19 +110,25 @@ class ThaiBulkSmsClient(HttpClient):
     provider = "thaibulksms"
 
     def __init__(self, api_key: str, api_secret: str, *, base_url: str = "https://api-v2.thaibulksms.com",
-                 sender: str | None = None, force: str | None = None, **http):
+                 sender: str | None = None, force: str | None = None, redis=None,
+                 low_credit_threshold: int = 0, **http):
         super().__init__(base_url, **http)
+        if force not in (None, *FORCE_VALUES):
+            raise ValueError("force must be 'standard' or 'corporate'")
         self._basic = "Basic " + base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
         self.sender = sender
         self.force = force
+        self.credit_ledger = CreditLedger(redis, threshold=low_credit_threshold)
 
     @classmethod
-    def from_settings(cls, settings, **http) -> "ThaiBulkSmsClient":
+    def from_settings(cls, settings, *, redis=None, **http) -> "ThaiBulkSmsClient":
         if settings.thaibulksms_api_key is None or settings.thaibulksms_api_secret is None:
             raise RuntimeError("THAIBULKSMS_API_KEY and THAIBULKSMS_API_SECRET must be set")
         return cls(settings.thaibulksms_api_key.get_secret_value(),
                    settings.thaibulksms_api_secret.get_secret_value(),
-                   base_url=settings.thaibulksms_base_url, sender=settings.thaibulksms_sender, **http)
+                   base_url=settings.thaibulksms_base_url, sender=settings.thaibulksms_sender,
+                   force=settings.thaibulksms_force, redis=redis,
+                   low_credit_threshold=settings.sms_low_credit_threshold, **http)
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": self._basic}
@@ -143,7 +161,7 @@ class ThaiBulkSmsClient(HttpClient):
         if not numbers:
             raise ValueError("no numbers")
         force = force or self.force
-        if force not in (None, "standard", "corporate"):
+        if force not in (None, *FORCE_VALUES):
             raise ValueError("force must be 'standard' or 'corporate'")
         form = {"message": message, "sender": sender or self.sender, "force": force,
                 "scheduled_delivery": _bangkok_iso(scheduled_delivery) if scheduled_delivery else None,
@@ -161,16 +179,28 @@ class ThaiBulkSmsClient(HttpClient):
                     exc.sent_before_failure = result
                 raise
             _add_answer(result, body or {})
+        if result.remaining_credit is not None:
+            self.credit_ledger.record(self.provider, result.remaining_credit)
         return result
 
     def credit(self) -> int:
-        """Remaining credit (of ``force``'s credit type when the answer is split by type)."""
-        remaining = (self.json("GET", "/credit") or {}).get("remaining_credit")
-        if isinstance(remaining, dict):  # the seed does not show the shape: accept {type: n}
-            return int(remaining.get(self.force) if self.force in remaining else sum(remaining.values()))
-        if remaining is None:
-            raise self.error(None, "answer has no remaining_credit")
-        return int(remaining)
+        """Remaining credit (of ``force``'s credit type when the answer is split by type); recorded.
+
+        ThaiBulkSMS API v2, "การเช็คเครดิตคงเหลือ" วิธีที่ 2: ``GET /credit`` with the same Basic
+        auth. Its answer is not shown; the page next to it shows the send answer, so
+        ``remaining_credit`` is read, as a number or split by credit type.
+        """
+        body = self.json("GET", "/credit")
+        remaining = body.get("remaining_credit") if isinstance(body, dict) else None
+        try:
+            if isinstance(remaining, dict):
+                balance = int(remaining[self.force] if self.force in remaining else sum(remaining.values()))
+            else:
+                balance = int(remaining)
+        except (TypeError, ValueError):
+            raise self.error(None, "credit answer has no remaining_credit") from None
+        self.credit_ledger.record(self.provider, balance)
+        return balance
 
     def _number(self, number: str | ThaiMobile) -> str:
         return number.for_provider(self.provider) if isinstance(number, ThaiMobile) else str(number).strip()
@@ -196,12 +226,15 @@ def _bangkok_iso(when: datetime) -> str:
 
 
 def _hh_mm(expire: timedelta | str) -> str:
-    """``expire`` as ``HH:mm`` (code 137). The seed says 5 min-6 h in one place and
-    5 min-11 h in its error table, so the range is left to the API (code 138)."""
+    """``expire`` as ``HH:mm`` (ThaiBulkSMS API v2, error 137), whole minutes rounded up and kept
+    within 00:06-06:00 (error 138: "more than 5 minutes"; the request table: at most 6 hours),
+    whatever the caller's OTP lifetime: a code's own TTL still decides whether it is accepted."""
     if isinstance(expire, timedelta):
-        minutes = int(expire.total_seconds() // 60)
-        return f"{minutes // 60:02d}:{minutes % 60:02d}"
-    hours, sep, minutes = expire.partition(":")
-    if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2 and int(minutes) < 60):
-        raise ValueError("expire must be HH:mm, e.g. 00:10")
-    return expire
+        minutes = math.ceil(expire.total_seconds() / 60)
+    else:
+        hours, sep, mins = expire.partition(":")
+        if not (sep and hours.isdigit() and mins.isdigit() and len(mins) == 2 and int(mins) < 60):
+            raise ValueError("expire must be HH:mm, e.g. 00:10")
+        minutes = int(hours) * 60 + int(mins)
+    minutes = min(max(minutes, MIN_EXPIRE_MINUTES), MAX_EXPIRE_MINUTES)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"

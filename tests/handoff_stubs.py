@@ -130,6 +130,7 @@ class OhoStub:
         self.contact = contact
         self.room = "bot"
         self.down = False
+        self.refuse_create = False
         self.requests: list[tuple[str, str, dict | None]] = []
         self.api_keys: set[str | None] = set()
         contact_url = f"{OHO}/contact/line/{BOT_ID}/user/{USER}"
@@ -160,6 +161,10 @@ class OhoStub:
         if self.contact is not None:
             return envelope(409, "The contact already exists")
         body = json.loads(request.body)
+        # Oho Chat developer API, "2.2 Create Contact": the required fields, enforced as Oho would.
+        required = ("profile_picture_url", "platform_display_name", "display_name", "first_name")
+        if self.refuse_create or not all(isinstance(body.get(k), str) and body[k] for k in required):
+            return envelope(400, "Bad request")
         self.contact = {"display_name": body["display_name"], "tags": [], "labels": [], "attributes": []}
         return envelope(201, "Created contact successfully")
 

@@ -45,6 +45,9 @@ class SmsStub:
         self.references: list[str] = []
         self.message_ids: list[str] = []
         self.fail_next_send: Exception | None = None
+        #: SEPSMS documents only the success body of /otp/verify: a wrong pin answered with this
+        #: (status, body) instead of ``verified: false`` plays one of the shapes it might take.
+        self.wrong_pin_answer: tuple[int, dict] | None = None
         rsps.add_callback("POST", f"{SEP}/otp/send", callback=self._sepsms_send)
         rsps.add_callback("POST", f"{SEP}/otp/verify", callback=self._sepsms_verify)
         rsps.add_callback("POST", f"{TBS}/sms", callback=self._thaibulksms_send)
@@ -82,6 +85,9 @@ class SmsStub:
     def _sepsms_verify(self, request):
         body = json.loads(request.body)
         ok = self.codes.get(body["reference"]) == body["pin"]
+        if not ok and self.wrong_pin_answer is not None:
+            status, answer = self.wrong_pin_answer
+            return status, {}, json.dumps(answer)
         return 200, {}, json.dumps({"result": {"reference": body["reference"], "verified": ok}})
 
     def _thaibulksms_send(self, request):

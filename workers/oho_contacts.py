@@ -43,6 +43,10 @@ class OhoContacts:
         self.redis.set(PLATFORM_ID_KEY, platform_id)
         return platform_id
 
+    def chat_platform_id(self) -> str:
+        """For Oho's chat endpoints: OHO_CHAT_PLATFORM_ID (may be the channel id), else ``platform_id()``."""
+        return self.settings.oho_chat_platform_id or self.platform_id()
+
     def bot_info(self) -> dict:
         """LINE's ``GET /v2/bot/info`` (the bot's user id, basic id and name), cached for a day."""
         cached = self.redis.get(BOT_INFO_KEY)
@@ -62,7 +66,8 @@ class OhoContacts:
         if not missing and self.known(user_id):
             return False
         info = {**self.bot_info(), "userId": self.platform_id()}
-        created = self.services.oho.create_contact(line_contact(info, user_id, self._profile(user_id)))
+        created = self.services.oho.create_contact(line_contact(info, user_id, self._profile(user_id),
+                                                                self.settings.oho_default_avatar_url))
         if not created:
             log.info("Oho contact of %s already existed", mask(user_id))
         self.redis.set(_contact_key(user_id), 1)

@@ -103,7 +103,7 @@ class Services:
 
     @cached_property
     def thaibulksms(self) -> ThaiBulkSmsClient:
-        return ThaiBulkSmsClient.from_settings(self.settings)
+        return ThaiBulkSmsClient.from_settings(self.settings, redis=self.redis)
 
     @cached_property
     def moph(self) -> MophAlertClient:

@@ -55,7 +55,7 @@ def test_wrong_then_right_code_verifies_and_merges_the_oho_contact(patient, sms,
     else:
         form = {k: v[0] for k, v in parse_qs(send.request.body).items()}
         assert send.request.headers["Authorization"].startswith("Basic ")
-        assert form["msisdn"] == MSISDN and form["sender"] == "HOSPITAL" and form["expire"] == "00:05"
+        assert form["msisdn"] == MSISDN and form["sender"] == "HOSPITAL" and form["expire"] == "00:06"  # more than 5 minutes (ThaiBulkSMS error 138)
     assert patient.pushes()[-1].headers["X-Line-Retry-Key"] == retry_key_for(
         "otp-sent", json.loads(redis.get(f"verify:state:{USER}"))["request_id"])
 

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from bot.handoff.render import handoff_note, known_from_oho, render_line_messages
 from bot.privacy import mask
 from integrations.errors import NotFoundError, ProviderError
+from integrations.livedesk import LiveDeskMessageFailed
 from workers.handoff.store import HandoffStore
 from workers.oho_contacts import OhoContacts
 from workers.verification.store import verified_phone
@@ -52,15 +53,21 @@ class LiveDeskMirror:
             return  # posted before a crash or a failure of a later item
         conversation = self.conversation(user)
         try:
-            message = self._send(user, conversation, item)
-        except NotFoundError:
-            log.info("LiveDesk conversation of %s is gone; opening a new one", mask(user))
-            self.store.set_conversation(user, None)
-            conversation = self.conversation(user)
-            message = self._send(user, conversation, item)
-        if message.get("status") == "failed":
-            log.warning("LiveDesk marked message %s failed; asking it to retry", message.get("id"))
-            self.livedesk.retry_message(conversation, int(message["id"]))
+            try:
+                self._send(user, conversation, item)
+            except NotFoundError:
+                log.info("LiveDesk conversation of %s is gone; opening a new one", mask(user))
+                self.store.set_conversation(user, None)
+                conversation = self.conversation(user)
+                self._send(user, conversation, item)
+        except LiveDeskMessageFailed as failed:  # made but not delivered: retry it, never post it twice
+            self._remember(failed.answer)
+            log.warning("LiveDesk marked message %s failed (%s); asking it to retry", failed.message_id,
+                        failed.external_error)
+            try:
+                self.livedesk.retry_message(failed.conversation_id, failed.message_id)
+            except LiveDeskMessageFailed as again:
+                log.warning("LiveDesk retry of message %s failed too (%s)", again.message_id, again.external_error)
         self.store.claim(done)
 
     def conversation(self, user: str) -> int:

@@ -29,7 +29,7 @@ from bot.handoff.state import AgentMessage, HandoffState, idle_deadline
 from bot.otp import otp_key
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
-from integrations.errors import NotFoundError
+from integrations.errors import NotFoundError, ProviderError
 from integrations.line import retry_key_for
 from integrations.oho import OhoLimitError
 from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
@@ -200,8 +200,13 @@ class HandoffService:
         if state is None or state.session != session or self.settings.oho_api_key is None:
             return  # closed before we got here (or mirror-only): nothing to switch
         oho, platform_id = self.services.oho, self.oho_contacts.platform_id()
-        self.oho_contacts.ensure(user)
-        if not oho.request_agent(platform_id, user):
+        try:
+            self.oho_contacts.ensure(user)
+        except ProviderError as exc:  # a contact problem must never keep the patient from staff
+            if exc.retryable:
+                raise
+            log.warning("Oho contact of %s not created (%s); requesting an agent anyway", mask(user), exc)
+        if not oho.request_agent(self.oho_contacts.chat_platform_id(), user):
             log.info("Oho chat of %s already with an agent", mask(user))
         try:
             oho.add_labels(platform_id, user, URGENT_LABELS if state.urgent else HANDOFF_LABELS)
@@ -224,7 +229,7 @@ class HandoffService:
         if self.settings.oho_api_key is not None:
             oho, platform_id = self.services.oho, self.oho_contacts.platform_id()
             try:
-                if not oho.close_chat(platform_id, user):
+                if not oho.close_chat(self.oho_contacts.chat_platform_id(), user):
                     log.info("Oho chat of %s was not with an agent", mask(user))
             except NotFoundError:
                 log.warning("Oho has no chat room for %s to close", mask(user))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,7 +11,7 @@ import redis as redis_lib
 from bot.otp import code_digest, code_matches, new_code, new_reference
 from bot.phone import ThaiMobile
 from bot.verification import OtpRules
-from integrations.sepsms import OtpExpiredError
+from integrations.sepsms import OtpExpiredError, OtpRejectedError
 from integrations.thaibulksms import InvalidMsisdnError
 from workers.verification.store import SendRequest
 
@@ -52,6 +51,8 @@ class SepsmsCodes:
             return self.client.verify_otp(request.reference, code).verified
         except OtpExpiredError:
             raise CodeExpired() from None
+        except OtpRejectedError:  # an undocumented refusal of the pin: "wrong code", attempts left
+            return False
 
     def discard(self, request_id: str) -> None:
         """Nothing to do: after OTP_MAX_ATTEMPTS the flow never asks SEPSMS about this reference again."""
@@ -72,8 +73,9 @@ class LocalCodes:
         code, reference = new_code(self.rules.code_length), new_reference()
         self.redis.set(f"verify:code:{request_id}", code_digest(self.key, request_id, code),
                        ex=self.rules.ttl_seconds)
-        # ThaiBulkSMS stops retrying delivery after ``expire`` (5 min at least): no use after the code died.
-        expire = timedelta(minutes=max(5, math.ceil(self.rules.ttl_seconds / 60)))
+        # ThaiBulkSMS stops retrying delivery after ``expire``: no use after the code died (the client
+        # keeps it within what ThaiBulkSMS accepts, 00:06 at least).
+        expire = timedelta(seconds=self.rules.ttl_seconds)
         result = self.client.send_sms([phone], sms_text(code, reference, self.rules), expire=expire)
         if result.bad or not result.sent:
             raise InvalidMsisdnError("ThaiBulkSMS refused the number", provider=self.provider,
