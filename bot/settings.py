@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     # --- core -----------------------------------------------------------
     redis_url: str | None = Field(None, description="Redis for queues and state; unset = embedded server under var/")
     var_dir: str = Field("var", description="Where the embedded Redis keeps its data and socket")
+    redis_sentinels: str | None = Field(
+        None, description="Redis Sentinel addresses, 'host:port,host:port' (high availability; replaces REDIS_URL's "
+                          "host: the master is asked of the sentinels)")
+    redis_sentinel_master: str = Field("mymaster", description="The master's name the sentinels monitor")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_webhook_bytes: int = Field(1_000_000, ge=1_000, description="Largest webhook body accepted")
 
@@ -143,6 +147,26 @@ class Settings(BaseSettings):
                 or len(value) > 2000:
             raise ValueError("must be an https URL of at most 2,000 characters (Oho's limit)")
         return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _redis_sentinels(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        for address in value.split(","):
+            host, _, port = address.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected 'host:port,host:port', got {address.strip()!r}")
+        return value
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``REDIS_SENTINELS`` as (host, port) pairs (empty: no Sentinel)."""
+        pairs = []
+        for address in (self.redis_sentinels or "").split(","):
+            if address.strip():
+                host, _, port = address.strip().rpartition(":")
+                pairs.append((host, int(port)))
+        return pairs
 
     @field_validator("redis_url")
     @classmethod

@@ -11,6 +11,7 @@ import redis
 from flask import Blueprint, current_app, jsonify
 
 from integrations.credit import CreditLedger
+from workers.redis_client import fitness_problems
 
 bp = Blueprint("health", __name__)
 
@@ -32,8 +33,12 @@ def readyz():
     except (redis.RedisError, OSError, RuntimeError) as exc:
         return jsonify(status="unavailable", redis=type(exc).__name__, not_configured=not_configured), 503
     notes = settings.readiness_notes()
+    redis_problems = fitness_problems(services.redis, embedded=not settings.redis_url and not settings.redis_sentinels)
     if balance is not None and balance.low:
         notes.append(f"{settings.sms_provider} credit was {balance.balance} (under SMS_LOW_CREDIT_THRESHOLD "
                      f"{settings.sms_low_credit_threshold}) when last reported")
+    if redis_problems:
+        return jsonify(status="unfit", redis="unfit", problems=redis_problems, not_configured=not_configured,
+                       not_configured_for={"sms": sms_missing}, notes=notes), 503
     return jsonify(status="ready", redis="ok", not_configured=not_configured,
                    not_configured_for={"sms": sms_missing}, notes=notes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -14,6 +15,15 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         return error(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def _redis_down(exc: Exception):
+        # Nothing was accepted: a 503 makes LINE (and the other senders) deliver again later.
+        app.logger.warning("Redis unavailable (%s): answered 503", type(exc).__name__)
+        response, status = error(503, "temporarily unavailable, please retry")
+        response.headers["Retry-After"] = "5"
+        return response, status
 
     @app.errorhandler(RecursionError)
     def _too_deep(exc: RecursionError):

@@ -64,3 +64,13 @@ class FakeClock:
 
     def advance(self, seconds: float = 0, *, minutes: float = 0) -> None:
         self.now += seconds + minutes * 60
+
+
+def play_backoffs(redis) -> int:
+    """Move the clock past every queued item's backoff and run the sweeper as a worker's
+    maintenance thread would: the due users' drains are queued. Returns how many."""
+    from workers.maintenance import sweep
+
+    for key in redis.scan_iter("*-due"):
+        redis.zadd(key, {member: 0 for member in redis.zrange(key, 0, -1)})
+    return sweep(redis)

@@ -1,10 +1,15 @@
-"""``python -m workers``: an RQ worker on every queue, in priority order, with the scheduler.
+"""``python -m workers``: an RQ worker on the given queues (all, by default), in priority order,
+with RQ's scheduler and the maintenance thread (``workers/maintenance.py``).
 
-It is a ``SimpleWorker`` (jobs run in this process, no fork per job) so that
-HTTP keep-alive connections to LINE and the providers survive from one job to
-the next: a fork per job would pay a new TLS handshake for every answer. Job
-timeouts still apply (SIGALRM). Job descriptions are not logged; ours carry
-no patient data anyway.
+It is a ``SimpleWorker`` (jobs run in this process, no fork per job) so that HTTP keep-alive
+connections to LINE and the providers survive from one job to the next: a fork per job would
+pay a new TLS handshake for every answer. Job timeouts still apply (SIGALRM). Job
+descriptions are not logged; ours carry no patient data anyway.
+
+Every worker may hold the scheduler: they look for it every ``MAINTENANCE_INTERVAL`` seconds
+(RQ's default is 10 minutes, during which no retry or reminder would run after the holder
+died). SIGTERM is a warm shutdown: the running job finishes, and a drain hands its user over
+to the next drain between two items.
 """
 
 from __future__ import annotations
@@ -18,20 +23,46 @@ from rq.serializers import JSONSerializer
 from bot.log_setup import configure_logging
 from bot.settings import load_settings
 from workers import runtime
+from workers.maintenance import Maintenance
 from workers.queues import QUEUE_NAMES, get_queue
+from workers.redis_client import fitness_problems
 from workers.services import Services
 
+#: How often a worker cleans RQ's registries and looks for a free scheduler lock.
+MAINTENANCE_INTERVAL = 15
+#: The worker's registration TTL; RQ also blocks on the queues for this less 15 s, so
+#: maintenance runs at least that often on an idle worker.
+WORKER_TTL = 35
 
-def build_worker(s: Services, connection=None) -> SimpleWorker:
-    """Every queue, highest priority first; descriptions not logged."""
+
+class Worker(SimpleWorker):
+    def request_stop(self, signum, frame):
+        runtime.request_stop()  # bounded loops (drains) hand over between items
+        super().request_stop(signum, frame)
+
+
+def build_worker(s: Services, connection=None, queue_names=QUEUE_NAMES) -> Worker:
+    """The given queues, highest priority first; descriptions not logged."""
     connection = connection or s.redis
-    queues = [get_queue(connection, name) for name in QUEUE_NAMES]
-    return SimpleWorker(queues, connection=connection, serializer=JSONSerializer, log_job_description=False)
+    queues = [get_queue(connection, name) for name in queue_names]
+    return Worker(queues, connection=connection, serializer=JSONSerializer, log_job_description=False,
+                  worker_ttl=WORKER_TTL, maintenance_interval=MAINTENANCE_INTERVAL)
+
+
+def parse_queues(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in QUEUE_NAMES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"queues are {', '.join(QUEUE_NAMES)} (got {text!r})")
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument("--queues", type=parse_queues, default=QUEUE_NAMES,
+                        help=f"comma-separated, in priority order (default: {','.join(QUEUE_NAMES)})")
     args = parser.parse_args(argv)
     settings = load_settings()
     configure_logging(settings.log_level)
@@ -39,7 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     runtime.install(s)
     if missing := settings.missing_for("line"):
         logging.getLogger("workers").warning("not configured yet: %s", ", ".join(missing))
-    build_worker(s).work(burst=args.burst, with_scheduler=True, logging_level=settings.log_level)
+    for problem in fitness_problems(s.redis, embedded=not settings.redis_url and not settings.redis_sentinels):
+        logging.getLogger("workers").error("Redis is not fit for queues: %s", problem)
+    maintenance = Maintenance(s.redis)
+    maintenance.start()
+    try:
+        build_worker(s, queue_names=args.queues).work(burst=args.burst, with_scheduler=True,
+                                                      logging_level=settings.log_level)
+    finally:
+        maintenance.stop.set()
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from rq import get_current_job
 
 from bot.settings import load_settings
@@ -20,6 +22,18 @@ def services():
 
         _services = Services(load_settings(), worker=True)
     return _services
+
+
+_stopping = threading.Event()
+
+
+def request_stop() -> None:
+    """A warm shutdown was asked for (SIGTERM): bounded loops hand over between items."""
+    _stopping.set()
+
+
+def stopping() -> bool:
+    return _stopping.is_set()
 
 
 def install(new) -> None:

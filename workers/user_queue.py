@@ -1,22 +1,35 @@
 """Per-user ordered queues in Redis: each user's items handled in order, users in parallel, nothing lost.
 
-Used for the LINE inbox (``workers/line/inbox.py``) and the handoff outboxes (``workers/handoff/store.py``).
-An item is appended once per id (a redelivered webhook or a retried turn does not queue it
-twice) and leaves the list only after it was handled, so a killed worker loses nothing: the
-next drain handles it again (handlers are idempotent). One drain per user at a time (a lock);
-the others return at once, because the lock holder reaches their items.
+Used for the LINE inbox (``workers/line/inbox.py``) and the handoff outboxes
+(``workers/handoff/store.py``). An item is appended once per id (a redelivered webhook or a
+retried turn does not queue it twice) and leaves the list only after it was handled, so a
+killed worker loses nothing: the next drain handles it again (handlers are idempotent). One
+drain per user at a time (a lock); the others return at once, because the lock holder reaches
+their items.
 
-An item that keeps failing must not block the user's later items forever: after
-``max_attempts`` (at once for a provider's "retrying cannot help") it moves to a dead list,
-trimmed to ``dead_kept`` entries, and the drain raises ``ItemsSetAside`` after handling the
-rest, so the job shows in RQ's failed registry.
+Retries belong to the *item*, not to a job. A failing first item gets a due time (``backoff``
+after each failed attempt) in the ``-due`` index, and the drain returns without raising: the
+sweeper (``workers/maintenance.py``) starts a new drain when the item is due, and a drain
+started earlier (the patient wrote again) sees that the first item is not due and leaves at
+once, spending no attempt. So a chatty patient during an outage does not use up the attempts
+of their first message in seconds. After ``max_attempts`` (at once for a provider's
+"retrying cannot help") the item moves to a dead list, trimmed to ``dead_kept`` entries, and
+the drain raises ``ItemsSetAside`` after handling the rest, so the job shows in RQ's failed
+registry.
+
+A drain is bounded (``budget_seconds``, or a stop request such as SIGTERM between items): it
+then marks the user due now and returns; the caller enqueues the next drain. The lock's
+lease (``lock_timeout``) is renewed between items, so a killed worker blocks a user for at
+most ``lock_timeout`` before the sweeper hands the user to another drain.
 
 Redis, for a queue named ``<name>``:
-  <name>:<user>             the items, oldest first (JSON)
-  <seen_prefix>:<item id>   "already appended" markers                 seen_ttl
-  <name>-lock:<user>        the drain lock                             lock_timeout
-  <name>-attempts:<user>    hash: failed attempts of the first item    seen_ttl
-  <dead_key>                set-aside items, newest first              dead_kept entries
+  <name>:<user>             the items, oldest first (JSON)                          item_ttl
+  <seen_prefix>:<item id>   "already appended" markers                            seen_ttl
+  <name>-due                sorted set: user -> when the first item is due (present while items wait)
+  <name>-lock:<user>        the drain lock                                        lock_timeout
+  <name>-attempts:<user>    hash: failed attempts of the first item               seen_ttl
+  <name>-pending:<user>     a drain job is queued (value: when it was queued)     pending_ttl
+  <dead_key>                set-aside items, newest first                         dead_kept entries, dead_ttl
 """
 
 from __future__ import annotations
@@ -26,7 +39,7 @@ import json
 import logging
 import time
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import redis
 from redis.exceptions import LockError
@@ -38,11 +51,29 @@ log = logging.getLogger(__name__)
 
 SEEN_TTL = 7 * 24 * 3600   # longer than any redelivery or retry
 DEAD_KEPT = 1000
+DEAD_TTL = 14 * 24 * 3600  # set-aside items hold patient data: kept long enough to replay, then gone
+ITEM_TTL = 7 * 24 * 3600   # a user's waiting items expire a week after the last append
+PENDING_TTL = 600          # a queued drain that never ran (its job lost) is forgotten after this
+#: Seconds before the n-th retry of a failing first item (the last value repeats).
+DEFAULT_BACKOFF = (5, 15, 30, 60, 120, 300, 600, 900)
 
-# Seen-check and append in one step, so two processes given the same item cannot both queue it.
+# Seen-check, append and "this user has items" in one step, so that two processes given the
+# same item cannot both queue it. ZADD NX: a first item waiting out a backoff keeps its due time.
 _APPEND = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   redis.call('RPUSH', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[4])
+  return 1
+end
+return 0
+"""
+
+# Forget the user in the due index only if nothing arrived since the list was seen empty.
+_FORGET_IF_EMPTY = """
+if redis.call('LLEN', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[3])
   return 1
 end
 return 0
@@ -57,20 +88,24 @@ class UserQueue:
     """One named family of per-user ordered queues (see the module docstring)."""
 
     def __init__(self, connection: redis.Redis, name: str, *, max_attempts: int, lock_timeout: int,
-                 dead_kept: int = DEAD_KEPT, seen_ttl: int = SEEN_TTL, dead_key: str | None = None,
-                 seen_prefix: str | None = None, id_field: str | None = None):
+                 backoff: Sequence[int] = DEFAULT_BACKOFF, dead_kept: int = DEAD_KEPT, seen_ttl: int = SEEN_TTL,
+                 dead_key: str | None = None, seen_prefix: str | None = None, id_field: str | None = None,
+                 clock: Callable[[], float] = time.time):
         """``id_field``: write the item id into each item under this name (for handlers that need it)."""
         self.redis = connection
         self.name = name
         self.max_attempts = max_attempts
         self.lock_timeout = lock_timeout
+        self.backoff = tuple(backoff)
         self.dead_kept = dead_kept
         self.seen_ttl = seen_ttl
         self.dead_key = dead_key or f"{name}:dead"
         self.seen_prefix = seen_prefix or f"{name}:seen"
         self.id_field = id_field
-        self._append = connection.register_script(_APPEND)
+        self.due_key = f"{name}-due"
+        self.clock = clock
 
+    # -- appending ---------------------------------------------------------------------
     def append(self, user: str, item_id: str, item: dict[str, Any], *, pipeline=None) -> bool | None:
         """Queue ``item`` unless an item with this id was queued before; True if queued now.
 
@@ -78,14 +113,14 @@ class UserQueue:
         (1 or 0) is among the transaction's results; None is returned.
         """
         payload = {**item, self.id_field: item_id} if self.id_field else item
-        keys = [f"{self.seen_prefix}:{item_id}", self._items(user)]
-        args = [self.seen_ttl, json.dumps(payload, ensure_ascii=False, separators=(",", ":"))]
-        if pipeline is not None:
-            # EVAL, not the registered script: in a pipeline redis-py would first ask
-            # SCRIPT EXISTS, an extra round trip on the webhook's hot path.
-            pipeline.eval(_APPEND, len(keys), *keys, *args)
-            return None
-        return bool(self._append(keys=keys, args=args))
+        keys = [f"{self.seen_prefix}:{item_id}", self._items(user), self.due_key]
+        args = [self.seen_ttl, json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                self.clock(), user, ITEM_TTL]
+        # EVAL, not a registered script: in a pipeline redis-py would first ask SCRIPT EXISTS,
+        # an extra round trip on the webhook's hot path; the script is cached server-side anyway.
+        target = pipeline if pipeline is not None else self.redis
+        answer = target.eval(_APPEND, len(keys), *keys, *args)
+        return None if pipeline is not None else bool(answer)
 
     def seen(self, item_id: str) -> bool:
         """Whether an item with this id was appended (within ``seen_ttl``)."""
@@ -97,21 +132,61 @@ class UserQueue:
     def has_pending(self, user: str) -> bool:
         return bool(self.redis.llen(self._items(user)))
 
-    def drain(self, user: str, handle: Callable[[dict], None],
-              on_set_aside: Callable[[dict, Exception], None] | None = None) -> int:
-        """Handle the user's items in order; return how many were handled.
+    # -- who needs a drain -------------------------------------------------------------
+    def due_users(self, now: float, limit: int = 500) -> list[str]:
+        """Users whose first item is due at ``now`` (oldest due first)."""
+        return [u.decode() if isinstance(u, bytes) else u
+                for u in self.redis.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit)]
 
-        A failure that is not (yet) permanent propagates with the item still first in
-        line, so the job retries with backoff. ``on_set_aside(item, error)`` runs before
-        an item is set aside (it must be idempotent: a failure in it is retried too).
+    def due_now(self, user: str) -> bool:
+        """Whether the user has items and the first is due (a drain should run now)."""
+        score = self.redis.zscore(self.due_key, user)
+        return score is not None and score <= self.clock()
+
+    def mark_drain_queued(self, user: str, pipeline) -> None:
+        """Note, in the caller's transaction with the job, that a drain for ``user`` is queued."""
+        pipeline.set(self._pending(user), self.clock(), ex=PENDING_TTL)
+
+    def drain_queued_since(self, users: Sequence[str]) -> list[float | None]:
+        """When a drain was queued for each user (None: none is known to be queued)."""
+        return [float(v) if v is not None else None for v in self.redis.mget([self._pending(u) for u in users])] \
+            if users else []
+
+    def draining(self, users: Sequence[str]) -> list[bool]:
+        """Whether a drain holds each user's lock now."""
+        if not users:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for user in users:
+            pipe.exists(self._lock(user))
+        return [bool(found) for found in pipe.execute()]
+
+    # -- draining ----------------------------------------------------------------------
+    def drain(self, user: str, handle: Callable[[dict], None],
+              on_set_aside: Callable[[dict, Exception], None] | None = None, *,
+              budget_seconds: float | None = None, should_stop: Callable[[], bool] | None = None) -> int:
+        """Handle the user's due items in order; return how many were handled.
+
+        First of all, the drain-queued note is cleared: items appended from now on queue a
+        new drain. A failure that is not (yet) permanent gives the first item its next due
+        time and ends the drain quietly (the item stays first in line). ``on_set_aside(item,
+        error)`` runs before an item is set aside (it must be idempotent: if it fails, the
+        item stays and the error propagates).
         """
+        self.redis.delete(self._pending(user))
         items = self._items(user)
-        lock = self.redis.lock(f"{self.name}-lock:{user}", timeout=self.lock_timeout)
-        handled, set_aside = 0, 0
-        while lock.acquire(blocking=False):
+        lock = self.redis.lock(self._lock(user), timeout=self.lock_timeout)
+        handled, set_aside, started = 0, 0, time.monotonic()
+        finished = False
+        while not finished and lock.acquire(blocking=False):
             leased_at = time.monotonic()
             try:
-                raw = self.redis.lindex(items, 0)
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.zscore(self.due_key, user)
+                pipe.lindex(items, 0)
+                due, raw = pipe.execute()
+                if raw is not None and due is not None and due > self.clock():
+                    break  # waiting out a backoff: the sweeper starts a drain when it is due
                 while raw is not None:
                     item: Any = None
                     try:
@@ -119,7 +194,8 @@ class UserQueue:
                         handle(item)
                     except Exception as exc:
                         if not self._give_up(user, raw, exc):
-                            raise  # the item stays first in line
+                            finished = True
+                            break  # the item stays first in line, due later
                         if on_set_aside is not None and isinstance(item, dict):
                             on_set_aside(item, exc)
                         self._move_to_dead(user, raw)
@@ -133,6 +209,11 @@ class UserQueue:
                         pipe.lindex(items, 0)
                         raw = pipe.execute()[2]
                         handled += 1
+                    if raw is not None and self._should_yield(started, budget_seconds, should_stop):
+                        # Bounded: hand the rest to the next drain (the caller enqueues it).
+                        self.redis.zadd(self.due_key, {user: self.clock()})
+                        finished = True
+                        break
                     if time.monotonic() - leased_at > self.lock_timeout / 3:
                         lock.reacquire()  # renew the lease long before it can lapse
                         leased_at = time.monotonic()
@@ -141,23 +222,61 @@ class UserQueue:
                     lock.release()
                 except LockError:
                     log.warning("%s lock of %s expired while draining", self.name, mask(user))
-            # Checked after releasing: an item queued while we held the lock, whose own
-            # drain job gave up on the lock, is ours to handle.
-            if not self.redis.llen(items):
+            if finished:
+                break
+            # Checked after releasing: an item queued while we held the lock, whose own drain
+            # gave up on the lock, is ours to handle.
+            if self._forget_if_empty(user):
                 break
         if set_aside:
             raise ItemsSetAside(f"{set_aside} {self.name} item(s) of {mask(user)} set aside in {self.dead_key}")
+        return handled
+
+    def drain_and_hand_over(self, user: str, handle: Callable[[dict], None], enqueue_next: Callable[[str], None],
+                            on_set_aside: Callable[[dict, Exception], None] | None = None, *,
+                            budget_seconds: float | None = None, should_stop: Callable[[], bool] | None = None) -> int:
+        """``drain`` within a budget; if items are left that are due now, ``enqueue_next(user)`` queues the
+        next drain. (A first item waiting out a backoff is left to the sweeper, at its due time.)"""
+        try:
+            handled = self.drain(user, handle, on_set_aside, budget_seconds=budget_seconds, should_stop=should_stop)
+        except ItemsSetAside:
+            if self.due_now(user):
+                enqueue_next(user)
+            raise
+        if self.due_now(user):
+            enqueue_next(user)
         return handled
 
     # -- internals -------------------------------------------------------------------
     def _items(self, user: str) -> str:
         return f"{self.name}:{user}"
 
+    def _lock(self, user: str) -> str:
+        return f"{self.name}-lock:{user}"
+
     def _attempts(self, user: str) -> str:
         return f"{self.name}-attempts:{user}"
 
+    def _pending(self, user: str) -> str:
+        return f"{self.name}-pending:{user}"
+
+    @staticmethod
+    def _should_yield(started: float, budget: float | None, should_stop: Callable[[], bool] | None) -> bool:
+        if should_stop is not None and should_stop():
+            return True
+        return budget is not None and time.monotonic() - started >= budget
+
+    def _forget_if_empty(self, user: str) -> bool:
+        keys = [self._items(user), self.due_key, self._attempts(user)]
+        return bool(self.redis.eval(_FORGET_IF_EMPTY, len(keys), *keys, user))
+
+    def retry_delay(self, attempts: int) -> int:
+        """Seconds to wait after the ``attempts``-th failed attempt of an item."""
+        return self.backoff[min(attempts, len(self.backoff)) - 1]
+
     def _give_up(self, user: str, raw: bytes, exc: Exception) -> bool:
         """Whether to set the failing first item aside: retrying cannot or did not help.
+        Otherwise the item gets its next due time.
 
         Only a provider's clear "your request is wrong" is permanent at once. Anything
         else (a provider outage, a Redis blip, a job timeout, a bug) gets the full
@@ -168,15 +287,18 @@ class UserQueue:
         pipe.expire(self._attempts(user), self.seen_ttl)
         attempts = pipe.execute()[0]
         permanent = isinstance(exc, ProviderError) and not exc.retryable
-        if not permanent and attempts < self.max_attempts:
-            log.warning("%s item of %s failed (attempt %d of %d): %s", self.name, mask(user), attempts,
-                        self.max_attempts, exc if isinstance(exc, ProviderError) else type(exc).__name__)
-            return False
         # Provider errors are written to be log-safe; other exceptions' messages may quote the
-        # patient's text (e.g. a validation error), so only their type and stack are logged.
-        detail = str(exc) if isinstance(exc, ProviderError) else "".join(traceback.format_tb(exc.__traceback__))
-        log.error("%s item of %s set aside after %d attempt(s): %s: %s", self.name, mask(user), attempts,
-                  type(exc).__name__, detail)
+        # patient's text (e.g. a validation error), so only their type (and stack) is logged.
+        safe = str(exc) if isinstance(exc, ProviderError) else type(exc).__name__
+        if not permanent and attempts < self.max_attempts:
+            delay = self.retry_delay(attempts)
+            self.redis.zadd(self.due_key, {user: self.clock() + delay})
+            log.warning("%s item of %s failed (attempt %d of %d), next try in %d s: %s", self.name, mask(user),
+                        attempts, self.max_attempts, delay, safe)
+            return False
+        stack = "" if isinstance(exc, ProviderError) else "".join(traceback.format_tb(exc.__traceback__))
+        log.error("%s item of %s set aside after %d attempt(s): %s: %s%s", self.name, mask(user), attempts,
+                  type(exc).__name__, safe, f"\n{stack}" if stack else "")
         return True
 
     def _move_to_dead(self, user: str, raw: bytes) -> None:
@@ -184,6 +306,7 @@ class UserQueue:
         pipe.lpop(self._items(user))
         pipe.lpush(self.dead_key, raw)
         pipe.ltrim(self.dead_key, 0, self.dead_kept - 1)
+        pipe.expire(self.dead_key, DEAD_TTL)
         pipe.hdel(self._attempts(user), _fingerprint(raw))
         pipe.execute()
 

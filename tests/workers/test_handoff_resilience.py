@@ -26,7 +26,7 @@ from tests.handoff_stubs import (  # noqa: F401
     services,
     settings,
 )
-from tests.support import text_event
+from tests.support import play_backoffs, text_event
 from workers.handoff import jobs as handoff_jobs
 from workers.handoff.service import HandoffService
 from workers.handoff.store import mirror_outbox
@@ -56,22 +56,29 @@ def retry_until_failed(redis, run_worker, func):
     return rounds
 
 
-def test_livedesk_outage_is_retried_then_failed_and_nothing_is_lost(webhook, run_worker, line_extra, oho,
-                                                                    livedesk, redis):
+def test_livedesk_outage_is_retried_on_the_items_backoff_and_nothing_is_lost(webhook, run_worker, line_extra, oho,
+                                                                           livedesk, redis):
     livedesk.down = True
     say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
     assert len(replies(line_extra)) == 1  # the patient's answer does not wait for LiveDesk
-    assert retry_until_failed(redis, run_worker, "workers.handoff.jobs.drain_mirror") == 5
-    assert len(failed_jobs(redis, "workers.handoff.jobs.drain_mirror")) == 1
-    assert [item["kind"] for item in mirror_outbox(redis).pending(USER)] == ["text", "note", "text"]
+    outbox = mirror_outbox(redis)
+    for attempt in (1, 2, 3):  # each failure schedules the next try further out; nothing is lost
+        due_in = redis.zscore(outbox.due_key, USER) - time.time()
+        assert outbox.retry_delay(attempt) - 2 < due_in <= outbox.retry_delay(attempt)
+        assert play_backoffs(redis) == 1
+        run_worker()
+    assert failed_jobs(redis, "workers.handoff.jobs.drain_mirror") == []  # an outage is not a failure
+    assert [item["kind"] for item in outbox.pending(USER)] == ["text", "note", "text"]
     assert livedesk.messages == []
 
-    livedesk.down = False  # back: the next turn's drain posts everything, in order
+    livedesk.down = False  # back: the next try posts everything, in order
+    play_backoffs(redis)
+    run_worker()
     say(webhook, run_worker, "ยังรออยู่ค่ะ")
     assert [(m["message_type"], m["private"]) for m in livedesk.messages] == [
         ("incoming", False), ("outgoing", True), ("outgoing", False), ("incoming", False)]
     assert livedesk.public()[-1] == ("incoming", "ยังรออยู่ค่ะ")
-    assert mirror_outbox(redis).pending(USER) == []
+    assert outbox.pending(USER) == []
 
 
 def test_oho_outage_is_retried_then_failed_and_can_be_requeued(webhook, run_worker, line_extra, oho, livedesk,
@@ -122,7 +129,7 @@ def test_line_outage_for_an_agent_reply_retries_with_the_same_key(webhook, clien
     line_extra.expect_request("/v2/bot/message/push").respond_with_json({"sentMessages": []})
     post_livedesk(client, agent_event(9002))
     run_worker()
-    assert make_due(redis, "workers.handoff.jobs.drain_to_patient") == 1
+    assert play_backoffs(redis) == 1  # the agent's reply waits out its backoff, then goes again
     run_worker()
     post_livedesk(client, agent_event(9003, "อีกข้อความค่ะ"))
     run_worker()
@@ -182,7 +189,7 @@ def test_an_echo_of_a_post_that_timed_out_is_not_an_agent_reply(webhook, client,
     livedesk.time_out.add(parking)
     say(webhook, run_worker, "ที่จอดรถ")
     [made] = [m for m in livedesk.messages if m["content"] == parking]
-    assert scheduled(redis, "workers.handoff.jobs.drain_mirror")  # the post is retried later
+    assert redis.zscore(mirror_outbox(redis).due_key, USER) > time.time()  # the post is retried later
     echo = agent_event(made["id"], parking)  # posted with the API's agent token: it looks like an agent's
     assert post_livedesk(client, echo).get_json()["outcome"] == "echo"
     run_worker()

@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from integrations.errors import InvalidRequestError, ServerError
-from tests.support import text_event
-from workers.line.inbox import DEAD_LETTERS, accept_events, drain_inbox, line_inbox
-from workers.user_queue import ItemsSetAside, UserQueue
+from tests.support import FakeClock, text_event
+from workers.line.inbox import DEAD_LETTERS, EVENT_BACKOFF, MAX_EVENT_ATTEMPTS, accept_events, drain_inbox, line_inbox
+from workers.user_queue import SEEN_TTL, ItemsSetAside, UserQueue
 
 USER = "U" + "c" * 32
 
@@ -45,17 +45,28 @@ def test_second_drain_yields_while_first_holds_the_user(redis):
     assert seen == ["first", "second"]
 
 
-def test_transient_failure_keeps_the_event_first_in_line(redis):
+def test_transient_failure_keeps_the_event_first_in_line_until_its_backoff_is_over(redis):
     accept_events(redis, [text_event("a", user=USER), text_event("b", user=USER)])
+    clock = FakeClock()  # from now on, the test moves time
+    inbox = line_inbox(redis, clock=clock)
 
     def failing(event):
         raise ServerError("LINE is down", provider="line", status=503)
 
-    with pytest.raises(ServerError):
-        drain_inbox(redis, USER, failing)
+    assert inbox.drain(USER, failing) == 0  # no exception: the retry belongs to the event
+    assert redis.zscore("line:inbox-due", USER) == clock() + EVENT_BACKOFF[0]
+    attempts_key = f"line:inbox-attempts:{USER}"
+    assert list(redis.hvals(attempts_key)) == [b"1"]
+    assert 0 < redis.ttl(attempts_key) <= SEEN_TTL
+
     seen = []
-    drain_inbox(redis, USER, lambda e: seen.append(e["message"]["text"]))
+    assert inbox.drain(USER, seen.append) == 0  # another drain (the patient wrote again): not due yet
+    assert seen == [] and list(redis.hvals(attempts_key)) == [b"1"]  # no attempt spent
+
+    clock.advance(EVENT_BACKOFF[0])
+    assert inbox.drain(USER, lambda e: seen.append(e["message"]["text"])) == 2
     assert seen == ["a", "b"]
+    assert not redis.exists(attempts_key) and redis.zscore("line:inbox-due", USER) is None
 
 
 def test_permanent_failure_sets_the_event_aside_and_goes_on(redis):
@@ -74,32 +85,41 @@ def test_permanent_failure_sets_the_event_aside_and_goes_on(redis):
     assert redis.llen(f"line:inbox:{USER}") == 0
 
 
-def test_a_repeatedly_failing_event_stops_blocking_after_max_attempts(redis):
-    from workers.line.inbox import MAX_EVENT_ATTEMPTS
-    accept_events(redis, [text_event("stuck", user=USER)])
+def test_a_repeatedly_failing_event_waits_longer_each_time_then_is_set_aside(redis, caplog):
+    accept_events(redis, [text_event("ปวดหัวมาก", user=USER), text_event("ขอบคุณค่ะ", user=USER)])
+    clock = FakeClock()
+    inbox = line_inbox(redis, clock=clock)
+    seen = []
 
     def failing(event):
-        raise ServerError("still down", provider="line", status=500)
+        if event["message"]["text"] == "ปวดหัวมาก":
+            raise ServerError("still down", provider="line", status=500)
+        seen.append(event["message"]["text"])
 
+    waits = []
     for _ in range(MAX_EVENT_ATTEMPTS - 1):
-        with pytest.raises(ServerError):
-            drain_inbox(redis, USER, failing)
-    with pytest.raises(ItemsSetAside):
-        drain_inbox(redis, USER, failing)
-    assert redis.llen(DEAD_LETTERS) == 1
+        assert inbox.drain(USER, failing) == 0
+        waits.append(redis.zscore("line:inbox-due", USER) - clock())
+        clock.advance(waits[-1])
+    assert waits == list(EVENT_BACKOFF)  # about an hour of retries in all
+    with pytest.raises(ItemsSetAside, match=r"^1 line:inbox item\(s\) of …cccc set aside in line:dead-events$"):
+        inbox.drain(USER, failing)
+    assert seen == ["ขอบคุณค่ะ"]  # the rest goes on
+    assert redis.llen(DEAD_LETTERS) == 1 and 0 < redis.ttl(DEAD_LETTERS) <= 14 * 24 * 3600
+    assert "ปวดหัวมาก" not in caplog.text and "ขอบคุณค่ะ" not in caplog.text  # the patient's words stay out of logs
 
 
-@pytest.mark.parametrize("error", [RuntimeError("bug or job timeout"), OSError("redis blip")])
-def test_errors_outside_the_provider_tree_are_retried_not_set_aside(redis, error):
+@pytest.mark.parametrize("error", [RuntimeError("bug quoting ปวดท้อง"), OSError("redis blip")])
+def test_errors_outside_the_provider_tree_are_retried_not_set_aside(redis, error, caplog):
     accept_events(redis, [text_event("1669 please", user=USER)])
 
     def failing(event):
         raise error
 
-    with pytest.raises(type(error)):
-        drain_inbox(redis, USER, failing)
+    assert drain_inbox(redis, USER, failing) == 0
     assert redis.llen(DEAD_LETTERS) == 0
     assert redis.llen(f"line:inbox:{USER}") == 1
+    assert type(error).__name__ in caplog.text and "ปวดท้อง" not in caplog.text  # only the type is logged
 
 
 def test_the_dead_list_keeps_only_the_newest(redis):
@@ -110,7 +130,7 @@ def test_the_dead_list_keeps_only_the_newest(redis):
     def rejected(item):
         raise InvalidRequestError("rejected", provider="livedesk", status=422)
 
-    with pytest.raises(ItemsSetAside, match="4 test:outbox item"):
+    with pytest.raises(ItemsSetAside, match=r"^4 test:outbox item\(s\) of …cccc set aside in test:outbox:dead$"):
         queue.drain(USER, rejected)
     assert [json.loads(raw)["n"] for raw in redis.lrange("test:outbox:dead", 0, -1)] == [3, 2]
     assert queue.pending(USER) == []
@@ -126,16 +146,17 @@ def test_items_are_queued_once_per_id_and_carry_it_when_asked(redis):
 
 
 def test_the_set_aside_hook_runs_before_the_item_leaves(redis):
-    queue = UserQueue(redis, "test:outbox", max_attempts=2, lock_timeout=30)
+    clock = FakeClock(1_000_000)
+    queue = UserQueue(redis, "test:outbox", max_attempts=2, lock_timeout=30, clock=clock)
     queue.append(USER, "a", {"n": 1})
     noted = []
 
     def failing(item):
         raise RuntimeError("a bug")
 
-    with pytest.raises(RuntimeError):
-        queue.drain(USER, failing, on_set_aside=lambda item, exc: noted.append(item))
+    assert queue.drain(USER, failing, on_set_aside=lambda item, exc: noted.append(item)) == 0
     assert noted == [] and queue.pending(USER) == [{"n": 1}]  # one attempt of two: kept
+    clock.advance(queue.retry_delay(1))
     with pytest.raises(ItemsSetAside):
         queue.drain(USER, failing, on_set_aside=lambda item, exc: noted.append((item, type(exc).__name__)))
     assert noted == [({"n": 1}, "RuntimeError")] and queue.pending(USER) == []

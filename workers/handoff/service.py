@@ -34,6 +34,7 @@ from integrations.line import retry_key_for
 from integrations.oho import OhoLimitError
 from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
 from workers.handoff.store import (
+    DRAIN_BUDGET,
     HandoffStore,
     enqueue_close,
     enqueue_drain_mirror,
@@ -46,6 +47,7 @@ from workers.handoff.store import (
     schedule_no_agent_check,
 )
 from workers.oho_contacts import OhoContacts
+from workers.runtime import stopping
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +186,16 @@ class HandoffService:
     # -- job steps ------------------------------------------------------------------------------
     def drain_mirror(self, user: str) -> int:
         """Post the user's queued messages and notes to their LiveDesk conversation, in order."""
-        return self.mirror_outbox.drain(user, lambda item: self.livedesk_mirror.post(user, item))
+        return self.mirror_outbox.drain_and_hand_over(
+            user, lambda item: self.livedesk_mirror.post(user, item), lambda u: enqueue_drain_mirror(self.redis, u),
+            budget_seconds=DRAIN_BUDGET, should_stop=stopping)
 
     def drain_to_patient(self, user: str) -> int:
         """Push agents' queued replies to the patient on LINE, in order, each at most once."""
-        return self.patient_outbox.drain(user, lambda item: self._deliver(user, item),
-                                         on_set_aside=lambda item, exc: self._not_delivered(user, item))
+        return self.patient_outbox.drain_and_hand_over(
+            user, lambda item: self._deliver(user, item), lambda u: enqueue_drain_to_patient(self.redis, u),
+            on_set_aside=lambda item, exc: self._not_delivered(user, item), budget_seconds=DRAIN_BUDGET,
+            should_stop=stopping)
 
     def ensure_oho_contact(self, user: str) -> None:
         self.oho_contacts.ensure(user)

@@ -43,7 +43,9 @@ IN_FLIGHT_TTL = 300            # a post's echo comes within seconds; a timed-out
 TRANSCRIPT_KEPT = 20
 TRANSCRIPT_TTL = 7 * 24 * 3600
 NOTE_TRANSCRIPT = 10
-DRAIN_TIMEOUT = 180            # one drain may fetch and upload several images
+DRAIN_TIMEOUT = 180            # one drain job: its budget, then one item that fetches and uploads an image
+DRAIN_BUDGET = 20              # seconds of draining before a drain hands over to the next
+OUTBOX_LOCK_TIMEOUT = 60       # a killed drain blocks its user this long at most (renewed while alive)
 # A LiveDesk outage only delays the transcript: ~5 lifetimes of a retried drain job before an item
 # is set aside. A LINE outage for an agent's reply: ~2, then the agent is told it did not arrive.
 MIRROR_ATTEMPTS = 30
@@ -226,14 +228,14 @@ def _state_key(user: str) -> str:
 
 def mirror_outbox(connection: redis.Redis) -> UserQueue:
     """What goes to the patient's LiveDesk conversation, in order."""
-    return UserQueue(connection, "livedesk:outbox", max_attempts=MIRROR_ATTEMPTS, lock_timeout=DRAIN_TIMEOUT,
+    return UserQueue(connection, "livedesk:outbox", max_attempts=MIRROR_ATTEMPTS, lock_timeout=OUTBOX_LOCK_TIMEOUT,
                      id_field="item_id")
 
 
 def patient_outbox(connection: redis.Redis) -> UserQueue:
     """Agents' messages on their way to the patient on LINE, in order."""
     return UserQueue(connection, "handoff:to-patient", max_attempts=TO_PATIENT_ATTEMPTS,
-                     lock_timeout=DRAIN_TIMEOUT, id_field="item_id")
+                     lock_timeout=OUTBOX_LOCK_TIMEOUT, id_field="item_id")
 
 
 def livedesk_configured(settings) -> bool:
@@ -244,8 +246,21 @@ def livedesk_configured(settings) -> bool:
 # ``pipeline``: the job joins the caller's transaction.
 
 def enqueue_drain_mirror(connection: redis.Redis, user: str, pipeline=None) -> None:
-    enqueue(connection, jobs.drain_mirror, user, description=f"mirror to LiveDesk for {mask(user)}",
-            timeout=DRAIN_TIMEOUT, pipeline=pipeline)
+    _enqueue_drain(connection, mirror_outbox(connection), jobs.drain_mirror, user, pipeline,
+                   f"mirror to LiveDesk for {mask(user)}")
+
+
+def _enqueue_drain(connection: redis.Redis, outbox: UserQueue, job, user: str, pipeline, description: str) -> None:
+    """A drain job and its drain-queued note, together. No RQ retry: a failing item is retried on
+    its own backoff, by a drain the sweeper starts when it is due."""
+    if pipeline is None:
+        with connection.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            _enqueue_drain(connection, outbox, job, user, pipe, description)
+            pipe.execute()
+        return
+    outbox.mark_drain_queued(user, pipeline)
+    enqueue(connection, job, user, description=description, timeout=DRAIN_TIMEOUT, retry=None, pipeline=pipeline)
 
 
 def queue_staff_note(connection: redis.Redis, user: str, item_id: str, text: str) -> None:
@@ -256,8 +271,8 @@ def queue_staff_note(connection: redis.Redis, user: str, item_id: str, text: str
 
 
 def enqueue_drain_to_patient(connection: redis.Redis, user: str, pipeline=None) -> None:
-    enqueue(connection, jobs.drain_to_patient, user, description=f"agent replies to {mask(user)}",
-            timeout=DRAIN_TIMEOUT, pipeline=pipeline)
+    _enqueue_drain(connection, patient_outbox(connection), jobs.drain_to_patient, user, pipeline,
+                   f"agent replies to {mask(user)}")
 
 
 def enqueue_request_agent(connection: redis.Redis, user: str, session: str, pipeline=None) -> None:

@@ -9,9 +9,13 @@ turn (handoff, verification, …) may answer instead or keep the bot silent;
 what is finally sent goes through ``LineClient`` (the SDK), and every feature
 then sees the turn and what was sent (to mirror it, to count unknowns, …).
 
-A reply token is used at most once, even when the job is retried: the first
-attempt claims it in Redis, and any later attempt pushes with a retry key
-derived from the event.
+Answered at most once: LINE's 2xx is recorded (``line:answered:<event>``) before anything
+else happens, and a retried turn that finds the record runs only what follows the send. A
+reply token is used at most once: the first attempt claims it in Redis, and any later attempt
+pushes with a retry key derived from the event (LINE drops a repeated push). The one window
+left is a crash between LINE's 2xx and that record; and a reply whose answer never came
+(a timeout) is followed by a push, which LINE cannot match to the reply: never silent wins
+over never twice there (README, "Delivery guarantees").
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from workers.line.inbox import event_id, source_key
 log = logging.getLogger(__name__)
 
 REPLY_CLAIM_TTL = 24 * 3600
+ANSWERED_TTL = 7 * 24 * 3600   # as long as an event can be retried or redelivered
 
 
 @dataclass
@@ -80,13 +85,14 @@ class LineEventHandler:
         try:
             reply = self._feature_reply(turn)
         except Exception:
-            if turn.proposed is not None and turn.proposed.intent == "emergency":
-                # Whatever broke (Redis, a bug), the 1669 answer goes out now; the retry that
-                # follows re-runs the features and pushes with the same key (LINE drops the repeat).
+            if turn.proposed is not None and turn.proposed.intent == "emergency" \
+                    and not self._answered_quietly(turn.event_id):
+                # Whatever broke (a feature, a bug), the 1669 answer goes out now, recorded as the
+                # answer: the retry that follows re-runs the features and sends nothing again.
                 self.send(raw_event, turn.proposed)
             raise
         sent = reply if reply is not None and reply.messages else None
-        if sent is not None:
+        if sent is not None and not self.answered(turn.event_id):
             self.send(raw_event, sent)
         for feature in self.features:
             feature.after_send(turn, sent)
@@ -121,5 +127,20 @@ class LineEventHandler:
         if token and not self.redis.set(f"line:reply-claimed:{eid}", 1, nx=True, ex=REPLY_CLAIM_TTL):
             token = None
         how = self.line.reply_or_push(token, to, reply.messages, retry_key_for("answer", eid))
+        self.redis.set(_answered_key(eid), how, ex=ANSWERED_TTL)  # first thing after LINE's 2xx
         log.info("answered %s of %s with %s (%s)", raw_event.get("type"), mask(to), reply.intent, how)
         return how
+
+    def answered(self, event_id: str) -> bool:
+        """Whether LINE accepted an answer to this event already (a retried or redelivered turn)."""
+        return bool(self.redis.exists(_answered_key(event_id)))
+
+    def _answered_quietly(self, event_id: str) -> bool:
+        try:
+            return self.answered(event_id)
+        except Exception:  # Redis may be what broke: then the 1669 answer goes out regardless
+            return False
+
+
+def _answered_key(event_id: str) -> str:
+    return f"line:answered:{event_id}"

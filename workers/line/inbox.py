@@ -6,25 +6,28 @@ already waiting to start, enqueues one, all in one transaction.
 
 Coalescing: a patient often sends several short messages in a row, and a
 backlog makes every user's events pile up; one drain handles them all, so
-queueing a job per event would only add RQ's per-job cost (measured: RQ's
-bookkeeping is most of a worker's time per event). The flag
-``line:drain-pending:<user>`` is set with the job, in the same transaction,
-and the drain clears it as its first step, before it reads the inbox: an event
-appended in a transaction that still sees the flag is sure to be read by the
-waiting drain. The flag
-expires after ``PENDING_TTL`` in case its job is lost, so at worst a user's
-next message queues a fresh drain. The inbox is a ``UserQueue`` (``workers/user_queue.py``): one
-drain per user at a time, an event leaves the inbox only after it is handled
-(handlers are idempotent: reply tokens are used once, pushes carry a retry key),
-and an event that keeps failing moves, after ``MAX_EVENT_ATTEMPTS`` (or at once
-for a provider's rejection), to the dead-letter list ``line:dead-events`` while
-the job fails, so it shows in RQ's failed registry.
+queueing a job per event would only add RQ's per-job cost. The inbox's
+drain-queued note (``line:inbox-pending:<user>``) is set with the job, in the
+same transaction, and the drain clears it as its first step, before it reads
+the inbox: an event appended in a transaction that still sees the note is sure
+to be read by the waiting drain.
+
+The inbox is a ``UserQueue`` (``workers/user_queue.py``): one drain per user at a
+time, an event leaves the inbox only after it is handled (handlers are
+idempotent: an answer LINE accepted is recorded at once and never sent again),
+a failing event is retried on its own backoff, and after ``MAX_EVENT_ATTEMPTS``
+(or at once for a provider's rejection) it moves to the dead-letter list
+``line:dead-events`` while the job fails, so it shows in RQ's failed registry.
+A drain is bounded (``DRAIN_BUDGET`` seconds, or a SIGTERM between events) and
+then queues the next one. Inboxes whose drain was lost are found by the sweeper
+(``workers/maintenance.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,12 +39,15 @@ from workers.queues import LINE_QUEUE, enqueue
 from workers.user_queue import UserQueue
 
 SEEN_TTL = 7 * 24 * 3600          # LINE redelivers for a while; a week is ample
-MAX_EVENT_ATTEMPTS = 6
-LOCK_TIMEOUT = 120                # longer than one event's handling, shorter than a drain job's patience
+#: Retries of an event that keeps failing: its first try, then these waits (about an hour
+#: in all), so that a LINE outage of that length loses no answer.
+EVENT_BACKOFF = (5, 15, 30, 60, 120, 300, 600, 900, 900, 900)
+MAX_EVENT_ATTEMPTS = len(EVENT_BACKOFF) + 1
+DRAIN_BUDGET = 20                 # seconds one drain job works before it hands over to the next
+LOCK_TIMEOUT = 30                 # a killed drain blocks its user this long at most (renewed while alive)
+JOB_TIMEOUT = 90                  # budget + one slow event, with room
 DEAD_LETTERS = "line:dead-events"
 DEAD_LETTERS_KEPT = 1000
-
-PENDING_TTL = 600                 # longer than a drain normally waits in the queue
 
 @dataclass
 class Accepted:
@@ -63,10 +69,11 @@ def event_id(event: dict) -> str:
     return hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()[:26]
 
 
-def line_inbox(connection: redis.Redis) -> UserQueue:
+def line_inbox(connection: redis.Redis, clock: Callable[[], float] = time.time) -> UserQueue:
     """The LINE events waiting to be answered, per user (keys ``line:inbox:<user>``, ``line:seen:<event>``)."""
     return UserQueue(connection, "line:inbox", max_attempts=MAX_EVENT_ATTEMPTS, lock_timeout=LOCK_TIMEOUT,
-                     dead_kept=DEAD_LETTERS_KEPT, seen_ttl=SEEN_TTL, dead_key=DEAD_LETTERS, seen_prefix="line:seen")
+                     backoff=EVENT_BACKOFF, dead_kept=DEAD_LETTERS_KEPT, seen_ttl=SEEN_TTL, dead_key=DEAD_LETTERS,
+                     seen_prefix="line:seen", clock=clock)
 
 
 def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
@@ -82,42 +89,50 @@ def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
     """
     inbox = line_inbox(connection)
     users = list(dict.fromkeys(source_key(event) for event in events))
-    waiting = connection.mget([_pending_flag(u) for u in users]) if users else []
-    covered = [u for u, flag in zip(users, waiting) if flag]
+    waiting = inbox.drain_queued_since(users)
+    covered = [u for u, flag in zip(users, waiting) if flag is not None]
     with connection.pipeline(transaction=True) as pipe:
         pipe.multi()  # explicit, so that RQ adds its commands to this transaction
         for user in covered:
-            pipe.exists(_pending_flag(user))
+            pipe.exists(inbox._pending(user))
         for event in events:
             inbox.append(source_key(event), event_id(event), event, pipeline=pipe)
         for user, flag in zip(users, waiting):
-            if not flag:
-                _enqueue_drain(connection, user, pipe)
+            if flag is None:
+                _enqueue_drain(connection, inbox, user, pipe)
         results = pipe.execute()
     missed = [user for user, still in zip(covered, results) if not still]
     if missed:  # rare: those drains started between our two round trips
         with connection.pipeline(transaction=True) as pipe:
             pipe.multi()
             for user in missed:
-                _enqueue_drain(connection, user, pipe)
+                _enqueue_drain(connection, inbox, user, pipe)
             pipe.execute()
     appended = results[len(covered):len(covered) + len(events)]
     queued = sum(1 for r in appended if r == 1)
     return Accepted(queued=queued, duplicates=len(events) - queued)
 
 
-def _enqueue_drain(connection: redis.Redis, user: str, pipe) -> None:
-    pipe.set(_pending_flag(user), 1, ex=PENDING_TTL)
-    enqueue(connection, jobs.drain_inbox, user, queue=LINE_QUEUE, pipeline=pipe,
-            description=f"answer LINE events of {mask(user)}", timeout=LOCK_TIMEOUT)
+def enqueue_drain(connection: redis.Redis, user: str) -> None:
+    """Queue a drain of the user's inbox (the sweeper's and a bounded drain's way to hand over)."""
+    inbox = line_inbox(connection)
+    with connection.pipeline(transaction=True) as pipe:
+        pipe.multi()
+        _enqueue_drain(connection, inbox, user, pipe)
+        pipe.execute()
 
 
-def drain_inbox(connection: redis.Redis, user: str, handle: Callable[[dict], None]) -> int:
-    """Handle the user's queued events in order; return how many were handled."""
-    # First, before reading the inbox: events accepted from now on queue a new drain.
-    connection.delete(_pending_flag(user))
-    return line_inbox(connection).drain(user, handle)
+def _enqueue_drain(connection: redis.Redis, inbox: UserQueue, user: str, pipe) -> None:
+    inbox.mark_drain_queued(user, pipe)
+    # No RQ retry: a failing event is retried on its own backoff (the sweeper starts its drain).
+    enqueue(connection, jobs.drain_inbox, user, queue=LINE_QUEUE, pipeline=pipe, retry=None,
+            description=f"answer LINE events of {mask(user)}", timeout=JOB_TIMEOUT)
 
 
-def _pending_flag(user: str) -> str:
-    return f"line:drain-pending:{user}"
+def drain_inbox(connection: redis.Redis, user: str, handle: Callable[[dict], None],
+                should_stop: Callable[[], bool] | None = None) -> int:
+    """Handle the user's queued events in order; return how many were handled. A drain that
+    ran out of time (or was asked to stop) queues the next one; a failing event waits for the
+    sweeper, at its due time."""
+    return line_inbox(connection).drain_and_hand_over(
+        user, handle, lambda u: enqueue_drain(connection, u), budget_seconds=DRAIN_BUDGET, should_stop=should_stop)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from workers.line import inbox
-from workers.runtime import fail_fast, fail_without_retry, services
+from workers.runtime import fail_without_retry, services, stopping
 from workers.user_queue import ItemsSetAside
 
 
 def drain_inbox(user: str) -> int:
-    """Answer the queued events of one LINE user, in order."""
+    """Answer the queued events of one LINE user, in order (bounded; it hands over when its time is up)."""
     s = services()
     try:
-        return inbox.drain_inbox(s.redis, user, s.line_events.handle)
+        return inbox.drain_inbox(s.redis, user, s.line_events.handle, should_stop=stopping)
     except ItemsSetAside as exc:
         fail_without_retry(exc)
-    except Exception as exc:
-        fail_fast(exc)

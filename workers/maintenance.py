@@ -1,0 +1,147 @@
+"""What every worker process does on the side, so that no single process is needed for delivery.
+
+Every ``python -m workers`` runs ``Maintenance`` in a thread; one of them at a time does the
+work (a short Redis lock), so a worker killed with SIGKILL is replaced within seconds by any
+other that is alive:
+
+- **The sweeper** starts a drain for each user whose first queued item is due and that no
+  drain is working on or queued for: a drain job lost with a killed worker, a backoff that
+  has run out, a queue emptied by hand. Retries of failing LINE events and outbox items
+  depend on this, not on RQ's scheduler.
+- **The scheduler watchdog.** RQ's scheduler (appointment reminders, handoff timers) runs in
+  the one worker that holds ``rq:scheduler-lock:<queue>``; if that worker is killed, the lock
+  outlives it by a minute, and the other workers only look at it every maintenance interval.
+  The watchdog frees a lock whose scheduler has stopped sending heartbeats, so that the next
+  worker maintenance (``MAINTENANCE_INTERVAL`` in ``workers/__main__.py``) takes it over.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Sequence
+
+import redis
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE
+
+from bot.privacy import mask
+from workers.handoff.store import enqueue_drain_mirror, enqueue_drain_to_patient, mirror_outbox, patient_outbox
+from workers.line.inbox import enqueue_drain, line_inbox
+from workers.queues import QUEUE_NAMES
+from workers.user_queue import UserQueue
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 5          # seconds between sweeps (by whichever worker holds the lock)
+#: A drain queued this long ago that has not started is taken to be lost (its job gone).
+DRAIN_LOST_AFTER = 30
+#: A scheduler that has not sent a heartbeat for this long is dead (it beats every second).
+SCHEDULER_DEAD_AFTER = 15
+LOCK_KEY = "maintenance:lock"
+
+# Free the lock only if it is still the dead scheduler's (another may have taken it meanwhile).
+_DELETE_IF_HOLDER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of per-user queues and how to start one user's drain."""
+
+    name: str
+    queue: Callable[[redis.Redis], UserQueue]
+    start_drain: Callable[[redis.Redis, str], None]
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("line inbox", line_inbox, enqueue_drain),
+    Family("LiveDesk mirror", mirror_outbox, lambda connection, user: enqueue_drain_mirror(connection, user)),
+    Family("agent replies", patient_outbox, lambda connection, user: enqueue_drain_to_patient(connection, user)),
+)
+
+
+def sweep(connection: redis.Redis, now: float | None = None, families: Sequence[Family] = FAMILIES) -> int:
+    """Start the drains that are due and that nothing else will start; return how many."""
+    now = time.time() if now is None else now
+    started = 0
+    for family in families:
+        queue = family.queue(connection)
+        users = queue.due_users(now)
+        if not users:
+            continue
+        queued = queue.drain_queued_since(users)
+        busy = queue.draining(users)
+        for user, since, locked in zip(users, queued, busy):
+            if locked or (since is not None and now - since < DRAIN_LOST_AFTER):
+                continue  # a drain is working on it, or one is queued and will
+            family.start_drain(connection, user)
+            started += 1
+            log.info("sweeper: started a drain of the %s of %s%s", family.name, mask(user),
+                     " (its queued drain was lost)" if since is not None else "")
+    return started
+
+
+def free_dead_scheduler_locks(connection: redis.Redis, now: float | None = None,
+                              queue_names: Sequence[str] = QUEUE_NAMES) -> list[str]:
+    """Delete each scheduler lock whose holder stopped beating; return the queues freed."""
+    now = time.time() if now is None else now
+    freed = []
+    for name in queue_names:
+        lock_key = SCHEDULER_LOCKING_KEY_TEMPLATE % name
+        holder = connection.get(lock_key)
+        if holder is None:
+            continue
+        holder = holder.decode() if isinstance(holder, bytes) else holder
+        beat = connection.hget(SCHEDULER_KEY_TEMPLATE % holder, "last_heartbeat")
+        if beat is not None and now - _epoch(beat) < SCHEDULER_DEAD_AFTER:
+            continue
+        if connection.eval(_DELETE_IF_HOLDER, 1, lock_key, holder):
+            freed.append(name)
+            log.warning("scheduler %s stopped beating; freed its lock on queue %s for another worker", holder, name)
+    return freed
+
+
+def _epoch(raw: bytes | str) -> float:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0  # unreadable: treat as long ago
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+class Maintenance(threading.Thread):
+    """The side work of one worker process, every ``interval`` seconds, while ``stop`` is not set."""
+
+    def __init__(self, connection: redis.Redis, *, interval: float = SWEEP_INTERVAL):
+        super().__init__(name="maintenance", daemon=True)
+        self.redis = connection
+        self.interval = interval
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.run_once()
+            except redis.RedisError as exc:  # Redis restarting: try again next round
+                log.warning("maintenance skipped: %s", type(exc).__name__)
+            except Exception:
+                log.exception("maintenance failed")
+            self.stop.wait(self.interval)
+
+    def run_once(self) -> bool:
+        """One round, if no other worker is doing it; whether this one did."""
+        if not self.redis.set(LOCK_KEY, 1, nx=True, px=int(self.interval * 1000 * 0.9)):
+            return False
+        sweep(self.redis)
+        free_dead_scheduler_locks(self.redis)
+        return True
