@@ -7,14 +7,19 @@ and field, not as a LINE API error while a patient waits.
 Matching: Thai has no spaces between words, so Thai triggers are substrings of
 the normalised message with its spaces removed; English ones match whole words.
 Longer triggers also match with a typo or two (rapidfuzz), short ones only
-exactly. ``emergency`` wins whenever it matches; otherwise the highest
-priority, then the trigger that matched the most characters.
+exactly; a short Thai trigger must begin a word ("นัด" is not in "ถนัด"). Words
+are cut by PyThaiNLP's newmm and folded to one spelling first (``bot.text.words``:
+โรงบาล and รพ. are โรงพยาบาล, มั้ย is ไหม). ``emergency`` wins whenever it
+matches; otherwise any trigger before a topic's ``hints`` (common words such as
+"ตึก" or "building" that point to a topic only when no trigger matched), then the
+highest priority, then the trigger that matched the most characters.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -23,7 +28,7 @@ from typing import Any, NoReturn
 import yaml
 from rapidfuzz import fuzz, process
 
-from bot.text import normalize, words
+from bot.text import is_thai_word, normalize, words
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "knowledge.yaml"
 REQUIRED_TOPICS = ("greeting", "hours", "location", "contact", "appointment", "documents",
@@ -54,6 +59,7 @@ class Topic:
     triggers: tuple[str, ...]
     messages: tuple[dict, ...]
     priority: int = 0
+    hints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ class _Message:
     def __init__(self, text: str, not_typos: tuple[str, ...] = ()):
         tokens = words((text or "")[:MAX_MATCH_CHARS])
         self.compact = "".join(tokens)  # Thai is written without spaces
-        self.starts = set(accumulate((len(t) for t in tokens[:-1]), initial=0))  # where each word begins
+        self.starts = list(accumulate((len(t) for t in tokens[:-1]), initial=0))  # where each word begins
         self.words = " " + _NOT_LATIN.sub(" ", " ".join(tokens)).strip() + " "  # " opening hours "
         self.fuzzy = self.compact
         for word in not_typos:  # never read "โรงพยาบาล" as a typo of "รถพยาบาล"
@@ -76,10 +82,12 @@ class _Message:
         self.chars = frozenset(self.fuzzy)
 
     def has_word_start(self, key: str) -> bool:
-        """Whether ``key`` occurs starting at a word: "นัด" is in "นัดหมอ", not in "ถนัด"."""
+        """Whether ``key`` occurs at the start of a word, or after a whole word inside a compound:
+        "นัด" is in "นัดหมอ" and "มีนัด" (มี + นัด), not in "ถนัด"."""
         at = self.compact.find(key)
         while at >= 0:
-            if at in self.starts:
+            start = self.starts[bisect_right(self.starts, at) - 1]
+            if at == start or is_thai_word(self.compact[start:at]):
                 return True
             at = self.compact.find(key, at + 1)
         return False
@@ -88,9 +96,9 @@ class _Message:
 class _Trigger:
     """One normalised trigger phrase, ready to score messages against."""
 
-    def __init__(self, topic_id: str, priority: int, phrase: str):
+    def __init__(self, topic_id: str, priority: int, phrase: str, hint: bool = False):
         key = " ".join(words(phrase))
-        self.topic_id, self.priority = topic_id, priority
+        self.topic_id, self.priority, self.hint = topic_id, priority, hint
         # English matches whole words only: "hi" is not in "this", "parking" not in "parkinson".
         self.latin = bool(_LATIN.fullmatch(key))
         self.key = key if self.latin else key.replace(" ", "")
@@ -100,6 +108,8 @@ class _Trigger:
         # Thai counts vowels and tone marks as characters, so its words are longer.
         shortest = 6 if self.latin else 7
         self.edits = 0 if len(self.key) < shortest else 1 if len(self.key) < 2 * shortest else 2
+        if hint:
+            self.edits = 0  # a hint is a single common word: only exactly
         self.chars = frozenset(self.key.replace(" ", ""))
         self.min_score = 100 * (1 - self.edits / len(self.key)) - 0.01
 
@@ -161,6 +171,8 @@ class KnowledgeBase:
         self._topics = {raw["id"]: self._topic(raw) for raw in raw_topics}
         self._triggers = [_Trigger(t.id, t.priority, phrase)
                           for t in self._topics.values() for phrase in t.triggers]
+        self._triggers += [_Trigger(t.id, t.priority, phrase, hint=True)
+                           for t in self._topics.values() for phrase in t.hints]
         for topic_id, number in HOTLINES.items():  # a safety answer that lost its number is a mistake
             if topic_id in self._topics and number not in json.dumps(self._topics[topic_id].messages):
                 self._fail(f"topic '{topic_id}'", f"messages: must give the hotline {number}")
@@ -194,9 +206,10 @@ class KnowledgeBase:
             score, exact = trigger.score(message)
             if not score:
                 continue
-            # Emergency first, then priority, then the most characters matched
-            # (about length * (2 * score - 1) for rapidfuzz's indel ratio), exact before typo.
-            key = (trigger.topic_id == EMERGENCY, trigger.priority, len(trigger.key) * (2 * score - 1), exact)
+            # Emergency first, then any trigger before a hint, then priority, then the most characters
+            # matched (about length * (2 * score - 1) for rapidfuzz's indel ratio), exact before typo.
+            key = (trigger.topic_id == EMERGENCY, not trigger.hint, trigger.priority,
+                   len(trigger.key) * (2 * score - 1), exact)
             if best_key is None or key > best_key:
                 best, best_key = Match(trigger.topic_id, score), key
         return best
@@ -241,7 +254,7 @@ class KnowledgeBase:
     def _topic(self, raw: dict) -> Topic:
         where = f"topic '{raw['id']}'"
         triggers = raw.get("triggers")
-        if raw["id"] not in FALLBACKS and (
+        if raw["id"] not in FALLBACKS + OPTIONAL_FALLBACKS and (
                 not isinstance(triggers, list) or not [t for t in triggers if normalize(str(t))]):
             self._fail(where, "triggers: must be a non-empty list of phrases")
         messages = raw.get("messages")
@@ -251,8 +264,12 @@ class KnowledgeBase:
             self._fail(where, f"messages: {len(messages)} messages, LINE allows at most {MAX_MESSAGES}")
         if not isinstance(priority := raw.get("priority", 0), int):
             self._fail(where, "priority: must be a whole number")
-        return Topic(raw["id"], tuple(str(t) for t in triggers if normalize(str(t))),
-                     tuple(self._message(where, m) for m in messages), priority)
+        hints = raw.get("hints", [])
+        if not isinstance(hints, list):
+            self._fail(where, "hints: must be a list of words")
+        return Topic(raw["id"], tuple(str(t) for t in triggers or () if normalize(str(t))),
+                     tuple(self._message(where, m) for m in messages), priority,
+                     tuple(str(h) for h in hints if normalize(str(h))))
 
     def _message(self, where: str, message: Any) -> dict:
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):

@@ -45,6 +45,7 @@ def normalize(text: str) -> str:
 # the home directory and nothing is downloaded.
 if "PYTHAINLP_READ_MODE" not in os.environ:
     os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
+from pythainlp.corpus.common import thai_words  # noqa: E402
 from pythainlp.tokenize import word_tokenize  # noqa: E402
 
 # Spellings patients type -> the one the knowledge base is written in. Whole words only
@@ -91,3 +92,8 @@ def words(text: str) -> list[str]:
         pieces = word_tokenize(run, engine="newmm", keep_whitespace=False) if _THAI.match(run) else [run]
         result.extend(_CANONICAL.get(piece, piece) for piece in pieces)
     return result
+
+
+def is_thai_word(text: str) -> bool:
+    """Whether ``text`` is a word of the dictionary the segmenter uses."""
+    return text in thai_words()
