@@ -72,8 +72,7 @@ FAMILIES: tuple[Family, ...] = (
         r"อยู่ไปก็ไม่มีประโยชน์", r"ไม่มีเหตุผลที่จะอยู่", r"หมดหวังกับชีวิต", r"ไม่ไหวกับชีวิต",
         r"ชีวิตไม่มีค่า", r"ตายๆไป", r"ตายไปซะ",
     ], [
-        r"suicid", r"kill(?:ing)? (?:my|him|her|them)sel(?:f|ves)", r"end (?:my|his|her) (?:own )?life",
-        r"end it all", r"(?:want|wanna|going|gonna) (?:to )?die", r"self ?harm", r"hurt(?:ing)? myself",
+        r"suicid", r"kill(?:ing)? (?:my|him|her|them)sel(?:f|ves)", r"end(?:ing)? (?:it all|(?:my|his|her) (?:own )?life)", r"(?:want|wanna|going|gonna) (?:to )?die", r"self ?harm", r"hurt(?:ing)? myself",
         r"cut(?:ting)? myself", r"no reason to live", r"dont want to (?:live|be alive|wake up|exist)",
         r"better off dead", r"take my (?:own )?life",
     ], hotlines=(MENTAL_HEALTH_LINE, EMERGENCY_LINE)),
@@ -87,11 +86,11 @@ FAMILIES: tuple[Family, ...] = (
         r"turn(?:ing|ed)? blue", r"lips? (?:are |is |turning )?blue", r"breath\w* ?ไม่",
     ]),
     _family("chest_pain", [
-        r"(?:เจ็บ|แน่น|ปวด|จุก|บีบ|เสียด|ร้าว)(?:แน่น|จี๊ด)?(?:หน้า)?อก(?!หัก)", r"(?:เจ็บ|แน่น|ปวด|จุก)(?:แน่น)?หน้าออก",
+        r"(?:เจ็บ|แน่น|ปวด|จุก|บีบ|เสียด|ร้าว)(?:แน่น|จี๊ด|ตรง|ที่|บริเวณ|แถว)?(?:หน้า|กลาง)?อก(?!หัก)", r"(?:จุก|แน่น|เจ็บ)ลิ้นปี่", r"(?:เจ็บ|แน่น|ปวด|จุก)(?:แน่น)?หน้าออก",
         r"หัวใจ(?:หยุดเต้น|วาย|ล้มเหลว|เต้นผิดจังหวะ|เต้นเร็วมาก|จะวาย|จะหยุด)", r"ไม่มีชีพจร", r"คลำชีพจรไม่", r"ใจสั่นจะเป็นลม",
         r"ร้าวไป(?:แขน|กราม|คอ|หลัง)",
     ], [
-        r"chest (?:pain|hurt|tight|pressure|discomfort|ache)", r"pain in (?:my|his|her|the) chest", r"heart attack",
+        r"chest (?:\w+ ){0,5}(?:pain|hurt|tight|pressure|discomfort|ache|crush|squeez|heavy)", r"crushing (?:pain|feeling)", r"pain in (?:my|his|her|the) chest", r"heart attack",
         r"cardiac arrest", r"no pulse", r"heart (?:has )?stopped", r"chest ?(?:เจ็บ|แน่น|ปวด)", r"(?:เจ็บ|แน่น|ปวด) ?chest",
         r"chest pain",
     ]),
@@ -122,7 +121,7 @@ FAMILIES: tuple[Family, ...] = (
         r"(?:อาเจียน|อ้วก|ไอ|ถ่าย|ขี้|ฉี่|ปัสสาวะ|บ้วน)(?:ออกมา)?เป็นเลือด", r"แผลลึก", r"แผลใหญ่", r"แผลเหวอะ",
         r"(?:มีด|แก้ว|กระจก|เลื่อย|ใบมีด)บาด", r"เลือดกำเดา.{0,6}ไม่หยุด",
     ], [
-        r"bleed", r"blood everywhere", r"lots of blood", r"(?:vomit\w*|cough\w*|throw\w* up|spit\w*) (?:up )?blood",
+        r"bleed", r"blood (?:is )?(?:everywhere|pouring|gushing|spurting)", r"(?:so much|lots of|a lot of|too much) blood", r"(?:vomit\w*|cough\w*|throw\w* up|spit\w*) (?:up )?blood",
         r"blood in (?:his|her|my) (?:vomit|stool|urine)", r"bloody (?:stool|vomit|diarrh)", r"ha?emorrhag", r"deep cut",
         r"wont stop bleeding",
     ]),
@@ -130,7 +129,7 @@ FAMILIES: tuple[Family, ...] = (
         r"ชัก" + _SEIZURE_NOT, r"ลมบ้าหมู", r"ลมชัก", r"เกร็งกระตุก", r"ตัวเกร็ง", r"ตาค้าง", r"ตาเหลือก", r"น้ำลายฟูมปาก",
         r"กระตุกทั้งตัว", r"กระตุกไม่หยุด",
     ], [
-        r"seiz", r"convuls", r"(?:having|had|has|in|throwing) (?:a )?fit\b", r"epilep", r"shaking uncontrollabl", r"jerking",
+        r"seiz", r"convuls", r"foam\w* at the mouth", r"(?:is|was|keeps|started) shaking", r"(?:having|had|has|in|throwing) (?:a )?fit\b", r"epilep", r"shaking uncontrollabl", r"jerking",
     ]),
     _family("fall_head_injury", [
         r"หกล้ม", r"ลื่นล้ม", r"ล้ม(?!เหลว|ละลาย|เลิก|ป่วย|ล้าง|หมอน|ลุก|ทับ)", r"(?:หัว|ศีรษะ)(?:ฟาด|กระแทก|แตก|โน|ชน|ทิ่ม)",
@@ -164,7 +163,7 @@ FAMILIES: tuple[Family, ...] = (
         r"พิษ(?!ณุ)", r"น้ำยาล้าง", r"ไฮเตอร์", r"เมา(?:เห็ด|ยา)", r"สูดควัน", r"แก๊สรั่ว", r"สำลักควัน",
     ], [
         r"overdos", r"too many (?:\w+ )?(?:pills|tablets|meds|medicine|paracetamol)", r"poison", r"swallow", r"bleach",
-        r"pesticide", r"drank (?:\w+ )?(?:bleach|chemical|detergent|cleaner|kerosene)", r"carbon monoxide",
+        r"pesticide", r"weed ?killer", r"insecticide", r"herbicide", r"paraquat", r"kerosene", r"drain cleaner", r"antifreeze", r"drank (?:\w+ )?(?:bleach|chemical|detergent|cleaner|kerosene)", r"carbon monoxide",
     ]),
     _family("bite_sting", [
         r"(?:งู|หมา|สุนัข|แมว|ลิง|หนู|ตะขาบ|แมงป่อง|แมงมุม|ปลาไหล|จระเข้|สัตว์|ม้า|วัว|ควาย|ตัวเงินตัวทอง|แมงกะพรุน)(?:.{0,6})(?:กัด|ข่วน|ฉก|ขวิด|เหยียบ|ทำร้าย)",
