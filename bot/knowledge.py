@@ -7,31 +7,42 @@ and field, not as a LINE API error while a patient waits.
 Matching: Thai has no spaces between words, so Thai triggers are substrings of
 the normalised message with its spaces removed; English ones match whole words.
 Longer triggers also match with a typo or two (rapidfuzz), short ones only
-exactly. ``emergency`` wins whenever it matches; otherwise the highest
-priority, then the trigger that matched the most characters.
+exactly; a short Thai trigger must begin a word ("นัด" is not in "ถนัด"). Words
+are cut by PyThaiNLP's newmm and folded to one spelling first (``bot.text.words``:
+โรงบาล and รพ. are โรงพยาบาล, มั้ย is ไหม). ``emergency`` wins whenever it
+matches; otherwise any trigger before a topic's ``hints`` (common words such as
+"ตึก" or "building" that point to a topic only when no trigger matched), then the
+highest priority, then the trigger that matched the most characters.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
 from rapidfuzz import fuzz, process
 
-from bot.text import normalize
+from bot.text import is_thai_word, normalize, words
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "knowledge.yaml"
 REQUIRED_TOPICS = ("greeting", "hours", "location", "contact", "appointment", "documents",
                    "parking", "visiting", "emergency", "staff", "verify", "thanks")
 FALLBACKS = ("unknown", "non_text")  # answers without triggers
+OPTIONAL_FALLBACKS = ("self_harm",)  # put before the 1669 answer on thoughts of self-harm
+HOTLINES = {"emergency": "1669", "self_harm": "1323"}  # an answer that must give this number
 EMERGENCY = "emergency"
 MAX_MESSAGES = 5          # LINE: messages per reply
 MAX_QUICK_REPLIES = 13    # LINE: quick reply items
 MAX_LABEL = 20            # LINE: quick reply label length
 MAX_TEXT = 5000           # LINE: text message length
+SUGGEST_MIN = 75          # partial similarity (0-100) for a topic to be suggested
+SHORT_THAI = 4           # Thai triggers this short must begin a word
 MAX_MATCH_CHARS = 1000    # enough for any question; keeps a pasted essay cheap to match
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _LATIN = re.compile(r"[a-z0-9 ]+")
@@ -48,6 +59,7 @@ class Topic:
     triggers: tuple[str, ...]
     messages: tuple[dict, ...]
     priority: int = 0
+    hints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,34 +72,53 @@ class _Message:
     """A patient's message in the forms triggers are compared with."""
 
     def __init__(self, text: str, not_typos: tuple[str, ...] = ()):
-        spaced = normalize(text or "")[:MAX_MATCH_CHARS]
-        self.compact = spaced.replace(" ", "")  # Thai is written without spaces
-        self.words = " " + _NOT_LATIN.sub(" ", spaced).strip() + " "  # " opening hours "
+        tokens = words((text or "")[:MAX_MATCH_CHARS])
+        self.compact = "".join(tokens)  # Thai is written without spaces
+        self.starts = list(accumulate((len(t) for t in tokens[:-1]), initial=0))  # where each word begins
+        self.words = " " + _NOT_LATIN.sub(" ", " ".join(tokens)).strip() + " "  # " opening hours "
         self.fuzzy = self.compact
         for word in not_typos:  # never read "โรงพยาบาล" as a typo of "รถพยาบาล"
             self.fuzzy = self.fuzzy.replace(word, " ")
         self.chars = frozenset(self.fuzzy)
 
+    def has_word_start(self, key: str) -> bool:
+        """Whether ``key`` occurs at the start of a word, or after a whole word inside a compound:
+        "นัด" is in "นัดหมอ" and "มีนัด" (มี + นัด), not in "ถนัด"."""
+        at = self.compact.find(key)
+        while at >= 0:
+            start = self.starts[bisect_right(self.starts, at) - 1]
+            if at == start or is_thai_word(self.compact[start:at]):
+                return True
+            at = self.compact.find(key, at + 1)
+        return False
+
 
 class _Trigger:
     """One normalised trigger phrase, ready to score messages against."""
 
-    def __init__(self, topic_id: str, priority: int, phrase: str):
-        key = normalize(phrase)
-        self.topic_id, self.priority = topic_id, priority
+    def __init__(self, topic_id: str, priority: int, phrase: str, hint: bool = False):
+        key = " ".join(words(phrase))
+        self.topic_id, self.priority, self.hint = topic_id, priority, hint
         # English matches whole words only: "hi" is not in "this", "parking" not in "parkinson".
         self.latin = bool(_LATIN.fullmatch(key))
         self.key = key if self.latin else key.replace(" ", "")
         self.padded = f" {key} "
+        # A short Thai trigger inside a longer word is another word: "นัด" in "ถนัด".
+        self.word_start = not self.latin and len(self.key) <= SHORT_THAI
         # Thai counts vowels and tone marks as characters, so its words are longer.
         shortest = 6 if self.latin else 7
         self.edits = 0 if len(self.key) < shortest else 1 if len(self.key) < 2 * shortest else 2
+        if hint:
+            self.edits = 0  # a hint is a single common word: only exactly
         self.chars = frozenset(self.key.replace(" ", ""))
         self.min_score = 100 * (1 - self.edits / len(self.key)) - 0.01
 
     def score(self, message: _Message) -> tuple[float, bool]:
         """Similarity 0..1 of this trigger to the message (0 = no match), and whether exact."""
-        if self.padded in message.words if self.latin else self.key in message.compact:
+        if self.latin:
+            if self.padded in message.words:
+                return 1.0, True
+        elif message.has_word_start(self.key) if self.word_start else self.key in message.compact:
             return 1.0, True
         # Each character the message lacks costs an edit: skips most fuzzy comparisons.
         if not self.edits or len(self.chars - message.chars) > self.edits:
@@ -122,7 +153,9 @@ class KnowledgeBase:
         fallbacks = data.get("fallbacks") if isinstance(data.get("fallbacks"), dict) else {}
         answers = {i: fallbacks[i] if isinstance(fallbacks.get(i), dict) else {} for i in FALLBACKS}
         raw_topics = raw_topics + [dict(answers[i], id=i, triggers=[]) for i in FALLBACKS]
-        self.not_typos = tuple(normalize(str(w)).replace(" ", "") for w in data.get("not_typos") or ())
+        raw_topics += [dict(fallbacks[i], id=i, triggers=[]) for i in OPTIONAL_FALLBACKS
+                       if isinstance(fallbacks.get(i), dict)]
+        self.not_typos = tuple("".join(words(str(w))) for w in data.get("not_typos") or ())
         ids: list[str] = []
         for number, raw in enumerate(raw_topics, 1):
             if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"]:
@@ -133,9 +166,16 @@ class KnowledgeBase:
         for missing in (i for i in REQUIRED_TOPICS if i not in ids):
             self._fail(f"topic '{missing}'", "id: required topic is missing")
         self.menu = self._menu(data.get("quick_replies"), set(ids))
+        self.menu_labels = {item["action"]["data"].split("id=", 1)[1]: item["action"]["label"]
+                            for item in self.menu["items"]}
         self._topics = {raw["id"]: self._topic(raw) for raw in raw_topics}
         self._triggers = [_Trigger(t.id, t.priority, phrase)
                           for t in self._topics.values() for phrase in t.triggers]
+        self._triggers += [_Trigger(t.id, t.priority, phrase, hint=True)
+                           for t in self._topics.values() for phrase in t.hints]
+        for topic_id, number in HOTLINES.items():  # a safety answer that lost its number is a mistake
+            if topic_id in self._topics and number not in json.dumps(self._topics[topic_id].messages):
+                self._fail(f"topic '{topic_id}'", f"messages: must give the hotline {number}")
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> KnowledgeBase:
@@ -166,12 +206,31 @@ class KnowledgeBase:
             score, exact = trigger.score(message)
             if not score:
                 continue
-            # Emergency first, then priority, then the most characters matched
-            # (about length * (2 * score - 1) for rapidfuzz's indel ratio), exact before typo.
-            key = (trigger.topic_id == EMERGENCY, trigger.priority, len(trigger.key) * (2 * score - 1), exact)
+            # Emergency first, then any trigger before a hint, then priority, then the most characters
+            # matched (about length * (2 * score - 1) for rapidfuzz's indel ratio), exact before typo.
+            key = (trigger.topic_id == EMERGENCY, not trigger.hint, trigger.priority,
+                   len(trigger.key) * (2 * score - 1), exact)
             if best_key is None or key > best_key:
                 best, best_key = Match(trigger.topic_id, score), key
         return best
+
+    def suggest(self, text: str, limit: int = 3) -> list[str]:
+        """The topics closest to a message no trigger matched, closest first (for "did you mean").
+
+        Looser than ``match``: the share of a trigger's characters found in order in the
+        message, so "จอดรถ" comes close to "ที่จอดรถยนต์" and "hour" to "opening hours"."""
+        message = _Message(text, self.not_typos)
+        if not message.compact:
+            return []
+        best: dict[str, float] = {}
+        for trigger in self._triggers:
+            if trigger.topic_id == EMERGENCY:
+                continue  # an emergency is never a suggestion: the detector answers it
+            haystack = message.words if trigger.latin else message.fuzzy
+            score = fuzz.partial_ratio(trigger.key, haystack, score_cutoff=SUGGEST_MIN)
+            if len(trigger.key) >= 3 and score > best.get(trigger.topic_id, 0):
+                best[trigger.topic_id] = score
+        return sorted(best, key=lambda t: -best[t])[:limit]
 
     def _fail(self, where: str, problem: str) -> NoReturn:
         raise KnowledgeError(f"{self.source}: {where}: {problem}")
@@ -195,7 +254,7 @@ class KnowledgeBase:
     def _topic(self, raw: dict) -> Topic:
         where = f"topic '{raw['id']}'"
         triggers = raw.get("triggers")
-        if raw["id"] not in FALLBACKS and (
+        if raw["id"] not in FALLBACKS + OPTIONAL_FALLBACKS and (
                 not isinstance(triggers, list) or not [t for t in triggers if normalize(str(t))]):
             self._fail(where, "triggers: must be a non-empty list of phrases")
         messages = raw.get("messages")
@@ -205,8 +264,12 @@ class KnowledgeBase:
             self._fail(where, f"messages: {len(messages)} messages, LINE allows at most {MAX_MESSAGES}")
         if not isinstance(priority := raw.get("priority", 0), int):
             self._fail(where, "priority: must be a whole number")
-        return Topic(raw["id"], tuple(str(t) for t in triggers if normalize(str(t))),
-                     tuple(self._message(where, m) for m in messages), priority)
+        hints = raw.get("hints", [])
+        if not isinstance(hints, list):
+            self._fail(where, "hints: must be a list of words")
+        return Topic(raw["id"], tuple(str(t) for t in triggers or () if normalize(str(t))),
+                     tuple(self._message(where, m) for m in messages), priority,
+                     tuple(str(h) for h in hints if normalize(str(h))))
 
     def _message(self, where: str, message: Any) -> dict:
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):

@@ -8,6 +8,7 @@ written in the knowledge base matches every common spelling of it.
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 
@@ -36,3 +37,63 @@ def normalize(text: str) -> str:
     text = _DOUBLED_MARK.sub(r"\1", text)
     text = _STRETCHED.sub(r"\1", text)
     return " ".join(text.split())
+
+
+# -- words -------------------------------------------------------------------------------------
+# PyThaiNLP's newmm segmenter with the dictionary it ships. The bot never asks it for
+# anything else (no models, no corpora), so it runs read-only: nothing is written under
+# the home directory and nothing is downloaded.
+if "PYTHAINLP_READ_MODE" not in os.environ:
+    os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
+from pythainlp.corpus.common import thai_words  # noqa: E402
+from pythainlp.tokenize import word_tokenize  # noqa: E402
+
+# Spellings patients type -> the one the knowledge base is written in. Whole words only
+# (after segmentation), so "รพ" is folded but "ทรพ" is not.
+_SPELLINGS = {
+    # polite particles and question words
+    "ค่ะ": ("คะ", "ค่า", "ค้า", "ค๊ะ", "ค๊า", "คร่ะ", "คร้า"),
+    "ครับ": ("คับ", "ค้าบ", "คร้าบ", "ครัช", "คัฟ", "ฮะ", "ค้าบบ"),
+    "จ้า": ("จ้ะ", "จ๊ะ", "จ่ะ", "จ๋า", "จ๊า"),
+    "ไหม": ("มั้ย", "มั๊ย", "ไม๊", "ป่ะ", "ปะ", "ป่าว", "หรือเปล่า", "รึเปล่า", "รึป่าว", "หรือป่าว", "มั๊ยคะ"),
+    "ยังไง": ("ยังงัย", "อย่างไร", "ไง", "ยังไงบ้าง"),
+    "อะไร": ("ไร", "อารัย", "อาราย"),
+    "เท่าไหร่": ("เท่าไร", "เท่าไร่", "เท่าหร่าย"),
+    # places, things and common misspellings
+    "โรงพยาบาล": ("โรงบาล", "รพ", "โรงพยาบาน", "โรงพญาบาล", "โรงพยบาล", "โรงพยาบาลล์"),
+    "เบอร์": ("เบอ", "เบอร"),
+    "โทรศัพท์": ("โทรศัพ", "โทสับ", "โทรสับ"),
+    "มอไซค์": ("มอไซ", "มอไซด์", "มอเตอร์ไซค์", "มอเตอร์ไซด์", "จยย", "จักรยานยนต์"),
+    "อีเมล": ("อีเมล์", "เมล์", "เมล"),
+    "ขอบคุณ": ("ขอบคุน", "ขอบคุนค่ะ", "ขอบคุง"),
+    "otp": ("โอทีพี",),
+    # English chat spellings
+    "you": ("u", "ya"),
+    "are": ("r",),
+    "your": ("ur",),
+    "please": ("pls", "plz", "pleas", "plse"),
+    "appointment": ("appt", "appoinment", "appointmant"),
+    "thanks": ("tks", "thanx", "thnx", "tq"),
+    "hours": ("hrs",),
+    "building": ("bldg",),
+    "doctor": ("dr", "doc"),
+    "hospital": ("hosp",),
+    "want to": ("wanna",),
+}
+_CANONICAL = {variant: word for word, variants in _SPELLINGS.items() for variant in variants}
+_RUNS = re.compile(r"[\u0e01-\u0e4e]+|[^\s\u0e01-\u0e4e]+")
+_THAI = re.compile(r"[\u0e01-\u0e4e]")
+
+
+def words(text: str) -> list[str]:
+    """``text`` normalised and cut into words (Thai by newmm), each in its canonical spelling."""
+    result: list[str] = []
+    for run in _RUNS.findall(normalize(text)):
+        pieces = word_tokenize(run, engine="newmm", keep_whitespace=False) if _THAI.match(run) else [run]
+        result.extend(_CANONICAL.get(piece, piece) for piece in pieces)
+    return result
+
+
+def is_thai_word(text: str) -> bool:
+    """Whether ``text`` is a word of the dictionary the segmenter uses."""
+    return text in thai_words()

@@ -1,4 +1,5 @@
-"""Staff commands: ``flask bot ask TEXT`` shows what the bot would answer, without LINE or Redis."""
+"""Staff commands, without LINE or Redis: ``flask bot ask`` shows what the bot would answer,
+``flask bot eval`` measures how well it understands a labelled set of messages."""
 
 from __future__ import annotations
 
@@ -9,20 +10,57 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from bot.dialog import Dialog
+from bot.evaluation import MIN_ACCURACY, MIN_EMERGENCY_RECALL, EvaluationError, evaluate, format_report, load_examples
 from bot.knowledge import KnowledgeBase, KnowledgeError
 
 bot_cli = AppGroup("bot", help="Try out the LINE bot's answers.")
 
 
-@bot_cli.command("ask")
-@click.argument("text", nargs=-1, required=True)
-def ask(text: tuple[str, ...]) -> None:
-    """Print the intent, match score and LINE reply for TEXT as one JSON object."""
+def _dialog() -> Dialog:
     settings = current_app.config["SETTINGS"]
     try:
-        kb = KnowledgeBase.load(settings.bot_knowledge_file)
+        return Dialog(KnowledgeBase.load(settings.bot_knowledge_file))
     except KnowledgeError as exc:
         raise click.ClickException(str(exc)) from None
-    reply = Dialog(kb).on_text(" ".join(text))
-    result = {"intent": reply.intent, "score": round(reply.score, 3), "reply": reply.messages}
-    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+def _result(dialog: Dialog, text: str) -> dict:
+    reply = dialog.on_text(text)
+    return {"text": text, "intent": reply.intent, "score": round(reply.score, 3), "reply": reply.messages}
+
+
+@bot_cli.command("ask")
+@click.argument("text", nargs=-1)
+@click.option("--file", "file", type=click.File("r", encoding="utf-8"),
+              help="One message per line ('-' = standard input); prints one JSON result per line.")
+def ask(text: tuple[str, ...], file) -> None:
+    """Print the intent, match score and LINE reply for TEXT as one JSON object."""
+    if bool(text) == bool(file):
+        raise click.UsageError("give either TEXT or --file FILE")
+    dialog = _dialog()
+    if not file:
+        click.echo(json.dumps(_result(dialog, " ".join(text)), ensure_ascii=False, indent=2))
+        return
+    for line in file:
+        if line.strip():
+            click.echo(json.dumps(_result(dialog, line.strip()), ensure_ascii=False))
+
+
+@bot_cli.command("eval")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--min-accuracy", type=click.FloatRange(0, 1), default=MIN_ACCURACY, show_default=True)
+@click.option("--min-emergency-recall", type=click.FloatRange(0, 1), default=MIN_EMERGENCY_RECALL,
+              show_default=True)
+def evaluate_command(path: str, min_accuracy: float, min_emergency_recall: float) -> None:
+    """Accuracy per topic, confusion and every miss on PATH (YAML or CSV: text, topic).
+
+    Exits non-zero when emergency recall or overall accuracy is below its threshold."""
+    try:
+        examples = load_examples(path)
+    except EvaluationError as exc:
+        raise click.ClickException(str(exc)) from None
+    dialog = _dialog()
+    report = evaluate(examples, lambda message: dialog.on_text(message).intent)
+    click.echo(format_report(report, min_accuracy, min_emergency_recall))
+    if not report.passed(min_accuracy, min_emergency_recall):
+        raise SystemExit(1)

@@ -162,3 +162,29 @@ def test_the_dialog_core_imports_no_web_or_http_stack():
             "print(sorted(m for m in ('flask', 'requests', 'redis', 'werkzeug') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --- did you mean, and the way to staff --------------------------------------------
+
+def test_a_near_miss_gets_did_you_mean_buttons_with_the_way_to_staff(dialog):
+    reply = dialog.on_text("ค่าจอ")  # close to parking words, matched by no trigger
+    assert reply.intent == "unknown" and reply.score == 0.0
+    items = reply.messages[-1]["quickReply"]["items"]
+    data = [item["action"]["data"] for item in items]
+    assert "action=topic&id=parking" in data[:3]
+    assert "action=handoff" in data and "action=topic&id=emergency" in data
+    assert 3 <= len(items) <= 13 and "1669" in reply.messages[0]["text"]
+
+
+def test_the_staff_button_answers_with_the_staff_topic_when_no_handoff_takes_it(dialog):
+    assert dialog.on_postback("action=handoff").intent == "staff"
+    assert dialog.on_postback("action=handoff&from=unknown").intent == "staff"
+
+
+@pytest.mark.parametrize("text, topic", [
+    ("โรงบาลเปิดกี่โมงค่ะ", "hours"), ("รพ.เปิดวันอาทิตย์มั้ย", "hours"), ("where is building 5", "location"),
+    ("what do I bring the first time", "documents"), ("where can I park", "parking"),
+    ("ถนัดมือซ้ายค่ะ", "unknown"),  # นัด inside another word is not an appointment
+])
+def test_colloquial_and_place_phrased_questions_reach_their_topic(dialog, text, topic):
+    assert dialog.on_text(text).intent == topic

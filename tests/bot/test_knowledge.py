@@ -86,7 +86,7 @@ def test_every_required_topic_has_phrasings_in_the_table():
 
 def test_exact_trigger_scores_one_and_typo_scores_less(kb):
     assert kb.match("นัดหมาย").score == 1.0
-    assert 0 < kb.match("appoinment").score < 1.0
+    assert 0 < kb.match("apointment").score < 1.0
 
 
 @pytest.mark.parametrize("text", [
@@ -274,3 +274,39 @@ def test_unusable_yaml_is_rejected_naming_the_file(tmp_path, content):
 def test_missing_file_is_rejected_naming_it(tmp_path):
     with pytest.raises(KnowledgeError, match="nowhere.yaml: cannot read"):
         KnowledgeBase.load(str(tmp_path / "nowhere.yaml"))
+
+
+# --- words, hints and safety answers -----------------------------------------------
+
+@pytest.mark.parametrize("raw, expected", [
+    ("โรงบาลเปิดกี่โมงคะ", ["โรงพยาบาล", "เปิด", "กี่", "โมง", "ค่ะ"]),
+    ("รพ.เปิดมั้ย", ["โรงพยาบาล", "เปิด", "ไหม"]),
+    ("ดีคับ", ["ดี", "ครับ"]),
+    ("เปิด ๘ โมงงงง", ["เปิด", "8", "โมง"]),
+    ("where r u", ["where", "are", "you"]),
+])
+def test_words_are_segmented_and_folded_to_one_spelling(raw, expected):
+    from bot.text import words
+    assert words(raw) == expected
+
+
+def test_hints_point_to_a_topic_only_when_no_trigger_matches(kb):
+    assert kb.match("ตึก 3 อยู่ไหน").topic_id == "location"
+    assert kb.match("ตึกผู้ป่วยในเยี่ยมได้กี่โมง").topic_id == "visiting"  # a trigger beats the hint
+
+
+@pytest.mark.parametrize("topic_id, number", [("emergency", "1669"), ("self_harm", "1323")])
+def test_a_safety_answer_without_its_hotline_is_refused(topic_id, number):
+    data = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))
+    answer = data["fallbacks"]["self_harm"] if topic_id == "self_harm" else data["topics"][0]
+    assert answer.get("id", "self_harm") == topic_id
+    answer["messages"] = [{"type": "text", "text": "please call us"}]
+    with pytest.raises(KnowledgeError, match=f"topic '{topic_id}'.*hotline {number}"):
+        KnowledgeBase(data)
+
+
+def test_hints_must_be_a_list():
+    data = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))
+    data["topics"][1]["hints"] = "ตึก"
+    with pytest.raises(KnowledgeError, match="hints: must be a list"):
+        KnowledgeBase(data)

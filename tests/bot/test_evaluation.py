@@ -1,0 +1,93 @@
+"""The shipped evaluation sets hold the bar, and the evaluation itself counts right."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.dialog import Dialog
+from bot.evaluation import (MIN_ACCURACY, EvaluationError, Example, evaluate, format_report, load_examples)
+from bot.knowledge import DEFAULT_FILE, KnowledgeBase
+
+HELDOUT = DEFAULT_FILE.parent / "eval" / "heldout.yaml"
+FRESH = DEFAULT_FILE.parent / "eval" / "fresh.yaml"
+
+
+@pytest.fixture(scope="module")
+def dialog():
+    return Dialog(KnowledgeBase.load())
+
+
+def test_the_heldout_set_is_large_and_covers_every_topic_and_off_topic():
+    examples = load_examples(HELDOUT)
+    topics = {e.topic for e in examples}
+    assert len(examples) >= 300
+    assert {"emergency", "none", "hours", "location", "documents", "parking"} <= topics
+    assert sum(e.topic == "emergency" for e in examples) >= 100
+
+
+# Set phrases that any knowledge base lists, so a patient's whole message may be one of them.
+SET_PHRASES = {"อาเจียนเป็นเลือด", "กินยาเกินขนาด", "ขอคุยกับคน", "good morning", "ฮัลโหล"}
+
+
+def test_the_heldout_set_is_not_copied_into_the_knowledge_base():
+    kb = KnowledgeBase.load()
+    phrases = {p.casefold() for t in kb.topics for p in t.triggers + t.hints}
+    copied = {e.text for e in load_examples(HELDOUT) if e.text.casefold() in phrases}
+    assert copied <= SET_PHRASES
+
+
+@pytest.mark.parametrize("path", [HELDOUT, FRESH], ids=["heldout", "fresh"])
+def test_every_emergency_is_caught_and_accuracy_is_at_least_95_percent(dialog, path):
+    report = evaluate(load_examples(path), lambda text: dialog.on_text(text).intent)
+    misses = "\n".join(f"{e.topic} -> {got}: {e.text}" for e, got in report.misses)
+    assert report.emergency_recall == 1.0, misses
+    if path == HELDOUT:
+        assert report.accuracy >= MIN_ACCURACY, misses
+        assert report.passed()
+
+
+def test_off_topic_messages_get_no_topic_answer(dialog):
+    off_topic = [e.text for e in load_examples(HELDOUT) if e.topic == "none"]
+    answered = [t for t in off_topic if dialog.on_text(t).intent != "unknown"]
+    assert len(answered) <= 1, answered
+
+
+def test_evaluate_counts_per_topic_confusion_and_misses():
+    examples = [Example("a", "hours"), Example("b", "hours"), Example("c", "emergency"), Example("d", "none")]
+    answers = {"a": "hours", "b": "parking", "c": "unknown", "d": "unknown"}
+    report = evaluate(examples, answers.__getitem__)
+    assert report.per_topic == {"hours": [1, 2], "emergency": [0, 1], "none": [1, 1]}
+    assert report.accuracy == 0.5 and report.emergency_recall == 0.0 and not report.passed()
+    assert report.confusion == {("hours", "parking"): 1, ("emergency", "none"): 1}
+    text = format_report(report)
+    assert "[hours -> parking] b" in text and "[emergency -> none] c" in text and text.endswith("FAIL")
+
+
+def test_a_perfect_run_passes():
+    report = evaluate([Example("x", "hours")], lambda text: "hours")
+    assert report.passed() and format_report(report).endswith("PASS")
+
+
+def test_examples_load_from_yaml_mapping_yaml_list_and_csv(tmp_path):
+    (tmp_path / "a.yaml").write_text("hours: [เปิดกี่โมง]\nnone: [lol]\n", encoding="utf-8")
+    (tmp_path / "b.yaml").write_text("- {text: เปิดกี่โมง, topic: hours}\n- {text: lol, topic: unknown}\n",
+                                     encoding="utf-8")
+    (tmp_path / "c.csv").write_text("text,topic\nเปิดกี่โมง,hours\nlol,\n", encoding="utf-8")
+    expected = [Example("เปิดกี่โมง", "hours"), Example("lol", "none")]
+    for name in ("a.yaml", "b.yaml", "c.csv"):
+        assert load_examples(tmp_path / name) == expected
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("x.yaml", "hours: [", "not valid YAML"),
+    ("x.yaml", "[1, 2]", "needs text and topic"),
+    ("x.yaml", "hours: lol", "must be a list"),
+    ("x.yaml", "{}", "no examples"),
+    ("x.csv", "message,label\nhi,greeting\n", "columns text and topic"),
+])
+def test_a_broken_examples_file_is_named_with_its_problem(tmp_path, name, content, problem):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(EvaluationError, match=problem) as error:
+        load_examples(path)
+    assert name in str(error.value)
