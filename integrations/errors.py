@@ -94,3 +94,21 @@ def error_class_for_status(status: int) -> type[ProviderError]:
     if status >= 500:
         return ServerError
     return InvalidRequestError
+
+
+#: Gateway answers: a proxy in front of the provider gave up, the provider itself may have acted.
+GATEWAY_STATUSES = frozenset({502, 503, 504})
+
+
+def outcome_unknown(exc: ProviderError) -> bool:
+    """Whether a failed call that cannot be repeated safely (an SMS, a MOPH push) may still have
+    been carried out upstream: no answer after the request went out, a gateway error, or a 5xx
+    without the provider's own error body (its ``code``). Such a call is "uncertain": never
+    repeated by itself."""
+    if isinstance(exc, ProviderConnectionError):
+        return exc.may_have_reached
+    if exc.status in GATEWAY_STATUSES:
+        return True
+    if exc.status is not None and exc.status >= 500:
+        return exc.code is None
+    return exc.code is None and (exc.status is None or exc.status < 400)  # a 2xx we could not read

@@ -43,6 +43,7 @@ from integrations.errors import (
     RateLimitError,
     ServerError,
     error_class_for_status,
+    outcome_unknown,
 )
 from integrations.http import DEFAULT_TIMEOUT, HttpClient
 
@@ -189,11 +190,11 @@ class MophAlertClient(HttpClient):
     def _send(self, method: str, path: str, token: str, **kwargs) -> dict:
         try:
             response = self.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
-        except ProviderConnectionError as exc:
-            if kwargs.get("idempotent") or not exc.may_have_reached:
+        except ProviderError as exc:
+            if kwargs.get("idempotent") or isinstance(exc, AuthenticationError) or not outcome_unknown(exc):
                 raise
-            raise MophDeliveryUnknown(f"no answer from {path} after the request may have reached MOPH",
-                                      provider=self.provider) from None
+            raise MophDeliveryUnknown(f"{path}: {exc.status or 'no answer'} after the request may have reached MOPH",
+                                      provider=self.provider, status=exc.status) from None
         body = _json_or_none(response)
         self._raise_for_body(response, body)
         return body if isinstance(body, dict) else {}
@@ -204,18 +205,23 @@ class MophAlertClient(HttpClient):
         code = _message_code(body)
         # The body's code is the more specific one, unless it claims success on an HTTP error.
         status = code if code is not None and code >= 400 else response.status_code
-        return self._error_for(status, _body_message(body, response), response)
+        return self._error_for(status, _body_message(body, response), response, body_code=code)
 
     def _raise_for_body(self, response: requests.Response, body: Any) -> None:
         """A 200 may still be a failure: ``message_code`` >= 400, or the Thai rate-limit text."""
         code = _message_code(body)
         message = _body_message(body, response)
         if (code is not None and code >= 400) or RATE_LIMIT_TEXT in message:
-            raise self._error_for(code if code is not None and code >= 400 else 429, message, response)
+            raise self._error_for(code if code is not None and code >= 400 else 429, message, response,
+                                  body_code=code)
 
-    def _error_for(self, code: int, message: str, response: requests.Response) -> ProviderError:
-        cls = RateLimitError if RATE_LIMIT_TEXT in message else error_class_for_status(code)
-        return self.error(code, message, code=str(code), headers=response.headers, cls=cls)
+    def _error_for(self, status: int, message: str, response: requests.Response, *,
+                   body_code: int | None) -> ProviderError:
+        """``code`` is MOPH's own ``message_code`` when its body had one (None: a bare HTTP error, which
+        ``outcome_unknown`` treats as "maybe sent")."""
+        cls = RateLimitError if RATE_LIMIT_TEXT in message else error_class_for_status(status)
+        return self.error(status, message, code=None if body_code is None else str(body_code),
+                          headers=response.headers, cls=cls)
 
     # -- token -------------------------------------------------------------
     def access_token(self) -> str:

@@ -315,7 +315,7 @@ def test_announce_from_a_csv_uploads_csv_files_and_waits(cli, tmp_path, moph, re
 
 
 def test_announce_retry_after_a_failed_send_does_not_upload_again(cli, tmp_path, moph, redis):
-    moph.replace("POST", UPLOAD_MESSAGE, status=502)
+    moph.replace("POST", UPLOAD_MESSAGE, status=500, json={"message": "busy", "message_code": 500})
     cids = tmp_path / "cids.txt"
     cids.write_text(CIDS[1] + "\n")
     message = tmp_path / "message.json"

@@ -285,8 +285,10 @@ def test_a_token_replaced_by_another_worker_is_kept(redis, stub):
     (200, {"message": "มีการร้องขอบ่อยเกินไป กรุณาลองใหม่"}, RateLimitError),
     (400, {"message": "มีการร้องขอบ่อยเกินไป"}, RateLimitError),
     (200, {"message": "internal", "message_code": "500"}, ServerError),
-    (502, {"message": "bad gateway"}, ServerError),
-    (503, {"message": "", "message_code": 200}, ServerError),
+    (500, {"message": "internal", "message_code": 500}, ServerError),   # MOPH's own error body: retryable
+    (502, {"message": "bad gateway"}, MophDeliveryUnknown),            # a gateway: MOPH may have pushed it
+    (503, {"message": "", "message_code": 200}, MophDeliveryUnknown),
+    (500, {"detail": "oops"}, MophDeliveryUnknown),                    # no MOPH error body: uncertain
     (422, {"message": "datas invalid", "message_code": 422}, InvalidRequestError),
 ])
 def test_failures_are_typed(redis, stub, status, body, error):

@@ -186,8 +186,17 @@ def test_401_refreshes_the_token_once_and_retries(notices, moph, redis):
     assert notices.statuses([result.notice_id])[0]["status"] == "sent"
 
 
+def test_a_gateway_error_is_uncertain_and_never_repeated(notices, moph, redis):
+    moph.replace("POST", SEND_NOW, status=503, json={"message": "maintenance"})  # no MOPH error code
+    (result,) = submit(notices, appointment_row())
+    work(redis)
+    assert notices.statuses([result.notice_id])[0]["status"] == "uncertain"
+    assert len(moph.calls(SEND_NOW)) == 1
+    assert FailedJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE)).get_job_ids() == []
+
+
 def test_server_error_is_retried_later(notices, moph, redis):
-    moph.replace("POST", SEND_NOW, status=503, json={"message": "maintenance"})
+    moph.replace("POST", SEND_NOW, status=500, json={"message": "maintenance", "message_code": 500})
     (result,) = submit(notices, appointment_row())
     work(redis)
     status = notices.statuses([result.notice_id])[0]

@@ -234,6 +234,17 @@ def test_a_retried_send_job_does_not_send_again(patient, sms, redis, run_worker,
     assert "สำเร็จ" in patient.say(sms.code)[0]
 
 
+@pytest.mark.parametrize("status", [502, 503, 504, 500])
+def test_a_gateway_error_or_a_bare_5xx_is_uncertain_and_never_repeated(patient, sms, rsps, redis, clock, provider,
+                                                                       status):
+    url = f"{SEP}/otp/send" if provider == "sepsms" else f"{TBS}/sms"
+    rsps.replace("POST", url, status=status, body="<html>Bad Gateway</html>")
+    sending, uncertain = code_sent(patient, sms)
+    assert "ไม่แน่ใจ" in uncertain
+    queue = get_queue(redis, DEFAULT_QUEUE)
+    assert len(ScheduledJobRegistry(queue=queue)) == 0 and FailedJobRegistry(queue=queue).count == 0
+
+
 def test_a_send_without_an_answer_is_never_repeated(patient, sms, redis, run_worker, clock):
     sms.fail_next_send = requests.ReadTimeout("read timed out")
     sending, uncertain = code_sent(patient, sms)
@@ -245,7 +256,10 @@ def test_a_send_without_an_answer_is_never_repeated(patient, sms, redis, run_wor
 
 def test_a_refused_send_is_retried_then_told(patient, sms, rsps, redis, run_worker, clock, provider):
     url = f"{SEP}/otp/send" if provider == "sepsms" else f"{TBS}/sms"
-    rsps.replace("POST", url, status=503, json={})
+    # The provider's own error body: it says it sent nothing, so a retry is safe.
+    body = ({"success": False, "error": {"code": "server.error", "message": "try again"}} if provider == "sepsms"
+            else {"error": {"code": 500, "name": "ERROR_INTERNAL", "description": "try again"}})
+    rsps.replace("POST", url, status=500, json=body)
     assert len(code_sent(patient, sms)) == 1
     for _ in range(3):
         run_scheduled(redis, run_worker)

@@ -16,7 +16,7 @@ from bot.phone import normalize_thai_mobile
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
 from bot.verification import OtpRules, VerificationDialog
-from integrations.errors import NotFoundError, ProviderConnectionError, ProviderError
+from integrations.errors import NotFoundError, ProviderError, outcome_unknown
 from integrations.line import retry_key_for
 from integrations.thaibulksms import InvalidMsisdnError
 from workers.queues import enqueue
@@ -169,10 +169,8 @@ class VerificationService:
 
 
 def _maybe_sent(exc: ProviderError) -> bool:
-    """Whether the SMS may have gone out despite the error: no answer, or a 2xx we could not read."""
+    """Whether the SMS may have gone out despite the error (``outcome_unknown``): then no resend."""
     if exc.code == "local_rate_limit":
         return False  # stopped by our own budget, before any call
-    if isinstance(exc, ProviderConnectionError):
-        return True
-    return exc.code is None and (exc.status is None or exc.status < 400)
+    return outcome_unknown(exc)
 
