@@ -161,6 +161,7 @@ class LineCall:
     retry_key: str | None = None
     to: str | None = None
     texts: list[str] = field(default_factory=list)
+    client_port: int = 0           # the caller's end of the connection (see ``Stack.caller_of``)
 
     @property
     def accepted(self) -> bool:
@@ -287,7 +288,7 @@ class LineStub:
         with self._lock:
             call = LineCall(seq=len(self.calls), at=time.monotonic(), path=path, kind=kind,
                             reply_token=body.get("replyToken"), retry_key=request.headers.get("X-Line-Retry-Key"),
-                            to=body.get("to"),
+                            to=body.get("to"), client_port=request.client_address[1],
                             texts=[m.get("text") or m.get("altText") or "" for m in body.get("messages") or []])
             self.calls.append(call)
             fault = self._pick_fault(path) if method == "POST" else None
@@ -391,6 +392,16 @@ class Proc:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def _socket_inode(local_port: int) -> int | None:
+    """The inode of the TCP socket bound to 127.0.0.1:``local_port`` (from /proc/net/tcp)."""
+    wanted = f"0100007F:{local_port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == wanted:
+            return int(fields[9])
+    return None
 
 
 class Stack:
@@ -504,13 +515,21 @@ class Stack:
                         return owner
         return None
 
-    def running_line_job(self) -> Proc | None:
-        """The process whose RQ worker is running a job right now (the one calling LINE)."""
-        with self.redis_server.client() as c:
-            for key in c.scan_iter("rq:worker:*"):
-                if c.type(key) == b"hash" and c.hget(key, "current_job") and (pid := c.hget(key, "pid")):
-                    if (owner := self.owner_of(int(pid))) is not None:
-                        return owner
+    def caller_of(self, call: LineCall) -> Proc | None:
+        """The process that made ``call``: the owner of the loopback socket on the caller's port."""
+        inode = _socket_inode(call.client_port)
+        if inode is None:
+            return None
+        target = f"socket:[{inode}]"
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                for fd in (entry / "fd").iterdir():
+                    if os.readlink(fd) == target:
+                        return self.owner_of(int(entry.name))
+            except OSError:
+                continue
         return None
 
     def of_kind(self, kind: str) -> list[Proc]:
