@@ -388,10 +388,17 @@ class Proc:
             self.popen.wait()
 
     def log_tail(self, lines: int = 40) -> str:
+        """The last lines of the log; for a process that died, also where its first traceback began."""
         try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+            text = self.log.read_text(errors="replace").splitlines()
         except OSError:
             return ""
+        tail = text[-lines:]
+        if not self.alive():
+            first = next((i for i, line in enumerate(text) if line.startswith("Traceback")), None)
+            if first is not None and first < len(text) - lines:
+                return "\n".join([*text[max(0, first - 3):first + 12], "[…]", *tail])
+        return "\n".join(tail)
 
 
 def _socket_inode(local_port: int) -> int | None:
@@ -676,8 +683,8 @@ class Figures:
     set_aside: int                 # entries in the dead list
     unanswered: int
     out_of_order: int              # patients whose answers came out of order
-    first_to_last: float | None    # first message sent -> last first-answer accepted (s)
-    recover: float | None          # end of the fault -> last first-answer accepted (s)
+    first_to_last: float | None    # first message sent -> last first-answer accepted (s); "-" while any is unanswered
+    recover: float | None          # end of the fault -> last first-answer accepted (s); likewise
     notes: str = ""
 
     def line(self) -> str:
@@ -714,7 +721,7 @@ def figures(scenario: str, events: list[SentEvent], line: LineStub, connection: 
         order = [min(c.seq for c in answers[e.id]) for e in mine]
         out_of_order += order != sorted(order)
     start = min((e.sent_at for e in events if e.sent_at), default=None)
-    last = max(firsts, default=None)
+    last = max(firsts, default=None) if len(answered) == len(delivered) else None
     try:
         set_aside = connection.llen(dead_key)
     except redis_lib.RedisError:
