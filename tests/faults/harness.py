@@ -8,12 +8,12 @@ imported to run it; the tests only read Redis and the stub's records.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import hmac
 import json
 import os
-import atexit
 import signal
 import socket
 import subprocess
@@ -21,10 +21,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
 
 import redis as redis_lib
 import requests
@@ -217,7 +217,7 @@ class LineStub:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> "LineStub":
+    def start(self) -> LineStub:
         self._thread.start()
         return self
 
@@ -517,9 +517,9 @@ class Stack:
         with self.redis_server.client() as c:
             for key in c.scan_iter("rq:scheduler-lock:*"):
                 name = c.get(key)
-                if name and (pid := c.hget(f"rq:scheduler:{name.decode()}", "pid")):
-                    if (owner := self.owner_of(int(pid))) is not None:
-                        return owner
+                pid = c.hget(f"rq:scheduler:{name.decode()}", "pid") if name else None
+                if pid and (owner := self.owner_of(int(pid))) is not None:
+                    return owner
         return None
 
     def caller_of(self, call: LineCall) -> Proc | None:

@@ -103,6 +103,7 @@ def test_burst_with_line_500s_and_the_scheduler_worker_killed(stack, sender, lin
     # Mid-burst: once every patient's drain has failed and is waiting for its retry.
     wait_until(lambda: line_api.failed_message_calls() >= 60, 60, what="60 injected LINE failures")
     victim = stack.scheduler_holder()
+    failures_before_kill = line_api.failed_message_calls()
     notes = f"killed={victim.name if victim else 'none'}(scheduler)"
     if victim is None:  # no process of ours holds RQ's scheduler lock: kill a worker anyway
         victim = stack.workers()[0]
@@ -115,7 +116,8 @@ def test_burst_with_line_500s_and_the_scheduler_worker_killed(stack, sender, lin
     start = min(e.sent_at for e in sender.events)
     await_answers(stack, sender.events, line_api, start + 180 - time.monotonic())
     settle(redis, sender.events, line_api)
-    fig, answers = report(sender.events, notes=f"{notes} injected_failures={line_api.failed_message_calls()}")
+    fig, answers = report(sender.events, notes=f"{notes} after_failures={failures_before_kill} "
+                                                   f"injected_failures={line_api.failed_message_calls()}")
     assert_exactly_once(fig, answers, sender.events)
     assert fig.first_to_last is not None and fig.first_to_last <= 180, fig.line()
 
