@@ -79,26 +79,6 @@ class LineClient:
                 return
             raise
 
-    def reply_or_push(self, reply_token: str | None, to: str | None, messages: list[dict],
-                      retry_key: str) -> str:
-        """Reply if the token is good, else push. Returns "reply" or "push".
-
-        Callers must use each reply token at most once, even across job retries
-        (LINE rejects a second use, and the first may have been delivered).
-        """
-        if reply_token:
-            try:
-                self.reply(reply_token, messages)
-                return "reply"
-            except ProviderError as exc:
-                if not _reply_token_problem(exc) or not to:
-                    raise
-                log.info("line reply token rejected (%s); pushing instead", exc.status or "no answer")
-        if not to:
-            raise ProviderError("no reply token and no user to push to", provider=self.provider)
-        self.push(to, messages, retry_key)
-        return "push"
-
     def show_loading(self, chat_id: str, seconds: int = 5) -> None:
         """LINE's typing animation in a 1:1 chat (5–60 s, a multiple of 5). Cosmetic: never raises."""
         seconds = max(5, min(60, (seconds + 4) // 5 * 5))
@@ -165,7 +145,12 @@ class LineClient:
                    request_id=headers.get("x-line-request-id"))
 
 
-def _reply_token_problem(exc: ProviderError) -> bool:
+def token_refused(exc: ProviderError) -> bool:
+    """LINE's 400 for a reply token that is used already or expired."""
+    return exc.status == 400 and "reply token" in exc.message.lower()
+
+
+def reply_token_problem(exc: ProviderError) -> bool:
     """Whether a failed reply is worth a push: the token is expired/used, or LINE failed on its side.
 
     A 400 about anything but the token means our messages are wrong: a push

@@ -81,6 +81,46 @@ def test_an_emergency_answer_is_not_doubled_when_a_feature_breaks_and_the_turn_i
     assert "1669" in sent.get_data(as_text=True)
 
 
+def refuse_reply_tokens(line_stub):
+    line_stub.clear_all_handlers()
+    line_stub.expect_request("/v2/bot/message/reply").respond_with_json({"message": "Invalid reply token"}, status=400)
+    line_stub.expect_request("/v2/bot/message/push").respond_with_json({"sentMessages": []})
+
+
+def test_a_worker_killed_mid_reply_is_not_answered_twice(services, line_stub, redis):
+    """The killed attempt claimed the token and LINE took its reply; nobody heard. The retry offers the
+    token again, LINE says it is used: the answer is there, nothing more is sent."""
+    event = text_event("โรงพยาบาลเปิดกี่โมงคะ", user=USER)
+    redis.set(f"line:reply-claimed:{event['webhookEventId']}", time.time() - 5)
+    refuse_reply_tokens(line_stub)
+    LineEventHandler(services.dialog, services.line, redis).handle(event)
+    assert [r.path for r in answers(line_stub)] == ["/v2/bot/message/reply"]  # the probe; no push
+    assert redis.get(f"line:answered:{event['webhookEventId']}") == b"reply (earlier attempt)"
+
+
+def test_a_claim_too_old_to_tell_used_from_expired_is_followed_by_a_push(services, line_stub, redis):
+    from workers.line.events import REPLY_TOKEN_FRESH
+    event = text_event("โรงพยาบาลเปิดกี่โมงคะ", user=USER)
+    redis.set(f"line:reply-claimed:{event['webhookEventId']}", time.time() - REPLY_TOKEN_FRESH - 1)
+    refuse_reply_tokens(line_stub)
+    LineEventHandler(services.dialog, services.line, redis).handle(event)
+    assert [r.path for r in answers(line_stub)] == ["/v2/bot/message/push"]  # never silent
+
+
+def test_a_reply_that_failed_is_not_offered_again_the_retry_pushes(services, line_stub, redis):
+    line_stub.clear_all_handlers()
+    line_stub.expect_request("/v2/bot/message/reply").respond_with_json({"message": "Internal error"}, status=500)
+    line_stub.expect_oneshot_request("/v2/bot/message/push").respond_with_json({"message": "busy"}, status=503)
+    line_stub.expect_request("/v2/bot/message/push").respond_with_json({"sentMessages": []})
+    handler = LineEventHandler(services.dialog, services.line, redis)
+    event = text_event("โรงพยาบาลเปิดกี่โมงคะ", user=USER)
+    with pytest.raises(Exception):
+        handler.handle(event)
+    handler.handle(event)
+    assert [r.path for r in answers(line_stub)] == ["/v2/bot/message/reply", "/v2/bot/message/push",
+                                                    "/v2/bot/message/push"]
+
+
 def test_the_drain_lock_expires_so_a_killed_worker_blocks_a_user_briefly(redis):
     accept_events(redis, [text_event("1", user=USER)])
     seen_ttl = []

@@ -21,19 +21,23 @@ over never twice there (README, "Delivery guarantees").
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import redis
 
 from bot.dialog import Dialog, Reply
 from bot.privacy import mask
-from integrations.line import LineClient, retry_key_for
+from integrations.errors import ProviderError
+from integrations.line import LineClient, reply_token_problem, retry_key_for, token_refused
 from workers.line.inbox import event_id, source_key
 
 log = logging.getLogger(__name__)
 
 REPLY_CLAIM_TTL = 24 * 3600
+#: How long after its first use a refused reply token surely means "used", not "expired".
+REPLY_TOKEN_FRESH = 40
 ANSWERED_TTL = 7 * 24 * 3600   # as long as an event can be retried or redelivered
 
 
@@ -73,11 +77,12 @@ class ConversationFeature(Protocol):
 
 class LineEventHandler:
     def __init__(self, dialog: Dialog, line: LineClient, connection: redis.Redis,
-                 features: Sequence[ConversationFeature] = ()):
+                 features: Sequence[ConversationFeature] = (), clock: Callable[[], float] = time.time):
         self.dialog = dialog
         self.line = line
         self.redis = connection
         self.features = list(features)
+        self.clock = clock
 
     def handle(self, raw_event: dict) -> Reply | None:
         """Answer one event; return what was sent (None when nothing is)."""
@@ -120,16 +125,48 @@ class LineEventHandler:
         return None
 
     def send(self, raw_event: dict, reply: Reply) -> str:
+        """Reply with the event's token if it is ours to use, else push with the event's retry key;
+        record what LINE accepted before anything else."""
         eid = event_id(raw_event)
         to = (raw_event.get("source") or {}).get("userId") or source_key(raw_event)
-        token = raw_event.get("replyToken")
-        # Claim the reply token before using it: a retried job must never use it twice.
-        if token and not self.redis.set(f"line:reply-claimed:{eid}", 1, nx=True, ex=REPLY_CLAIM_TTL):
-            token = None
-        how = self.line.reply_or_push(token, to, reply.messages, retry_key_for("answer", eid))
+        how = self._reply(raw_event.get("replyToken"), eid, to, reply.messages)
+        if how is None:
+            self.line.push(to, reply.messages, retry_key_for("answer", eid))
+            how = "push"
         self.redis.set(_answered_key(eid), how, ex=ANSWERED_TTL)  # first thing after LINE's 2xx
         log.info("answered %s of %s with %s (%s)", raw_event.get("type"), mask(to), reply.intent, how)
         return how
+
+    def _reply(self, token: str | None, eid: str, to: str | None, messages: list[dict]) -> str | None:
+        """Use the reply token at most once; "reply" when LINE took it, None when a push must follow.
+
+        The token is claimed before its use. A later attempt that finds the claim but no word of
+        what LINE answered belongs to an attempt that died mid-call (a worker killed): it offers the
+        same token again, and LINE's "invalid reply token" then means the first reply was accepted
+        (tokens are single-use), so nothing more is sent. Past ``REPLY_TOKEN_FRESH`` that answer
+        could mean an expired token as well, and the push follows: never silent wins there.
+        """
+        if not token:
+            return None
+        claim = f"line:reply-claimed:{eid}"
+        now = self.clock()
+        first_use = self.redis.set(claim, now, nx=True, ex=REPLY_CLAIM_TTL)
+        if not first_use:
+            claimed_at = float(self.redis.get(claim) or 0)
+            if self.redis.exists(f"line:reply-failed:{eid}") or now - claimed_at > REPLY_TOKEN_FRESH:
+                return None
+        try:
+            self.line.reply(token, messages)
+            return "reply"
+        except ProviderError as exc:
+            if not first_use and token_refused(exc):
+                log.warning("reply of %s: the attempt that used the token died; LINE had taken it", mask(to))
+                return "reply (earlier attempt)"
+            self.redis.set(f"line:reply-failed:{eid}", 1, ex=REPLY_CLAIM_TTL)
+            if not reply_token_problem(exc) or not to:
+                raise
+            log.info("line reply refused (%s); pushing instead", exc.status or "no answer")
+            return None
 
     def answered(self, event_id: str) -> bool:
         """Whether LINE accepted an answer to this event already (a retried or redelivered turn)."""
