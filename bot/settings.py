@@ -29,6 +29,10 @@ class SettingsError(RuntimeError):
     """Raised at start-up with every malformed setting listed, one per line."""
 
 
+class NotConfigured(SettingsError):
+    """A feature was used whose settings are not all set (``Settings.require``); names them."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8",
                                       extra="ignore", case_sensitive=False)
@@ -220,8 +224,22 @@ class Settings(BaseSettings):
                     ["thaibulksms_api_key", "thaibulksms_api_secret", "thaibulksms_sender"]),
             "moph": ["moph_user", "moph_password_hash", "moph_hospital_code"],
             "appointments_api": ["appointments_api_token"],
+            "oho": ["oho_api_key"],
+            "livedesk_api": ["livedesk_api_key", "livedesk_api_secret"],
+            "livedesk": ["livedesk_api_key", "livedesk_api_secret", "livedesk_inbox_id"],  # the mirror
+            "sepsms": ["sepsms_api_key"],
+            "thaibulksms": ["thaibulksms_api_key", "thaibulksms_api_secret"],
         }[feature]
         return [name.upper() for name in needs if not _is_set(getattr(self, name))]
+
+    def configured(self, feature: str) -> bool:
+        """The one answer to "can ``feature`` run?" (an empty value counts as unset)."""
+        return not self.missing_for(feature)
+
+    def require(self, feature: str) -> None:
+        """Raise ``NotConfigured`` naming what ``feature`` still needs."""
+        if missing := self.missing_for(feature):
+            raise NotConfigured(f"{feature} is not configured: set {', '.join(missing)}")
 
     def readiness_notes(self) -> list[str]:
         """What works only in part with these settings (shown by ``/readyz``; nothing is down)."""

@@ -27,7 +27,6 @@ from flask import Blueprint, current_app, jsonify, request
 
 from bot.settings import SettingsError
 from handlers.http_errors import error
-from integrations.moph import check_configured
 from integrations.webhook_auth import token_matches
 from workers.appointments.notices import parse_appointments
 from workers.appointments.status import read_statuses, status_key
@@ -59,7 +58,7 @@ def submit_appointments():
         return refused
     services = current_app.extensions["services"]
     try:
-        check_configured(services.settings)
+        services.settings.require("moph")
         notices = services.appointment_notices
     except SettingsError as exc:
         return error(503, str(exc))

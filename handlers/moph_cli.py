@@ -27,7 +27,6 @@ from rq import Worker
 from bot.appointments import Appointment, AppointmentError, parse_appointment
 from bot.privacy import mask
 from bot.settings import SettingsError
-from integrations.moph import check_configured
 from workers.appointments.announcements import (
     DEFAULT_CHUNK_SIZE,
     AnnouncementError,
@@ -181,7 +180,7 @@ def announce(cids_file: Path, message_file: Path, chunk_size: int, wait: bool, t
 def _configured(build):
     """``build()`` once MOPH Alert is configured; a ``ClickException`` saying what is missing otherwise."""
     try:
-        check_configured(current_app.extensions["services"].settings)
+        current_app.extensions["services"].settings.require("moph")
         return build()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None

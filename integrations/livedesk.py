@@ -62,8 +62,7 @@ class LiveDeskClient(HttpClient):
     @classmethod
     def from_settings(cls, settings, **http_options) -> "LiveDeskClient":
         """Build from ``Settings`` (LIVEDESK_API_KEY, LIVEDESK_API_SECRET, LIVEDESK_BASE_URL)."""
-        if settings.livedesk_api_key is None or settings.livedesk_api_secret is None:
-            raise ValueError("LIVEDESK_API_KEY and LIVEDESK_API_SECRET must both be set")
+        settings.require("livedesk_api")
         return cls(settings.livedesk_api_key.get_secret_value(),
                    settings.livedesk_api_secret.get_secret_value(),
                    base_url=settings.livedesk_base_url, **http_options)

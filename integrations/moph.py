@@ -35,7 +35,6 @@ from redis.exceptions import LockError
 
 from bot.appointments import is_valid_cid
 from bot.privacy import mask
-from bot.settings import SettingsError
 from integrations.errors import (
     AuthenticationError,
     ProviderConnectionError,
@@ -83,13 +82,6 @@ class MophDeliveryUnknown(ProviderConnectionError):
     retryable = False
 
 
-def check_configured(settings) -> None:
-    """Raise ``SettingsError`` naming the MOPH settings still missing (the one such check)."""
-    missing = settings.missing_for("moph")
-    if missing:
-        raise SettingsError(f"MOPH Alert is not configured: set {', '.join(missing)}")
-
-
 class MophAlertClient(HttpClient):
     """Sends LINE messages through MOPH Alert to patients identified by CID."""
 
@@ -131,7 +123,7 @@ class MophAlertClient(HttpClient):
     @classmethod
     def from_settings(cls, settings, redis, **kwargs) -> "MophAlertClient":
         """Build from ``Settings``; refuses when MOPH credentials are missing."""
-        check_configured(settings)
+        settings.require("moph")
         return cls(settings.moph_alert_base_url, token_url=settings.moph_token_url,
                    user=settings.moph_user, password_hash=settings.moph_password_hash.get_secret_value(),
                    hospital_code=settings.moph_hospital_code, redis=redis,

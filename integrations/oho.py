@@ -90,8 +90,7 @@ class OhoClient(HttpClient):
     @classmethod
     def from_settings(cls, settings, **http_options) -> "OhoClient":
         """Build from ``Settings`` (OHO_API_KEY, OHO_BASE_URL, OHO_PLATFORM_ID, OHO_CHAT_PLATFORM_ID)."""
-        if settings.oho_api_key is None:
-            raise ValueError("OHO_API_KEY is not set")
+        settings.require("oho")
         return cls(settings.oho_api_key.get_secret_value(), platform_id=settings.oho_platform_id,
                    chat_platform_id=settings.oho_chat_platform_id, base_url=settings.oho_base_url,
                    **http_options)

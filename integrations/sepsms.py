@@ -115,8 +115,7 @@ class SepsmsClient(HttpClient):
     def from_settings(cls, settings, *, redis=None, **http) -> "SepsmsClient":
         """Build from ``Settings``. SEPSMS_ORIGIN may be unset here (``credit_balance`` needs none);
         sends refuse without it, and ``settings.missing_for("sms")`` names it."""
-        if settings.sepsms_api_key is None:
-            raise RuntimeError("SEPSMS_API_KEY is not set")
+        settings.require("sepsms")
         return cls(settings.sepsms_api_key.get_secret_value(), base_url=settings.sepsms_base_url,
                    origin=settings.sepsms_origin, redis=redis,
                    low_credit_threshold=settings.sms_low_credit_threshold, **http)

@@ -122,8 +122,7 @@ class ThaiBulkSmsClient(HttpClient):
 
     @classmethod
     def from_settings(cls, settings, *, redis=None, **http) -> "ThaiBulkSmsClient":
-        if settings.thaibulksms_api_key is None or settings.thaibulksms_api_secret is None:
-            raise RuntimeError("THAIBULKSMS_API_KEY and THAIBULKSMS_API_SECRET must be set")
+        settings.require("thaibulksms")
         return cls(settings.thaibulksms_api_key.get_secret_value(),
                    settings.thaibulksms_api_secret.get_secret_value(),
                    base_url=settings.thaibulksms_base_url, sender=settings.thaibulksms_sender,

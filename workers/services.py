@@ -26,7 +26,7 @@ from integrations.thaibulksms import ThaiBulkSmsClient
 from workers.appointments.notices import AppointmentNotices
 from workers.handoff.feature import build_handoff_feature
 from workers.handoff.service import HandoffService
-from workers.handoff.store import livedesk_configured, queue_staff_note
+from workers.handoff.store import queue_staff_note
 from workers.line.events import LineEventHandler
 from workers.oho_contacts import OhoContacts
 from workers.redis_client import connect_redis
@@ -73,7 +73,7 @@ class Services:
     def verification(self) -> VerificationService:
         """Phone verification; its notes for staff go into the LiveDesk mirror when there is one."""
         notes = (lambda user, item_id, text: queue_staff_note(self.redis, user, item_id, text)) \
-            if livedesk_configured(self.settings) else None
+            if self.settings.configured("livedesk") else None
         return VerificationService(self, staff_notes=notes)
 
     @cached_property

@@ -88,6 +88,7 @@ def test_self_harm_gets_the_mental_health_hotline_first_then_1669(dialog):
 
 def test_self_harm_has_a_built_in_answer_when_the_knowledge_base_has_none(tmp_path):
     import yaml
+
     from bot.knowledge import DEFAULT_FILE
     data = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))
     del data["fallbacks"]["self_harm"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.dialog import Dialog
-from bot.evaluation import (MIN_ACCURACY, EvaluationError, Example, evaluate, format_report, load_examples)
+from bot.evaluation import MIN_ACCURACY, EvaluationError, Example, evaluate, format_report, load_examples
 from bot.knowledge import DEFAULT_FILE, KnowledgeBase
 
 HELDOUT = DEFAULT_FILE.parent / "eval" / "heldout.yaml"

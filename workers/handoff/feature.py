@@ -37,7 +37,7 @@ from bot.privacy import mask
 from bot.thai_dates import BANGKOK
 from workers.handoff.mirror import Mirrored, bot_line
 from workers.handoff.service import HandoffService
-from workers.handoff.store import NOTE_TRANSCRIPT, enqueue_drain_mirror, livedesk_configured
+from workers.handoff.store import NOTE_TRANSCRIPT, enqueue_drain_mirror
 from workers.verification.store import verification_in_progress
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ def _one_to_one(turn) -> bool:
 def build_handoff_feature(service: HandoffService):
     """The handoff feature; mirror-only without Oho or the webhook token; None without LiveDesk."""
     settings = service.settings
-    if not livedesk_configured(settings):
+    if not settings.configured("livedesk"):
         return None
     handoff = not settings.missing_for("handoff")
     if not handoff:

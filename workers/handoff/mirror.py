@@ -145,7 +145,7 @@ class LiveDeskMirror:
         Oho's contact (tags, attributes). The note goes out without Oho's part if Oho fails."""
         phone = verified_phone(self.services.redis, user)
         known = {"เบอร์มือถือที่ยืนยันแล้ว (OTP)": phone} if phone else {}
-        if self.services.settings.oho_api_key is None:
+        if not self.services.settings.configured("oho"):
             return known
         try:
             contact = self.services.oho.get_contact(self.contacts.platform_id(), user)

@@ -203,7 +203,7 @@ class HandoffService:
     def request_agent(self, user: str, session: str) -> None:
         """Oho: the contact, request-agent, and the handoff (+ urgent) labels, merged with others'."""
         state = self.store.state(user)
-        if state is None or state.session != session or self.settings.oho_api_key is None:
+        if state is None or state.session != session or not self.settings.configured("oho"):
             return  # closed before we got here (or mirror-only): nothing to switch
         oho, platform_id = self.services.oho, self.oho_contacts.platform_id()
         try:
@@ -232,7 +232,7 @@ class HandoffService:
             self.mirror(user, bot_line(f"out:closed:{session}", [message]))
         self.mirror(user, Mirrored(f"closed-note:{session}", {"kind": "note", "text": closed_note(reason)}))
         enqueue_drain_mirror(self.redis, user)
-        if self.settings.oho_api_key is not None:
+        if self.settings.configured("oho"):
             oho, platform_id = self.services.oho, self.oho_contacts.platform_id()
             try:
                 if not oho.close_chat(self.oho_contacts.chat_platform_id(), user):

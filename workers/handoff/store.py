@@ -50,7 +50,6 @@ OUTBOX_LOCK_TIMEOUT = 60       # a killed drain blocks its user this long at mos
 # is set aside. A LINE outage for an agent's reply: ~2, then the agent is told it did not arrive.
 MIRROR_ATTEMPTS = 30
 TO_PATIENT_ATTEMPTS = 12
-LIVEDESK_SETTINGS = ("livedesk_api_key", "livedesk_api_secret", "livedesk_inbox_id")
 
 # A safety net only: the idle check closes handoffs; a state untouched this long is surely dead.
 STATE_TTL = 14 * 24 * 3600
@@ -236,10 +235,6 @@ def patient_outbox(connection: redis.Redis) -> UserQueue:
     """Agents' messages on their way to the patient on LINE, in order."""
     return UserQueue(connection, "handoff:to-patient", max_attempts=TO_PATIENT_ATTEMPTS,
                      lock_timeout=OUTBOX_LOCK_TIMEOUT, id_field="item_id")
-
-
-def livedesk_configured(settings) -> bool:
-    return all(getattr(settings, name) not in (None, "") for name in LIVEDESK_SETTINGS)
 
 
 # -- enqueueing -----------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ class VerificationService:
         when = self.store.mark_verified(request.id, datetime.now(BANGKOK).replace(microsecond=0).isoformat())
         self.store.save_verified(request.user, request.phone, when, request.provider)
         log.info("phone %s verified for %s", mask(request.phone), mask(request.user))
-        if self.settings.oho_api_key is not None:
+        if self.settings.configured("oho"):
             enqueue(self.redis, jobs.update_contact, request.user, job_id=f"otp-oho-{request.id}",
                     description="update the Oho contact of a verified patient")
         self._note_for_staff(request, when)
@@ -155,7 +155,7 @@ class VerificationService:
     def update_contact(self, user: str) -> None:
         """Oho: the phone, the ``verified`` tag (merged) and the verification time (merged)."""
         record = verification_record(self.redis, user)
-        if record is None or self.settings.oho_api_key is None:
+        if record is None or not self.settings.configured("oho"):
             return
         oho, contacts = self.services.oho, self.services.oho_contacts
         platform_id = contacts.platform_id()
