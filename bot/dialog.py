@@ -17,13 +17,14 @@ from urllib.parse import parse_qs
 
 from bot.emergency import SELF_HARM_MESSAGE, Emergency, detect
 from bot.handoff.messages import HANDOFF_POSTBACK
+from bot.intents import Intent
 from bot.knowledge import MAX_MESSAGES, KnowledgeBase
 
-UNKNOWN = "unknown"
+UNKNOWN = Intent.UNKNOWN
 NON_TEXT = "non_text"
-EMERGENCY = "emergency"
-SELF_HARM = "self_harm"   # optional knowledge base answer put before the emergency one
-STAFF = "staff"
+EMERGENCY = Intent.EMERGENCY
+SELF_HARM = Intent.SELF_HARM
+STAFF = Intent.STAFF
 STAFF_LABEL = "💬 คุยกับเจ้าหน้าที่"
 EMERGENCY_LABEL = "🚑 ฉุกเฉิน โทร 1669"
 MAX_SUGGESTIONS = 3

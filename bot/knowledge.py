@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 import yaml
 from rapidfuzz import fuzz, process
 
+from bot.intents import Intent
 from bot.text import is_thai_word, normalize, words
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "knowledge.yaml"
@@ -35,8 +36,8 @@ REQUIRED_TOPICS = ("greeting", "hours", "location", "contact", "appointment", "d
                    "parking", "visiting", "emergency", "staff", "verify", "thanks")
 FALLBACKS = ("unknown", "non_text")  # answers without triggers
 OPTIONAL_FALLBACKS = ("self_harm",)  # put before the 1669 answer on thoughts of self-harm
-HOTLINES = {"emergency": "1669", "self_harm": "1323"}  # an answer that must give this number
-EMERGENCY = "emergency"
+HOTLINES = {Intent.EMERGENCY: "1669", Intent.SELF_HARM: "1323"}  # an answer that must give this number
+EMERGENCY = Intent.EMERGENCY
 MAX_MESSAGES = 5          # LINE: messages per reply
 MAX_QUICK_REPLIES = 13    # LINE: quick reply items
 MAX_LABEL = 20            # LINE: quick reply label length

@@ -20,22 +20,23 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from urllib.parse import parse_qs
 
+from bot.intents import Action, Intent
 from bot.phone import InvalidPhoneNumber, ThaiMobile, normalize_thai_mobile
 
 ASK_PHONE = "phone"
 AWAIT_CODE = "code"
-INTENT = "verify"
+INTENT = Intent.VERIFY
 
 #: Postback data of the flow's buttons (``action=handoff`` belongs to the handoff feature).
-START = "action=verify"
-RESEND = "action=verify-resend"
-CANCEL = "action=cancel&flow=verify"
+START = f"action={Action.VERIFY}"
+RESEND = f"action={Action.VERIFY_RESEND}"
+CANCEL = f"action={Action.CANCEL}&flow=verify"
 
 CANCEL_WORDS = frozenset({"ยกเลิก", "ยกเลิกค่ะ", "ยกเลิกครับ", "ไม่เอาแล้ว", "ไม่ทำแล้ว", "cancel", "stop"})
 RESEND_WORDS = frozenset({"ขอรหัสใหม่", "ส่งรหัสใหม่", "ส่งใหม่", "ขอใหม่", "ไม่ได้รับรหัส", "ไม่ได้รับ",
                           "resend", "send again"})
 #: Knowledge-base intents that are no topic of their own (``verify`` is the flow's).
-NOT_A_TOPIC = frozenset({"unknown", "non_text", INTENT})
+NOT_A_TOPIC = frozenset({Intent.UNKNOWN, Intent.NON_TEXT, INTENT})
 _SEPARATORS = frozenset(" \t\n\r\u00a0\u200b-.")
 _ANY_DIGIT = re.compile(r"\d")  # Unicode-aware: Thai digits too
 

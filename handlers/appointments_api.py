@@ -29,7 +29,7 @@ from bot.settings import SettingsError
 from handlers.http_errors import error
 from integrations.webhook_auth import token_matches
 from workers.appointments.notices import parse_appointments
-from workers.appointments.status import read_statuses, status_key
+from workers.appointments.status import NoticeStatus, read_statuses, status_key
 
 bp = Blueprint("appointments_api", __name__)
 
@@ -78,7 +78,7 @@ def submit_appointments():
 
     submitted = notices.submit(appointments)
     items_out = [dict(index=index, **s.to_dict()) for index, s in enumerate(submitted)]
-    queued = sum(1 for s in submitted if s.status == "queued")
+    queued = sum(1 for s in submitted if s.status == NoticeStatus.QUEUED)
     return jsonify(queued=queued, duplicates=len(submitted) - queued, items=items_out), 202
 
 

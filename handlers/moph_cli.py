@@ -36,7 +36,7 @@ from workers.appointments.announcements import (
 )
 from workers.appointments.announcements import status_key as chunk_status_key
 from workers.appointments.notices import naming_key
-from workers.appointments.status import PENDING, UNCERTAIN, read_statuses, status_key
+from workers.appointments.status import PENDING, UNCERTAIN, NoticeStatus, read_statuses, status_key
 from workers.queues import BULK_QUEUE
 
 moph_cli = AppGroup("moph", help="Push appointment notices through MOPH Alert (หมอพร้อม).")
@@ -112,7 +112,7 @@ def push(csv_file: Path, result_file: Path | None, wait: bool, timeout: int, dry
         notices = _configured(lambda: services.appointment_notices)
         for row, done in zip(good, notices.submit([r.appointment for r in good], queue=BULK_QUEUE)):
             row.notice, row.status, row.notice_id = done.kind, done.status, done.notice_id
-        queued = {status_key(r.notice_id): r for r in good if r.status == "queued"}
+        queued = {status_key(r.notice_id): r for r in good if r.status == NoticeStatus.QUEUED}
         click.echo(f"queued {len(queued)} notice(s); {len(good) - len(queued)} were accepted before "
                    "(skipped as duplicates).")
         if wait and queued:
@@ -164,7 +164,7 @@ def announce(cids_file: Path, message_file: Path, chunk_size: int, wait: bool, t
     chunks = enqueue_announcement(services.redis, key, cid_list.cids, messages, chunk_size=chunk_size,
                                   upload="csv" if cid_list.from_csv else "json")
     statuses = {chunk_status_key(c.chunk_id): c.status for c in chunks}
-    queued = [key for key, status in statuses.items() if status == "queued"]
+    queued = [key for key, status in statuses.items() if status == NoticeStatus.QUEUED]
     click.echo(f"queued {len(queued)} of {len(chunks)} chunk(s); the others were announced before.")
     if wait and queued:
         statuses.update({key: r["status"] for key, r in _watch(services.redis, queued, timeout,

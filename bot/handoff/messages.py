@@ -7,13 +7,14 @@ import re
 from urllib.parse import parse_qs
 
 from bot.handoff.hours import BusinessHours, when_staff_answer
+from bot.intents import Action
 from bot.text import normalize
 
 # Postback data of the handoff buttons (``action=topic&id=…`` is the knowledge base's).
-HANDOFF_POSTBACK = "action=handoff"
-OFFER_POSTBACK = "action=handoff&from=unknown"
-DECLINE_POSTBACK = "action=handoff_decline"
-END_POSTBACK = "action=handoff_end"
+HANDOFF_POSTBACK = f"action={Action.HANDOFF}"
+OFFER_POSTBACK = f"action={Action.HANDOFF}&from=unknown"
+DECLINE_POSTBACK = f"action={Action.HANDOFF_DECLINE}"
+END_POSTBACK = f"action={Action.HANDOFF_END}"
 
 REASONS = {  # reason code -> what staff read in the note
     "asked": "ผู้ป่วยขอคุยกับเจ้าหน้าที่",

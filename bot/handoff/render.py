@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from bot.handoff.messages import CLOSE_REASONS, REASONS, postback_action
+from bot.intents import Action
 from bot.thai_dates import BANGKOK, thai_date
 
 
@@ -38,7 +39,7 @@ def render_patient_event(event: Mapping[str, Any]) -> str | None:
         return "[เพิ่มบัญชีเป็นเพื่อน / followed the account]"
     if kind == "postback":
         data = str((event.get("postback") or {}).get("data") or "")
-        topic = parse_qs(data).get("id", [None])[0] if postback_action(data) == "topic" else None
+        topic = parse_qs(data).get("id", [None])[0] if postback_action(data) == Action.TOPIC else None
         return f"[กดปุ่ม / button] {topic or data}"
     if kind != "message":
         return None

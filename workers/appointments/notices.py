@@ -60,6 +60,7 @@ from workers.appointments.status import (
     DEDUP_SECONDS,
     UNCERTAIN,
     UNCERTAIN_TEXT,
+    NoticeStatus,
     error_text,
     read_statuses,
     status_key,
@@ -216,18 +217,18 @@ class AppointmentNotices:
             appointment, masked = plan.appointment, mask(plan.appointment.cid)
             if taken:
                 results.append(Submission(appointment.appointment_id, masked, plan.kind, plan.notice_id,
-                                          "skipped-duplicate"))
+                                          NoticeStatus.SKIPPED_DUPLICATE))
                 continue
             pipe.set(_claim_key(plan.notice_id), "1", ex=DEDUP_SECONDS)
             reminders = self._reschedule(pipe, plan, now)
             self._store(pipe, plan, [job_id for job_id, _ in reminders], now)
-            write_status(pipe, status_key(plan.notice_id), "queued", kind=plan.kind,
+            write_status(pipe, status_key(plan.notice_id), NoticeStatus.QUEUED, kind=plan.kind,
                          appointment_id=appointment.appointment_id, cid=masked)
             jobs.append(prepare(
                 appointment_jobs.send_notice, plan.ref, plan.notice_id, plan.kind,
                 description=f"moph {plan.kind} notice, appointment {mask(appointment.appointment_id)}, "
                             f"cid {masked}"))
-            results.append(Submission(appointment.appointment_id, masked, plan.kind, plan.notice_id, "queued",
+            results.append(Submission(appointment.appointment_id, masked, plan.kind, plan.notice_id, NoticeStatus.QUEUED,
                                       tuple(when for _, when in reminders)))
         if jobs:
             get_queue(self.redis, queue).enqueue_many(jobs, pipeline=pipe)
@@ -281,15 +282,15 @@ class AppointmentNotices:
     def deliver_notice(self, ref: str, notice_id: str, kind: str, *, final_attempt: bool = True) -> str:
         """Push one notice with MOPH send-now unless already sent or superseded; return its status."""
         if self.redis.exists(f"appt:sent:{notice_id}"):
-            return "sent"
+            return NoticeStatus.SENT
         record = self._load(ref)
         if record is None:  # kept 30 days past the appointment: a job this late has nothing to say
-            self._record(notice_id, kind, None, "failed", "the appointment is no longer stored")
-            return "failed"
+            self._record(notice_id, kind, None, NoticeStatus.FAILED, "the appointment is no longer stored")
+            return NoticeStatus.FAILED
         if self.notice_id(record.appointment, kind) != notice_id:
             # A later submission replaced this state before we got to it: its own notice tells the patient.
-            self._record(notice_id, kind, record.appointment, "skipped-superseded")
-            return "skipped-superseded"
+            self._record(notice_id, kind, record.appointment, NoticeStatus.SKIPPED_SUPERSEDED)
+            return NoticeStatus.SKIPPED_SUPERSEDED
         message = appointment_message(kind, record.appointment, hospital_name=self.hospital_name,
                                       color=self.hospital_color, previous=record.previous)
         return self._send(notice_id, record.appointment, kind, message, final_attempt, release_claim=True)
@@ -297,15 +298,15 @@ class AppointmentNotices:
     def deliver_reminder(self, ref: str, notice_id: str, rule: str, *, final_attempt: bool = True) -> str:
         """Push one reminder if its appointment still stands at the date and time it was scheduled for."""
         if self.redis.exists(f"appt:sent:{notice_id}"):
-            return "sent"
+            return NoticeStatus.SENT
         record = self._load(ref)
         current = record.appointment if record else None
         if current is None or current.status == "cancelled":
-            status = "skipped-cancelled"
+            status = NoticeStatus.SKIPPED_CANCELLED
         elif self.reminder_notice_id(current, rule) != notice_id:
-            status = "skipped-moved"
+            status = NoticeStatus.SKIPPED_MOVED
         elif self._now() >= current.starts_at:
-            status = "skipped-past"
+            status = NoticeStatus.SKIPPED_PAST
         else:
             message = appointment_message("reminder", current, hospital_name=self.hospital_name,
                                           color=self.hospital_color)
@@ -328,7 +329,7 @@ class AppointmentNotices:
             permanent = final_attempt or not getattr(exc, "retryable", False)
             with self.redis.pipeline(transaction=False) as pipe:
                 pipe.delete(sending)
-                self._record(notice_id, kind, appointment, "failed" if permanent else "retrying",
+                self._record(notice_id, kind, appointment, NoticeStatus.FAILED if permanent else NoticeStatus.RETRYING,
                              error_text(exc), redis=pipe)
                 if permanent and release_claim:
                     pipe.delete(_claim_key(notice_id))  # a corrected re-submission may try again
@@ -337,9 +338,9 @@ class AppointmentNotices:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(f"appt:sent:{notice_id}", "1", ex=DEDUP_SECONDS)
             pipe.delete(sending)
-            self._record(notice_id, kind, appointment, "sent", redis=pipe)
+            self._record(notice_id, kind, appointment, NoticeStatus.SENT, redis=pipe)
             pipe.execute()
-        return "sent"
+        return NoticeStatus.SENT
 
     def _uncertain(self, notice_id: str, appointment: Appointment, kind: str,
                    exc: BaseException | None = None) -> str:

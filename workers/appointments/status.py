@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from enum import StrEnum
 from typing import Any, Sequence
 
 from bot.privacy import mask
@@ -14,8 +15,25 @@ from bot.privacy import mask
 DEDUP_SECONDS = 400 * 24 * 3600
 STATUS_SECONDS = 30 * 24 * 3600
 
-PENDING = frozenset({"queued", "retrying"})
-UNCERTAIN = "uncertain"
+
+
+class NoticeStatus(StrEnum):
+    """Where a notice or an announcement chunk stands (``appt:status:<id>``)."""
+
+    QUEUED = "queued"
+    RETRYING = "retrying"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"            # MOPH may have pushed it: check หมอพร้อม before sending it again
+    SKIPPED_DUPLICATE = "skipped-duplicate"
+    SKIPPED_SUPERSEDED = "skipped-superseded"
+    SKIPPED_CANCELLED = "skipped-cancelled"
+    SKIPPED_MOVED = "skipped-moved"
+    SKIPPED_PAST = "skipped-past"
+
+
+PENDING = frozenset({NoticeStatus.QUEUED, NoticeStatus.RETRYING})
+UNCERTAIN = NoticeStatus.UNCERTAIN
 UNCERTAIN_TEXT = ("no answer from MOPH after the request may have reached it; not sent again. "
                   "Check หมอพร้อม before sending it again.")
 _CID_LIKE = re.compile(r"\d{13}")

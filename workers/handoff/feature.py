@@ -33,6 +33,7 @@ from bot.handoff.messages import (
 )
 from bot.handoff.render import MEDIA_TYPES, render_patient_event, urgent_note
 from bot.handoff.state import HandoffState
+from bot.intents import Action, Intent
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
 from workers.handoff.mirror import Mirrored, bot_line
@@ -70,7 +71,7 @@ class HandoffFeature:
     def on_turn(self, turn) -> Reply | None:
         if not _one_to_one(turn):
             return None
-        emergency = turn.proposed is not None and turn.proposed.intent == "emergency"
+        emergency = turn.proposed is not None and turn.proposed.intent == Intent.EMERGENCY
         try:
             self._decide_redaction(turn)
             return self._answer(turn) if self.handoff else None
@@ -113,16 +114,16 @@ class HandoffFeature:
             return self._while_open(turn, state)
         action = postback_action(turn.postback) if turn.kind == "postback" else None
         intent = turn.proposed.intent if turn.proposed else None
-        if action == "handoff":
+        if action == Action.HANDOFF:
             return self._start(turn, "unknown" if turn.postback == OFFER_POSTBACK else "button")
-        if action in ("handoff_decline", "handoff_end"):
-            return Reply("handoff_declined", [handoff_declined_message(self.service.menu)])
-        if intent == "emergency":
+        if action in (Action.HANDOFF_DECLINE, Action.HANDOFF_END):
+            return Reply(Intent.HANDOFF_DECLINED, [handoff_declined_message(self.service.menu)])
+        if intent == Intent.EMERGENCY:
             return self._start(turn, "emergency", urgent=True)
-        if intent == "staff":
+        if intent == Intent.STAFF:
             return self._start(turn, "asked")
-        if intent == "unknown" and turn.kind == "text" and self.store.unknown_streak(turn.user_id) >= 1:
-            return Reply("handoff_offer", [handoff_offer_message()])
+        if intent == Intent.UNKNOWN and turn.kind == "text" and self.store.unknown_streak(turn.user_id) >= 1:
+            return Reply(Intent.HANDOFF_OFFER, [handoff_offer_message()])
         return None
 
     def _while_open(self, turn, state: HandoffState) -> Reply:
@@ -131,17 +132,17 @@ class HandoffFeature:
             return self._opening_reply(turn, state)
         if turn.kind == "unfollow":
             self.service.end_by_patient(user, state.session, "unfollow")
-            return Reply("handoff_closed", [])
-        if turn.proposed is not None and turn.proposed.intent == "emergency":
+            return Reply(Intent.HANDOFF_CLOSED, [])
+        if turn.proposed is not None and turn.proposed.intent == Intent.EMERGENCY:
             if not state.urgent:
                 items = [line for line in (self._patient_line(turn),) if line is not None]
                 items.append(Mirrored(f"urgent:{turn.event_id}", {"kind": "note", "text": urgent_note()}))
                 self.service.escalate(user, state.session, items)
             return turn.proposed  # 1669 always reaches the patient; no later feature may swallow it
-        if is_end_phrase(turn.text) or action == "handoff_end":
+        if is_end_phrase(turn.text) or action == Action.HANDOFF_END:
             self.service.end_by_patient(user, state.session, "patient")
-            return Reply("handoff_closed", [handoff_closed_message("patient", self.service.menu)])
-        asked = action == "handoff" or (turn.proposed is not None and turn.proposed.intent == "staff")
+            return Reply(Intent.HANDOFF_CLOSED, [handoff_closed_message("patient", self.service.menu)])
+        asked = action == Action.HANDOFF or (turn.proposed is not None and turn.proposed.intent == Intent.STAFF)
         return self._quiet(turn, state, asked)
 
     def _quiet(self, turn, state: HandoffState, asked: bool) -> Reply:
@@ -150,10 +151,10 @@ class HandoffFeature:
         now = self.clock()
         if state.notice_event != turn.event_id:  # not a retried turn that already decided to remind
             if not asked and now - state.quiet_since < NOTICE_INTERVAL:
-                return Reply("handoff_open", [])
+                return Reply(Intent.HANDOFF_OPEN, [])
             if not self.store.update(turn.user_id, state.session, last_notice=now, notice_event=turn.event_id):
-                return Reply("handoff_open", [])  # closed meanwhile
-        return Reply("handoff_waiting", [handoff_waiting_message(dt.datetime.fromtimestamp(now, BANGKOK),
+                return Reply(Intent.HANDOFF_OPEN, [])  # closed meanwhile
+        return Reply(Intent.HANDOFF_WAITING, [handoff_waiting_message(dt.datetime.fromtimestamp(now, BANGKOK),
                                                                  self.service.hours)])
 
     def _start(self, turn, reason: str, urgent: bool = False) -> Reply:
@@ -176,8 +177,8 @@ class HandoffFeature:
                                          urgent=state.urgent)
         if state.reason == "emergency" and turn.proposed is not None:
             first = list(turn.proposed.messages)  # the 1669 answer first, always
-            return Reply("emergency", first + [notice] if len(first) < 5 else first)
-        return Reply("handoff_started", [notice])
+            return Reply(Intent.EMERGENCY, first + [notice] if len(first) < 5 else first)
+        return Reply(Intent.HANDOFF_STARTED, [notice])
 
     def _patient_line(self, turn, redacted: bool | None = None) -> Mirrored | None:
         """The patient's event as a mirror item (and transcript line), or None if it has no words."""

@@ -33,6 +33,7 @@ from redis.exceptions import WatchError
 
 from bot.handoff.hours import BusinessHours
 from bot.handoff.state import HandoffState, idle_deadline, no_agent_due
+from bot.intents import Intent
 from bot.privacy import mask
 from workers.handoff import jobs
 from workers.queues import enqueue, enqueue_at
@@ -148,7 +149,7 @@ class HandoffStore:
         key = f"handoff:unknowns:{user}"
         if self.redis.hget(key, "event") == event_id.encode():
             return
-        count = int(self.redis.hget(key, "count") or 0) + 1 if intent == "unknown" else 0
+        count = int(self.redis.hget(key, "count") or 0) + 1 if intent == Intent.UNKNOWN else 0
         self.redis.hset(key, mapping={"event": event_id, "count": count})
         self.redis.expire(key, 24 * 3600)
 

@@ -28,6 +28,7 @@ from typing import Callable, Protocol, Sequence
 import redis
 
 from bot.dialog import Dialog, Reply
+from bot.intents import Intent
 from bot.privacy import mask
 from integrations.errors import ProviderError
 from integrations.line import LineClient, reply_token_problem, retry_key_for, token_refused
@@ -90,7 +91,7 @@ class LineEventHandler:
         try:
             reply = self._feature_reply(turn)
         except Exception:
-            if turn.proposed is not None and turn.proposed.intent == "emergency" \
+            if turn.proposed is not None and turn.proposed.intent == Intent.EMERGENCY \
                     and not self._answered_quietly(turn.event_id):
                 # Whatever broke (a feature, a bug), the 1669 answer goes out now, recorded as the
                 # answer: the retry that follows re-runs the features and sends nothing again.

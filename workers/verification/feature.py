@@ -11,6 +11,7 @@ from dataclasses import replace
 from rq import Retry
 
 from bot.dialog import Reply
+from bot.intents import Action, Intent
 from bot.otp import OtpKeyMissing, number_digest
 from bot.privacy import mask
 from bot.verification import (
@@ -47,7 +48,7 @@ class VerificationFeature:
     def on_turn(self, turn) -> Reply | None:
         intent = turn.proposed.intent if turn.proposed else None
         params = postback_params(turn.postback) if turn.kind == "postback" else {}
-        if not turn.user_id or intent == "emergency" or _asks_for_staff(intent, params):
+        if not turn.user_id or intent == Intent.EMERGENCY or _asks_for_staff(intent, params):
             return None  # emergencies always reach the patient; staff is the handoff's (see after_send)
         state = self.store.current_state(turn.user_id)
         if state.event_id == turn.event_id:  # this event was handled before (a retried drain)
@@ -73,11 +74,11 @@ class VerificationFeature:
 
     def _step(self, turn, state: VerificationState, intent, params: dict, now: float) -> Step | None:
         action = params.get("action")
-        if action == "verify" or (intent == INTENT and (not state.active or turn.kind == "postback")):
+        if action == Action.VERIFY or (intent == INTENT and (not state.active or turn.kind == "postback")):
             return self.dialog.start(state, verified_phone(self.store.redis, turn.user_id))
-        if action == "verify-resend":
+        if action == Action.VERIFY_RESEND:
             return self.dialog.resend(state, now)
-        if action == "cancel" and (state.active or params.get("flow") == "verify"):
+        if action == Action.CANCEL and (state.active or params.get("flow") == "verify"):
             return self.dialog.cancel(state)
         if not state.active:
             return None
@@ -132,7 +133,7 @@ class VerificationFeature:
 
 
 def _asks_for_staff(intent: str | None, params: dict) -> bool:
-    return intent == "staff" or params.get("action") == "handoff"
+    return intent == Intent.STAFF or params.get("action") == Action.HANDOFF
 
 
 def build_verification_feature(services):
