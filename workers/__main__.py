@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     s = Services(settings, worker=True)
     runtime.install(s)
+    if settings.sandbox:
+        logging.getLogger("workers").warning("*** SANDBOX: every provider is simulated at %s/sandbox ***",
+                                             settings.sandbox_url)
     if missing := settings.missing_for("line"):
         logging.getLogger("workers").warning("not configured yet: %s", ", ".join(missing))
     build_worker(s).work(burst=args.burst, with_scheduler=True, logging_level=settings.log_level)
