@@ -152,6 +152,7 @@ def panels(patient, conversation_id: int | None) -> dict[str, str]:
     selected = next((c for c in conversations if c["id"] == conversation_id), None)
     render = lambda name, **context: render_template(f"sandbox/{name}.html", **context)  # noqa: E731
     return {
+        "patient": render("patient", patient=patient),
         "chat": render("chat", chat=chat, patient=patient,
                        typing=store().exists(f"line:loading:{patient.user_id}")),
         "quick": render("quick", items=quick),
