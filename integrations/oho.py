@@ -17,6 +17,8 @@ from integrations.errors import ConflictError, ProviderError, error_class_for_st
 from integrations.http import HttpClient
 
 DEFAULT_BASE_URL = "https://api.developer.oho.chat"
+#: For LINE users without a profile picture: a generic silhouette (Gravatar's documented "mp" default).
+DEFAULT_PICTURE_URL = "https://www.gravatar.com/avatar/?d=mp&s=200"
 MAX_TAGS, MAX_LABELS = 20, 10
 # Character limits from the seed's field tables.
 _TEXT_LIMITS = {"profile_picture_url": 2000, "platform_display_name": 255, "display_name": 255,
@@ -35,14 +37,16 @@ class OhoLimitError(ValueError):
     """A contact field breaks one of Oho's documented limits; raised before anything is sent."""
 
 
-def line_contact(bot_info: Mapping[str, Any], user_id: str, profile: Mapping[str, Any]) -> dict:
+def line_contact(bot_info: Mapping[str, Any], user_id: str, profile: Mapping[str, Any], *,
+                 default_picture_url: str = DEFAULT_PICTURE_URL) -> dict:
     """The create-contact body for a LINE user, from LINE's bot info and the user's profile."""
     name = str(profile.get("displayName") or "LINE user")
     return {
         "social_profile": {"platform": "line", "id": user_id, "platform_id": bot_info["userId"],
                            "platform_name": bot_info["displayName"], "line_basic_id": bot_info["basicId"]},
-        # Required by the seed, but a LINE user may have no picture: send an empty URL then.
-        "profile_picture_url": profile.get("pictureUrl") or "",
+        # Required (Oho Chat developer API, Create Contact), but a LINE user may have no picture:
+        # Oho refuses an empty URL, so a default avatar stands in (provider notes).
+        "profile_picture_url": profile.get("pictureUrl") or default_picture_url,
         "platform_display_name": name, "display_name": name[:255], "first_name": name[:100],
     }
 

@@ -48,9 +48,14 @@ def post_later(store: SandboxStore, channel: str, label: str, url: str, *, body:
         try:
             response = requests.post(url, data=body, headers=headers, timeout=TIMEOUT)
             status: int | str = response.status_code
+            try:  # what the service made of it ("echo", "queued", …), when it says
+                outcome = response.json().get("outcome")
+            except ValueError:
+                outcome = None
+            shown = f"{label} ({outcome})" if outcome else label
         except requests.RequestException as exc:
-            status = type(exc).__name__
-        store.log(channel, label, status)
+            status, shown = type(exc).__name__, label
+        store.log(channel, shown, status)
         if status != 200:
             log.warning("sandbox %s webhook %s answered %s", channel, label, status)
 

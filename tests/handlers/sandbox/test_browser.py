@@ -69,7 +69,7 @@ def page(redis_server, tmp_path_factory):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")}
-    env.update(REDIS_URL=redis_server.url, SANDBOX="1", SANDBOX_URL=url, LOG_LEVEL="WARNING")
+    env.update(REDIS_URL=redis_server.url, SANDBOX="1", SANDBOX_URL=url, LOG_LEVEL="INFO")
     logs = tmp_path_factory.mktemp("sandbox-logs")
     processes = [
         subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}",
@@ -135,12 +135,18 @@ class Page:
         try:
             return self.wait.until(check)
         except TimeoutException:
-            worker = (self.logs / "worker.log").read_text()[-3000:]
-            raise AssertionError(f"timed out waiting for {what}\n--- worker log ---\n{worker}") from None
+            worker = (self.logs / "worker.log").read_text()[-4000:]
+            web = (self.logs / "web.log").read_text()[-2000:]
+            chat = "\n".join(m.text[:80] for m in self.all("[data-testid=patient-message]"))
+            traffic = requests.get(self.url + "/sandbox/ui/state", timeout=5).json()["panels"]["log"]
+            chat += "\n--- traffic ---\n" + re.sub(r"<[^>]+>", " | ", traffic)
+            raise AssertionError(f"timed out waiting for {what}\n--- chat ---\n{chat}\n--- worker log ---\n"
+                                 f"{worker}\n--- web log ---\n{web}") from None
 
     def choose_patient(self, key: str) -> None:
         self.one(f'[data-testid=patient-tab][data-patient="{key}"]').click()
-        self.until(lambda: "selected" in self.one(f'[data-patient="{key}"]').get_attribute("class"), "the tab")
+        self.until(lambda: self.one("[data-testid=chat-of]").get_attribute("data-patient") == key,
+                   f"{key}'s chat on screen")
 
     def bot_messages(self) -> list[str]:
         return [m.text for m in self.all('[data-testid=patient-message][data-from="bot"]')]
