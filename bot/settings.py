@@ -11,6 +11,7 @@ feature still lacks, and the features refuse to run without it.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Literal
 
@@ -46,6 +47,8 @@ class Settings(BaseSettings):
     redis_sentinel_master: str = Field("mymaster", description="The master's name the sentinels monitor")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_webhook_bytes: int = Field(1_000_000, ge=1_000, description="Largest webhook body accepted")
+    sandbox: bool = Field(False, description="Simulate every provider on this server (handlers/sandbox); never in production")
+    sandbox_url: str = Field("http://127.0.0.1:8000", description="This server as its own processes reach it, in sandbox mode")
 
     # --- LINE -----------------------------------------------------------
     line_channel_secret: SecretStr | None = None
@@ -114,7 +117,8 @@ class Settings(BaseSettings):
     hospital_color: str = Field("#0A7E5A", pattern=r"^#[0-9A-Fa-f]{6}$")
 
     @field_validator("line_api_base_url", "line_data_api_base_url", "oho_base_url", "livedesk_base_url",
-                     "sepsms_base_url", "thaibulksms_base_url", "moph_alert_base_url", "moph_token_url")
+                     "sepsms_base_url", "thaibulksms_base_url", "moph_alert_base_url", "moph_token_url",
+                     "sandbox_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
         if not _BASE_URL.match(value):
@@ -258,12 +262,85 @@ def _is_set(value) -> bool:
 
 
 def load_settings(**overrides) -> Settings:
-    """Read and check the settings; raise ``SettingsError`` listing every problem."""
+    """Read and check the settings; raise ``SettingsError`` listing every problem.
+
+    With ``SANDBOX`` on, every provider whose credentials are unset is pointed at the
+    simulators this server runs under ``/sandbox/...`` (``sandbox_fill``). Real LINE
+    credentials switch the sandbox off: a configured channel is never simulated.
+    """
+    settings = _checked(overrides)
+    if not settings.sandbox:
+        return settings
+    if not settings.missing_for("line"):
+        logging.getLogger("bot").warning("SANDBOX is ignored: LINE credentials are set, so nothing is simulated")
+        return _checked({**overrides, "sandbox": False})
+    return _checked({**overrides, **sandbox_fill(settings)})
+
+
+def _checked(values: dict) -> Settings:
     try:
-        return Settings(**overrides)
+        return Settings(**values)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
             lines.append(f"  {name}: {err['msg']}")
         raise SettingsError("Invalid settings:\n" + "\n".join(lines)) from None
+
+
+#: Where each simulator of ``handlers/sandbox`` listens, below SANDBOX_URL.
+SANDBOX_PATHS = {
+    "line": "/sandbox/line", "line_data": "/sandbox/line-data", "oho": "/sandbox/oho",
+    "livedesk": "/sandbox/livedesk", "sepsms": "/sandbox/sepsms/api/v2", "thaibulksms": "/sandbox/thaibulksms",
+    "moph": "/sandbox/moph", "moph_token": "/sandbox/moph-account/token",
+}
+#: Made-up credentials the simulators expect. Not secrets: the sandbox only ever talks to itself.
+SANDBOX_CREDENTIALS = {
+    "line_channel_secret": "sandbox-line-channel-secret",
+    "line_channel_access_token": "sandbox-line-access-token",
+    "oho_api_key": "sandbox-oho-api-key",
+    "livedesk_api_key": "sandbox-livedesk-key", "livedesk_api_secret": "sandbox-livedesk-secret",
+    "livedesk_inbox_id": 1, "livedesk_webhook_token": "sandbox-livedesk-hook",
+    "sepsms_api_key": "sk_sep_sandbox", "sepsms_origin": "SANDBOX", "sepsms_webhook_secret": "sandbox-sepsms-hook",
+    "thaibulksms_api_key": "sandbox-tbs-key", "thaibulksms_api_secret": "sandbox-tbs-secret",
+    "thaibulksms_sender": "SANDBOX", "thaibulksms_webhook_token": "sandbox-tbs-hook",
+    "moph_user": "sandbox", "moph_password_hash": "SANDBOXHASH", "moph_hospital_code": "00000",
+    "appointments_api_token": "sandbox-his-token",
+}
+
+
+def sandbox_fill(settings: Settings) -> dict:
+    """The settings that point each provider left unconfigured at its simulator on SANDBOX_URL.
+
+    A provider is left alone when its credential is set (a hospital trying one real
+    provider beside simulated ones); the credential decides, not the base URL.
+    """
+    base, paths, creds = settings.sandbox_url, SANDBOX_PATHS, SANDBOX_CREDENTIALS
+    groups = {
+        "line_channel_access_token": {"line_channel_secret", "line_channel_access_token"},
+        "oho_api_key": {"oho_api_key"},
+        "livedesk_api_key": {"livedesk_api_key", "livedesk_api_secret", "livedesk_inbox_id",
+                             "livedesk_webhook_token"},
+        "sepsms_api_key": {"sepsms_api_key", "sepsms_origin", "sepsms_webhook_secret"},
+        "thaibulksms_api_key": {"thaibulksms_api_key", "thaibulksms_api_secret", "thaibulksms_sender",
+                                "thaibulksms_webhook_token"},
+        "moph_user": {"moph_user", "moph_password_hash", "moph_hospital_code"},
+        "appointments_api_token": {"appointments_api_token"},
+    }
+    urls = {
+        "line_channel_access_token": {"line_api_base_url": paths["line"], "line_data_api_base_url": paths["line_data"]},
+        "oho_api_key": {"oho_base_url": paths["oho"]},
+        "livedesk_api_key": {"livedesk_base_url": paths["livedesk"]},
+        "sepsms_api_key": {"sepsms_base_url": paths["sepsms"]},
+        "thaibulksms_api_key": {"thaibulksms_base_url": paths["thaibulksms"]},
+        "moph_user": {"moph_alert_base_url": paths["moph"], "moph_token_url": paths["moph_token"]},
+    }
+    fill: dict = {}
+    for credential, names in groups.items():
+        if _is_set(getattr(settings, credential)):
+            continue
+        fill.update({name: creds[name] for name in names if not _is_set(getattr(settings, name))})
+        fill.update({name: base + path for name, path in urls.get(credential, {}).items()})
+    if "business_hours" not in settings.model_fields_set:
+        fill["business_hours"] = "Mon-Sun 00:00-24:00"  # staff "on duty" whenever someone tries it
+    return fill

@@ -29,6 +29,9 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
 
     for module in (health, line_webhook, livedesk_webhook, sms_webhooks, appointments_api):
         app.register_blueprint(module.bp)
+    if settings.sandbox:  # only when asked: with it off no /sandbox route (and no /) exists
+        from handlers.sandbox import register_sandbox
+        register_sandbox(app)
     register_error_handlers(app)
     _log_requests(app)
     app.cli.add_command(bot_cli)

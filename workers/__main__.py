@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     s = Services(settings, worker=True)
     runtime.install(s)
+    if settings.sandbox:
+        logging.getLogger("workers").warning("*** SANDBOX: every provider is simulated at %s/sandbox ***",
+                                             settings.sandbox_url)
     if missing := settings.missing_for("line"):
         logging.getLogger("workers").warning("not configured yet: %s", ", ".join(missing))
     for problem in fitness_problems(s.redis, embedded=not settings.redis_url and not settings.redis_sentinels):

@@ -23,6 +23,7 @@ import fcntl
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -139,11 +140,18 @@ def main(argv: list[str]) -> int:
             cmd = cmd[1:]
         started = embedded.ensure()
         env = {**os.environ, "REDIS_URL": embedded.url}
-        child = subprocess.Popen(cmd, env=env)
         try:
-            return child.wait()
-        except KeyboardInterrupt:
-            return child.wait()  # the runner got the same Ctrl-C and is stopping its processes
+            child = subprocess.Popen(cmd, env=env)
+            # SIGTERM (a service manager, `kill`) is passed on, so the runner stops its processes
+            # as on Ctrl-C; Python's default for it would end this process at once, leaving the
+            # runner, its processes and the server behind.
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, lambda number, _frame: child.send_signal(number))
+            while True:
+                try:
+                    return child.wait()
+                except KeyboardInterrupt:
+                    continue  # the runner got the same Ctrl-C and is stopping its processes
         finally:
             if started:
                 embedded.stop()

@@ -136,7 +136,7 @@ class HandoffService:
     def on_agent_message(self, message: AgentMessage) -> str:
         """Queue an agent's reply for the patient; an agent who writes first takes the chat over.
         Returns what was done: queued, duplicate, echo or unknown conversation."""
-        if self.store.was_posted(message.id) or self.store.in_flight(message.conversation_id, message.content):
+        if self.store.is_echo(message.id, message.conversation_id, message.content):
             return "echo"
         user = self.store.user_of_conversation(message.conversation_id)
         if user is None:
@@ -268,8 +268,7 @@ class HandoffService:
     # -- agents' messages to LINE -------------------------------------------------------------------
     def _deliver(self, user: str, item: dict) -> None:
         message_id = str(item["message_id"])
-        if self.store.was_posted(message_id) or self.store.in_flight(item.get("conversation_id"),
-                                                                     item.get("content") or ""):
+        if self.store.is_echo(message_id, item.get("conversation_id"), item.get("content") or ""):
             return  # our own post after all: its id was not known yet when the webhook came
         base_url = self.settings.livedesk_base_url
         messages = agent_line_messages(item.get("content"), item.get("attachments") or [],

@@ -209,6 +209,18 @@ class HandoffStore:
     def in_flight(self, conversation_id: int | None, content: str) -> bool:
         return conversation_id is not None and bool(self.redis.exists(self._in_flight_key(conversation_id, content)))
 
+    def is_echo(self, message_id: int | str, conversation_id: int | None, content: str) -> bool:
+        """Whether a webhook's message is one of our own posts: remembered, or still on its way.
+
+        One EXISTS over both keys: the mirror remembers the id and then clears the in-flight
+        marker, so two separate reads (posted? then in flight?) can fall between the two and
+        see neither, and our own post would pass for an agent's reply.
+        """
+        keys = [f"livedesk:posted:{message_id}"]
+        if conversation_id is not None:
+            keys.append(self._in_flight_key(conversation_id, content))
+        return bool(self.redis.exists(*keys))
+
     def _in_flight_key(self, conversation_id: int, content: str) -> str:
         tag = hmac.new(self.echo_key, f"{int(conversation_id)}:{content}".encode(), hashlib.sha256).hexdigest()
         return f"livedesk:in-flight:{int(conversation_id)}:{tag[:32]}"

@@ -1,0 +1,38 @@
+"""The sandbox: every provider simulated by this server, and one page at ``/`` to try the bot.
+
+On only with ``SANDBOX`` (``./dev serve`` sets it when no LINE channel is configured;
+``bot.settings.load_settings`` then points every unconfigured provider's client at
+``SANDBOX_URL/sandbox/...``). The real service runs unchanged: webhook, queues,
+workers, clients. Only the far ends are simulated, each in its own module, as its
+vendor document describes it: ``line``, ``oho``, ``livedesk``, ``sms`` (SEPSMS and
+ThaiBulkSMS), ``moph``; ``page`` is what a person sees. State is in Redis
+(``store``). With ``SANDBOX`` off nothing here is imported, and no route exists.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+log = logging.getLogger("sandbox")
+
+BANNER = "SANDBOX: every provider is simulated on this server; nothing reaches LINE, Oho, LiveDesk, SMS or MOPH"
+
+
+def register_sandbox(app: Flask) -> None:
+    """Add the simulators and the page to ``app``, and say so loudly."""
+    from handlers.sandbox import line, livedesk, moph, oho, page, sms
+
+    for module in (line, oho, livedesk, sms, moph, page):
+        app.register_blueprint(module.bp)
+
+    @app.after_request
+    def _mark(response):
+        response.headers["X-Sandbox"] = "simulated providers"
+        return response
+
+    url = app.config["SETTINGS"].sandbox_url
+    for line_ in ("*" * 78, f"*** {BANNER}", f"*** open {url}/ to chat as a patient, answer as staff, "
+                  "read the SMS and the หมอพร้อม notices", "*" * 78):
+        log.warning(line_)

@@ -1,0 +1,250 @@
+"""The sandbox page at ``/``: a patient's LINE, the agent desk, the patient's phone, หมอพร้อม, the HIS.
+
+Server-rendered panels; ``sandbox.js`` polls ``/sandbox/ui/state`` and swaps the panels
+that changed, and posts what a person does: a patient types or taps (a signed LINE
+webhook to ``/callback``), an agent replies, notes or resolves (LiveDesk webhooks), the
+HIS uploads a CSV or posts JSON to the real appointments API.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import requests
+from flask import Blueprint, jsonify, render_template, request
+
+from bot.appointments import AppointmentError, parse_appointment
+from bot.privacy import mask
+from handlers.http_errors import error
+from handlers.sandbox import BANNER, livedesk, moph, oho, sms
+from handlers.sandbox.common import secret, self_url, settings, store
+from handlers.sandbox.line import patient_sends
+from handlers.sandbox.people import BY_CID, BY_KEY, BY_USER, PATIENTS
+from workers.appointments.notices import read_statuses, status_key
+
+bp = Blueprint("sandbox_page", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/sandbox/static")
+
+CSV_COLUMNS = ("appointment_id", "cid", "date", "time", "clinic")
+MAX_TEXT = 2000
+MAX_CSV_BYTES = 512 * 1024
+HIS_TIMEOUT = (3.05, 20.0)
+
+
+@bp.get("/")
+def index():
+    patient = PATIENTS[0]
+    return render_template("sandbox/index.html", banner=BANNER, patients=PATIENTS, selected=patient,
+                           panels=panels(patient, None), his_token=secret(settings().appointments_api_token),
+                           sample_json=json.dumps(_sample_api_body(), ensure_ascii=False, indent=2))
+
+
+@bp.get("/sandbox/ui/state")
+def state():
+    patient = BY_KEY.get(request.args.get("patient", ""), PATIENTS[0])
+    conversation = request.args.get("conversation", type=int)
+    return jsonify(panels=panels(patient, conversation))
+
+
+@bp.post("/sandbox/ui/patients/<key>/messages")
+def patient_message(key: str):
+    patient = BY_KEY.get(key)
+    if patient is None:
+        return error(404, "no such sandbox patient")
+    body = request.get_json(silent=True) or {}
+    text, postback = body.get("text"), body.get("postback")
+    if postback is not None:
+        if not isinstance(postback, str) or not postback or len(postback) > 300:
+            return error(400, "postback data must be text of 1-300 characters")
+        patient_sends(patient, postback=postback, display_text=_short(body.get("displayText")))
+    elif isinstance(text, str) and text.strip() and len(text) <= MAX_TEXT:
+        patient_sends(patient, text=text.strip())
+    else:
+        return error(400, f"type a message of 1-{MAX_TEXT} characters")
+    return jsonify(status="sent"), 202
+
+
+@bp.post("/sandbox/ui/desk/<int:conversation_id>/messages")
+def agent_message(conversation_id: int):
+    body = request.get_json(silent=True) or {}
+    content = body.get("content")
+    if not isinstance(content, str) or not content.strip() or len(content) > MAX_TEXT:
+        return error(400, f"type a reply of 1-{MAX_TEXT} characters")
+    if livedesk.agent_writes(conversation_id, content.strip(), bool(body.get("private"))) is None:
+        return error(404, "no such conversation")
+    return jsonify(status="sent"), 202
+
+
+@bp.post("/sandbox/ui/desk/<int:conversation_id>/resolve")
+def agent_resolve(conversation_id: int):
+    if livedesk.conversation_by_id(conversation_id) is None:
+        return error(404, "no such conversation")
+    return jsonify(status="resolved" if livedesk.agent_resolves(conversation_id) else "already resolved")
+
+
+@bp.post("/sandbox/ui/his/upload")
+def his_upload():
+    """The HIS uploads an appointment CSV: each row checked, the good ones posted to the appointments API."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return error(400, "choose a CSV file")
+    raw = upload.read(MAX_CSV_BYTES + 1)
+    if len(raw) > MAX_CSV_BYTES:
+        return error(413, "the sandbox takes CSV files up to 512 KB")
+    try:
+        rows, problem = _csv_rows(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, csv.Error):
+        return error(400, "the file is not a UTF-8 CSV")
+    if problem:
+        return error(400, problem)
+    good = [(row, record) for row, record in rows if not row["errors"]]
+    if good:
+        answer = _post_to_his([record for _, record in good])
+        if answer.status_code != 202:
+            return error(502, f"the appointments API answered {answer.status_code}")
+        for (row, _), item in zip(good, answer.json()["items"]):
+            row.update(status=item["status"], notice=item["notice"], notice_id=item["notice_id"])
+    shown = [row for row, _ in rows]
+    store().append("his:uploads", {"source": upload.filename[:80], "rows": shown}, kept=10)
+    invalid = sum(1 for row in shown if row["errors"])
+    return jsonify(rows=len(shown), queued=sum(1 for r in shown if r["status"] == "queued"), invalid=invalid)
+
+
+@bp.post("/sandbox/ui/his/api")
+def his_api():
+    """The HIS posts JSON to ``POST /api/v1/appointments``, exactly as written in the panel."""
+    text = request.get_data(as_text=True)
+    answer = requests.post(self_url("/api/v1/appointments"), data=text.encode(), timeout=HIS_TIMEOUT,
+                           headers={"Content-Type": "application/json",
+                                    "Authorization": f"Bearer {secret(settings().appointments_api_token)}"})
+    try:
+        body = answer.json()
+    except ValueError:
+        body = {}
+    rows = [{"row": item["index"] + 1, "appointment_id": item.get("appointment_id") or "", "cid": item.get("cid"),
+             "errors": {}, "status": item["status"], "notice": item.get("notice"), "notice_id": item["notice_id"]}
+            for item in body.get("items", [])]
+    rows += [{"row": item["index"] + 1, "appointment_id": str(item.get("appointment_id") or ""), "cid": "",
+              "errors": item["errors"], "status": "invalid", "notice": "", "notice_id": ""}
+             for item in body.get("invalid", [])]
+    store().append("his:uploads", {"source": f"POST /api/v1/appointments → {answer.status_code}",
+                                   "error": body.get("error"), "rows": sorted(rows, key=lambda r: r["row"])},
+                   kept=10)
+    return jsonify(status=answer.status_code, answer=body), 200
+
+
+# -- panels -----------------------------------------------------------------------------------------
+
+def panels(patient, conversation_id: int | None) -> dict[str, str]:
+    """Every panel of the page as HTML, for the selected patient and LiveDesk conversation."""
+    chat = store().items(f"line:chat:{patient.user_id}", 80)
+    last = chat[-1] if chat else None
+    quick = []
+    if last and last["from"] == "bot":
+        quick = ((last["messages"][-1].get("quickReply") or {}).get("items")) or []
+    conversations = livedesk.conversations()
+    names = _conversation_names(conversations)
+    if conversation_id is None or not any(c["id"] == conversation_id for c in conversations):
+        mine = [c for c in conversations if names.get(c["id"], (None,))[0] == patient.user_id]
+        conversation_id = (mine or conversations or [{"id": None}])[0]["id"]
+    selected = next((c for c in conversations if c["id"] == conversation_id), None)
+    render = lambda name, **context: render_template(f"sandbox/{name}.html", **context)  # noqa: E731
+    return {
+        "patient": render("patient", patient=patient),
+        "chat": render("chat", chat=chat, patient=patient,
+                       typing=store().exists(f"line:loading:{patient.user_id}")),
+        "quick": render("quick", items=quick),
+        "desk-list": render("desk_list", conversations=conversations, names=names, selected=conversation_id),
+        "desk-messages": render("desk_messages", conversation=selected, names=names,
+                                messages=livedesk.messages_of(conversation_id) if selected else []),
+        "contact": render("contact", patient=patient, contact=oho.contact_of(patient.user_id),
+                          room=oho.room_of(patient.user_id)),
+        "sms": render("sms", messages=list(reversed(sms.phone_messages())), owners=_phone_owners()),
+        "moph": render("moph", notices=list(reversed(moph.notices())), by_cid=BY_CID),
+        "his": render("his", uploads=_uploads_with_statuses()),
+        "log": render("log", lines=list(reversed(store().items("log", 30)))),
+        "conversation": str(conversation_id or ""),
+    }
+
+
+def _conversation_names(conversations: list[dict]) -> dict[int, tuple[str | None, str]]:
+    """conversation id → (LINE user id, patient name) by the LiveDesk contact's name."""
+    by_name = {p.name: p.user_id for p in PATIENTS}
+    found = {}
+    for conversation in conversations:
+        contact = store().get(f"livedesk:contact:{conversation['contact_id']}") or {}
+        name = contact.get("name") or "?"
+        found[conversation["id"]] = (by_name.get(name), name)
+    return found
+
+
+def _phone_owners() -> dict[str, str]:
+    return {p.phone: p.name for p in PATIENTS}
+
+
+def _uploads_with_statuses() -> list[dict]:
+    uploads = list(reversed(store().items("his:uploads", 10)))
+    ids = [row["notice_id"] for upload in uploads for row in upload["rows"] if row.get("notice_id")]
+    statuses = dict(zip(ids, read_statuses(current_redis(), [status_key(i) for i in ids]))) if ids else {}
+    for upload in uploads:
+        for row in upload["rows"]:
+            record = statuses.get(row.get("notice_id") or "")
+            if record:
+                row["status"] = record.get("status") or row["status"]
+                row["error"] = record.get("error")
+    return uploads
+
+
+def current_redis():
+    return store().redis
+
+
+def _csv_rows(text: str) -> tuple[list[tuple[dict, dict]], str | None]:
+    """Each data row (numbered as a spreadsheet does: the header is row 1) with its problems."""
+    reader = csv.DictReader(io.StringIO(text))
+    reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
+    missing = [name for name in CSV_COLUMNS if name not in reader.fieldnames]
+    if missing:
+        return [], f"missing column(s) {', '.join(missing)}; the header needs {', '.join(CSV_COLUMNS)}"
+    rows = []
+    for number, record in enumerate(reader, start=2):
+        record = {k: (v or "").strip() for k, v in record.items() if k}
+        cid = record.get("cid", "").replace("-", "").replace(" ", "")
+        row = {"row": number, "appointment_id": record.get("appointment_id", ""), "cid": mask(cid), "errors": {},
+               "status": "invalid", "notice": "", "notice_id": "", "patient": (BY_CID.get(cid) or _NOBODY).name}
+        try:
+            parse_appointment(record)
+        except AppointmentError as exc:
+            row["errors"] = exc.errors
+        rows.append((row, {k: v for k, v in record.items() if v}))
+    return rows, None
+
+
+class _Nobody:
+    name = ""
+
+
+_NOBODY = _Nobody()
+
+
+def _post_to_his(items: list[dict]) -> requests.Response:
+    return requests.post(self_url("/api/v1/appointments"), json=items, timeout=HIS_TIMEOUT,
+                         headers={"Authorization": f"Bearer {secret(settings().appointments_api_token)}"})
+
+
+def _sample_api_body() -> list[dict]:
+    import datetime as dt
+
+    day = (dt.date.today() + dt.timedelta(days=7)).isoformat()
+    return [{"appointment_id": "API-0001", "cid": PATIENTS[2].cid, "date": day, "time": "10:30",
+             "clinic": "คลินิกอายุรกรรม", "doctor": "นพ.ตัวอย่าง ใจดี", "location": "อาคาร 1 ชั้น 2"}]
+
+
+def _short(value) -> str | None:
+    return value[:300] if isinstance(value, str) and value else None
+
+
+def patient_of(user_id: str):
+    return BY_USER.get(user_id)

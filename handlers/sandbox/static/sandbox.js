@@ -1,0 +1,94 @@
+// The sandbox page: poll the panels, swap what changed, post what the person does.
+(function () {
+  const state = window.SANDBOX;
+  const shown = new Map();
+  const $ = (selector) => document.querySelector(selector);
+
+  async function post(url, body, isForm) {
+    const options = {method: "POST", body: isForm ? body : JSON.stringify(body)};
+    if (!isForm) options.headers = {"Content-Type": "application/json"};
+    const response = await fetch(url, options);
+    let answer = {};
+    try { answer = await response.json(); } catch (e) { /* empty body */ }
+    if (!response.ok) alert(answer.error || ("HTTP " + response.status));
+    refresh();
+    return {ok: response.ok, answer: answer};
+  }
+
+  async function refresh() {
+    const query = new URLSearchParams({patient: state.patient, conversation: state.conversation || ""});
+    let data;
+    try { data = await (await fetch("/sandbox/ui/state?" + query)).json(); } catch (e) { return; }
+    state.conversation = data.panels.conversation;
+    for (const [name, html] of Object.entries(data.panels)) {
+      const element = document.querySelector(`[data-panel="${name}"]`);
+      if (!element || shown.get(name) === html) continue;
+      shown.set(name, html);
+      element.innerHTML = html;
+      if (name === "chat" || name === "desk-messages") element.scrollTop = element.scrollHeight;
+    }
+  }
+
+  function act(action) {
+    // A tap on a quick reply or a Flex/template button, as LINE sends it.
+    const url = `/sandbox/ui/patients/${state.patient}/messages`;
+    if (action.type === "message") return post(url, {text: action.text});
+    if (action.type === "postback") return post(url, {postback: action.data, displayText: action.displayText || action.text || null});
+    if (action.type === "uri") return window.open(action.uri, "_blank");
+    alert("The sandbox does not simulate " + action.type + " actions.");
+  }
+
+  document.addEventListener("click", (event) => {
+    const tab = event.target.closest("[data-patient]");
+    if (tab) {
+      state.patient = tab.dataset.patient; state.conversation = "";
+      document.querySelectorAll(".patient-tab").forEach((t) => t.classList.toggle("selected", t === tab));
+      shown.clear(); return refresh();
+    }
+    const conversation = event.target.closest("[data-conversation]");
+    if (conversation) { state.conversation = conversation.dataset.conversation; return refresh(); }
+    const actionable = event.target.closest("[data-action]");
+    if (actionable) { event.preventDefault(); return act(JSON.parse(actionable.dataset.action)); }
+    if (event.target.closest("[data-testid=agent-resolve]") && state.conversation) {
+      return post(`/sandbox/ui/desk/${state.conversation}/resolve`, {});
+    }
+  });
+
+  $("[data-form=patient]").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = $("[data-testid=patient-input]");
+    if (!input.value.trim()) return;
+    post(`/sandbox/ui/patients/${state.patient}/messages`, {text: input.value});
+    input.value = "";
+  });
+
+  $("[data-form=agent]").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = $("[data-testid=agent-input]"), note = $("[data-testid=agent-private]");
+    if (!input.value.trim() || !state.conversation) return;
+    post(`/sandbox/ui/desk/${state.conversation}/messages`, {content: input.value, private: note.checked});
+    input.value = ""; note.checked = false;
+  });
+
+  $("[data-form=his-upload]").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = $("[data-testid=his-file]").files[0];
+    if (!file) return alert("Choose a CSV file (the sample is linked beside the button).");
+    const form = new FormData(); form.append("file", file);
+    const {ok, answer} = await post("/sandbox/ui/his/upload", form, true);
+    if (ok) $("[data-testid=his-result]").textContent =
+      `${answer.rows} row(s): ${answer.queued} queued, ${answer.invalid} invalid`;
+  });
+
+  $("[data-form=his-api]").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const response = await fetch("/sandbox/ui/his/api", {method: "POST", body: $("[data-testid=his-json]").value,
+                                                         headers: {"Content-Type": "application/json"}});
+    const answer = await response.json();
+    $("[data-testid=his-result]").textContent = `HIS API answered ${answer.status}`;
+    refresh();
+  });
+
+  refresh();
+  setInterval(refresh, 700);
+})();

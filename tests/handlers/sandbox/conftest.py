@@ -1,0 +1,76 @@
+"""A sandbox server on a loopback port: the real app with SANDBOX on, against the suite's Redis.
+
+The simulators post their webhooks to the server's own address, so these tests need a
+listening server (werkzeug's, in a thread), not Flask's test client.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from bot.settings import Settings, load_settings
+from handlers.app import create_app
+from handlers.sandbox.store import SandboxStore
+from workers import runtime
+from workers.services import Services
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
+    """Poll ``condition`` until it returns something truthy (and return that), or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Sandbox:
+    url: str
+    settings: Settings
+    services: Services
+    store: SandboxStore
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, timeout=10, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return requests.post(self.url + path, timeout=10, **kwargs)
+
+    def traffic(self, provider: str | None = None) -> list[dict]:
+        return [line for line in self.store.items("log") if provider is None or line["provider"] == provider]
+
+
+@pytest.fixture
+def sandbox(redis_server, redis):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = load_settings(_env_file=None, redis_url=redis_server.url, sandbox=True, sandbox_url=url)
+    services = Services(settings, redis_connection=redis)
+    previous = runtime._services
+    runtime.install(services)
+    server = make_server("127.0.0.1", port, create_app(settings, services=services), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield Sandbox(url, settings, services, SandboxStore(redis))
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        runtime.install(previous)

@@ -1,0 +1,40 @@
+"""The page's own endpoints: what a person does, and clear 4xx answers for what makes no sense."""
+
+from __future__ import annotations
+
+from handlers.sandbox.people import PATIENTS
+from tests.handlers.sandbox.conftest import wait_for
+
+
+def test_bad_input_is_refused_with_a_reason(sandbox):
+    for path, body, status in [
+        ("/sandbox/ui/patients/nobody/messages", {"text": "hi"}, 404),
+        (f"/sandbox/ui/patients/{PATIENTS[0].key}/messages", {"text": "   "}, 400),
+        (f"/sandbox/ui/patients/{PATIENTS[0].key}/messages", {"postback": ""}, 400),
+        ("/sandbox/ui/desk/999/messages", {"content": "x"}, 404),
+        ("/sandbox/ui/desk/999/resolve", {}, 404),
+    ]:
+        answer = sandbox.post(path, json=body)
+        assert answer.status_code == status and answer.json()["error"], path
+    no_columns = sandbox.post("/sandbox/ui/his/upload", files={"file": ("a.csv", b"cid,date\n1,2\n", "text/csv")})
+    assert no_columns.status_code == 400 and "appointment_id" in no_columns.json()["error"]
+    assert sandbox.post("/sandbox/ui/his/upload").status_code == 400
+    assert sandbox.get("/healthz").status_code == 200  # still healthy
+
+
+def test_the_his_api_form_posts_to_the_real_appointments_api(sandbox):
+    patient = PATIENTS[2]
+    body = ('[{"appointment_id": "T-1", "cid": "%s", "date": "2027-01-05", "time": "09:00", "clinic": "OPD"},'
+            ' {"appointment_id": "T-2", "cid": "123", "date": "2027-01-05", "time": "09:00", "clinic": "OPD"}]'
+            % patient.cid)
+    answer = sandbox.post("/sandbox/ui/his/api", data=body, headers={"Content-Type": "application/json"})
+    assert answer.json()["status"] == 400  # all or nothing: the API refuses the batch with the bad CID
+    upload = sandbox.store.items("his:uploads")[-1]
+    assert [(r["appointment_id"], r["status"]) for r in upload["rows"]] == [("T-2", "invalid")]
+    answer = sandbox.post("/sandbox/ui/his/api", data=body.split(", {")[0] + "]",
+                          headers={"Content-Type": "application/json"})
+    assert answer.json()["status"] == 202
+    row = sandbox.store.items("his:uploads")[-1]["rows"][0]
+    assert row["status"] == "queued" and row["notice_id"]
+    state = wait_for(lambda: sandbox.get("/sandbox/ui/state").json()["panels"], what="the page state")
+    assert "T-1" in state["his"] and "queued" in state["his"]
