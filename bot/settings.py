@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     redis_sentinel_master: str = Field("mymaster", description="The master's name the sentinels monitor")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_webhook_bytes: int = Field(1_000_000, ge=1_000, description="Largest webhook body accepted")
+    metrics_token: SecretStr | None = Field(None, description="Bearer token for GET /metrics; unset = 404")
 
     # --- LINE -----------------------------------------------------------
     line_channel_secret: SecretStr | None = None

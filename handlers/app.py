@@ -13,7 +13,7 @@ from bot.settings import Settings, load_settings
 
 def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     """Build the Flask app. Settings are read and checked here, once (``SettingsError`` lists problems)."""
-    from handlers import appointments_api, health, line_webhook, livedesk_webhook, sms_webhooks
+    from handlers import appointments_api, health, line_webhook, livedesk_webhook, metrics, sms_webhooks
     from handlers.bot_cli import bot_cli
     from handlers.http_errors import register_error_handlers
     from handlers.moph_cli import moph_cli
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_webhook_bytes
     app.extensions["services"] = services or Services(settings)
 
-    for module in (health, line_webhook, livedesk_webhook, sms_webhooks, appointments_api):
+    for module in (health, line_webhook, livedesk_webhook, sms_webhooks, appointments_api, metrics):
         app.register_blueprint(module.bp)
     register_error_handlers(app)
     _log_requests(app)

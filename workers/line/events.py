@@ -21,6 +21,7 @@ over never twice there (README, "Delivery guarantees").
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -29,7 +30,8 @@ import redis
 from bot.dialog import Dialog, Reply
 from bot.privacy import mask
 from integrations.line import LineClient, retry_key_for
-from workers.line.inbox import event_id, source_key
+from integrations.metrics import ANSWER_SECONDS, ANSWERS
+from workers.line.inbox import RECEIVED_AT, event_id, source_key
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,10 @@ class LineEventHandler:
             token = None
         how = self.line.reply_or_push(token, to, reply.messages, retry_key_for("answer", eid))
         self.redis.set(_answered_key(eid), how, ex=ANSWERED_TTL)  # first thing after LINE's 2xx
+        ANSWERS.labels(how).inc()
+        received = raw_event.get(RECEIVED_AT)
+        if isinstance(received, (int, float)):
+            ANSWER_SECONDS.observe(max(0.0, time.time() - received))
         log.info("answered %s of %s with %s (%s)", raw_event.get("type"), mask(to), reply.intent, how)
         return how
 
