@@ -15,6 +15,9 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     """Build the Flask app. Settings are read and checked here, once (``SettingsError`` lists problems)."""
     from handlers import appointments_api, health, line_webhook, livedesk_webhook, metrics, sms_webhooks
     from handlers.bot_cli import bot_cli
+    from handlers.doctor_cli import doctor
+    from handlers.handoff_cli import handoff_cli
+    from handlers.line_cli import line_cli
     from handlers.http_errors import register_error_handlers
     from handlers.moph_cli import moph_cli
     from handlers.sms_cli import sms_cli
@@ -34,6 +37,9 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     app.cli.add_command(bot_cli)
     app.cli.add_command(moph_cli)
     app.cli.add_command(sms_cli)
+    app.cli.add_command(line_cli)
+    app.cli.add_command(handoff_cli)
+    app.cli.add_command(doctor)
 
     missing = settings.missing_for("line")
     if missing:
