@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from workers.doctor import run_checks
 
@@ -15,6 +16,7 @@ MARKS = {True: "ok", False: "FAIL", None: "-"}
 
 
 @click.command("doctor")
+@with_appcontext
 def doctor() -> None:
     """Check the configuration and every provider (LINE, Oho, LiveDesk, SMS credit, MOPH token)."""
     checks = run_checks(current_app.extensions["services"])

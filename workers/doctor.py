@@ -30,6 +30,14 @@ class Check:
     fix: str = ""
 
 
+class NeedsAttention(Exception):
+    """The provider answered, but what it said needs someone (e.g. the credit is low)."""
+
+    def __init__(self, detail: str, fix: str):
+        super().__init__(detail)
+        self.fix = fix
+
+
 def run_checks(services) -> list[Check]:
     settings = services.settings
     checks = [_configuration(settings, feature, label) for feature, label in FEATURES.items()]
@@ -78,6 +86,8 @@ def _provider(name: str, missing: list[str], call: Callable[[], str], credential
         return Check(name, None, "skipped: not configured", f"set {', '.join(missing)}")
     try:
         return Check(name, True, call())
+    except NeedsAttention as exc:
+        return Check(name, False, str(exc), exc.fix)
     except ProviderConnectionError as exc:
         return Check(name, False, str(exc), "unreachable: check its base URL setting and the network")
     except ProviderError as exc:
@@ -117,7 +127,8 @@ def _credit(services) -> str:
         services.thaibulksms.credit()
     threshold = settings.sms_low_credit_threshold
     if threshold and balance < threshold:
-        raise ValueError(f"credit {balance}, under SMS_LOW_CREDIT_THRESHOLD ({threshold}): top up")
+        raise NeedsAttention(f"credit {balance}, under SMS_LOW_CREDIT_THRESHOLD ({threshold})",
+                             f"top up the {settings.sms_provider} credit")
     return f"credit {balance}"
 
 

@@ -71,6 +71,7 @@ def resend(notices, notice_id: str) -> NoticeRecord:
             raise CannotResend("the appointment changed since this notice; the newer notice is the one to send")
         job, args = appointment_jobs.send_notice, (ref, notice_id, kind)
     with redis.pipeline(transaction=True) as pipe:
+        pipe.multi()  # explicit, so that RQ adds its commands to this transaction
         pipe.delete(f"appt:sending:{notice_id}")
         if kind != "reminder":
             pipe.set(f"appt:claim:{notice_id}", "1", ex=DEDUP_SECONDS)  # as when it was first queued
