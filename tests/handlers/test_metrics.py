@@ -177,3 +177,17 @@ def test_endpoint_labels_carry_no_ids(path, template):
 def test_outcomes():
     assert [outcome(s) for s in (200, 204, 302, 404, 429, 500, 503, None)] == \
         ["2xx", "2xx", "3xx", "4xx", "4xx", "5xx", "5xx", "timeout"]
+
+
+def test_the_sample_alert_rules_use_only_metrics_we_export():
+    import re
+
+    import yaml
+
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    used = {re.sub(r"_(bucket|count|sum)$", "", name) for e in exprs for name in re.findall(r"linebot_\w+", e)}
+    defined = set(re.findall(r'"(linebot_\w+?)(?:_total)?"', (ROOT / "integrations" / "metrics.py").read_text()))
+    assert used - {n + "_total" for n in defined} - defined == set()
+    assert {"LineAnswersFailing", "LineBacklogOld", "DeadItems", "SmsCreditLow", "NoWorkerAlive"} <= {
+        rule["alert"] for group in rules["groups"] for rule in group["rules"]}
