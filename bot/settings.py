@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     max_webhook_bytes: int = Field(1_000_000, ge=1_000, description="Largest webhook body accepted")
     sandbox: bool = Field(False, description="Simulate every provider on this server (handlers/sandbox); never in production")
     sandbox_url: str = Field("http://127.0.0.1:8000", description="This server as its own processes reach it, in sandbox mode")
+    metrics_token: SecretStr | None = Field(None, description="Bearer token for GET /metrics; unset = 404")
 
     # --- LINE -----------------------------------------------------------
     line_channel_secret: SecretStr | None = None

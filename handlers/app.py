@@ -13,9 +13,12 @@ from bot.settings import Settings, load_settings
 
 def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     """Build the Flask app. Settings are read and checked here, once (``SettingsError`` lists problems)."""
-    from handlers import appointments_api, health, line_webhook, livedesk_webhook, sms_webhooks
+    from handlers import appointments_api, health, line_webhook, livedesk_webhook, metrics, sms_webhooks
     from handlers.bot_cli import bot_cli
+    from handlers.doctor_cli import doctor
+    from handlers.handoff_cli import handoff_cli
     from handlers.http_errors import register_error_handlers
+    from handlers.line_cli import line_cli
     from handlers.moph_cli import moph_cli
     from handlers.sms_cli import sms_cli
     from workers.services import Services
@@ -27,7 +30,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_webhook_bytes
     app.extensions["services"] = services or Services(settings)
 
-    for module in (health, line_webhook, livedesk_webhook, sms_webhooks, appointments_api):
+    for module in (health, line_webhook, livedesk_webhook, sms_webhooks, appointments_api, metrics):
         app.register_blueprint(module.bp)
     if settings.sandbox:  # only when asked: with it off no /sandbox route (and no /) exists
         from handlers.sandbox import register_sandbox
@@ -37,6 +40,9 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     app.cli.add_command(bot_cli)
     app.cli.add_command(moph_cli)
     app.cli.add_command(sms_cli)
+    app.cli.add_command(line_cli)
+    app.cli.add_command(handoff_cli)
+    app.cli.add_command(doctor)
 
     missing = settings.missing_for("line")
     if missing:

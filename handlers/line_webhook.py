@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 from linebot.v3 import SignatureValidator
 
 from handlers.http_errors import error
+from integrations.metrics import WEBHOOK_EVENTS, WEBHOOK_REJECTED
 from workers.line.inbox import accept_events
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ bp = Blueprint("line_webhook", __name__)
 def callback():
     services = current_app.extensions["services"]
     if services.settings.missing_for("line"):
+        WEBHOOK_REJECTED.labels("not_configured").inc()
         return error(503, "LINE is not configured (see /readyz); the webhook cannot verify requests")
     secret = services.settings.line_channel_secret.get_secret_value()
     body = request.get_data(cache=False)  # raw bytes: the signature covers them exactly
@@ -31,9 +33,11 @@ def callback():
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
+        WEBHOOK_REJECTED.labels("not_utf8").inc()
         return error(400, "body is not UTF-8")
     if not signature or not SignatureValidator(secret).validate(text, signature):
         log.warning("LINE webhook with a bad or missing signature from %s", request.remote_addr)
+        WEBHOOK_REJECTED.labels("bad_signature").inc()
         return error(400, "invalid signature")
     try:
         payload = json.loads(text)
@@ -41,8 +45,11 @@ def callback():
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             raise TypeError
     except (ValueError, KeyError, TypeError, RecursionError):
+        WEBHOOK_REJECTED.labels("not_a_webhook_payload").inc()
         return error(400, "body is not a LINE webhook payload")
     accepted = accept_events(services.redis, events)
+    WEBHOOK_EVENTS.labels("accepted").inc(accepted.queued)
+    WEBHOOK_EVENTS.labels("duplicate").inc(accepted.duplicates)
     if accepted.duplicates:
         log.info("LINE webhook: %d new event(s), %d already seen", accepted.queued, accepted.duplicates)
     return jsonify(status="ok", queued=accepted.queued, duplicates=accepted.duplicates)

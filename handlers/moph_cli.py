@@ -2,6 +2,8 @@
 
     flask --app wsgi moph push appointments.csv [--result FILE] [--no-wait] [--timeout 900] [--dry-run]
     flask --app wsgi moph announce --cids cids.txt --message message.json [--chunk-size 10000]
+    flask --app wsgi moph notices [--status uncertain|failed]
+    flask --app wsgi moph resend NOTICE_ID [--yes]
 
 Workers do the sending (``python -m workers``; ``./dev serve`` and the Procfile start
 one). These commands validate, queue, and with ``--wait`` (the default) watch the
@@ -36,6 +38,7 @@ from workers.appointments.announcements import (
 )
 from workers.appointments.announcements import status_key as chunk_status_key
 from workers.appointments.notices import naming_key
+from workers.appointments.resend import RESENDABLE, CannotResend, notices_with_status, resend
 from workers.appointments.status import PENDING, UNCERTAIN, NoticeStatus, read_statuses, status_key
 from workers.queues import BULK_QUEUE
 
@@ -175,6 +178,39 @@ def announce(cids_file: Path, message_file: Path, chunk_size: int, wait: bool, t
     _warn_uncertain(counts["uncertain"], "chunk(s)")
     if counts["failed"] or counts["uncertain"] or (wait and counts["pending"]):
         raise click.exceptions.Exit(1)
+
+
+@moph_cli.command("notices")
+@click.option("--status", "statuses", type=click.Choice(RESENDABLE), multiple=True,
+              help="Which notices  [default: uncertain and failed]")
+def notices(statuses: tuple[str, ...]) -> None:
+    """List the notices that need a person: uncertain (check หมอพร้อม) or failed."""
+    found = notices_with_status(current_app.extensions["services"].redis, statuses or RESENDABLE)
+    if not found:
+        click.echo(f"no {' or '.join(statuses or RESENDABLE)} notice in the last 30 days.")
+        return
+    for n in found:
+        click.echo(f"{n.updated_at:<26} {n.status:<10} {n.kind:<10} appointment {mask(n.appointment_id):<6} "
+                   f"cid {n.cid:<6} {n.notice_id}  {n.error}")
+    click.echo(f"{len(found)} notice(s). After checking หมอพร้อม: `flask moph resend NOTICE_ID`.")
+
+
+@moph_cli.command("resend")
+@click.argument("notice_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+def resend_notice(notice_id: str, yes: bool) -> None:
+    """Send an uncertain or failed notice again, after a person checked หมอพร้อม that it did not arrive."""
+    services = current_app.extensions["services"]
+    notices_service = _configured(lambda: services.appointment_notices)
+    if not yes:
+        click.confirm(f"Send notice {notice_id} again? An uncertain notice may have reached the patient "
+                      "already: check หมอพร้อม first.", abort=True)
+    try:
+        done = resend(notices_service, notice_id)
+    except CannotResend as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"queued {done.kind} notice {notice_id} (appointment {mask(done.appointment_id)}, cid {done.cid}) "
+               "again; `flask moph notices` shows it while it is not sent.")
 
 
 def _configured(build):

@@ -23,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from bot.privacy import mask_numbers
+from integrations import metrics
 from integrations.errors import (
     ProviderConnectionError,
     ProviderError,
@@ -124,6 +125,7 @@ class HttpClient:
             idempotent = method in IDEMPOTENT_METHODS
         all_headers = {"Accept": "application/json", **self.auth_headers(), **(headers or {})}
         url = self.url(path)
+        endpoint = metrics.endpoint_template(path)
         attempt = 0
         while True:
             attempt += 1
@@ -133,6 +135,7 @@ class HttpClient:
                                                 params=params, headers=all_headers,
                                                 timeout=self.timeout)
             except requests.RequestException as exc:
+                metrics.record_call(self.provider, endpoint, None, time.monotonic() - started)
                 reached = _may_have_reached(exc)
                 error = ProviderConnectionError(f"{type(exc).__name__} calling {self._where(path)}",
                                                 provider=self.provider)
@@ -144,6 +147,7 @@ class HttpClient:
                 # No chained cause: requests' messages quote the URL, query string and all.
                 raise error from None
 
+            metrics.record_call(self.provider, endpoint, response.status_code, time.monotonic() - started)
             self._log(method, path, response.status_code, started, attempt)
             if response.ok or response.status_code in ok_statuses:
                 return response

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -19,11 +20,14 @@ from linebot.v3.messaging import (
     Configuration,
     MessagingApi,
     MessagingApiBlob,
+    RichMenuRequest,
 )
 
 from bot.privacy import mask, mask_numbers
+from integrations import metrics
 from integrations.errors import (
     InvalidRequestError,
+    NotFoundError,
     ProviderConnectionError,
     ProviderError,
     error_class_for_status,
@@ -99,6 +103,36 @@ class LineClient:
         headers = response.headers or {}
         return response.data, headers.get("Content-Type") or headers.get("content-type") or "application/octet-stream"
 
+    # -- rich menus (LINE Messaging API, "Rich menu") --------------------------------
+    def create_rich_menu(self, menu: dict[str, Any]) -> str:
+        """Create a rich menu (the SDK's model checks its shape first); returns its id."""
+        request = RichMenuRequest.from_dict(menu)
+        return self._call("richmenu_create", self._api.create_rich_menu_with_http_info, request).data.rich_menu_id
+
+    def set_rich_menu_image(self, rich_menu_id: str, image: bytes, content_type: str) -> None:
+        """Upload the menu's image (PNG or JPEG, exactly the menu's size, at most 1 MB)."""
+        self._call("richmenu_image", self._blob.set_rich_menu_image_with_http_info, rich_menu_id, image,
+                   _headers={"Content-Type": content_type})
+
+    def set_default_rich_menu(self, rich_menu_id: str) -> None:
+        """Show this menu to every user without a menu of their own (refused until it has an image)."""
+        self._call("richmenu_default", self._api.set_default_rich_menu_with_http_info, rich_menu_id)
+
+    def default_rich_menu_id(self) -> str | None:
+        """The default menu's id; None when there is none (LINE answers 404)."""
+        try:
+            return self._call("richmenu_default_get", self._api.get_default_rich_menu_id_with_http_info).data.rich_menu_id
+        except NotFoundError:
+            return None
+
+    def rich_menus(self) -> list[dict[str, Any]]:
+        """Every rich menu of the channel (``richMenuId``, ``name``, ``chatBarText``, ``size``, ``areas``)."""
+        answer = self._call("richmenu_list", self._api.get_rich_menu_list_with_http_info).data
+        return [menu.to_dict() for menu in answer.richmenus or []]
+
+    def delete_rich_menu(self, rich_menu_id: str) -> None:
+        self._call("richmenu_delete", self._api.delete_rich_menu_with_http_info, rich_menu_id)
+
     # -- plumbing -------------------------------------------------------------
     def _post(self, name: str, path: str, body: dict, headers: dict | None = None) -> None:
         """POST a JSON body through the SDK's own transport (auth, host, errors), skipping its models.
@@ -116,15 +150,21 @@ class LineClient:
         response.data  # read the body so the connection goes back to the pool
 
     def _call(self, name: str, method, *args, **kwargs):
+        started = time.monotonic()
         try:
-            return method(*args, _request_timeout=self.timeout, **kwargs)
+            answer = method(*args, _request_timeout=self.timeout, **kwargs)
+            metrics.record_call(self.provider, name, getattr(answer, "status_code", 200), time.monotonic() - started)
+            return answer
         except ApiException as exc:
+            metrics.record_call(self.provider, name, exc.status or None, time.monotonic() - started)
             raise self._error(name, exc) from None
         except ValueError:
+            metrics.record_call(self.provider, name, 200, time.monotonic() - started)
             # The SDK's models rejected LINE's answer; their message quotes it (names, pictures).
             raise ProviderError(f"LINE {name}: answer not understood", provider=self.provider) from None
         except Exception as exc:  # urllib3 connection and timeout errors
             if type(exc).__module__.startswith("urllib3"):
+                metrics.record_call(self.provider, name, None, time.monotonic() - started)
                 raise ProviderConnectionError(f"{type(exc).__name__} calling LINE {name}",
                                               provider=self.provider) from None
             raise

@@ -7,16 +7,26 @@ requests-based providers by ``responses``.
 
 from __future__ import annotations
 
-import pytest
-import redis as redis_lib
+import atexit
+import os
+import shutil
+import tempfile
 
-from bot.settings import Settings, load_settings
-from handlers.app import create_app
-from tests.support import ACCESS_TOKEN, CHANNEL_SECRET, LineWebhook
-from workers import runtime
-from workers.__main__ import build_worker
-from workers.embedded_redis import EmbeddedRedis
-from workers.services import Services
+# Each run's metrics in a directory of its own, chosen before any project module imports
+# prometheus-client (``integrations/metrics.py``); subprocesses a test starts inherit it.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="linebot-metrics-")
+atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], True)
+
+import pytest  # noqa: E402
+import redis as redis_lib  # noqa: E402
+
+from bot.settings import Settings, load_settings  # noqa: E402
+from handlers.app import create_app  # noqa: E402
+from tests.support import ACCESS_TOKEN, CHANNEL_SECRET, LineWebhook  # noqa: E402
+from workers import runtime  # noqa: E402
+from workers.__main__ import build_worker  # noqa: E402
+from workers.embedded_redis import EmbeddedRedis  # noqa: E402
+from workers.services import Services  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

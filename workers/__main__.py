@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from bot.log_setup import configure_logging
 from bot.settings import load_settings
+from integrations.metrics import mark_process_dead
 from workers import runtime
 from workers.maintenance import Maintenance
 from workers.queues import QUEUE_NAMES, get_queue
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       logging_level=settings.log_level)
     finally:
         maintenance.stop.set()
+        mark_process_dead(os.getpid())
     return 0
 
 

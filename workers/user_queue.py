@@ -29,7 +29,12 @@ Redis, for a queue named ``<name>``:
   <name>-lock:<user>        the drain lock                                        lock_timeout
   <name>-attempts:<user>    hash: failed attempts of the first item               seen_ttl
   <name>-pending:<user>     a drain job is queued (value: when it was queued)     pending_ttl
-  <dead_key>                set-aside items, newest first                         dead_kept entries, dead_ttl
+  <dead_key>                set-aside items, newest first: JSON {user, at, reason, item (the raw
+                            item)}; older entries are the raw item alone     dead_kept entries, dead_ttl
+
+A set-aside item can be put back (``replay``): at the end of its user's list, past the
+seen-check (its marker is what stops a redelivery, not a replay), and only if it was still
+in the dead list, removed from it in the same step, so that it is replayed once.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import json
 import logging
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import redis
@@ -46,6 +52,7 @@ from redis.exceptions import LockError
 
 from bot.privacy import mask
 from integrations.errors import ProviderError
+from integrations.metrics import ITEM_FAILURES, SET_ASIDE
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,42 @@ if redis.call('LLEN', KEYS[1]) == 0 then
 end
 return 0
 """
+
+
+# Back into the user's list only if the entry was still set aside (so once), past the seen-check.
+# At the end (RPUSH): a drain may be handling the first item right now, and pops it when done.
+_REPLAY = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[4])
+  redis.call('SET', KEYS[4], '1', 'EX', ARGV[6])
+  return 1
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class DeadItem:
+    """One set-aside entry: whose, when, why, and the item as it was queued."""
+
+    entry: bytes              # the dead list's entry, exactly (what ``replay`` removes)
+    user: str | None          # None for entries written before users were recorded
+    at: float | None
+    reason: str
+    raw: bytes                # the item as it was queued
+
+    @classmethod
+    def parse(cls, entry: bytes) -> "DeadItem":
+        try:
+            found = json.loads(entry)
+        except ValueError:
+            found = None
+        if isinstance(found, dict) and set(found) == {"user", "at", "reason", "item"} \
+                and isinstance(found["item"], str):
+            return cls(entry, found["user"], found["at"], found["reason"], found["item"].encode())
+        return cls(entry, None, None, "", entry)
 
 
 class ItemsSetAside(Exception):
@@ -198,7 +241,7 @@ class UserQueue:
                             break  # the item stays first in line, due later
                         if on_set_aside is not None and isinstance(item, dict):
                             on_set_aside(item, exc)
-                        self._move_to_dead(user, raw)
+                        self._move_to_dead(user, raw, exc)
                         set_aside += 1
                         raw = self.redis.lindex(items, 0)
                     else:
@@ -247,6 +290,19 @@ class UserQueue:
             enqueue_next(user)
         return handled
 
+    # -- set-aside items ----------------------------------------------------------------
+    def dead_items(self, limit: int | None = None) -> list[DeadItem]:
+        """The set-aside items, newest first."""
+        entries = self.redis.lrange(self.dead_key, 0, -1 if limit is None else limit - 1)
+        return [DeadItem.parse(entry) for entry in entries]
+
+    def replay(self, dead: DeadItem, user: str, item_id: str) -> bool:
+        """Put a set-aside item back at the end of ``user``'s list; False if it was no longer set aside.
+        The caller starts the user's drain."""
+        keys = [self.dead_key, self._items(user), self.due_key, f"{self.seen_prefix}:{item_id}"]
+        args = [dead.entry, dead.raw, self.clock(), user, ITEM_TTL, self.seen_ttl]
+        return bool(self.redis.eval(_REPLAY, len(keys), *keys, *args))
+
     # -- internals -------------------------------------------------------------------
     def _items(self, user: str) -> str:
         return f"{self.name}:{user}"
@@ -291,6 +347,7 @@ class UserQueue:
         # patient's text (e.g. a validation error), so only their type (and stack) is logged.
         safe = str(exc) if isinstance(exc, ProviderError) else type(exc).__name__
         if not permanent and attempts < self.max_attempts:
+            ITEM_FAILURES.labels(self.name).inc()
             delay = self.retry_delay(attempts)
             self.redis.zadd(self.due_key, {user: self.clock() + delay})
             log.warning("%s item of %s failed (attempt %d of %d), next try in %d s: %s", self.name, mask(user),
@@ -301,14 +358,19 @@ class UserQueue:
                   type(exc).__name__, safe, f"\n{stack}" if stack else "")
         return True
 
-    def _move_to_dead(self, user: str, raw: bytes) -> None:
+    def _move_to_dead(self, user: str, raw: bytes, exc: Exception) -> None:
+        # The reason as logged: a provider's (log-safe) message, else only the exception's type.
+        reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, ProviderError) else type(exc).__name__
+        entry = json.dumps({"user": user, "at": round(self.clock(), 3), "reason": reason[:300],
+                            "item": raw.decode("utf-8", "replace")}, ensure_ascii=False)
         pipe = self.redis.pipeline()
         pipe.lpop(self._items(user))
-        pipe.lpush(self.dead_key, raw)
+        pipe.lpush(self.dead_key, entry)
         pipe.ltrim(self.dead_key, 0, self.dead_kept - 1)
         pipe.expire(self.dead_key, DEAD_TTL)
         pipe.hdel(self._attempts(user), _fingerprint(raw))
         pipe.execute()
+        SET_ASIDE.labels(self.name).inc()
 
 
 def _fingerprint(raw: bytes) -> str:

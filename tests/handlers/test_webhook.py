@@ -2,8 +2,10 @@
 
 import json
 import logging
+import time
 
 from tests.support import text_event
+from workers.line.inbox import RECEIVED_AT, event_id
 from workers.queues import LINE_QUEUE, get_queue
 
 
@@ -17,7 +19,9 @@ def test_signed_event_is_queued_and_acknowledged(webhook, redis, line_stub):
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "queued": 1, "duplicates": 0}
     assert queued_jobs(redis) == 1
-    assert json.loads(redis.lindex(f"line:inbox:{event['source']['userId']}", 0)) == event
+    queued = json.loads(redis.lindex(f"line:inbox:{event['source']['userId']}", 0))
+    assert time.time() - 5 < queued.pop(RECEIVED_AT) <= time.time()  # when the webhook received it
+    assert queued == event
     assert line_stub.log == []  # no outbound HTTP inside the request
 
 
@@ -188,3 +192,9 @@ def test_a_drain_that_starts_between_the_two_steps_gets_a_successor(redis, monke
     inbox.accept_events(redis, [text_event("2", user=user)])
     assert queued_jobs(redis) == 1
     assert redis.exists(f"line:inbox-pending:{user}")
+
+
+def test_the_receive_time_does_not_change_the_id_of_an_event_without_one():
+    event = text_event("hi")
+    del event["webhookEventId"]
+    assert event_id({**event, RECEIVED_AT: 1.0}) == event_id({**event, RECEIVED_AT: 2.0}) == event_id(event)

@@ -132,7 +132,9 @@ def test_the_dead_list_keeps_only_the_newest(redis):
 
     with pytest.raises(ItemsSetAside, match=r"^4 test:outbox item\(s\) of …cccc set aside in test:outbox:dead$"):
         queue.drain(USER, rejected)
-    assert [json.loads(raw)["n"] for raw in redis.lrange("test:outbox:dead", 0, -1)] == [3, 2]
+    dead = queue.dead_items()
+    assert [json.loads(d.raw)["n"] for d in dead] == [3, 2]
+    assert {(d.user, d.reason) for d in dead} == {(USER, "InvalidRequestError: [livedesk 422] rejected")}
     assert queue.pending(USER) == []
 
 

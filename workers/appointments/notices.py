@@ -54,6 +54,7 @@ from bot.otp import OtpKeyMissing, otp_key
 from bot.privacy import mask
 from bot.settings import SettingsError
 from integrations.errors import ProviderError
+from integrations.metrics import MOPH_NOTICES
 from integrations.moph import MophDeliveryUnknown
 from workers.appointments import jobs as appointment_jobs
 from workers.appointments.status import (
@@ -353,6 +354,8 @@ class AppointmentNotices:
                 error: str | None = None, *, redis=None) -> None:
         fields = dict(appointment_id=appointment.appointment_id, cid=mask(appointment.cid)) if appointment else {}
         write_status(redis or self.redis, status_key(notice_id), status, error, kind=kind, **fields)
+        if status != "retrying":
+            MOPH_NOTICES.labels(kind, status).inc()
 
 
 def _latest_key(ref: str) -> str:

@@ -31,6 +31,7 @@ from bot.privacy import mask
 from bot.thai_dates import BANGKOK
 from integrations.errors import NotFoundError, ProviderError
 from integrations.line import retry_key_for
+from integrations.metrics import FIRST_AGENT_REPLY_SECONDS
 from integrations.oho import OhoLimitError
 from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
 from workers.handoff.store import (
@@ -173,6 +174,8 @@ class HandoffService:
         now = self.clock()
         state = self.store.state(user)
         if state is not None:
+            if not state.agent_answered:
+                FIRST_AGENT_REPLY_SECONDS.observe(max(0.0, now - state.since))
             self.store.update(user, state.session, last_agent=now, agent_answered=True)
             return False
         if not self.handoff_configured:

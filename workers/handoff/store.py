@@ -7,6 +7,8 @@ none of those modules: they all import it.
 
 Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message text):
   handoff:state:<user>             hash HandoffState: the open handoff (absent = the bot answers)
+  handoff:open                     sorted set: user -> since, the index of open handoffs (members whose
+                                   state expired are pruned by ``open_handoffs``)
   handoff:unknowns:<user>          the streak of unknown answers                               1 d
   handoff:transcript:<user>        the last lines, for the staff note                          7 d
   handoff:transcribed:<item id>    "this line is in the transcript"                            7 d
@@ -63,6 +65,14 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('EXPIRE', KEYS[1], {STATE_TTL})
 return 1
 """
+# Forget the state only if it is still the given session, and drop the user from the index with it.
+_CLOSE = """
+if redis.call('HGET', KEYS[1], 'session') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1
+"""
+OPEN_INDEX = "handoff:open"
 # A transcript line once per mirrored item, however often the item is offered.
 _TRANSCRIBE = f"""
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', {MARKER_TTL}) then
@@ -90,6 +100,7 @@ class HandoffStore:
         self.redis = connection
         self.echo_key = echo_key
         self._update = connection.register_script(_UPDATE)
+        self._close = connection.register_script(_CLOSE)
         self._transcribe = connection.register_script(_TRANSCRIBE)
 
     # -- the open handoff ----------------------------------------------------------------
@@ -102,6 +113,7 @@ class HandoffStore:
         def write(pipe) -> None:
             pipe.hset(_state_key(user), mapping=state.to_fields())
             pipe.expire(_state_key(user), STATE_TTL)
+            pipe.zadd(OPEN_INDEX, {user: state.since})
             along(pipe)
 
         return self._change(user, lambda current: write if current is None else None)
@@ -123,7 +135,8 @@ class HandoffStore:
 
     def close(self, user: str, session: str) -> bool:
         """Forget the open handoff if it is still ``session``: the bot answers again."""
-        return bool(self._update(keys=[_state_key(user)], args=[session]))
+        return bool(self._close(keys=[_state_key(user), OPEN_INDEX], args=[session, user]))
+
 
     def _change(self, user: str, change: Callable[[HandoffState | None], Callable[[Any], None] | None]) -> bool:
         """Optimistic transaction on the user's state: ``change`` sees the current state and returns
@@ -236,6 +249,26 @@ class HandoffStore:
 
 def _state_key(user: str) -> str:
     return f"handoff:state:{user}"
+
+
+def open_handoffs(connection: redis.Redis) -> list[tuple[str, HandoffState]]:
+    """Every open handoff, longest open first (index members whose state expired are dropped)."""
+    users = [u.decode() if isinstance(u, bytes) else u for u in connection.zrange(OPEN_INDEX, 0, -1)]
+    if not users:
+        return []
+    pipe = connection.pipeline(transaction=False)
+    for user in users:
+        pipe.hgetall(_state_key(user))
+    found, gone = [], []
+    for user, raw in zip(users, pipe.execute()):
+        state = HandoffState.from_fields(raw)
+        if state is None:
+            gone.append(user)
+        else:
+            found.append((user, state))
+    if gone:
+        connection.zrem(OPEN_INDEX, *gone)
+    return found
 
 
 def mirror_outbox(connection: redis.Redis) -> UserQueue:

@@ -32,7 +32,8 @@ from bot.intents import Intent
 from bot.privacy import mask
 from integrations.errors import ProviderError
 from integrations.line import LineClient, reply_token_problem, retry_key_for, token_refused
-from workers.line.inbox import event_id, source_key
+from integrations.metrics import ANSWER_SECONDS, ANSWERS
+from workers.line.inbox import RECEIVED_AT, event_id, source_key
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,10 @@ class LineEventHandler:
             self.line.push(to, reply.messages, retry_key_for("answer", eid))
             how = "push"
         self.redis.set(_answered_key(eid), how, ex=ANSWERED_TTL)  # first thing after LINE's 2xx
+        ANSWERS.labels(how).inc()
+        received = raw_event.get(RECEIVED_AT)
+        if isinstance(received, (int, float)):
+            ANSWER_SECONDS.observe(max(0.0, time.time() - received))
         log.info("answered %s of %s with %s (%s)", raw_event.get("type"), mask(to), reply.intent, how)
         return how
 

@@ -18,6 +18,7 @@ from bot.thai_dates import BANGKOK
 from bot.verification import OtpRules, VerificationDialog
 from integrations.errors import NotFoundError, ProviderError, outcome_unknown
 from integrations.line import retry_key_for
+from integrations.metrics import OTP
 from integrations.thaibulksms import InvalidMsisdnError
 from workers.queues import enqueue
 from workers.verification import jobs
@@ -71,6 +72,7 @@ class VerificationService:
             self._send_failed(request, exc, final)
             return
         self.store.record_sent(request, sent.reference, sent.message_id)
+        OTP.labels("sent").inc()
         log.info("OTP sent to %s via %s (request %s)", phone.masked, request.provider, mask(request_id))
         self.push(request.user, self.dialog.code_sent(request.last4, sent.reference), "otp-sent", request_id)
 
@@ -83,6 +85,7 @@ class VerificationService:
         if exc.retryable and not final:
             raise exc
         self.store.mark_failed(request.id)
+        OTP.labels("send_failed").inc()
         bad_number = isinstance(exc, InvalidMsisdnError)
         log.warning("OTP send for request %s failed: %s", mask(request.id), exc)
         self.push(request.user, self.dialog.send_failed(bad_number), "otp-send-failed", request.id)
@@ -123,14 +126,19 @@ class VerificationService:
         if verified:
             self._verified(request)
             return
+        OTP.labels("wrong_code").inc()
         if attempt >= self.rules.max_attempts:
             codes.discard(request.id)
+            OTP.labels("locked").inc()
         log.info("wrong OTP for request %s (attempt %d)", mask(request.id), attempt)
         self.push(request.user, self.dialog.wrong_code(attempt), "otp-check", request.id, str(attempt))
 
     def _verified(self, request: SendRequest) -> None:
         """Record the number and tell everyone. Each step is idempotent, so a retried job redoes them all."""
+        first = not request.verified_at
         when = self.store.mark_verified(request.id, datetime.now(BANGKOK).replace(microsecond=0).isoformat())
+        if first:
+            OTP.labels("verified").inc()
         self.store.save_verified(request.user, request.phone, when, request.provider)
         log.info("phone %s verified for %s", mask(request.phone), mask(request.user))
         if self.settings.configured("oho"):

@@ -1,0 +1,62 @@
+"""Staff commands for handoffs: which patients are with staff, and closing one by hand.
+
+    flask --app wsgi handoff list
+    flask --app wsgi handoff close USER      (the full LINE user id, or its end as the list prints it)
+
+The logic is in ``workers/handoff/by_hand.py``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from bot.privacy import mask
+from workers.handoff.by_hand import HandoffNotFound, close_by_hand, find_open
+from workers.handoff.store import open_handoffs
+
+handoff_cli = AppGroup("handoff", help="Chats handed to staff (Oho Chat / LiveDesk).")
+
+
+def _age(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+@handoff_cli.command("list")
+def list_handoffs() -> None:
+    """Open handoffs, longest open first: user (masked), since when, whether an agent has answered."""
+    from handlers.line_cli import when
+
+    handoffs = open_handoffs(current_app.extensions["services"].redis)
+    if not handoffs:
+        click.echo("no open handoff: the bot answers everyone.")
+        return
+    now = time.time()
+    click.echo(f"{'user':<6} {'open since (Bangkok)':<20} {'for':<12} {'reason':<10} agent")
+    for user, state in handoffs:
+        agent = "answered" if state.agent_answered else "WAITING for an agent"
+        click.echo(f"{mask(user):<6} {when(state.since):<20} {_age(now - state.since):<12} {state.reason:<10} "
+                   f"{agent}{' (urgent)' if state.urgent else ''}")
+    click.echo(f"{len(handoffs)} open. Close one with `flask handoff close …abcd`.")
+
+
+@handoff_cli.command("close")
+@click.argument("user")
+def close_handoff(user: str) -> None:
+    """Close USER's handoff: the bot answers again, the patient is told, Oho's chat is closed."""
+    services = current_app.extensions["services"]
+    try:
+        found, state = find_open(services.redis, user)
+    except HandoffNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    queued = close_by_hand(services.handoff, found, state)
+    click.echo(f"closed the handoff of {mask(found)}: the bot answers from the next message.")
+    if queued:
+        click.echo("a worker now closes the Oho chat and tells the patient.")
+    else:
+        click.echo("its closing job was queued before; if the Oho chat stays open, see `rq info` (failed jobs).",
+                   err=True)

@@ -1,0 +1,186 @@
+"""Every Prometheus metric of the service, defined once, and how ``GET /metrics`` renders them.
+
+prometheus-client runs in its multiprocess mode: each process (gunicorn workers, RQ
+workers, a CLI) writes its counters and histograms to files in one directory, and the
+process answering the scrape adds them all up. The directory is ``PROMETHEUS_MULTIPROC_DIR``
+when set, else ``<VAR_DIR>/metrics`` (so it works with no extra setting); it must be chosen
+before prometheus-client is first imported, which is why this module sets it at the top.
+Processes on other machines need their own scrape target: they cannot share the files.
+
+Counters count events as they happen. What is a *state* (queue depths, the inbox backlog,
+dead items, open handoffs, SMS credit, live RQ workers) is read from Redis at scrape time by
+``StateCollector`` (the reading itself is in ``workers/metrics_state.py``): counters would
+drift from the truth after a crash or a hand edit, Redis cannot.
+
+No label carries patient data: labels are fixed words, provider names, queue names and
+endpoint templates whose ids are replaced (``endpoint_template``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from bot.privacy import mask_numbers
+
+
+def multiprocess_dir() -> str:
+    """The directory every process of this deployment writes its metrics to (created if missing)."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.path.abspath(
+        os.path.join(os.environ.get("VAR_DIR") or "var", "metrics"))
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+# Before the first import of prometheus_client: it picks its value store (files or memory) then.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiprocess_dir()
+
+from prometheus_client import (  # noqa: E402
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,  # noqa: E402
+)
+from prometheus_client.core import GaugeMetricFamily  # noqa: E402
+
+# -- the LINE webhook and answers ------------------------------------------------------------
+WEBHOOK_EVENTS = Counter("linebot_webhook_events_total", "LINE webhook events received, by result "
+                         "(accepted: queued for an answer; duplicate: seen before, skipped)", ["result"])
+WEBHOOK_REJECTED = Counter("linebot_webhook_rejected_total", "LINE webhook requests refused, by reason",
+                           ["reason"])
+ANSWERS = Counter("linebot_answers_total", "Answers LINE accepted, by how they went (reply or push)", ["how"])
+ANSWER_SECONDS = Histogram("linebot_answer_seconds", "From the webhook receiving an event to LINE accepting "
+                           "its answer (retries included)",
+                           buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 900, 1800, 3600))
+# -- per-user queues (LINE inbox, LiveDesk mirror, agents' replies) ---------------------------
+ITEM_FAILURES = Counter("linebot_queue_item_failures_total", "Failed attempts at a queued item that will be "
+                        "retried, by queue", ["queue"])
+SET_ASIDE = Counter("linebot_queue_items_set_aside_total", "Queued items given up on and moved to the dead "
+                    "list, by queue (line:inbox = patient messages left unanswered)", ["queue"])
+# -- providers ----------------------------------------------------------------------------------
+PROVIDER_REQUESTS = Counter("linebot_provider_requests_total", "HTTP calls to providers, by provider, endpoint "
+                            "and outcome (2xx, 3xx, 4xx, 5xx, timeout = no HTTP answer)",
+                            ["provider", "endpoint", "outcome"])
+PROVIDER_SECONDS = Histogram("linebot_provider_request_seconds", "Duration of HTTP calls to providers",
+                             ["provider", "endpoint"],
+                             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 15, 30))
+# -- features -----------------------------------------------------------------------------------
+FIRST_AGENT_REPLY_SECONDS = Histogram("linebot_handoff_first_agent_reply_seconds", "From a handoff opening "
+                                      "to the first agent message",
+                                      buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200))
+OTP = Counter("linebot_otp_total", "Phone verification by event (sent, send_failed, verified, wrong_code, "
+              "locked = the last allowed attempt was wrong)", ["event"])
+MOPH_NOTICES = Counter("linebot_moph_notices_total", "MOPH Alert appointment notices by kind and outcome "
+                       "(sent, failed, uncertain, skipped-*)", ["kind", "status"])
+
+OUTCOME_TIMEOUT = "timeout"
+
+
+def outcome(status: int | None) -> str:
+    """``2xx`` … ``5xx`` for an HTTP status; ``timeout`` when no HTTP answer came."""
+    if status is None:
+        return OUTCOME_TIMEOUT
+    return f"{max(1, min(5, status // 100))}xx"
+
+
+_ID_SEGMENT = re.compile(r"^(U[0-9a-f]{32}|[CR][0-9a-f]{32}|\d+|[0-9a-fA-F-]{16,}|.*\d.*\d.*\d.*\d.*)$")
+
+
+def endpoint_template(path: str) -> str:
+    """A URL path with its ids replaced by ``{id}`` (no query, no host): a label that stays
+    bounded and carries no user id, phone or reference. ``/api/v2/...`` keeps its ``v2``."""
+    path = path.split("?", 1)[0]
+    if "://" in path:
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    segments = ["{id}" if _ID_SEGMENT.match(s) else s for s in path.split("/")]
+    return mask_numbers("/".join(segments))[:100]
+
+
+def record_call(provider: str, endpoint: str, status: int | None, seconds: float) -> None:
+    """One HTTP attempt at a provider (every attempt counts, retries included)."""
+    PROVIDER_REQUESTS.labels(provider, endpoint, outcome(status)).inc()
+    PROVIDER_SECONDS.labels(provider, endpoint).observe(seconds)
+
+
+# -- state read at scrape time ------------------------------------------------------------------
+@dataclass
+class State:
+    """What ``workers/metrics_state.py`` reads from Redis for one scrape. ``None``: not known."""
+
+    redis_up: bool = True
+    queue_jobs: dict[str, int] = field(default_factory=dict)             # RQ queue -> jobs waiting
+    queue_oldest_seconds: dict[str, float] = field(default_factory=dict)  # RQ queue -> age of the oldest
+    failed_jobs: dict[str, int] = field(default_factory=dict)             # RQ queue -> failed registry
+    workers: dict[str, int] = field(default_factory=dict)                 # RQ queue -> live workers
+    inbox_users: int = 0
+    inbox_events: int = 0
+    inbox_oldest_seconds: float = 0.0
+    dead_items: dict[str, int] = field(default_factory=dict)              # dead list -> entries
+    handoffs_open: int = 0
+    handoffs_waiting: int = 0
+    handoff_oldest_waiting_seconds: float = 0.0
+    sms_credit: dict[str, int] = field(default_factory=dict)              # provider -> last balance
+    sms_credit_threshold: int = 0
+
+
+class StateCollector:
+    """Turns a ``State`` read at each scrape into gauges (a custom collector: never stored in files)."""
+
+    def __init__(self, read: Callable[[], State]):
+        self.read = read
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        state = self.read()
+        yield GaugeMetricFamily("linebot_redis_up", "1 if Redis answered this scrape", value=int(state.redis_up))
+        if not state.redis_up:
+            return
+        yield _labelled("linebot_queue_jobs", "RQ jobs waiting, per queue", "queue", state.queue_jobs)
+        yield _labelled("linebot_queue_oldest_job_seconds", "Age of the oldest waiting RQ job, per queue",
+                        "queue", state.queue_oldest_seconds)
+        yield _labelled("linebot_queue_failed_jobs", "RQ jobs in the failed registry, per queue", "queue",
+                        state.failed_jobs)
+        yield _labelled("linebot_workers", "RQ workers registered (alive) listening on each queue", "queue",
+                        state.workers)
+        yield GaugeMetricFamily("linebot_inbox_users", "LINE users with events waiting to be answered",
+                                value=state.inbox_users)
+        yield GaugeMetricFamily("linebot_inbox_events", "LINE events waiting to be answered",
+                                value=state.inbox_events)
+        yield GaugeMetricFamily("linebot_inbox_oldest_event_seconds", "Age of the oldest LINE event waiting "
+                                "(since the webhook received it)", value=state.inbox_oldest_seconds)
+        yield _labelled("linebot_dead_items", "Items set aside (given up on), per dead list", "list",
+                        state.dead_items)
+        yield GaugeMetricFamily("linebot_handoffs_open", "Open handoffs (the bot is quiet, staff answer)",
+                                value=state.handoffs_open)
+        yield GaugeMetricFamily("linebot_handoffs_waiting", "Open handoffs no agent has answered yet",
+                                value=state.handoffs_waiting)
+        yield GaugeMetricFamily("linebot_handoff_oldest_waiting_seconds", "How long the longest-waiting "
+                                "patient has waited for a first agent message", value=state.handoff_oldest_waiting_seconds)
+        yield _labelled("linebot_sms_credit", "Last SMS credit balance a provider reported (kept a week)",
+                        "provider", state.sms_credit)
+        yield GaugeMetricFamily("linebot_sms_credit_low_threshold", "SMS_LOW_CREDIT_THRESHOLD (0 = no warning)",
+                                value=state.sms_credit_threshold)
+
+
+def _labelled(name: str, documentation: str, label: str, values: dict) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], value)
+    return family
+
+
+def render(read_state: Callable[[], State] | None = None) -> tuple[bytes, str]:
+    """The text exposition of every process's metrics plus the state read now; and its content type."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    if read_state is not None:
+        registry.register(StateCollector(read_state))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """A process of this deployment ended: drop its live-gauge files (its counters stay in the totals)."""
+    multiprocess.mark_process_dead(pid, os.environ["PROMETHEUS_MULTIPROC_DIR"])

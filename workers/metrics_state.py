@@ -1,0 +1,102 @@
+"""What ``GET /metrics`` reads from Redis at each scrape: the state behind the gauges of
+``integrations/metrics.py`` (queues, the LINE inbox backlog, dead lists, open handoffs, SMS
+credit, live RQ workers). A few round trips; nothing here writes, except pruning the index
+of open handoffs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+import redis
+from rq import Worker
+
+from integrations.credit import CreditLedger
+from integrations.metrics import State
+from workers.handoff.store import open_handoffs
+from workers.line.inbox import RECEIVED_AT, line_inbox
+from workers.maintenance import FAMILIES
+from workers.queues import QUEUE_NAMES, get_queue
+
+log = logging.getLogger(__name__)
+
+SMS_PROVIDERS = ("sepsms", "thaibulksms")
+#: Users looked at for the oldest waiting event (oldest due first); more is a backlog anyway.
+BACKLOG_USERS_READ = 5000
+
+# The backlog in one step, on the server: the users waiting, their events, and the receive time
+# of the oldest first event (the inbox keys are named from the due index, as the sweeper does).
+_BACKLOG = f"""
+local users = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local events, oldest = 0, 0
+for _, user in ipairs(users) do
+  local key = ARGV[2] .. user
+  events = events + redis.call('LLEN', key)
+  local first = redis.call('LINDEX', key, 0)
+  if first then
+    local ok, item = pcall(cjson.decode, first)
+    local at = ok and type(item) == 'table' and tonumber(item['{RECEIVED_AT}'])
+    if at and (oldest == 0 or at < oldest) then oldest = at end
+  end
+end
+return {{redis.call('ZCARD', KEYS[1]), events, tostring(oldest)}}
+"""
+
+
+def read_state(services, now: float | None = None) -> State:
+    """The state for one scrape; ``redis_up`` False (and nothing else) when Redis did not answer."""
+    now = time.time() if now is None else now
+    try:
+        return _read(services.redis, services.settings, now)
+    except (redis.RedisError, OSError) as exc:
+        log.warning("metrics: Redis unavailable (%s)", type(exc).__name__)
+        return State(redis_up=False)
+
+
+def _read(connection: redis.Redis, settings, now: float) -> State:
+    state = State()
+    for name in QUEUE_NAMES:
+        queue = get_queue(connection, name)
+        state.queue_jobs[name] = queue.count
+        state.failed_jobs[name] = queue.failed_job_registry.count
+        first = connection.lindex(queue.key, 0)
+        enqueued = connection.hget(f"rq:job:{first.decode()}", "enqueued_at") if first else None
+        state.queue_oldest_seconds[name] = max(0.0, now - _epoch(enqueued)) if enqueued else 0.0
+    state.workers = {name: 0 for name in QUEUE_NAMES}
+    for worker in Worker.all(connection=connection):
+        for name in worker.queue_names():
+            state.workers[name] = state.workers.get(name, 0) + 1
+
+    inbox = line_inbox(connection)
+    users, events, oldest = connection.eval(_BACKLOG, 1, inbox.due_key, BACKLOG_USERS_READ, f"{inbox.name}:")
+    state.inbox_users, state.inbox_events = int(users), int(events)
+    oldest = float(oldest)
+    state.inbox_oldest_seconds = max(0.0, now - oldest) if oldest else 0.0
+
+    for family in FAMILIES:
+        dead_key = family.queue(connection).dead_key
+        state.dead_items[dead_key] = connection.llen(dead_key)
+
+    handoffs = open_handoffs(connection)
+    waiting = [handoff.since for _, handoff in handoffs if not handoff.agent_answered]
+    state.handoffs_open, state.handoffs_waiting = len(handoffs), len(waiting)
+    state.handoff_oldest_waiting_seconds = max(0.0, now - min(waiting)) if waiting else 0.0
+
+    ledger = CreditLedger(connection, threshold=settings.sms_low_credit_threshold)
+    for provider in SMS_PROVIDERS:
+        balance = ledger.last(provider)
+        if balance is not None:
+            state.sms_credit[provider] = balance.balance
+    state.sms_credit_threshold = settings.sms_low_credit_threshold
+    return state
+
+
+def _epoch(raw: bytes | str) -> float:
+    """RQ's timestamps (``2024-05-01T03:04:05.123456Z``, UTC) as epoch seconds."""
+    text = (raw.decode() if isinstance(raw, bytes) else raw).replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return time.time()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
