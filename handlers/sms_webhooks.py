@@ -31,12 +31,11 @@ bp = Blueprint("sms_webhooks", __name__)
 @bp.post("/webhooks/sepsms")
 def sepsms():
     services = current_app.extensions["services"]
-    secret = services.settings.sepsms_webhook_secret
-    if secret is None or not secret.get_secret_value():
+    # Two values while the secret is rotated (bot.settings.ROTATING_SECRETS).
+    secrets = services.settings.secret_values("sepsms_webhook_secret")
+    if not secrets:
         return error(503, "SEPSMS_WEBHOOK_SECRET is not set; the webhook cannot verify requests")
     body = request.get_data(cache=False)  # raw bytes: the signature covers them exactly
-    # Comma-separated secrets: the new and the old one while a secret is being rotated.
-    secrets = [s.strip() for s in secret.get_secret_value().split(",")]
     try:
         verify_sepsms_signature(body, request.headers.get("X-Webhook-Signature"), secrets, now=time.time())
     except WebhookSignatureError as exc:
@@ -55,9 +54,8 @@ def sepsms():
 @bp.route("/webhooks/thaibulksms/<token>", methods=["GET", "POST"])
 def thaibulksms(token: str):
     services = current_app.extensions["services"]
-    expected = services.settings.thaibulksms_webhook_token
     # Unsigned callbacks: the secret path token is the only proof. Unset or wrong → "no such page".
-    if not token_matches(token, [expected]):
+    if not token_matches(token, services.settings.secret_values("thaibulksms_webhook_token")):
         return error(404, "not found")
     params = {**request.args.to_dict(), **request.form.to_dict()}
     if request.is_json:

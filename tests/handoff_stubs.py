@@ -35,7 +35,7 @@ from workers.services import Services
 OHO = "https://oho.test"
 LIVEDESK = "https://livedesk.test"
 OHO_KEY = "oho-test-key-not-real"
-HOOK_TOKEN = "ld-hook-token-not-real"
+HOOK_TOKEN = "ld-hook-token-not-real-0123456789abcdef"
 BOT_ID = "U" + "b0" * 16
 USER = "U" + "e" * 32
 BOT_INFO = {"userId": BOT_ID, "basicId": "@000test", "displayName": "Test Hospital", "chatMode": "bot",

@@ -298,7 +298,7 @@ def test_without_sms_settings_the_knowledge_base_answers(redis_server, line_stub
 
 LIVEDESK = "https://livedesk.test"
 LIVEDESK_SETTINGS = dict(livedesk_api_key="ld-test-key", livedesk_api_secret="ld-test-secret",
-                         livedesk_base_url=LIVEDESK, livedesk_inbox_id=7, livedesk_webhook_token="ld-hook-token")
+                         livedesk_base_url=LIVEDESK, livedesk_inbox_id=7, livedesk_webhook_token="ld-hook-token-for-tests-0123456789ab")
 
 
 @pytest.fixture
