@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     livedesk_api_secret: SecretStr | None = None
     livedesk_base_url: str = "https://livedesk-api.engagelab.com"
     livedesk_inbox_id: int | None = None
+    livedesk_attachment_hosts: str | None = Field(
+        None, description="Hosts (comma-separated) whose agent attachments are shown to patients; unset = "
+                          "the host of LIVEDESK_BASE_URL only")
     livedesk_webhook_token: SecretStr | None = None
     livedesk_webhook_secret: SecretStr | None = None
     # Agents' messages pushed to patients: confirmed by reading the message back from LiveDesk (auto: when
@@ -154,6 +157,13 @@ class Settings(BaseSettings):
             raise ValueError(f"each value must be at least {MIN_SECRET_LENGTH} characters "
                              "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
         return SecretStr(",".join(parts))
+
+    def attachment_hosts(self) -> list[str]:
+        """The exact hosts agents' attachments may come from (``LIVEDESK_ATTACHMENT_HOSTS``)."""
+        from urllib.parse import urlsplit
+
+        listed = [h.strip().lower() for h in (self.livedesk_attachment_hosts or "").split(",") if h.strip()]
+        return listed or [urlsplit(self.livedesk_base_url).hostname or ""]
 
     def secret_values(self, name: str) -> list[str]:
         """The accepted values of a rotating secret (empty: unset); see ``ROTATING_SECRETS``."""

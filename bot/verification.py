@@ -177,6 +177,12 @@ class VerificationDialog:
                 f"Too many codes requested. Please try again in about {minutes} min.")
         return Step(self.leave(state), [self._text(text, self._way_out())])
 
+    def private_chat_only(self) -> dict:
+        """Asked in a group or room: a number and a code typed there would be seen by everyone."""
+        return self._text("การยืนยันตัวตนทำได้เฉพาะในแชทส่วนตัวกับบัญชีของโรงพยาบาลเท่านั้นค่ะ 🔒 "
+                          "กรุณาเปิดแชทส่วนตัวกับบัญชีนี้แล้วพิมพ์ “ยืนยันตัวตน” อีกครั้ง\n\n"
+                          "Identity verification works only in a 1:1 chat with this account.", None)
+
     # -- messages jobs send -----------------------------------------------------
     def sending(self, phone: ThaiMobile) -> dict:
         return self._text(f"กำลังส่งรหัส OTP ทาง SMS ไปที่เบอร์ที่ลงท้ายด้วย {phone.local[-4:]} ค่ะ ⏳\n"

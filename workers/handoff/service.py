@@ -26,7 +26,7 @@ from bot.handoff.render import (
     undelivered_note,
 )
 from bot.handoff.state import AgentMessage, HandoffState, idle_deadline
-from bot.otp import otp_key
+from bot.otp import echo_key
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
 from integrations.errors import NotFoundError, ProviderError
@@ -66,7 +66,7 @@ class HandoffService:
         self.redis: redis.Redis = services.redis
         self.clock = clock
         self.hours = parse_business_hours(self.settings.business_hours)
-        self.store = HandoffStore(self.redis, otp_key(self.settings))
+        self.store = HandoffStore(self.redis, echo_key(self.settings))
         self.mirror_outbox = mirror_outbox(self.redis)
         self.patient_outbox = patient_outbox(self.redis)
         self.handoff_configured = not self.settings.missing_for("handoff")
@@ -271,9 +271,9 @@ class HandoffService:
         if self.store.was_posted(message_id) or self.store.in_flight(item.get("conversation_id"),
                                                                      item.get("content") or ""):
             return  # our own post after all: its id was not known yet when the webhook came
-        base_url = self.settings.livedesk_base_url
+        hosts = self.settings.attachment_hosts()
         messages = agent_line_messages(item.get("content"), item.get("attachments") or [],
-                                       lambda url: attachment_url_allowed(url, base_url))
+                                       lambda url: attachment_url_allowed(url, hosts))
         if not messages:
             return
         if item.get("took_over") and len(messages) < 5:

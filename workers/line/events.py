@@ -121,7 +121,7 @@ class LineEventHandler:
 
     def send(self, raw_event: dict, reply: Reply) -> str:
         eid = event_id(raw_event)
-        to = (raw_event.get("source") or {}).get("userId") or source_key(raw_event)
+        to = chat_of(raw_event)
         token = raw_event.get("replyToken")
         # Claim the reply token before using it: a retried job must never use it twice.
         if token and not self.redis.set(f"line:reply-claimed:{eid}", 1, nx=True, ex=REPLY_CLAIM_TTL):
@@ -140,6 +140,18 @@ class LineEventHandler:
             return self.answered(event_id)
         except Exception:  # Redis may be what broke: then the 1669 answer goes out regardless
             return False
+
+
+def chat_of(event: dict) -> str:
+    """Where an answer to ``event`` goes: the group or room it came from, else the user's 1:1 chat.
+    Never the sender's 1:1 chat for a group message: what was said in a group stays there."""
+    source = event.get("source") or {}
+    kind = source.get("type")
+    if kind in ("group", "room"):
+        found = source.get(f"{kind}Id")
+        if found:
+            return str(found)
+    return source_key(event)
 
 
 def _answered_key(event_id: str) -> str:

@@ -62,11 +62,13 @@ def source_key(event: dict) -> str:
 
 
 def event_id(event: dict) -> str:
-    """``webhookEventId``; for an event without one, a digest of its content."""
+    """``webhookEventId``; for an event without one, a digest of its content. ``deliveryContext``
+    is left out of the digest: it is what differs in a redelivered copy (``isRedelivery``)."""
     found = event.get("webhookEventId")
     if isinstance(found, str) and found:
         return found
-    return hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()[:26]
+    content = {key: value for key, value in event.items() if key != "deliveryContext"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:26]
 
 
 def line_inbox(connection: redis.Redis, clock: Callable[[], float] = time.time) -> UserQueue:

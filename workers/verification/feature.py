@@ -47,7 +47,9 @@ class VerificationFeature:
     def on_turn(self, turn) -> Reply | None:
         intent = turn.proposed.intent if turn.proposed else None
         params = postback_params(turn.postback) if turn.kind == "postback" else {}
-        if not turn.user_id or intent == "emergency" or _asks_for_staff(intent, params):
+        if turn.user_id and not _one_to_one(turn) and (intent == INTENT or params.get("action") == "verify"):
+            return Reply(INTENT, [self.dialog.private_chat_only()])  # numbers and codes stay out of groups
+        if not _one_to_one(turn) or intent == "emergency" or _asks_for_staff(intent, params):
             return None  # emergencies always reach the patient; staff is the handoff's (see after_send)
         state = self.store.current_state(turn.user_id)
         if state.event_id == turn.event_id:  # this event was handled before (a retried drain)
@@ -61,7 +63,7 @@ class VerificationFeature:
     def after_send(self, turn, sent: Reply | None) -> None:
         """Leave the flow when the patient asks for staff, or when another feature answered instead
         of the knowledge base (a handoff opened, e.g. on an emergency): that feature owns the chat now."""
-        if not turn.user_id:
+        if not _one_to_one(turn):
             return
         intent = turn.proposed.intent if turn.proposed else None
         params = postback_params(turn.postback) if turn.kind == "postback" else {}
@@ -129,6 +131,11 @@ class VerificationFeature:
             enqueue(connection, jobs.check_code, action.request_id, action.attempt, pipeline=pipe,
                     retry=CHECK_RETRY, job_id=f"otp-check-{action.request_id}-{action.attempt}",
                     description="check an OTP code")
+
+
+def _one_to_one(turn) -> bool:
+    """Verification runs only in a 1:1 chat: a phone number or a code typed in a group is seen by all."""
+    return bool(turn.user_id) and (turn.event.get("source") or {}).get("type", "user") == "user"
 
 
 def _asks_for_staff(intent: str | None, params: dict) -> bool:
