@@ -21,6 +21,7 @@ from integrations.sms_webhooks import (
     parse_thaibulksms_dr,
     verify_sepsms_signature,
 )
+from integrations.credit import CreditLedger
 from integrations.webhook_auth import token_matches
 from workers.verification.store import record_delivery
 
@@ -41,10 +42,17 @@ def sepsms():
     except WebhookSignatureError as exc:
         log.warning("SEPSMS webhook rejected (%s) from %s", exc.reason, request.remote_addr)
         return error(401, "invalid signature")
+    if request.headers.get("X-Webhook-Event") == "credit.low":
+        # SEPSMS REST API v2, "Webhooks": credit.low is listed, its body is not: nothing is read from it.
+        CreditLedger(services.redis).provider_says_low("sepsms")
+        return jsonify(status="ok", event="credit.low")
     try:
         event = parse_sepsms_event(json.loads(body), request.headers.get("X-Webhook-Event"))
     except (ValueError, InvalidDeliveryReport):
         return error(400, "body is not a SEPSMS event")
+    if event.event == "credit.low":
+        CreditLedger(services.redis).provider_says_low("sepsms")
+        return jsonify(status="ok", event=event.event)
     if event.status is None or not event.sms_uuid:
         return jsonify(status="ignored", event=event.event)  # credit.low, otp.verified, …
     matched = record_delivery(services.redis, "sepsms", event.sms_uuid, event.status)

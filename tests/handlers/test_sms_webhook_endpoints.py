@@ -111,7 +111,7 @@ def test_sepsms_odd_but_genuine_callbacks(client, redis):
     unknown = post_sepsms(client, {"smsUuid": "not-ours", "status": "failed"})
     assert unknown.status_code == 200 and unknown.get_json()["matched"] is False
     credit = post_sepsms(client, {"balance": 3}, event="credit.low")
-    assert credit.status_code == 200 and credit.get_json()["status"] == "ignored"
+    assert credit.status_code == 200 and credit.get_json()["event"] == "credit.low"
 
 
 @pytest.mark.parametrize("provider", ["sepsms"])

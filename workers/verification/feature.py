@@ -101,12 +101,18 @@ class VerificationFeature:
 
     def _apply(self, turn, before: VerificationState, step: Step, now: float) -> Reply:
         user, action, service = turn.user_id, step.action, self.service
-        if isinstance(action, SendCode):
-            digest = number_digest(service.key, action.phone.local)
-            wait = self.store.take_send_slot(user, digest, now, service.rules)
-            if wait is not None:
-                log.info("OTP send refused for %s: budget used up", mask(user))
-                step = self.dialog.send_refused(before, wait)
+        if isinstance(action, (SendCode, CheckCode)):
+            phone = action.phone.local if isinstance(action, SendCode) else before.phone
+            digest = number_digest(service.key, phone or "")
+            refusal = self.store.wrong_code_lock(user, digest, now, service.rules)
+            if refusal is None and isinstance(action, SendCode):
+                refusal = self.store.take_send_slot(user, digest, now, service.rules)
+            if refusal is not None:
+                log.info("OTP %s refused for %s (%s)", "send" if isinstance(action, SendCode) else "check",
+                         mask(user), refusal.why)
+                refuse = {"wrong_codes": self.dialog.wrong_codes_locked, "service": self.dialog.sms_busy,
+                          "patient": self.dialog.send_refused}[refusal.why]
+                step = refuse(before, refusal.wait)
                 action = None
         state = replace(step.state, event_id=turn.event_id, reply=step.messages)
         # One transaction: the state, the request and its job exist together or not at all.

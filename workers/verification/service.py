@@ -9,9 +9,10 @@ retry key) or, if the earlier attempt got no answer, tells the patient it is uns
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
-from bot.otp import otp_key
+from bot.otp import number_digest, otp_key
 from bot.phone import normalize_thai_mobile
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
@@ -126,12 +127,20 @@ class VerificationService:
         if attempt >= self.rules.max_attempts:
             codes.discard(request.id)
         log.info("wrong OTP for request %s (attempt %d)", mask(request.id), attempt)
+        digest = number_digest(self.key, request.phone)
+        if self.store.count_wrong_code(request.user, digest, time.time(), self.rules):
+            codes.discard(request.id)  # across codes: this one is done too
+            lock = self.store.wrong_code_lock(request.user, digest, time.time(), self.rules)
+            step = self.dialog.wrong_codes_locked(self.store.state(request.user), lock.wait if lock else 3600)
+            self.push(request.user, step.messages[0], "otp-check", request.id, str(attempt))
+            return
         self.push(request.user, self.dialog.wrong_code(attempt), "otp-check", request.id, str(attempt))
 
     def _verified(self, request: SendRequest) -> None:
         """Record the number and tell everyone. Each step is idempotent, so a retried job redoes them all."""
         when = self.store.mark_verified(request.id, datetime.now(BANGKOK).replace(microsecond=0).isoformat())
-        self.store.save_verified(request.user, request.phone, when, request.provider)
+        self.store.save_verified(request.user, request.phone, when, request.provider,
+                                 keep_days=self.settings.verified_phone_retention_days)
         log.info("phone %s verified for %s", mask(request.phone), mask(request.user))
         if self.settings.oho_api_key is not None:
             enqueue(self.redis, jobs.update_contact, request.user, job_id=f"otp-oho-{request.id}",
