@@ -80,6 +80,15 @@ return 0
 """
 
 
+class HoldItem(Exception):
+    """Raised by a handler: the item may not be handled yet (a cap), and it is no failure. It stays
+    first in line, due in ``retry_after`` seconds, and no attempt is counted."""
+
+    def __init__(self, retry_after: float, message: str = "held"):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ItemsSetAside(Exception):
     """Items could not be handled and were set aside in the dead list; raised so the job shows as failed."""
 
@@ -192,6 +201,10 @@ class UserQueue:
                     try:
                         item = json.loads(raw)
                         handle(item)
+                    except HoldItem as exc:
+                        self.redis.zadd(self.due_key, {user: self.clock() + max(exc.retry_after, 1)})
+                        finished = True
+                        break
                     except Exception as exc:
                         if not self._give_up(user, raw, exc):
                             finished = True

@@ -32,6 +32,7 @@ from bot.thai_dates import BANGKOK
 from integrations.errors import NotFoundError, ProviderError
 from integrations.line import retry_key_for
 from integrations.oho import OhoLimitError
+from workers.handoff.guard import AgentMessageGuard
 from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
 from workers.handoff.store import (
     DRAIN_BUDGET,
@@ -78,6 +79,10 @@ class HandoffService:
     @cached_property
     def livedesk_mirror(self) -> LiveDeskMirror:
         return LiveDeskMirror(self.services, self.store, self.oho_contacts)
+
+    @cached_property
+    def guard(self) -> AgentMessageGuard:
+        return AgentMessageGuard(self)
 
     @property
     def menu(self) -> dict | None:
@@ -271,6 +276,10 @@ class HandoffService:
         if self.store.was_posted(message_id) or self.store.in_flight(item.get("conversation_id"),
                                                                      item.get("content") or ""):
             return  # our own post after all: its id was not known yet when the webhook came
+        item = self.guard.confirmed(user, item)
+        if item is None:
+            return  # LiveDesk does not know this message as an agent's: a forgery is never pushed
+        self.guard.take_push_slot(user, item)  # past a cap: HoldItem, the message waits its turn
         hosts = self.settings.attachment_hosts()
         messages = agent_line_messages(item.get("content"), item.get("attachments") or [],
                                        lambda url: attachment_url_allowed(url, hosts))
