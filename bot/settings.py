@@ -135,8 +135,6 @@ class Settings(BaseSettings):
     # --- retention (PDPA): how long Redis keeps what identifies a patient ----------------
     verified_phone_retention_days: int = Field(365, ge=1, le=5 * 365, description="The verified number of a "
                                                "LINE user, from its last verification")
-    dead_letter_retention_days: int = Field(14, ge=1, le=90, description="LINE events and outbox items set "
-                                            "aside after failing, kept to be looked at and replayed")
 
     @field_validator(*ROTATING_SECRETS, mode="before")
     @classmethod

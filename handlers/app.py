@@ -17,6 +17,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     from handlers.bot_cli import bot_cli
     from handlers.http_errors import register_error_handlers
     from handlers.moph_cli import moph_cli
+    from handlers.pdpa_cli import pdpa_cli
     from handlers.sms_cli import sms_cli
     from workers.services import Services
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     app.cli.add_command(bot_cli)
     app.cli.add_command(moph_cli)
     app.cli.add_command(sms_cli)
+    app.cli.add_command(pdpa_cli)
 
     missing = settings.missing_for("line")
     if missing:

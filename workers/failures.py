@@ -1,7 +1,7 @@
 """What a failed job leaves behind: its exception's type and a masked message, never a traceback's
 locals, the job's arguments or a message that may quote a patient.
 
-RQ keeps a failed job's exception text (the failure result, ``failure_ttl``: 14 days by default)
+RQ keeps a failed job's exception text (the failure result, for ``failure_ttl``: 14 days, ``workers/queues.py``)
 and logs it with the job's arguments. ``python -m workers`` runs ``Worker`` (``workers/__main__.py``),
 which routes both through ``failure_text``: our provider errors are written to be log-safe (and
 are masked once more); any other exception (a ``ValueError`` quoting the text it could not read, a
