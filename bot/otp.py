@@ -22,15 +22,27 @@ _KEY_LABEL = b"hospital-line-bot/otp-key/v1"
 
 
 class OtpKeyMissing(RuntimeError):
-    """Neither OTP_SECRET nor LINE_CHANNEL_SECRET is set, so codes cannot be made safely."""
+    """OTP_SECRET is not set, so codes and keyed names cannot be made safely."""
 
 
 def otp_key(settings) -> bytes:
-    """``OTP_SECRET``, or a key derived from the LINE channel secret (never the secret itself)."""
+    """``OTP_SECRET``: the key of codes, phone-number digests and appointment names. No fallback:
+    a key derived from another secret would change (and forget every budget and name) when that
+    secret is rotated. ``bot.settings`` requires it once SMS or MOPH is configured."""
     if settings.otp_secret is not None and settings.otp_secret.get_secret_value():
         return settings.otp_secret.get_secret_value().encode()
-    if settings.line_channel_secret is None:
-        raise OtpKeyMissing("set OTP_SECRET (or LINE_CHANNEL_SECRET) to make OTP codes")
+    raise OtpKeyMissing("set OTP_SECRET to make OTP codes and keyed names")
+
+
+def echo_key(settings) -> bytes:
+    """The key naming LiveDesk posts in flight (markers of 5 minutes, so a change of key loses
+    nothing): ``OTP_SECRET`` when set, else derived from the LINE channel secret (a handoff may run
+    without SMS or MOPH)."""
+    try:
+        return otp_key(settings)
+    except OtpKeyMissing:
+        if settings.line_channel_secret is None:
+            raise OtpKeyMissing("set OTP_SECRET (or LINE_CHANNEL_SECRET) for the handoff") from None
     return hmac.new(settings.line_channel_secret.get_secret_value().encode(), _KEY_LABEL, hashlib.sha256).digest()
 
 

@@ -15,7 +15,7 @@ import logging
 import re
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _BASE_URL = re.compile(r"^https?://[^\s/]+(:\d+)?(/[^\s]*)?$")
@@ -24,6 +24,11 @@ _LINE_CHANNEL_ID = re.compile(r"^\d{6,20}$")
 #: A neutral silhouette (Gravatar's "mystery person", no hash: nobody's picture), for Oho
 #: contacts of LINE users without a profile picture.
 DEFAULT_AVATAR_URL = "https://www.gravatar.com/avatar/?d=mp&s=256"
+#: Secrets a caller proves itself with. Each holds one value, or two separated by a comma while it
+#: is rotated ("new,old"): both are accepted until the old one is removed.
+ROTATING_SECRETS = ("livedesk_webhook_token", "livedesk_webhook_secret", "sepsms_webhook_secret",
+                    "thaibulksms_webhook_token", "appointments_api_token")
+MIN_SECRET_LENGTH = 32
 
 
 class SettingsError(RuntimeError):
@@ -73,8 +78,18 @@ class Settings(BaseSettings):
     livedesk_api_secret: SecretStr | None = None
     livedesk_base_url: str = "https://livedesk-api.engagelab.com"
     livedesk_inbox_id: int | None = None
+    livedesk_attachment_hosts: str | None = Field(
+        None, description="Hosts (comma-separated) whose agent attachments are shown to patients; unset = "
+                          "the host of LIVEDESK_BASE_URL only")
     livedesk_webhook_token: SecretStr | None = None
     livedesk_webhook_secret: SecretStr | None = None
+    # Agents' messages pushed to patients: confirmed by reading the message back from LiveDesk (auto: when
+    # LiveDesk's API answers the read; on: always, a message that cannot be read back is not pushed).
+    livedesk_read_back: Literal["auto", "on", "off"] = "auto"
+    livedesk_pushes_per_conversation_per_minute: int = Field(10, ge=1, description="Agent messages pushed to one "
+                                                             "patient per minute; more are held and staff told")
+    livedesk_pushes_per_minute: int = Field(120, ge=1, description="Agent messages pushed to all patients per "
+                                            "minute; more are held and staff told")
     handoff_no_agent_minutes: int = Field(10, ge=1, le=24 * 60)
     handoff_idle_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     business_hours: str = "Mon-Fri 08:00-16:00"
@@ -96,8 +111,16 @@ class Settings(BaseSettings):
     otp_ttl_seconds: int = Field(300, ge=60, le=600)  # SEPSMS accepts 60–600
     otp_max_attempts: int = Field(5, ge=1, le=10)
     otp_resend_seconds: int = Field(60, ge=10, le=3600)
-    otp_secret: SecretStr | None = Field(None, description="HMAC key for locally made OTP codes; unset = derived from the LINE channel secret")
+    otp_secret: SecretStr | None = Field(None, description="Key of every HMAC in Redis (codes, phone numbers, "
+                                         "appointment names); required once SMS or MOPH is configured")
     sms_low_credit_threshold: int = Field(500, ge=0, description="SMS credit under this shows in /readyz and is logged once; 0 = off")
+    # Caps against SMS pumping (toll fraud), harassment of one number and guessing of codes.
+    otp_sends_per_number_per_day: int = Field(6, ge=1, le=100, description="OTP SMS to one number per 24 h")
+    otp_sends_per_user_per_day: int = Field(6, ge=1, le=100, description="OTP SMS for one LINE user per 24 h")
+    otp_sends_per_hour: int = Field(60, ge=1, description="OTP SMS in all per hour (the whole service's budget)")
+    otp_sends_per_day: int = Field(300, ge=1, description="OTP SMS in all per 24 h (the whole service's budget)")
+    otp_wrong_codes_per_day: int = Field(10, ge=1, le=100, description="Wrong codes, across codes, per number "
+                                         "and per LINE user in 24 h before checking and sending stop")
 
     # --- MOPH Alert (appointments) -------------------------------------------
     moph_alert_base_url: str = "https://morpromt2c.moph.go.th"
@@ -116,6 +139,56 @@ class Settings(BaseSettings):
     reminder_schedule: str = "1d@09:00"
     hospital_name: str = "โรงพยาบาล"
     hospital_color: str = Field("#0A7E5A", pattern=r"^#[0-9A-Fa-f]{6}$")
+
+    # --- retention (PDPA): how long Redis keeps what identifies a patient ----------------
+    verified_phone_retention_days: int = Field(365, ge=1, le=5 * 365, description="The verified number of a "
+                                               "LINE user, from its last verification")
+
+    @field_validator(*ROTATING_SECRETS, mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value):
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(*ROTATING_SECRETS)
+    @classmethod
+    def _rotating_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = [part.strip() for part in value.get_secret_value().split(",")]
+        if len(parts) > 2 or not all(parts):
+            raise ValueError("one value, or two separated by a comma while rotating (new,old)")
+        if any(len(part) < MIN_SECRET_LENGTH for part in parts):
+            raise ValueError(f"each value must be at least {MIN_SECRET_LENGTH} characters "
+                             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        return SecretStr(",".join(parts))
+
+    def attachment_hosts(self) -> list[str]:
+        """The exact hosts agents' attachments may come from (``LIVEDESK_ATTACHMENT_HOSTS``)."""
+        from urllib.parse import urlsplit
+
+        listed = [h.strip().lower() for h in (self.livedesk_attachment_hosts or "").split(",") if h.strip()]
+        return listed or [urlsplit(self.livedesk_base_url).hostname or ""]
+
+    def secret_values(self, name: str) -> list[str]:
+        """The accepted values of a rotating secret (empty: unset); see ``ROTATING_SECRETS``."""
+        value = getattr(self, name)
+        return [] if value is None else value.get_secret_value().split(",")
+
+    @model_validator(mode="after")
+    def _otp_secret_needed(self) -> "Settings":
+        # Every HMAC in Redis is keyed with OTP_SECRET: derived from another secret, rotating that
+        # one would silently re-key (and so forget) every budget and name.
+        if _is_set(self.otp_secret):
+            if len(self.otp_secret.get_secret_value()) < MIN_SECRET_LENGTH:
+                raise ValueError(f"OTP_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+            return self
+        needing = [feature for feature in ("sms", "moph") if not self.missing_for(feature)]
+        if needing:
+            raise ValueError(f"OTP_SECRET must be set (at least {MIN_SECRET_LENGTH} characters) once "
+                             f"{' and '.join(f.upper() for f in needing)} is configured")
+        return self
 
     @field_validator("line_api_base_url", "line_data_api_base_url", "oho_base_url", "livedesk_base_url",
                      "sepsms_base_url", "thaibulksms_base_url", "moph_alert_base_url", "moph_token_url",
@@ -285,7 +358,8 @@ def _checked(values: dict) -> Settings:
         lines = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
-            lines.append(f"  {name}: {err['msg']}")
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  {name}: {message}" if err["loc"] else f"  {message}")
         raise SettingsError("Invalid settings:\n" + "\n".join(lines)) from None
 
 
@@ -301,12 +375,13 @@ SANDBOX_CREDENTIALS = {
     "line_channel_access_token": "sandbox-line-access-token",
     "oho_api_key": "sandbox-oho-api-key",
     "livedesk_api_key": "sandbox-livedesk-key", "livedesk_api_secret": "sandbox-livedesk-secret",
-    "livedesk_inbox_id": 1, "livedesk_webhook_token": "sandbox-livedesk-hook",
-    "sepsms_api_key": "sk_sep_sandbox", "sepsms_origin": "SANDBOX", "sepsms_webhook_secret": "sandbox-sepsms-hook",
+    "livedesk_inbox_id": 1, "livedesk_webhook_token": "sandbox-livedesk-hook-made-up-for-the-sandbox-only",
+    "sepsms_api_key": "sk_sep_sandbox", "sepsms_origin": "SANDBOX", "sepsms_webhook_secret": "sandbox-sepsms-hook-made-up-for-the-sandbox-only",
     "thaibulksms_api_key": "sandbox-tbs-key", "thaibulksms_api_secret": "sandbox-tbs-secret",
-    "thaibulksms_sender": "SANDBOX", "thaibulksms_webhook_token": "sandbox-tbs-hook",
+    "thaibulksms_sender": "SANDBOX", "thaibulksms_webhook_token": "sandbox-tbs-hook-made-up-for-the-sandbox-only",
     "moph_user": "sandbox", "moph_password_hash": "SANDBOXHASH", "moph_hospital_code": "00000",
-    "appointments_api_token": "sandbox-his-token",
+    "appointments_api_token": "sandbox-his-token-made-up-for-the-sandbox-only",
+    "otp_secret": "sandbox-otp-secret-made-up-for-the-sandbox-only",
 }
 
 
@@ -327,6 +402,7 @@ def sandbox_fill(settings: Settings) -> dict:
                                 "thaibulksms_webhook_token"},
         "moph_user": {"moph_user", "moph_password_hash", "moph_hospital_code"},
         "appointments_api_token": {"appointments_api_token"},
+        "otp_secret": {"otp_secret"},
     }
     urls = {
         "line_channel_access_token": {"line_api_base_url": paths["line"], "line_data_api_base_url": paths["line_data"]},

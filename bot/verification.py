@@ -47,13 +47,23 @@ class OtpRules:
     max_attempts: int = 5
     resend_seconds: int = 60
     code_length: int = 6
-    sends_per_number: int = 3      # per 15 minutes (enforced by the caller, against Redis)
+    # Budgets, enforced by the caller against Redis:
+    sends_per_number: int = 3      # per 15 minutes
     sends_per_user: int = 3        # per hour
+    sends_per_number_per_day: int = 6
+    sends_per_user_per_day: int = 6
+    sends_per_hour: int = 60       # the whole service's (toll fraud stops here)
+    sends_per_day: int = 300
+    wrong_codes_per_day: int = 10  # per number and per LINE user, across codes
 
     @classmethod
     def from_settings(cls, settings) -> "OtpRules":
         return cls(ttl_seconds=settings.otp_ttl_seconds, max_attempts=settings.otp_max_attempts,
-                   resend_seconds=settings.otp_resend_seconds)
+                   resend_seconds=settings.otp_resend_seconds,
+                   sends_per_number_per_day=settings.otp_sends_per_number_per_day,
+                   sends_per_user_per_day=settings.otp_sends_per_user_per_day,
+                   sends_per_hour=settings.otp_sends_per_hour, sends_per_day=settings.otp_sends_per_day,
+                   wrong_codes_per_day=settings.otp_wrong_codes_per_day)
 
 
 @dataclass
@@ -170,13 +180,38 @@ class VerificationDialog:
         return Step(state, [self._text("กรุณาพิมพ์เบอร์มือถือ 10 หลัก เช่น 0812345678 ค่ะ", self._way_out())])
 
     def send_refused(self, state: VerificationState, retry_after: float) -> Step:
-        """Too many codes for this number or this LINE user: come back later."""
-        minutes = max(1, math.ceil(retry_after / 60))
+        """Too many codes for this number or this LINE user: come back later, or talk to staff."""
+        thai, english = _wait_words(retry_after)
         text = (f"ขออภัยค่ะ มีการขอรหัส OTP ครบจำนวนที่กำหนดแล้ว (ไม่เกิน {self.rules.sends_per_number} ครั้ง"
-                f"ต่อเบอร์ใน 15 นาที และ {self.rules.sends_per_user} ครั้งต่อชั่วโมง)\n"
-                f"กรุณาลองใหม่อีกครั้งในอีกประมาณ {minutes} นาที หรือคุยกับเจ้าหน้าที่ค่ะ\n\n"
-                f"Too many codes requested. Please try again in about {minutes} min.")
+                f"ต่อเบอร์ใน 15 นาที {self.rules.sends_per_user} ครั้งต่อชั่วโมง และ "
+                f"{self.rules.sends_per_number_per_day} ครั้งต่อวัน)\n"
+                f"กรุณาลองใหม่อีกครั้งในอีกประมาณ {thai} หรือกด “คุยกับเจ้าหน้าที่” ค่ะ\n\n"
+                f"Too many codes requested. Please try again in about {english}, or talk to our staff.")
         return Step(self.leave(state), [self._text(text, self._way_out())])
+
+    def sms_busy(self, state: VerificationState, retry_after: float) -> Step:
+        """The service's own SMS budget is used up (not the patient's doing): later, or staff."""
+        thai, english = _wait_words(retry_after)
+        text = ("ขออภัยค่ะ ขณะนี้ระบบส่ง SMS ยืนยันตัวตนมีผู้ใช้งานจำนวนมาก จึงยังส่งรหัสให้ไม่ได้ 🙏\n"
+                f"กรุณาลองใหม่ในอีกประมาณ {thai} หรือกด “คุยกับเจ้าหน้าที่” เพื่อให้เจ้าหน้าที่ช่วยค่ะ\n\n"
+                f"We cannot send verification codes right now. Please try again in about {english}, "
+                "or talk to our staff.")
+        return Step(self.leave(state), [self._text(text, self._way_out())])
+
+    def wrong_codes_locked(self, state: VerificationState, retry_after: float) -> Step:
+        """Too many wrong codes for this number or this LINE user, across codes: stop for a while."""
+        thai, english = _wait_words(retry_after)
+        text = (f"กรอกรหัส OTP ผิดหลายครั้งเกินไป ({self.rules.wrong_codes_per_day} ครั้งใน 24 ชั่วโมง) "
+                "เพื่อความปลอดภัย ระบบจึงระงับการยืนยันตัวตนของเบอร์นี้ชั่วคราวค่ะ 🔒\n"
+                f"กรุณาลองใหม่ในอีกประมาณ {thai} หรือกด “คุยกับเจ้าหน้าที่” ค่ะ\n\n"
+                f"Too many wrong codes: verification is paused for about {english}. You can talk to our staff.")
+        return Step(self.leave(state), [self._text(text, self._way_out())])
+
+    def private_chat_only(self) -> dict:
+        """Asked in a group or room: a number and a code typed there would be seen by everyone."""
+        return self._text("การยืนยันตัวตนทำได้เฉพาะในแชทส่วนตัวกับบัญชีของโรงพยาบาลเท่านั้นค่ะ 🔒 "
+                          "กรุณาเปิดแชทส่วนตัวกับบัญชีนี้แล้วพิมพ์ “ยืนยันตัวตน” อีกครั้ง\n\n"
+                          "Identity verification works only in a 1:1 chat with this account.", None)
 
     # -- messages jobs send -----------------------------------------------------
     def sending(self, phone: ThaiMobile) -> dict:
@@ -297,6 +332,15 @@ def is_other_question(text: str | None, intent: str | None) -> bool:
 
 def _word(text: str | None) -> str:
     return " ".join((text or "").split()).casefold()
+
+
+def _wait_words(seconds: float) -> tuple[str, str]:
+    """A wait as the patient reads it, in Thai and English: minutes, or hours past 90 minutes."""
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes <= 90:
+        return f"{minutes} นาที", f"{minutes} min"
+    hours = math.ceil(minutes / 60)
+    return f"{hours} ชั่วโมง", f"{hours} h"
 
 
 def _quick_reply(*buttons: tuple[str, str]) -> dict:

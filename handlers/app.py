@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     from handlers.http_errors import register_error_handlers
     from handlers.line_cli import line_cli
     from handlers.moph_cli import moph_cli
+    from handlers.pdpa_cli import pdpa_cli
     from handlers.sms_cli import sms_cli
     from workers.services import Services
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     app.cli.add_command(line_cli)
     app.cli.add_command(handoff_cli)
     app.cli.add_command(doctor)
+    app.cli.add_command(pdpa_cli)
 
     missing = settings.missing_for("line")
     if missing:

@@ -40,11 +40,11 @@ _NOTICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 def _refusal():
     """An error answer when the caller may not submit, else None."""
     settings = current_app.extensions["services"].settings
-    expected = settings.appointments_api_token
-    if expected is None or not expected.get_secret_value():
+    expected = settings.secret_values("appointments_api_token")  # two while rotating
+    if not expected:
         return error(503, "APPOINTMENTS_API_TOKEN is not set; the appointments API is off")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token_matches(given.strip(), [expected]):
+    if scheme.lower() != "bearer" or not token_matches(given.strip(), expected):
         response, status = error(401, "missing or wrong bearer token")
         response.headers["WWW-Authenticate"] = 'Bearer realm="appointments"'
         return response, status

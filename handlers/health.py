@@ -7,6 +7,8 @@ as last reported by the provider (read from Redis: no provider is called here).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import redis
 from flask import Blueprint, current_app, jsonify
 
@@ -29,7 +31,9 @@ def readyz():
     sms_missing = settings.missing_for("sms")
     try:
         services.redis.ping()
-        balance = CreditLedger(services.redis, threshold=settings.sms_low_credit_threshold).last(settings.sms_provider)
+        ledger = CreditLedger(services.redis, threshold=settings.sms_low_credit_threshold)
+        balance = ledger.last(settings.sms_provider)
+        said_low = ledger.provider_said_low_at(settings.sms_provider)
     except (redis.RedisError, OSError, RuntimeError) as exc:
         return jsonify(status="unavailable", redis=type(exc).__name__, not_configured=not_configured), 503
     notes = settings.readiness_notes()
@@ -37,6 +41,9 @@ def readyz():
     if balance is not None and balance.low:
         notes.append(f"{settings.sms_provider} credit was {balance.balance} (under SMS_LOW_CREDIT_THRESHOLD "
                      f"{settings.sms_low_credit_threshold}) when last reported")
+    if said_low is not None:
+        notes.append(f"{settings.sms_provider} reported low credit (credit.low) at "
+                     f"{dt.datetime.fromtimestamp(said_low, dt.timezone.utc).isoformat()}")
     if redis_problems:
         return jsonify(status="unfit", redis="unfit", problems=redis_problems, not_configured=not_configured,
                        not_configured_for={"sms": sms_missing}, notes=notes), 503

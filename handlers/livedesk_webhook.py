@@ -40,12 +40,11 @@ class Resolved:
 def livedesk_event(token: str):
     services = current_app.extensions["services"]
     settings = services.settings
-    expected = settings.livedesk_webhook_token
-    if not token_matches(token, [expected]):
+    if not token_matches(token, settings.secret_values("livedesk_webhook_token")):
         return error(404, "not found")
     body = request.get_data(cache=False)  # raw bytes (413 beyond MAX_CONTENT_LENGTH)
-    if not signature_ok(settings.livedesk_webhook_secret, body, request.headers.get("X-Chatwoot-Signature"),
-                        request.headers.get("X-Chatwoot-Timestamp")):
+    if not signature_ok(settings.secret_values("livedesk_webhook_secret"), body,
+                        request.headers.get("X-Chatwoot-Signature"), request.headers.get("X-Chatwoot-Timestamp")):
         log.warning("LiveDesk webhook with a missing or bad signature from %s", request.remote_addr)
         return error(401, "invalid signature")
     try:
@@ -65,15 +64,17 @@ def livedesk_event(token: str):
     return jsonify(status="ok", outcome=outcome)
 
 
-def signature_ok(secret, body: bytes, signature: str | None, timestamp: str | None, now: float | None = None) -> bool:
-    """Chatwoot's ``sha256=HMAC(secret, "{timestamp}.{body}")``, required when a secret is set."""
-    if secret is None:
+def signature_ok(secrets: list, body: bytes, signature: str | None, timestamp: str | None,
+                 now: float | None = None) -> bool:
+    """Chatwoot's ``sha256=HMAC(secret, "{timestamp}.{body}")`` under one of ``secrets``, required
+    when a secret is set."""
+    if not secrets:
         return True
     given = (signature or "").strip()
     if not given.startswith("sha256="):
         return False
     try:
-        verify_timestamped_hmac(body, timestamp, [given[len("sha256="):]], [secret],
+        verify_timestamped_hmac(body, timestamp, [given[len("sha256="):]], secrets,
                                 time.time() if now is None else now, tolerance=SIGNATURE_MAX_AGE)
     except WebhookSignatureError:
         return False

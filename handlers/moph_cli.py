@@ -29,6 +29,7 @@ from rq import Worker
 from bot.appointments import Appointment, AppointmentError, parse_appointment
 from bot.privacy import mask
 from bot.settings import SettingsError
+from bot.spreadsheet import safe_row
 from workers.appointments.announcements import (
     DEFAULT_CHUNK_SIZE,
     AnnouncementError,
@@ -280,4 +281,4 @@ def _write_result(path: Path, rows: list[CsvRow]) -> None:
         writer = csv.writer(file)
         writer.writerow(RESULT_COLUMNS)
         for r in rows:
-            writer.writerow((r.row, r.appointment_id, r.cid, r.notice, r.status, r.error, r.notice_id))
+            writer.writerow(safe_row((r.row, r.appointment_id, r.cid, r.notice, r.status, r.error, r.notice_id)))

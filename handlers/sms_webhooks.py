@@ -14,6 +14,7 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from handlers.http_errors import error
+from integrations.credit import CreditLedger
 from integrations.sms_webhooks import (
     InvalidDeliveryReport,
     WebhookSignatureError,
@@ -31,21 +32,27 @@ bp = Blueprint("sms_webhooks", __name__)
 @bp.post("/webhooks/sepsms")
 def sepsms():
     services = current_app.extensions["services"]
-    secret = services.settings.sepsms_webhook_secret
-    if secret is None or not secret.get_secret_value():
+    # Two values while the secret is rotated (bot.settings.ROTATING_SECRETS).
+    secrets = services.settings.secret_values("sepsms_webhook_secret")
+    if not secrets:
         return error(503, "SEPSMS_WEBHOOK_SECRET is not set; the webhook cannot verify requests")
     body = request.get_data(cache=False)  # raw bytes: the signature covers them exactly
-    # Comma-separated secrets: the new and the old one while a secret is being rotated.
-    secrets = [s.strip() for s in secret.get_secret_value().split(",")]
     try:
         verify_sepsms_signature(body, request.headers.get("X-Webhook-Signature"), secrets, now=time.time())
     except WebhookSignatureError as exc:
         log.warning("SEPSMS webhook rejected (%s) from %s", exc.reason, request.remote_addr)
         return error(401, "invalid signature")
+    if request.headers.get("X-Webhook-Event") == "credit.low":
+        # SEPSMS REST API v2, "Webhooks": credit.low is listed, its body is not: nothing is read from it.
+        CreditLedger(services.redis).provider_says_low("sepsms")
+        return jsonify(status="ok", event="credit.low")
     try:
         event = parse_sepsms_event(json.loads(body), request.headers.get("X-Webhook-Event"))
     except (ValueError, InvalidDeliveryReport):
         return error(400, "body is not a SEPSMS event")
+    if event.event == "credit.low":
+        CreditLedger(services.redis).provider_says_low("sepsms")
+        return jsonify(status="ok", event=event.event)
     if event.status is None or not event.sms_uuid:
         return jsonify(status="ignored", event=event.event)  # credit.low, otp.verified, …
     matched = record_delivery(services.redis, "sepsms", event.sms_uuid, event.status)
@@ -55,9 +62,8 @@ def sepsms():
 @bp.route("/webhooks/thaibulksms/<token>", methods=["GET", "POST"])
 def thaibulksms(token: str):
     services = current_app.extensions["services"]
-    expected = services.settings.thaibulksms_webhook_token
     # Unsigned callbacks: the secret path token is the only proof. Unset or wrong → "no such page".
-    if not token_matches(token, [expected]):
+    if not token_matches(token, services.settings.secret_values("thaibulksms_webhook_token")):
         return error(404, "not found")
     params = {**request.args.to_dict(), **request.form.to_dict()}
     if request.is_json:

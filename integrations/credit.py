@@ -8,6 +8,8 @@ not on every send.
 
 Redis: ``sms:credit:<provider>`` hash ``{balance, at, low}``; it expires after a
 week, so a figure nobody has refreshed stops being shown as current.
+``sms:credit-low:<provider>``: when the provider itself last said the credit is low
+(SEPSMS's ``credit.low`` webhook event), a week too.
 """
 
 from __future__ import annotations
@@ -60,6 +62,18 @@ class CreditLedger:
         elif was_low and not low:
             log.info("%s credit is %d again, no longer low", provider, balance)
         return Balance(provider, int(balance), now, low)
+
+    def provider_says_low(self, provider: str) -> None:
+        """The provider reported low credit itself (SEPSMS ``credit.low``, whose body is not
+        documented: nothing is read from it). Logged at WARNING for the operator and kept for /readyz."""
+        log.warning("%s reports low SMS credit (credit.low): top up, or OTP codes will stop", provider)
+        if self.redis is not None:
+            self.redis.set(f"sms:credit-low:{provider}", f"{self._clock():.0f}", ex=KEY_TTL_SECONDS)
+
+    def provider_said_low_at(self, provider: str) -> float | None:
+        """When the provider last reported low credit itself (None: not this week)."""
+        raw = self.redis.get(f"sms:credit-low:{provider}") if self.redis is not None else None
+        return float(raw) if raw else None
 
     def last(self, provider: str) -> Balance | None:
         """The last balance recorded for ``provider`` (None: none this week)."""

@@ -150,6 +150,18 @@ class LiveDeskClient(HttpClient):
             raise self._failed(conversation_id, {**answer, "id": int(message_id)})
         return answer
 
+    def conversation_messages(self, conversation_id: int, *, before: int | None = None) -> list[dict]:
+        """The conversation's messages, newest last (up to Chatwoot's page of 20 older than ``before``).
+
+        The seed documents no read endpoint; this is Chatwoot's ``GET …/conversations/:id/messages``
+        (``{meta, payload: [...]}``) on LiveDesk's v2 paths, used to confirm an agent's message
+        before it is pushed to a patient (``LIVEDESK_READ_BACK``).
+        """
+        params = {"before": int(before)} if before is not None else None
+        answer = self.json("GET", self._messages(conversation_id), params=params)
+        found = answer.get("payload") if isinstance(answer, dict) else answer
+        return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
+
     # -- internals ---------------------------------------------------------------
     @staticmethod
     def _messages(conversation_id: int) -> str:

@@ -35,7 +35,7 @@ from workers.services import Services
 OHO = "https://oho.test"
 LIVEDESK = "https://livedesk.test"
 OHO_KEY = "oho-test-key-not-real"
-HOOK_TOKEN = "ld-hook-token-not-real"
+HOOK_TOKEN = "ld-hook-token-not-real-0123456789abcdef"
 BOT_ID = "U" + "b0" * 16
 USER = "U" + "e" * 32
 BOT_INFO = {"userId": BOT_ID, "basicId": "@000test", "displayName": "Test Hospital", "chatMode": "bot",
@@ -49,7 +49,9 @@ def handoff_settings(redis_server, line_stub, **overrides):
     values = dict(oho_api_key=OHO_KEY, oho_base_url=OHO, livedesk_api_key="ld-test-key",
                   livedesk_api_secret="ld-test-secret", livedesk_base_url=LIVEDESK, livedesk_inbox_id=79,
                   livedesk_webhook_token=HOOK_TOKEN, business_hours="Mon-Sun 00:00-24:00",
-                  handoff_no_agent_minutes=10, handoff_idle_minutes=60)
+                  handoff_no_agent_minutes=10, handoff_idle_minutes=60,
+                  # Read-back has tests of its own (tests/workers/test_agent_message_guard.py).
+                  livedesk_read_back="off")
     return make_settings(redis_server, line_stub, **{**values, **overrides})
 
 
@@ -208,6 +210,27 @@ class LiveDeskStub:
         rsps.add_callback(responses.POST, f"{LIVEDESK}/api/v2/accounts/conversations", callback=self._conversation)
         rsps.add_callback(responses.POST, re.compile(rf"{LIVEDESK}/api/v2/accounts/conversations/\d+/messages$"),
                           callback=self._message)
+        rsps.add_callback(responses.GET, re.compile(rf"{LIVEDESK}/api/v2/accounts/conversations/\d+/messages"),
+                          callback=self._list)
+        self.read_back_missing = False  # a LiveDesk without Chatwoot's read endpoint (404)
+
+    def agent_says(self, message_id: int, content: str, conversation: int = 141, **fields) -> None:
+        """An agent writes in LiveDesk (as Chatwoot keeps it); the webhook is the test's to post."""
+        self.messages.append({"id": message_id, "conversation": conversation, "content": content,
+                              "message_type": 1, "private": False, "sender_type": "User",
+                              "sender": {"id": 3, "type": "user"}, "attachments": [], **fields})
+
+    def _list(self, request):
+        if failure := self._check(request):
+            return failure
+        if self.read_back_missing:
+            return 404, {}, json.dumps({"error": "Not Found"})
+        conversation = int(request.path_url.split("?")[0].split("/")[-2])
+        before = int(request.params.get("before") or 10**12)
+        found = [m for m in self.messages if m["conversation"] == conversation and m["id"] < before][-20:]
+        return 200, {}, json.dumps({"meta": {}, "payload": [
+            {**m, "message_type": {"incoming": 0, "outgoing": 1}.get(m["message_type"], m["message_type"])}
+            for m in found]})
 
     def _check(self, request):
         self.authorizations.add(request.headers.get("Authorization"))

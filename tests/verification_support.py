@@ -26,9 +26,10 @@ CONTACT_URL = f"{OHO}/contact/line/{BOT_ID}/user/{USER}"
 PHONE, MSISDN = "0812345678", "66812345678"
 SMS_SETTINGS = dict(
     sepsms_api_key="sk_sep_test_0000", sepsms_base_url=SEP, sepsms_origin="HOSPITAL",
-    sepsms_webhook_secret="whsec_test_current",
+    sepsms_webhook_secret="whsec_test_current_0123456789abcdef",
+    otp_secret="otp-secret-for-tests-only-0123456789",
     thaibulksms_api_key="tbs-test-key", thaibulksms_api_secret="tbs-test-secret", thaibulksms_base_url=TBS,
-    thaibulksms_sender="HOSPITAL", thaibulksms_webhook_token="tbs-hook-token-test",
+    thaibulksms_sender="HOSPITAL", thaibulksms_webhook_token="tbs-hook-token-test-0123456789abcdef",
     oho_api_key="oho-test-key-not-real", oho_base_url=OHO, oho_platform_id=BOT_ID,
     otp_max_attempts=3, otp_resend_seconds=60, otp_ttl_seconds=300,
 )

@@ -19,12 +19,14 @@ import logging
 import os
 
 from rq import SimpleWorker
+from rq.job_lifecycle import call_exception_handlers
 from rq.serializers import JSONSerializer
 
 from bot.log_setup import configure_logging
 from bot.settings import load_settings
 from integrations.metrics import mark_process_dead
 from workers import runtime
+from workers.failures import failure_text, stack_of
 from workers.maintenance import Maintenance
 from workers.queues import QUEUE_NAMES, get_queue
 from workers.redis_client import fitness_problems
@@ -38,9 +40,38 @@ WORKER_TTL = 35
 
 
 class Worker(SimpleWorker):
+    """RQ's worker, but a failed job's stored and logged text is ``workers.failures.failure_text``."""
+
+    _failure: str | None = None
+
     def request_stop(self, signum, frame):
         runtime.request_stop()  # bounded loops (drains) hand over between items
         super().request_stop(signum, frame)
+
+    def handle_exception(self, job, *exc_info):
+        # Instead of RQ's: it logs the whole traceback (values included) with the job's arguments.
+        exc = exc_info[1] if len(exc_info) > 1 else None
+        self._failure = failure_text(exc)
+        try:
+            name = job.func_name
+        except Exception:  # a job that cannot be read still gets its failure handled
+            name = "<unreadable job>"
+        self.log.error("Worker %s: job %s (%s) failed: %s\n%s", self.name, job.id, name, self._failure,
+                       stack_of(exc))
+        call_exception_handlers(self._exc_handlers, job, *exc_info)
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="", execution=None):
+        # What RQ stores as the failure (and sends to webhooks): the masked text, never the traceback.
+        safe, self._failure = self._failure or _type_line(exc_string), None
+        return super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
+                                          exc_string=safe, execution=execution)
+
+
+def _type_line(exc_string: str) -> str:
+    """For failures RQ formats without calling ``handle_exception`` (e.g. an abandoned job): the type only."""
+    last = next((line for line in reversed((exc_string or "").splitlines()) if line.strip()), "")
+    name = last.split(":", 1)[0].strip()
+    return f"{name} (message withheld)" if name.replace(".", "").replace("_", "").isalnum() else "job failed"
 
 
 def build_worker(s: Services, connection=None, queue_names=QUEUE_NAMES) -> Worker:

@@ -29,6 +29,7 @@ from workers.handoff.service import HandoffService
 from workers.handoff.store import queue_staff_note
 from workers.line.events import LineEventHandler
 from workers.oho_contacts import OhoContacts
+from workers.pdpa import UnfollowErasure
 from workers.redis_client import connect_redis
 from workers.verification.feature import build_verification_feature
 from workers.verification.service import VerificationService
@@ -62,7 +63,8 @@ class Services:
     @cached_property
     def conversation_features(self) -> list:
         """Consulted in this order on every LINE event (see ``workers.line.events``)."""
-        built = (build_handoff_feature(self.handoff), build_verification_feature(self))
+        built = (build_handoff_feature(self.handoff), build_verification_feature(self),
+                 UnfollowErasure(self.redis))  # last: an unfollow is erased after the others have seen it
         return [feature for feature in built if feature is not None]
 
     @cached_property

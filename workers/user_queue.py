@@ -123,6 +123,15 @@ class DeadItem:
         return cls(entry, None, None, "", entry)
 
 
+class HoldItem(Exception):
+    """Raised by a handler: the item may not be handled yet (a cap), and it is no failure. It stays
+    first in line, due in ``retry_after`` seconds, and no attempt is counted."""
+
+    def __init__(self, retry_after: float, message: str = "held"):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ItemsSetAside(Exception):
     """Items could not be handled and were set aside in the dead list; raised so the job shows as failed."""
 
@@ -235,6 +244,10 @@ class UserQueue:
                     try:
                         item = json.loads(raw)
                         handle(item)
+                    except HoldItem as exc:
+                        self.redis.zadd(self.due_key, {user: self.clock() + max(exc.retry_after, 1)})
+                        finished = True
+                        break
                     except Exception as exc:
                         if not self._give_up(user, raw, exc):
                             finished = True
@@ -295,6 +308,20 @@ class UserQueue:
         """The set-aside items, newest first."""
         entries = self.redis.lrange(self.dead_key, 0, -1 if limit is None else limit - 1)
         return [DeadItem.parse(entry) for entry in entries]
+
+    def forget_dead(self, user: str) -> int:
+        """Remove the user's set-aside items (a data subject's erasure); how many were removed."""
+        removed = 0
+        for dead in self.dead_items():
+            owner = dead.user
+            if owner is None:  # an entry from before users were recorded: a LINE event names its user
+                try:
+                    owner = (json.loads(dead.raw).get("source") or {}).get("userId")
+                except (ValueError, AttributeError):
+                    owner = None
+            if owner == user:
+                removed += self.redis.lrem(self.dead_key, 0, dead.entry)
+        return removed
 
     def replay(self, dead: DeadItem, user: str, item_id: str) -> bool:
         """Put a set-aside item back at the end of ``user``'s list; False if it was no longer set aside.

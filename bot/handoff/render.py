@@ -4,7 +4,7 @@ agents' attachments as LINE messages, and the private notes for staff."""
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
+import unicodedata
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
@@ -56,36 +56,39 @@ def render_patient_event(event: Mapping[str, Any]) -> str | None:
 
 MEDIA_TYPES = ("image", "video", "audio", "file")
 ATTACHMENT_NOT_SHOWN = "📎 (ไฟล์แนบไม่แสดง / attachment not shown)"
-# Second-level labels under a country code that are not registrable themselves (co.th, ac.th, com.sg…).
-_SECOND_LEVEL = frozenset({"co", "ac", "go", "or", "in", "mi", "net", "com", "org", "gov", "edu"})
 
 
-def registrable_domain(host: str) -> str:
-    """``livedesk-api.engagelab.com`` → ``engagelab.com``; an IP address stays itself."""
-    host = host.lower().rstrip(".")
+MAX_FILE_NAME = 120
+
+
+def safe_file_name(name: str | None, fallback: str) -> str:
+    """A patient's file name as LiveDesk may show and store it: no folders (``../``), no control or
+    bidi characters (``U+202E`` makes ``cod.exe`` read ``exe.doc``), no leading dots, no quotes or
+    shell/HTML specials, at most ``MAX_FILE_NAME`` characters with the extension kept. Thai letters
+    stay. ``fallback`` when nothing is left."""
+    text = unicodedata.normalize("NFC", str(name or ""))
+    text = text.replace("\\", "/").rsplit("/", 1)[-1]
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" and ch not in '<>:"|?*`$;&')
+    text = " ".join(text.split()).lstrip(". ").rstrip(". ")
+    if len(text) > MAX_FILE_NAME:
+        stem, dot, extension = text.rpartition(".")
+        extension = extension[:10] if dot and stem else ""
+        text = text[:MAX_FILE_NAME - len(extension) - 1].rstrip(". ") + ("." + extension if extension else "")
+    return text or fallback
+
+
+def attachment_url_allowed(url: str, hosts: Iterable[str]) -> bool:
+    """Whether an agent's attachment URL may be shown to the patient: https on exactly one of
+    ``hosts`` (LiveDesk's own; not any host of its registrable domain, where anyone with a page on a
+    sibling host could plant a link). A webhook body is only as trustworthy as its token."""
     try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
-    labels = host.split(".")
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
-
-
-def attachment_url_allowed(url: str, base_url: str) -> bool:
-    """Whether an agent's attachment URL may be shown to the patient: https on the domain of
-    LIVEDESK_BASE_URL (or a subdomain of it). A webhook body is only as trustworthy as its
-    token, so links anywhere else are not passed on to patients."""
-    try:
-        parts, base = urlsplit(url), urlsplit(base_url)
+        parts = urlsplit(url)
+        host = parts.hostname
     except ValueError:
         return False
-    if parts.scheme != "https" or not parts.hostname or not base.hostname or len(url) > 2000:
+    if parts.scheme != "https" or not host or len(url) > 2000 or parts.username or parts.password:
         return False
-    host, domain = parts.hostname.rstrip("."), registrable_domain(base.hostname)
-    return host == domain or host.endswith("." + domain)
+    return host.rstrip(".").lower() in {h.rstrip(".").lower() for h in hosts if h}
 
 
 def agent_line_messages(content: str | None, attachments: Iterable[Mapping[str, Any]],

@@ -14,9 +14,9 @@ from bot.handoff.render import (
     attachment_url_allowed,
     handoff_note,
     known_from_oho,
-    registrable_domain,
     render_line_messages,
     render_patient_event,
+    safe_file_name,
 )
 from bot.handoff.state import HandoffState, idle_deadline
 from bot.knowledge import KnowledgeBase
@@ -61,52 +61,48 @@ def test_patient_events_render_for_agents():
 
 
 def on_livedesk(url: str) -> bool:
-    return attachment_url_allowed(url, "https://livedesk-api.engagelab.com")
+    return attachment_url_allowed(url, ["files.engagelab.com"])
 
 
 def test_agent_message_becomes_text_images_and_file_links():
     messages = agent_line_messages("ดูเอกสารแนบค่ะ", [
         {"file_type": "image", "data_url": "https://files.engagelab.com/a.png",
          "thumb_url": "https://files.engagelab.com/a-thumb.png"},
-        {"file_type": "file", "data_url": "https://engagelab.com/form.pdf"},
+        {"file_type": "file", "data_url": "https://files.engagelab.com/form.pdf"},
+        {"file_type": "file", "data_url": "https://engagelab.com/form.pdf"},           # a sibling host
         {"file_type": "image", "data_url": "http://files.engagelab.com/b.png"},  # LINE wants https
         {"file_type": "image", "data_url": "https://evil.test/c.png"},          # not LiveDesk's
     ], on_livedesk)
     assert messages == [
-        {"type": "text", "text": f"ดูเอกสารแนบค่ะ\n📎 https://engagelab.com/form.pdf\n{ATTACHMENT_NOT_SHOWN}\n"
-                                 f"{ATTACHMENT_NOT_SHOWN}"},
+        {"type": "text", "text": f"ดูเอกสารแนบค่ะ\n📎 https://files.engagelab.com/form.pdf\n{ATTACHMENT_NOT_SHOWN}\n"
+                                 f"{ATTACHMENT_NOT_SHOWN}\n{ATTACHMENT_NOT_SHOWN}"},
         {"type": "image", "originalContentUrl": "https://files.engagelab.com/a.png",
          "previewImageUrl": "https://files.engagelab.com/a-thumb.png"},
     ]
     assert agent_line_messages("", [], on_livedesk) == []
-    many = agent_line_messages("", [{"file_type": "image", "data_url": f"https://engagelab.com/{n}.png"}
+    many = agent_line_messages("", [{"file_type": "image", "data_url": f"https://files.engagelab.com/{n}.png"}
                                     for n in range(6)], on_livedesk)
     assert len(many) <= 5 and many[0]["type"] == "text"  # images beyond four become links
 
 
 @pytest.mark.parametrize("url, allowed", [
     ("https://livedesk-api.engagelab.com/a.png", True),
-    ("https://cdn.engagelab.com/a.png", True),
-    ("https://engagelab.com/a.png", True),
+    ("https://LIVEDESK-API.engagelab.com./a.png", True),
+    ("https://cdn.engagelab.com/a.png", False),               # same registrable domain, another host
+    ("https://engagelab.com/a.png", False),
+    ("https://x.livedesk-api.engagelab.com/a.png", False),    # a subdomain is another host too
+    ("https://user:pw@livedesk-api.engagelab.com/a.png", False),
     ("http://cdn.engagelab.com/a.png", False),                # not https
     ("https://engagelab.com.evil.test/a.png", False),
     ("https://evilengagelab.com/a.png", False),
     ("https://engagelab.com@evil.test/a.png", False),         # the host is evil.test
-    ("https://cdn.engagelab.com:8443/a.png", True),
+    ("https://livedesk-api.engagelab.com:8443/a.png", True),
     ("javascript:alert(1)", False),
     ("", False),
     ("https://[::1/a.png", False),                            # not even a URL
 ])
-def test_only_https_links_on_livedesk_s_domain_are_shown(url, allowed):
-    assert attachment_url_allowed(url, "https://livedesk-api.engagelab.com") is allowed
-
-
-def test_registrable_domain_keeps_country_second_levels():
-    assert registrable_domain("livedesk-api.engagelab.com") == "engagelab.com"
-    assert registrable_domain("chat.hospital.go.th") == "hospital.go.th"
-    assert registrable_domain("a.b.co.th") == "b.co.th"
-    assert registrable_domain("livedesk.test") == "livedesk.test"
-    assert registrable_domain("10.0.0.5") == "10.0.0.5"
+def test_only_https_links_on_livedesk_s_exact_host_are_shown(url, allowed):
+    assert attachment_url_allowed(url, ["livedesk-api.engagelab.com"]) is allowed
 
 
 def test_the_end_button_goes_on_the_last_message_only():
@@ -158,3 +154,24 @@ def test_idle_clock_runs_from_the_agents_last_message_in_opening_hours_only():
     answered = HandoffState(session="s", reason="asked", since=bkk(9, 10), last_agent=bkk(9, 15, 30))
     assert idle_deadline(answered, hours, 60) == bkk(12, 8, 30)       # half an hour Friday, half Monday
     assert idle_deadline(answered, hours, 20) == bkk(9, 15, 50)
+
+
+@pytest.mark.parametrize("name, safe", [
+    ("ผลตรวจเลือด.pdf", "ผลตรวจเลือด.pdf"),                   # Thai names stay
+    ("../../etc/passwd", "passwd"),
+    ("C:\\Users\\a\\report.pdf", "report.pdf"),
+    ("invoice\u202efdp.exe", "invoicefdp.exe"),               # a right-to-left override is dropped
+    ("a\r\nContent-Type: x.pdf", "aContent-Type x.pdf"),
+    ('<img src=x onerror="1">.png', "img src=x onerror=1.png"),
+    ("...hidden", "hidden"),
+    ("", "file-1.pdf"),
+    (None, "file-1.pdf"),
+    ("/", "file-1.pdf"),
+])
+def test_patient_file_names_are_sanitised_for_livedesk(name, safe):
+    assert safe_file_name(name, "file-1.pdf") == safe
+
+
+def test_long_file_names_keep_their_extension():
+    name = safe_file_name("ก" * 300 + ".pdf", "x")
+    assert len(name) <= 120 and name.endswith(".pdf")

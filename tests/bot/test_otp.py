@@ -9,6 +9,7 @@ from bot.otp import (
     OtpKeyMissing,
     code_digest,
     code_matches,
+    echo_key,
     new_code,
     new_reference,
     number_digest,
@@ -17,6 +18,7 @@ from bot.otp import (
 from bot.settings import load_settings
 
 KEY = b"test-otp-key-not-real"
+LONG_SECRET = "otp-secret-for-tests-only-0123456789"
 
 
 def settings(**values):
@@ -52,17 +54,22 @@ def test_number_digest_is_keyed_and_stable():
     assert "5678" not in a and a != hashlib.sha256(b"0812345678").hexdigest()[:32]
 
 
-def test_otp_key_prefers_otp_secret():
-    assert otp_key(settings(otp_secret="s3cret", line_channel_secret="line")) == b"s3cret"
+def test_otp_key_is_otp_secret():
+    assert otp_key(settings(otp_secret=LONG_SECRET, line_channel_secret="line")) == LONG_SECRET.encode()
+    assert echo_key(settings(otp_secret=LONG_SECRET, line_channel_secret="line")) == LONG_SECRET.encode()
 
 
-def test_otp_key_is_derived_from_the_line_secret_not_equal_to_it():
-    key = otp_key(settings(line_channel_secret="line-secret"))
-    assert key != b"line-secret"
-    assert key == hmac.new(b"line-secret", b"hospital-line-bot/otp-key/v1", hashlib.sha256).digest()
-    assert key != otp_key(settings(line_channel_secret="another"))
-
-
-def test_otp_key_needs_a_secret():
+def test_otp_key_never_falls_back_to_the_line_secret():
+    with pytest.raises(OtpKeyMissing):
+        otp_key(settings(line_channel_secret="line-secret"))
     with pytest.raises(OtpKeyMissing):
         otp_key(settings())
+
+
+def test_the_echo_key_alone_is_derived_from_the_line_secret_not_equal_to_it():
+    key = echo_key(settings(line_channel_secret="line-secret"))
+    assert key != b"line-secret"
+    assert key == hmac.new(b"line-secret", b"hospital-line-bot/otp-key/v1", hashlib.sha256).digest()
+    assert key != echo_key(settings(line_channel_secret="another"))
+    with pytest.raises(OtpKeyMissing):
+        echo_key(settings())

@@ -17,7 +17,7 @@ SEPSMS = "https://sepsms.test/api/v2"
 LIVEDESK = "https://livedesk.test"
 CONFIGURED = dict(oho_api_key="oho-key-not-real", oho_base_url=OHO, oho_platform_id=BOT_ID,
                   livedesk_api_key="ld-key", livedesk_api_secret="ld-secret", livedesk_base_url=LIVEDESK,
-                  livedesk_inbox_id=79, livedesk_webhook_token="hook-token-not-real",
+                  livedesk_inbox_id=79, livedesk_webhook_token="hook-token-not-real-" + "x" * 32,
                   sepsms_api_key="sk_sep_not_real", sepsms_base_url=SEPSMS, sepsms_origin="HOSPITAL",
                   metrics_token="metrics-token", **MOPH_SETTINGS)
 OHO_NOBODY = f"{OHO}/contact/line/{BOT_ID}/user/{NOBODY}"

@@ -31,7 +31,7 @@ def test_readyz_names_a_missing_sepsms_origin(redis_server, redis):
     body = ready(redis_server, redis, sms_provider="sepsms", sepsms_api_key="sk_sep_test_0000", sepsms_origin="")
     assert body["not_configured_for"]["sms"] == ["SEPSMS_ORIGIN"]
     body = ready(redis_server, redis, sms_provider="sepsms", sepsms_api_key="sk_sep_test_0000",
-                 sepsms_origin="HOSPITAL")
+                 sepsms_origin="HOSPITAL", otp_secret="otp-secret-for-tests-only-0123456789")
     assert body["not_configured_for"]["sms"] == [] and body["notes"] == []
 
 

@@ -17,7 +17,7 @@ from workers.handoff.service import HandoffService
 from workers.handoff.store import patient_outbox
 from workers.queues import get_queue
 
-SECRET = "ld-webhook-secret-not-real"
+SECRET = "ld-webhook-secret-not-real-0123456789ab"
 
 
 @pytest.fixture

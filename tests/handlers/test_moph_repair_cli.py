@@ -13,7 +13,7 @@ from workers.appointments.status import read_statuses, status_key
 
 @pytest.fixture
 def settings(redis_server, line_stub):
-    return make_settings(redis_server, line_stub, otp_secret="test-otp-secret-0123456789", **MOPH_SETTINGS)
+    return make_settings(redis_server, line_stub, **MOPH_SETTINGS)
 
 
 @pytest.fixture

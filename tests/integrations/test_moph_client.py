@@ -449,7 +449,8 @@ def test_connection_failure_on_token_call_hides_the_query(redis, stub):
 
 def test_from_settings(redis, stub):
     settings = Settings(_env_file=None, moph_alert_base_url=BASE, moph_token_url=TOKEN_URL,
-                        moph_user="moph-user", moph_password_hash=PASSWORD_HASH, moph_hospital_code="10999")
+                        moph_user="moph-user", moph_password_hash=PASSWORD_HASH, moph_hospital_code="10999",
+                        otp_secret="otp-secret-for-tests-only-0123456789")
     client = MophAlertClient.from_settings(settings, redis, sleep=lambda s: None)
     stub.get(TOKEN_URL, body=fake_jwt())
     stub.post(SEND_NOW, json=OK)

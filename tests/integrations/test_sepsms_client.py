@@ -276,7 +276,8 @@ def test_sms_budget_is_120_per_minute(http):
 
 def test_from_settings(http):
     http.get(f"{BASE}/message/credit/balance", json={"result": {"balance": 7}})
-    settings = Settings(_env_file=None, sepsms_api_key=KEY, sepsms_base_url=BASE, sepsms_origin="HOSP")
+    settings = Settings(_env_file=None, sepsms_api_key=KEY, sepsms_base_url=BASE, sepsms_origin="HOSP",
+                        otp_secret="otp-secret-for-tests-only-0123456789")
     api = SepsmsClient.from_settings(settings)
     assert api.credit_balance() == 7 and api.origin == "HOSP"
     assert http.calls[0].request.headers["X-API-Key"] == KEY

@@ -104,7 +104,7 @@ def test_sepsms_without_origin_is_a_configuration_problem(origin):
     settings = load_settings(_env_file=None, sms_provider="sepsms", sepsms_api_key=KEY, sepsms_origin=origin)
     assert settings.missing_for("sms") == ["SEPSMS_ORIGIN"]
     assert load_settings(_env_file=None, sms_provider="sepsms", sepsms_api_key=KEY,
-                         sepsms_origin="SEPSMS").missing_for("sms") == []
+                         sepsms_origin="SEPSMS", otp_secret="otp-secret-for-tests-only-0123456789").missing_for("sms") == []
 
 
 def test_the_balance_needs_no_origin(http):

@@ -255,7 +255,7 @@ def test_phone_numbers_and_codes_typed_during_verification_are_not_mirrored(webh
 def test_the_note_shows_the_number_verified_by_otp(webhook, run_worker, line_extra, oho, livedesk, redis):
     from workers.verification.store import VerificationStore
 
-    VerificationStore(redis).save_verified(USER, "0899999999", "2026-01-07T10:00:00+07:00", "sepsms")
+    VerificationStore(redis).save_verified(USER, "0899999999", "2026-01-07T10:00:00+07:00", "sepsms", keep_days=365)
     say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
     assert "- เบอร์มือถือที่ยืนยันแล้ว (OTP): 0899999999" in livedesk.notes()[0]
 
@@ -317,16 +317,17 @@ def test_an_agent_reply_line_rejects_is_noted_for_the_agents(webhook, client, ru
 def test_only_attachments_on_livedesk_hosts_reach_the_patient(webhook, client, run_worker, line_extra, oho, livedesk):
     say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
     attachments = [
-        {"file_type": "image", "data_url": "https://files.livedesk.test/a.png", "thumb_url": "https://evil.test/t.png"},
+        {"file_type": "image", "data_url": "https://livedesk.test/a.png", "thumb_url": "https://evil.test/t.png"},
         {"file_type": "file", "data_url": "https://livedesk.test/form.pdf"},
         {"file_type": "image", "data_url": "https://livedesk.test.evil.test/b.png"},
+        {"file_type": "file", "data_url": "https://pages.livedesk.test/c.pdf"},  # a sibling host: not LiveDesk's
     ]
     post_livedesk(client, agent_event(9020, "เอกสารค่ะ", attachments=attachments))
     run_worker()
     [push] = pushes(line_extra)
     text, image = push.get_json()["messages"]
     assert text["text"] == ("เอกสารค่ะ\n📎 https://livedesk.test/form.pdf\n"
-                            "📎 (ไฟล์แนบไม่แสดง / attachment not shown)")
-    assert image == {"type": "image", "originalContentUrl": "https://files.livedesk.test/a.png",
-                     "previewImageUrl": "https://files.livedesk.test/a.png", "quickReply": END_CHAT_QUICK_REPLY}
-    assert "evil" not in push.get_data(as_text=True)
+                            "📎 (ไฟล์แนบไม่แสดง / attachment not shown)\n📎 (ไฟล์แนบไม่แสดง / attachment not shown)")
+    assert image == {"type": "image", "originalContentUrl": "https://livedesk.test/a.png",
+                     "previewImageUrl": "https://livedesk.test/a.png", "quickReply": END_CHAT_QUICK_REPLY}
+    assert "evil" not in push.get_data(as_text=True) and "pages." not in push.get_data(as_text=True)

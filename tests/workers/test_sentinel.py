@@ -22,7 +22,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(condition, timeout: float = 20.0, what: str = "condition"):
+def wait_until(condition, timeout: float = 40.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -72,9 +72,9 @@ def test_the_service_follows_the_master_through_a_failover(sentinel_setup):
     assert client.connection_pool.get_master_address() == ("127.0.0.1", sentinel_setup["master"])
 
     redis_lib.Redis(port=sentinel_setup["sentinel"]).execute_command("SENTINEL", "FAILOVER", "mymaster")
-    wait_until(lambda: client.connection_pool.get_master_address()[1] == sentinel_setup["replica"], 30,
+    wait_until(lambda: client.connection_pool.get_master_address()[1] == sentinel_setup["replica"], 60,
                "the failover")
-    wait_until(lambda: client.set("k", "after"), 30, "writes to the new master")  # reconnects by itself
+    wait_until(lambda: client.set("k", "after"), 60, "writes to the new master")  # reconnects by itself
     assert client.get("k") == b"after"
     assert redis_lib.Redis(port=sentinel_setup["replica"]).get("k") == b"after"
 

@@ -312,7 +312,7 @@ def test_without_sms_settings_the_knowledge_base_answers(redis_server, line_stub
 
 LIVEDESK = "https://livedesk.test"
 LIVEDESK_SETTINGS = dict(livedesk_api_key="ld-test-key", livedesk_api_secret="ld-test-secret",
-                         livedesk_base_url=LIVEDESK, livedesk_inbox_id=7, livedesk_webhook_token="ld-hook-token")
+                         livedesk_base_url=LIVEDESK, livedesk_inbox_id=7, livedesk_webhook_token="ld-hook-token-for-tests-0123456789ab")
 
 
 @pytest.fixture
@@ -360,3 +360,39 @@ def test_a_handoff_taking_over_ends_the_flow(with_livedesk, redis):
     told = patient.say("เจ็บหน้าอก")
     assert told[0] == services.dialog.answer_topic("emergency").messages[0]["text"]  # 1669 first, always
     assert not verification_in_progress(redis, USER)
+
+
+class CrashOnce:
+    """A first conversation feature that fails the first time a turn ends: a worker killed between
+    deciding a turn and mirroring it, so the turn runs again."""
+
+    def __init__(self):
+        self.crashed = False
+
+    def on_turn(self, turn):
+        return None
+
+    def after_send(self, turn, sent):
+        if not self.crashed:
+            self.crashed = True
+            raise RuntimeError("worker killed")
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])
+def test_a_retried_code_turn_stays_hidden_from_livedesk(with_livedesk, rsps, redis, line_stub):
+    from tests.support import text_event
+    from workers.line.events import LineEventHandler
+
+    patient, sms, services = with_livedesk
+    code_sent(patient, sms)
+    handler = LineEventHandler(services.dialog, services.line, redis, [CrashOnce(), *services.conversation_features])
+    event = text_event(sms.code, user=USER)
+    with pytest.raises(RuntimeError):
+        handler.handle(event)
+    patient.run_worker()  # the check job verifies: the verification is no longer in progress
+    assert verified_phone(redis, USER) == PHONE
+    handler.handle(event)  # the retried turn
+    patient.run_worker()
+    posts = [json.loads(c.request.body) for c in rsps.calls if c.request.url.endswith("/22/messages")]
+    assert any("hidden: identity verification" in p["content"] for p in posts)
+    assert all(sms.code not in p["content"] for p in posts)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import OrderedDict
 from typing import Callable
 
 from bot.dialog import Reply
@@ -54,15 +53,10 @@ class HandoffFeature:
     (Oho or the webhook token is missing): the knowledge base then answers "staff" itself.
     """
 
-    REDACTIONS_KEPT = 64   # turns between on_turn and after_send (one at a time per worker; a few if sends fail)
-
     def __init__(self, service: HandoffService, *, handoff: bool):
         self.service = service
         self.store = service.store
         self.handoff = handoff
-        # Whether each turn's text is redacted, decided in on_turn from the verification state
-        # *before* this turn (the verification feature may change it before after_send runs).
-        self._redacted: OrderedDict[str, bool] = OrderedDict()
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -87,8 +81,7 @@ class HandoffFeature:
         if not _one_to_one(turn):
             return
         user = turn.user_id
-        redacted = self._redacted.pop(turn.event_id, False)
-        patient = self._patient_line(turn, redacted)
+        patient = self._patient_line(turn)
         if patient is not None:
             self.service.mirror(user, patient)
         if sent is not None:
@@ -103,10 +96,11 @@ class HandoffFeature:
 
     # -- internals -----------------------------------------------------------------------------
     def _decide_redaction(self, turn) -> None:
-        redact = turn.kind == "text" and verification_in_progress(self.service.redis, turn.user_id)
-        self._redacted[turn.event_id] = redact  # a phone number or an OTP code: not for LiveDesk
-        while len(self._redacted) > self.REDACTIONS_KEPT:
-            self._redacted.popitem(last=False)
+        """Whether this turn's text is hidden from LiveDesk (a phone number or an OTP code), decided
+        from the verification state *before* the turn, once per event and kept with it in Redis:
+        the verification feature moves on within the turn, and a retried turn must decide the same."""
+        if turn.kind == "text":
+            self.store.decide_redaction(turn.event_id, verification_in_progress(self.service.redis, turn.user_id))
 
     def _answer(self, turn) -> Reply | None:
         state = self.store.state(turn.user_id)
@@ -180,10 +174,8 @@ class HandoffFeature:
             return Reply(Intent.EMERGENCY, first + [notice] if len(first) < 5 else first)
         return Reply(Intent.HANDOFF_STARTED, [notice])
 
-    def _patient_line(self, turn, redacted: bool | None = None) -> Mirrored | None:
+    def _patient_line(self, turn) -> Mirrored | None:
         """The patient's event as a mirror item (and transcript line), or None if it has no words."""
-        if redacted is None:
-            redacted = self._redacted.get(turn.event_id, False)
         if turn.kind in MEDIA_TYPES:
             message = turn.event.get("message") or {}
             item = {"kind": "media", "direction": "incoming", "message_id": str(message.get("id") or ""),
@@ -192,7 +184,7 @@ class HandoffFeature:
         text = render_patient_event(turn.event)
         if not text:
             return None
-        if redacted:
+        if turn.kind == "text" and self.store.redacted(turn.event_id):
             text = REDACTED
         return Mirrored(f"in:{turn.event_id}", {"kind": "text", "direction": "incoming", "text": text}, "patient")
 

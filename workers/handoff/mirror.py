@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import NamedTuple
 
-from bot.handoff.render import handoff_note, known_from_oho, render_line_messages
+from bot.handoff.render import handoff_note, known_from_oho, render_line_messages, safe_file_name
 from bot.privacy import mask
 from integrations.errors import NotFoundError, ProviderError
 from integrations.livedesk import LiveDeskMessageFailed
@@ -128,7 +128,8 @@ class LiveDeskMirror:
         if len(data) > MAX_MEDIA_BYTES:
             return self._remember(self.livedesk.send_message(
                 conversation, f"{label} (ไฟล์ใหญ่เกินไป ดูใน LINE OA Manager / too large)", message_type="incoming"))
-        name = item.get("file_name") or f"{item.get('media')}-{item['message_id']}{_extension(content_type)}"
+        name = safe_file_name(item.get("file_name"),
+                              f"{item.get('media')}-{item['message_id']}{_extension(content_type)}")
         return self._remember(self.livedesk.send_attachments(
             conversation, [(name, data, content_type)], message_type="incoming"))
 

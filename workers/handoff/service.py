@@ -26,13 +26,14 @@ from bot.handoff.render import (
     undelivered_note,
 )
 from bot.handoff.state import AgentMessage, HandoffState, idle_deadline
-from bot.otp import otp_key
+from bot.otp import echo_key
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
 from integrations.errors import NotFoundError, ProviderError
 from integrations.line import retry_key_for
 from integrations.metrics import FIRST_AGENT_REPLY_SECONDS
 from integrations.oho import OhoLimitError
+from workers.handoff.guard import AgentMessageGuard
 from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
 from workers.handoff.store import (
     DRAIN_BUDGET,
@@ -67,7 +68,7 @@ class HandoffService:
         self.redis: redis.Redis = services.redis
         self.clock = clock
         self.hours = parse_business_hours(self.settings.business_hours)
-        self.store = HandoffStore(self.redis, otp_key(self.settings))
+        self.store = HandoffStore(self.redis, echo_key(self.settings))
         self.mirror_outbox = mirror_outbox(self.redis)
         self.patient_outbox = patient_outbox(self.redis)
         self.handoff_configured = not self.settings.missing_for("handoff")
@@ -79,6 +80,10 @@ class HandoffService:
     @cached_property
     def livedesk_mirror(self) -> LiveDeskMirror:
         return LiveDeskMirror(self.services, self.store, self.oho_contacts)
+
+    @cached_property
+    def guard(self) -> AgentMessageGuard:
+        return AgentMessageGuard(self)
 
     @property
     def menu(self) -> dict | None:
@@ -273,9 +278,13 @@ class HandoffService:
         message_id = str(item["message_id"])
         if self.store.is_echo(message_id, item.get("conversation_id"), item.get("content") or ""):
             return  # our own post after all: its id was not known yet when the webhook came
-        base_url = self.settings.livedesk_base_url
+        item = self.guard.confirmed(user, item)
+        if item is None:
+            return  # LiveDesk does not know this message as an agent's: a forgery is never pushed
+        self.guard.take_push_slot(user, item)  # past a cap: HoldItem, the message waits its turn
+        hosts = self.settings.attachment_hosts()
         messages = agent_line_messages(item.get("content"), item.get("attachments") or [],
-                                       lambda url: attachment_url_allowed(url, base_url))
+                                       lambda url: attachment_url_allowed(url, hosts))
         if not messages:
             return
         if item.get("took_over") and len(messages) < 5:

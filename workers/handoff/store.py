@@ -13,6 +13,7 @@ Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message
   handoff:transcript:<user>        the last lines, for the staff note                          7 d
   handoff:transcribed:<item id>    "this line is in the transcript"                            7 d
   handoff:claim:<name>             once-only steps (close, pushes, posts)                      7 d
+  handoff:redact:<event id>        "0"/"1": this turn's text is hidden from LiveDesk (decided once) 7 d
   livedesk:user:<user>             hash: the user's LiveDesk contact and conversation ids
   livedesk:conversation:<id>       the LINE user of a LiveDesk conversation
   livedesk:posted:<message id>     our own posts, to know their webhook echo                   7 d
@@ -237,6 +238,19 @@ class HandoffStore:
     def _in_flight_key(self, conversation_id: int, content: str) -> str:
         tag = hmac.new(self.echo_key, f"{int(conversation_id)}:{content}".encode(), hashlib.sha256).hexdigest()
         return f"livedesk:in-flight:{int(conversation_id)}:{tag[:32]}"
+
+    # -- redaction of a turn's text, decided once per event ------------------------------------
+    def decide_redaction(self, event_id: str, redact: bool) -> bool:
+        """Keep the first decision for ``event_id`` and return it: a retried turn, run after the
+        verification has moved on, must not mirror the code the first attempt hid."""
+        key = f"handoff:redact:{event_id}"
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(key, "1" if redact else "0", nx=True, ex=MARKER_TTL)
+        pipe.get(key)
+        return pipe.execute()[1] == b"1"
+
+    def redacted(self, event_id: str) -> bool:
+        return self.redis.get(f"handoff:redact:{event_id}") == b"1"
 
     # -- once-only steps ----------------------------------------------------------------------
     def claim(self, name: str, ttl: int = MARKER_TTL) -> bool:

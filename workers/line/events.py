@@ -130,7 +130,7 @@ class LineEventHandler:
         """Reply with the event's token if it is ours to use, else push with the event's retry key;
         record what LINE accepted before anything else."""
         eid = event_id(raw_event)
-        to = (raw_event.get("source") or {}).get("userId") or source_key(raw_event)
+        to = chat_of(raw_event)
         how = self._reply(raw_event.get("replyToken"), eid, to, reply.messages)
         if how is None:
             self.line.push(to, reply.messages, retry_key_for("answer", eid))
@@ -183,6 +183,18 @@ class LineEventHandler:
             return self.answered(event_id)
         except Exception:  # Redis may be what broke: then the 1669 answer goes out regardless
             return False
+
+
+def chat_of(event: dict) -> str:
+    """Where an answer to ``event`` goes: the group or room it came from, else the user's 1:1 chat.
+    Never the sender's 1:1 chat for a group message: what was said in a group stays there."""
+    source = event.get("source") or {}
+    kind = source.get("type")
+    if kind in ("group", "room"):
+        found = source.get(f"{kind}Id")
+        if found:
+            return str(found)
+    return source_key(event)
 
 
 def _answered_key(event_id: str) -> str:

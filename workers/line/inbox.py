@@ -65,11 +65,12 @@ def source_key(event: dict) -> str:
 
 
 def event_id(event: dict) -> str:
-    """``webhookEventId``; for an event without one, a digest of its content."""
+    """``webhookEventId``; for an event without one, a digest of its content. ``deliveryContext``
+    is left out of the digest: it is what differs in a redelivered copy (``isRedelivery``)."""
     found = event.get("webhookEventId")
     if isinstance(found, str) and found:
         return found
-    content = {key: value for key, value in event.items() if key != RECEIVED_AT}
+    content = {key: value for key, value in event.items() if key not in (RECEIVED_AT, "deliveryContext")}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:26]
 
 

@@ -48,7 +48,9 @@ class VerificationFeature:
     def on_turn(self, turn) -> Reply | None:
         intent = turn.proposed.intent if turn.proposed else None
         params = postback_params(turn.postback) if turn.kind == "postback" else {}
-        if not turn.user_id or intent == Intent.EMERGENCY or _asks_for_staff(intent, params):
+        if turn.user_id and not _one_to_one(turn) and (intent == INTENT or params.get("action") == Action.VERIFY):
+            return Reply(INTENT, [self.dialog.private_chat_only()])  # numbers and codes stay out of groups
+        if not _one_to_one(turn) or intent == Intent.EMERGENCY or _asks_for_staff(intent, params):
             return None  # emergencies always reach the patient; staff is the handoff's (see after_send)
         state = self.store.current_state(turn.user_id)
         if state.event_id == turn.event_id:  # this event was handled before (a retried drain)
@@ -62,7 +64,7 @@ class VerificationFeature:
     def after_send(self, turn, sent: Reply | None) -> None:
         """Leave the flow when the patient asks for staff, or when another feature answered instead
         of the knowledge base (a handoff opened, e.g. on an emergency): that feature owns the chat now."""
-        if not turn.user_id:
+        if not _one_to_one(turn):
             return
         intent = turn.proposed.intent if turn.proposed else None
         params = postback_params(turn.postback) if turn.kind == "postback" else {}
@@ -100,12 +102,18 @@ class VerificationFeature:
 
     def _apply(self, turn, before: VerificationState, step: Step, now: float) -> Reply:
         user, action, service = turn.user_id, step.action, self.service
-        if isinstance(action, SendCode):
-            digest = number_digest(service.key, action.phone.local)
-            wait = self.store.take_send_slot(user, digest, now, service.rules)
-            if wait is not None:
-                log.info("OTP send refused for %s: budget used up", mask(user))
-                step = self.dialog.send_refused(before, wait)
+        if isinstance(action, (SendCode, CheckCode)):
+            phone = action.phone.local if isinstance(action, SendCode) else before.phone
+            digest = number_digest(service.key, phone or "")
+            refusal = self.store.wrong_code_lock(user, digest, now, service.rules)
+            if refusal is None and isinstance(action, SendCode):
+                refusal = self.store.take_send_slot(user, digest, now, service.rules)
+            if refusal is not None:
+                log.info("OTP %s refused for %s (%s)", "send" if isinstance(action, SendCode) else "check",
+                         mask(user), refusal.why)
+                refuse = {"wrong_codes": self.dialog.wrong_codes_locked, "service": self.dialog.sms_busy,
+                          "patient": self.dialog.send_refused}[refusal.why]
+                step = refuse(before, refusal.wait)
                 action = None
         state = replace(step.state, event_id=turn.event_id, reply=step.messages)
         # One transaction: the state, the request and its job exist together or not at all.
@@ -130,6 +138,11 @@ class VerificationFeature:
             enqueue(connection, jobs.check_code, action.request_id, action.attempt, pipeline=pipe,
                     retry=CHECK_RETRY, job_id=f"otp-check-{action.request_id}-{action.attempt}",
                     description="check an OTP code")
+
+
+def _one_to_one(turn) -> bool:
+    """Verification runs only in a 1:1 chat: a phone number or a code typed in a group is seen by all."""
+    return bool(turn.user_id) and (turn.event.get("source") or {}).get("type", "user") == "user"
 
 
 def _asks_for_staff(intent: str | None, params: dict) -> bool:

@@ -9,9 +9,10 @@ retry key) or, if the earlier attempt got no answer, tells the patient it is uns
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
-from bot.otp import otp_key
+from bot.otp import number_digest, otp_key
 from bot.phone import normalize_thai_mobile
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
@@ -131,6 +132,13 @@ class VerificationService:
             codes.discard(request.id)
             OTP.labels("locked").inc()
         log.info("wrong OTP for request %s (attempt %d)", mask(request.id), attempt)
+        digest = number_digest(self.key, request.phone)
+        if self.store.count_wrong_code(request.user, digest, time.time(), self.rules):
+            codes.discard(request.id)  # across codes: this one is done too
+            lock = self.store.wrong_code_lock(request.user, digest, time.time(), self.rules)
+            step = self.dialog.wrong_codes_locked(self.store.state(request.user), lock.wait if lock else 3600)
+            self.push(request.user, step.messages[0], "otp-check", request.id, str(attempt))
+            return
         self.push(request.user, self.dialog.wrong_code(attempt), "otp-check", request.id, str(attempt))
 
     def _verified(self, request: SendRequest) -> None:
@@ -139,7 +147,8 @@ class VerificationService:
         when = self.store.mark_verified(request.id, datetime.now(BANGKOK).replace(microsecond=0).isoformat())
         if first:
             OTP.labels("verified").inc()
-        self.store.save_verified(request.user, request.phone, when, request.provider)
+        self.store.save_verified(request.user, request.phone, when, request.provider,
+                                 keep_days=self.settings.verified_phone_retention_days)
         log.info("phone %s verified for %s", mask(request.phone), mask(request.user))
         if self.settings.configured("oho"):
             enqueue(self.redis, jobs.update_contact, request.user, job_id=f"otp-oho-{request.id}",

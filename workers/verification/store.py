@@ -6,8 +6,12 @@ Redis (keys never hold a phone number or a code; values may hold the number):
   verify:code:<id>               HMAC of a locally made code (ThaiBulkSMS)            OTP_TTL_SECONDS
   verify:pin:<id>:<attempt>      the code the patient typed, until the check job ran  OTP_TTL_SECONDS
   verify:message:<provider>:<id> provider message id → request id (delivery reports)  24 h
-  verify:sends:{number:<hmac>|user:<user>}  send budgets (3 / 15 min, 3 / h)
-  verify:phone:<user>            JSON {phone, verified_at, provider}: the verified number (kept)
+  verify:sends:{number:<hmac>|user:<user>}[:day]  the patient's send budgets (15 min / 1 h, and 24 h)
+  verify:sends:all:{hour|day}    the whole service's send budget (toll fraud stops here)
+  verify:wrong:{number:<hmac>|user:<user>}  wrong codes, across codes                24 h
+  verify:alerted:<what>          "the operator was told" (one WARNING per 5 minutes)   5 min
+  verify:phone:<user>            JSON {phone, verified_at, provider}: the verified number
+                                                                VERIFIED_PHONE_RETENTION_DAYS
 
 Delivery reports (``record_delivery``) touch Redis only: they run inside the webhook request.
 """
@@ -33,7 +37,17 @@ log = logging.getLogger(__name__)
 
 STATE_TTL = 3600
 REQUEST_TTL = 24 * 3600            # delivery reports can come late
-NUMBER_WINDOW, USER_WINDOW = 15 * 60, 3600
+NUMBER_WINDOW, USER_WINDOW, DAY = 15 * 60, 3600, 24 * 3600
+ALERT_EVERY = 300
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A send or a check refused here: ``why`` is ``patient`` (this number's or user's budget),
+    ``service`` (the whole service's budget) or ``wrong_codes`` (the lockout); ``wait`` in seconds."""
+
+    why: str
+    wait: float
 # -- Redis -------------------------------------------------------------------------------
 
 @dataclass
@@ -129,20 +143,67 @@ class VerificationStore:
         self.redis.delete(f"verify:pin:{request_id}:{attempt}")
 
     # send budgets
-    def take_send_slot(self, user: str, digest: str, now: float, rules: OtpRules) -> float | None:
-        """Count one send against the number's and the user's budget; or the seconds to wait."""
+    def take_send_slot(self, user: str, digest: str, now: float, rules: OtpRules) -> Refusal | None:
+        """Count one send against the number's, the user's and the service's budgets (all or none);
+        or why not and how long to wait. A tripped daily or service budget is logged at WARNING."""
         limiter = RedisRateLimiter(self.redis, prefix="verify:sends", provider="verification", clock=lambda: now)
+        service = (RateLimit("all:hour", rules.sends_per_hour, USER_WINDOW),
+                   RateLimit("all:day", rules.sends_per_day, DAY))
+        daily = (RateLimit(f"number:{digest}:day", rules.sends_per_number_per_day, DAY),
+                 RateLimit(f"user:{user}:day", rules.sends_per_user_per_day, DAY))
         try:
             limiter.acquire(RateLimit(f"number:{digest}", rules.sends_per_number, NUMBER_WINDOW),
-                            RateLimit(f"user:{user}", rules.sends_per_user, USER_WINDOW))
+                            RateLimit(f"user:{user}", rules.sends_per_user, USER_WINDOW), *daily, *service)
         except RateLimitError as exc:
-            return exc.retry_after or 60.0
+            wait = exc.retry_after or 60.0
+            if limiter.wait_seconds(*service) > 0:
+                used = [self.redis.zcard(f"verify:sends:{limit.name}") for limit in service]
+                self.alert("service", "OTP SMS budget of the whole service used up: %d of %d this hour, %d of %d "
+                           "in 24 h (OTP_SENDS_PER_HOUR / OTP_SENDS_PER_DAY); codes are refused for %.0f s",
+                           used[0], rules.sends_per_hour, used[1], rules.sends_per_day, wait)
+                return Refusal("service", wait)
+            if limiter.wait_seconds(*daily) > 0:
+                self.alert(f"daily:{digest}", "OTP SMS daily cap reached for a number or LINE user %s "
+                           "(%d per number, %d per user in 24 h): a pumping or harassment attempt?",
+                           mask(user), rules.sends_per_number_per_day, rules.sends_per_user_per_day)
+            return Refusal("patient", wait)
         return None
 
+    # wrong codes, across codes
+    def _wrong_limits(self, user: str, digest: str, rules: OtpRules) -> tuple[RateLimit, RateLimit]:
+        return (RateLimit(f"number:{digest}", rules.wrong_codes_per_day, DAY),
+                RateLimit(f"user:{user}", rules.wrong_codes_per_day, DAY))
+
+    def wrong_code_lock(self, user: str, digest: str, now: float, rules: OtpRules) -> Refusal | None:
+        """Refused while the number or the user has had ``wrong_codes_per_day`` wrong codes in 24 h."""
+        limiter = RedisRateLimiter(self.redis, prefix="verify:wrong", provider="verification", clock=lambda: now)
+        wait = limiter.wait_seconds(*self._wrong_limits(user, digest, rules))
+        return Refusal("wrong_codes", wait) if wait > 0 else None
+
+    def count_wrong_code(self, user: str, digest: str, now: float, rules: OtpRules) -> bool:
+        """Count a wrong code for the number and the user; True if that locks them now."""
+        limiter = RedisRateLimiter(self.redis, prefix="verify:wrong", provider="verification", clock=lambda: now)
+        try:
+            limiter.acquire(*self._wrong_limits(user, digest, rules))
+        except RateLimitError:
+            pass  # already locked: the count stays at the cap
+        locked = self.wrong_code_lock(user, digest, now, rules) is not None
+        if locked:
+            self.alert(f"wrong:{digest}", "OTP wrong-code lockout for LINE user %s: %d wrong codes in 24 h "
+                       "(OTP_WRONG_CODES_PER_DAY) for the number or the user: a guessing attempt?",
+                       mask(user), rules.wrong_codes_per_day)
+        return locked
+
+    def alert(self, what: str, message: str, *args) -> None:
+        """A WARNING for the operator, at most once per ``ALERT_EVERY`` for the same ``what``."""
+        if self.redis.set(f"verify:alerted:{what}", 1, nx=True, ex=ALERT_EVERY):
+            log.warning(message, *args)
+
     # the result
-    def save_verified(self, user: str, phone: str, when: str, provider: str) -> None:
+    def save_verified(self, user: str, phone: str, when: str, provider: str, *, keep_days: int) -> None:
+        """The verified number, kept ``keep_days`` (VERIFIED_PHONE_RETENTION_DAYS) from this verification."""
         record = {"phone": phone, "verified_at": when, "provider": provider}
-        self.redis.set(f"verify:phone:{user}", json.dumps(record))
+        self.redis.set(f"verify:phone:{user}", json.dumps(record), ex=keep_days * 24 * 3600)
 
 
 def verification_record(connection: redis_lib.Redis, user_id: str) -> dict | None:

@@ -1,0 +1,133 @@
+"""Forged agent messages and push floods, attacked over the LiveDesk webhook (with its right token, as
+if it had leaked): read back from LiveDesk before any push, caps per conversation and in total."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.handoff_stubs import (  # noqa: F401
+    USER,
+    agent_event,
+    handoff_settings,
+    http,
+    line_extra,
+    livedesk,
+    oho,
+    post_livedesk,
+    pushes,
+    services,
+)
+from tests.support import FakeClock, play_backoffs, text_event
+
+PHISHING = "แจ้งจากโรงพยาบาล: กรุณาโอนค่ามัดจำที่ https://evil.test/pay"
+
+
+@pytest.fixture
+def settings(redis_server, line_stub, request):
+    return handoff_settings(redis_server, line_stub, **{"livedesk_read_back": "on", **getattr(request, "param", {})})
+
+
+def open_handoff(webhook, run_worker):
+    webhook.post([text_event("ขอคุยกับเจ้าหน้าที่", user=USER)])
+    run_worker()
+
+
+def pushed_texts(line_stub) -> list[str]:
+    return [m.get("text", "") for p in pushes(line_stub) for m in p.get_json()["messages"]]
+
+
+def test_a_forged_agent_message_is_not_pushed(webhook, client, run_worker, line_extra, oho, livedesk, caplog):
+    open_handoff(webhook, run_worker)
+    before = len(pushes(line_extra))
+    assert post_livedesk(client, agent_event(9999, PHISHING)).get_json()["outcome"] == "queued"
+    run_worker()
+    assert len(pushes(line_extra)) == before  # LiveDesk has no message 9999: nothing reaches the patient
+    assert "no such message" in caplog.text and PHISHING not in caplog.text
+
+
+def test_a_real_message_id_with_forged_content_pushes_what_livedesk_has(webhook, client, run_worker, line_extra,
+                                                                        oho, livedesk):
+    open_handoff(webhook, run_worker)
+    livedesk.agent_says(9001, "สวัสดีค่ะ พยาบาลรับเรื่องแล้วค่ะ")
+    post_livedesk(client, agent_event(9001, PHISHING, attachments=[
+        {"file_type": "file", "data_url": "https://livedesk.test/evil.pdf"}]))
+    run_worker()
+    texts = pushed_texts(line_extra)
+    assert "สวัสดีค่ะ พยาบาลรับเรื่องแล้วค่ะ" in texts[-2:] and not any("evil" in t for t in texts)
+
+
+@pytest.mark.parametrize("stored", [
+    dict(private=True),                                  # a private note, claimed public by the webhook
+    dict(message_type=0),                                # the patient's own (incoming) message
+    dict(sender_type="AgentBot", sender={"type": "agent_bot"}),
+])
+def test_what_livedesk_says_is_no_agent_reply_is_not_pushed(webhook, client, run_worker, line_extra, oho,
+                                                           livedesk, stored):
+    open_handoff(webhook, run_worker)
+    before = len(pushes(line_extra))
+    livedesk.agent_says(9002, PHISHING, **stored)
+    post_livedesk(client, agent_event(9002, PHISHING))
+    run_worker()
+    assert len(pushes(line_extra)) == before
+
+
+def test_another_conversation_never_reaches_a_patient(webhook, client, run_worker, line_extra, oho, livedesk):
+    open_handoff(webhook, run_worker)
+    livedesk.agent_says(9003, PHISHING, conversation=777)
+    assert post_livedesk(client, agent_event(9003, PHISHING, conversation=777)).get_json()["outcome"] == \
+        "unknown conversation"
+
+
+@pytest.mark.parametrize("settings", [dict(livedesk_read_back="auto")], indirect=True)
+def test_auto_pushes_unconfirmed_only_where_livedesk_cannot_read_back(webhook, client, run_worker, line_extra,
+                                                                      oho, livedesk, caplog):
+    open_handoff(webhook, run_worker)
+    post_livedesk(client, agent_event(9004, PHISHING))
+    run_worker()
+    assert PHISHING not in pushed_texts(line_extra)  # auto reads back where it can
+    livedesk.read_back_missing = True
+    livedesk.agent_says(9005, "ได้ค่ะ")
+    post_livedesk(client, agent_event(9005, "ได้ค่ะ"))
+    run_worker()
+    assert "ได้ค่ะ" in pushed_texts(line_extra)
+    assert any(r.levelno == logging.WARNING and "unconfirmed" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("settings", [dict(livedesk_pushes_per_conversation_per_minute=2)], indirect=True)
+def test_pushes_past_the_cap_are_held_alerted_and_sent_later(webhook, client, run_worker, line_extra, oho, livedesk,
+                                                              services, redis, caplog):
+    clock = FakeClock()
+    services.handoff.clock = clock
+    open_handoff(webhook, run_worker)
+    before = len(pushes(line_extra))
+    for n in range(4):
+        livedesk.agent_says(9100 + n, f"ข้อความที่ {n + 1}")
+        post_livedesk(client, agent_event(9100 + n, f"ข้อความที่ {n + 1}"))
+    run_worker()
+    assert len(pushes(line_extra)) == before + 2
+    held = [item["message_id"] for item in services.handoff.patient_outbox.pending(USER)]
+    assert held == ["9102", "9103"]  # kept, in order, not dropped
+    [alert] = [r for r in caplog.records if "held" in r.getMessage()]
+    assert alert.levelno == logging.WARNING and "(cap 2)" in alert.getMessage() and USER not in alert.getMessage()
+    assert any("ถูกพักไว้" in note for note in livedesk.notes())
+
+    clock.advance(61)
+    play_backoffs(redis)
+    run_worker()
+    assert [t for t in pushed_texts(line_extra) if t.startswith("ข้อความที่")] == [
+        f"ข้อความที่ {n}" for n in (1, 2, 3, 4)]
+    assert services.handoff.patient_outbox.pending(USER) == []
+
+
+@pytest.mark.parametrize("settings", [dict(livedesk_pushes_per_minute=1, livedesk_read_back="off")], indirect=True)
+def test_the_total_cap_holds_too(webhook, client, run_worker, line_extra, oho, livedesk, services):
+    services.handoff.clock = FakeClock()
+    open_handoff(webhook, run_worker)
+    before = len(pushes(line_extra))
+    for n in range(3):
+        post_livedesk(client, agent_event(9200 + n, f"ตอบ {n}"))
+    run_worker()
+    assert len(pushes(line_extra)) == before + 1
+    assert len(services.handoff.patient_outbox.pending(USER)) == 2

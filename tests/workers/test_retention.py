@@ -1,0 +1,119 @@
+"""What Redis keeps about patients, and for how long: after a conversation with staff, a verification
+and a dead-lettered event, no key without an expiry holds message text or a phone number; an
+unfollow and ``flask pdpa erase`` remove what the service stores about the user."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.handoff_stubs import (  # noqa: F401
+    USER,
+    agent_event,
+    handoff_settings,
+    http,
+    line_extra,
+    livedesk,
+    oho,
+    post_livedesk,
+    services,
+)
+from tests.support import text_event
+from tests.verification_support import SMS_SETTINGS, Patient, SmsStub
+
+PHONE, MSISDN = "0812345678", "66812345678"
+SAID = ["สวัสดีครับ ผมปวดท้องมาสามวันแล้ว", "ขอคุยกับเจ้าหน้าที่", "ผมแพ้ยาเพนิซิลลินครับ"]
+AGENT = "รับทราบค่ะ พยาบาลจะโทรกลับนะคะ"
+DEAD = "ข้อความนี้ส่งไม่สำเร็จ โทร 0898765432"
+
+
+@pytest.fixture
+def settings(redis_server, line_stub):
+    sms = {k: v for k, v in SMS_SETTINGS.items() if k.startswith(("sepsms_", "otp_"))}
+    return handoff_settings(redis_server, line_stub, sms_provider="sepsms", **sms)
+
+
+@pytest.fixture
+def sms(http):
+    return SmsStub(http, "sepsms")
+
+
+@pytest.fixture
+def patient(webhook, run_worker, line_extra, sms, oho, livedesk):
+    return Patient(webhook, run_worker, line_extra, user=USER)
+
+
+def a_conversation_a_verification_and_a_dead_letter(patient, sms, client, line_stub, redis):
+    patient.say("ยืนยันตัวตน")
+    patient.say(PHONE)
+    patient.say(sms.code)
+    # LINE refuses an answer for good: the event is set aside in the dead-letter list.
+    line_stub.expect_oneshot_request("/v2/bot/message/reply", method="POST").respond_with_json(
+        {"message": "Invalid reply token"}, status=400)
+    line_stub.expect_oneshot_request("/v2/bot/message/push", method="POST").respond_with_json(
+        {"message": "The request body has 1 error(s)"}, status=400)
+    patient.say(DEAD)
+    assert redis.llen("line:dead-events") == 1
+    for text in SAID:
+        patient.say(text)
+    post_livedesk(client, agent_event(9001, AGENT))
+    patient.run_worker()
+    assert redis.get(f"verify:phone:{USER}") is not None
+
+
+def contents(redis, key: bytes) -> bytes:
+    kind = redis.type(key).decode()
+    if kind == "string":
+        return redis.get(key) or b""
+    if kind == "hash":
+        return b" ".join(k + b"=" + v for k, v in redis.hgetall(key).items())
+    if kind == "list":
+        return b" ".join(redis.lrange(key, 0, -1))
+    if kind == "set":
+        return b" ".join(redis.smembers(key))
+    if kind == "zset":
+        return b" ".join(redis.zrange(key, 0, -1))
+    if kind == "stream":
+        return b" ".join(v for _, fields in redis.xrange(key) for v in fields.values())
+    return key
+
+
+def test_no_key_without_an_expiry_holds_patient_words_or_numbers(patient, sms, client, line_stub, redis):
+    a_conversation_a_verification_and_a_dead_letter(patient, sms, client, line_stub, redis)
+    secrets = [PHONE, MSISDN, "+" + MSISDN, "0898765432", AGENT, DEAD, *SAID]
+    forever = [key for key in redis.scan_iter(count=1000) if redis.ttl(key) == -1]
+    assert forever, "the scan must see something (RQ's queues, registries, workers)"
+    leaks = {key.decode(): [s for s in secrets if s.encode() in contents(redis, key)] for key in forever}
+    assert {key: found for key, found in leaks.items() if found} == {}
+    # And where the words are kept, they expire.
+    for key in (f"handoff:transcript:{USER}", f"verify:phone:{USER}", "line:dead-events"):
+        assert redis.ttl(key) > 0, key
+
+
+def test_an_unfollow_erases_the_patient(patient, sms, client, line_stub, redis, webhook):
+    a_conversation_a_verification_and_a_dead_letter(patient, sms, client, line_stub, redis)
+    unfollow = text_event("", user=USER, type="unfollow")
+    del unfollow["message"], unfollow["replyToken"]
+    webhook.post([unfollow])
+    patient.run_worker()
+    for key in (f"verify:phone:{USER}", f"verify:state:{USER}", f"handoff:state:{USER}",
+                f"handoff:transcript:{USER}", f"oho:contact:{USER}"):
+        assert not redis.exists(key), key
+    assert not [k for k in redis.scan_iter("verify:request:*") if redis.hget(k, "user") == USER.encode()]
+    assert 0 < redis.ttl(f"livedesk:user:{USER}")  # the staff record's ids stay a while, then expire
+
+
+def test_pdpa_erase_removes_everything_and_says_what(patient, sms, client, line_stub, redis, app):
+    a_conversation_a_verification_and_a_dead_letter(patient, sms, client, line_stub, redis)
+    cli = app.test_cli_runner()
+    result = cli.invoke(args=["pdpa", "erase", USER])
+    assert result.exit_code == 0
+    for what in ("verified phone number", "staff-note transcript", "LiveDesk contact mapping",
+                 "set-aside LINE events (1)"):
+        assert what in result.output
+    assert PHONE not in result.output
+    left = [key.decode() for key in redis.scan_iter() if USER.encode() in key
+            and not key.startswith((b"verify:sends:", b"verify:wrong:", b"handoff:claim:"))]
+    assert left == []
+    assert redis.llen("line:dead-events") == 0
+    assert "Nothing was stored" in cli.invoke(args=["pdpa", "erase", USER]).output
+    assert cli.invoke(args=["pdpa", "erase", "0812345678"]).exit_code != 0

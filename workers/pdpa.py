@@ -1,0 +1,111 @@
+"""Erasing what the service keeps about one LINE user (PDPA, the data subject's right to erasure):
+on unfollow (``UnfollowErasure``, a conversation feature) and on request (``flask pdpa erase``).
+
+Erased: the verification state, its code requests and typed codes, the verified number; the handoff
+state, the unknown-answer streak, the staff-note transcript; agents' replies still on their way to
+the patient; the Oho contact marker; and, on request, the user's waiting LINE events, the mirror
+outbox, the LiveDesk contact and conversation mapping, and the user's set-aside items in every dead-letter
+list.
+
+Kept, because another duty requires it (each expires on its own):
+- the SMS send budgets and the wrong-code lockout (``verify:sends:*``, ``verify:wrong:*``, 24 h at
+  most; keyed digests, no number): protection against SMS pumping and code guessing, which an
+  unfollow and a new follow must not reset;
+- on unfollow only, the LiveDesk mapping (ids, no words; it then expires in ``MAPPING_TTL``) and the
+  mirror outbox: the chat staff had with the patient is the hospital's record and is filed in
+  LiveDesk, where its own retention applies (ask the hospital's DPO);
+- markers naming only LINE event or message ids (``line:seen:*``, ``line:answered:*``,
+  ``handoff:claim:*``): they stop an event from being answered twice and expire in a week.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis as redis_lib
+
+from bot.privacy import mask
+from workers.handoff.store import mirror_outbox, patient_outbox
+from workers.line.inbox import line_inbox
+
+log = logging.getLogger(__name__)
+
+MAPPING_TTL = 30 * 24 * 3600  # late agent replies and the closing note still find the conversation
+
+
+def erase_user(connection: redis_lib.Redis, user: str, *, on_request: bool) -> list[str]:
+    """Delete what is stored about ``user``; returns what was removed, one line each (no values).
+
+    ``on_request`` (``flask pdpa erase``): everything listed in the module docstring. Otherwise (an
+    unfollow, run inside the user's own LINE drain): the user's inbox and the staff record stay.
+    """
+    removed: list[str] = []
+
+    def drop(*keys: str, what: str) -> None:
+        found = [key for key in keys if connection.exists(key)]
+        if found:
+            connection.delete(*found)
+            removed.append(f"{what} ({len(found)} key{'s' if len(found) > 1 else ''})")
+
+    request_ids = _verification_requests(connection, user)
+    pins = [key.decode() for rid in request_ids for key in connection.scan_iter(f"verify:pin:{rid}:*")]
+    drop(f"verify:state:{user}", what="verification state")
+    drop(*[f"verify:request:{rid}" for rid in request_ids], *[f"verify:code:{rid}" for rid in request_ids],
+         *pins, what="OTP requests, codes and typed codes")
+    drop(f"verify:phone:{user}", what="verified phone number")
+    drop(f"handoff:state:{user}", f"handoff:unknowns:{user}", what="handoff state")
+    drop(f"handoff:transcript:{user}", what="staff-note transcript")
+    drop(*_queue_keys(patient_outbox(connection), user), what="agent replies waiting for the patient")
+    drop(f"oho:contact:{user}", f"handoff:claim:oho-contact:{user}", what="Oho contact marker")
+    mapping = f"livedesk:user:{user}"
+    conversation = connection.hget(mapping, "conversation")
+    conversation_key = f"livedesk:conversation:{int(conversation)}" if conversation else None
+    if on_request:
+        drop(*_queue_keys(line_inbox(connection), user), what="LINE events waiting to be answered")
+        drop(*_queue_keys(mirror_outbox(connection), user), what="messages waiting for LiveDesk")
+        drop(mapping, *([conversation_key] if conversation_key else []), what="LiveDesk contact mapping")
+        dead = _drop_dead_events(connection, user)
+        if dead:
+            removed.append(f"set-aside LINE events ({dead})")
+    else:
+        for key in (mapping, conversation_key):
+            if key and connection.exists(key):
+                connection.expire(key, MAPPING_TTL)
+    log.info("erased what is stored about %s (%s): %d kind(s)", mask(user), "on request" if on_request else
+             "unfollow", len(removed))
+    return removed
+
+
+def _verification_requests(connection: redis_lib.Redis, user: str) -> list[str]:
+    """The ids of the user's OTP requests (each lives 24 h, so there are few keys to look at)."""
+    found = []
+    for key in connection.scan_iter("verify:request:*", count=500):
+        if connection.hget(key, "user") == user.encode():
+            found.append(key.decode().rsplit(":", 1)[1])
+    return found
+
+
+def _queue_keys(queue, user: str) -> list[str]:
+    connection = queue.redis
+    connection.zrem(queue.due_key, user)
+    return [queue._items(user), queue._attempts(user), queue._pending(user)]
+
+
+def _drop_dead_events(connection: redis_lib.Redis, user: str) -> int:
+    """Remove the user's set-aside items: LINE events, LiveDesk mirror items and agents' replies."""
+    return sum(queue(connection).forget_dead(user) for queue in (line_inbox, mirror_outbox, patient_outbox))
+
+
+class UnfollowErasure:
+    """The conversation feature that erases a user who blocked the account (after every other
+    feature has seen the turn: the handoff closes first)."""
+
+    def __init__(self, connection: redis_lib.Redis):
+        self.redis = connection
+
+    def on_turn(self, turn):
+        return None
+
+    def after_send(self, turn, sent) -> None:
+        if turn.kind == "unfollow" and turn.user_id:
+            erase_user(self.redis, turn.user_id, on_request=False)
