@@ -74,3 +74,15 @@ def play_backoffs(redis) -> int:
     for key in redis.scan_iter("*-due"):
         redis.zadd(key, {member: 0 for member in redis.zrange(key, 0, -1)})
     return sweep(redis)
+
+
+def wait_for(condition, timeout: float = 10.0, what: str = "condition", interval: float = 0.05):
+    """Poll ``condition`` until it returns something truthy (and return that), or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)

@@ -66,14 +66,15 @@ class OhoContacts:
         if not missing and self.known(user_id):
             return False
         info = {**self.bot_info(), "userId": self.platform_id()}
-        created = self.services.oho.create_contact(line_contact(info, user_id, self._profile(user_id),
+        created = self.services.oho.create_contact(line_contact(info, user_id, self.line_profile(user_id),
                                                                 self.settings.oho_default_avatar_url))
         if not created:
             log.info("Oho contact of %s already existed", mask(user_id))
         self.redis.set(_contact_key(user_id), 1)
         return created
 
-    def _profile(self, user_id: str) -> dict:
+    def line_profile(self, user_id: str) -> dict:
+        """The user's LINE profile, or {} when LINE will not give it (shared with the LiveDesk mirror)."""
         try:
             return self.services.line.profile(user_id)
         except ProviderError as exc:

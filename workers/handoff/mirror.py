@@ -84,20 +84,12 @@ class LiveDeskMirror:
         return conversation_id
 
     def _create_contact(self, user: str) -> int:
-        profile = self._profile(user)
+        profile = self.contacts.line_profile(user)
         contact_id = self.livedesk.create_contact(
             self.inbox_id, str(profile.get("displayName") or f"LINE {mask(user)}")[:255],
             avatar_url=profile.get("pictureUrl") or None)
         self.store.set_livedesk_contact(user, contact_id)
         return contact_id
-
-    def _profile(self, user: str) -> dict:
-        try:
-            return self.services.line.profile(user)
-        except ProviderError as exc:
-            if exc.retryable:
-                raise
-            return {}  # blocked the account, or LINE will not say: a contact without a name still works
 
     def _send(self, user: str, conversation: int, item: dict) -> dict:
         kind = item.get("kind")

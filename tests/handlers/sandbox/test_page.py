@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.sandbox.people import PATIENTS
-from tests.handlers.sandbox.conftest import wait_for
+from tests.support import wait_for
 
 
 def test_bad_input_is_refused_with_a_reason(sandbox):

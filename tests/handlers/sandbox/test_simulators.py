@@ -19,7 +19,7 @@ from integrations.moph import MophAlertClient
 from integrations.oho import OhoClient, line_contact
 from integrations.sepsms import OtpExpiredError, SepsmsClient
 from integrations.thaibulksms import InvalidSenderError, ThaiBulkSmsClient
-from tests.handlers.sandbox.conftest import wait_for
+from tests.support import wait_for
 
 SOMCHAI, MALEE, JOHN = PATIENTS
 
