@@ -2,8 +2,8 @@
 
 One place decides timeouts, which failures are retried and how, how an HTTP
 answer becomes a typed error, and what is logged. Clients subclass
-``HttpClient``, set ``provider``, and override ``parse_error`` when the
-provider has its own error envelope.
+``HttpClient``, set ``provider``, and override ``error_envelope`` to say how the
+provider's error body looks.
 
 Retries here are short and in-process (a blip on a keep-alive connection, a
 429 with a small ``Retry-After``). Longer outages are the job queue's business:
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import requests
@@ -52,6 +53,17 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         return None  # an HTTP-date: rare enough to let the job-level backoff decide
 
 
+@dataclass(frozen=True)
+class ErrorEnvelope:
+    """A provider's error body, read: its message, its own error code, the status it claims when
+    that overrides the HTTP one, and the error class its code means (None: by status)."""
+
+    message: str | None = None
+    code: str | None = None
+    status: int | None = None
+    cls: type[ProviderError] | None = None
+
+
 class HttpClient:
     """A requests session bound to one provider's base URL."""
 
@@ -81,18 +93,25 @@ class HttpClient:
         return {}
 
     def parse_error(self, response: requests.Response) -> ProviderError:
-        """Turn a failed response into a typed error. Providers override for their envelope."""
-        message = f"HTTP {response.status_code}"
-        code = None
+        """Turn a failed response into a typed error: the body decoded once, the provider's
+        ``error_envelope`` read, the text shortened and masked (in ``error``)."""
         try:
-            body = response.json()
+            body = response.json() if response.content else None
         except ValueError:
             body = None
-        if isinstance(body, dict):
-            message = str(body.get("message") or body.get("error") or message)[:300]
-            code = body.get("code")
-        return self.error(response.status_code, message, code=None if code is None else str(code),
-                          headers=response.headers)
+        envelope = self.error_envelope(body, response)
+        message = (envelope.message or f"HTTP {response.status_code}")[:300]
+        return self.error(envelope.status or response.status_code, message, code=envelope.code,
+                          headers=response.headers, cls=envelope.cls)
+
+    def error_envelope(self, body: Any, response: requests.Response) -> "ErrorEnvelope":
+        """What the provider's error body says. Clients override this for their envelope; this
+        default reads ``{message | error, code}``."""
+        if not isinstance(body, dict):
+            return ErrorEnvelope()
+        code = body.get("code")
+        return ErrorEnvelope(message=str(body.get("message") or body.get("error") or "") or None,
+                             code=None if code is None else str(code))
 
     # -- shared ------------------------------------------------------------
     def error(self, status: int | None, message: str, *, code: str | None = None,

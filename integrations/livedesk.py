@@ -21,7 +21,7 @@ import requests
 
 from bot.privacy import mask_numbers
 from integrations.errors import ProviderError
-from integrations.http import HttpClient
+from integrations.http import ErrorEnvelope, HttpClient
 
 DEFAULT_BASE_URL = "https://livedesk-api.engagelab.com"
 MESSAGE_TYPES = ("outgoing", "incoming")
@@ -70,23 +70,17 @@ class LiveDeskClient(HttpClient):
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": self._authorization}
 
-    def parse_error(self, response: requests.Response) -> ProviderError:
-        """Read the Chatwoot-style error bodies: ``{error}``, ``{message}``, ``{errors: [...]}``,
-        or EngageLab's ``{code, message}``; the HTTP status picks the error class."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        message, code = f"HTTP {response.status_code}", None
-        if isinstance(body, dict):
-            errors = body.get("errors")
-            if isinstance(errors, list) and errors:
-                errors = "; ".join(str(e.get("message", e) if isinstance(e, dict) else e)
-                                   for e in errors)
-            message = str(body.get("error") or body.get("message") or errors or message)
-            code = body.get("code")
-        return self.error(response.status_code, message[:300], headers=response.headers,
-                          code=None if code is None else str(code))
+    def error_envelope(self, body, response: requests.Response) -> ErrorEnvelope:
+        """Chatwoot-style error bodies: ``{error}``, ``{message}``, ``{errors: [...]}``, or EngageLab's
+        ``{code, message}``; the HTTP status picks the error class."""
+        if not isinstance(body, dict):
+            return ErrorEnvelope()
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            errors = "; ".join(str(e.get("message", e) if isinstance(e, dict) else e) for e in errors)
+        code = body.get("code")
+        return ErrorEnvelope(message=str(body.get("error") or body.get("message") or errors or "") or None,
+                             code=None if code is None else str(code))
 
     # -- endpoints ---------------------------------------------------------------
     def create_contact(self, inbox_id: int, name: str, identifier: str | None = None,

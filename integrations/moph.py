@@ -41,10 +41,9 @@ from integrations.errors import (
     ProviderError,
     RateLimitError,
     ServerError,
-    error_class_for_status,
     outcome_unknown,
 )
-from integrations.http import DEFAULT_TIMEOUT, HttpClient
+from integrations.http import DEFAULT_TIMEOUT, ErrorEnvelope, HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -192,28 +191,23 @@ class MophAlertClient(HttpClient):
         return body if isinstance(body, dict) else {}
 
     # -- errors ------------------------------------------------------------
-    def parse_error(self, response: requests.Response) -> ProviderError:
-        body = _json_or_none(response)
+    def error_envelope(self, body, response: requests.Response) -> ErrorEnvelope:
+        """``{message, message_code}``: the body's code is the more specific one, unless it claims
+        success on an HTTP error; the Thai "too many requests" text is a rate limit whatever the code.
+        ``code`` is MOPH's own ``message_code`` (None: a bare HTTP error, which ``outcome_unknown``
+        treats as "maybe sent")."""
         code = _message_code(body)
-        # The body's code is the more specific one, unless it claims success on an HTTP error.
-        status = code if code is not None and code >= 400 else response.status_code
-        return self._error_for(status, _body_message(body, response), response, body_code=code)
+        message = _body_message(body, response)
+        return ErrorEnvelope(message=message, code=None if code is None else str(code),
+                             status=code if code is not None and code >= 400 else None,
+                             cls=RateLimitError if RATE_LIMIT_TEXT in message else None)
 
     def _raise_for_body(self, response: requests.Response, body: Any) -> None:
         """A 200 may still be a failure: ``message_code`` >= 400, or the Thai rate-limit text."""
-        code = _message_code(body)
-        message = _body_message(body, response)
-        if (code is not None and code >= 400) or RATE_LIMIT_TEXT in message:
-            raise self._error_for(code if code is not None and code >= 400 else 429, message, response,
-                                  body_code=code)
-
-    def _error_for(self, status: int, message: str, response: requests.Response, *,
-                   body_code: int | None) -> ProviderError:
-        """``code`` is MOPH's own ``message_code`` when its body had one (None: a bare HTTP error, which
-        ``outcome_unknown`` treats as "maybe sent")."""
-        cls = RateLimitError if RATE_LIMIT_TEXT in message else error_class_for_status(status)
-        return self.error(status, message, code=None if body_code is None else str(body_code),
-                          headers=response.headers, cls=cls)
+        envelope = self.error_envelope(body, response)
+        if envelope.status is not None or envelope.cls is RateLimitError:
+            raise self.error(envelope.status or 429, envelope.message, code=envelope.code,
+                             headers=response.headers, cls=envelope.cls)
 
     # -- token -------------------------------------------------------------
     def access_token(self) -> str:

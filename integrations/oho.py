@@ -26,7 +26,7 @@ import requests
 
 from bot.privacy import mask
 from integrations.errors import ConflictError, InvalidRequestError, ProviderError, error_class_for_status
-from integrations.http import HttpClient
+from integrations.http import ErrorEnvelope, HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +98,14 @@ class OhoClient(HttpClient):
     def auth_headers(self) -> dict[str, str]:
         return {"x-oho-api-key": self._api_key}
 
-    def parse_error(self, response: requests.Response) -> ProviderError:
-        """Map the envelope's ``status_code`` (falling back to the HTTP status) to a typed error."""
-        body = _body(response)
+    def error_envelope(self, body, response: requests.Response) -> ErrorEnvelope:
+        """``{ok, status_code, message, data}``: the envelope's ``status_code`` over the HTTP status."""
+        body = body if isinstance(body, dict) else {}
         code = body.get("status_code")
         status = code if isinstance(code, int) and code >= 400 else response.status_code
-        message = str(body.get("message") or f"HTTP {response.status_code}")[:300]
         # ok=false with no error status: nothing says whether a retry helps, so it is not retried.
         cls = error_class_for_status(status) if status >= 400 else ProviderError
-        return self.error(status, message, headers=response.headers, cls=cls)
+        return ErrorEnvelope(message=str(body.get("message") or "") or None, status=status, cls=cls)
 
     # -- endpoints ---------------------------------------------------------------
     def get_contact(self, platform_id: str | None, user_id: str) -> dict:

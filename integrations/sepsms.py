@@ -36,7 +36,7 @@ from integrations.errors import (  # noqa: F401  (InsufficientCreditError is par
     ProviderError,
     RateLimitError,
 )
-from integrations.http import HttpClient, retry_after_seconds
+from integrations.http import ErrorEnvelope, HttpClient, retry_after_seconds
 from integrations.ratelimit import RateLimit, RedisRateLimiter  # noqa: F401
 
 
@@ -123,16 +123,12 @@ class SepsmsClient(HttpClient):
     def auth_headers(self) -> dict[str, str]:
         return {"X-API-Key": self._api_key}
 
-    def parse_error(self, response) -> ProviderError:
+    def error_envelope(self, body, response) -> ErrorEnvelope:
         """``{success:false, error:{code, message}}`` → the leaf that ``error.code`` means."""
-        try:
-            error = (response.json() or {}).get("error") or {}
-        except (ValueError, AttributeError):
-            error = {}
+        error = body.get("error") if isinstance(body, dict) else None
+        error = error if isinstance(error, dict) else {}
         code = str(error.get("code") or "") or None
-        message = mask_numbers(str(error.get("message") or f"HTTP {response.status_code}"))[:300]
-        return self.error(response.status_code, message, code=code, headers=response.headers,
-                          cls=_leaf_for_code(code))
+        return ErrorEnvelope(message=str(error.get("message") or "") or None, code=code, cls=_leaf_for_code(code))
 
     # -- endpoints -----------------------------------------------------------
     def send_otp(self, msisdn: str | ThaiMobile, *, template: str | None = None, ttl_seconds: int | None = None,

@@ -30,7 +30,7 @@ from integrations.errors import (  # noqa: F401  (InsufficientCreditError is par
     ProviderError,
     ServerError,
 )
-from integrations.http import HttpClient
+from integrations.http import ErrorEnvelope, HttpClient
 
 #: "เพิ่มเบอร์ได้สูงสุดครั้งละ 500 เบอร์" — more numbers go out in several calls.
 MAX_NUMBERS_PER_CALL = 500
@@ -132,20 +132,16 @@ class ThaiBulkSmsClient(HttpClient):
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": self._basic}
 
-    def parse_error(self, response) -> ProviderError:
-        """``{"error": {code, name, description}}`` → the class the seed's table gives the code."""
-        try:
-            error = (response.json() or {}).get("error") or {}
-        except (ValueError, AttributeError):
-            error = {}
+    def error_envelope(self, body, response) -> ErrorEnvelope:
+        """``{"error": {code, name, description}}`` → the class the error-code table gives the code."""
+        error = body.get("error") if isinstance(body, dict) else None
+        error = error if isinstance(error, dict) else {}
         try:
             code = int(error.get("code"))
         except (TypeError, ValueError):
             code = None
-        name = error.get("name")
-        message = mask_numbers(str(error.get("description") or name or f"HTTP {response.status_code}"))[:300]
-        return self.error(response.status_code, message, code=None if code is None else str(code),
-                          headers=response.headers, cls=ERROR_CLASSES.get(code))
+        return ErrorEnvelope(message=str(error.get("description") or error.get("name") or "") or None,
+                             code=None if code is None else str(code), cls=ERROR_CLASSES.get(code))
 
     def send_sms(self, msisdns: Sequence[str | ThaiMobile], message: str, *, sender: str | None = None,
                  scheduled_delivery: datetime | None = None, force: str | None = None,
