@@ -69,7 +69,8 @@ def quiet(world, *patients, started: bool = True) -> bool:
     if any(mirror_outbox(world.redis).has_pending(u) or patient_outbox(world.redis).has_pending(u) for u in users):
         return False
     queue = Queue(DEFAULT_QUEUE, connection=world.redis)
-    if queue.count or ScheduledJobRegistry(queue=queue).count:
+    # Scheduled for soon: RQ retries. (A handoff's no-agent and idle checks wait minutes: not "soon".)
+    if queue.count or world.redis.zcount(ScheduledJobRegistry(queue=queue).key, "-inf", time.time() + 120):
         return False
     return not started or not StartedJobRegistry(queue=queue).count
 
