@@ -102,16 +102,14 @@ def world(request, tmp_path_factory):
     providers = Providers().start()
     procs = Stack(server, line, base / "logs", extra_env=providers.env())
     connection = server.client()
-    failed = []
+    failed = True
     try:
         procs.start_all()
-        built = World(server, connection, line, providers, procs, WebhookSender(procs))
-        yield built
-        failed = [item for item in request.session.items
-                  if item.module is request.module and getattr(item, "report_call", None) is not None
-                  and item.report_call.failed]
+        yield World(server, connection, line, providers, procs, WebhookSender(procs))
+        failed = any(item.module is request.module and getattr(item, "report_call", None) is not None
+                     and item.report_call.failed for item in request.session.items)
     finally:
-        if failed or procs.web_url is None:
+        if failed:
             print("\n" + procs.logs())
         procs.stop_all()
         connection.close()
