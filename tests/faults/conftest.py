@@ -92,6 +92,7 @@ def report(request, line_api, redis):
 def world(request, tmp_path_factory):
     """One stack for a module's scenarios: redis-server, LINE and the provider stand-ins, every Procfile
     entry pointed at them (see ``tests/faults/scenario_support.py``); logs shown if a scenario failed."""
+    # Imported here: scenario_support imports this module (FIGURES).
     from tests.faults.providers import Providers
     from tests.faults.scenario_support import World
 
