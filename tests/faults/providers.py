@@ -148,7 +148,7 @@ class HttpStub:
             return None
         now = time.monotonic()
         for fault in list(self._faults):
-            if fault.remaining is not None and fault.remaining <= 0 or fault.until is not None and now >= fault.until:
+            if (fault.remaining is not None and fault.remaining <= 0) or (fault.until is not None and now >= fault.until):
                 self._faults.remove(fault)
                 continue
             if fault.match is not None and not fault.match(call):
@@ -189,7 +189,7 @@ class HttpStub:
             fault = self._pick_fault(call)
             if fault is None or fault.after:
                 status, answer, headers = self.route(call)
-            if fault is not None:
+            if fault is not None and not (fault.hang_seconds and fault.after):  # a late answer is the real one
                 status, answer, headers = fault.status, fault.body, {}
             call.answer = answer
             if not (fault is not None and fault.hang_seconds):
