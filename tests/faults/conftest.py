@@ -86,3 +86,34 @@ def report(request, line_api, redis):
         FIGURES.append(fig.line())
         return fig, answers
     return make
+
+
+@pytest.fixture(scope="module")
+def world(request, tmp_path_factory):
+    """One stack for a module's scenarios: redis-server, LINE and the provider stand-ins, every Procfile
+    entry pointed at them (see ``tests/faults/scenario_support.py``); logs shown if a scenario failed."""
+    # Imported here: scenario_support imports this module (FIGURES).
+    from tests.faults.providers import Providers
+    from tests.faults.scenario_support import World
+
+    base = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    server = RedisServer(base / "redis")
+    server.start()
+    line = LineStub().start()
+    providers = Providers().start()
+    procs = Stack(server, line, base / "logs", extra_env=providers.env())
+    connection = server.client()
+    failed = True
+    try:
+        procs.start_all()
+        yield World(server, connection, line, providers, procs, WebhookSender(procs))
+        failed = any(item.module is request.module and getattr(item, "report_call", None) is not None
+                     and item.report_call.failed for item in request.session.items)
+    finally:
+        if failed:
+            print("\n" + procs.logs())
+        procs.stop_all()
+        connection.close()
+        providers.close()
+        line.close()
+        server.kill()

@@ -1,0 +1,157 @@
+"""Sends that cannot be repeated go out at most once: an OTP SMS (SEPSMS) and a MOPH Alert send-now.
+
+When such a call may have been carried out upstream (a gateway error, a 5xx without the provider's
+own error body, an answer that never came, a worker killed right after the provider accepted) the
+service must not send again by itself: the patient is told "not sure" (OTP) or the notice becomes
+``uncertain`` (MOPH). A 5xx that carries the provider's own error body did nothing and is retried.
+
+The service runs as its Procfile says (``tests/faults/harness.py``), SEPSMS and MOPH stubbed over HTTP
+(``tests/faults/providers.py``). Each fault is aimed at one phone number or one citizen ID, so the
+cases of a scenario run side by side. Every CID and phone number here is made up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from rq import Queue
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+from bot.phone import normalize_thai_mobile
+from tests.faults.harness import Figures, poll_until, wait_until
+from tests.faults.providers import MophStub, sepsms_error
+from tests.faults.scenario_support import report
+from workers.queues import DEFAULT_QUEUE
+
+pytestmark = pytest.mark.faults
+
+#: Past the clients' read timeout (integrations/http.py DEFAULT_TIMEOUT: 15 s).
+HANG_SECONDS = 17
+UNCERTAIN_TEXT = "ไม่แน่ใจว่าส่ง SMS"        # VerificationDialog.send_uncertain
+CODE_SENT_TEXT = "ส่งรหัส OTP ไปที่เบอร์"     # VerificationDialog.code_sent
+FAILED_TEXT = "ระบบส่ง SMS ไม่สำเร็จ"          # VerificationDialog.send_failed
+
+
+@pytest.fixture(autouse=True)
+def healed(world):
+    yield
+    world.heal()
+
+
+def jobs_done(world, started: bool = True) -> bool:
+    """No default-queue job queued, due within two minutes (RQ retries), or (``started``) running."""
+    queue = Queue(DEFAULT_QUEUE, connection=world.redis)
+    if queue.count or world.redis.zcount(ScheduledJobRegistry(queue=queue).key, "-inf", time.time() + 120):
+        return False
+    return not started or not StartedJobRegistry(queue=queue).count
+
+
+def make_cid(first12: str) -> str:
+    """A made-up, checksum-valid citizen ID."""
+    total = sum(int(first12[i]) * (13 - i) for i in range(12))
+    return first12 + str((11 - total % 11) % 10)
+
+
+def test_otp_send_is_never_repeated_when_its_outcome_is_unknown(world):
+    """Three patients ask for a code at once. SEPSMS texts the first but a gateway answers 502; texts the
+    second and answers only after the client gave up; answers the third 500 with its own error body
+    (nothing sent). First two: told "not sure", texted once, never again. Third: retried, texted once."""
+    sepsms = world.providers.sepsms
+    cases = {41: ("502 from a gateway", "0810000041"), 42: ("hang past the timeout", "0810000042"),
+             43: ("500 with SEPSMS's error body", "0810000043")}
+    numbers = {p: normalize_thai_mobile(n).for_provider("sepsms") for p, (_, n) in cases.items()}
+
+    def to(patient):
+        return lambda call: isinstance(call.body, dict) and call.body.get("destination") == numbers[patient]
+
+    sepsms.fail_next(1, 502, after=True, match=to(41))
+    sepsms.hang_next(1, HANG_SECONDS, after=True, match=to(42))
+    sepsms.fail_next(1, 500, match=to(43), body=sepsms_error("internal.error", "temporary failure, nothing sent"))
+    asked = {}
+    for patient, (_, number) in cases.items():
+        assert world.send(world.event(patient, postback="action=verify")) == 200
+        asked[patient] = world.event(patient, text=number)
+    for patient in cases:  # the numbers, as close together as patients typing them
+        assert world.send(asked[patient]) == 200
+    expected = {41: UNCERTAIN_TEXT, 42: UNCERTAIN_TEXT, 43: CODE_SENT_TEXT}
+    wait_until(lambda: all(world.pushes_to(p, expected[p]) for p in cases), HANG_SECONDS + 45,
+               what="every patient told how their code went")
+    wait_until(lambda: jobs_done(world), 60, what="no OTP job left to run")
+    problems = []
+    for patient, (fault, _) in cases.items():
+        calls = [c for c in sepsms.calls_to("/otp/send") if to(patient)(c)]
+        told = {text: len(world.pushes_to(patient, text)) for text in (UNCERTAIN_TEXT, CODE_SENT_TEXT, FAILED_TEXT)}
+        first_told = min(c.at for c in world.pushes_to(patient, expected[patient]))
+        texted = sepsms.texted(numbers[patient])
+        fig = report(Figures(
+            scenario=f"test_otp_send[{fault}]", sent=1, delivered=1, answered=int(texted > 0),
+            twice=int(texted > 1), set_aside=0, unanswered=int(texted == 0), out_of_order=0,
+            first_to_last=first_told - asked[patient].sent_at, recover=None,
+            notes=f"otp_send_calls={len(calls)} texted={texted} told_not_sure={told[UNCERTAIN_TEXT]} "
+                  f"told_code_sent={told[CODE_SENT_TEXT]} told_failed={told[FAILED_TEXT]}"))
+        want_calls = 2 if patient == 43 else 1
+        want_told = {UNCERTAIN_TEXT: 0, CODE_SENT_TEXT: 0, FAILED_TEXT: 0, expected[patient]: 1}
+        if (len(calls), texted, told) != (want_calls, 1, want_told):
+            problems.append(fig.line())
+    assert not problems, "\n".join(problems)
+
+
+def test_moph_send_now_is_never_sent_twice(world):
+    """Four notices at once. MOPH pushes the first but a gateway answers 504; pushes the second and answers
+    after the client gave up; pushes the third, and its worker is killed (SIGKILL) before the answer; the
+    fourth goes normally. First three: ``uncertain``, pushed once, never again (also after RQ retries
+    the killed worker's job); the fourth ``sent`` once."""
+    moph = world.providers.moph
+    day = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    cases = {"504 from a gateway": make_cid("110170099001"), "hang past the timeout": make_cid("110170099002"),
+             "worker killed after MOPH accepted": make_cid("110170099003"), "no fault": make_cid("110170099004")}
+    rows = [{"appointment_id": f"FAULT-{n}", "cid": cid, "date": day, "time": "09:30", "clinic": "คลินิกอายุรกรรม",
+             "status": "booked"} for n, cid in enumerate(cases.values(), 1)]
+    moph.fail_next(1, 504, after=True, match=MophStub.for_cid(cases["504 from a gateway"]))
+    moph.hang_next(1, HANG_SECONDS, after=True, match=MophStub.for_cid(cases["hang past the timeout"]))
+    killed = []
+
+    def kill_the_sender(call):
+        if killed or not MophStub.for_cid(cases["worker killed after MOPH accepted"])(call):
+            return
+        victim = world.stack.caller_of(call)
+        if victim is not None:
+            victim.kill()
+            killed.append((victim, time.monotonic()))
+
+    moph.on_accept = kill_the_sender
+    start = time.monotonic()
+    answer = world.appointments(rows)
+    assert answer.status_code == 202, answer.text
+    notices = dict(zip(cases, (item["notice_id"] for item in answer.json()["items"])))
+    wait_until(lambda: killed, 30, what="the worker killed after MOPH accepted")
+    moph.on_accept = None
+    victim, killed_at = killed[0]
+    world.stack.start(victim.kind)
+    expected = {case: "uncertain" for case in cases} | {"no fault": "sent"}
+    # The killed worker's job comes back when RQ sees the worker dead (its heartbeat, ~90 s) and retries it.
+    statuses = {}
+
+    def settled():
+        statuses.update({case: world.notice_status(notices[case]) for case in cases})
+        return statuses == expected and jobs_done(world)
+
+    ok = poll_until(settled, 200, interval=1)
+    settled_at = time.monotonic()
+    problems = []
+    for case, cid in cases.items():
+        calls = [c for c in moph.calls_to("/send-now") if MophStub.for_cid(cid)(c)]
+        pushed = moph.pushes_to(cid)
+        last_status = next((c.at for c in reversed(calls)), start)
+        fig = report(Figures(
+            scenario=f"test_moph_send_now[{case}]", sent=1, delivered=1, answered=int(pushed > 0),
+            twice=int(pushed > 1), set_aside=0, unanswered=int(pushed == 0), out_of_order=0,
+            first_to_last=last_status - start if pushed else None,
+            recover=(settled_at - killed_at) if case.startswith("worker killed") and ok else None,
+            notes=f"send_now_calls={len(calls)} pushed={pushed} status={statuses.get(case)}"
+                  + (f" killed={victim.name}" if case.startswith("worker killed") else "")))
+        if (len(calls), pushed, statuses.get(case)) != (1, 1, expected[case]):
+            problems.append(fig.line())
+    assert ok and not problems, "\n".join(problems or [f"not settled: {statuses}"])
