@@ -463,7 +463,7 @@ class Stack:
             self.wait_ready(proc)
         return proc
 
-    def wait_ready(self, proc: Proc, timeout: float = 30) -> None:
+    def wait_ready(self, proc: Proc, timeout: float = 120) -> None:
         def ready():
             if not proc.alive():
                 raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log_tail()}")
