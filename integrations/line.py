@@ -20,6 +20,7 @@ from linebot.v3.messaging import (
     MessagingApi,
     MessagingApiBlob,
 )
+from requests.structures import CaseInsensitiveDict
 
 from bot.privacy import mask, mask_numbers
 from integrations.errors import (
@@ -155,7 +156,8 @@ class LineClient:
             message = str(json.loads(exc.body or b"{}").get("message", ""))
         except (ValueError, AttributeError):
             pass
-        headers = dict(exc.headers or {})
+        # Case-insensitive, as HTTP header names are: LINE may send "retry-after".
+        headers = CaseInsensitiveDict(exc.headers or {})
         cls = error_class_for_status(exc.status or 500)
         if exc.status == 429 and "monthly limit" in message.lower():
             # Out of push quota for the month: retrying for 20 minutes cannot help.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 import time
 
 import pytest
@@ -112,39 +111,6 @@ def test_sends_accept_json_auth_and_caller_headers_with_the_timeout(client):
     assert (sent.headers["Authorization"], sent.headers["Accept"], sent.headers["X-Trace"]) == \
         ("Bearer t", "text/plain", "1")
     assert sent.req_kwargs["timeout"] == (1.0, 2.0)
-
-
-@pytest.fixture
-def silent_server():
-    """A server that accepts connections and never answers (it hangs up after 3 s)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held, stop = [], threading.Event()
-
-    def serve():
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except OSError:
-                continue
-            held.append((connection, time.monotonic()))
-        for connection, _ in held:
-            connection.close()
-
-    def hang_up_late():
-        while not stop.wait(0.1):
-            for connection, since in held.copy():  # serve() appends meanwhile
-                if time.monotonic() - since > 3:
-                    connection.close()
-
-    threads = [threading.Thread(target=serve, daemon=True), threading.Thread(target=hang_up_late, daemon=True)]
-    for thread in threads:
-        thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    for thread in threads:
-        thread.join()
-    listener.close()
 
 
 def test_a_server_that_never_answers_times_out(silent_server, sleeps):
