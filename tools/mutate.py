@@ -69,6 +69,14 @@ def run_one(module: str, tests: list[str]) -> None:
     cli(["run", "--max-children", str(CHILDREN)])
 
 
+def stop_left_over_servers(scratch: Path) -> None:
+    """Stop the embedded Redis of every test session that was killed before its teardown."""
+    from workers.embedded_redis import EmbeddedRedis
+
+    for pidfile in scratch.glob("pytest-of-*/pytest-*/*/redis/redis.pid"):
+        EmbeddedRedis(pidfile.parent.parent).stop(timeout=5)
+
+
 def score(module: str) -> tuple[int, int, Counter]:
     from mutmut.stats import status_by_exit_code
 
@@ -99,7 +107,15 @@ def main(argv: list[str]) -> int:
         tests = tests_for(module)
         print(f"== {module} against {' '.join(tests)}", flush=True)
         shutil.rmtree("mutants", ignore_errors=True)
-        done = subprocess.run([sys.executable, __file__, "--one", module, *tests], check=False)
+        # The mutants' test sessions keep their temporary files (and embedded Redis servers) here,
+        # so that the servers of sessions killed for a timeout can be stopped afterwards.
+        scratch = Path("mutants", "tmp").resolve()
+        scratch.mkdir(parents=True)
+        try:
+            done = subprocess.run([sys.executable, __file__, "--one", module, *tests], check=False,
+                                  env={**os.environ, "TMPDIR": str(scratch)})
+        finally:
+            stop_left_over_servers(scratch)
         if not Path("mutants", module + ".meta").exists():
             lines.append(f"{module}: mutation score: failed (mutmut exited with {done.returncode})")
             continue
