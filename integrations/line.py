@@ -117,8 +117,8 @@ class LineClient:
     def message_content(self, message_id: str) -> tuple[bytes, str]:
         """The bytes and content type of an image, video, audio or file a user sent."""
         response = self._call("content", self._blob.get_message_content_with_http_info, message_id)
-        headers = response.headers or {}
-        return response.data, headers.get("Content-Type") or headers.get("content-type") or "application/octet-stream"
+        # urllib3's headers: case-insensitive, so one look-up finds "content-type" too.
+        return response.data, (response.headers or {}).get("Content-Type") or "application/octet-stream"
 
     # -- plumbing -------------------------------------------------------------
     def _post(self, name: str, path: str, body: dict, headers: dict | None = None) -> None:

@@ -184,13 +184,14 @@ def test_the_monthly_push_limit_is_not_worth_retrying(line, httpserver):
     (409, b"{}", ConflictError, "LINE push: CONFLICT"),
     (503, b"<html>unavailable</html>", ServerError, "LINE push: SERVICE UNAVAILABLE"),
     (500, b'["a list"]', ServerError, "LINE push: INTERNAL SERVER ERROR"),
+    (None, None, ServerError, "LINE push: no status"),
     (400, json.dumps({"message": "user 0812345678 " + "x" * 400}).encode(), InvalidRequestError,
      ("LINE push: user …5678 " + "x" * 400)[:300]),
 ])
 def test_error_messages_come_from_the_body_or_the_reason_masked_and_short(line, status, body, cls, message):
     from linebot.v3.messaging import ApiException
 
-    exc = ApiException(status=status, reason=message.split(": ", 1)[1] if b"message" not in body else "Bad")
+    exc = ApiException(status=status, reason=message.split(": ", 1)[1] if b"message" not in (body or b"") else "Bad")
     exc.body = body
     exc.headers = None
     error = line._error("push", exc)
@@ -204,6 +205,12 @@ def test_an_answer_the_sdk_cannot_read_is_not_quoted(line, httpserver):
     with pytest.raises(ProviderError, match=r"^\[line\] LINE profile: answer not understood$") as caught:
         line.profile(USER)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_failure_of_our_own_is_not_dressed_as_a_provider_error(line, httpserver):
+    with pytest.raises(AttributeError):
+        line.reply("r1", [{"type": "text", "text": object()}])  # the SDK cannot serialise it: our bug, nothing sent
+    assert sent(httpserver, REPLY) == []
 
 
 def test_profile_bot_info_and_content(line, httpserver):
