@@ -38,10 +38,11 @@ TESTS = {
                                      "tests/handlers/test_livedesk_webhook.py",
                                      "tests/handlers/test_sms_webhook_endpoints.py",
                                      "tests/handlers/test_appointments_api.py"],
-    "bot/verification.py": ["tests/bot/test_verification_dialog.py", "tests/workers/test_verification_flow.py"],
+    # Pure state machines: their unit tests (the worker flows that drive them take minutes per mutant).
+    "bot/verification.py": ["tests/bot/test_verification_dialog.py", "tests/bot/test_verification_rules.py",
+                            "tests/bot/test_verification_messages.py"],
     "bot/handoff/state.py": ["tests/bot/test_handoff_state.py", "tests/bot/test_business_hours.py",
-                             "tests/bot/test_handoff_texts.py", "tests/workers/test_handoff_timers.py",
-                             "tests/workers/test_handoff_resilience.py", "tests/workers/test_handoff_flow.py"],
+                             "tests/bot/test_handoff_texts.py"],
 }
 #: Other shares of the 2 cores (other test runs) are left alone: at most this many mutants at once.
 CHILDREN = int(os.environ.get("MUTATE_CHILDREN", "2"))
@@ -86,8 +87,16 @@ def score(module: str) -> tuple[int, int, Counter]:
     run = sum(n for status, n in counts.items() if status not in NOT_RUN)
     caught = sum(counts[s] for s in CAUGHT)
     survivors = sorted(name for name, status in statuses.items() if status not in CAUGHT | NOT_RUN)
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
     for name in survivors:
         print(f"  not caught ({statuses[name]}): {name}")
+        try:
+            diff = get_diff_for_mutant(name, path=module)
+        except Exception as exc:  # noqa: BLE001 (the listing matters more than one diff)
+            diff = f"(no diff: {type(exc).__name__})"
+        changed = [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+        print("\n".join(f"      {line}" for line in changed))
     return caught, run, counts
 
 

@@ -45,6 +45,8 @@ def test_missing_fields_take_their_defaults_and_unknown_ones_are_ignored():
     state = HandoffState.from_fields({b"session": b"ev1", b"reason": b"asked", b"since": b"5", b"gone": b"x"})
     assert state == HandoffState(session="ev1", reason="asked", since=5.0)
     assert type(state.since) is float
+    gap = HandoffState.from_fields({"session": "ev1", "reason": "asked", "since": "5", "notice_event": "ev3"})
+    assert gap == HandoffState(session="ev1", reason="asked", since=5.0, notice_event="ev3")  # read past a gap
 
 
 @pytest.mark.parametrize("value, read", [("1", True), ("0", False), ("True", False), ("", False)])
