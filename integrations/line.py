@@ -22,6 +22,7 @@ from linebot.v3.messaging import (
     MessagingApiBlob,
     RichMenuRequest,
 )
+from requests.structures import CaseInsensitiveDict
 
 from bot.privacy import mask, mask_numbers
 from integrations import metrics
@@ -100,8 +101,8 @@ class LineClient:
     def message_content(self, message_id: str) -> tuple[bytes, str]:
         """The bytes and content type of an image, video, audio or file a user sent."""
         response = self._call("content", self._blob.get_message_content_with_http_info, message_id)
-        headers = response.headers or {}
-        return response.data, headers.get("Content-Type") or headers.get("content-type") or "application/octet-stream"
+        # urllib3's headers: case-insensitive, so one look-up finds "content-type" too.
+        return response.data, (response.headers or {}).get("Content-Type") or "application/octet-stream"
 
     # -- rich menus (LINE Messaging API, "Rich menu") --------------------------------
     def create_rich_menu(self, menu: dict[str, Any]) -> str:
@@ -175,7 +176,8 @@ class LineClient:
             message = str(json.loads(exc.body or b"{}").get("message", ""))
         except (ValueError, AttributeError):
             pass
-        headers = dict(exc.headers or {})
+        # Case-insensitive, as HTTP header names are: LINE may send "retry-after".
+        headers = CaseInsensitiveDict(exc.headers or {})
         cls = error_class_for_status(exc.status or 500)
         if exc.status == 429 and "monthly limit" in message.lower():
             # Out of push quota for the month: retrying for 20 minutes cannot help.

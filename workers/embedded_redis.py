@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def redis_server_binary() -> str:
@@ -107,8 +109,10 @@ class EmbeddedRedis:
         with self._locked():
             if not self.is_running():
                 return False
+            # No retries: the server closing the connection as it exits is the expected answer,
+            # and redis-py's default retries (with backoff) would wait seconds for nothing.
             try:
-                redis.Redis(unix_socket_path=str(self.socket)).shutdown()
+                redis.Redis(unix_socket_path=str(self.socket), retry=Retry(NoBackoff(), 0)).shutdown()
             except redis.ConnectionError:
                 pass  # the server closes the connection as it exits
             deadline = time.monotonic() + timeout

@@ -185,7 +185,7 @@ def test_the_sample_alert_rules_use_only_metrics_we_export():
 
     import yaml
 
-    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    rules = yaml.safe_load((ROOT / "docs" / "prometheus-alerts.yml").read_text())
     exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
     used = {re.sub(r"_(bucket|count|sum)$", "", name) for e in exprs for name in re.findall(r"linebot_\w+", e)}
     defined = set(re.findall(r'"(linebot_\w+?)(?:_total)?"', (ROOT / "integrations" / "metrics.py").read_text()))
