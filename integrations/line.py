@@ -144,10 +144,11 @@ class LineClient:
         an answer the SDK cannot parse must not become a failure and a resend.
         """
         api = self._api.api_client
-        response = self._call(name, api.call_api, path, "POST", {}, [],
-                              {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})},
-                              body=body, post_params=[], files={}, response_types_map={},
-                              auth_settings=["Bearer"], _preload_content=False, collection_formats={})
+        # The bearer token is among the SDK client's default headers; nothing else is needed.
+        response = self._call(name, api.call_api, path, "POST",
+                              header_params={"Content-Type": "application/json", "Accept": "application/json",
+                                             **(headers or {})},
+                              body=body, _preload_content=False)
         response.data  # read the body so the connection goes back to the pool
 
     def _call(self, name: str, method, *args, **kwargs):

@@ -61,6 +61,8 @@ def test_from_settings_uses_the_token_hosts_and_timeout(redis_server, httpserver
     assert sent(httpserver, REPLY)[0].headers["Authorization"] == "Bearer test-access-token"
     config = client._api.api_client.configuration
     assert (config.host, config.retries) == (httpserver.url_for("/").rstrip("/"), 0)
+    other = LineClient.from_settings(make_settings(redis_server, line_data_api_base_url="http://data.test/"))
+    assert other._blob.api_client.configuration.host == "http://data.test"
 
 
 def test_from_settings_without_a_token_says_which_setting(redis_server):
@@ -200,12 +202,22 @@ def test_profile_bot_info_and_content(line, httpserver):
         {"userId": "U" + "0" * 32, "basicId": "@000test", "displayName": "Hospital", "chatMode": "bot",
          "markAsReadMode": "auto"})
     httpserver.expect_request("/v2/bot/message/m1/content").respond_with_data(b"\x89PNG", content_type="image/png")
-    httpserver.expect_request("/v2/bot/message/m2/content").respond_with_response(Response(b"raw", headers={}))
     assert line.profile(USER)["displayName"] == "Somchai"
     assert line.bot_info()["basicId"] == "@000test"
     assert line.message_content("m1") == (b"\x89PNG", "image/png")
-    data, content_type = line.message_content("m2")
-    assert data == b"raw" and content_type.startswith("text/plain")  # werkzeug's default; else octet-stream
+    untyped = Response(b"raw")
+    del untyped.headers["Content-Type"]
+    httpserver.expect_request("/v2/bot/message/m2/content").respond_with_response(untyped)
+    assert line.message_content("m2") == (b"raw", "application/octet-stream")
+
+
+def test_errors_name_the_call(line, httpserver):
+    httpserver.expect_request("/v2/bot/info").respond_with_json({"message": "down"}, status=500)
+    httpserver.expect_request("/v2/bot/message/m1/content").respond_with_json({"message": "gone"}, status=404)
+    with pytest.raises(ServerError, match=r"^\[line 500\] LINE bot_info: down$"):
+        line.bot_info()
+    with pytest.raises(ProviderError, match=r"^\[line 404\] LINE content: gone$"):
+        line.message_content("m1")
 
 
 # -- no answer -------------------------------------------------------------------------------------
