@@ -155,10 +155,12 @@ def profile_events(env: dict[str, str], connection, events: int, top: int = 12) 
     serializer = HiredisRespSerializer  # the one redis-py uses with hiredis installed (a dependency)
     originals = Connection.send_packed_command, serializer.pack, Queue.enqueue_job, Queue.schedule_job
 
+    ours = str(ROOT / "workers")
+
     def send(self, *a, **k):
         counts["trips"] += 1
         frame = sys._getframe(1)
-        while frame and not frame.f_code.co_filename.startswith(str(ROOT / "workers")):
+        while frame and not frame.f_code.co_filename.startswith(ours):
             frame = frame.f_back
         where = f"{Path(frame.f_code.co_filename).relative_to(ROOT)}:{frame.f_code.co_name}" if frame else "rq"
         callers[where] = callers.get(where, 0) + 1
