@@ -158,7 +158,12 @@ class HandoffService:
 
     def request_oho_contact(self, user: str) -> None:
         """On follow or a first message: the contact record staff see in Oho (queued once per user)."""
-        if self.oho_contacts.known(user) or not self.store.claim(f"oho-contact:{user}", ttl=3600):
+        # Both checks in one round trip (a known contact's claim is harmless: it only gates the job).
+        with self.redis.pipeline(transaction=False) as pipe:
+            self.oho_contacts.known(user, pipeline=pipe)
+            self.store.claim(f"oho-contact:{user}", ttl=3600, pipeline=pipe)
+            known, claimed = pipe.execute()
+        if known or not claimed:
             return
         enqueue_oho_contact(self.redis, user)
 

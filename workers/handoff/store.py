@@ -260,9 +260,11 @@ class HandoffStore:
         return self.redis.get(f"handoff:redact:{event_id}") == b"1"
 
     # -- once-only steps ----------------------------------------------------------------------
-    def claim(self, name: str, ttl: int = MARKER_TTL) -> bool:
-        """True the first time ``name`` is claimed (duplicate deliveries, once-only steps)."""
-        return bool(self.redis.set(f"handoff:claim:{name}", 1, nx=True, ex=ttl))
+    def claim(self, name: str, ttl: int = MARKER_TTL, pipeline=None) -> bool | None:
+        """True the first time ``name`` is claimed (duplicate deliveries, once-only steps); with
+        ``pipeline``, the answer is among its results."""
+        answer = (pipeline or self.redis).set(f"handoff:claim:{name}", 1, nx=True, ex=ttl)
+        return None if pipeline is not None else bool(answer)
 
     def done(self, name: str) -> bool:
         return bool(self.redis.exists(f"handoff:claim:{name}"))
