@@ -209,6 +209,36 @@ def profile_events(env: dict[str, str], connection, events: int, top: int = 12) 
             f"RQ enqueues per event ({jobs or 'none'})\n  round trips per event by the first caller in workers/:\n{where}\n  top functions by own time:\n{table}")
 
 
+def profile_ingest(env: dict[str, str], requests: int = 1000, top: int = 15) -> str:
+    """``/callback`` in this process (Flask's test client) under cProfile: where ingest time goes."""
+    import cProfile
+    import io
+    import pstats
+
+    from handlers.app import create_app
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        client = create_app().test_client()
+        bodies = signed_bodies(requests, secret=SECRET)
+        for body, signature in bodies[:50]:  # warm-up
+            client.post("/callback", data=body, headers={"X-Line-Signature": signature})
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for body, signature in bodies[50:]:
+            client.post("/callback", data=body, headers={"X-Line-Signature": signature})
+        profiler.disable()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+    stats.print_stats(top)
+    stats.print_callees("accept_events|_execute_command|callback")
+    return out.getvalue()[out.getvalue().find("ncalls"):]
+
+
 def backlog(connection, events: int, users: int) -> None:
     from workers.line.inbox import accept_events
     connection.flushdb()
@@ -247,7 +277,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000, help="MOPH CSV rows pushed during the latency run")
     parser.add_argument("--mirror-items", type=int, default=3000, help="LiveDesk mirror backlog items")
     parser.add_argument("--profile", action="store_true", help="also profile the per-event path (cProfile)")
-    parser.add_argument("--only", choices=("ingest", "worker", "latency", "profile"), help="run one phase only")
+    parser.add_argument("--only", choices=("ingest", "worker", "latency", "profile", "profile-ingest"), help="run one phase only")
     args = parser.parse_args()
 
     import redis
@@ -266,6 +296,8 @@ def main() -> None:
                   f"gunicorn {' '.join(GUNICORN)}; every feature configured")
 
             run = lambda phase: args.only in (None, phase)  # noqa: E731
+            if args.only == "profile-ingest":
+                print(profile_ingest(env))
             if run("ingest"):
                 ingest_phase(args, env, connection, figures)
             if run("worker") or args.only == "profile":
