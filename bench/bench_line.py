@@ -48,7 +48,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def signed_bodies(count: int, users: int = 200) -> list[tuple[bytes, str]]:
+def signed_bodies(count: int, users: int = 200, secret: str = SECRET) -> list[tuple[bytes, str]]:
     bodies = []
     for n in range(count):
         event = {
@@ -60,7 +60,7 @@ def signed_bodies(count: int, users: int = 200) -> list[tuple[bytes, str]]:
             "message": {"type": "text", "id": str(n), "text": "เปิดกี่โมงคะ", "quoteToken": "q"},
         }
         body = json.dumps({"destination": "U" + "0" * 32, "events": [event]}).encode()
-        signature = base64.b64encode(hmac.new(SECRET.encode(), body, hashlib.sha256).digest()).decode()
+        signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
         bodies.append((body, signature))
     return bodies
 
@@ -91,8 +91,9 @@ class Server:
         self.proc.wait(15)
 
 
-def post_all(port: int, bodies, connections: int) -> tuple[float, list[float], int]:
-    """Send every body over ``connections`` keep-alive connections; return (seconds, latencies, errors)."""
+def post_all(port: int, bodies, connections: int, path: str = "/callback") -> tuple[float, list[float], int]:
+    """Send every body over ``connections`` keep-alive connections; return (seconds, latencies, errors).
+    ``path`` "/healthz" sends GETs instead (the same server's ceiling)."""
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -103,8 +104,11 @@ def post_all(port: int, bodies, connections: int) -> tuple[float, list[float], i
         mine = []
         for body, signature in chunk:
             started = time.perf_counter()
-            conn.request("POST", "/callback", body=body,
-                         headers={"Content-Type": "application/json", "X-Line-Signature": signature})
+            if path == "/healthz":
+                conn.request("GET", path)
+            else:
+                conn.request("POST", path, body=body,
+                             headers={"Content-Type": "application/json", "X-Line-Signature": signature})
             response = conn.getresponse()
             response.read()
             mine.append(time.perf_counter() - started)
@@ -186,17 +190,22 @@ def noop() -> None:
     """The baseline job: RQ's own cost per job."""
 
 
-def run_worker_until_empty(env, connection) -> float:
-    """Run one worker process until the queues are empty; return the seconds from the first
-    job's start to the last job's end (the process's own start-up is not throughput)."""
+def run_worker_until_empty(env, connection, queues: str | None = None, processes: int = 1) -> float:
+    """Run ``processes`` worker processes (on ``queues``, all by default) until the queues are
+    empty; return the seconds from the first job's start to the last job's end on the line
+    queue (the processes' own start-up is not throughput)."""
     from rq.job import Job
     from rq.registry import FinishedJobRegistry
     from rq.serializers import JSONSerializer
 
     from workers.queues import LINE_QUEUE, get_queue
 
-    subprocess.run([sys.executable, "-m", "workers", "--burst"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    command = [sys.executable, "-m", "workers", "--burst", *(["--queues", queues] if queues else [])]
+    procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(processes)]
+    for proc in procs:
+        if proc.wait(600) != 0:
+            raise RuntimeError(f"worker exited with {proc.returncode}")
     registry = FinishedJobRegistry(queue=get_queue(connection, LINE_QUEUE))
     jobs = [j for j in Job.fetch_many(registry.get_job_ids(), connection=connection,
                                       serializer=JSONSerializer) if j is not None]

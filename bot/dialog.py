@@ -12,6 +12,7 @@ closest topics and the way to staff, rather than a guess.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
 
@@ -56,7 +57,7 @@ class Dialog:
         except KeyError:
             topic = self.kb.topic(UNKNOWN)
         # A copy, so that a caller adding to the messages cannot change the knowledge base.
-        return Reply(topic.id, copy.deepcopy(list(topic.messages)))
+        return Reply(topic.id, _copy(topic.messages))
 
     def answer_emergency(self, found: Emergency | None = None) -> Reply:
         """The 1669 answer; thoughts of self-harm get the mental-health hotline 1323 first.
@@ -65,7 +66,7 @@ class Dialog:
         reply = self.answer_topic(EMERGENCY)
         if found is not None and found.self_harm:
             try:
-                first = copy.deepcopy(list(self.kb.topic(SELF_HARM).messages))
+                first = _copy(self.kb.topic(SELF_HARM).messages)
             except KeyError:
                 first = [copy.deepcopy(SELF_HARM_MESSAGE)]
             reply.messages = (first + reply.messages)[:MAX_MESSAGES]
@@ -116,3 +117,9 @@ class Dialog:
 
 def _postback(label: str, data: str) -> dict:
     return {"type": "action", "action": {"type": "postback", "label": label, "displayText": label, "data": data}}
+
+
+def _copy(messages) -> list[dict]:
+    """A deep copy of LINE message objects (JSON by definition): a JSON round trip is several
+    times quicker than ``copy.deepcopy``, and every answer pays it."""
+    return json.loads(json.dumps(list(messages), ensure_ascii=False))

@@ -56,8 +56,12 @@ class OhoContacts:
         self.redis.set(BOT_INFO_KEY, json.dumps(info), ex=BOT_INFO_TTL)
         return info
 
-    def known(self, user_id: str) -> bool:
-        """Whether the contact is known to exist (created or found by ``ensure``)."""
+    def known(self, user_id: str, pipeline=None) -> bool | None:
+        """Whether the contact is known to exist (created or found by ``ensure``); with ``pipeline``,
+        the answer is among its results."""
+        if pipeline is not None:
+            pipeline.exists(_contact_key(user_id))
+            return None
         return bool(self.redis.exists(_contact_key(user_id)))
 
     def ensure(self, user_id: str, *, missing: bool = False) -> bool:

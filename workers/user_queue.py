@@ -199,6 +199,12 @@ class UserQueue:
         """Note, in the caller's transaction with the job, that a drain for ``user`` is queued."""
         pipeline.set(self._pending(user), self.clock(), ex=PENDING_TTL)
 
+    def still_queued(self, user: str, pipeline) -> None:
+        """In the caller's transaction: whether the drain-queued note is still there (1 or 0 among
+        the results). A drain clears it as it starts, so 0 means items appended in this transaction
+        may have come too late for it."""
+        pipeline.exists(self._pending(user))
+
     def drain_queued_since(self, users: Sequence[str]) -> list[float | None]:
         """When a drain was queued for each user (None: none is known to be queued)."""
         return [float(v) if v is not None else None for v in self.redis.mget([self._pending(u) for u in users])] \

@@ -37,7 +37,7 @@ from bot.privacy import mask
 from bot.thai_dates import BANGKOK
 from workers.handoff.mirror import Mirrored, bot_line
 from workers.handoff.service import HandoffService
-from workers.handoff.store import NOTE_TRANSCRIPT, enqueue_drain_mirror
+from workers.handoff.store import NOTE_TRANSCRIPT
 from workers.verification.store import verification_in_progress
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class HandoffFeature:
         self.service = service
         self.store = service.store
         self.handoff = handoff
+        self._redactions: dict[str, bool] = {}
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -81,18 +82,14 @@ class HandoffFeature:
         if not _one_to_one(turn):
             return
         user = turn.user_id
-        patient = self._patient_line(turn)
-        if patient is not None:
-            self.service.mirror(user, patient)
-        if sent is not None:
-            self.service.mirror(user, bot_line(f"out:{turn.event_id}", sent.messages))
-        if self.handoff:
-            if sent is not None:
-                self.store.note_answer(user, turn.event_id, sent.intent)
-            if turn.kind != "unfollow":
-                self.service.request_oho_contact(user)
-        if self.service.mirror_outbox.has_pending(user):
-            enqueue_drain_mirror(self.service.redis, user)
+        entries = [line for line in (self._patient_line(turn, self._redactions.pop(turn.event_id, None)),
+                                     bot_line(f"out:{turn.event_id}", sent.messages) if sent is not None else None)
+                   if line is not None]
+        note = (lambda pipe: self.store.note_answer(user, turn.event_id, sent.intent, pipeline=pipe)) \
+            if self.handoff and sent is not None else None
+        self.service.mirror_turn(user, entries, note)  # one transaction for the turn's state
+        if self.handoff and turn.kind != "unfollow":
+            self.service.request_oho_contact(user)
 
     # -- internals -----------------------------------------------------------------------------
     def _decide_redaction(self, turn) -> None:
@@ -100,7 +97,11 @@ class HandoffFeature:
         from the verification state *before* the turn, once per event and kept with it in Redis:
         the verification feature moves on within the turn, and a retried turn must decide the same."""
         if turn.kind == "text":
-            self.store.decide_redaction(turn.event_id, verification_in_progress(self.service.redis, turn.user_id))
+            decided = self.store.decide_redaction(turn.event_id,
+                                                  verification_in_progress(self.service.redis, turn.user_id))
+            if len(self._redactions) > 1000:  # turns whose after_send never came (they failed)
+                self._redactions.clear()
+            self._redactions[turn.event_id] = decided  # for after_send: not read back from Redis
 
     def _answer(self, turn) -> Reply | None:
         state = self.store.state(turn.user_id)
@@ -129,7 +130,7 @@ class HandoffFeature:
             return Reply(Intent.HANDOFF_CLOSED, [])
         if turn.proposed is not None and turn.proposed.intent == Intent.EMERGENCY:
             if not state.urgent:
-                items = [line for line in (self._patient_line(turn),) if line is not None]
+                items = [line for line in (self._patient_line(turn, self._redactions.get(turn.event_id)),) if line is not None]
                 items.append(Mirrored(f"urgent:{turn.event_id}", {"kind": "note", "text": urgent_note()}))
                 self.service.escalate(user, state.session, items)
             return turn.proposed  # 1669 always reaches the patient; no later feature may swallow it
@@ -154,7 +155,7 @@ class HandoffFeature:
     def _start(self, turn, reason: str, urgent: bool = False) -> Reply:
         user, now = turn.user_id, self.clock()
         state = HandoffState(session=turn.event_id, reason=reason, since=now, urgent=urgent)
-        patient = self._patient_line(turn)
+        patient = self._patient_line(turn, self._redactions.get(turn.event_id))
         items = [patient] if patient is not None else []
         transcript = self.store.transcript(user, NOTE_TRANSCRIPT - len(items))
         if patient is not None:  # in the note although its transcript line is written with the state
@@ -174,8 +175,9 @@ class HandoffFeature:
             return Reply(Intent.EMERGENCY, first + [notice] if len(first) < 5 else first)
         return Reply(Intent.HANDOFF_STARTED, [notice])
 
-    def _patient_line(self, turn) -> Mirrored | None:
-        """The patient's event as a mirror item (and transcript line), or None if it has no words."""
+    def _patient_line(self, turn, redacted: bool | None = None) -> Mirrored | None:
+        """The patient's event as a mirror item (and transcript line), or None if it has no words.
+        ``redacted``: the turn's decision if known (else read from Redis)."""
         if turn.kind in MEDIA_TYPES:
             message = turn.event.get("message") or {}
             item = {"kind": "media", "direction": "incoming", "message_id": str(message.get("id") or ""),
@@ -184,7 +186,7 @@ class HandoffFeature:
         text = render_patient_event(turn.event)
         if not text:
             return None
-        if turn.kind == "text" and self.store.redacted(turn.event_id):
+        if turn.kind == "text" and (self.store.redacted(turn.event_id) if redacted is None else redacted):
             text = REDACTED
         return Mirrored(f"in:{turn.event_id}", {"kind": "text", "direction": "incoming", "text": text}, "patient")
 

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import time
 from functools import cached_property
-from typing import Callable
+from typing import Any, Callable
 
 import redis
 
@@ -132,9 +132,38 @@ class HandoffService:
             self.store.add_transcript(user, entry.item_id, entry.who, entry.transcript or entry.item["text"],
                                       self.clock(), pipeline=pipeline)
 
+    def mirror_turn(self, user: str, entries: list[Mirrored], along: Callable[[Any], None] | None = None) -> None:
+        """A turn's mirror items and transcript lines, ``along``'s commands and the drain job, in ONE
+        transaction; no second drain job while one is queued. As the inbox does it: a drain that
+        started between the read of its note and the transaction (it clears the note first) may miss
+        the new items, so the note is re-checked in the transaction and a drain queued if it went."""
+        queued = self.mirror_outbox.drain_queued_since([user])[0] if entries else None
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.multi()  # explicit, so that RQ adds its commands to this transaction
+            if queued is not None:
+                self.mirror_outbox.still_queued(user, pipe)
+            for entry in entries:
+                self.mirror(user, entry, pipeline=pipe)
+            if along is not None:
+                along(pipe)
+            if entries and queued is None:
+                enqueue_drain_mirror(self.redis, user, pipeline=pipe)
+            results = pipe.execute() if len(pipe) else []
+        if queued is not None and not results[0]:
+            enqueue_drain_mirror(self.redis, user)
+        elif not entries and self.mirror_outbox.has_pending(user):
+            # Items of this turn's on_turn (an opening note) with nothing to mirror after it.
+            if self.mirror_outbox.drain_queued_since([user])[0] is None:
+                enqueue_drain_mirror(self.redis, user)
+
     def request_oho_contact(self, user: str) -> None:
         """On follow or a first message: the contact record staff see in Oho (queued once per user)."""
-        if self.oho_contacts.known(user) or not self.store.claim(f"oho-contact:{user}", ttl=3600):
+        # Both checks in one round trip (a known contact's claim is harmless: it only gates the job).
+        with self.redis.pipeline(transaction=False) as pipe:
+            self.oho_contacts.known(user, pipeline=pipe)
+            self.store.claim(f"oho-contact:{user}", ttl=3600, pipeline=pipe)
+            known, claimed = pipe.execute()
+        if known or not claimed:
             return
         enqueue_oho_contact(self.redis, user)
 

@@ -83,6 +83,15 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', {MARKER_TTL}) then
 end
 return 1
 """
+# Count consecutive "unknown" answers, once per event (ARGV: event id, 1 if unknown, TTL).
+_NOTE_ANSWER = """
+if redis.call('HGET', KEYS[1], 'event') == ARGV[1] then return 0 end
+local count = 0
+if ARGV[2] == '1' then count = (tonumber(redis.call('HGET', KEYS[1], 'count')) or 0) + 1 end
+redis.call('HSET', KEYS[1], 'event', ARGV[1], 'count', count)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
 
 
 def job_suffix(*parts: object) -> str:
@@ -158,14 +167,12 @@ class HandoffStore:
                     continue
 
     # -- two unknown answers in a row -----------------------------------------------------
-    def note_answer(self, user: str, event_id: str, intent: str | None) -> None:
-        """Count consecutive ``unknown`` answers (once per event, even if the turn is retried)."""
-        key = f"handoff:unknowns:{user}"
-        if self.redis.hget(key, "event") == event_id.encode():
-            return
-        count = int(self.redis.hget(key, "count") or 0) + 1 if intent == Intent.UNKNOWN else 0
-        self.redis.hset(key, mapping={"event": event_id, "count": count})
-        self.redis.expire(key, 24 * 3600)
+    def note_answer(self, user: str, event_id: str, intent: str | None, pipeline=None) -> None:
+        """Count consecutive ``unknown`` answers (once per event, even if the turn is retried);
+        with ``pipeline``, in the caller's transaction."""
+        args = [event_id, "1" if intent == Intent.UNKNOWN else "0", 24 * 3600]
+        # EVAL in a pipeline: a registered script there costs a SCRIPT EXISTS round trip first.
+        (pipeline or self.redis).eval(_NOTE_ANSWER, 1, f"handoff:unknowns:{user}", *args)
 
     def unknown_streak(self, user: str) -> int:
         return int(self.redis.hget(f"handoff:unknowns:{user}", "count") or 0)
@@ -253,9 +260,11 @@ class HandoffStore:
         return self.redis.get(f"handoff:redact:{event_id}") == b"1"
 
     # -- once-only steps ----------------------------------------------------------------------
-    def claim(self, name: str, ttl: int = MARKER_TTL) -> bool:
-        """True the first time ``name`` is claimed (duplicate deliveries, once-only steps)."""
-        return bool(self.redis.set(f"handoff:claim:{name}", 1, nx=True, ex=ttl))
+    def claim(self, name: str, ttl: int = MARKER_TTL, pipeline=None) -> bool | None:
+        """True the first time ``name`` is claimed (duplicate deliveries, once-only steps); with
+        ``pipeline``, the answer is among its results."""
+        answer = (pipeline or self.redis).set(f"handoff:claim:{name}", 1, nx=True, ex=ttl)
+        return None if pipeline is not None else bool(answer)
 
     def done(self, name: str) -> bool:
         return bool(self.redis.exists(f"handoff:claim:{name}"))
