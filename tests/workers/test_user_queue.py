@@ -72,6 +72,9 @@ def test_append_queues_once_stores_compact_json_and_sets_every_expiry(redis, clo
     assert_ttl(redis, f"{NAME}:{ALICE}", ITEM_TTL)
     assert redis.zscore(f"{NAME}-due", ALICE) == clock()
     assert (queue.pending(ALICE), queue.has_pending(ALICE), queue.has_pending(BOB)) == ([item], True, False)
+    for n in (2, 3):
+        queue.append(ALICE, f"e{n}", {"n": n})
+    assert queue.pending(ALICE) == [item, {"n": 2}, {"n": 3}]
 
 
 def test_a_later_append_keeps_the_due_time_of_a_first_item_waiting_out_its_backoff(redis, clock):
@@ -356,14 +359,15 @@ def test_after_a_set_aside_the_due_rest_is_handed_over_and_the_error_raised(redi
     queue = make_queue(redis, clock)
     queue.append(ALICE, "e1", {"n": 1})
     queue.append(ALICE, "e2", {"n": 2})
-    queued = []
+    queued, hooked = [], []
 
     def refuse_then_stop(item):
         raise InvalidRequestError("no", provider="x", status=400)
 
     with pytest.raises(ItemsSetAside, match=rf"^1 {NAME} item"):
-        queue.drain_and_hand_over(ALICE, refuse_then_stop, queued.append, should_stop=lambda: True)
-    assert queued == [ALICE] and queue.pending(ALICE) == [{"n": 2}]
+        queue.drain_and_hand_over(ALICE, refuse_then_stop, queued.append, lambda item, error: hooked.append(item),
+                                  should_stop=lambda: True)
+    assert queued == [ALICE] and queue.pending(ALICE) == [{"n": 2}] and hooked == [{"n": 1}]
     queue.drain(ALICE, lambda item: None)
     with pytest.raises(ItemsSetAside):
         queue.append(ALICE, "e3", {"n": 3})
