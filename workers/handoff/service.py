@@ -164,10 +164,10 @@ class HandoffService:
             results = pipe.execute() if len(pipe) else []
         if queued is not None and not results[0]:
             enqueue_drain_mirror(self.redis, user)
-        elif not entries and self.mirror_outbox.has_pending(user):
+        elif not entries and self.mirror_outbox.has_pending(user) \
+                and self.mirror_outbox.drain_queued_since([user])[0] is None:
             # Items of this turn's on_turn (an opening note) with nothing to mirror after it.
-            if self.mirror_outbox.drain_queued_since([user])[0] is None:
-                enqueue_drain_mirror(self.redis, user)
+            enqueue_drain_mirror(self.redis, user)
 
     # -- the LiveDesk webhook (Redis only) ---------------------------------------------------------
     def on_agent_message(self, message: AgentMessage) -> str:
