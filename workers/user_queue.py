@@ -199,6 +199,11 @@ class UserQueue:
         """Note, in the caller's transaction with the job, that a drain for ``user`` is queued."""
         pipeline.set(self._pending(user), self.clock(), ex=PENDING_TTL)
 
+    def drain_note(self, user: str, pipeline) -> None:
+        """In the caller's pipeline: when a drain was queued (None: none is known to be), as
+        ``drain_queued_since`` answers, among its results."""
+        pipeline.get(self._pending(user))
+
     def still_queued(self, user: str, pipeline) -> None:
         """In the caller's transaction: whether the drain-queued note is still there (1 or 0 among
         the results). A drain clears it as it starts, so 0 means items appended in this transaction

@@ -87,9 +87,7 @@ class HandoffFeature:
                    if line is not None]
         note = (lambda pipe: self.store.note_answer(user, turn.event_id, sent.intent, pipeline=pipe)) \
             if self.handoff and sent is not None else None
-        self.service.mirror_turn(user, entries, note)  # one transaction for the turn's state
-        if self.handoff and turn.kind != "unfollow":
-            self.service.request_oho_contact(user)
+        self.service.finish_turn(user, entries, note, oho_contact=self.handoff and turn.kind != "unfollow")
 
     # -- internals -----------------------------------------------------------------------------
     def _decide_redaction(self, turn) -> None:

@@ -132,12 +132,23 @@ class HandoffService:
             self.store.add_transcript(user, entry.item_id, entry.who, entry.transcript or entry.item["text"],
                                       self.clock(), pipeline=pipeline)
 
-    def mirror_turn(self, user: str, entries: list[Mirrored], along: Callable[[Any], None] | None = None) -> None:
-        """A turn's mirror items and transcript lines, ``along``'s commands and the drain job, in ONE
-        transaction; no second drain job while one is queued. As the inbox does it: a drain that
-        started between the read of its note and the transaction (it clears the note first) may miss
-        the new items, so the note is re-checked in the transaction and a drain queued if it went."""
-        queued = self.mirror_outbox.drain_queued_since([user])[0] if entries else None
+    def finish_turn(self, user: str, entries: list[Mirrored], along: Callable[[Any], None] | None = None, *,
+                    oho_contact: bool = False) -> None:
+        """A turn's mirror items and transcript lines, ``along``'s commands, the mirror's drain job
+        and (``oho_contact``, queued once per user) the Oho contact job: one round trip reads what
+        decides the jobs, ONE transaction writes it all. No second drain job while one is queued; as
+        the inbox does it, a drain that started between the read of its note and the transaction (it
+        clears the note first) may miss the new items, so the note is re-checked in the transaction
+        and a drain queued if it went."""
+        with self.redis.pipeline(transaction=False) as reads:
+            if entries:
+                self.mirror_outbox.drain_note(user, reads)
+            if oho_contact:  # a known contact's claim is harmless: it only gates the job
+                self.oho_contacts.known(user, pipeline=reads)
+                self.store.claim(f"oho-contact:{user}", ttl=3600, pipeline=reads)
+            answers = reads.execute() if len(reads) else []
+        queued = answers.pop(0) if entries else None
+        contact_job = oho_contact and not answers[0] and bool(answers[1])
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.multi()  # explicit, so that RQ adds its commands to this transaction
             if queued is not None:
@@ -148,24 +159,15 @@ class HandoffService:
                 along(pipe)
             if entries and queued is None:
                 enqueue_drain_mirror(self.redis, user, pipeline=pipe)
+            if contact_job:
+                enqueue_oho_contact(self.redis, user, pipeline=pipe)
             results = pipe.execute() if len(pipe) else []
         if queued is not None and not results[0]:
             enqueue_drain_mirror(self.redis, user)
-        elif not entries and self.mirror_outbox.has_pending(user):
+        elif not entries and self.mirror_outbox.has_pending(user) \
+                and self.mirror_outbox.drain_queued_since([user])[0] is None:
             # Items of this turn's on_turn (an opening note) with nothing to mirror after it.
-            if self.mirror_outbox.drain_queued_since([user])[0] is None:
-                enqueue_drain_mirror(self.redis, user)
-
-    def request_oho_contact(self, user: str) -> None:
-        """On follow or a first message: the contact record staff see in Oho (queued once per user)."""
-        # Both checks in one round trip (a known contact's claim is harmless: it only gates the job).
-        with self.redis.pipeline(transaction=False) as pipe:
-            self.oho_contacts.known(user, pipeline=pipe)
-            self.store.claim(f"oho-contact:{user}", ttl=3600, pipeline=pipe)
-            known, claimed = pipe.execute()
-        if known or not claimed:
-            return
-        enqueue_oho_contact(self.redis, user)
+            enqueue_drain_mirror(self.redis, user)
 
     # -- the LiveDesk webhook (Redis only) ---------------------------------------------------------
     def on_agent_message(self, message: AgentMessage) -> str:

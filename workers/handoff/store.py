@@ -344,8 +344,9 @@ def enqueue_request_agent(connection: redis.Redis, user: str, session: str, pipe
             pipeline=pipeline)
 
 
-def enqueue_oho_contact(connection: redis.Redis, user: str) -> None:
-    enqueue(connection, jobs.ensure_oho_contact, user, description=f"Oho contact for {mask(user)}")
+def enqueue_oho_contact(connection: redis.Redis, user: str, pipeline=None) -> None:
+    enqueue(connection, jobs.ensure_oho_contact, user, description=f"Oho contact for {mask(user)}",
+            pipeline=pipeline)
 
 
 def enqueue_close(connection: redis.Redis, store: HandoffStore, user: str, session: str, reason: str,
