@@ -516,6 +516,9 @@ class Providers:
             "LIVEDESK_API_KEY": LIVEDESK_API_KEY, "LIVEDESK_API_SECRET": LIVEDESK_API_SECRET,
             "LIVEDESK_BASE_URL": self.livedesk.url, "LIVEDESK_INBOX_ID": str(LIVEDESK_INBOX_ID),
             "LIVEDESK_WEBHOOK_TOKEN": LIVEDESK_WEBHOOK_TOKEN,
+            # Agent messages come in as webhook events the scenarios post, not through this stub's API:
+            # read-back before a push is tested against its own stub (tests/workers/test_agent_message_guard.py).
+            "LIVEDESK_READ_BACK": "off",
             # Staff always on duty: the scenarios must not depend on the time of day they run.
             "BUSINESS_HOURS": "Mon-Sun 00:00-24:00",
             "SMS_PROVIDER": "sepsms", "SEPSMS_API_KEY": SEPSMS_API_KEY, "SEPSMS_ORIGIN": "FAULTS",
