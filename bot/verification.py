@@ -3,8 +3,8 @@
 Pure: no Redis, HTTP or clock. The caller loads a ``VerificationState``, calls
 one method with the patient's input and ``now``, stores ``Step.state``, sends
 ``Step.messages`` and carries out ``Step.action`` (send a code, check a code).
-The messages that only a job can send (code sent, wrong code, verified, …) are
-built here too, so every patient-facing word of the flow is in one file.
+The messages that tell the outcome of an action (code sent, wrong code, verified, …)
+are built here too, so every patient-facing word of the flow is in one file.
 
 Steps: ``phone`` (waiting for the mobile number) → ``code`` (waiting for the
 OTP) → done. A state with ``step=None`` is not verifying; it is kept only to
@@ -77,6 +77,7 @@ class VerificationState:
     attempts: int = 0                     # codes checked against the current request
     event_id: str | None = None           # the last event handled, and what was answered:
     reply: list = field(default_factory=list, repr=False)  # a re-run of that event answers the same
+    pending: str | None = None            # "send" / "check": that event's action had not finished
 
     @property
     def active(self) -> bool:
@@ -191,12 +192,7 @@ class VerificationDialog:
 
     def sms_busy(self, state: VerificationState, retry_after: float) -> Step:
         """The service's own SMS budget is used up (not the patient's doing): later, or staff."""
-        thai, english = _wait_words(retry_after)
-        text = ("ขออภัยค่ะ ขณะนี้ระบบส่ง SMS ยืนยันตัวตนมีผู้ใช้งานจำนวนมาก จึงยังส่งรหัสให้ไม่ได้ 🙏\n"
-                f"กรุณาลองใหม่ในอีกประมาณ {thai} หรือกด “คุยกับเจ้าหน้าที่” เพื่อให้เจ้าหน้าที่ช่วยค่ะ\n\n"
-                f"We cannot send verification codes right now. Please try again in about {english}, "
-                "or talk to our staff.")
-        return Step(self.leave(state), [self._text(text, self._way_out())])
+        return Step(self.leave(state), [self.send_busy(retry_after)])
 
     def wrong_codes_locked(self, state: VerificationState, retry_after: float) -> Step:
         """Too many wrong codes for this number or this LINE user, across codes: stop for a while."""
@@ -213,10 +209,26 @@ class VerificationDialog:
                           "กรุณาเปิดแชทส่วนตัวกับบัญชีนี้แล้วพิมพ์ “ยืนยันตัวตน” อีกครั้ง\n\n"
                           "Identity verification works only in a 1:1 chat with this account.", None)
 
-    # -- messages jobs send -----------------------------------------------------
+    # -- messages that tell an action's outcome -----------------------------------------------------
     def sending(self, phone: ThaiMobile) -> dict:
         return self._text(f"กำลังส่งรหัส OTP ทาง SMS ไปที่เบอร์ที่ลงท้ายด้วย {phone.local[-4:]} ค่ะ ⏳\n"
                           "Sending your code…", self._code_replies())
+
+    def send_queued(self, last4: str) -> dict:
+        """Many codes asked for at once: the provider's pace holds this one for a little while."""
+        return self._text(f"ขณะนี้มีผู้ขอรหัส OTP จำนวนมาก ระบบจะส่งรหัสไปที่เบอร์ที่ลงท้ายด้วย {last4} "
+                          "ภายในไม่กี่นาทีค่ะ ⏳ เมื่อส่งแล้วจะแจ้งในแชทนี้ กรุณารอสักครู่\n\n"
+                          "Many codes are being requested: yours is on its way within a few minutes; "
+                          "we will tell you here when it is sent.", self._code_replies())
+
+    def send_busy(self, retry_after: float) -> dict:
+        """No SMS can go out for a while (our budget, or the provider's pace for too long): later, or staff."""
+        thai, english = _wait_words(retry_after)
+        text = ("ขออภัยค่ะ ขณะนี้ระบบส่ง SMS ยืนยันตัวตนมีผู้ใช้งานจำนวนมาก จึงยังส่งรหัสให้ไม่ได้ 🙏\n"
+                f"กรุณาลองใหม่ในอีกประมาณ {thai} หรือกด “คุยกับเจ้าหน้าที่” เพื่อให้เจ้าหน้าที่ช่วยค่ะ\n\n"
+                f"We cannot send verification codes right now. Please try again in about {english}, "
+                "or talk to our staff.")
+        return self._text(text, self._way_out())
 
     def code_sent(self, last4: str, reference: str) -> dict:
         minutes = max(1, self.rules.ttl_seconds // 60)

@@ -73,7 +73,8 @@ FIRST_AGENT_REPLY_SECONDS = Histogram("linebot_handoff_first_agent_reply_seconds
                                       "to the first agent message",
                                       buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200))
 OTP = Counter("linebot_otp_total", "Phone verification by event (sent, send_failed, verified, wrong_code, "
-              "locked = the last allowed attempt was wrong)", ["event"])
+              "locked = the last allowed attempt was wrong, paced = a send held for the provider's pace, "
+              "busy = a send given up after waiting too long for it)", ["event"])
 MOPH_NOTICES = Counter("linebot_moph_notices_total", "MOPH Alert appointment notices by kind and outcome "
                        "(sent, failed, uncertain, skipped-*)", ["kind", "status"])
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from urllib.parse import parse_qs
 
 import pytest
@@ -46,6 +47,7 @@ class SmsStub:
         self.references: list[str] = []
         self.message_ids: list[str] = []
         self.fail_next_send: Exception | None = None
+        self.delay = 0.0  # seconds each answer takes: a slow provider
         #: SEPSMS documents only the success body of /otp/verify: a wrong pin answered with this
         #: (status, body) instead of ``verified: false`` plays one of the shapes it might take.
         self.wrong_pin_answer: tuple[int, dict] | None = None
@@ -69,6 +71,7 @@ class SmsStub:
         return self.codes[self.references[-1]]
 
     def _failing(self):
+        time.sleep(self.delay)  # the provider being slow is the fault under test, not a wait for it
         if self.fail_next_send is not None:
             exc, self.fail_next_send = self.fail_next_send, None
             raise exc
@@ -84,6 +87,7 @@ class SmsStub:
                                                "expiresAt": "2026-01-15T10:35:00.000Z", "ttlSeconds": 300}})
 
     def _sepsms_verify(self, request):
+        time.sleep(self.delay)
         body = json.loads(request.body)
         ok = self.codes.get(body["reference"]) == body["pin"]
         if not ok and self.wrong_pin_answer is not None:

@@ -64,6 +64,13 @@ class World:
         return [c for c in self.line.accepted() if c.kind == "push" and c.to == user
                 and any(containing in t for t in c.texts)]
 
+    def told(self, patient: int, containing: str = "") -> list:
+        """What LINE accepted for ``patient`` (whose text contains ``containing``): replies with the
+        tokens of the patient's events, and pushes."""
+        tokens = {e.event.get("replyToken") for e in self.sender.events if e.patient == patient}
+        return [c for c in self.line.accepted() if any(containing in t for t in c.texts)
+                and (c.kind == "push" and c.to == patient_id(patient) or c.kind == "reply" and c.reply_token in tokens)]
+
     # -- LiveDesk's side -----------------------------------------------------------------------
     @property
     def livedesk_hook(self) -> str:

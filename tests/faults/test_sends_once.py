@@ -76,14 +76,14 @@ def test_otp_send_is_never_repeated_when_its_outcome_is_unknown(world):
     for patient in cases:  # the numbers, as close together as patients typing them
         assert world.send(asked[patient]) == 200
     expected = {41: UNCERTAIN_TEXT, 42: UNCERTAIN_TEXT, 43: CODE_SENT_TEXT}
-    wait_until(lambda: all(world.pushes_to(p, expected[p]) for p in cases), HANG_SECONDS + 45,
+    wait_until(lambda: all(world.told(p, expected[p]) for p in cases), HANG_SECONDS + 45,
                what="every patient told how their code went")
     wait_until(lambda: jobs_done(world), 60, what="no OTP job left to run")
     problems = []
     for patient, (fault, _) in cases.items():
         calls = [c for c in sepsms.calls_to("/otp/send") if to(patient)(c)]
-        told = {text: len(world.pushes_to(patient, text)) for text in (UNCERTAIN_TEXT, CODE_SENT_TEXT, FAILED_TEXT)}
-        first_told = min(c.at for c in world.pushes_to(patient, expected[patient]))
+        told = {text: len(world.told(patient, text)) for text in (UNCERTAIN_TEXT, CODE_SENT_TEXT, FAILED_TEXT)}
+        first_told = min(c.at for c in world.told(patient, expected[patient]))
         texted = sepsms.texted(numbers[patient])
         fig = report(Figures(
             scenario=f"test_otp_send[{fault}]", sent=1, delivered=1, answered=int(texted > 0),
@@ -96,6 +96,45 @@ def test_otp_send_is_never_repeated_when_its_outcome_is_unknown(world):
         if (len(calls), texted, told) != (want_calls, 1, want_told):
             problems.append(fig.line())
     assert not problems, "\n".join(problems)
+
+
+def test_otp_send_whose_worker_is_killed_mid_turn_is_told_once_and_never_repeated(world):
+    """The worker answering a patient's turn calls SEPSMS itself; SEPSMS texts the code and the worker
+    is killed (SIGKILL) before the answer. The turn is retried (the event is still in the inbox): the
+    patient is told "not sure" once, by that turn's reply, and the SMS is never repeated, also not by
+    the turn's backstop job."""
+    sepsms = world.providers.sepsms
+    patient, number = 44, normalize_thai_mobile("0810000044").for_provider("sepsms")
+    killed = []
+
+    def kill_the_sender(call):
+        if killed or not (isinstance(call.body, dict) and call.body.get("destination") == number):
+            return
+        victim = world.stack.caller_of(call)
+        if victim is not None:
+            victim.kill()
+            killed.append((victim, time.monotonic()))
+
+    assert world.send(world.event(patient, postback="action=verify")) == 200
+    sepsms.on_accept = kill_the_sender
+    asked = world.event(patient, text="0810000044")
+    assert world.send(asked) == 200
+    wait_until(lambda: killed, 30, what="the worker killed after SEPSMS accepted")
+    sepsms.on_accept = None
+    victim, killed_at = killed[0]
+    world.stack.start(victim.kind)
+    wait_until(lambda: world.told(patient, UNCERTAIN_TEXT), 90, what="the patient told after the kill")
+    told_at = time.monotonic()
+    wait_until(lambda: jobs_done(world), 60, what="no OTP job left to run")
+    told = {text: len(world.told(patient, text)) for text in (UNCERTAIN_TEXT, CODE_SENT_TEXT, FAILED_TEXT)}
+    texted = sepsms.texted(number)
+    fig = report(Figures(
+        scenario="test_otp_send[worker killed mid-turn]", sent=1, delivered=1, answered=int(texted > 0),
+        twice=int(texted > 1), set_aside=0, unanswered=int(texted == 0), out_of_order=0,
+        first_to_last=told_at - killed_at, recover=told_at - killed_at,
+        notes=f"texted={texted} told_not_sure={told[UNCERTAIN_TEXT]} told_code_sent={told[CODE_SENT_TEXT]} "
+              f"pushes={len(world.pushes_to(patient))} killed={victim.name}"))
+    assert (texted, told) == (1, {UNCERTAIN_TEXT: 1, CODE_SENT_TEXT: 0, FAILED_TEXT: 0}), fig.line()
 
 
 def test_moph_send_now_is_never_sent_twice(world):

@@ -12,8 +12,8 @@ import pytest
 import requests
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from integrations.line import retry_key_for
 from tests.conftest import make_settings
+from tests.support import play_backoffs
 from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     BOT_ID,
     MSISDN,
@@ -42,9 +42,8 @@ from workers.verification.store import verification_in_progress, verified_phone
 def test_wrong_then_right_code_verifies_and_merges_the_oho_contact(patient, sms, rsps, redis, provider, clock,
                                                                    caplog):
     caplog.set_level("DEBUG")
-    sending, sent = code_sent(patient, sms)
-    assert "กำลังส่ง" in sending and "5678" in sending
-    assert sms.references[-1] in sent and "5 นาที" in sent
+    [sent] = code_sent(patient, sms)  # the turn's reply carries the outcome: no "sending…" first
+    assert sms.references[-1] in sent and "5 นาที" in sent and "5678" in sent
     [send] = sms.sends
     if provider == "sepsms":
         body = json.loads(send.request.body)
@@ -56,8 +55,6 @@ def test_wrong_then_right_code_verifies_and_merges_the_oho_contact(patient, sms,
         form = {k: v[0] for k, v in parse_qs(send.request.body).items()}
         assert send.request.headers["Authorization"].startswith("Basic ")
         assert form["msisdn"] == MSISDN and form["sender"] == "HOSPITAL" and form["expire"] == "00:06"  # more than 5 minutes (ThaiBulkSMS error 138)
-    assert patient.pushes()[-1].headers["X-Line-Retry-Key"] == retry_key_for(
-        "otp-sent", json.loads(redis.get(f"verify:state:{USER}"))["request_id"])
 
     wrong = "000000" if sms.code != "000000" else "111111"
     assert "เหลือโอกาสอีก 2 ครั้ง" in patient.say(wrong)[0]
@@ -65,6 +62,8 @@ def test_wrong_then_right_code_verifies_and_merges_the_oho_contact(patient, sms,
 
     assert verified_phone(redis, USER) == PHONE
     assert not verification_in_progress(redis, USER)
+    assert patient.pushes() == []  # four turns, four replies: LINE's free messages only
+    assert len(ScheduledJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE))) == 0  # no backstop left
     if provider == "sepsms":
         assert [json.loads(c.request.body)["pin"] for c in sms.checks] == [wrong, sms.code]
     else:
@@ -118,7 +117,7 @@ def test_resend_waits_for_the_cooldown(patient, sms, redis, clock):
     assert len(sms.sends) == 1
     old = sms.code
     clock.advance(61)
-    sending, sent = patient.press("action=verify-resend")
+    [sent] = patient.press("action=verify-resend")
     assert len(sms.sends) == 2 and sms.references[1] in sent
     if old != sms.code:
         assert "ไม่ถูกต้อง" in patient.say(old)[0]  # only the newest code counts
@@ -139,7 +138,7 @@ def test_at_most_three_sends_per_number_per_15_minutes(patient, sms, clock):
 def test_at_most_three_sends_per_line_user_per_hour(patient, sms, clock):
     for number in ("0812345678", "0899999999", "0811111111"):
         patient.press("action=verify")
-        assert len(patient.say(number)) == 2
+        assert "ส่งรหัส OTP" in patient.say(number)[0]
         clock.advance(61)
     patient.press("action=verify")
     assert "ครบจำนวน" in patient.say("0822222222")[0]
@@ -219,19 +218,37 @@ def run_scheduled(redis, run_worker):
     run_worker()
 
 
-def test_a_retried_send_job_does_not_send_again(patient, sms, redis, run_worker, line_stub, clock):
+def test_a_failed_reply_of_the_code_turn_is_pushed_without_a_second_sms(patient, sms, redis, run_worker,
+                                                                        line_stub, clock):
+    patient.say("ยืนยันตัวตน")
     line_stub.clear_all_handlers()
-    line_stub.expect_oneshot_request("/v2/bot/message/push").respond_with_json({"message": "busy"}, status=503)
+    line_stub.expect_oneshot_request("/v2/bot/message/reply").respond_with_json({"message": "busy"}, status=503)
     for path in ("/v2/bot/message/reply", "/v2/bot/message/push", "/v2/bot/chat/loading/start"):
         line_stub.expect_request(path).respond_with_json({})
-    assert len(code_sent(patient, sms)) == 1  # "sending…" replied; the "sent" push failed
-    assert len(ScheduledJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE))) == 1
+    [pushed] = patient.say("081-234-5678")  # the reply was refused: the same answer is pushed
+    assert sms.references[0] in pushed and len(sms.sends) == 1 and len(patient.pushes()) == 1
+    assert play_backoffs(redis) == 0  # the event is done
+    run_scheduled(redis, run_worker)  # and there is nothing left for the backstop
+    assert len(sms.sends) == 1 and len(patient.pushes()) == 1
+
+
+def test_the_backstop_tells_the_patient_when_the_turn_died(patient, sms, redis, run_worker, services, clock):
+    """A worker killed after the turn wrote its request and before it called the provider: the
+    backstop job, due BACKSTOP_SECONDS later, sends the code once and pushes the reference."""
+    from bot.phone import normalize_thai_mobile
+    from bot.verification import SendCode
+
+    feature = next(f for f in services.conversation_features if isinstance(f, VerificationFeature))
+    with redis.pipeline(transaction=True) as pipe:  # the turn's first transaction, and then nothing
+        pipe.multi()
+        feature._prepare(pipe, USER, SendCode("a" * 32, normalize_thai_mobile(PHONE)))
+        pipe.execute()
+    assert ScheduledJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE)).get_job_ids() == ["otp-send-" + "a" * 32]
     run_scheduled(redis, run_worker)
-    assert len(sms.sends) == 1
-    pushes = patient.pushes()
-    assert len(pushes) == 2 and len({p.headers["X-Line-Retry-Key"] for p in pushes}) == 1
-    assert sms.references[0] in patient.news()[0]
-    assert "สำเร็จ" in patient.say(sms.code)[0]
+    [told] = patient.news()
+    assert len(sms.sends) == 1 and sms.references[0] in told
+    run_scheduled(redis, run_worker)
+    assert len(sms.sends) == 1 and len(patient.pushes()) == 1
 
 
 @pytest.mark.parametrize("status", [502, 503, 504, 500])
@@ -239,7 +256,7 @@ def test_a_gateway_error_or_a_bare_5xx_is_uncertain_and_never_repeated(patient, 
                                                                        status):
     url = f"{SEP}/otp/send" if provider == "sepsms" else f"{TBS}/sms"
     rsps.replace("POST", url, status=status, body="<html>Bad Gateway</html>")
-    sending, uncertain = code_sent(patient, sms)
+    [uncertain] = code_sent(patient, sms)
     assert "ไม่แน่ใจ" in uncertain
     queue = get_queue(redis, DEFAULT_QUEUE)
     assert len(ScheduledJobRegistry(queue=queue)) == 0 and FailedJobRegistry(queue=queue).count == 0
@@ -247,7 +264,7 @@ def test_a_gateway_error_or_a_bare_5xx_is_uncertain_and_never_repeated(patient, 
 
 def test_a_send_without_an_answer_is_never_repeated(patient, sms, redis, run_worker, clock):
     sms.fail_next_send = requests.ReadTimeout("read timed out")
-    sending, uncertain = code_sent(patient, sms)
+    [uncertain] = code_sent(patient, sms)
     assert "ไม่แน่ใจ" in uncertain
     assert len(sms.sends) == 1
     queue = get_queue(redis, DEFAULT_QUEUE)
@@ -260,30 +277,34 @@ def test_a_refused_send_is_retried_then_told(patient, sms, rsps, redis, run_work
     body = ({"success": False, "error": {"code": "server.error", "message": "try again"}} if provider == "sepsms"
             else {"error": {"code": 500, "name": "ERROR_INTERNAL", "description": "try again"}})
     rsps.replace("POST", url, status=500, json=body)
-    assert len(code_sent(patient, sms)) == 1
-    for _ in range(3):
+    [sending] = code_sent(patient, sms)
+    assert "กำลังส่ง" in sending  # tried in the turn; the job tries again
+    for _ in range(4):
         run_scheduled(redis, run_worker)
     assert "ส่ง SMS ไม่สำเร็จ" in patient.news()[0]
-    assert len(sms.sends) == 4  # the first try and three retries: the provider said each time it sent nothing
+    # The turn's try, the job's and its three retries: the provider said each time it sent nothing.
+    assert len(sms.sends) == 5
 
 
-def test_out_of_credit_is_told_and_lands_in_the_failed_registry(patient, sms, rsps, redis, clock, provider):
+def test_out_of_credit_is_told_and_logged_for_the_operator(patient, sms, rsps, redis, clock, provider, caplog):
     if provider == "sepsms":
         rsps.replace("POST", f"{SEP}/otp/send", status=402,
                      json={"success": False, "error": {"code": "credit.insufficient", "message": "no credit"}})
     else:
         rsps.replace("POST", f"{TBS}/sms", status=423,
                      json={"error": {"code": 116, "name": "ERROR_INSUFFICIENT_CREDIT", "description": "x"}})
-    _, told = code_sent(patient, sms)
+    [told] = code_sent(patient, sms)
     assert "ส่ง SMS ไม่สำเร็จ" in told
-    assert FailedJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE)).count == 1
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert provider in error.getMessage() and "cannot go out" in error.getMessage()
+    assert len(ScheduledJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE))) == 0
 
 
 @pytest.mark.parametrize("provider", ["thaibulksms"])
 def test_a_number_thaibulksms_refuses_is_told_as_such(patient, rsps, redis, clock):
     rsps.replace("POST", f"{TBS}/sms", json={"remaining_credit": 1, "total_use_credit": 0, "phone_number_list": [],
                                              "bad_phone_number_list": [{"number": MSISDN, "message": "bad"}]})
-    _, told = code_sent(patient, None)
+    [told] = code_sent(patient, None)
     assert "ไม่สามารถส่ง SMS ไปยังเบอร์นี้" in told
     assert FailedJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE)).count == 0
 

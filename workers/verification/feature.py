@@ -1,14 +1,13 @@
 """Phone verification as a conversation feature: LINE turns move the patient through
-``bot.verification`` (pure); the jobs that call the SMS provider are enqueued with the state,
-in one transaction."""
+``bot.verification`` (pure). A turn that sends or checks a code does it itself and answers
+with the outcome (``VerificationService.send_in_turn``): the state, the request and its backstop
+job are written first, in one transaction, so a worker dying mid-turn loses nothing."""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import replace
-
-from rq import Retry
 
 from bot.dialog import Reply
 from bot.intents import Action, Intent
@@ -24,15 +23,11 @@ from bot.verification import (
     is_other_question,
     postback_params,
 )
-from workers.queues import enqueue
-from workers.verification import jobs
-from workers.verification.service import VerificationService
+from workers.verification.service import BACKSTOP_SECONDS, VerificationService
 from workers.verification.store import verified_phone
 
 log = logging.getLogger(__name__)
 
-SEND_RETRY = Retry(max=3, interval=[10, 20, 40])  # past SEPSMS's 1-minute OTP window
-CHECK_RETRY = Retry(max=2, interval=[3, 10])
 MESSAGE_KINDS = frozenset({"image", "video", "audio", "file", "location", "sticker"})
 # -- the conversation feature -----------------------------------------------------------------
 
@@ -54,6 +49,8 @@ class VerificationFeature:
             return None  # emergencies always reach the patient; staff is the handoff's (see after_send)
         state = self.store.current_state(turn.user_id)
         if state.event_id == turn.event_id:  # this event was handled before (a retried drain)
+            if state.pending:  # ... but its action had not finished: finish it now
+                return self._carry_out(turn.user_id, state)
             return Reply(INTENT, state.reply)
         now = self.clock()
         step = self._step(turn, state, intent, params, now)
@@ -115,29 +112,49 @@ class VerificationFeature:
                           "patient": self.dialog.send_refused}[refusal.why]
                 step = refuse(before, refusal.wait)
                 action = None
-        state = replace(step.state, event_id=turn.event_id, reply=step.messages)
-        # One transaction: the state, the request and its job exist together or not at all.
+        pending = "send" if isinstance(action, SendCode) else "check" if isinstance(action, CheckCode) else None
+        state = replace(step.state, event_id=turn.event_id, reply=step.messages, pending=pending)
+        # One transaction: the state, the request and its backstop job exist together or not at all.
         with self.store.redis.pipeline(transaction=True) as pipe:
             pipe.multi()  # explicit, so that RQ queues its commands into this transaction too
             self.store.save_state(user, state, pipe)
             if action is not None:
-                self._queue(pipe, user, action)
+                self._prepare(pipe, user, action)
             pipe.execute()
-        return Reply(INTENT, step.messages)
+        if pending is None:
+            return Reply(INTENT, step.messages)
+        return self._carry_out(user, state)
 
-    def _queue(self, pipe, user: str, action: SendCode | CheckCode) -> None:
-        """The job that carries out ``action`` (the number and the code stay out of its arguments)."""
-        rules, connection = self.service.rules, self.store.redis
+    def _prepare(self, pipe, user: str, action: SendCode | CheckCode) -> None:
+        """The request (or the typed code) and the backstop job that carries ``action`` out if this
+        turn cannot (the number and the code stay out of its arguments)."""
+        service = self.service
         if isinstance(action, SendCode):
-            self.store.create_request(action.request_id, user, action.phone, self.service.settings.sms_provider,
-                                      pipe)
-            enqueue(connection, jobs.send_code, action.request_id, pipeline=pipe, retry=SEND_RETRY,
-                    job_id=f"otp-send-{action.request_id}", description="send an OTP SMS")
+            self.store.create_request(action.request_id, user, action.phone, service.settings.sms_provider, pipe)
+            service.schedule_send(action.request_id, BACKSTOP_SECONDS, pipe=pipe)
         else:
-            self.store.save_pin(action.request_id, action.attempt, action.code, rules.ttl_seconds, pipe)
-            enqueue(connection, jobs.check_code, action.request_id, action.attempt, pipeline=pipe,
-                    retry=CHECK_RETRY, job_id=f"otp-check-{action.request_id}-{action.attempt}",
-                    description="check an OTP code")
+            self.store.save_pin(action.request_id, action.attempt, action.code, service.rules.ttl_seconds, pipe)
+            service.schedule_check(action.request_id, action.attempt, BACKSTOP_SECONDS, pipe=pipe)
+
+    def _carry_out(self, user: str, state: VerificationState) -> Reply:
+        """Send or check within the turn's budget and answer with the outcome; a slower provider's
+        outcome is pushed when it comes (LINE's loading animation shows meanwhile when the turn
+        has nothing to say)."""
+        if state.pending == "send":
+            done, told = self.service.send_in_turn(state.request_id)
+        else:
+            done, told = self.service.check_in_turn(state.request_id, state.attempts)
+        messages = [told.message] if told is not None else state.reply
+        with self.store.redis.pipeline(transaction=True) as pipe:
+            self.store.save_state(user, replace(state, reply=messages, pending=None), pipe)
+            if told is not None:
+                self.service.finish_turn(told, pipe)
+            pipe.execute()
+        if not messages:
+            self.service.services.line.show_loading(user, 20)
+        log.info("OTP %s for %s %s", state.pending, mask(user), "answered in the turn" if told else
+                 "goes on after the turn" if not done else "to be retried")
+        return Reply(INTENT, messages)
 
 
 def _one_to_one(turn) -> bool:

@@ -10,12 +10,13 @@ from workers.runtime import fail_fast, final_attempt, services
 
 
 def send_code(request_id: str) -> None:
-    """Text the OTP of one request (at most once) and push the reference to the patient."""
+    """Text the OTP of one request (at most once) and push the outcome, unless the patient has it:
+    a turn's backstop, a send held for the provider's pace, or a retry."""
     _run(lambda service: service.send_code(request_id, final=final_attempt()))
 
 
 def check_code(request_id: str, attempt: int) -> None:
-    """Check one typed code and push the outcome."""
+    """Check one typed code and push the outcome, unless the turn told it (the backstop, a retry)."""
     _run(lambda service: service.check_code(request_id, attempt, final=final_attempt()))
 
 

@@ -1,27 +1,44 @@
-"""What the verification jobs run: send a code at most once, check a typed code, tell the patient.
+"""What verification does with a code: send it at most once, check a typed code, tell the patient.
 
-At most one SMS per request: a request id is made per code; the send job claims it
-(``HSETNX claimed``) before calling the provider and records the reference after,
-so a retried job never sends again: it re-pushes the same LINE message (same
-retry key) or, if the earlier attempt got no answer, tells the patient it is unsure.
+Reply first: the worker answering the patient's turn calls the SMS provider itself and answers
+with that turn's reply token (free), when the provider answers within ``TURN_BUDGET``. A slower
+provider finishes in a background thread, and its outcome is pushed. Each turn's work also has
+a backstop: a job scheduled ``BACKSTOP_SECONDS`` ahead, in the same transaction as the request,
+that does the same work if the worker died before the patient was told (it is cancelled once the
+turn's reply carries the outcome). SEPSMS's pace (5 OTP sends a minute) is kept by queueing the
+send for its next slot and telling the patient the code is on its way.
+
+At most one SMS per request: a request id is made per code; the send claims it (``HSETNX
+claimed``) before calling the provider and records the reference after, so a retry never sends
+again: it tells the same outcome again (a push with the same retry key) or, if the earlier
+attempt got no answer, tells the patient it is unsure.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
-from datetime import datetime
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as StillRunning
+from dataclasses import dataclass
+from datetime import datetime, timedelta, UTC
+
+from rq import Retry
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 
 from bot.otp import number_digest, otp_key
 from bot.phone import normalize_thai_mobile
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
 from bot.verification import OtpRules, VerificationDialog
-from integrations.errors import NotFoundError, ProviderError, outcome_unknown
+from integrations.errors import NotFoundError, ProviderError, RateLimitError, outcome_unknown
 from integrations.line import retry_key_for
 from integrations.metrics import OTP
 from integrations.thaibulksms import InvalidMsisdnError
-from workers.queues import enqueue
+from workers.queues import DEFAULT_QUEUE, enqueue, enqueue_at, get_queue
 from workers.verification import jobs
 from workers.verification.senders import CodeExpired, LocalCodes, SepsmsCodes
 from workers.verification.store import SendRequest, VerificationStore, verification_record
@@ -30,7 +47,42 @@ log = logging.getLogger(__name__)
 
 VERIFIED_TAG = "verified"
 VERIFIED_AT_ATTRIBUTE = "phone_verified_at"
-# -- what the jobs run ----------------------------------------------------------------------
+#: How long a patient's turn waits for the SMS provider before answering without its outcome.
+TURN_BUDGET = 2.0
+#: When the backstop job runs: past the slowest provider call (``integrations/http.py``: 3 s
+#: connect and 15 s read, connects retried twice), so it never races a call still under way.
+BACKSTOP_SECONDS = 60
+#: A send held for the provider's pace longer than this after the patient asked is given up:
+#: the patient is told to try later or talk to staff instead of waiting on and on.
+MAX_PACED_WAIT = 180
+SEND_RETRY = Retry(max=3, interval=[10, 20, 40])  # past SEPSMS's 1-minute OTP window
+CHECK_RETRY = Retry(max=2, interval=[3, 10])
+TURN_THREADS = 4
+
+
+@dataclass(frozen=True)
+class Told:
+    """What to tell the patient about one request: as the turn's reply, or pushed with ``key``.
+
+    ``final``: the send's outcome (sent, failed, unsure); not final: "on its way", more follows.
+    ``attempt``: the typed code this answers (dropped once told), for a check.
+    """
+
+    user: str
+    request_id: str
+    message: dict
+    key: tuple[str, ...]
+    final: bool = True
+    attempt: int | None = None
+
+
+class SendLater(Exception):
+    """Nothing was sent: the provider's pace (ours or its 429) says not before ``wait`` seconds."""
+
+    def __init__(self, wait: float):
+        super().__init__(f"not before {wait:.0f} s")
+        self.wait = wait
+
 
 class VerificationService:
     def __init__(self, services, *, staff_notes=None):
@@ -44,89 +96,229 @@ class VerificationService:
         staff = "action=handoff" if not self.settings.missing_for("handoff") else "action=topic&id=staff"
         self.dialog = VerificationDialog(self.rules, staff_data=staff, menu=services.knowledge.menu)
         self.key = otp_key(self.settings)
+        self.turn_budget = TURN_BUDGET  # replaceable (tests)
+        self._threads: ThreadPoolExecutor | None = None
+        self._threads_lock = threading.Lock()
 
     def codes(self, provider: str):
         if provider == "thaibulksms":
             return LocalCodes(self.services.thaibulksms, self.redis, self.key, self.rules)
         return SepsmsCodes(self.services.sepsms, self.rules)
 
-    def push(self, user: str, message: dict, *key_parts: str) -> None:
-        self.services.line.push(user, [message], retry_key_for(*key_parts))
+    def tell(self, told: Told) -> None:
+        """Push ``told`` (at most once: its retry key), then record that the patient has it."""
+        self.services.line.push(told.user, [told.message], retry_key_for(*told.key))
+        if told.attempt is not None:
+            self.store.drop_pin(told.request_id, told.attempt)
+        elif told.final:
+            self.store.mark_told(told.request_id)
+
+    # -- in the patient's turn ----------------------------------------------------------------
+    def send_in_turn(self, request_id: str) -> tuple[bool, Told | None]:
+        """Send the request's code for the turn's reply: ``(True, told)`` when done within the turn's
+        budget (``told`` None: nothing to add, a retry is scheduled), ``(False, None)`` when the
+        provider is slower (its outcome is pushed when it comes)."""
+        return self._within_budget(lambda: self._send_step(request_id))
+
+    def check_in_turn(self, request_id: str, attempt: int) -> tuple[bool, Told | None]:
+        """Check a typed code for the turn's reply; as ``send_in_turn``."""
+        return self._within_budget(lambda: self._check_step(request_id, attempt))
+
+    def finish_turn(self, told: Told, pipe) -> None:
+        """The turn's reply carries ``told``: record it and cancel the backstop, in ``pipe``."""
+        if told.attempt is not None:
+            self.store.drop_pin(told.request_id, told.attempt, pipe)
+        elif told.final:
+            self.store.mark_told(told.request_id, pipe)
+        self._cancel_backstop(told, pipe)
+
+    def _cancel_backstop(self, told: Told, pipe) -> None:
+        if told.attempt is not None:
+            self._cancel(f"otp-check-{told.request_id}-{told.attempt}", pipe)
+        elif told.final:  # not final ("on its way"): the backstop is the send held for its slot
+            self._cancel(f"otp-send-{told.request_id}", pipe)
+
+    def _within_budget(self, work) -> tuple[bool, Told | None]:
+        future = self._pool().submit(work)
+        try:
+            return True, future.result(timeout=self.turn_budget)
+        except StillRunning:
+            future.add_done_callback(self._tell_late)
+            return False, None
+
+    def _tell_late(self, future) -> None:
+        """In the background thread: the provider answered after the turn; push what it said.
+        Anything going wrong here is left to the backstop job (it finds the patient not told)."""
+        try:
+            told = future.result()
+            if told is not None:
+                self.tell(told)
+                with self.redis.pipeline(transaction=True) as pipe:
+                    self._cancel_backstop(told, pipe)
+                    pipe.execute()
+        except Exception:
+            log.exception("OTP outcome after the turn not told; the backstop job will")
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._threads_lock:  # made on first use: processes that never verify start no threads
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="otp")
+            return self._threads
+
+    def _send_step(self, request_id: str) -> Told | None:
+        try:
+            return self.send_outcome(request_id, final=False)
+        except SendLater as later:
+            return self._send_later(request_id, later.wait, tell=True)
+        except ProviderError as exc:  # retryable: the backstop tries again soon, with RQ's retries
+            log.info("OTP send for request %s will be retried: %s", mask(request_id), exc)
+            self.schedule_send(request_id, SEND_RETRY.intervals[0])
+            return None
+
+    def _check_step(self, request_id: str, attempt: int) -> Told | None:
+        try:
+            return self.check_outcome(request_id, attempt, final=False)
+        except ProviderError as exc:
+            log.info("OTP check for request %s will be retried: %s", mask(request_id), exc)
+            self.schedule_check(request_id, attempt, CHECK_RETRY.intervals[0])
+            return None
+
+    # -- the backstop and the paced jobs ---------------------------------------------------------
+    def schedule_send(self, request_id: str, delay: float, *, pipe=None, tag: str = "") -> None:
+        """The send job of a request, ``delay`` seconds ahead (the same id moves the one scheduled)."""
+        enqueue_at(self.redis, _after(delay), jobs.send_code, request_id, pipeline=pipe, retry=SEND_RETRY,
+                   job_id=f"otp-send-{request_id}{tag}", description="send an OTP SMS")
+
+    def schedule_check(self, request_id: str, attempt: int, delay: float, *, pipe=None) -> None:
+        enqueue_at(self.redis, _after(delay), jobs.check_code, request_id, attempt, pipeline=pipe,
+                   retry=CHECK_RETRY, job_id=f"otp-check-{request_id}-{attempt}",
+                   description="check an OTP code")
+
+    def _cancel(self, job_id: str, pipe) -> None:
+        ScheduledJobRegistry(queue=get_queue(self.redis, DEFAULT_QUEUE)).remove(job_id, pipeline=pipe)
+        pipe.delete(Job.key_for(job_id))
 
     def send_code(self, request_id: str, *, final: bool) -> None:
-        """Text the code of one request at most once, then tell the patient the reference."""
+        """The job: send the code (at most once) and push the outcome, unless the patient has it."""
+        try:
+            told = self.send_outcome(request_id, final=final)
+        except SendLater as later:
+            told = self._send_later(request_id, later.wait, tell=False,
+                                    tag=f"-paced-{math.ceil(time.time() + later.wait)}")
+        if told is not None:
+            self.tell(told)
+
+    def check_code(self, request_id: str, attempt: int, *, final: bool) -> None:
+        """The job: check the code typed for ``attempt`` and push the outcome.
+
+        The typed code is dropped only after the patient has been told, so a retry
+        (LINE down) tells them again: by the same retry key, so at most once.
+        """
+        if self.store.pin(request_id, attempt) is None:
+            return  # checked and told already (in the turn), or expired
+        request = self.store.request(request_id)
+        if request is not None:
+            self.services.line.show_loading(request.user, 5)
+        told = self.check_outcome(request_id, attempt, final=final)
+        if told is not None:
+            self.tell(told)
+
+    # -- sending ----------------------------------------------------------------------------------
+    def send_outcome(self, request_id: str, *, final: bool) -> Told | None:
+        """Text the code of one request at most once; what to tell the patient (None: nothing).
+
+        Raises ``SendLater`` when the provider's pace holds it, and a retryable ``ProviderError``
+        when the provider said it sent nothing and ``final`` is False."""
         request = self.store.request(request_id)
         if request is None:
             log.warning("OTP request %s is gone; nothing sent", mask(request_id))
-            return
-        if request.reference:  # an earlier attempt sent it: only the LINE message may be missing
-            self.push(request.user, self.dialog.code_sent(request.last4, request.reference), "otp-sent", request_id)
-            return
+            return None
+        if request.told:
+            return None  # the patient has the outcome: a backstop after all
+        if request.reference:  # an earlier attempt sent it: only the patient's message may be missing
+            return self._code_sent(request, request.reference)
+        if request.status == "failed":
+            return None
         if not self.store.claim_send(request_id):
             log.warning("OTP request %s: an earlier attempt got no answer; not sending twice", mask(request_id))
-            self.push(request.user, self.dialog.send_uncertain(), "otp-uncertain", request_id)
-            return
+            return Told(request.user, request.id, self.dialog.send_uncertain(), ("otp-uncertain", request.id))
         phone = normalize_thai_mobile(request.phone)
         try:
             sent = self.codes(request.provider).send(request_id, phone)
         except ProviderError as exc:
-            self._send_failed(request, exc, final)
-            return
+            return self._send_failed(request, exc, final)
         self.store.record_sent(request, sent.reference, sent.message_id)
         OTP.labels("sent").inc()
         log.info("OTP sent to %s via %s (request %s)", phone.masked, request.provider, mask(request_id))
-        self.push(request.user, self.dialog.code_sent(request.last4, sent.reference), "otp-sent", request_id)
+        return self._code_sent(request, sent.reference)
 
-    def _send_failed(self, request: SendRequest, exc: ProviderError, final: bool) -> None:
+    def _code_sent(self, request: SendRequest, reference: str) -> Told:
+        return Told(request.user, request.id, self.dialog.code_sent(request.last4, reference), ("otp-sent", request.id))
+
+    def _send_failed(self, request: SendRequest, exc: ProviderError, final: bool) -> Told:
         if _maybe_sent(exc):
             log.warning("OTP send for request %s got no answer (%s); not retrying", mask(request.id), exc)
-            self.push(request.user, self.dialog.send_uncertain(), "otp-uncertain", request.id)
-            return
+            return Told(request.user, request.id, self.dialog.send_uncertain(), ("otp-uncertain", request.id))
         self.store.release_send(request.id)
+        if isinstance(exc, RateLimitError):  # refused before anything went out: wait for the slot
+            raise SendLater(exc.retry_after or 60.0) from None
         if exc.retryable and not final:
             raise exc
         self.store.mark_failed(request.id)
         OTP.labels("send_failed").inc()
         bad_number = isinstance(exc, InvalidMsisdnError)
-        log.warning("OTP send for request %s failed: %s", mask(request.id), exc)
-        self.push(request.user, self.dialog.send_failed(bad_number), "otp-send-failed", request.id)
-        if not exc.retryable and not bad_number:
-            raise exc  # credentials, credit, a rejected request: someone has to look (failed registry)
+        if exc.retryable or bad_number:
+            log.warning("OTP send for request %s failed: %s", mask(request.id), exc)
+        else:  # credentials, credit, a rejected request: someone has to look
+            log.error("OTP send for request %s refused by %s: %s; codes cannot go out until this is fixed",
+                      mask(request.id), request.provider, exc)
+        return Told(request.user, request.id, self.dialog.send_failed(bad_number), ("otp-send-failed", request.id))
 
-    def check_code(self, request_id: str, attempt: int, *, final: bool) -> None:
-        """Check the code typed for ``attempt`` and tell the patient the outcome.
+    def _send_later(self, request_id: str, wait: float, *, tell: bool, tag: str = "") -> Told | None:
+        """Hold the send for its slot (``wait`` seconds), or give up past ``MAX_PACED_WAIT``."""
+        request = self.store.request(request_id)
+        if request is None:
+            return None
+        asked = request.created_at or time.time()
+        if time.time() + wait > asked + MAX_PACED_WAIT:
+            self.store.mark_failed(request_id)
+            OTP.labels("busy").inc()
+            log.warning("OTP send for request %s given up: the provider's next slot is %.0f s away",
+                        mask(request_id), wait)
+            return Told(request.user, request.id, self.dialog.send_busy(wait), ("otp-busy", request.id))
+        self.schedule_send(request_id, wait, tag=tag)
+        OTP.labels("paced").inc()
+        log.info("OTP send for request %s held %.0f s for the provider's pace", mask(request_id), wait)
+        if not tell:
+            return None
+        return Told(request.user, request.id, self.dialog.send_queued(request.last4), ("otp-queued", request.id),
+                    final=False)
 
-        The typed code is dropped only after the patient has been told, so a retry
-        (LINE down) tells them again: by the same retry key, so at most once.
-        """
+    # -- checking ---------------------------------------------------------------------------------
+    def check_outcome(self, request_id: str, attempt: int, *, final: bool) -> Told | None:
+        """Check the code typed for ``attempt``; what to tell the patient (None: already told)."""
         request, code = self.store.request(request_id), self.store.pin(request_id, attempt)
         if request is None or code is None:
-            return  # already checked and told, or expired
-        self._check(request, code, attempt, final)
-        self.store.drop_pin(request_id, attempt)
+            return None  # already checked and told, or expired
+        message = self._check(request, code, attempt, final)
+        return Told(request.user, request.id, message, ("otp-check", request.id, str(attempt)), attempt=attempt)
 
-    def _check(self, request: SendRequest, code: str, attempt: int, final: bool) -> None:
+    def _check(self, request: SendRequest, code: str, attempt: int, final: bool) -> dict:
         if request.verified_at:  # a retry, or a second code typed in a hurry
-            self._verified(request)
-            return
+            return self._verified(request)
         codes = self.codes(request.provider)
-        self.services.line.show_loading(request.user, 5)
         try:
             verified = codes.check(request, code)
         except CodeExpired:
-            self.push(request.user, self.dialog.expired(), "otp-expired", request.id, str(attempt))
-            return
+            return self.dialog.expired()
         except ProviderError as exc:
             if exc.retryable and not final:
                 raise
-            self.push(request.user, self.dialog.check_failed(), "otp-check-failed", request.id, str(attempt))
-            if not exc.retryable:
-                self.store.drop_pin(request.id, attempt)
-                raise
-            return
+            log.log(logging.WARNING if exc.retryable else logging.ERROR,
+                    "OTP check for request %s failed: %s", mask(request.id), exc)
+            return self.dialog.check_failed()
         if verified:
-            self._verified(request)
-            return
+            return self._verified(request)
         OTP.labels("wrong_code").inc()
         if attempt >= self.rules.max_attempts:
             codes.discard(request.id)
@@ -137,12 +329,11 @@ class VerificationService:
             codes.discard(request.id)  # across codes: this one is done too
             lock = self.store.wrong_code_lock(request.user, digest, time.time(), self.rules)
             step = self.dialog.wrong_codes_locked(self.store.state(request.user), lock.wait if lock else 3600)
-            self.push(request.user, step.messages[0], "otp-check", request.id, str(attempt))
-            return
-        self.push(request.user, self.dialog.wrong_code(attempt), "otp-check", request.id, str(attempt))
+            return step.messages[0]
+        return self.dialog.wrong_code(attempt)
 
-    def _verified(self, request: SendRequest) -> None:
-        """Record the number and tell everyone. Each step is idempotent, so a retried job redoes them all."""
+    def _verified(self, request: SendRequest) -> dict:
+        """Record the number and tell everyone. Each step is idempotent, so a retry redoes them all."""
         first = not request.verified_at
         when = self.store.mark_verified(request.id, datetime.now(BANGKOK).replace(microsecond=0).isoformat())
         if first:
@@ -154,7 +345,7 @@ class VerificationService:
             enqueue(self.redis, jobs.update_contact, request.user, job_id=f"otp-oho-{request.id}",
                     description="update the Oho contact of a verified patient")
         self._note_for_staff(request, when)
-        self.push(request.user, self.dialog.verified(request.last4), "otp-verified", request.id)
+        return self.dialog.verified(request.last4)
 
     def _note_for_staff(self, request: SendRequest, when: str) -> None:
         """A private note in the patient's LiveDesk conversation, queued in order with the mirrored chat."""
@@ -167,7 +358,8 @@ class VerificationService:
         request = self.store.request(request_id)
         if request is None or request.verified_at:
             return
-        self.push(request.user, self.dialog.undelivered(request.last4), "otp-undelivered", request_id)
+        self.services.line.push(request.user, [self.dialog.undelivered(request.last4)],
+                                retry_key_for("otp-undelivered", request_id))
 
     def update_contact(self, user: str) -> None:
         """Oho: the phone, the ``verified`` tag (merged) and the verification time (merged)."""
@@ -183,6 +375,10 @@ class VerificationService:
             oho.update_contact(platform_id, user, phone=record["phone"])
         oho.add_tags(platform_id, user, [VERIFIED_TAG])
         oho.set_attributes(platform_id, user, {VERIFIED_AT_ATTRIBUTE: record["verified_at"]})
+
+
+def _after(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=max(0.0, seconds))
 
 
 def _maybe_sent(exc: ProviderError) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import redis as redis_lib
 
@@ -39,6 +39,7 @@ STATE_TTL = 3600
 REQUEST_TTL = 24 * 3600            # delivery reports can come late
 NUMBER_WINDOW, USER_WINDOW, DAY = 15 * 60, 3600, 24 * 3600
 ALERT_EVERY = 300
+PACED = 5.0                        # a send later than this after the request was held for the provider's pace
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class SendRequest:
     status: str = "queued"          # queued | sent | failed
     delivery: str | None = None     # delivered | failed | pending (from delivery reports)
     verified_at: str | None = None
+    created_at: float | None = None
+    sent_at: float | None = None    # when the provider took it (later than created_at when paced)
+    told: bool = False              # the patient has this send's outcome (a reply or a push)
 
     @property
     def last4(self) -> str:
@@ -84,7 +88,11 @@ class VerificationStore:
         if state.active and state.request_id:
             request = self.request(state.request_id)
             if request is not None and request.verified_at:
-                return VerificationState(sent_at=state.sent_at, event_id=state.event_id, reply=state.reply)
+                return VerificationState(sent_at=state.sent_at, event_id=state.event_id, reply=state.reply,
+                                         pending=state.pending)
+            paced = request.sent_at - request.created_at if request and request.sent_at and request.created_at else 0
+            if paced > PACED and state.sent_at is not None:  # the code's clock starts when it went out
+                return replace(state, sent_at=state.sent_at + paced)
         return state
 
     def save_state(self, user: str, state: VerificationState, pipe=None) -> None:
@@ -104,7 +112,8 @@ class VerificationStore:
             return None
         return SendRequest(request_id, data["user"], data["phone"], data["provider"], data.get("reference"),
                            data.get("message_id"), data.get("status", "queued"), data.get("delivery"),
-                           data.get("verified_at"))
+                           data.get("verified_at"), _number(data.get("created_at")), _number(data.get("sent_at")),
+                           bool(data.get("told")))
 
     def claim_send(self, request_id: str) -> bool:
         """True for the one attempt allowed to call the provider."""
@@ -117,10 +126,15 @@ class VerificationStore:
     def record_sent(self, request: SendRequest, reference: str, message_id: str | None) -> None:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(f"verify:request:{request.id}", mapping={"reference": reference, "status": "sent",
-                                                           "message_id": message_id or ""})
+                                                           "message_id": message_id or "",
+                                                           "sent_at": str(time.time())})
         if message_id:
             pipe.set(f"verify:message:{request.provider}:{message_id}", request.id, ex=REQUEST_TTL)
         pipe.execute()
+
+    def mark_told(self, request_id: str, pipe=None) -> None:
+        """The patient has the outcome of this send: a later job for it (the backstop) stays silent."""
+        (pipe or self.redis).hset(f"verify:request:{request_id}", "told", "1")
 
     def mark_failed(self, request_id: str) -> None:
         self.redis.hset(f"verify:request:{request_id}", "status", "failed")
@@ -139,8 +153,8 @@ class VerificationStore:
         raw = self.redis.get(f"verify:pin:{request_id}:{attempt}")
         return raw.decode() if raw else None
 
-    def drop_pin(self, request_id: str, attempt: int) -> None:
-        self.redis.delete(f"verify:pin:{request_id}:{attempt}")
+    def drop_pin(self, request_id: str, attempt: int, pipe=None) -> None:
+        (pipe or self.redis).delete(f"verify:pin:{request_id}:{attempt}")
 
     # send budgets
     def take_send_slot(self, user: str, digest: str, now: float, rules: OtpRules) -> Refusal | None:
@@ -204,6 +218,13 @@ class VerificationStore:
         """The verified number, kept ``keep_days`` (VERIFIED_PHONE_RETENTION_DAYS) from this verification."""
         record = {"phone": phone, "verified_at": when, "provider": provider}
         self.redis.set(f"verify:phone:{user}", json.dumps(record), ex=keep_days * 24 * 3600)
+
+
+def _number(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def verification_record(connection: redis_lib.Redis, user_id: str) -> dict | None:

@@ -1,0 +1,178 @@
+"""Reply first: a verification turn calls the SMS provider itself and answers with the turn's
+(free) reply token; a slow provider's outcome is pushed when it comes; SEPSMS's pace holds a
+send for its next slot and the patient is told the code is on its way.
+
+Signed LINE webhooks → the real RQ worker → LINE stub; SEPSMS / ThaiBulkSMS stubbed with
+``responses``, answering with the documents' bodies (``tests/verification_support.py``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from rq.registry import ScheduledJobRegistry
+
+from tests.support import wait_for
+from tests.verification_support import (  # noqa: F401  (fixtures used by name)
+    SEP,
+    USER,
+    clock,
+    code_sent,
+    patient,
+    provider,
+    rsps,
+    settings,
+    sms,
+)
+from workers.queues import DEFAULT_QUEUE, get_queue
+from workers.verification.store import verified_phone
+
+
+def scheduled(redis) -> list[str]:
+    return ScheduledJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE)).get_job_ids()
+
+
+def run_scheduled(redis, run_worker):
+    """Run the scheduled jobs now, as RQ's scheduler would at their time."""
+    queue = get_queue(redis, DEFAULT_QUEUE)
+    registry = ScheduledJobRegistry(queue=queue)
+    for job_id in registry.get_job_ids():
+        job = queue.fetch_job(job_id)
+        registry.remove(job)
+        queue.enqueue_job(job)
+    run_worker()
+
+
+def wrong_code(sms) -> str:
+    return "000000" if sms.code != "000000" else "111111"
+
+
+def test_a_whole_verification_is_answered_by_replies_only(patient, sms, redis, clock, provider):
+    texts = [patient.say("ยืนยันตัวตน"), patient.say("081-234-5678")]
+    texts += [patient.say(wrong_code(sms)), patient.say(sms.code)]
+    assert [len(t) for t in texts] == [1, 1, 1, 1]
+    assert sms.references[0] in texts[1][0] and "สำเร็จ" in texts[-1][0]
+    paths = [r.path for r, _ in patient.line_stub.log]
+    replies, pushes = paths.count("/v2/bot/message/reply"), paths.count("/v2/bot/message/push")
+    print(f"\nverification via {provider}, 4 patient turns (start, number, wrong code, right code): "
+          f"{replies} replies, {pushes} pushes")
+    assert (replies, pushes) == (4, 0)
+    assert scheduled(redis) == []  # every backstop was cancelled with the turn's reply
+
+
+@pytest.fixture
+def slow(services, sms):
+    """A provider that answers after the turn's budget (made short, so the test is quick)."""
+    services.verification.turn_budget = 0.2
+    sms.delay = 0.6
+    return sms
+
+
+def test_a_slow_send_is_answered_on_its_way_and_its_outcome_pushed(patient, slow, redis, run_worker, clock):
+    patient.say("ยืนยันตัวตน")
+    [sending] = patient.say("081-234-5678")  # the turn does not wait for the provider
+    assert "กำลังส่ง" in sending
+    [pushed] = wait_for(lambda: patient.pushes(), what="the outcome's push")
+    assert slow.references[0] in pushed.get_json()["messages"][0]["text"]
+    assert len(slow.sends) == 1
+    wait_for(lambda: redis.hget(f"verify:request:{_request_id(redis)}", "told"), what="the push recorded")
+    run_scheduled(redis, run_worker)  # the backstop finds the patient told
+    assert len(slow.sends) == 1 and len(patient.pushes()) == 1
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])  # ThaiBulkSMS codes are checked here, not by the provider
+def test_a_slow_check_shows_the_loading_animation_and_pushes_the_outcome(patient, sms, services, redis,
+                                                                        run_worker, clock):
+    code_sent(patient, sms)
+    services.verification.turn_budget, sms.delay = 0.2, 0.6
+    assert patient.say(sms.code) == []  # nothing to say yet: LINE shows the bot typing
+    assert any(r.path == "/v2/bot/chat/loading/start" for r, _ in patient.line_stub.log)
+    [pushed] = wait_for(lambda: patient.pushes(), what="the outcome's push")
+    assert "สำเร็จ" in pushed.get_json()["messages"][0]["text"]
+    wait_for(lambda: not redis.keys("verify:pin:*"), what="the typed code dropped once told")
+    run_scheduled(redis, run_worker)
+    assert len(patient.pushes()) == 1 and verified_phone(redis, USER)
+
+
+def test_a_code_the_turn_never_checked_is_checked_by_the_backstop(patient, sms, services, redis, run_worker,
+                                                                  clock):
+    """A worker killed after the check turn wrote the typed code and its backstop job."""
+    from bot.verification import CheckCode
+    from workers.verification.feature import VerificationFeature
+
+    code_sent(patient, sms)
+    feature = next(f for f in services.conversation_features if isinstance(f, VerificationFeature))
+    with redis.pipeline(transaction=True) as pipe:  # the turn's first transaction, and then nothing
+        pipe.multi()
+        feature._prepare(pipe, USER, CheckCode(_request_id(redis), sms.code, 1))
+        pipe.execute()
+    run_scheduled(redis, run_worker)
+    [told] = patient.news()
+    assert "สำเร็จ" in told and verified_phone(redis, USER)
+    run_scheduled(redis, run_worker)
+    assert len(patient.pushes()) == 1
+
+
+# -- SEPSMS's pace: 5 OTP sends a minute ------------------------------------------------------------
+
+def fill_otp_window(redis, *, free_in: float) -> None:
+    """Five OTP sends recorded by the shared limiter, the oldest leaving the window in ``free_in`` s."""
+    now = time.time()
+    redis.zadd("ratelimit:sepsms:otp", {f"earlier-{i}": now - 60 + free_in + i for i in range(5)})
+    redis.expire("ratelimit:sepsms:otp", 61)
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])
+def test_a_send_over_sepsms_pace_is_queued_and_the_patient_told_it_is_on_its_way(patient, sms, redis, run_worker,
+                                                                                  clock):
+    patient.say("ยืนยันตัวตน")
+    fill_otp_window(redis, free_in=0.5)
+    [queued] = patient.say("081-234-5678")
+    assert "ภายในไม่กี่นาที" in queued and "คุยกับเจ้าหน้าที่" in str(patient.line_stub.log[-1][0].get_json())
+    assert sms.sends == [] and "ไม่สำเร็จ" not in queued
+    request_id = _request_id(redis)
+    assert scheduled(redis) == [f"otp-send-{request_id}"]  # the backstop, moved to the next slot
+    wait_for(lambda: sms_slot_free(redis), what="the next OTP slot")
+    run_scheduled(redis, run_worker)
+    assert len(sms.sends) == 1
+    [sent] = patient.news()
+    assert sms.references[0] in sent
+    assert "สำเร็จ" in patient.say(sms.code)[0]
+
+
+def sms_slot_free(redis) -> bool:
+    return redis.zcount("ratelimit:sepsms:otp", time.time() - 60, "+inf") < 5
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])
+def test_sepsms_429_with_retry_after_holds_the_send_and_nothing_is_lost(patient, sms, rsps, redis, run_worker,
+                                                                        clock):
+    patient.say("ยืนยันตัวตน")
+    rsps.add("POST", f"{SEP}/otp/send", status=429, headers={"Retry-After": "1"},
+             json={"success": False, "error": {"code": "rate_limit.exceeded", "message": "Too many requests"}})
+    rsps.registered().insert(0, rsps.registered().pop())  # this answer first, then the stub's usual one
+    [queued] = patient.say("081-234-5678")
+    assert "ภายในไม่กี่นาที" in queued
+    assert redis.get("ratelimit:sepsms:otp:paused")  # every worker waits out SEPSMS's Retry-After
+    wait_for(lambda: not redis.get("ratelimit:sepsms:otp:paused"), what="SEPSMS's pause to end")
+    run_scheduled(redis, run_worker)
+    assert len(sms.sends) == 2  # the refused one and the one that went out
+    assert sms.references[0] in patient.news()[0]
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])
+def test_a_send_that_would_wait_too_long_is_refused_with_a_way_out(patient, sms, redis, run_worker, clock):
+    patient.say("ยืนยันตัวตน")
+    redis.set("ratelimit:sepsms:otp:paused", f"{time.time() + 600:.3f}", ex=600)  # SEPSMS said: 10 minutes
+    [busy] = patient.say("081-234-5678")
+    assert "ลองใหม่ในอีกประมาณ 10 นาที" in busy
+    last = patient.line_stub.log[-1][0].get_json()["messages"][0]
+    assert {"ยกเลิก", "คุยกับเจ้าหน้าที่"} <= {i["action"]["label"] for i in last["quickReply"]["items"]}
+    assert sms.sends == [] and scheduled(redis) == []
+
+
+def _request_id(redis) -> str:
+    import json
+
+    return json.loads(redis.get(f"verify:state:{USER}"))["request_id"]
