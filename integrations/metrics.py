@@ -61,6 +61,10 @@ ITEM_FAILURES = Counter("linebot_queue_item_failures_total", "Failed attempts at
                         "retried, by queue", ["queue"])
 SET_ASIDE = Counter("linebot_queue_items_set_aside_total", "Queued items given up on and moved to the dead "
                     "list, by queue (line:inbox = patient messages left unanswered)", ["queue"])
+LIVEDESK_FAILED = Counter("linebot_livedesk_failed_messages_total", "Mirrored messages LiveDesk answered "
+                          "status failed, by what happened (failed: a post or retry answered failed; delivered: "
+                          "a retry went through; given_up: retries used up, staff got a note; note_failed: "
+                          "that note failed too and was dropped)", ["outcome"])
 # -- providers ----------------------------------------------------------------------------------
 PROVIDER_REQUESTS = Counter("linebot_provider_requests_total", "HTTP calls to providers, by provider, endpoint "
                             "and outcome (2xx, 3xx, 4xx, 5xx, timeout = no HTTP answer)",

@@ -203,6 +203,13 @@ class LiveDeskStub:
         self.gone: set[int] = set()
         self.reject: set[str] = set()   # contents answered with 422
         self.time_out: set[str] = set()  # contents LiveDesk makes, but whose answer never comes back
+        # EngageLab LiveDesk "การตอบกลับเมื่อล้มเหลว": contents made but answered status failed, this many
+        # times (the post's answer, then each retry's); ``fail_notes``: every private note fails so.
+        self.fail: dict[str, int] = {}
+        self.fail_notes = False
+        self.external_error = "131047: Re-engagement message is not allowed"
+        self.retried: list[int] = []      # message ids whose /retry was called
+        self.retry_time_out = False       # the next retry goes through, but its answer never comes back
         self.authorizations: set[str | None] = set()
         self._ids = count(5001)
         self._conversation_ids = count(141)
@@ -212,6 +219,9 @@ class LiveDeskStub:
                           callback=self._message)
         rsps.add_callback(responses.GET, re.compile(rf"{LIVEDESK}/api/v2/accounts/conversations/\d+/messages"),
                           callback=self._list)
+        rsps.add_callback(responses.POST,
+                          re.compile(rf"{LIVEDESK}/api/v2/accounts/conversations/\d+/messages/\d+/retry$"),
+                          callback=self._retry)
         self.read_back_missing = False  # a LiveDesk without Chatwoot's read endpoint (404)
 
     def agent_says(self, message_id: int, content: str, conversation: int = 141, **fields) -> None:
@@ -267,13 +277,45 @@ class LiveDeskStub:
                        "in_reply_to": (body.get("content_attributes") or {}).get("in_reply_to")}
         if message["content"] in self.reject:
             return 422, {}, json.dumps({"errors": ["Content is invalid"]})
-        message.update(id=next(self._ids), conversation=conversation)
+        message.update(id=next(self._ids), conversation=conversation, status="sent")
         self.messages.append(message)
+        if self.fail.get(message["content"]) or (message["private"] and self.fail_notes):
+            return self._failed(message)
         if message["content"] in self.time_out:
             self.time_out.discard(message["content"])  # once: the retry gets its answer
             return requests.exceptions.ReadTimeout("read timed out")
         return 200, {}, json.dumps({"id": message["id"], "conversation_id": conversation, "status": "sent",
                                     "content": message["content"], "private": message["private"]})
+
+    def _failed(self, message: dict):
+        """The document's failed answer: the message exists, marked failed, with the channel's reason."""
+        if message["content"] in self.fail:
+            self.fail[message["content"]] -= 1
+        message["status"] = "failed"
+        return 200, {}, json.dumps({"id": message["id"], "status": "failed",
+                                    "content_attributes": {"external_error": self.external_error}})
+
+    def _retry(self, request):
+        """EngageLab LiveDesk "ส่งข้อความที่ล้มเหลวใหม่อีกครั้ง"; like Chatwoot (and the sandbox), a message that
+        is not failed is answered 422."""
+        if failure := self._check(request):
+            return failure
+        parts = request.path_url.split("/")
+        conversation, message_id = int(parts[-4]), int(parts[-2])
+        message = next((m for m in self.messages if m["id"] == message_id and m["conversation"] == conversation),
+                       None)
+        if message is None:
+            return 404, {}, json.dumps({"error": "Resource could not be found"})
+        self.retried.append(message_id)
+        if message["status"] != "failed":
+            return 422, {}, json.dumps({"message": "Only failed messages can be retried"})
+        if self.fail.get(message["content"]) or (message["private"] and self.fail_notes):
+            return self._failed(message)
+        message["status"] = "sent"
+        if self.retry_time_out:
+            self.retry_time_out = False
+            return requests.exceptions.ReadTimeout("read timed out")
+        return 200, {}, json.dumps({"id": message_id, "conversation_id": conversation, "status": "sent"})
 
     def public(self) -> list[tuple[str, str]]:
         """(message_type, content) of the non-private messages, in order."""

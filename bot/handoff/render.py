@@ -156,6 +156,20 @@ def undelivered_note(message_id: int | str) -> str:
             f"/ not delivered to the patient")
 
 
+#: Whose message LiveDesk could not deliver, by the mirror item's direction (Thai, English).
+FAILED_WHOSE = {"incoming": ("ข้อความจากผู้ป่วย", "a message from the patient"),
+                "outgoing": ("ข้อความถึงผู้ป่วย", "a message to the patient"),
+                "note": ("บันทึกสำหรับเจ้าหน้าที่", "a note for staff")}
+
+
+def failed_message_note(message_id: int | str, external_error: str, direction: str, retries: int) -> str:
+    """For agents, when LiveDesk kept a mirrored message ``failed`` after ``retries`` retries. Never the
+    message's text: only its id (the message itself stays in the conversation, marked failed)."""
+    thai, english = FAILED_WHOSE.get(direction, FAILED_WHOSE["incoming"])
+    return (f"⚠️ LiveDesk ส่ง{thai} (#{message_id}) ไม่สำเร็จ (ลองส่งใหม่ {retries} ครั้งแล้ว) "
+            f"สาเหตุ: {external_error} / LiveDesk could not deliver {english}")
+
+
 def closed_note(reason: str) -> str:
     return f"✅ handoff ปิดแล้ว: {CLOSE_REASONS.get(reason, reason)} · บอทตอบผู้ป่วยตามปกติ"
 

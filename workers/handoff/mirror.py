@@ -1,6 +1,12 @@
 """Mirroring into LiveDesk: ``LiveDeskMirror`` posts one outbox item to the patient's LiveDesk
 conversation, creating the contact and conversation on first use (and again if deleted there).
 
+A message LiveDesk makes but marks ``failed`` (EngageLab LiveDesk "ส่งข้อความ", "การตอบกลับเมื่อล้มเหลว")
+is never posted again: its id is recorded for the item, the item fails (retried on the outbox's own
+backoff, the patient's later items waiting behind it), and each later attempt calls ``/retry`` for
+that id. After FAILED_RETRIES staff get one private note with LiveDesk's (masked) reason, and the
+item is done.
+
 Only the drain job (``HandoffService.drain_mirror``) calls it, and
 ``Mirrored`` / ``bot_line`` are the shape of what the feature and the service queue for it.
 """
@@ -10,17 +16,28 @@ from __future__ import annotations
 import logging
 from typing import NamedTuple
 
-from bot.handoff.render import handoff_note, known_from_oho, render_line_messages, safe_file_name
+from bot.handoff.render import (
+    failed_message_note,
+    handoff_note,
+    known_from_oho,
+    render_line_messages,
+    safe_file_name,
+)
 from bot.privacy import mask
-from integrations.errors import NotFoundError, ProviderError
+from integrations.errors import InvalidRequestError, NotFoundError, ProviderError
 from integrations.livedesk import LiveDeskMessageFailed
-from workers.handoff.store import HandoffStore
+from integrations.metrics import LIVEDESK_FAILED
+from workers.handoff.store import FailedPost, HandoffStore
 from workers.oho_contacts import OhoContacts
 from workers.verification.store import verified_phone
 
 log = logging.getLogger(__name__)
 
 MAX_MEDIA_BYTES = 20 * 1024 * 1024   # larger files are announced, not uploaded
+# ``/retry`` calls for a message LiveDesk marked failed, on the outbox's backoff (5, 15, 30 s), before
+# staff get a note and the patient's later messages go on: about a minute held, not the hours that
+# MIRROR_ATTEMPTS allow an outage.
+FAILED_RETRIES = 3
 
 
 class Mirrored(NamedTuple):
@@ -48,9 +65,24 @@ class LiveDeskMirror:
         self.inbox_id = int(services.settings.livedesk_inbox_id)
 
     def post(self, user: str, item: dict) -> None:
-        done = f"posted:{item['item_id']}"
+        """Post the item once. If LiveDesk made its message but marked it ``failed``, later attempts
+        only ask LiveDesk to retry that message (on the item's backoff), then tell staff."""
+        item_id = item["item_id"]
+        done = f"posted:{item_id}"
         if self.store.done(done):
             return  # posted before a crash or a failure of a later item
+        failed = self.store.failed_post(item_id)
+        if failed is None:
+            self._post_new(user, item)
+            self.store.claim(done)
+            return
+        self._settle_failed(user, item, failed)
+        with self.store.redis.pipeline() as pipe:
+            self.store.claim(done, pipeline=pipe)
+            self.store.forget_failed_post(item_id, pipeline=pipe)
+            pipe.execute()
+
+    def _post_new(self, user: str, item: dict) -> None:
         conversation = self.conversation(user)
         try:
             try:
@@ -60,14 +92,71 @@ class LiveDeskMirror:
                 self.store.set_conversation(user, None)
                 conversation = self.conversation(user)
                 self._send(user, conversation, item)
-        except LiveDeskMessageFailed as failed:  # made but not delivered: retry it, never post it twice
-            self._remember(failed.answer)
-            log.warning("LiveDesk marked message %s failed (%s); asking it to retry", failed.message_id,
-                        failed.external_error)
+        except LiveDeskMessageFailed as failed:
+            # Made but not delivered: recorded before anything else, so that no later attempt posts
+            # it again. Raised on: the outbox retries the item on its own backoff.
+            self.store.record_failed_post(item["item_id"], failed.conversation_id, failed.message_id,
+                                          failed.external_error)
+            LIVEDESK_FAILED.labels("failed").inc()
+            log.warning("LiveDesk marked message %s (conversation %s of %s) failed: %s; retrying it on the "
+                        "item's backoff", failed.message_id, failed.conversation_id, mask(user), failed.external_error)
+            raise
+
+    def _settle_failed(self, user: str, item: dict, failed: FailedPost) -> None:
+        """Retry the failed message (raising while retries are left), or tell staff once they are used up.
+
+        Bounded by FAILED_RETRIES, not by the outbox's attempts: the patient's later messages wait
+        behind this one, and a reason such as a closed messaging window does not heal with time."""
+        if failed.failures <= FAILED_RETRIES:
             try:
                 self.livedesk.retry_message(failed.conversation_id, failed.message_id)
             except LiveDeskMessageFailed as again:
-                log.warning("LiveDesk retry of message %s failed too (%s)", again.message_id, again.external_error)
+                failures = self.store.count_failed_post(item["item_id"], again.external_error)
+                LIVEDESK_FAILED.labels("failed").inc()
+                failed = failed._replace(external_error=again.external_error, failures=failures)
+                if failures <= FAILED_RETRIES:
+                    log.warning("LiveDesk retry of message %s of %s failed too (%d of %d): %s", failed.message_id,
+                                mask(user), failures - 1, FAILED_RETRIES, again.external_error)
+                    raise
+            except NotFoundError:  # the message (or its conversation) is gone from LiveDesk
+                log.warning("LiveDesk has no message %s of %s to retry", failed.message_id, mask(user))
+                self._tell_staff(user, item, failed, under_it=False)
+                return
+            except InvalidRequestError as refused:  # "only failed messages can be retried": it went through
+                log.info("LiveDesk message %s of %s is no longer failed (%s)", failed.message_id, mask(user), refused)
+                return
+            else:
+                LIVEDESK_FAILED.labels("delivered").inc()
+                log.info("LiveDesk delivered message %s of %s on retry", failed.message_id, mask(user))
+                return
+        self._tell_staff(user, item, failed)
+
+    def _tell_staff(self, user: str, item: dict, failed: FailedPost, under_it: bool = True) -> None:
+        """A private note (``under_it``: in reply to the failed message), once (its own done marker);
+        a note that fails as well is logged and dropped, never retried or noted in turn."""
+        done = f"posted:failed-note:{item['item_id']}"
+        if self.store.done(done):
+            return
+        direction = "note" if item.get("kind") == "note" else item.get("direction") or "incoming"
+        text = failed_message_note(failed.message_id, failed.external_error, direction,
+                                   max(failed.failures - 1, 0))
+        log.warning("LiveDesk message %s of %s given up after %d retries (%s); staff are told in a note",
+                    failed.message_id, mask(user), max(failed.failures - 1, 0), failed.external_error)
+        conversation = self.conversation(user)
+        in_reply_to = failed.message_id if under_it and conversation == failed.conversation_id else None
+        try:
+            try:
+                self._remember(self.livedesk.send_message(conversation, text, private=True, in_reply_to=in_reply_to))
+            except NotFoundError:
+                self.store.set_conversation(user, None)
+                self._remember(self.livedesk.send_message(self.conversation(user), text, private=True))
+        except LiveDeskMessageFailed as note_failed:
+            self.store.remember_posted(note_failed.message_id)
+            LIVEDESK_FAILED.labels("note_failed").inc()
+            log.warning("LiveDesk marked the note about message %s of %s failed too (%s); dropped",
+                        failed.message_id, mask(user), note_failed.external_error)
+        else:
+            LIVEDESK_FAILED.labels("given_up").inc()
         self.store.claim(done)
 
     def conversation(self, user: str) -> int:

@@ -18,6 +18,7 @@ Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message
   livedesk:conversation:<id>       the LINE user of a LiveDesk conversation
   livedesk:posted:<message id>     our own posts, to know their webhook echo                   7 d
   livedesk:in-flight:<id>:<hmac>   a post on its way (its id unknown yet)                      5 min
+  livedesk:failed:<item id>        hash FailedPost: an item's post LiveDesk marked failed      7 d
   livedesk:outbox:<user>           UserQueue: what goes to LiveDesk, in order
   handoff:to-patient:<user>        UserQueue: agents' messages on their way to LINE
   (each UserQueue also keeps <name>:seen:<item id>, <name>-lock:<user>, <name>-attempts:<user>, <name>:dead)
@@ -29,7 +30,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import redis
 from redis.exceptions import WatchError
@@ -92,6 +93,15 @@ redis.call('HSET', KEYS[1], 'event', ARGV[1], 'count', count)
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
+
+
+class FailedPost(NamedTuple):
+    """An outbox item's message that LiveDesk made but marked ``failed``: only its ``/retry`` may follow."""
+
+    conversation_id: int
+    message_id: int
+    external_error: str   # masked by the client
+    failures: int         # failed answers so far: the post's, then each retry's
 
 
 def job_suffix(*parts: object) -> str:
@@ -219,6 +229,30 @@ class HandoffStore:
 
     def was_posted(self, message_id: int | str) -> bool:
         return bool(self.redis.exists(f"livedesk:posted:{message_id}"))
+
+    # -- posts LiveDesk marked failed (EngageLab LiveDesk "ส่งข้อความที่ล้มเหลวใหม่อีกครั้ง") --------
+    def record_failed_post(self, item_id: str, conversation_id: int, message_id: int, external_error: str) -> None:
+        """Note, with its echo marker, that the item's message exists in LiveDesk as ``failed``."""
+        key = f"livedesk:failed:{item_id}"
+        pipe = self.redis.pipeline()
+        pipe.set(f"livedesk:posted:{message_id}", 1, ex=MARKER_TTL)
+        pipe.hset(key, mapping={"conversation": int(conversation_id), "message": int(message_id),
+                                "error": external_error, "failures": 1})
+        pipe.expire(key, MARKER_TTL)
+        pipe.execute()
+
+    def failed_post(self, item_id: str) -> FailedPost | None:
+        found = {k.decode(): v.decode() for k, v in self.redis.hgetall(f"livedesk:failed:{item_id}").items()}
+        return FailedPost(int(found["conversation"]), int(found["message"]), found.get("error", ""),
+                          int(found.get("failures") or 1)) if "message" in found else None
+
+    def count_failed_post(self, item_id: str, external_error: str) -> int:
+        """One more failed answer (a retry's) for the item's message; the failures so far."""
+        key = f"livedesk:failed:{item_id}"
+        return self.redis.pipeline().hincrby(key, "failures", 1).hset(key, "error", external_error).execute()[0]
+
+    def forget_failed_post(self, item_id: str, pipeline=None) -> None:
+        (pipeline or self.redis).delete(f"livedesk:failed:{item_id}")
 
     def mark_in_flight(self, conversation_id: int, content: str) -> None:
         """While a post is on its way its id is unknown, but its echo may already arrive."""
