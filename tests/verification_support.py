@@ -13,9 +13,11 @@ from urllib.parse import parse_qs
 
 import pytest
 import responses
+from rq.registry import ScheduledJobRegistry
 
 from tests.conftest import make_settings
 from tests.support import FakeClock, text_event
+from workers.queues import DEFAULT_QUEUE, get_queue
 from workers.verification.feature import VerificationFeature
 
 SEP = "https://sepsms.test/api/v2"
@@ -179,6 +181,17 @@ def clock(services):
     [feature] = [f for f in services.conversation_features if isinstance(f, VerificationFeature)]
     feature.clock = FakeClock()
     return feature.clock
+
+
+def run_scheduled(redis, run_worker):
+    """Run the scheduled jobs now (retries, backstops, paced sends), as RQ's scheduler would at their time."""
+    queue = get_queue(redis, DEFAULT_QUEUE)
+    registry = ScheduledJobRegistry(queue=queue)
+    for job_id in registry.get_job_ids():
+        job = queue.fetch_job(job_id)
+        registry.remove(job)
+        queue.enqueue_job(job)
+    run_worker()
 
 
 def code_sent(patient, sms):

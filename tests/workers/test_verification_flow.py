@@ -27,6 +27,7 @@ from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     SmsStub,
     clock,
     code_sent,
+    run_scheduled,
     patient,
     provider,
     rsps,
@@ -206,17 +207,6 @@ def test_another_menu_button_leaves_the_flow(patient, sms, redis, clock, service
 
 
 # -- sending exactly once ------------------------------------------------------------------------
-
-def run_scheduled(redis, run_worker):
-    """Run the jobs waiting for a retry now, as the scheduler would later."""
-    queue = get_queue(redis, DEFAULT_QUEUE)
-    registry = ScheduledJobRegistry(queue=queue)
-    for job_id in registry.get_job_ids():
-        job = queue.fetch_job(job_id)
-        registry.remove(job)
-        queue.enqueue_job(job)
-    run_worker()
-
 
 def test_a_failed_reply_of_the_code_turn_is_pushed_without_a_second_sms(patient, sms, redis, run_worker,
                                                                         line_stub, clock):

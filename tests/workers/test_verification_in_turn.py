@@ -19,6 +19,7 @@ from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     USER,
     clock,
     code_sent,
+    run_scheduled,
     patient,
     provider,
     rsps,
@@ -31,17 +32,6 @@ from workers.verification.store import verified_phone
 
 def scheduled(redis) -> list[str]:
     return ScheduledJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE)).get_job_ids()
-
-
-def run_scheduled(redis, run_worker):
-    """Run the scheduled jobs now, as RQ's scheduler would at their time."""
-    queue = get_queue(redis, DEFAULT_QUEUE)
-    registry = ScheduledJobRegistry(queue=queue)
-    for job_id in registry.get_job_ids():
-        job = queue.fetch_job(job_id)
-        registry.remove(job)
-        queue.enqueue_job(job)
-    run_worker()
 
 
 def last_reply(patient) -> str:
