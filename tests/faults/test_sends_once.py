@@ -32,6 +32,8 @@ HANG_SECONDS = 17
 UNCERTAIN_TEXT = "ไม่แน่ใจว่าส่ง SMS"        # VerificationDialog.send_uncertain
 CODE_SENT_TEXT = "ส่งรหัส OTP ไปที่เบอร์"     # VerificationDialog.code_sent
 FAILED_TEXT = "ระบบส่ง SMS ไม่สำเร็จ"          # VerificationDialog.send_failed
+QUEUED_TEXT = "ภายในไม่กี่นาที"               # VerificationDialog.send_queued
+BUSY_TEXT = "ยังส่งรหัสให้ไม่ได้"              # VerificationDialog.send_busy
 
 
 @pytest.fixture(autouse=True)
@@ -135,6 +137,42 @@ def test_otp_send_whose_worker_is_killed_mid_turn_is_told_once_and_never_repeate
         notes=f"texted={texted} told_not_sure={told[UNCERTAIN_TEXT]} told_code_sent={told[CODE_SENT_TEXT]} "
               f"pushes={len(world.pushes_to(patient))} killed={victim.name}"))
     assert (texted, told) == (1, {UNCERTAIN_TEXT: 1, CODE_SENT_TEXT: 0, FAILED_TEXT: 0}), fig.line()
+
+
+def test_a_morning_rush_is_sent_at_sepsms_pace_and_nobody_is_told_it_failed(world):
+    """Eight patients ask for a code within a second; SEPSMS takes 5 OTP sends a minute. Every patient
+    is texted once and told the code's reference once; those over the pace are told first that the code
+    is on its way; SEPSMS never gets more than 5 OTP sends in any 60 s; nobody is told "failed"."""
+    sepsms = world.providers.sepsms
+    patients = range(51, 59)
+    numbers = {p: f"08100000{p}" for p in patients}
+    to_sepsms = {p: normalize_thai_mobile(n).for_provider("sepsms") for p, n in numbers.items()}
+    for patient in patients:
+        assert world.send(world.event(patient, postback="action=verify")) == 200
+    asked = [world.event(patient, text=numbers[patient]) for patient in patients]
+    start = time.monotonic()
+    assert world.send(*asked) == 200
+    wait_until(lambda: all(world.told(p, CODE_SENT_TEXT) for p in patients), 150,
+               what="every patient told their code's reference")
+    wait_until(lambda: jobs_done(world), 60, what="no OTP job left to run")
+    sends = sorted(c.at for c in sepsms.calls_to("/otp/send") if c.acted)
+    busiest = max(sum(1 for t in sends if s <= t < s + 60) for s in sends)
+    problems = []
+    for patient in patients:
+        told = {text: len(world.told(patient, text)) for text in (CODE_SENT_TEXT, QUEUED_TEXT, FAILED_TEXT,
+                                                                  BUSY_TEXT, UNCERTAIN_TEXT)}
+        texted = sepsms.texted(to_sepsms[patient])
+        if texted != 1 or told[CODE_SENT_TEXT] != 1 or told[FAILED_TEXT] + told[BUSY_TEXT] + told[UNCERTAIN_TEXT]:
+            problems.append(f"patient {patient}: texted={texted} told={told}")
+    queued = [p for p in patients if world.told(p, QUEUED_TEXT)]
+    last = max(min(c.at for c in world.told(p, CODE_SENT_TEXT)) for p in patients)
+    fig = report(Figures(
+        scenario="test_otp_morning_rush[8 patients, 5 a minute]", sent=8, delivered=8,
+        answered=8 - len(problems), twice=0, set_aside=0, unanswered=len(problems), out_of_order=0,
+        first_to_last=last - start, recover=None,
+        notes=f"told_on_its_way={len(queued)} most_sends_in_60s={busiest} "
+              f"pushes={sum(len(world.pushes_to(p)) for p in patients)}"))
+    assert not problems and busiest <= 5 and queued, "\n".join(problems + [fig.line()])
 
 
 def test_moph_send_now_is_never_sent_twice(world):
