@@ -78,6 +78,7 @@ class VerificationState:
     event_id: str | None = None           # the last event handled, and what was answered:
     reply: list = field(default_factory=list, repr=False)  # a re-run of that event answers the same
     pending: str | None = None            # "send" / "check": that event's action had not finished
+    paced: float = 0.0                    # how much later than asked the code went out (already in sent_at)
 
     @property
     def active(self) -> bool:
@@ -220,6 +221,11 @@ class VerificationDialog:
                           "ภายในไม่กี่นาทีค่ะ ⏳ เมื่อส่งแล้วจะแจ้งในแชทนี้ กรุณารอสักครู่\n\n"
                           "Many codes are being requested: yours is on its way within a few minutes; "
                           "we will tell you here when it is sent.", self._code_replies())
+
+    def checking(self) -> dict:
+        """A code typed while the previous one is still being checked: one check at a time."""
+        return self._text("กำลังตรวจสอบรหัสที่ส่งมาก่อนหน้านี้ค่ะ ⏳ กรุณารอสักครู่\n\n"
+                          "Still checking the code you sent. One moment, please.", self._code_replies())
 
     def send_busy(self, retry_after: float) -> dict:
         """No SMS can go out for a while (our budget, or the provider's pace for too long): later, or staff."""

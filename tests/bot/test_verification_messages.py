@@ -45,6 +45,7 @@ TEXTS = {
     'check_failed': 'ขออภัยค่ะ ตรวจสอบรหัสไม่สำเร็จในขณะนี้ กรุณาพิมพ์รหัสอีกครั้งในอีกสักครู่ค่ะ\n\nSorry, we could not check the code. Please type it again shortly.',
     'undelivered': 'SMS รหัส OTP ส่งไม่ถึงเบอร์ที่ลงท้ายด้วย 5678 ค่ะ 📵\nกรุณาตรวจสอบว่าเบอร์ถูกต้องและเปิดเครื่องอยู่ แล้วกด “ขอรหัสใหม่” หรือ “เปลี่ยนเบอร์”\n\nThe SMS could not be delivered. Request a new code or change the number.',
     'send_queued': 'ขณะนี้มีผู้ขอรหัส OTP จำนวนมาก ระบบจะส่งรหัสไปที่เบอร์ที่ลงท้ายด้วย 5678 ภายในไม่กี่นาทีค่ะ ⏳ เมื่อส่งแล้วจะแจ้งในแชทนี้ กรุณารอสักครู่\n\nMany codes are being requested: yours is on its way within a few minutes; we will tell you here when it is sent.',
+    'checking': 'กำลังตรวจสอบรหัสที่ส่งมาก่อนหน้านี้ค่ะ ⏳ กรุณารอสักครู่\n\nStill checking the code you sent. One moment, please.',
     'send_busy': 'ขออภัยค่ะ ขณะนี้ระบบส่ง SMS ยืนยันตัวตนมีผู้ใช้งานจำนวนมาก จึงยังส่งรหัสให้ไม่ได้ 🙏\nกรุณาลองใหม่ในอีกประมาณ 4 นาที หรือกด “คุยกับเจ้าหน้าที่” เพื่อให้เจ้าหน้าที่ช่วยค่ะ\n\nWe cannot send verification codes right now. Please try again in about 4 min, or talk to our staff.',
     'bad_number': 'เบอร์นี้เป็นเบอร์โทรศัพท์บ้านหรือสำนักงาน ไม่ใช่เบอร์มือถือ กรุณาใช้เบอร์มือถือที่ขึ้นต้นด้วย 06, 08 หรือ 09 เช่น 0812345678\nกรุณาพิมพ์เบอร์มือถืออีกครั้งค่ะ',
 }
@@ -76,6 +77,7 @@ def messages():
         "undelivered": (dialog.undelivered("5678"), CODE_REPLIES),
         "send_queued": (dialog.send_queued("5678"), CODE_REPLIES),
         "send_busy": (dialog.send_busy(200), WAY_OUT),
+        "checking": (dialog.checking(), CODE_REPLIES),
         "bad_number": (dialog.on_text(VerificationState(ASK_PHONE), "021234567", 0).messages[0], WAY_OUT),
     }
 

@@ -162,7 +162,7 @@ def test_state_helpers():
     assert VerificationState.from_dict(["not", "a", "dict"]) == VerificationState()
     state = awaiting_code()
     assert state.to_dict() == {"step": "code", "phone": "0812345678", "request_id": "r1", "sent_at": 1000.0,
-                               "attempts": 0, "event_id": None, "reply": [], "pending": None}
+                               "attempts": 0, "event_id": None, "reply": [], "pending": None, "paced": 0.0}
     assert dialog.leave(state) == VerificationState(sent_at=1000.0)
     assert dialog.start(state).state == VerificationState(ASK_PHONE, sent_at=1000.0)
 

@@ -226,11 +226,12 @@ def test_the_backstop_tells_the_patient_when_the_turn_died(patient, sms, redis, 
     """A worker killed after the turn wrote its request and before it called the provider: the
     backstop job, due BACKSTOP_SECONDS later, sends the code once and pushes the reference."""
     from bot.phone import normalize_thai_mobile
-    from bot.verification import SendCode
+    from bot.verification import AWAIT_CODE, SendCode, VerificationState
 
     feature = next(f for f in services.conversation_features if isinstance(f, VerificationFeature))
     with redis.pipeline(transaction=True) as pipe:  # the turn's first transaction, and then nothing
         pipe.multi()
+        feature.store.save_state(USER, VerificationState(AWAIT_CODE, PHONE, "a" * 32, clock(), pending="send"), pipe)
         feature._prepare(pipe, USER, SendCode("a" * 32, normalize_thai_mobile(PHONE)))
         pipe.execute()
     assert ScheduledJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE)).get_job_ids() == ["otp-send-" + "a" * 32]

@@ -8,6 +8,7 @@ Signed LINE webhooks → the real RQ worker → LINE stub; SEPSMS / ThaiBulkSMS 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -72,8 +73,9 @@ def test_a_slow_send_is_answered_on_its_way_and_its_outcome_pushed(patient, slow
     [pushed] = wait_for(lambda: patient.pushes(), what="the outcome's push")
     assert slow.references[0] in pushed.get_json()["messages"][0]["text"]
     assert len(slow.sends) == 1
-    wait_for(lambda: redis.hget(f"verify:request:{_request_id(redis)}", "told"), what="the push recorded")
-    run_scheduled(redis, run_worker)  # the backstop finds the patient told
+    wait_for(lambda: scheduled(redis) == [], what="the backstop cancelled once the push was recorded")
+    assert redis.hget(f"verify:request:{_request_id(redis)}", "told") == b"1"
+    run_scheduled(redis, run_worker)
     assert len(slow.sends) == 1 and len(patient.pushes()) == 1
 
 
@@ -88,7 +90,8 @@ def test_a_slow_check_shows_the_loading_animation_and_pushes_the_outcome(patient
     assert any(r.path == "/v2/bot/chat/loading/start" for r, _ in patient.line_stub.log)
     [pushed] = wait_for(lambda: patient.pushes(), what="the outcome's push")
     assert "สำเร็จ" in pushed.get_json()["messages"][0]["text"]
-    wait_for(lambda: not redis.keys("verify:pin:*"), what="the typed code dropped once told")
+    wait_for(lambda: scheduled(redis) == [], what="the backstop cancelled once the push was recorded")
+    assert not redis.keys("verify:pin:*")  # the typed code is gone once told
     run_scheduled(redis, run_worker)
     assert len(patient.pushes()) == 1 and verified_phone(redis, USER)
 
@@ -125,7 +128,7 @@ def fill_otp_window(redis, *, free_in: float) -> None:
 def test_a_send_over_sepsms_pace_is_queued_and_the_patient_told_it_is_on_its_way(patient, sms, redis, run_worker,
                                                                                   clock):
     patient.say("ยืนยันตัวตน")
-    fill_otp_window(redis, free_in=0.5)
+    fill_otp_window(redis, free_in=3)  # room for a slow turn on a busy machine
     [queued] = patient.say("081-234-5678")
     assert "ภายในไม่กี่นาที" in queued and "คุยกับเจ้าหน้าที่" in str(patient.line_stub.log[-1][0].get_json())
     assert sms.sends == [] and "ไม่สำเร็จ" not in queued
@@ -171,6 +174,76 @@ def test_a_send_that_would_wait_too_long_is_refused_with_a_way_out(patient, sms,
 
 
 def _request_id(redis) -> str:
-    import json
-
     return json.loads(redis.get(f"verify:state:{USER}"))["request_id"]
+
+
+# -- one code and one check at a time (the patient does not wait for us) --------------------------
+
+@pytest.fixture
+def held(patient, sms, redis, clock):
+    """A patient whose code is held for SEPSMS's next slot."""
+    patient.say("ยืนยันตัวตน")
+    fill_otp_window(redis, free_in=30)
+    [queued] = patient.say("081-234-5678")
+    assert "ภายในไม่กี่นาที" in queued
+    return _request_id(redis)
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])
+def test_resend_or_a_code_while_the_code_is_held_is_told_it_is_on_its_way(patient, sms, redis, held, clock):
+    clock.advance(65)  # past the resend cooldown, still held
+    assert "ภายในไม่กี่นาที" in patient.press("action=verify-resend")[0]
+    assert "ภายในไม่กี่นาที" in patient.say("123456")[0]  # typed before the SMS came: no attempt spent
+    state = json.loads(redis.get(f"verify:state:{USER}"))
+    assert (state["request_id"], state["attempts"]) == (held, 0)
+    assert sms.sends == [] and scheduled(redis) == [f"otp-send-{held}"]
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])
+def test_a_held_send_the_patient_cancelled_is_never_sent(patient, sms, redis, run_worker, held, clock):
+    assert "ยกเลิก" in patient.say("ยกเลิก")[0]
+    redis.delete("ratelimit:sepsms:otp")  # the slot has come
+    run_scheduled(redis, run_worker)
+    assert sms.sends == [] and patient.pushes() == []
+    assert redis.hget(f"verify:request:{held}", "told") == b"1"
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])
+def test_a_code_typed_while_the_last_one_is_checked_waits_for_that_check(patient, sms, services, redis, clock):
+    code_sent(patient, sms)
+    services.verification.turn_budget, sms.delay = 0.2, 0.6
+    patient.say(sms.code)
+    assert "กำลังตรวจสอบรหัส" in patient.say(sms.code)[0]  # typed again during the loading animation
+    wait_for(lambda: patient.pushes(), what="the first check's outcome")
+    assert len(sms.checks) == 1 and json.loads(redis.get(f"verify:state:{USER}"))["attempts"] == 1
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])
+def test_a_check_whose_push_failed_is_told_again_without_checking_again(patient, sms, services, redis, run_worker,
+                                                                         line_stub, clock):
+    code_sent(patient, sms)
+    services.verification.turn_budget, sms.delay = 0.2, 0.6
+    line_stub.clear_all_handlers()
+    line_stub.expect_oneshot_request("/v2/bot/message/push").respond_with_json({"message": "busy"}, status=503)
+    for path in ("/v2/bot/message/reply", "/v2/bot/message/push", "/v2/bot/chat/loading/start"):
+        line_stub.expect_request(path).respond_with_json({})
+    patient.say(sms.code)
+    services.verification._threads.shutdown(wait=True)  # the late push was refused
+    services.verification._threads = None
+    run_scheduled(redis, run_worker)  # the backstop
+    pushed = [p.get_json()["messages"][0]["text"] for p in patient.pushes()]
+    assert len(pushed) == 2 and all("สำเร็จ" in t for t in pushed)
+    assert len(sms.checks) == 1  # the verdict was kept: SEPSMS was asked once
+
+
+@pytest.mark.parametrize("provider", ["sepsms"])
+def test_the_code_clock_moves_once_for_a_send_that_went_out_late(patient, sms, redis, run_worker, held, clock):
+    redis.hset(f"verify:request:{held}", "created_at",
+               float(redis.hget(f"verify:request:{held}", "created_at")) - 100)  # asked for 100 s earlier
+    redis.delete("ratelimit:sepsms:otp")
+    run_scheduled(redis, run_worker)
+    asked_at = json.loads(redis.get(f"verify:state:{USER}"))["sent_at"]
+    for text in ("รหัสอะไรคะ", "12 34", "๑๒๓"):  # hints: each turn saves the state
+        patient.say(text)
+    state = json.loads(redis.get(f"verify:state:{USER}"))
+    assert 99 < state["sent_at"] - asked_at < 102 and 99 < state["paced"] < 102

@@ -99,6 +99,9 @@ class VerificationFeature:
 
     def _apply(self, turn, before: VerificationState, step: Step, now: float) -> Reply:
         user, action, service = turn.user_id, step.action, self.service
+        busy = self._still_busy(before, action)
+        if busy is not None:  # one code and one check at a time
+            step, action = Step(before, [busy]), None
         if isinstance(action, (SendCode, CheckCode)):
             phone = action.phone.local if isinstance(action, SendCode) else before.phone
             digest = number_digest(service.key, phone or "")
@@ -124,6 +127,19 @@ class VerificationFeature:
         if pending is None:
             return Reply(INTENT, step.messages)
         return self._carry_out(user, state)
+
+    def _still_busy(self, before: VerificationState, action) -> dict | None:
+        """What to say instead of ``action`` while the patient's code is still on its way (held for
+        the provider's pace, or slow), or their last code is still being checked; else None."""
+        if not isinstance(action, (SendCode, CheckCode)) or not before.request_id:
+            return None
+        if isinstance(action, CheckCode) and before.attempts \
+                and self.store.pin(before.request_id, before.attempts) is not None:
+            return self.dialog.checking()
+        request = self.store.request(before.request_id)
+        if request is not None and request.in_flight:
+            return self.dialog.send_queued(request.last4)
+        return None
 
     def _prepare(self, pipe, user: str, action: SendCode | CheckCode) -> None:
         """The request (or the typed code) and the backstop job that carries ``action`` out if this

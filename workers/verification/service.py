@@ -33,7 +33,7 @@ from bot.otp import number_digest, otp_key
 from bot.phone import normalize_thai_mobile
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
-from bot.verification import OtpRules, VerificationDialog
+from bot.verification import AWAIT_CODE, OtpRules, VerificationDialog
 from integrations.errors import NotFoundError, ProviderError, RateLimitError, outcome_unknown
 from integrations.line import retry_key_for
 from integrations.metrics import OTP
@@ -49,8 +49,10 @@ VERIFIED_TAG = "verified"
 VERIFIED_AT_ATTRIBUTE = "phone_verified_at"
 #: How long a patient's turn waits for the SMS provider before answering without its outcome.
 TURN_BUDGET = 2.0
-#: When the backstop job runs: past the slowest provider call (``integrations/http.py``: 3 s
-#: connect and 15 s read, connects retried twice), so it never races a call still under way.
+#: The longest a provider call can take (``integrations/http.py``: 3 s connect and 15 s read,
+#: connects retried twice): a claim younger than this may belong to a call still under way.
+CALL_SECONDS = 30
+#: When the backstop job runs: past any call under way, so it never races one.
 BACKSTOP_SECONDS = 60
 #: A send held for the provider's pace longer than this after the patient asked is given up:
 #: the patient is told to try later or talk to staff instead of waiting on and on.
@@ -99,6 +101,7 @@ class VerificationService:
         self.turn_budget = TURN_BUDGET  # replaceable (tests)
         self._threads: ThreadPoolExecutor | None = None
         self._threads_lock = threading.Lock()
+        self._idle = threading.BoundedSemaphore(TURN_THREADS)
 
     def codes(self, provider: str):
         if provider == "thaibulksms":
@@ -118,11 +121,13 @@ class VerificationService:
         """Send the request's code for the turn's reply: ``(True, told)`` when done within the turn's
         budget (``told`` None: nothing to add, a retry is scheduled), ``(False, None)`` when the
         provider is slower (its outcome is pushed when it comes)."""
-        return self._within_budget(lambda: self._send_step(request_id))
+        return self._within_budget(lambda: self._send_step(request_id),
+                                   lambda: self.schedule_send(request_id, 0))
 
     def check_in_turn(self, request_id: str, attempt: int) -> tuple[bool, Told | None]:
         """Check a typed code for the turn's reply; as ``send_in_turn``."""
-        return self._within_budget(lambda: self._check_step(request_id, attempt))
+        return self._within_budget(lambda: self._check_step(request_id, attempt),
+                                   lambda: self.schedule_check(request_id, attempt, 0))
 
     def finish_turn(self, told: Told, pipe) -> None:
         """The turn's reply carries ``told``: record it and cancel the backstop, in ``pipe``."""
@@ -138,8 +143,21 @@ class VerificationService:
         elif told.final:  # not final ("on its way"): the backstop is the send held for its slot
             self._cancel(f"otp-send-{told.request_id}", pipe)
 
-    def _within_budget(self, work) -> tuple[bool, Told | None]:
-        future = self._pool().submit(work)
+    def _within_budget(self, work, elsewhere) -> tuple[bool, Told | None]:
+        """``work`` on an idle thread, waited for up to the turn's budget. With every thread busy (a
+        slow provider, many patients) the budget would go on waiting in line: the backstop job does
+        the work now instead (``elsewhere``), and its outcome is pushed."""
+        if not self._idle.acquire(blocking=False):
+            elsewhere()
+            return False, None
+
+        def run():
+            try:
+                return work()
+            finally:
+                self._idle.release()
+
+        future = self._pool().submit(run)
         try:
             return True, future.result(timeout=self.turn_budget)
         except StillRunning:
@@ -235,11 +253,21 @@ class VerificationService:
             return None
         if request.told:
             return None  # the patient has the outcome: a backstop after all
+        state = self.store.state(request.user)
+        if state.request_id != request.id or state.step != AWAIT_CODE:  # cancelled, a new code, staff…
+            log.info("OTP request %s is no longer wanted; nothing %s", mask(request_id),
+                     "more told" if request.reference else "sent")
+            self.store.mark_told(request.id)
+            return None
         if request.reference:  # an earlier attempt sent it: only the patient's message may be missing
             return self._code_sent(request, request.reference)
-        if request.status == "failed":
-            return None
+        if request.status == "failed":  # told before, but the patient may not have it yet
+            return self._failed(request, request.failure or "failed", MAX_PACED_WAIT)
         if not self.store.claim_send(request_id):
+            age = time.time() - self.store.claimed_at(request_id)
+            if age < CALL_SECONDS:  # another attempt is calling the provider right now: look again later
+                self.schedule_send(request_id, CALL_SECONDS - age, tag=f"-after-{int(self.store.claimed_at(request_id))}")
+                return None
             log.warning("OTP request %s: an earlier attempt got no answer; not sending twice", mask(request_id))
             return Told(request.user, request.id, self.dialog.send_uncertain(), ("otp-uncertain", request.id))
         phone = normalize_thai_mobile(request.phone)
@@ -264,15 +292,21 @@ class VerificationService:
             raise SendLater(exc.retry_after or 60.0) from None
         if exc.retryable and not final:
             raise exc
-        self.store.mark_failed(request.id)
-        OTP.labels("send_failed").inc()
         bad_number = isinstance(exc, InvalidMsisdnError)
+        self.store.mark_failed(request.id, "bad_number" if bad_number else "failed")
+        OTP.labels("send_failed").inc()
         if exc.retryable or bad_number:
             log.warning("OTP send for request %s failed: %s", mask(request.id), exc)
         else:  # credentials, credit, a rejected request: someone has to look
             log.error("OTP send for request %s refused by %s: %s; codes cannot go out until this is fixed",
                       mask(request.id), request.provider, exc)
-        return Told(request.user, request.id, self.dialog.send_failed(bad_number), ("otp-send-failed", request.id))
+        return self._failed(request, "bad_number" if bad_number else "failed", 0)
+
+    def _failed(self, request: SendRequest, failure: str, wait: float) -> Told:
+        if failure == "busy":
+            return Told(request.user, request.id, self.dialog.send_busy(wait), ("otp-busy", request.id))
+        return Told(request.user, request.id, self.dialog.send_failed(failure == "bad_number"),
+                    ("otp-send-failed", request.id))
 
     def _send_later(self, request_id: str, wait: float, *, tell: bool, tag: str = "") -> Told | None:
         """Hold the send for its slot (``wait`` seconds), or give up past ``MAX_PACED_WAIT``."""
@@ -281,11 +315,11 @@ class VerificationService:
             return None
         asked = request.created_at or time.time()
         if time.time() + wait > asked + MAX_PACED_WAIT:
-            self.store.mark_failed(request_id)
+            self.store.mark_failed(request_id, "busy")
             OTP.labels("busy").inc()
             log.warning("OTP send for request %s given up: the provider's next slot is %.0f s away",
                         mask(request_id), wait)
-            return Told(request.user, request.id, self.dialog.send_busy(wait), ("otp-busy", request.id))
+            return self._failed(request, "busy", wait)
         self.schedule_send(request_id, wait, tag=tag)
         OTP.labels("paced").inc()
         log.info("OTP send for request %s held %.0f s for the provider's pace", mask(request_id), wait)
@@ -300,7 +334,10 @@ class VerificationService:
         request, code = self.store.request(request_id), self.store.pin(request_id, attempt)
         if request is None or code is None:
             return None  # already checked and told, or expired
-        message = self._check(request, code, attempt, final)
+        message = self.store.verdict(request_id, attempt)  # checked before, not yet told: not checked again
+        if message is None:
+            message = self._check(request, code, attempt, final)
+            self.store.save_verdict(request_id, attempt, message, self.rules.ttl_seconds)
         return Told(request.user, request.id, message, ("otp-check", request.id, str(attempt)), attempt=attempt)
 
     def _check(self, request: SendRequest, code: str, attempt: int, final: bool) -> dict:

@@ -4,7 +4,8 @@ Redis (keys never hold a phone number or a code; values may hold the number):
   verify:state:<user>            JSON VerificationState (where the patient is)       1 h
   verify:request:<id>            hash: one code sent (user, phone, provider, ref, …)  24 h
   verify:code:<id>               HMAC of a locally made code (ThaiBulkSMS)            OTP_TTL_SECONDS
-  verify:pin:<id>:<attempt>      the code the patient typed, until the check job ran  OTP_TTL_SECONDS
+  verify:pin:<id>:<attempt>      the code the patient typed, until the patient was told  OTP_TTL_SECONDS
+  verify:verdict:<id>:<attempt>  what that check found (the message), for a retry      OTP_TTL_SECONDS
   verify:message:<provider>:<id> provider message id → request id (delivery reports)  24 h
   verify:sends:{number:<hmac>|user:<user>}[:day]  the patient's send budgets (15 min / 1 h, and 24 h)
   verify:sends:all:{hour|day}    the whole service's send budget (toll fraud stops here)
@@ -67,7 +68,12 @@ class SendRequest:
     created_at: float | None = None
     sent_at: float | None = None    # when the provider took it (later than created_at when paced)
     told: bool = False              # the patient has this send's outcome (a reply or a push)
+    failure: str | None = None      # failed | bad_number | busy (status "failed")
 
+    @property
+    def in_flight(self) -> bool:
+        """Asked for, not yet sent, and nothing told: the code is on its way (held for its slot, or slow)."""
+        return self.status == "queued" and not self.reference and not self.told
     @property
     def last4(self) -> str:
         return self.phone[-4:]
@@ -87,12 +93,13 @@ class VerificationStore:
         state = self.state(user)
         if state.active and state.request_id:
             request = self.request(state.request_id)
-            if request is not None and request.verified_at:
-                return VerificationState(sent_at=state.sent_at, event_id=state.event_id, reply=state.reply,
-                                         pending=state.pending)
+            if request is not None and request.verified_at:  # the request is kept: a retried turn finishes
+                return VerificationState(sent_at=state.sent_at, request_id=state.request_id, attempts=state.attempts,
+                                         event_id=state.event_id, reply=state.reply, pending=state.pending)
             paced = request.sent_at - request.created_at if request and request.sent_at and request.created_at else 0
-            if paced > PACED and state.sent_at is not None:  # the code's clock starts when it went out
-                return replace(state, sent_at=state.sent_at + paced)
+            if paced > PACED and paced > state.paced and state.sent_at is not None:
+                # The code's clock starts when it went out (once: the shift is kept in the state).
+                return replace(state, sent_at=state.sent_at + paced - state.paced, paced=paced)
         return state
 
     def save_state(self, user: str, state: VerificationState, pipe=None) -> None:
@@ -113,11 +120,14 @@ class VerificationStore:
         return SendRequest(request_id, data["user"], data["phone"], data["provider"], data.get("reference"),
                            data.get("message_id"), data.get("status", "queued"), data.get("delivery"),
                            data.get("verified_at"), _number(data.get("created_at")), _number(data.get("sent_at")),
-                           bool(data.get("told")))
+                           bool(data.get("told")), data.get("failure"))
 
     def claim_send(self, request_id: str) -> bool:
-        """True for the one attempt allowed to call the provider."""
-        return bool(self.redis.hsetnx(f"verify:request:{request_id}", "claimed", "1"))
+        """True for the one attempt allowed to call the provider (the claim holds its time)."""
+        return bool(self.redis.hsetnx(f"verify:request:{request_id}", "claimed", f"{time.time():.3f}"))
+
+    def claimed_at(self, request_id: str) -> float:
+        return _number((self.redis.hget(f"verify:request:{request_id}", "claimed") or b"").decode()) or 0.0
 
     def release_send(self, request_id: str) -> None:
         """The provider answered that it sent nothing: a later attempt may try again."""
@@ -136,8 +146,17 @@ class VerificationStore:
         """The patient has the outcome of this send: a later job for it (the backstop) stays silent."""
         (pipe or self.redis).hset(f"verify:request:{request_id}", "told", "1")
 
-    def mark_failed(self, request_id: str) -> None:
-        self.redis.hset(f"verify:request:{request_id}", "status", "failed")
+    def mark_failed(self, request_id: str, failure: str) -> None:
+        """No code went out: ``failure`` (``failed``, ``bad_number``, ``busy``) says what the patient is told."""
+        self.redis.hset(f"verify:request:{request_id}", mapping={"status": "failed", "failure": failure})
+
+    # what a check found: kept until the patient has it, so a retry tells it again instead of asking again
+    def save_verdict(self, request_id: str, attempt: int, message: dict, ttl: int) -> None:
+        self.redis.set(f"verify:verdict:{request_id}:{attempt}", json.dumps(message, ensure_ascii=False), ex=ttl)
+
+    def verdict(self, request_id: str, attempt: int) -> dict | None:
+        raw = self.redis.get(f"verify:verdict:{request_id}:{attempt}")
+        return json.loads(raw) if raw else None
 
     def mark_verified(self, request_id: str, when: str) -> str:
         """Mark the request verified at ``when``; returns the time of the first mark (retries keep it)."""
