@@ -164,9 +164,13 @@ class LiveDeskClient(HttpClient):
 
     def _message(self, conversation_id: int, answer: Any) -> dict:
         self._id(answer, "id")  # the caller needs the id to recognise the webhook echo
-        if answer.get("status") == "failed":
-            raise self._failed(conversation_id, answer)
+        if failed := self.failure(conversation_id, answer):
+            raise failed
         return answer
+
+    def failure(self, conversation_id: int, message: dict) -> LiveDeskMessageFailed | None:
+        """The ``LiveDeskMessageFailed`` of a message (answered or read back) marked ``failed``, else None."""
+        return self._failed(conversation_id, message) if message.get("status") == "failed" else None
 
     def _failed(self, conversation_id: int, answer: dict) -> LiveDeskMessageFailed:
         attributes = answer.get("content_attributes")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from email.parser import BytesParser
 from email.policy import default as email_policy
 from functools import cached_property
@@ -203,6 +204,8 @@ class LiveDeskStub:
         self.gone: set[int] = set()
         self.reject: set[str] = set()   # contents answered with 422
         self.time_out: set[str] = set()  # contents LiveDesk makes, but whose answer never comes back
+        self.reset: set[str] = set()     # contents LiveDesk makes, then the connection is reset (once each)
+        self.unavailable: set[str] = set()  # contents answered 503 without being made (once each)
         # EngageLab LiveDesk "การตอบกลับเมื่อล้มเหลว": contents made but answered status failed, this many
         # times (the post's answer, then each retry's); ``fail_notes``: every private note fails so.
         self.fail: dict[str, int] = {}
@@ -223,23 +226,31 @@ class LiveDeskStub:
                           re.compile(rf"{LIVEDESK}/api/v2/accounts/conversations/\d+/messages/\d+/retry$"),
                           callback=self._retry)
         self.read_back_missing = False  # a LiveDesk without Chatwoot's read endpoint (404)
+        self.read_back_down = False     # the read answers 503, posting works
+        self.reads: list[int] = []      # conversations read back (GET …/messages)
 
     def agent_says(self, message_id: int, content: str, conversation: int = 141, **fields) -> None:
         """An agent writes in LiveDesk (as Chatwoot keeps it); the webhook is the test's to post."""
         self.messages.append({"id": message_id, "conversation": conversation, "content": content,
                               "message_type": 1, "private": False, "sender_type": "User",
-                              "sender": {"id": 3, "type": "user"}, "attachments": [], **fields})
+                              "sender": {"id": 3, "type": "user"}, "attachments": [],
+                              "created_at": int(time.time()), **fields})
 
     def _list(self, request):
         if failure := self._check(request):
             return failure
         if self.read_back_missing:
             return 404, {}, json.dumps({"error": "Not Found"})
+        if self.read_back_down:
+            return 503, {}, json.dumps({"error": "down"})
         conversation = int(request.path_url.split("?")[0].split("/")[-2])
         before = int(request.params.get("before") or 10**12)
         found = [m for m in self.messages if m["conversation"] == conversation and m["id"] < before][-20:]
+        self.reads.append(conversation)
         return 200, {}, json.dumps({"meta": {}, "payload": [
-            {**m, "message_type": {"incoming": 0, "outgoing": 1}.get(m["message_type"], m["message_type"])}
+            {**m, "message_type": {"incoming": 0, "outgoing": 1}.get(m["message_type"], m["message_type"]),
+             "attachments": [a if isinstance(a, dict) else {"file_type": a[1].split("/")[0], "data_url": a[0]}
+                             for a in m.get("attachments") or []]}
             for m in found]})
 
     def _check(self, request):
@@ -277,13 +288,19 @@ class LiveDeskStub:
                        "in_reply_to": (body.get("content_attributes") or {}).get("in_reply_to")}
         if message["content"] in self.reject:
             return 422, {}, json.dumps({"errors": ["Content is invalid"]})
-        message.update(id=next(self._ids), conversation=conversation, status="sent")
+        if message["content"] in self.unavailable:
+            self.unavailable.discard(message["content"])
+            return 503, {}, json.dumps({"error": "down"})
+        message.update(id=next(self._ids), conversation=conversation, status="sent", created_at=int(time.time()))
         self.messages.append(message)
         if self.fail.get(message["content"]) or (message["private"] and self.fail_notes):
             return self._failed(message)
         if message["content"] in self.time_out:
             self.time_out.discard(message["content"])  # once: the retry gets its answer
             return requests.exceptions.ReadTimeout("read timed out")
+        if message["content"] in self.reset:
+            self.reset.discard(message["content"])
+            return requests.exceptions.ConnectionError("Connection reset by peer")
         return 200, {}, json.dumps({"id": message["id"], "conversation_id": conversation, "status": "sent",
                                     "content": message["content"], "private": message["private"]})
 

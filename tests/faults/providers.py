@@ -296,11 +296,13 @@ class DeskMessage:
     private: bool
     by_agent: bool = False
     seq: int = 0
+    created_at: int = field(default_factory=lambda: int(time.time()))
 
 
 class LiveDeskStub(HttpStub):
     """LiveDesk's API channel: contacts, conversations, messages (EngageLab LiveDesk "ส่งข้อความ":
-    the answer is the message with its ``id``). With ``echo_to`` set, every message made is also
+    the answer is the message with its ``id``; Chatwoot's ``GET …/messages`` reads them back, newest
+    last, 20 older than ``before``). With ``echo_to`` set, every message made is also
     sent back through the webhook (``message_created``), as LiveDesk does: soon, maybe before the
     API's answer reaches the caller. The service must not need echoes (they are optional)."""
 
@@ -338,6 +340,10 @@ class LiveDeskStub(HttpStub):
             conversation = int(parts[4])
             if conversation not in self.conversations:
                 return 404, {"error": "Resource could not be found"}, {}
+            if call.method == "GET":
+                before = int(call.query.get("before") or 10**12)
+                found = [m for m in self.messages if m.conversation == conversation and m.id < before][-20:]
+                return 200, {"meta": {}, "payload": [self._message_json(m) for m in found]}, {}
             body = call.body if isinstance(call.body, dict) else {}
             if not body.get("content"):
                 return 422, {"errors": ["Content can't be blank"]}, {}
@@ -356,9 +362,10 @@ class LiveDeskStub(HttpStub):
     def _message_json(self, message: DeskMessage) -> dict:
         return {"id": message.id, "content": message.content, "inbox_id": LIVEDESK_INBOX_ID,
                 "conversation_id": message.conversation, "message_type": 1 if message.message_type == "outgoing" else 0,
-                "content_type": "text", "status": "sent", "content_attributes": {}, "created_at": int(time.time()),
+                "content_type": "text", "status": "sent", "content_attributes": {}, "created_at": message.created_at,
                 "private": message.private, "source_id": None, "sorting_id": message.seq,
-                "sender": {"id": 3, "name": "API", "type": "user"}}
+                "sender": {"id": 3, "name": "Nurse A" if message.by_agent else "API", "type": "user"},
+                "attachments": []}
 
     def event(self, message: DeskMessage) -> dict:
         """The ``message_created`` webhook event of ``message`` (Chatwoot's shape)."""
@@ -516,9 +523,9 @@ class Providers:
             "LIVEDESK_API_KEY": LIVEDESK_API_KEY, "LIVEDESK_API_SECRET": LIVEDESK_API_SECRET,
             "LIVEDESK_BASE_URL": self.livedesk.url, "LIVEDESK_INBOX_ID": str(LIVEDESK_INBOX_ID),
             "LIVEDESK_WEBHOOK_TOKEN": LIVEDESK_WEBHOOK_TOKEN,
-            # Agent messages come in as webhook events the scenarios post, not through this stub's API:
-            # read-back before a push is tested against its own stub (tests/workers/test_agent_message_guard.py).
-            "LIVEDESK_READ_BACK": "off",
+            # The default: agents' messages (made here by ``agent_writes``) and a post whose answer was
+            # lost are read back from this stub (tests/workers/test_agent_message_guard.py has the rest).
+            "LIVEDESK_READ_BACK": "auto",
             # Staff always on duty: the scenarios must not depend on the time of day they run.
             "BUSINESS_HOURS": "Mon-Sun 00:00-24:00",
             "SMS_PROVIDER": "sepsms", "SEPSMS_API_KEY": SEPSMS_API_KEY, "SEPSMS_ORIGIN": "FAULTS",

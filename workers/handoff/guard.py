@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 WINDOW = 60
 UNAVAILABLE_TTL = 3600
+# Set when LiveDesk answered the read 404/405 (``auto``); the mirror's read-back honours it too.
+READ_BACK_UNAVAILABLE = "livedesk:read-back:unavailable"
 HELD_NOTE = ("⏸ ข้อความของเจ้าหน้าที่ถึงผู้ป่วยถูกพักไว้ชั่วคราว: ส่งเกิน {cap} ข้อความต่อนาที "
              "ระบบจะส่งต่อให้เองเมื่อครบนาที / agent messages held: more than {cap} per minute")
 
@@ -47,14 +49,14 @@ class AgentMessageGuard:
         """``item`` as LiveDesk has it (content and attachments from LiveDesk), or None: not an
         agent's message there. Raises a retryable error while LiveDesk cannot answer."""
         mode = self.settings.livedesk_read_back
-        if mode == "off" or (mode == "auto" and self.redis.exists("livedesk:read-back:unavailable")):
+        if mode == "off" or (mode == "auto" and self.redis.exists(READ_BACK_UNAVAILABLE)):
             return item
         conversation, message_id = int(item["conversation_id"]), int(item["message_id"])
         try:
             messages = self.service.services.livedesk.conversation_messages(conversation, before=message_id + 1)
         except ProviderError as exc:
             if mode == "auto" and (isinstance(exc, NotFoundError) or exc.status == 405):
-                self.redis.set("livedesk:read-back:unavailable", 1, ex=UNAVAILABLE_TTL)
+                self.redis.set(READ_BACK_UNAVAILABLE, 1, ex=UNAVAILABLE_TTL)
                 log.warning("LiveDesk cannot read messages back (%s): agent replies are pushed unconfirmed for "
                             "an hour; set LIVEDESK_READ_BACK=on to refuse them instead", exc)
                 return item

@@ -7,6 +7,10 @@ backoff, the patient's later items waiting behind it), and each later attempt ca
 that id. After FAILED_RETRIES staff get one private note with LiveDesk's (masked) reason, and the
 item is done.
 
+Every post is preceded by an attempt marker for its item (workers/handoff/attempts.py): an attempt
+whose answer was lost (a killed worker, a timeout) is read back and adopted by the next one, not
+posted again, as far as ``LIVEDESK_READ_BACK`` allows.
+
 Only the drain job (``HandoffService.drain_mirror``) calls it, and
 ``Mirrored`` / ``bot_line`` are the shape of what the feature and the service queue for it.
 """
@@ -27,6 +31,7 @@ from bot.privacy import mask
 from integrations.errors import InvalidRequestError, NotFoundError, ProviderError
 from integrations.livedesk import LiveDeskMessageFailed
 from integrations.metrics import LIVEDESK_FAILED
+from workers.handoff.attempts import PostAttempts
 from workers.handoff.store import FailedPost, HandoffStore
 from workers.oho_contacts import OhoContacts
 from workers.verification.store import verified_phone
@@ -63,6 +68,7 @@ class LiveDeskMirror:
         self.contacts = contacts
         self.livedesk = services.livedesk
         self.inbox_id = int(services.settings.livedesk_inbox_id)
+        self.attempts = PostAttempts(store, self.livedesk, services.settings)
 
     def post(self, user: str, item: dict) -> None:
         """Post the item once. If LiveDesk made its message but marked it ``failed``, later attempts
@@ -74,17 +80,20 @@ class LiveDeskMirror:
         failed = self.store.failed_post(item_id)
         if failed is None:
             self._post_new(user, item)
-            self.store.claim(done)
-            return
-        self._settle_failed(user, item, failed)
+        else:
+            self._settle_failed(user, item, failed)
         with self.store.redis.pipeline() as pipe:
             self.store.claim(done, pipeline=pipe)
             self.store.forget_failed_post(item_id, pipeline=pipe)
+            self.attempts.clear(item_id, pipeline=pipe)
             pipe.execute()
 
     def _post_new(self, user: str, item: dict) -> None:
-        conversation = self.conversation(user)
         try:
+            if made := self.attempts.made(user, item["item_id"]):
+                self._adopt(*made)
+                return
+            conversation = self.conversation(user)
             try:
                 self._send(user, conversation, item)
             except NotFoundError:
@@ -101,6 +110,12 @@ class LiveDeskMirror:
             log.warning("LiveDesk marked message %s (conversation %s of %s) failed: %s; retrying it on the "
                         "item's backoff", failed.message_id, failed.conversation_id, mask(user), failed.external_error)
             raise
+
+    def _adopt(self, conversation: int, message: dict) -> None:
+        """LiveDesk's message of an attempt whose answer was lost, as if that answer had come."""
+        self.store.remember_posted(message["id"])
+        if failed := self.livedesk.failure(conversation, message):
+            raise failed
 
     def _settle_failed(self, user: str, item: dict, failed: FailedPost) -> None:
         """Retry the failed message (raising while retries are left), or tell staff once they are used up.
@@ -134,7 +149,8 @@ class LiveDeskMirror:
     def _tell_staff(self, user: str, item: dict, failed: FailedPost, under_it: bool = True) -> None:
         """A private note (``under_it``: in reply to the failed message), once (its own done marker);
         a note that fails as well is logged and dropped, never retried or noted in turn."""
-        done = f"posted:failed-note:{item['item_id']}"
+        name = f"failed-note:{item['item_id']}"
+        done = f"posted:{name}"
         if self.store.done(done):
             return
         direction = "note" if item.get("kind") == "note" else item.get("direction") or "incoming"
@@ -142,14 +158,17 @@ class LiveDeskMirror:
                                    max(failed.failures - 1, 0))
         log.warning("LiveDesk message %s of %s given up after %d retries (%s); staff are told in a note",
                     failed.message_id, mask(user), max(failed.failures - 1, 0), failed.external_error)
-        conversation = self.conversation(user)
-        in_reply_to = failed.message_id if under_it and conversation == failed.conversation_id else None
         try:
-            try:
-                self._remember(self.livedesk.send_message(conversation, text, private=True, in_reply_to=in_reply_to))
-            except NotFoundError:
-                self.store.set_conversation(user, None)
-                self._remember(self.livedesk.send_message(self.conversation(user), text, private=True))
+            if made := self.attempts.made(user, name):
+                self._adopt(*made)
+            else:
+                conversation = self.conversation(user)
+                in_reply_to = failed.message_id if under_it and conversation == failed.conversation_id else None
+                try:
+                    self._note(name, conversation, text, in_reply_to)
+                except NotFoundError:
+                    self.store.set_conversation(user, None)
+                    self._note(name, self.conversation(user), text)
         except LiveDeskMessageFailed as note_failed:
             self.store.remember_posted(note_failed.message_id)
             LIVEDESK_FAILED.labels("note_failed").inc()
@@ -157,7 +176,10 @@ class LiveDeskMirror:
                         failed.message_id, mask(user), note_failed.external_error)
         else:
             LIVEDESK_FAILED.labels("given_up").inc()
-        self.store.claim(done)
+        with self.store.redis.pipeline() as pipe:
+            self.store.claim(done, pipeline=pipe)
+            self.attempts.clear(name, pipeline=pipe)
+            pipe.execute()
 
     def conversation(self, user: str) -> int:
         contact_id, conversation_id = self.store.livedesk_ids(user)
@@ -181,14 +203,15 @@ class LiveDeskMirror:
         return contact_id
 
     def _send(self, user: str, conversation: int, item: dict) -> dict:
-        kind = item.get("kind")
+        """Post the item, its attempt marker written first (the marker's name: the item id)."""
+        kind, name = item.get("kind"), item["item_id"]
         if kind == "note":
             text = item.get("text") or self._note_text(user, item["note"])
-            return self._remember(self.livedesk.send_message(conversation, text, private=True,
-                                                             in_reply_to=item.get("in_reply_to")))
+            return self._note(name, conversation, text, item.get("in_reply_to"))
         if kind == "media":
-            return self._send_media(conversation, item)
+            return self._send_media(name, conversation, item)
         text, direction = item["text"], item["direction"]
+        self.attempts.mark(name, conversation, text, direction)
         if direction != "outgoing":  # only our outgoing posts can pass for an agent's reply
             return self._remember(self.livedesk.send_message(conversation, text, message_type=direction))
         # Between sending and learning the id, the webhook may already bring the echo back. The marker
@@ -199,20 +222,27 @@ class LiveDeskMirror:
         self.store.clear_in_flight(conversation, text)
         return message
 
-    def _send_media(self, conversation: int, item: dict) -> dict:
+    def _note(self, name: str, conversation: int, text: str, in_reply_to: int | None = None) -> dict:
+        self.attempts.mark(name, conversation, text, "outgoing", private=True)
+        return self._remember(self.livedesk.send_message(conversation, text, private=True, in_reply_to=in_reply_to))
+
+    def _send_media(self, name: str, conversation: int, item: dict) -> dict:
         label = f"[{item.get('media')}]"
         try:
             data, content_type = self.services.line.message_content(item["message_id"])
         except NotFoundError:  # LINE keeps content for a limited time only
-            return self._remember(self.livedesk.send_message(
-                conversation, f"{label} (ไฟล์หมดอายุใน LINE แล้ว / no longer available)", message_type="incoming"))
+            return self._incoming(name, conversation, f"{label} (ไฟล์หมดอายุใน LINE แล้ว / no longer available)")
         if len(data) > MAX_MEDIA_BYTES:
-            return self._remember(self.livedesk.send_message(
-                conversation, f"{label} (ไฟล์ใหญ่เกินไป ดูใน LINE OA Manager / too large)", message_type="incoming"))
-        name = safe_file_name(item.get("file_name"),
-                              f"{item.get('media')}-{item['message_id']}{_extension(content_type)}")
+            return self._incoming(name, conversation, f"{label} (ไฟล์ใหญ่เกินไป ดูใน LINE OA Manager / too large)")
+        file_name = safe_file_name(item.get("file_name"),
+                                   f"{item.get('media')}-{item['message_id']}{_extension(content_type)}")
+        self.attempts.mark(name, conversation, "", "incoming", attachments=True)
         return self._remember(self.livedesk.send_attachments(
-            conversation, [(name, data, content_type)], message_type="incoming"))
+            conversation, [(file_name, data, content_type)], message_type="incoming"))
+
+    def _incoming(self, name: str, conversation: int, text: str) -> dict:
+        self.attempts.mark(name, conversation, text, "incoming")
+        return self._remember(self.livedesk.send_message(conversation, text, message_type="incoming"))
 
     def _remember(self, message: dict) -> dict:
         self.store.remember_posted(message["id"])

@@ -19,6 +19,7 @@ Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message
   livedesk:posted:<message id>     our own posts, to know their webhook echo                   7 d
   livedesk:in-flight:<id>:<hmac>   a post on its way (its id unknown yet)                      5 min
   livedesk:failed:<item id>        hash FailedPost: an item's post LiveDesk marked failed      7 d
+  livedesk:attempt:<item id>       hash: a post sent, its answer not seen (attempts.py)       1 d
   livedesk:outbox:<user>           UserQueue: what goes to LiveDesk, in order
   handoff:to-patient:<user>        UserQueue: agents' messages on their way to LINE
   (each UserQueue also keeps <name>:seen:<item id>, <name>-lock:<user>, <name>-attempts:<user>, <name>:dead)
@@ -254,6 +255,10 @@ class HandoffStore:
     def forget_failed_post(self, item_id: str, pipeline=None) -> None:
         (pipeline or self.redis).delete(f"livedesk:failed:{item_id}")
 
+    def content_digest(self, conversation_id: int, content: str) -> str:
+        """What identifies a post's content without keeping it (an HMAC: short texts are guessable)."""
+        return hmac.new(self.echo_key, f"{int(conversation_id)}:{content}".encode(), hashlib.sha256).hexdigest()[:32]
+
     def mark_in_flight(self, conversation_id: int, content: str) -> None:
         """While a post is on its way its id is unknown, but its echo may already arrive."""
         self.redis.set(self._in_flight_key(conversation_id, content), 1, ex=IN_FLIGHT_TTL)
@@ -277,8 +282,7 @@ class HandoffStore:
         return bool(self.redis.exists(*keys))
 
     def _in_flight_key(self, conversation_id: int, content: str) -> str:
-        tag = hmac.new(self.echo_key, f"{int(conversation_id)}:{content}".encode(), hashlib.sha256).hexdigest()
-        return f"livedesk:in-flight:{int(conversation_id)}:{tag[:32]}"
+        return f"livedesk:in-flight:{int(conversation_id)}:{self.content_digest(conversation_id, content)}"
 
     # -- redaction of a turn's text, decided once per event ------------------------------------
     def decide_redaction(self, event_id: str, redact: bool) -> bool:
