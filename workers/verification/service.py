@@ -51,7 +51,7 @@ VERIFIED_AT_ATTRIBUTE = "phone_verified_at"
 TURN_BUDGET = 2.0
 #: The longest a provider call can take (``integrations/http.py``: 3 s connect and 15 s read,
 #: connects retried twice): a claim younger than this may belong to a call still under way.
-CALL_SECONDS = 30
+CALL_SECONDS = 25
 #: When the backstop job runs: past any call under way, so it never races one.
 BACKSTOP_SECONDS = 60
 #: A send held for the provider's pace longer than this after the patient asked is given up:
