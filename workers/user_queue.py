@@ -28,7 +28,9 @@ Redis, for a queue named ``<name>``:
   <name>-due                sorted set: user -> when the first item is due (present while items wait)
   <name>-lock:<user>        the drain lock                                        lock_timeout
   <name>-attempts:<user>    hash: failed attempts of the first item               seen_ttl
-  <name>-pending:<user>     a drain job is queued (value: when it was queued)     pending_ttl
+  <name>-pending:<user>     a drain is coming (value: when it was queued)          pending_ttl
+  <name>-ready              users whose drain is left to a running or queued batch (``mark_ready``),
+                            oldest first                                          pending_ttl after the last
   <dead_key>                set-aside items, newest first: JSON {user, at, reason, item (the raw
                             item)}; older entries are the raw item alone     dead_kept entries, dead_ttl
 
@@ -155,6 +157,7 @@ class UserQueue:
         self.seen_prefix = seen_prefix or f"{name}:seen"
         self.id_field = id_field
         self.due_key = f"{name}-due"
+        self.ready_key = f"{name}-ready"
         self.clock = clock
 
     # -- appending ---------------------------------------------------------------------
@@ -198,6 +201,18 @@ class UserQueue:
     def mark_drain_queued(self, user: str, pipeline) -> None:
         """Note, in the caller's transaction with the job, that a drain for ``user`` is queued."""
         pipeline.set(self._pending(user), self.clock(), ex=PENDING_TTL)
+
+    def mark_ready(self, user: str, pipeline) -> None:
+        """In the caller's transaction: the drain-queued note, and ``user`` at the end of the ready list,
+        for a drain job that takes users from it (``take_ready``) instead of a job of the user's own."""
+        self.mark_drain_queued(user, pipeline)
+        pipeline.rpush(self.ready_key, user)
+        pipeline.expire(self.ready_key, PENDING_TTL)
+
+    def take_ready(self) -> str | None:
+        """The user longest on the ready list, taken off it (None: it is empty)."""
+        user = self.redis.lpop(self.ready_key)
+        return user.decode() if isinstance(user, bytes) else user
 
     def drain_note(self, user: str, pipeline) -> None:
         """In the caller's pipeline: when a drain was queued (None: none is known to be), as
