@@ -42,6 +42,10 @@ WORKER_TTL = 35
 #: trips (a third of its Redis traffic per job); the worker's key lives ``WORKER_TTL`` + 60 s, and
 #: the suspension check before every job beats as well (in its own round trip).
 HEARTBEAT_EVERY = 5
+#: CPU priority (``nice``) of a worker that answers no patient (no ``line`` queue): when web,
+#: workers and Redis share cores, a MOPH push or a mirror backlog must not slow the answers down.
+#: It only matters while the CPU is short; then the background still gets a share (CFS weights).
+BACKGROUND_NICENESS = 10
 
 
 class Worker(SimpleWorker):
@@ -100,6 +104,11 @@ def build_worker(s: Services, connection=None, queue_names=QUEUE_NAMES) -> Worke
                   worker_ttl=WORKER_TTL, maintenance_interval=MAINTENANCE_INTERVAL)
 
 
+def niceness_for(queue_names) -> int:
+    """How much to lower this worker's CPU priority: not at all for one that answers patients."""
+    return 0 if LINE_QUEUE in queue_names else BACKGROUND_NICENESS
+
+
 def warm_up(s: Services, queue_names) -> None:
     """Build before the first job what the first jobs would wait for: the knowledge base takes
     seconds to load (Thai word segmentation builds its dictionary), and the first patients'
@@ -135,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     for problem in fitness_problems(s.redis, embedded=not settings.redis_url and not settings.redis_sentinels):
         logging.getLogger("workers").error("Redis is not fit for queues: %s", problem)
     warm_up(s, args.queues)
+    if niceness := niceness_for(args.queues):
+        os.nice(niceness)
     maintenance = Maintenance(s.redis)
     maintenance.start()
     try:

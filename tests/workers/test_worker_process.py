@@ -92,3 +92,10 @@ def test_plain_heartbeats_are_one_round_trip_at_most_every_few_seconds(services,
         assert redis.hget(worker.key, "last_heartbeat") != b"stale"
     finally:
         worker.register_death()
+
+
+def test_only_workers_that_answer_no_patient_give_way_on_the_cpu():
+    from workers.__main__ import BACKGROUND_NICENESS, niceness_for
+
+    assert niceness_for(("line",)) == niceness_for(("line", "default", "bulk")) == 0
+    assert niceness_for(("default",)) == niceness_for(("bulk", "default")) == BACKGROUND_NICENESS > 0
