@@ -243,7 +243,15 @@ class UserQueue:
     def drain(self, user: str, handle: Callable[[dict], None],
               on_set_aside: Callable[[dict, Exception], None] | None = None, *,
               budget_seconds: float | None = None, should_stop: Callable[[], bool] | None = None) -> int:
-        """Handle the user's due items in order; return how many were handled.
+        """Handle the user's due items in order; return how many were handled (see ``_drain``)."""
+        return self._drain(user, handle, on_set_aside, budget_seconds=budget_seconds, should_stop=should_stop)[0]
+
+    def _drain(self, user: str, handle: Callable[[dict], None],
+               on_set_aside: Callable[[dict, Exception], None] | None = None, *,
+               budget_seconds: float | None = None,
+               should_stop: Callable[[], bool] | None = None) -> tuple[int, bool]:
+        """Handle the user's due items in order; return how many were handled, and whether the
+        user's list was found empty at the end (and the user taken out of the due index).
 
         First of all, the drain-queued note is cleared: items appended from now on queue a
         new drain. A failure that is not (yet) permanent gives the first item its next due
@@ -255,7 +263,7 @@ class UserQueue:
         items = self._items(user)
         lock = self.redis.lock(self._lock(user), timeout=self.lock_timeout)
         handled, set_aside, started = 0, 0, time.monotonic()
-        finished = False
+        finished = emptied = False
         while not finished and lock.acquire(blocking=False):
             leased_at = time.monotonic()
             try:
@@ -309,10 +317,11 @@ class UserQueue:
             # Checked after releasing: an item queued while we held the lock, whose own drain
             # gave up on the lock, is ours to handle.
             if self._forget_if_empty(user):
+                emptied = True
                 break
         if set_aside:
             raise ItemsSetAside(f"{set_aside} {self.name} item(s) of {mask(user)} set aside in {self.dead_key}")
-        return handled
+        return handled, emptied
 
     def drain_and_hand_over(self, user: str, handle: Callable[[dict], None], enqueue_next: Callable[[str], None],
                             on_set_aside: Callable[[dict, Exception], None] | None = None, *,
@@ -320,12 +329,15 @@ class UserQueue:
         """``drain`` within a budget; if items are left that are due now, ``enqueue_next(user)`` queues the
         next drain. (A first item waiting out a backoff is left to the sweeper, at its due time.)"""
         try:
-            handled = self.drain(user, handle, on_set_aside, budget_seconds=budget_seconds, should_stop=should_stop)
+            handled, emptied = self._drain(user, handle, on_set_aside, budget_seconds=budget_seconds,
+                                           should_stop=should_stop)
         except ItemsSetAside:
             if self.due_now(user):
                 enqueue_next(user)
             raise
-        if self.due_now(user):
+        # Found empty: whatever is appended from then on comes with a drain of its own (the note
+        # was cleared as this drain started), so there is nothing to look at.
+        if not emptied and self.due_now(user):
             enqueue_next(user)
         return handled
 
