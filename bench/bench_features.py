@@ -255,6 +255,17 @@ def start(name: str, command: list[str], env) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def workers_ready(connection, count: int, timeout: float = 60) -> None:
+    """Wait until ``count`` workers have registered with RQ (they do once started up, the knowledge
+    base loaded): start-up is not answer latency."""
+    from rq import Worker
+    deadline = time.monotonic() + timeout
+    while Worker.count(connection=connection) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the workers did not start")
+        time.sleep(0.1)
+
+
 def latency_run(port: int, seconds: float, rate: float = 40.0) -> tuple[list[float], int]:
     """Paced webhooks; latency = LINE stub's reply time minus the scheduled send time."""
     bodies = signed_bodies(int(rate * seconds), users=400, secret=SECRET)
@@ -369,7 +380,7 @@ def latency_phase(args, env, connection, figures) -> None:
         ("bulk", [sys.executable, "-m", "workers", "--queues", "bulk,default"]))]
     try:
         with Server("wsgi:app", env) as server:
-            time.sleep(2)  # the workers' start-up
+            workers_ready(connection, len(procs))
             idle, idle_errors = latency_run(server.port, args.paced_seconds / 2)
             load_before = os.getloadavg()[0]
             queued = bulk_work(connection, args.rows, args.mirror_items)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import time
 
 from rq import SimpleWorker
 from rq.job_lifecycle import call_exception_handlers
@@ -28,7 +29,7 @@ from integrations.metrics import mark_process_dead
 from workers import runtime
 from workers.failures import failure_text, stack_of
 from workers.maintenance import Maintenance
-from workers.queues import QUEUE_NAMES, get_queue
+from workers.queues import LINE_QUEUE, QUEUE_NAMES, get_queue
 from workers.redis_client import fitness_problems
 from workers.services import Services
 
@@ -37,12 +38,33 @@ MAINTENANCE_INTERVAL = 15
 #: The worker's registration TTL; RQ also blocks on the queues for this less 15 s, so
 #: maintenance runs at least that often on an idle worker.
 WORKER_TTL = 35
+#: Seconds between two of RQ's plain worker heartbeats. RQ sends three per job, each three round
+#: trips (a third of its Redis traffic per job); the worker's key lives ``WORKER_TTL`` + 60 s, and
+#: the suspension check before every job beats as well (in its own round trip).
+HEARTBEAT_EVERY = 5
+#: CPU priority (``nice``) of a worker that answers no patient (no ``line`` queue): when web,
+#: workers and Redis share cores, a MOPH push or a mirror backlog must not slow the answers down.
+#: It only matters while the CPU is short; then the background still gets a share (CFS weights).
+BACKGROUND_NICENESS = 10
 
 
 class Worker(SimpleWorker):
-    """RQ's worker, but a failed job's stored and logged text is ``workers.failures.failure_text``."""
+    """RQ's worker, but a failed job's stored and logged text is ``workers.failures.failure_text``,
+    and plain heartbeats are one round trip, at most every ``HEARTBEAT_EVERY`` seconds."""
 
     _failure: str | None = None
+    _beat_at = float("-inf")
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        if pipeline is not None:  # joins a round trip RQ makes anyway
+            super().heartbeat(timeout, pipeline=pipeline)
+        elif timeout is None and time.monotonic() - self._beat_at < HEARTBEAT_EVERY:
+            return  # one was sent just now; a beat with a timeout (a job's) is always sent
+        else:
+            with self.connection.pipeline(transaction=False) as pipe:
+                super().heartbeat(timeout, pipeline=pipe)
+                pipe.execute()
+        self._beat_at = time.monotonic()
 
     def request_stop(self, signum, frame):
         runtime.request_stop()  # bounded loops (drains) hand over between items
@@ -82,6 +104,19 @@ def build_worker(s: Services, connection=None, queue_names=QUEUE_NAMES) -> Worke
                   worker_ttl=WORKER_TTL, maintenance_interval=MAINTENANCE_INTERVAL)
 
 
+def niceness_for(queue_names) -> int:
+    """How much to lower this worker's CPU priority: not at all for one that answers patients."""
+    return 0 if LINE_QUEUE in queue_names else BACKGROUND_NICENESS
+
+
+def warm_up(s: Services, queue_names) -> None:
+    """Build before the first job what the first jobs would wait for: the knowledge base takes
+    seconds to load (Thai word segmentation builds its dictionary), and the first patients'
+    answers would wait behind it."""
+    if LINE_QUEUE in queue_names:
+        s.dialog
+
+
 def parse_queues(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in QUEUE_NAMES]
@@ -108,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("workers").warning("not configured yet: %s", ", ".join(missing))
     for problem in fitness_problems(s.redis, embedded=not settings.redis_url and not settings.redis_sentinels):
         logging.getLogger("workers").error("Redis is not fit for queues: %s", problem)
+    warm_up(s, args.queues)
+    if niceness := niceness_for(args.queues):
+        os.nice(niceness)
     maintenance = Maintenance(s.redis)
     maintenance.start()
     try:

@@ -88,6 +88,7 @@ def _verification_requests(connection: redis_lib.Redis, user: str) -> list[str]:
 def _queue_keys(queue, user: str) -> list[str]:
     connection = queue.redis
     connection.zrem(queue.due_key, user)
+    connection.lrem(queue.ready_key, 0, user)
     return [queue._items(user), queue._attempts(user), queue._pending(user)]
 
 

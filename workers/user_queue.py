@@ -28,7 +28,9 @@ Redis, for a queue named ``<name>``:
   <name>-due                sorted set: user -> when the first item is due (present while items wait)
   <name>-lock:<user>        the drain lock                                        lock_timeout
   <name>-attempts:<user>    hash: failed attempts of the first item               seen_ttl
-  <name>-pending:<user>     a drain job is queued (value: when it was queued)     pending_ttl
+  <name>-pending:<user>     a drain is coming (value: when it was queued)          pending_ttl
+  <name>-ready              users whose drain is left to a running or queued batch (``mark_ready``),
+                            oldest first                                          pending_ttl after the last
   <dead_key>                set-aside items, newest first: JSON {user, at, reason, item (the raw
                             item)}; older entries are the raw item alone     dead_kept entries, dead_ttl
 
@@ -39,12 +41,11 @@ in the dead list, removed from it in the same step, so that it is replayed once.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 import traceback
-from dataclasses import dataclass
+import uuid
 from typing import Any, Callable, Sequence
 
 import redis
@@ -52,14 +53,13 @@ from redis.exceptions import LockError
 
 from bot.privacy import mask
 from integrations.errors import ProviderError
-from integrations.metrics import ITEM_FAILURES, SET_ASIDE
+from integrations.metrics import ITEM_FAILURES
+from workers.dead_list import DEAD_TTL, ITEM_TTL, DeadItem, DeadList, _fingerprint  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 SEEN_TTL = 7 * 24 * 3600   # longer than any redelivery or retry
 DEAD_KEPT = 1000
-DEAD_TTL = 14 * 24 * 3600  # set-aside items hold patient data: kept long enough to replay, then gone
-ITEM_TTL = 7 * 24 * 3600   # a user's waiting items expire a week after the last append
 PENDING_TTL = 600          # a queued drain that never ran (its job lost) is forgotten after this
 #: Seconds before the n-th retry of a failing first item (the last value repeats).
 DEFAULT_BACKOFF = (5, 15, 30, 60, 120, 300, 600, 900)
@@ -76,52 +76,21 @@ end
 return 0
 """
 
-# Forget the user in the due index only if nothing arrived since the list was seen empty.
-_FORGET_IF_EMPTY = """
-if redis.call('LLEN', KEYS[1]) == 0 then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('DEL', KEYS[3])
-  return 1
+# A drain's last step: its lock released (if still its own), and the user forgotten in the due
+# index if the list is empty, in one step: nothing can be appended unseen in between.
+_RELEASE_AND_FORGET = """
+local mine = 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  mine = 1
 end
-return 0
-"""
-
-
-# Back into the user's list only if the entry was still set aside (so once), past the seen-check.
-# At the end (RPUSH): a drain may be handling the first item right now, and pops it when done.
-_REPLAY = """
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
-  redis.call('RPUSH', KEYS[2], ARGV[2])
-  redis.call('EXPIRE', KEYS[2], ARGV[5])
-  redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[4])
-  redis.call('SET', KEYS[4], '1', 'EX', ARGV[6])
-  return 1
+if redis.call('LLEN', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[3], ARGV[2])
+  redis.call('DEL', KEYS[4])
+  return {mine, 1}
 end
-return 0
+return {mine, 0}
 """
-
-
-@dataclass(frozen=True)
-class DeadItem:
-    """One set-aside entry: whose, when, why, and the item as it was queued."""
-
-    entry: bytes              # the dead list's entry, exactly (what ``replay`` removes)
-    user: str | None          # None for entries written before users were recorded
-    at: float | None
-    reason: str
-    raw: bytes                # the item as it was queued
-
-    @classmethod
-    def parse(cls, entry: bytes) -> "DeadItem":
-        try:
-            found = json.loads(entry)
-        except ValueError:
-            found = None
-        if isinstance(found, dict) and set(found) == {"user", "at", "reason", "item"} \
-                and isinstance(found["item"], str):
-            return cls(entry, found["user"], found["at"], found["reason"], found["item"].encode())
-        return cls(entry, None, None, "", entry)
-
 
 class HoldItem(Exception):
     """Raised by a handler: the item may not be handled yet (a cap), and it is no failure. It stays
@@ -136,7 +105,7 @@ class ItemsSetAside(Exception):
     """Items could not be handled and were set aside in the dead list; raised so the job shows as failed."""
 
 
-class UserQueue:
+class UserQueue(DeadList):
     """One named family of per-user ordered queues (see the module docstring)."""
 
     def __init__(self, connection: redis.Redis, name: str, *, max_attempts: int, lock_timeout: int,
@@ -155,6 +124,7 @@ class UserQueue:
         self.seen_prefix = seen_prefix or f"{name}:seen"
         self.id_field = id_field
         self.due_key = f"{name}-due"
+        self.ready_key = f"{name}-ready"
         self.clock = clock
 
     # -- appending ---------------------------------------------------------------------
@@ -199,6 +169,18 @@ class UserQueue:
         """Note, in the caller's transaction with the job, that a drain for ``user`` is queued."""
         pipeline.set(self._pending(user), self.clock(), ex=PENDING_TTL)
 
+    def mark_ready(self, user: str, pipeline) -> None:
+        """In the caller's transaction: the drain-queued note, and ``user`` at the end of the ready list,
+        for a drain job that takes users from it (``take_ready``) instead of a job of the user's own."""
+        self.mark_drain_queued(user, pipeline)
+        pipeline.rpush(self.ready_key, user)
+        pipeline.expire(self.ready_key, PENDING_TTL)
+
+    def take_ready(self) -> str | None:
+        """The user longest on the ready list, taken off it (None: it is empty)."""
+        user = self.redis.lpop(self.ready_key)
+        return user.decode() if isinstance(user, bytes) else user
+
     def drain_note(self, user: str, pipeline) -> None:
         """In the caller's pipeline: when a drain was queued (None: none is known to be), as
         ``drain_queued_since`` answers, among its results."""
@@ -228,7 +210,15 @@ class UserQueue:
     def drain(self, user: str, handle: Callable[[dict], None],
               on_set_aside: Callable[[dict, Exception], None] | None = None, *,
               budget_seconds: float | None = None, should_stop: Callable[[], bool] | None = None) -> int:
-        """Handle the user's due items in order; return how many were handled.
+        """Handle the user's due items in order; return how many were handled (see ``_drain``)."""
+        return self._drain(user, handle, on_set_aside, budget_seconds=budget_seconds, should_stop=should_stop)[0]
+
+    def _drain(self, user: str, handle: Callable[[dict], None],
+               on_set_aside: Callable[[dict, Exception], None] | None = None, *,
+               budget_seconds: float | None = None,
+               should_stop: Callable[[], bool] | None = None) -> tuple[int, bool]:
+        """Handle the user's due items in order; return how many were handled, and whether the
+        user's list was found empty at the end (and the user taken out of the due index).
 
         First of all, the drain-queued note is cleared: items appended from now on queue a
         new drain. A failure that is not (yet) permanent gives the first item its next due
@@ -236,18 +226,16 @@ class UserQueue:
         error)`` runs before an item is set aside (it must be idempotent: if it fails, the
         item stays and the error propagates).
         """
-        self.redis.delete(self._pending(user))
         items = self._items(user)
         lock = self.redis.lock(self._lock(user), timeout=self.lock_timeout)
         handled, set_aside, started = 0, 0, time.monotonic()
-        finished = False
-        while not finished and lock.acquire(blocking=False):
+        finished = emptied = False
+        peek = self._start(user, lock)  # the note cleared, the lock taken, the first item read
+        while peek is not None:
+            due, raw = peek
             leased_at = time.monotonic()
+            released = False
             try:
-                pipe = self.redis.pipeline(transaction=False)
-                pipe.zscore(self.due_key, user)
-                pipe.lindex(items, 0)
-                due, raw = pipe.execute()
                 if raw is not None and due is not None and due > self.clock():
                     break  # waiting out a backoff: the sweeper starts a drain when it is due
                 while raw is not None:
@@ -284,20 +272,23 @@ class UserQueue:
                     if time.monotonic() - leased_at > self.lock_timeout / 3:
                         lock.reacquire()  # renew the lease long before it can lapse
                         leased_at = time.monotonic()
+                if not finished:
+                    # Released and checked in one step: an item queued while we held the lock,
+                    # whose own drain gave up on the lock, is ours to handle.
+                    released = True
+                    emptied = self._release_and_forget(user, lock)
             finally:
-                try:
-                    lock.release()
-                except LockError:
-                    log.warning("%s lock of %s expired while draining", self.name, mask(user))
-            if finished:
+                if not released:
+                    try:
+                        lock.release()
+                    except LockError:
+                        log.warning("%s lock of %s expired while draining", self.name, mask(user))
+            if finished or emptied:
                 break
-            # Checked after releasing: an item queued while we held the lock, whose own drain
-            # gave up on the lock, is ours to handle.
-            if self._forget_if_empty(user):
-                break
+            peek = self._peek(user) if lock.acquire(blocking=False) else None
         if set_aside:
             raise ItemsSetAside(f"{set_aside} {self.name} item(s) of {mask(user)} set aside in {self.dead_key}")
-        return handled
+        return handled, emptied
 
     def drain_and_hand_over(self, user: str, handle: Callable[[dict], None], enqueue_next: Callable[[str], None],
                             on_set_aside: Callable[[dict, Exception], None] | None = None, *,
@@ -305,41 +296,17 @@ class UserQueue:
         """``drain`` within a budget; if items are left that are due now, ``enqueue_next(user)`` queues the
         next drain. (A first item waiting out a backoff is left to the sweeper, at its due time.)"""
         try:
-            handled = self.drain(user, handle, on_set_aside, budget_seconds=budget_seconds, should_stop=should_stop)
+            handled, emptied = self._drain(user, handle, on_set_aside, budget_seconds=budget_seconds,
+                                           should_stop=should_stop)
         except ItemsSetAside:
             if self.due_now(user):
                 enqueue_next(user)
             raise
-        if self.due_now(user):
+        # Found empty: whatever is appended from then on comes with a drain of its own (the note
+        # was cleared as this drain started), so there is nothing to look at.
+        if not emptied and self.due_now(user):
             enqueue_next(user)
         return handled
-
-    # -- set-aside items ----------------------------------------------------------------
-    def dead_items(self, limit: int | None = None) -> list[DeadItem]:
-        """The set-aside items, newest first."""
-        entries = self.redis.lrange(self.dead_key, 0, -1 if limit is None else limit - 1)
-        return [DeadItem.parse(entry) for entry in entries]
-
-    def forget_dead(self, user: str) -> int:
-        """Remove the user's set-aside items (a data subject's erasure); how many were removed."""
-        removed = 0
-        for dead in self.dead_items():
-            owner = dead.user
-            if owner is None:  # an entry from before users were recorded: a LINE event names its user
-                try:
-                    owner = (json.loads(dead.raw).get("source") or {}).get("userId")
-                except (ValueError, AttributeError):
-                    owner = None
-            if owner == user:
-                removed += self.redis.lrem(self.dead_key, 0, dead.entry)
-        return removed
-
-    def replay(self, dead: DeadItem, user: str, item_id: str) -> bool:
-        """Put a set-aside item back at the end of ``user``'s list; False if it was no longer set aside.
-        The caller starts the user's drain."""
-        keys = [self.dead_key, self._items(user), self.due_key, f"{self.seen_prefix}:{item_id}"]
-        args = [dead.entry, dead.raw, self.clock(), user, ITEM_TTL, self.seen_ttl]
-        return bool(self.redis.eval(_REPLAY, len(keys), *keys, *args))
 
     # -- internals -------------------------------------------------------------------
     def _items(self, user: str) -> str:
@@ -360,9 +327,37 @@ class UserQueue:
             return True
         return budget is not None and time.monotonic() - started >= budget
 
-    def _forget_if_empty(self, user: str) -> bool:
-        keys = [self._items(user), self.due_key, self._attempts(user)]
-        return bool(self.redis.eval(_FORGET_IF_EMPTY, len(keys), *keys, user))
+    def _start(self, user: str, lock) -> tuple[float | None, bytes | None] | None:
+        """A drain's first round trip: clear the drain-queued note, take the lock, and read the
+        user's due time and first item (None: another drain holds the user). The lock is redis-py's,
+        given the token it would have set itself, so that its renewal and release work as usual."""
+        token = uuid.uuid4().hex.encode()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(self._pending(user))
+        pipe.set(self._lock(user), token, nx=True, px=int(self.lock_timeout * 1000))
+        pipe.zscore(self.due_key, user)
+        pipe.lindex(self._items(user), 0)
+        _, taken, due, raw = pipe.execute()
+        if not taken:
+            return None
+        lock.local.token = token
+        return due, raw
+
+    def _peek(self, user: str) -> tuple[float | None, bytes | None]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zscore(self.due_key, user)
+        pipe.lindex(self._items(user), 0)
+        due, raw = pipe.execute()
+        return due, raw
+
+    def _release_and_forget(self, user: str, lock) -> bool:
+        """Release the lock and, if the list is empty, forget the user, in one step; whether it was."""
+        keys = [self._lock(user), self._items(user), self.due_key, self._attempts(user)]
+        mine, forgot = self.redis.eval(_RELEASE_AND_FORGET, len(keys), *keys, lock.local.token, user)
+        lock.local.token = None
+        if not mine:
+            log.warning("%s lock of %s expired while draining", self.name, mask(user))
+        return bool(forgot)
 
     def retry_delay(self, attempts: int) -> int:
         """Seconds to wait after the ``attempts``-th failed attempt of an item."""
@@ -395,22 +390,3 @@ class UserQueue:
         log.error("%s item of %s set aside after %d attempt(s): %s: %s%s", self.name, mask(user), attempts,
                   type(exc).__name__, safe, f"\n{stack}" if stack else "")
         return True
-
-    def _move_to_dead(self, user: str, raw: bytes, exc: Exception) -> None:
-        # The reason as logged: a provider's (log-safe) message, else only the exception's type.
-        reason = f"{type(exc).__name__}: {exc}" if isinstance(exc, ProviderError) else type(exc).__name__
-        entry = json.dumps({"user": user, "at": round(self.clock(), 3), "reason": reason[:300],
-                            "item": raw.decode("utf-8", "replace")}, ensure_ascii=False)
-        pipe = self.redis.pipeline()
-        pipe.lpop(self._items(user))
-        pipe.lpush(self.dead_key, entry)
-        pipe.ltrim(self.dead_key, 0, self.dead_kept - 1)
-        pipe.expire(self.dead_key, DEAD_TTL)
-        pipe.hdel(self._attempts(user), _fingerprint(raw))
-        pipe.execute()
-        SET_ASIDE.labels(self.name).inc()
-
-
-def _fingerprint(raw: bytes) -> str:
-    """Which item the attempt count belongs to (only the first item is ever attempted)."""
-    return hashlib.sha256(raw).hexdigest()[:16]

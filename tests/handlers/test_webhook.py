@@ -181,14 +181,21 @@ def test_a_drain_that_starts_between_the_two_steps_gets_a_successor(redis, monke
     user = "U" + "8" * 32
     inbox.accept_events(redis, [text_event("1", user=user)])
     get_queue(redis, LINE_QUEUE).empty()
-    real_mget = redis.mget
+    real_pipeline = redis.pipeline
 
-    def mget_then_drain_starts(keys):
-        found = real_mget(keys)
-        redis.delete(f"line:inbox-pending:{user}")  # what a starting drain does first
-        return found
+    def pipeline(transaction=True, **options):  # the first step's reads, then the drain starts
+        pipe = real_pipeline(transaction=transaction, **options)
+        if not transaction:
+            real_execute = pipe.execute
 
-    monkeypatch.setattr(redis, "mget", mget_then_drain_starts)
+            def execute(*args, **kwargs):
+                found = real_execute(*args, **kwargs)
+                redis.delete(f"line:inbox-pending:{user}")  # what a starting drain does first
+                return found
+            pipe.execute = execute
+        return pipe
+
+    monkeypatch.setattr(redis, "pipeline", pipeline)
     inbox.accept_events(redis, [text_event("2", user=user)])
     assert queued_jobs(redis) == 1
     assert redis.exists(f"line:inbox-pending:{user}")

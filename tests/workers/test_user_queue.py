@@ -174,6 +174,21 @@ def test_a_lock_that_lapsed_mid_drain_is_no_failure(redis, clock, caplog):
     assert [r.getMessage() for r in caplog.records] == [f"{NAME} lock of …aaaa expired while draining"]
 
 
+def test_a_drain_whose_lock_lapsed_leaves_the_new_holders_lock_alone(redis, clock, caplog):
+    queue = make_queue(redis, clock)
+    queue.append(ALICE, "e1", {"n": 1})
+    lock_key = f"{NAME}-lock:{ALICE}"
+
+    def handle(item):  # the lease lapsed, and another drain took the user
+        redis.set(lock_key, "another drain", px=30_000)
+
+    with caplog.at_level(logging.WARNING, logger="workers.user_queue"):
+        assert queue.drain(ALICE, handle) == 1
+    assert redis.get(lock_key) == b"another drain"  # not released by the drain that lost it
+    assert queue.pending(ALICE) == [] and redis.zscore(queue.due_key, ALICE) is None
+    assert [r.getMessage() for r in caplog.records] == [f"{NAME} lock of …aaaa expired while draining"]
+
+
 # -- attempts, backoff, setting aside --------------------------------------------------------------
 def test_retry_delay_follows_the_backoff_and_repeats_its_last_value(redis, clock):
     queue = make_queue(redis, clock, backoff=(5, 15, 30))

@@ -60,3 +60,42 @@ def test_two_worker_processes_answer_each_user_in_order(webhook, redis_server, l
     logs = "".join(outputs)
     assert "ข้อความลับ" not in logs  # patient text never reaches worker logs
     assert all(u not in logs for u in users)  # user ids only masked
+
+
+def test_a_line_worker_loads_the_knowledge_base_before_its_first_job(services):
+    from workers.__main__ import warm_up
+
+    warm_up(services, ("default", "bulk"))
+    assert "knowledge" not in services.__dict__  # a worker without patients to answer does not need it
+    warm_up(services, ("line", "default"))
+    assert "knowledge" in services.__dict__ and services.dialog.kb is services.knowledge
+
+
+def test_plain_heartbeats_are_one_round_trip_at_most_every_few_seconds(services, redis):
+    from workers.__main__ import HEARTBEAT_EVERY, build_worker
+
+    worker = build_worker(services, connection=redis)
+    worker.register_birth()
+    try:
+        redis.hset(worker.key, "last_heartbeat", "never")
+        worker.heartbeat()
+        first = redis.hget(worker.key, "last_heartbeat")
+        assert first != b"never" and 0 < redis.ttl(worker.key) <= worker.worker_ttl + 60
+        redis.hset(worker.key, "last_heartbeat", "skipped")
+        worker.heartbeat()  # just beat: not sent again
+        assert redis.hget(worker.key, "last_heartbeat") == b"skipped"
+        worker.heartbeat(500)  # a job's heartbeat (with its timeout) always goes out
+        assert redis.hget(worker.key, "last_heartbeat") != b"skipped" and redis.ttl(worker.key) > 400
+        worker._beat_at -= HEARTBEAT_EVERY  # as if the last beat was that long ago
+        redis.hset(worker.key, "last_heartbeat", "stale")
+        worker.heartbeat()
+        assert redis.hget(worker.key, "last_heartbeat") != b"stale"
+    finally:
+        worker.register_death()
+
+
+def test_only_workers_that_answer_no_patient_give_way_on_the_cpu():
+    from workers.__main__ import BACKGROUND_NICENESS, niceness_for
+
+    assert niceness_for(("line",)) == niceness_for(("line", "default", "bulk")) == 0
+    assert niceness_for(("default",)) == niceness_for(("bulk", "default")) == BACKGROUND_NICENESS > 0

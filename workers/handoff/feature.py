@@ -68,8 +68,10 @@ class HandoffFeature:
             return None
         emergency = turn.proposed is not None and turn.proposed.intent == Intent.EMERGENCY
         try:
-            self._decide_redaction(turn)
-            return self._answer(turn) if self.handoff else None
+            read, state = self._decide_redaction(turn)
+            if not self.handoff:
+                return None
+            return self._answer(turn, state if read else self.store.state(turn.user_id))
         except Exception as exc:
             if not emergency:
                 raise
@@ -90,19 +92,22 @@ class HandoffFeature:
         self.service.finish_turn(user, entries, note, oho_contact=self.handoff and turn.kind != "unfollow")
 
     # -- internals -----------------------------------------------------------------------------
-    def _decide_redaction(self, turn) -> None:
+    def _decide_redaction(self, turn) -> tuple[bool, HandoffState | None]:
         """Whether this turn's text is hidden from LiveDesk (a phone number or an OTP code), decided
         from the verification state *before* the turn, once per event and kept with it in Redis:
-        the verification feature moves on within the turn, and a retried turn must decide the same."""
-        if turn.kind == "text":
-            decided = self.store.decide_redaction(turn.event_id,
-                                                  verification_in_progress(self.service.redis, turn.user_id))
-            if len(self._redactions) > 1000:  # turns whose after_send never came (they failed)
-                self._redactions.clear()
-            self._redactions[turn.event_id] = decided  # for after_send: not read back from Redis
+        the verification feature moves on within the turn, and a retried turn must decide the same.
+        Returns (True, the handoff state) when the state was read in the same round trip."""
+        if turn.kind != "text":
+            return False, None
+        decided, state = self.store.decide_redaction_and_state(
+            turn.event_id, verification_in_progress(self.service.redis, turn.user_id),
+            turn.user_id if self.handoff else None)
+        if len(self._redactions) > 1000:  # turns whose after_send never came (they failed)
+            self._redactions.clear()
+        self._redactions[turn.event_id] = decided  # for after_send: not read back from Redis
+        return self.handoff, state
 
-    def _answer(self, turn) -> Reply | None:
-        state = self.store.state(turn.user_id)
+    def _answer(self, turn, state: HandoffState | None) -> Reply | None:
         if state is not None:
             return self._while_open(turn, state)
         action = postback_action(turn.postback) if turn.kind == "postback" else None

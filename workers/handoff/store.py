@@ -288,11 +288,20 @@ class HandoffStore:
     def decide_redaction(self, event_id: str, redact: bool) -> bool:
         """Keep the first decision for ``event_id`` and return it: a retried turn, run after the
         verification has moved on, must not mirror the code the first attempt hid."""
+        return self.decide_redaction_and_state(event_id, redact, None)[0]
+
+    def decide_redaction_and_state(self, event_id: str, redact: bool,
+                                   user: str | None) -> tuple[bool, HandoffState | None]:
+        """``decide_redaction``, and ``user``'s handoff state (None: no user, or no handoff open)
+        read in the same round trip: a turn needs both."""
         key = f"handoff:redact:{event_id}"
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(key, "1" if redact else "0", nx=True, ex=MARKER_TTL)
         pipe.get(key)
-        return pipe.execute()[1] == b"1"
+        if user is not None:
+            pipe.hgetall(_state_key(user))
+        found = pipe.execute()
+        return found[1] == b"1", HandoffState.from_fields(found[2]) if user is not None else None
 
     def redacted(self, event_id: str) -> bool:
         return self.redis.get(f"handoff:redact:{event_id}") == b"1"

@@ -99,8 +99,10 @@ class LineEventHandler:
                 self.send(raw_event, turn.proposed)
             raise
         sent = reply if reply is not None and reply.messages else None
-        if sent is not None and not self.answered(turn.event_id):
-            self.send(raw_event, sent)
+        if sent is not None:
+            answered, first_use = self._answered_or_claim(turn.event_id, raw_event.get("replyToken"))
+            if not answered:
+                self.send(raw_event, sent, first_use=first_use)
         for feature in self.features:
             feature.after_send(turn, sent)
         return sent
@@ -126,12 +128,13 @@ class LineEventHandler:
         log.debug("no answer for LINE event type %r", kind)  # unfollow, join, read receipts…
         return None
 
-    def send(self, raw_event: dict, reply: Reply) -> str:
+    def send(self, raw_event: dict, reply: Reply, *, first_use: bool | None = None) -> str:
         """Reply with the event's token if it is ours to use, else push with the event's retry key;
-        record what LINE accepted before anything else."""
+        record what LINE accepted before anything else. ``first_use``: the token's claim was
+        taken already (``_answered_or_claim``), and whether this attempt got it."""
         eid = event_id(raw_event)
         to = chat_of(raw_event)
-        how = self._reply(raw_event.get("replyToken"), eid, to, reply.messages)
+        how = self._reply(raw_event.get("replyToken"), eid, to, reply.messages, first_use)
         if how is None:
             self.line.push(to, reply.messages, retry_key_for("answer", eid))
             how = "push"
@@ -143,7 +146,8 @@ class LineEventHandler:
         log.info("answered %s of %s with %s (%s)", raw_event.get("type"), mask(to), reply.intent, how)
         return how
 
-    def _reply(self, token: str | None, eid: str, to: str | None, messages: list[dict]) -> str | None:
+    def _reply(self, token: str | None, eid: str, to: str | None, messages: list[dict],
+               first_use: bool | None = None) -> str | None:
         """Use the reply token at most once; "reply" when LINE took it, None when a push must follow.
 
         The token is claimed before its use. A later attempt that finds the claim but no word of
@@ -154,9 +158,10 @@ class LineEventHandler:
         """
         if not token:
             return None
-        claim = f"line:reply-claimed:{eid}"
+        claim = _claim_key(eid)
         now = self.clock()
-        first_use = self.redis.set(claim, now, nx=True, ex=REPLY_CLAIM_TTL)
+        if first_use is None:
+            first_use = self.redis.set(claim, now, nx=True, ex=REPLY_CLAIM_TTL)
         if not first_use:
             claimed_at = float(self.redis.get(claim) or 0)
             if self.redis.exists(f"line:reply-failed:{eid}") or now - claimed_at > REPLY_TOKEN_FRESH:
@@ -173,6 +178,17 @@ class LineEventHandler:
                 raise
             log.info("line reply refused (%s); pushing instead", exc.status or "no answer")
             return None
+
+    def _answered_or_claim(self, event_id: str, token: str | None) -> tuple[bool, bool | None]:
+        """Whether LINE accepted an answer to this event already and, for a reply token, whether
+        this attempt claimed it first (as ``_reply`` would), in one round trip. A claim taken for
+        an event that turns out answered changes nothing: nothing is sent for it again."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(_answered_key(event_id))
+        if token:
+            pipe.set(_claim_key(event_id), self.clock(), nx=True, ex=REPLY_CLAIM_TTL)
+        found = pipe.execute()
+        return bool(found[0]), (bool(found[1]) if token else None)
 
     def answered(self, event_id: str) -> bool:
         """Whether LINE accepted an answer to this event already (a retried or redelivered turn)."""
@@ -199,3 +215,7 @@ def chat_of(event: dict) -> str:
 
 def _answered_key(event_id: str) -> str:
     return f"line:answered:{event_id}"
+
+
+def _claim_key(event_id: str) -> str:
+    return f"line:reply-claimed:{event_id}"

@@ -21,12 +21,25 @@ a failing event is retried on its own backoff, and after ``MAX_EVENT_ATTEMPTS``
 A drain is bounded (``DRAIN_BUDGET`` seconds, or a SIGTERM between events) and
 then queues the next one. Inboxes whose drain was lost are found by the sweeper
 (``workers/maintenance.py``).
+
+Batches: RQ's own work per job costs about as much as answering an event. When
+``ENOUGH_QUEUED_DRAINS`` drain jobs already wait (a backlog), a user who needs a drain
+gets no job of their own: the webhook puts them on the ready list
+(``line:inbox-ready``), and every drain job, after its own user, takes users from that
+list (oldest first) until it is empty, ``BATCH_USERS`` were taken or the budget is
+spent, and then queues a drain for the next one. The webhook checks, in the transaction
+that puts a user on the list, that a drain job is still waiting to start; if none is
+(they all started in between), it queues one. The drain-queued note is set as for a job
+of the user's own, so the sweeper's view is unchanged: a user left on the list by a
+drain that died is started again once the note is ``DRAIN_LOST_AFTER`` old.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -35,8 +48,10 @@ import redis
 
 from bot.privacy import mask
 from workers.line import jobs
-from workers.queues import LINE_QUEUE, enqueue
-from workers.user_queue import UserQueue
+from workers.queues import LINE_QUEUE, enqueue, get_queue
+from workers.user_queue import ItemsSetAside, UserQueue
+
+log = logging.getLogger(__name__)
 
 SEEN_TTL = 7 * 24 * 3600          # LINE redelivers for a while; a week is ample
 #: Retries of an event that keeps failing: its first try, then these waits (about an hour
@@ -46,6 +61,10 @@ MAX_EVENT_ATTEMPTS = len(EVENT_BACKOFF) + 1
 DRAIN_BUDGET = 20                 # seconds one drain job works before it hands over to the next
 LOCK_TIMEOUT = 30                 # a killed drain blocks its user this long at most (renewed while alive)
 JOB_TIMEOUT = 90                  # budget + one slow event, with room
+#: Drain jobs waiting to start beyond which a user who needs a drain is put on the ready list
+#: instead of getting a job (more than there are worker processes, so that none idles).
+ENOUGH_QUEUED_DRAINS = 4
+BATCH_USERS = 100                 # users one drain job takes from the ready list at most
 DEAD_LETTERS = "line:dead-events"
 DEAD_LETTERS_KEPT = 1000
 #: Added to each queued event: when the webhook received it (epoch seconds), for the answer
@@ -84,30 +103,43 @@ def line_inbox(connection: redis.Redis, clock: Callable[[], float] = time.time) 
 def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
     """Queue new events for their users' drains; skip ones already seen. No outbound HTTP.
 
-    Two round trips: read which users have a drain waiting, then one transaction
-    with the seen-checks and appends, a drain job for each user without one,
-    and for the others a re-check that their drain is still waiting, taken
-    atomically with the appends. A drain that started in between (it clears
-    its flag first) may miss the new events, so those users get a new drain in
-    a third step. (A user whose events were all duplicates may still get a
-    drain; it then finds nothing.)
+    Two round trips: read which users have a drain coming and how many drain jobs
+    wait, then one transaction with the seen-checks and appends, a drain job (or,
+    under a backlog, a place on the ready list) for each user without one, and for
+    the others a re-check that their drain is still coming, taken atomically with
+    the appends. A drain that started in between (it clears its flag first) may
+    miss the new events, so those users get a new drain in a third step; so does
+    the ready list if no drain job waits any more. (A user whose events were all
+    duplicates may still get a drain; it then finds nothing.)
     """
     inbox = line_inbox(connection)
     received = round(time.time(), 3)
     users = list(dict.fromkeys(source_key(event) for event in events))
-    waiting = inbox.drain_queued_since(users)
+    queue_key = get_queue(connection, LINE_QUEUE).key
+    with connection.pipeline(transaction=False) as reads:
+        reads.mget([inbox._pending(user) for user in users])
+        reads.llen(queue_key)
+        waiting, queued_jobs = reads.execute()
     covered = [u for u, flag in zip(users, waiting) if flag is not None]
+    fresh = [u for u, flag in zip(users, waiting) if flag is None]
+    own_job = fresh[:max(0, ENOUGH_QUEUED_DRAINS - queued_jobs)]
+    readied = fresh[len(own_job):]
     with connection.pipeline(transaction=True) as pipe:
         pipe.multi()  # explicit, so that RQ adds its commands to this transaction
         for user in covered:
             pipe.exists(inbox._pending(user))
         for event in events:
             inbox.append(source_key(event), event_id(event), {**event, RECEIVED_AT: received}, pipeline=pipe)
-        for user, flag in zip(users, waiting):
-            if flag is None:
-                _enqueue_drain(connection, inbox, user, pipe)
+        for user in own_job:
+            _enqueue_drain(connection, inbox, user, pipe)
+        for user in readied:
+            inbox.mark_ready(user, pipe)
+        if readied:
+            pipe.llen(queue_key)
         results = pipe.execute()
     missed = [user for user, still in zip(covered, results) if not still]
+    if readied and not results[-1]:  # rare: the waiting drain jobs all started in between
+        missed.append(readied[0])     # its drain takes the others from the ready list
     if missed:  # rare: those drains started between our two round trips
         with connection.pipeline(transaction=True) as pipe:
             pipe.multi()
@@ -137,8 +169,44 @@ def _enqueue_drain(connection: redis.Redis, inbox: UserQueue, user: str, pipe) -
 
 def drain_inbox(connection: redis.Redis, user: str, handle: Callable[[dict], None],
                 should_stop: Callable[[], bool] | None = None) -> int:
-    """Handle the user's queued events in order; return how many were handled. A drain that
-    ran out of time (or was asked to stop) queues the next one; a failing event waits for the
-    sweeper, at its due time."""
-    return line_inbox(connection).drain_and_hand_over(
-        user, handle, lambda u: enqueue_drain(connection, u), budget_seconds=DRAIN_BUDGET, should_stop=should_stop)
+    """Handle the user's queued events in order, then those of users on the ready list, one user
+    after the other; return how many events were handled. A drain that ran out of time (or was
+    asked to stop) queues the next one, for its user and for the ready list; a failing event
+    waits for the sweeper, at its due time. Items set aside (``ItemsSetAside``) are reported
+    after the whole batch."""
+    inbox = line_inbox(connection)
+    hand_over = functools.partial(enqueue_drain, connection)
+    started = time.monotonic()
+    handled, taken, set_aside = 0, 0, []
+    current, emptied = user, False
+    try:
+        while True:
+            left = DRAIN_BUDGET - (time.monotonic() - started)
+            try:
+                handled += inbox.drain_and_hand_over(current, handle, hand_over, budget_seconds=left,
+                                                     should_stop=should_stop)
+            except ItemsSetAside as exc:
+                set_aside.append(str(exc))
+            taken += 1
+            if taken > BATCH_USERS or time.monotonic() - started >= DRAIN_BUDGET \
+                    or (should_stop is not None and should_stop()):
+                break
+            current = inbox.take_ready()
+            if current is None:
+                emptied = True
+                break
+    finally:
+        if not emptied:  # stopped early, or failed: whoever waits on the list gets a drain job
+            _hand_over_ready(inbox, hand_over)
+    if set_aside:
+        raise ItemsSetAside("; ".join(set_aside))
+    return handled
+
+
+def _hand_over_ready(inbox: UserQueue, hand_over: Callable[[str], None]) -> None:
+    try:
+        waiting = inbox.take_ready()
+        if waiting is not None:
+            hand_over(waiting)
+    except Exception:  # Redis failing too: the sweeper starts the drains (their notes grow old)
+        log.warning("could not hand the ready list over to a new drain", exc_info=True)
