@@ -38,7 +38,7 @@ from bot.thai_dates import BANGKOK
 from workers.handoff.mirror import Mirrored, bot_line
 from workers.handoff.service import HandoffService
 from workers.handoff.store import NOTE_TRANSCRIPT
-from workers.verification.store import verification_in_progress
+from workers.verification.store import VerificationStore
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class HandoffFeature:
         if turn.kind != "text":
             return False, None
         decided, state = self.store.decide_redaction_and_state(
-            turn.event_id, verification_in_progress(self.service.redis, turn.user_id),
+            turn.event_id, VerificationStore(self.service.redis).turn_state(turn).active,
             turn.user_id if self.handoff else None)
         if len(self._redactions) > 1000:  # turns whose after_send never came (they failed)
             self._redactions.clear()

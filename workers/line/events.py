@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 import redis
@@ -54,6 +54,8 @@ class Turn:
     text: str | None          # for text messages
     postback: str | None      # postback data
     proposed: Reply | None    # the knowledge base's answer (None: nothing to say)
+    #: What a feature read for this turn that a later one needs too (one Redis read, not two).
+    read: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_event(cls, event: dict, proposed: Reply | None) -> "Turn":

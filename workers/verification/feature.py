@@ -47,7 +47,7 @@ class VerificationFeature:
             return Reply(INTENT, [self.dialog.private_chat_only()])  # numbers and codes stay out of groups
         if not _one_to_one(turn) or intent == Intent.EMERGENCY or _asks_for_staff(intent, params):
             return None  # emergencies always reach the patient; staff is the handoff's (see after_send)
-        state = self.store.current_state(turn.user_id)
+        state = self.store.turn_state(turn)
         if state.event_id == turn.event_id:  # this event was handled before (a retried drain)
             if state.pending:  # ... but its action had not finished: finish it now
                 return self._carry_out(turn.user_id, state)

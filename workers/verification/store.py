@@ -102,6 +102,13 @@ class VerificationStore:
                 return replace(state, sent_at=state.sent_at + paced - state.paced, paced=paced)
         return state
 
+    def turn_state(self, turn) -> VerificationState:
+        """``current_state`` of the turn's user, read once per turn (the handoff feature reads it first,
+        to hide a number or a code from LiveDesk; this feature then moves the patient on)."""
+        if "verification" not in turn.read:
+            turn.read["verification"] = self.current_state(turn.user_id)
+        return turn.read["verification"]
+
     def save_state(self, user: str, state: VerificationState, pipe=None) -> None:
         (pipe or self.redis).set(f"verify:state:{user}", json.dumps(state.to_dict(), ensure_ascii=False),
                                  ex=STATE_TTL)
