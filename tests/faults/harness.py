@@ -29,6 +29,7 @@ from pathlib import Path
 import redis as redis_lib
 import requests
 
+from tests.support import wait_for
 from workers.embedded_redis import redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,25 +57,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(condition: Callable[[], object], timeout: float, interval: float = 0.05,
-               what: str = "condition") -> object:
-    """Poll ``condition`` until it is truthy (returned) or ``timeout`` passes (TimeoutError)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not reached within {timeout:.0f} s")
-        time.sleep(interval)
-
-
 def poll_until(condition: Callable[[], object], timeout: float, interval: float = 0.1) -> bool:
-    """Like ``wait_until`` but answers False at the deadline (for tests that report figures either way)."""
+    """Like ``tests.support.wait_for`` but answers False at the deadline (for tests that report figures
+    either way)."""
     try:
-        wait_until(condition, timeout, interval)
+        wait_for(condition, timeout, interval=interval)
         return True
-    except TimeoutError:
+    except AssertionError:
         return False
 
 
@@ -110,7 +99,7 @@ class RedisServer:
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         _LIVE.add(self.proc)
-        wait_until(self.answers, timeout, what=f"redis-server on port {self.port}")
+        wait_for(self.answers, timeout, what=f"redis-server on port {self.port}")
 
     def answers(self) -> bool:
         try:
@@ -474,7 +463,7 @@ class Stack:
                     return False
             # Any other entry: ready once some process of its group registered with RQ (worker or scheduler).
             return bool(self.rq_pids() & self._group_pids(proc)) or self._not_rq(proc)
-        wait_until(ready, timeout, what=f"{proc.name} ready")
+        wait_for(ready, timeout, what=f"{proc.name} ready")
 
     def _not_rq(self, proc: Proc) -> bool:
         """An entry that never registers with RQ (a sweeper, say) counts as ready after a few seconds alive."""

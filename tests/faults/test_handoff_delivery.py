@@ -19,8 +19,9 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from integrations.line import retry_key_for
-from tests.faults.harness import Figures, patient_id, poll_until, wait_until
+from tests.faults.harness import Figures, patient_id, poll_until
 from tests.faults.scenario_support import in_order, report
+from tests.support import wait_for
 from workers.handoff.store import mirror_outbox, patient_outbox
 from workers.queues import DEFAULT_QUEUE
 
@@ -75,12 +76,12 @@ def open_handoff(world, patient: int) -> int:
     """The patient presses "talk to staff"; returns their LiveDesk conversation once all is settled."""
     press = world.event(patient, postback="action=handoff")
     assert world.send(press) == 200
-    wait_until(lambda: (call := first_answer(world, press)) and STARTED in call.texts[0], 15,
+    wait_for(lambda: (call := first_answer(world, press)) and STARTED in call.texts[0], 15,
                what=f"p{patient} told the handoff opened")
-    conversation = wait_until(lambda: world.conversation_of(patient), 15, what=f"p{patient}'s conversation")
-    wait_until(lambda: world.providers.oho.rooms.get(patient_id(patient)) == "agent", 20,
+    conversation = wait_for(lambda: world.conversation_of(patient), 15, what=f"p{patient}'s conversation")
+    wait_for(lambda: world.providers.oho.rooms.get(patient_id(patient)) == "agent", 20,
                what=f"p{patient}'s Oho room with an agent")
-    wait_until(lambda: quiet(world, patient), 30, what=f"p{patient}'s handoff settled")
+    wait_for(lambda: quiet(world, patient), 30, what=f"p{patient}'s handoff settled")
     return conversation
 
 
@@ -124,7 +125,7 @@ def test_livedesk_outage_while_a_patient_in_handoff_keeps_writing(world):
         time.sleep(1)  # pacing: a patient typing, not a synchronisation
     answered.append(world.event(patient, postback="action=handoff"))  # presses "staff" again: a reminder
     world.send(answered[-1])
-    wait_until(lambda: all(first_answer(world, e) for e in answered), 15, what="LINE answers during the outage")
+    wait_for(lambda: all(first_answer(world, e) for e in answered), 15, what="LINE answers during the outage")
     latency = max(first_answer(world, e).at - e.sent_at for e in answered)
     poll_until(lambda: all(t in incoming(world, conversation) for t in texts) and quiet(world, patient, bystander),
                max(5.0, fault_end + 75 - time.monotonic()))
@@ -197,7 +198,7 @@ def test_oho_outage_during_request_agent(world):
     start = time.monotonic()
     press = world.event(patient, postback="action=handoff")
     assert world.send(press) == 200
-    told = wait_until(lambda: first_answer(world, press), 15, what="the patient told")
+    told = wait_for(lambda: first_answer(world, press), 15, what="the patient told")
 
     def labelled() -> bool:
         return "handoff" in (oho.contacts.get(user) or {}).get("labels", [])
@@ -245,7 +246,7 @@ def test_worker_killed_right_after_livedesk_accepted_a_post(world):
     start = time.monotonic()
     press = world.event(patient, postback="action=handoff")  # answered with the reminder: an outgoing post
     world.send(press)
-    wait_until(lambda: killed, 30, what="the worker killed after LiveDesk made the post")
+    wait_for(lambda: killed, 30, what="the worker killed after LiveDesk made the post")
     livedesk.on_accept = None
     fault_end = time.monotonic()
     world.stack.start(killed[0].kind)

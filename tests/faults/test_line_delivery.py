@@ -21,7 +21,8 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from tests.faults.conftest import answer_key
-from tests.faults.harness import answers_by_event, patient_id, poll_until, wait_until
+from tests.faults.harness import answers_by_event, patient_id, poll_until
+from tests.support import wait_for
 from workers.line.inbox import DEAD_LETTERS, line_inbox
 from workers.queues import LINE_QUEUE
 
@@ -101,7 +102,7 @@ def test_burst_with_line_500s_and_the_scheduler_worker_killed(stack, sender, lin
         for i in range(0, 30, 10):
             sender.send_new(patients[i:i + 10])
     # Mid-burst: once every patient's drain has failed and is waiting for its retry.
-    wait_until(lambda: line_api.failed_message_calls() >= 60, 60, what="60 injected LINE failures")
+    wait_for(lambda: line_api.failed_message_calls() >= 60, 60, what="60 injected LINE failures")
     victim = stack.scheduler_holder()
     failures_before_kill = line_api.failed_message_calls()
     notes = f"killed={victim.name if victim else 'none'}(scheduler)"
@@ -141,7 +142,7 @@ def test_line_outage_while_two_patients_keep_writing(stack, sender, line_api, re
         t.start()
     try:
         set_aside_at = []
-        wait_until(lambda: sender.events, 10, what="first message")
+        wait_for(lambda: sender.events, 10, what="first message")
         start = min(e.sent_at for e in sender.events if e.sent_at)
 
         def done_or_lost():
@@ -182,7 +183,7 @@ def test_worker_killed_right_after_line_accepted_its_reply(stack, sender, line_a
 
     line_api.on_accept = kill_the_sender
     sender.send([first])
-    wait_until(lambda: killed, 30, what="the worker killed after LINE accepted the answer")
+    wait_for(lambda: killed, 30, what="the worker killed after LINE accepted the answer")
     line_api.on_accept = None
     stack.start(killed[0].kind)
     second = sender.event(7)
@@ -218,7 +219,7 @@ def test_redis_restart_mid_burst_with_line_redelivery(stack, sender, line_api, r
     thread = threading.Thread(target=burst, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: len(sender.events) >= 80, 30, what="80 webhooks sent")
+        wait_for(lambda: len(sender.events) >= 80, 30, what="80 webhooks sent")
         redis_server.restart(down_for=4)
         fault_end = time.monotonic()
         done.wait(90)

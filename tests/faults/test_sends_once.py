@@ -20,9 +20,10 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from bot.phone import normalize_thai_mobile
-from tests.faults.harness import Figures, poll_until, wait_until
+from tests.faults.harness import Figures, poll_until
 from tests.faults.providers import MophStub, sepsms_error
 from tests.faults.scenario_support import report
+from tests.support import wait_for
 from workers.queues import DEFAULT_QUEUE
 
 pytestmark = pytest.mark.faults
@@ -78,9 +79,9 @@ def test_otp_send_is_never_repeated_when_its_outcome_is_unknown(world):
     for patient in cases:  # the numbers, as close together as patients typing them
         assert world.send(asked[patient]) == 200
     expected = {41: UNCERTAIN_TEXT, 42: UNCERTAIN_TEXT, 43: CODE_SENT_TEXT}
-    wait_until(lambda: all(world.told(p, expected[p]) for p in cases), HANG_SECONDS + 45,
+    wait_for(lambda: all(world.told(p, expected[p]) for p in cases), HANG_SECONDS + 45,
                what="every patient told how their code went")
-    wait_until(lambda: jobs_done(world), 60, what="no OTP job left to run")
+    wait_for(lambda: jobs_done(world), 60, what="no OTP job left to run")
     problems = []
     for patient, (fault, _) in cases.items():
         calls = [c for c in sepsms.calls_to("/otp/send") if to(patient)(c)]
@@ -121,13 +122,13 @@ def test_otp_send_whose_worker_is_killed_mid_turn_is_told_once_and_never_repeate
     sepsms.on_accept = kill_the_sender
     asked = world.event(patient, text="0810000044")
     assert world.send(asked) == 200
-    wait_until(lambda: killed, 30, what="the worker killed after SEPSMS accepted")
+    wait_for(lambda: killed, 30, what="the worker killed after SEPSMS accepted")
     sepsms.on_accept = None
     victim, killed_at = killed[0]
     world.stack.start(victim.kind)
-    wait_until(lambda: world.told(patient, UNCERTAIN_TEXT), 90, what="the patient told after the kill")
+    wait_for(lambda: world.told(patient, UNCERTAIN_TEXT), 90, what="the patient told after the kill")
     told_at = time.monotonic()
-    wait_until(lambda: jobs_done(world), 60, what="no OTP job left to run")
+    wait_for(lambda: jobs_done(world), 60, what="no OTP job left to run")
     told = {text: len(world.told(patient, text)) for text in (UNCERTAIN_TEXT, CODE_SENT_TEXT, FAILED_TEXT)}
     texted = sepsms.texted(number)
     fig = report(Figures(
@@ -152,9 +153,9 @@ def test_a_morning_rush_is_sent_at_sepsms_pace_and_nobody_is_told_it_failed(worl
     asked = [world.event(patient, text=numbers[patient]) for patient in patients]
     start = time.monotonic()
     assert world.send(*asked) == 200
-    wait_until(lambda: all(world.told(p, CODE_SENT_TEXT) for p in patients), 150,
+    wait_for(lambda: all(world.told(p, CODE_SENT_TEXT) for p in patients), 150,
                what="every patient told their code's reference")
-    wait_until(lambda: jobs_done(world), 60, what="no OTP job left to run")
+    wait_for(lambda: jobs_done(world), 60, what="no OTP job left to run")
     sends = sorted(c.at for c in sepsms.calls_to("/otp/send") if c.acted)
     busiest = max(sum(1 for t in sends if s <= t < s + 60) for s in sends)
     problems = []
@@ -203,7 +204,7 @@ def test_moph_send_now_is_never_sent_twice(world):
     answer = world.appointments(rows)
     assert answer.status_code == 202, answer.text
     notices = dict(zip(cases, (item["notice_id"] for item in answer.json()["items"])))
-    wait_until(lambda: killed, 30, what="the worker killed after MOPH accepted")
+    wait_for(lambda: killed, 30, what="the worker killed after MOPH accepted")
     moph.on_accept = None
     victim, killed_at = killed[0]
     world.stack.start(victim.kind)

@@ -36,6 +36,7 @@ from integrations.moph import (
     TokenRefreshBusy,
 )
 from tests.moph_support import BASE, OK, SEND_NOW, TOKEN_URL, UPLOAD_CSV, UPLOAD_JSON, UPLOAD_MESSAGE, fake_jwt
+from tests.support import wait_for
 
 PASSWORD_HASH = "FAKEHASH0123456789ABCDEF"
 NOW = float(int(time.time()))  # the clients' clock; fake_jwt() tokens expire a day after it
@@ -164,14 +165,6 @@ def test_refresh_after_the_cache_lapses(redis, stub):
     assert [bearer(c) for c in send_calls(stub)] == [f"Bearer {old}", f"Bearer {new}"]
 
 
-def wait_until(condition, seconds: float = 5.0) -> None:
-    """Poll an observable condition (not a fixed pause) until it holds."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
-
-
 def test_a_waiter_takes_the_token_of_the_lock_holder(redis, redis_server, stub):
     # Another process holds the refresh lock: we wait for it, then take its token instead
     # of fetching a second one (and re-read the cache once the lock is ours).
@@ -184,8 +177,8 @@ def test_a_waiter_takes_the_token_of_the_lock_holder(redis, redis_server, stub):
     thread = threading.Thread(target=lambda: got.update(token=waiter.access_token()), daemon=True)
     thread.start()
     # The waiter missed the cache and now tries for the lock: its last command is the SET NX.
-    wait_until(lambda: any(c.get("name") == "moph-waiter" and c.get("cmd") == "set"
-                           for c in redis.client_list()))
+    wait_for(lambda: any(c.get("name") == "moph-waiter" and c.get("cmd") == "set"
+                         for c in redis.client_list()), 5.0, what="the waiter blocked on the lock")
     redis.set(waiter.token_key, theirs, ex=600)
     holder.release()
     thread.join(10)

@@ -23,6 +23,7 @@ def free_port() -> int:
 
 
 def wait_until(condition, timeout: float = 40.0, what: str = "condition"):
+    """``tests.support.wait_for`` that also rides out Redis errors: during a failover they are expected."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
