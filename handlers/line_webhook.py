@@ -1,7 +1,8 @@
 """``POST /callback``: LINE's webhook. Verify, queue, answer 200: the work happens in a worker.
 
 LINE counts a webhook as failed after about 2 s, so nothing here calls out over
-HTTP; the only I/O is one Redis round trip per event. The body is never logged:
+HTTP; the only I/O is one Redis round trip per request (two when a user's drain job is
+queued: see ``workers/line/inbox.py``). The body is never logged:
 it carries what patients wrote.
 """
 

@@ -29,6 +29,11 @@ def get_queue(connection: redis.Redis, name: str = DEFAULT_QUEUE) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
+def queue_key(name: str) -> str:
+    """The Redis list of a queue's waiting job ids (what ``get_queue(...).key`` is, without building a Queue)."""
+    return Queue.redis_queue_namespace_prefix + name
+
+
 def job_options(*, description: str, job_id: str | None = None, timeout: int = DEFAULT_TIMEOUT,
                 retry: Retry | None = DEFAULT_RETRY, **options: Any) -> dict[str, Any]:
     """The options every job gets; shared by ``enqueue``, ``enqueue_at`` and ``prepare``."""

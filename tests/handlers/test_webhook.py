@@ -4,8 +4,12 @@ import json
 import logging
 import time
 
+import pytest
+from redis import exceptions as redis_errors
+
 from tests.support import text_event
 from workers.line.inbox import RECEIVED_AT, event_id
+from workers.maintenance import sweep
 from workers.queues import LINE_QUEUE, get_queue
 
 
@@ -175,33 +179,35 @@ def test_a_lost_drain_is_started_again_by_the_sweeper_not_by_the_next_message(we
     assert redis.llen(f"line:inbox:{user}") == 2  # nothing was lost meanwhile
 
 
-def test_a_drain_that_starts_between_the_two_steps_gets_a_successor(redis, monkeypatch):
-    """The flag was read as set, but the drain cleared it before the append: a new drain is queued."""
+def test_events_whose_drain_job_was_not_queued_are_started_by_the_sweeper(redis, monkeypatch):
+    """The step that queues a user's own drain job fails (the process dies, Redis goes away): the
+    events are in the inbox already, and the sweeper starts their drain; a redelivery adds nothing."""
     from workers.line import inbox
     user = "U" + "8" * 32
-    inbox.accept_events(redis, [text_event("1", user=user)])
-    get_queue(redis, LINE_QUEUE).empty()
-    real_pipeline = redis.pipeline
+    event = text_event("1", user=user)
 
-    def pipeline(transaction=True, **options):  # the first step's reads, then the drain starts
-        pipe = real_pipeline(transaction=transaction, **options)
-        if not transaction:
-            real_execute = pipe.execute
+    def no_pipeline(*args, **kwargs):
+        raise redis_errors.ConnectionError("gone")
 
-            def execute(*args, **kwargs):
-                found = real_execute(*args, **kwargs)
-                redis.delete(f"line:inbox-pending:{user}")  # what a starting drain does first
-                return found
-            pipe.execute = execute
-        return pipe
-
-    monkeypatch.setattr(redis, "pipeline", pipeline)
-    inbox.accept_events(redis, [text_event("2", user=user)])
-    assert queued_jobs(redis) == 1
-    assert redis.exists(f"line:inbox-pending:{user}")
+    monkeypatch.setattr(redis, "pipeline", no_pipeline)
+    with pytest.raises(redis_errors.ConnectionError):
+        inbox.accept_events(redis, [event])
+    monkeypatch.undo()
+    assert queued_jobs(redis) == 0 and redis.llen(f"line:inbox:{user}") == 1
+    assert inbox.accept_events(redis, [event]).duplicates == 1
+    assert sweep(redis) == 1
+    assert [j.args for j in get_queue(redis, LINE_QUEUE).jobs] == [[user]]
 
 
 def test_the_receive_time_does_not_change_the_id_of_an_event_without_one():
     event = text_event("hi")
     del event["webhookEventId"]
     assert event_id({**event, RECEIVED_AT: 1.0}) == event_id({**event, RECEIVED_AT: 2.0}) == event_id(event)
+
+
+def test_events_are_accepted_by_a_redis_that_never_saw_the_script(redis):
+    """After a failover the new master has no cached scripts: the script is loaded again."""
+    from workers.line.inbox import accept_events
+    assert accept_events(redis, [text_event("1")]).queued == 1
+    redis.script_flush()
+    assert accept_events(redis, [text_event("2")]).queued == 1

@@ -2,6 +2,7 @@
 users, each user's events still in order, once, and nobody left waiting without a drain."""
 
 import pytest
+from redis.connection import AbstractConnection as Connection
 from rq.registry import FinishedJobRegistry
 
 from integrations.errors import InvalidRequestError
@@ -83,28 +84,39 @@ def test_items_set_aside_for_one_user_do_not_stop_the_batch(redis):
     assert {e["source"]["userId"] for e in handled} == set(USERS[ENOUGH_QUEUED_DRAINS:])
 
 
-def test_a_ready_list_whose_waiting_jobs_all_started_meanwhile_gets_a_job(redis, monkeypatch):
-    backlog(redis, users=USERS[:ENOUGH_QUEUED_DRAINS], rounds=1)
-    late = USERS[-1]
-    real_pipeline = redis.pipeline
+def test_under_a_backlog_the_webhook_needs_one_redis_round_trip(redis, monkeypatch):
+    backlog(redis, rounds=1)
+    trips = []
+    real_send = Connection.send_packed_command
 
-    def pipeline(transaction=True, **options):  # after the first step's reads, the workers take every job
-        pipe = real_pipeline(transaction=transaction, **options)
-        if not transaction:
-            real_execute = pipe.execute
+    def send(self, *args, **kwargs):  # redis-py's one write per round trip, counted
+        trips.append(1)
+        return real_send(self, *args, **kwargs)
 
-            def execute(*args, **kwargs):
-                found = real_execute(*args, **kwargs)
-                get_queue(redis, LINE_QUEUE).empty()
-                return found
-            pipe.execute = execute
-        return pipe
-
-    monkeypatch.setattr(redis, "pipeline", pipeline)
-    accept_events(redis, [text_event("late", user=late)])
+    monkeypatch.setattr(Connection, "send_packed_command", send)
+    accepted = accept_events(redis, [text_event("late", user="U" + "c" * 32), text_event("again", user=USERS[-1])])
     monkeypatch.undo()
-    assert [u.decode() for u in redis.lrange(READY, 0, -1)] == [late]
-    assert [j.args for j in get_queue(redis, LINE_QUEUE).jobs] == [[late]]  # not stranded on the list
+    assert accepted.queued == 2 and len(trips) == 1
+    assert redis.lrange(READY, -1, -1) == [b"U" + b"c" * 32] and queued_jobs(redis) == ENOUGH_QUEUED_DRAINS
+    assert redis.llen(f"line:inbox:{USERS[-1]}") == 2  # its drain was coming already: only appended
+
+
+def test_with_few_drains_waiting_a_user_gets_a_job_of_their_own(redis):
+    backlog(redis, users=USERS[:ENOUGH_QUEUED_DRAINS], rounds=1)
+    get_queue(redis, LINE_QUEUE).empty()  # the workers took every waiting job
+    late = USERS[-1]
+    accept_events(redis, [text_event("late", user=late)])
+    assert [j.args for j in get_queue(redis, LINE_QUEUE).jobs] == [[late]]  # not left on the ready list
+    assert not redis.exists(READY) and redis.exists(f"line:inbox-pending:{late}")
+
+
+def test_only_events_already_seen_queue_no_drain(redis):
+    event = text_event("once", user=USERS[0])
+    accept_events(redis, [event])
+    drain_inbox(redis, USERS[0], lambda e: None)
+    get_queue(redis, LINE_QUEUE).empty()
+    assert accept_events(redis, [event]).duplicates == 1  # LINE redelivered it
+    assert queued_jobs(redis) == 0 and not redis.exists(f"line:inbox-pending:{USERS[0]}")
 
 
 def test_erasure_takes_the_user_off_the_ready_list(redis):

@@ -2,15 +2,16 @@
 
 The webhook appends each new event to its user's inbox (skipping any
 ``webhookEventId`` it has seen) and, unless a drain job for that user is
-already waiting to start, enqueues one, all in one transaction.
+already waiting to start, enqueues one (``accept_events``: one Lua script, and
+a transaction for the job only when one is needed).
 
 Coalescing: a patient often sends several short messages in a row, and a
 backlog makes every user's events pile up; one drain handles them all, so
 queueing a job per event would only add RQ's per-job cost. The inbox's
 drain-queued note (``line:inbox-pending:<user>``) is set with the job, in the
 same transaction, and the drain clears it as its first step, before it reads
-the inbox: an event appended in a transaction that still sees the note is sure
-to be read by the waiting drain.
+the inbox: an event appended by a script that still sees the note is sure to be
+read by the waiting drain.
 
 The inbox is a ``UserQueue`` (``workers/user_queue.py``): one drain per user at a
 time, an event leaves the inbox only after it is handled (handlers are
@@ -27,9 +28,9 @@ Batches: RQ's own work per job costs about as much as answering an event. When
 gets no job of their own: the webhook puts them on the ready list
 (``line:inbox-ready``), and every drain job, after its own user, takes users from that
 list (oldest first) until it is empty, ``BATCH_USERS`` were taken or the budget is
-spent, and then queues a drain for the next one. The webhook checks, in the transaction
-that puts a user on the list, that a drain job is still waiting to start; if none is
-(they all started in between), it queues one. The drain-queued note is set as for a job
+spent, and then queues a drain for the next one. The webhook counts the waiting jobs in
+the script that puts a user on the list, so a job is sure to be waiting for the list. Under
+a backlog the webhook thus costs one Redis round trip. The drain-queued note is set as for a job
 of the user's own, so the sweeper's view is unchanged: a user left on the list by a
 drain that died is started again once the note is ``DRAIN_LOST_AFTER`` old.
 """
@@ -45,11 +46,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import redis
+from redis.commands.core import Script
 
 from bot.privacy import mask
 from workers.line import jobs
-from workers.queues import LINE_QUEUE, enqueue, get_queue
-from workers.user_queue import ItemsSetAside, UserQueue
+from workers.queues import LINE_QUEUE, enqueue, queue_key
+from workers.user_queue import ITEM_TTL, PENDING_TTL, ItemsSetAside, UserQueue
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ DEAD_LETTERS_KEPT = 1000
 #: Added to each queued event: when the webhook received it (epoch seconds), for the answer
 #: latency and the backlog's age. Not LINE's: ``event_id`` leaves it out of its digest.
 RECEIVED_AT = "_receivedAt"
+LINE_QUEUE_KEY = queue_key(LINE_QUEUE)
 
 @dataclass
 class Accepted:
@@ -100,54 +103,85 @@ def line_inbox(connection: redis.Redis, clock: Callable[[], float] = time.time) 
                      seen_prefix="line:seen", clock=clock)
 
 
+# The webhook's step, atomic: seen-check and append of each event (as ``UserQueue.append``
+# does), then each user with something new routed: a drain is coming (its note is set) ->
+# nothing; drain jobs enough waiting -> the note and a place on the ready list; else the
+# caller queues a job of the user's own (answer 2). One script, so that no drain can start
+# between the look at its note and the appends, and no waiting job between the count and
+# the ready list.
+# KEYS: the line RQ queue, the ready list, the due index; per user its items and its note;
+#       per event its seen marker.
+# ARGV: seen TTL, items TTL, now, note TTL, enough waiting drains, number of users, the users;
+#       per event its user's number (from 1) and its JSON.
+_ACCEPT = Script(None, b"""
+local users = tonumber(ARGV[6])
+local first_event_key, first_event_arg = 3 + 2 * users, 6 + users
+local appended, routes, new_for = {}, {}, {}
+for e = 1, #KEYS - first_event_key do
+  local u = tonumber(ARGV[first_event_arg + 2 * e - 1])
+  if redis.call('SET', KEYS[first_event_key + e], '1', 'NX', 'EX', ARGV[1]) then
+    redis.call('RPUSH', KEYS[2 + 2 * u], ARGV[first_event_arg + 2 * e])
+    redis.call('EXPIRE', KEYS[2 + 2 * u], ARGV[2])
+    redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[6 + u])
+    appended[e], new_for[u] = 1, true
+  else
+    appended[e] = 0
+  end
+end
+local waiting = redis.call('LLEN', KEYS[1])
+for u = 1, users do
+  routes[u] = 0
+  if new_for[u] and redis.call('EXISTS', KEYS[3 + 2 * u]) == 0 then
+    if waiting >= tonumber(ARGV[5]) then
+      redis.call('SET', KEYS[3 + 2 * u], ARGV[3], 'EX', ARGV[4])
+      redis.call('RPUSH', KEYS[2], ARGV[6 + u])
+      redis.call('EXPIRE', KEYS[2], ARGV[4])
+      routes[u] = 1
+    else
+      routes[u] = 2
+      waiting = waiting + 1
+    end
+  end
+end
+return {appended, routes}
+""")  # bytes: no client needed for its digest; called with the caller's
+OWN_JOB = 2
+
+
 def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
     """Queue new events for their users' drains; skip ones already seen. No outbound HTTP.
 
-    Two round trips: read which users have a drain coming and how many drain jobs
-    wait, then one transaction with the seen-checks and appends, a drain job (or,
-    under a backlog, a place on the ready list) for each user without one, and for
-    the others a re-check that their drain is still coming, taken atomically with
-    the appends. A drain that started in between (it clears its flag first) may
-    miss the new events, so those users get a new drain in a third step; so does
-    the ready list if no drain job waits any more. (A user whose events were all
-    duplicates may still get a drain; it then finds nothing.)
+    One round trip (``_ACCEPT``) appends the new events and, for each user with a new one,
+    finds a drain coming, or under a backlog puts the user on the ready list. Only a user
+    who needs a job of their own (fewer than ``ENOUGH_QUEUED_DRAINS`` wait: the service is
+    not behind) costs a second one, the job and its note in one transaction. If that step
+    is lost (the process killed in between), the events are in the inbox and the due
+    index without a note: the sweeper starts their drain within ``SWEEP_INTERVAL``.
     """
+    if not events:
+        return Accepted()
     inbox = line_inbox(connection)
-    received = round(time.time(), 3)
+    now = time.time()
+    received = round(now, 3)
     users = list(dict.fromkeys(source_key(event) for event in events))
-    queue_key = get_queue(connection, LINE_QUEUE).key
-    with connection.pipeline(transaction=False) as reads:
-        reads.mget([inbox._pending(user) for user in users])
-        reads.llen(queue_key)
-        waiting, queued_jobs = reads.execute()
-    covered = [u for u, flag in zip(users, waiting) if flag is not None]
-    fresh = [u for u, flag in zip(users, waiting) if flag is None]
-    own_job = fresh[:max(0, ENOUGH_QUEUED_DRAINS - queued_jobs)]
-    readied = fresh[len(own_job):]
-    with connection.pipeline(transaction=True) as pipe:
-        pipe.multi()  # explicit, so that RQ adds its commands to this transaction
-        for user in covered:
-            pipe.exists(inbox._pending(user))
-        for event in events:
-            inbox.append(source_key(event), event_id(event), {**event, RECEIVED_AT: received}, pipeline=pipe)
-        for user in own_job:
-            _enqueue_drain(connection, inbox, user, pipe)
-        for user in readied:
-            inbox.mark_ready(user, pipe)
-        if readied:
-            pipe.llen(queue_key)
-        results = pipe.execute()
-    missed = [user for user, still in zip(covered, results) if not still]
-    if readied and not results[-1]:  # rare: the waiting drain jobs all started in between
-        missed.append(readied[0])     # its drain takes the others from the ready list
-    if missed:  # rare: those drains started between our two round trips
+    number = {user: n for n, user in enumerate(users, 1)}
+    keys = [LINE_QUEUE_KEY, inbox.ready_key, inbox.due_key]
+    for user in users:
+        keys += [inbox._items(user), inbox._pending(user)]
+    keys += [f"{inbox.seen_prefix}:{event_id(event)}" for event in events]
+    args: list = [inbox.seen_ttl, ITEM_TTL, now, PENDING_TTL, ENOUGH_QUEUED_DRAINS, len(users), *users]
+    for event in events:
+        args += [number[source_key(event)],
+                 json.dumps({**event, RECEIVED_AT: received}, ensure_ascii=False, separators=(",", ":"))]
+    appended, routes = _ACCEPT(keys=keys, args=args, client=connection)
+    own_job = [user for user, route in zip(users, routes) if route == OWN_JOB]
+    if own_job:
         with connection.pipeline(transaction=True) as pipe:
-            pipe.multi()
-            for user in missed:
+            pipe.multi()  # explicit, so that RQ adds its commands to this transaction
+            for user in own_job:
                 _enqueue_drain(connection, inbox, user, pipe)
             pipe.execute()
-    appended = results[len(covered):len(covered) + len(events)]
-    queued = sum(1 for r in appended if r == 1)
+    queued = sum(appended)
     return Accepted(queued=queued, duplicates=len(events) - queued)
 
 
