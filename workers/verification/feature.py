@@ -23,7 +23,8 @@ from bot.verification import (
     is_other_question,
     postback_params,
 )
-from workers.verification.service import BACKSTOP_SECONDS, VerificationService
+from workers.verification.outcome import BACKSTOP_SECONDS
+from workers.verification.service import VerificationService
 from workers.verification.store import verified_phone
 
 log = logging.getLogger(__name__)

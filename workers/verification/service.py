@@ -22,10 +22,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as StillRunning
-from dataclasses import dataclass
-from datetime import datetime, timedelta, UTC
+from datetime import datetime
 
-from rq import Retry
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
@@ -34,12 +32,24 @@ from bot.phone import normalize_thai_mobile
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
 from bot.verification import AWAIT_CODE, OtpRules, VerificationDialog
-from integrations.errors import NotFoundError, ProviderError, RateLimitError, outcome_unknown
+from integrations.errors import NotFoundError, ProviderError, RateLimitError
 from integrations.line import retry_key_for
 from integrations.metrics import OTP
 from integrations.thaibulksms import InvalidMsisdnError
 from workers.queues import DEFAULT_QUEUE, enqueue, enqueue_at, get_queue
 from workers.verification import jobs
+from workers.verification.outcome import (
+    CALL_SECONDS,
+    CHECK_RETRY,
+    MAX_PACED_WAIT,
+    SEND_RETRY,
+    TURN_BUDGET,
+    TURN_THREADS,
+    SendLater,
+    Told,
+    after,
+    maybe_sent,
+)
 from workers.verification.senders import CodeExpired, LocalCodes, SepsmsCodes
 from workers.verification.store import SendRequest, VerificationStore, verification_record
 
@@ -47,43 +57,6 @@ log = logging.getLogger(__name__)
 
 VERIFIED_TAG = "verified"
 VERIFIED_AT_ATTRIBUTE = "phone_verified_at"
-#: How long a patient's turn waits for the SMS provider before answering without its outcome.
-TURN_BUDGET = 2.0
-#: The longest a provider call can take (``integrations/http.py``: 3 s connect and 15 s read,
-#: connects retried twice): a claim younger than this may belong to a call still under way.
-CALL_SECONDS = 25
-#: When the backstop job runs: past any call under way, so it never races one.
-BACKSTOP_SECONDS = 60
-#: A send held for the provider's pace longer than this after the patient asked is given up:
-#: the patient is told to try later or talk to staff instead of waiting on and on.
-MAX_PACED_WAIT = 180
-SEND_RETRY = Retry(max=3, interval=[10, 20, 40])  # past SEPSMS's 1-minute OTP window
-CHECK_RETRY = Retry(max=2, interval=[3, 10])
-TURN_THREADS = 4
-
-
-@dataclass(frozen=True)
-class Told:
-    """What to tell the patient about one request: as the turn's reply, or pushed with ``key``.
-
-    ``final``: the send's outcome (sent, failed, unsure); not final: "on its way", more follows.
-    ``attempt``: the typed code this answers (dropped once told), for a check.
-    """
-
-    user: str
-    request_id: str
-    message: dict
-    key: tuple[str, ...]
-    final: bool = True
-    attempt: int | None = None
-
-
-class SendLater(Exception):
-    """Nothing was sent: the provider's pace (ours or its 429) says not before ``wait`` seconds."""
-
-    def __init__(self, wait: float):
-        super().__init__(f"not before {wait:.0f} s")
-        self.wait = wait
 
 
 class VerificationService:
@@ -204,11 +177,11 @@ class VerificationService:
     # -- the backstop and the paced jobs ---------------------------------------------------------
     def schedule_send(self, request_id: str, delay: float, *, pipe=None, tag: str = "") -> None:
         """The send job of a request, ``delay`` seconds ahead (the same id moves the one scheduled)."""
-        enqueue_at(self.redis, _after(delay), jobs.send_code, request_id, pipeline=pipe, retry=SEND_RETRY,
+        enqueue_at(self.redis, after(delay), jobs.send_code, request_id, pipeline=pipe, retry=SEND_RETRY,
                    job_id=f"otp-send-{request_id}{tag}", description="send an OTP SMS")
 
     def schedule_check(self, request_id: str, attempt: int, delay: float, *, pipe=None) -> None:
-        enqueue_at(self.redis, _after(delay), jobs.check_code, request_id, attempt, pipeline=pipe,
+        enqueue_at(self.redis, after(delay), jobs.check_code, request_id, attempt, pipeline=pipe,
                    retry=CHECK_RETRY, job_id=f"otp-check-{request_id}-{attempt}",
                    description="check an OTP code")
 
@@ -284,7 +257,7 @@ class VerificationService:
         return Told(request.user, request.id, self.dialog.code_sent(request.last4, reference), ("otp-sent", request.id))
 
     def _send_failed(self, request: SendRequest, exc: ProviderError, final: bool) -> Told:
-        if _maybe_sent(exc):
+        if maybe_sent(exc):
             log.warning("OTP send for request %s got no answer (%s); not retrying", mask(request.id), exc)
             return Told(request.user, request.id, self.dialog.send_uncertain(), ("otp-uncertain", request.id))
         self.store.release_send(request.id)
@@ -412,15 +385,4 @@ class VerificationService:
             oho.update_contact(platform_id, user, phone=record["phone"])
         oho.add_tags(platform_id, user, [VERIFIED_TAG])
         oho.set_attributes(platform_id, user, {VERIFIED_AT_ATTRIBUTE: record["verified_at"]})
-
-
-def _after(seconds: float) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=max(0.0, seconds))
-
-
-def _maybe_sent(exc: ProviderError) -> bool:
-    """Whether the SMS may have gone out despite the error (``outcome_unknown``): then no resend."""
-    if exc.code == "local_rate_limit":
-        return False  # stopped by our own budget, before any call
-    return outcome_unknown(exc)
 
