@@ -225,7 +225,7 @@ class LiveDeskStub:
         rsps.add_callback(responses.POST,
                           re.compile(rf"{LIVEDESK}/api/v2/accounts/conversations/\d+/messages/\d+/retry$"),
                           callback=self._retry)
-        self.read_back_missing = False  # a LiveDesk without Chatwoot's read endpoint (404)
+        self.read_back_missing: bool | int = False  # a LiveDesk without Chatwoot's read endpoint (404)
         self.read_back_down = False     # the read answers 503, posting works
         self.reads: list[int] = []      # conversations read back (GET …/messages)
 
@@ -239,8 +239,9 @@ class LiveDeskStub:
     def _list(self, request):
         if failure := self._check(request):
             return failure
-        if self.read_back_missing:
-            return 404, {}, json.dumps({"error": "Not Found"})
+        if self.read_back_missing:  # True: 404; or the status of another refusal
+            status = 404 if self.read_back_missing is True else self.read_back_missing
+            return status, {}, json.dumps({"error": "refused"})
         if self.read_back_down:
             return 503, {}, json.dumps({"error": "down"})
         conversation = int(request.path_url.split("?")[0].split("/")[-2])

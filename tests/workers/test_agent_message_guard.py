@@ -81,18 +81,35 @@ def test_another_conversation_never_reaches_a_patient(webhook, client, run_worke
 
 
 @pytest.mark.parametrize("settings", [dict(livedesk_read_back="auto")], indirect=True)
+@pytest.mark.parametrize("refusal", [True, 405, 400, 422], ids=["404", "405", "400", "422"])
 def test_auto_pushes_unconfirmed_only_where_livedesk_cannot_read_back(webhook, client, run_worker, line_extra,
-                                                                      oho, livedesk, caplog):
+                                                                      oho, livedesk, caplog, refusal):
     open_handoff(webhook, run_worker)
     post_livedesk(client, agent_event(9004, PHISHING))
     run_worker()
     assert PHISHING not in pushed_texts(line_extra)  # auto reads back where it can
-    livedesk.read_back_missing = True
+    livedesk.read_back_missing = refusal
     livedesk.agent_says(9005, "ได้ค่ะ")
     post_livedesk(client, agent_event(9005, "ได้ค่ะ"))
     run_worker()
     assert "ได้ค่ะ" in pushed_texts(line_extra)
     assert any(r.levelno == logging.WARNING and "unconfirmed" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("settings", [dict(livedesk_read_back="auto")], indirect=True)
+def test_a_read_refused_for_our_key_is_no_missing_endpoint(webhook, client, run_worker, line_extra, oho, livedesk,
+                                                           services, redis):
+    """403 on the read: the key is wrong (posting fails too), not a LiveDesk without reads; nothing is
+    pushed unconfirmed, the reply is set aside (replayable once the key is fixed)."""
+    open_handoff(webhook, run_worker)
+    livedesk.read_back_missing = 403
+    livedesk.agent_says(9006, PHISHING)
+    post_livedesk(client, agent_event(9006, PHISHING))
+    run_worker()
+    assert PHISHING not in pushed_texts(line_extra)
+    assert not redis.exists("livedesk:read-back:unavailable")
+    [dead] = services.handoff.patient_outbox.dead_items()
+    assert "403" in dead.reason
 
 
 @pytest.mark.parametrize("settings", [dict(livedesk_pushes_per_conversation_per_minute=2)], indirect=True)

@@ -147,9 +147,10 @@ def test_with_read_back_off_the_lost_post_is_posted_again_with_a_warning(webhook
 
 
 @pytest.mark.parametrize("settings", ["auto", "on"], indirect=True)
+@pytest.mark.parametrize("refusal", [True, 422], ids=["404", "422"])
 def test_without_a_read_endpoint_the_lost_post_is_posted_again_with_a_warning(webhook, run_worker, line_extra, oho,
-                                                                             livedesk, redis, caplog):
-    livedesk.read_back_missing = True  # the EngageLab document shows no read endpoint: 404
+                                                                             livedesk, redis, caplog, refusal):
+    livedesk.read_back_missing = refusal  # the EngageLab document shows no read endpoint: 404
     livedesk.reset.add(QUESTION)
     say(webhook, run_worker, QUESTION)
     next_try(redis, run_worker)

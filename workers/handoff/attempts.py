@@ -9,7 +9,8 @@ for it: the same content, type and private flag, created since the marker, and n
 as another of our posts. Only then is it posted again.
 
 ``LIVEDESK_READ_BACK`` means what it means for agents' messages (workers/handoff/guard.py):
-``off``, ``auto`` while LiveDesk is known to lack the read endpoint, or the read answering 404/405:
+``off``, ``auto`` while LiveDesk is known to lack the read endpoint, or the read refused
+(``guard.cannot_read_back``: 404/405 and other refusals a retry cannot change, not 401/403):
 posted again unchecked, with a WARNING (staff may see it twice; nothing reaches the patient twice).
 A read that fails otherwise raises: the item retries on its backoff rather than post blind.
 
@@ -23,8 +24,8 @@ import time
 from typing import NamedTuple
 
 from bot.privacy import mask
-from integrations.errors import NotFoundError, ProviderError
-from workers.handoff.guard import READ_BACK_UNAVAILABLE
+from integrations.errors import ProviderError
+from workers.handoff.guard import READ_BACK_UNAVAILABLE, cannot_read_back
 from workers.handoff.store import HandoffStore
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class PostAttempts:
         try:
             found = self._find(attempt)
         except ProviderError as exc:
-            if not (isinstance(exc, NotFoundError) or exc.status == 405):
+            if not cannot_read_back(exc):
                 raise
             log.warning("an earlier post %s to LiveDesk conversation %d of %s got no answer, and LiveDesk cannot "
                         "read it back (%s); posting it again: staff may see it twice", name, conversation,

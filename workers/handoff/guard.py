@@ -5,7 +5,8 @@ trusted sender, so a forged "agent reply" would be a phishing message from it.
   LiveDesk with our API credentials; it is pushed only if LiveDesk has it in that conversation as an
   outgoing, non-private message written by an agent (``sender_type`` User). What is pushed is what
   LiveDesk answered, not what the webhook claimed. ``auto`` (the default) does this when LiveDesk's
-  API answers the read and, if the endpoint is missing (404/405: the seed documents none), pushes
+  API answers the read and, if the endpoint is missing (``cannot_read_back``: 404/405 or another
+  refusal a retry cannot change, not 401/403; the seed documents no read endpoint), pushes
   unconfirmed for an hour with a WARNING; ``on`` never pushes an unconfirmed message; ``off`` trusts
   the webhook (its token, and its signature when LIVEDESK_WEBHOOK_SECRET is set).
   Conversations are only ever ones this service created (``livedesk:conversation:<id>`` is written
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 
 from bot.privacy import mask
-from integrations.errors import NotFoundError, ProviderError, RateLimitError
+from integrations.errors import AuthenticationError, ProviderError, RateLimitError
 from integrations.ratelimit import RateLimit, RedisRateLimiter
 from workers.handoff.store import queue_staff_note
 from workers.user_queue import HoldItem
@@ -32,10 +33,17 @@ log = logging.getLogger(__name__)
 
 WINDOW = 60
 UNAVAILABLE_TTL = 3600
-# Set when LiveDesk answered the read 404/405 (``auto``); the mirror's read-back honours it too.
+# Set when LiveDesk refused the read (``cannot_read_back``, ``auto``); the mirror's read-back honours it too.
 READ_BACK_UNAVAILABLE = "livedesk:read-back:unavailable"
 HELD_NOTE = ("⏸ ข้อความของเจ้าหน้าที่ถึงผู้ป่วยถูกพักไว้ชั่วคราว: ส่งเกิน {cap} ข้อความต่อนาที "
              "ระบบจะส่งต่อให้เองเมื่อครบนาที / agent messages held: more than {cap} per minute")
+
+
+def cannot_read_back(exc: ProviderError) -> bool:
+    """Whether LiveDesk's answer to a read says it has no read endpoint for us: 404/405 (the
+    EngageLab document shows none), or any refusal a retry cannot change (400, 422, …). Not 401/403:
+    our key is wrong, and posting fails as well, so the item waits for someone to fix it."""
+    return not exc.retryable and not isinstance(exc, AuthenticationError)
 
 
 class AgentMessageGuard:
@@ -55,7 +63,7 @@ class AgentMessageGuard:
         try:
             messages = self.service.services.livedesk.conversation_messages(conversation, before=message_id + 1)
         except ProviderError as exc:
-            if mode == "auto" and (isinstance(exc, NotFoundError) or exc.status == 405):
+            if mode == "auto" and cannot_read_back(exc):
                 self.redis.set(READ_BACK_UNAVAILABLE, 1, ex=UNAVAILABLE_TTL)
                 log.warning("LiveDesk cannot read messages back (%s): agent replies are pushed unconfirmed for "
                             "an hour; set LIVEDESK_READ_BACK=on to refuse them instead", exc)
