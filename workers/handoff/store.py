@@ -21,6 +21,7 @@ Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message
   livedesk:failed:<item id>        hash FailedPost: an item's post LiveDesk marked failed      7 d
   livedesk:attempt:<item id>       hash: a post sent, its answer not seen (attempts.py)       1 d
   livedesk:outbox:<user>           UserQueue: what goes to LiveDesk, in order
+  livedesk:outbox-drains           mirror drain jobs waiting to start (``workers/handoff/mirror_drains.py``)
   handoff:to-patient:<user>        UserQueue: agents' messages on their way to LINE
   (each UserQueue also keeps <name>:seen:<item id>, <name>-lock:<user>, <name>-attempts:<user>, <name>:dead)
 """
