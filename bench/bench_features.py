@@ -406,7 +406,7 @@ def bulk_work(connection, rows: int, mirror_items: int) -> str:
 
     from bot.appointments import parse_appointment
     from workers.appointments.notices import AppointmentNotices
-    from workers.handoff.store import queue_staff_note
+    from workers.handoff.mirror_drains import queue_staff_note
     from workers.queues import BULK_QUEUE
 
     day = (dt.date.today() + dt.timedelta(days=3)).isoformat()

@@ -8,6 +8,9 @@ other that is alive:
   drain is working on or queued for: a drain job lost with a killed worker, a backoff that
   has run out, a queue emptied by hand. Retries of failing LINE events and outbox items
   depend on this, not on RQ's scheduler.
+- **Oho contacts left behind**: a contact a turn asked of the user's mirror drain
+  (``workers/oho_contacts.py``) that no drain took care of within ``WANT_LOST_AFTER`` (its
+  worker was killed) is handed to the ``ensure_oho_contact`` job, with its RQ retries.
 - **The scheduler watchdog.** RQ's scheduler (appointment reminders, handoff timers) runs in
   the one worker that holds ``rq:scheduler-lock:<queue>``; if that worker is killed, the lock
   outlives it by a minute, and the other workers only look at it every maintenance interval.
@@ -28,16 +31,17 @@ import redis
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE
 
 from bot.privacy import mask
-from workers.handoff.store import enqueue_drain_mirror, enqueue_drain_to_patient, mirror_outbox, patient_outbox
+from workers.batches import DRAIN_LOST_AFTER
+from workers.handoff.mirror_drains import enqueue_drain_mirror
+from workers.handoff.store import enqueue_drain_to_patient, enqueue_oho_contact, mirror_outbox, patient_outbox
 from workers.line.inbox import enqueue_drain, line_inbox
+from workers.oho_contacts import WANT_LOST_AFTER, forget_want, wants_older_than
 from workers.queues import QUEUE_NAMES
 from workers.user_queue import UserQueue
 
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 5          # seconds between sweeps (by whichever worker holds the lock)
-#: A drain queued this long ago that has not started is taken to be lost (its job gone).
-DRAIN_LOST_AFTER = 30
 #: A scheduler that has not sent a heartbeat for this long is dead (it beats every second).
 SCHEDULER_DEAD_AFTER = 15
 LOCK_KEY = "maintenance:lock"
@@ -86,6 +90,22 @@ def sweep(connection: redis.Redis, now: float | None = None, families: Sequence[
             log.info("sweeper: started a drain of the %s of %s%s", family.name, mask(user),
                      " (its queued drain was lost)" if since is not None else "")
     return started
+
+
+def hand_over_lost_contacts(connection: redis.Redis, now: float | None = None) -> int:
+    """Queue the ``ensure_oho_contact`` job for each contact want no mirror drain took care of in
+    ``WANT_LOST_AFTER``; return how many. (A drain still making one is harmless: ``ensure`` makes
+    a contact once, and Oho answers a second create with "already exists".)"""
+    now = time.time() if now is None else now
+    users = wants_older_than(connection, now - WANT_LOST_AFTER)
+    for user in users:
+        with connection.pipeline(transaction=True) as pipe:
+            pipe.multi()
+            enqueue_oho_contact(connection, user, pipeline=pipe)
+            forget_want(user, pipe)
+            pipe.execute()
+        log.info("sweeper: the Oho contact of %s goes to a job (no mirror drain made it)", mask(user))
+    return len(users)
 
 
 def free_dead_scheduler_locks(connection: redis.Redis, now: float | None = None,
@@ -143,5 +163,6 @@ class Maintenance(threading.Thread):
         if not self.redis.set(LOCK_KEY, 1, nx=True, px=int(self.interval * 1000 * 0.9)):
             return False
         sweep(self.redis)
+        hand_over_lost_contacts(self.redis)
         free_dead_scheduler_locks(self.redis)
         return True

@@ -5,13 +5,24 @@ the patient's LINE user id. ``platform_id`` is OHO_PLATFORM_ID, or read once fro
 ``GET /v2/bot/info`` and kept in Redis; the bot info itself is cached for a day, since
 creating a contact needs its name and basic id too. Runs in jobs (it calls LINE and Oho).
 
-Redis: ``line:bot-info`` (1 day), ``oho:platform-id``, ``oho:contact:<user>`` (the contact exists).
+A contact a turn with mirror items asks for (``want_contact``) is made by the LiveDesk mirror's
+drain of that user, after its items (``HandoffService.drain_mirror``), not by a job of its own:
+under a backlog that job was one RQ enqueue per answered event. A want that no drain took care of
+(its worker was killed) is handed to the ``ensure_oho_contact`` job by the sweeper once it is
+``WANT_LOST_AFTER`` old (``wants_older_than``).
+
+Redis: ``line:bot-info`` (1 day), ``oho:platform-id``, ``oho:contact:<user>`` (the contact exists),
+``oho:contacts-wanted`` (sorted set: user -> when a turn asked for the contact; 1 day after the
+last want), ``oho:contact-taking:<user>`` (a drain is making the contact now; 2 min).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+
+import redis
 
 from bot.privacy import mask
 from integrations.errors import ProviderError
@@ -22,6 +33,18 @@ log = logging.getLogger(__name__)
 BOT_INFO_KEY = "line:bot-info"
 BOT_INFO_TTL = 24 * 3600
 PLATFORM_ID_KEY = "oho:platform-id"
+WANTED_KEY = "oho:contacts-wanted"
+WANTED_TTL = 24 * 3600
+TAKING_TTL = 120               # a contact's three calls (bot info, profile, create), with room
+#: A want no drain has taken care of after this long (its worker was killed) gets the job instead.
+WANT_LOST_AFTER = 300
+
+# The want, if there is one and no other drain is making this contact right now: taken for a while.
+_TAKE_WANT = f"""
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', {TAKING_TTL}) then return 1 end
+return 0
+"""
 
 
 class OhoContacts:
@@ -89,3 +112,32 @@ class OhoContacts:
 
 def _contact_key(user_id: str) -> str:
     return f"oho:contact:{user_id}"
+
+
+# -- contacts turns asked for (made by the mirror's drain) -------------------------------------------
+def want_contact(user_id: str, pipeline) -> None:
+    """In the caller's transaction (the turn's): the user's mirror drain is to make the contact."""
+    pipeline.zadd(WANTED_KEY, {user_id: time.time()}, nx=True)
+    pipeline.expire(WANTED_KEY, WANTED_TTL)
+
+
+def take_want(connection: redis.Redis, user_id: str) -> bool:
+    """Whether a turn asked for the contact and no other drain is making it now (then the caller is,
+    for ``TAKING_TTL``; it ends with ``forget_want``)."""
+    return bool(connection.eval(_TAKE_WANT, 2, WANTED_KEY, _taking_key(user_id), user_id))
+
+
+def forget_want(user_id: str, pipeline) -> None:
+    """In the caller's transaction: the want is taken care of (the contact made, or the job queued)."""
+    pipeline.zrem(WANTED_KEY, user_id)
+    pipeline.delete(_taking_key(user_id))
+
+
+def wants_older_than(connection: redis.Redis, moment: float) -> list[str]:
+    """Users whose want is older than ``moment``: no drain took care of it (for the sweeper)."""
+    return [u.decode() if isinstance(u, bytes) else u
+            for u in connection.zrangebyscore(WANTED_KEY, "-inf", moment, start=0, num=500)]
+
+
+def _taking_key(user_id: str) -> str:
+    return f"oho:contact-taking:{user_id}"

@@ -27,6 +27,7 @@ import redis as redis_lib
 from bot.privacy import mask
 from workers.handoff.store import mirror_outbox, patient_outbox
 from workers.line.inbox import line_inbox
+from workers.oho_contacts import WANTED_KEY
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,10 @@ def erase_user(connection: redis_lib.Redis, user: str, *, on_request: bool) -> l
     drop(f"handoff:state:{user}", f"handoff:unknowns:{user}", what="handoff state")
     drop(f"handoff:transcript:{user}", what="staff-note transcript")
     drop(*_queue_keys(patient_outbox(connection), user), what="agent replies waiting for the patient")
-    drop(f"oho:contact:{user}", f"handoff:claim:oho-contact:{user}", what="Oho contact marker")
+    drop(f"oho:contact:{user}", f"handoff:claim:oho-contact:{user}", f"oho:contact-taking:{user}",
+         what="Oho contact marker")
+    if connection.zrem(WANTED_KEY, user):
+        removed.append("Oho contact asked for")
     mapping = f"livedesk:user:{user}"
     conversation = connection.hget(mapping, "conversation")
     conversation_key = f"livedesk:conversation:{int(conversation)}" if conversation else None

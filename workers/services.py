@@ -26,7 +26,7 @@ from integrations.thaibulksms import ThaiBulkSmsClient
 from workers.appointments.notices import AppointmentNotices
 from workers.handoff.feature import build_handoff_feature
 from workers.handoff.service import HandoffService
-from workers.handoff.store import queue_staff_note
+from workers.handoff.mirror_drains import queue_staff_note
 from workers.line.events import LineEventHandler
 from workers.oho_contacts import OhoContacts
 from workers.pdpa import UnfollowErasure

@@ -22,7 +22,8 @@ from tests.handoff_stubs import (  # noqa: F401
     services,
 )
 from tests.support import play_backoffs, text_event
-from workers.handoff.store import mirror_outbox, queue_staff_note
+from workers.handoff.mirror_drains import queue_staff_note
+from workers.handoff.store import mirror_outbox
 
 QUESTION = "ที่จอดรถ"
 NOTE = "หมายเหตุถึงเจ้าหน้าที่: ผู้ป่วยขอเลื่อนนัด"

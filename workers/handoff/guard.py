@@ -26,7 +26,7 @@ import logging
 from bot.privacy import mask
 from integrations.errors import AuthenticationError, ProviderError, RateLimitError
 from integrations.ratelimit import RateLimit, RedisRateLimiter
-from workers.handoff.store import queue_staff_note
+from workers.handoff.mirror_drains import queue_staff_note
 from workers.user_queue import HoldItem
 
 log = logging.getLogger(__name__)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
+from rq import get_current_job
+
 from workers.runtime import fail_fast, fail_without_retry, services
 from workers.user_queue import ItemsSetAside
 
@@ -26,8 +28,10 @@ def _run(step: Callable[..., T]) -> T:
 
 
 def drain_mirror(user: str) -> int:
-    """Post the user's queued messages and notes to their LiveDesk conversation, in order."""
-    return _run(lambda handoff: handoff.drain_mirror(user))
+    """Post the user's queued messages and notes to their LiveDesk conversation, in order (then those
+    of users on the mirror's ready list)."""
+    job = get_current_job()  # leaves the count of waiting mirror drains (workers/handoff/mirror_drains.py)
+    return _run(lambda handoff: handoff.drain_mirror(user, job_id=job.id if job is not None else None))
 
 
 def drain_to_patient(user: str) -> int:

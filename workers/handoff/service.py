@@ -35,11 +35,13 @@ from integrations.metrics import FIRST_AGENT_REPLY_SECONDS
 from integrations.oho import OhoLimitError
 from workers.handoff.guard import AgentMessageGuard
 from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
+from workers.batches import drain_batch
+from workers.handoff.mirror_drains import BATCH_USERS as MIRROR_BATCH_USERS
+from workers.handoff.mirror_drains import TurnDrain, enqueue_drain_mirror, queued_mirror_drains
 from workers.handoff.store import (
     DRAIN_BUDGET,
     HandoffStore,
     enqueue_close,
-    enqueue_drain_mirror,
     enqueue_drain_to_patient,
     enqueue_oho_contact,
     enqueue_request_agent,
@@ -48,7 +50,7 @@ from workers.handoff.store import (
     schedule_idle_check,
     schedule_no_agent_check,
 )
-from workers.oho_contacts import OhoContacts
+from workers.oho_contacts import OhoContacts, forget_want, take_want, want_contact
 from workers.runtime import stopping
 
 log = logging.getLogger(__name__)
@@ -134,38 +136,46 @@ class HandoffService:
 
     def finish_turn(self, user: str, entries: list[Mirrored], along: Callable[[Any], None] | None = None, *,
                     oho_contact: bool = False) -> None:
-        """A turn's mirror items and transcript lines, ``along``'s commands, the mirror's drain job
-        and (``oho_contact``, queued once per user) the Oho contact job: one round trip reads what
-        decides the jobs, ONE transaction writes it all. No second drain job while one is queued; as
-        the inbox does it, a drain that started between the read of its note and the transaction (it
-        clears the note first) may miss the new items, so the note is re-checked in the transaction
-        and a drain queued if it went."""
+        """A turn's mirror items and transcript lines, ``along``'s commands, the mirror's drain and
+        (``oho_contact``, once per user) the Oho contact: one round trip reads what decides them,
+        ONE transaction writes it all.
+
+        The drain (``workers/handoff/mirror_drains.py``): none while one is coming (the outbox's
+        drain-queued note); else a job of the user's own, or under a backlog (enough mirror drains
+        already wait) a place on the outbox's ready list, no job at all. As the inbox does it, a
+        drain counted on that started in between (it clears the note first; it leaves the count as
+        it starts) may miss the new items, so both are checked again in the transaction and a job
+        queued after it if they went. The contact: with mirror items, the user's mirror drain makes
+        it after the items (``want_contact``, no job); a turn without items gets the job."""
+        drain = TurnDrain(self.redis, user) if entries else None
         with self.redis.pipeline(transaction=False) as reads:
-            if entries:
-                self.mirror_outbox.drain_note(user, reads)
-            if oho_contact:  # a known contact's claim is harmless: it only gates the job
+            if drain is not None:
+                drain.read(reads)
+            if oho_contact:  # a known contact's claim is harmless: it only gates the contact
                 self.oho_contacts.known(user, pipeline=reads)
                 self.store.claim(f"oho-contact:{user}", ttl=3600, pipeline=reads)
             answers = reads.execute() if len(reads) else []
-        queued = answers.pop(0) if entries else None
-        contact_job = oho_contact and not answers[0] and bool(answers[1])
+        if drain is not None:
+            drain.take_answers(answers)
+        contact = oho_contact and not answers[0] and bool(answers[1])
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.multi()  # explicit, so that RQ adds its commands to this transaction
-            if queued is not None:
-                self.mirror_outbox.still_queued(user, pipe)
+            if drain is not None:
+                drain.first(pipe)
             for entry in entries:
                 self.mirror(user, entry, pipeline=pipe)
             if along is not None:
                 along(pipe)
-            if entries and queued is None:
-                enqueue_drain_mirror(self.redis, user, pipeline=pipe)
-            if contact_job:
+            if contact and drain is not None:
+                want_contact(user, pipe)
+            elif contact:
                 enqueue_oho_contact(self.redis, user, pipeline=pipe)
+            if drain is not None:
+                drain.last(pipe)
             results = pipe.execute() if len(pipe) else []
-        if queued is not None and not results[0]:
-            enqueue_drain_mirror(self.redis, user)
-        elif not entries and self.mirror_outbox.has_pending(user) \
-                and self.mirror_outbox.drain_queued_since([user])[0] is None:
+        if drain is not None:
+            drain.settle(results)
+        elif self.mirror_outbox.has_pending(user) and self.mirror_outbox.drain_queued_since([user])[0] is None:
             # Items of this turn's on_turn (an opening note) with nothing to mirror after it.
             enqueue_drain_mirror(self.redis, user)
 
@@ -223,11 +233,58 @@ class HandoffService:
         return self._agent_is_answering(user, message_id)  # the patient's turn opened one just now
 
     # -- job steps ------------------------------------------------------------------------------
-    def drain_mirror(self, user: str) -> int:
-        """Post the user's queued messages and notes to their LiveDesk conversation, in order."""
-        return self.mirror_outbox.drain_and_hand_over(
-            user, lambda item: self.livedesk_mirror.post(user, item), lambda u: enqueue_drain_mirror(self.redis, u),
-            budget_seconds=DRAIN_BUDGET, should_stop=stopping)
+    def drain_mirror(self, user: str, job_id: str | None = None) -> int:
+        """Post the user's queued messages and notes to their LiveDesk conversation, in order, then
+        those of users on the mirror's ready list (``workers/batches.py``); after each user's items,
+        the Oho contact a turn asked for. ``job_id``: this drain's RQ job, which no longer waits."""
+        if job_id is not None:
+            queued_mirror_drains(self.redis).started(job_id)
+
+        def hand_over(next_user: str) -> None:
+            enqueue_drain_mirror(self.redis, next_user)
+
+        def drain_user(current: str, left: float) -> int:
+            try:
+                return self.mirror_outbox.drain_and_hand_over(
+                    current, lambda item: self.livedesk_mirror.post(current, item), hand_over,
+                    budget_seconds=left, should_stop=stopping)
+            finally:
+                self._contact_wanted(current)
+
+        return drain_batch(self.mirror_outbox, user, drain_user, hand_over, budget=DRAIN_BUDGET,
+                           batch_users=MIRROR_BATCH_USERS, should_stop=stopping)
+
+    def _contact_wanted(self, user: str) -> None:
+        """Make the Oho contact a turn asked for (``want_contact``). After the user's items, so that
+        Oho never delays them (and, the drain-queued note being cleared by then, a want written by a
+        turn this drain covers is seen). Never raises: a retryable failure (or a surprise) hands the
+        contact to the ``ensure_oho_contact`` job and its RQ retries; a refusal retrying cannot fix is
+        logged, as the job would have failed at once."""
+        try:
+            if not take_want(self.redis, user):
+                return
+        except Exception:  # Redis: the want stays, for the next drain or the sweeper
+            log.warning("Oho contact want of %s not read", mask(user), exc_info=True)
+            return
+        job = False
+        try:
+            self.oho_contacts.ensure(user)
+        except ProviderError as exc:
+            job = exc.retryable
+            log.warning("Oho contact of %s not created (%s)%s", mask(user), exc,
+                        "; retried by a job" if job else "")
+        except Exception:
+            job = True
+            log.warning("Oho contact of %s not created; retried by a job", mask(user), exc_info=True)
+        try:
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.multi()
+                if job:
+                    enqueue_oho_contact(self.redis, user, pipeline=pipe)
+                forget_want(user, pipe)
+                pipe.execute()
+        except Exception:  # the want stays (taken for TAKING_TTL): the sweeper hands it to the job
+            log.warning("Oho contact want of %s not settled", mask(user), exc_info=True)
 
     def drain_to_patient(self, user: str) -> int:
         """Push agents' queued replies to the patient on LINE, in order, each at most once."""

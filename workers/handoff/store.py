@@ -21,6 +21,7 @@ Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message
   livedesk:failed:<item id>        hash FailedPost: an item's post LiveDesk marked failed      7 d
   livedesk:attempt:<item id>       hash: a post sent, its answer not seen (attempts.py)       1 d
   livedesk:outbox:<user>           UserQueue: what goes to LiveDesk, in order
+  livedesk:outbox-drains           mirror drain jobs waiting to start (``workers/handoff/mirror_drains.py``)
   handoff:to-patient:<user>        UserQueue: agents' messages on their way to LINE
   (each UserQueue also keeps <name>:seen:<item id>, <name>-lock:<user>, <name>-attempts:<user>, <name>:dead)
 """
@@ -356,33 +357,23 @@ def patient_outbox(connection: redis.Redis) -> UserQueue:
 # -- enqueueing -----------------------------------------------------------------------------------
 # ``pipeline``: the job joins the caller's transaction.
 
-def enqueue_drain_mirror(connection: redis.Redis, user: str, pipeline=None) -> None:
-    _enqueue_drain(connection, mirror_outbox(connection), jobs.drain_mirror, user, pipeline,
-                   f"mirror to LiveDesk for {mask(user)}")
-
-
-def _enqueue_drain(connection: redis.Redis, outbox: UserQueue, job, user: str, pipeline, description: str) -> None:
-    """A drain job and its drain-queued note, together. No RQ retry: a failing item is retried on
-    its own backoff, by a drain the sweeper starts when it is due."""
+def enqueue_outbox_drain(connection: redis.Redis, outbox: UserQueue, job, user: str, pipeline, description: str):
+    """A drain job and its drain-queued note, together; the job. No RQ retry: a failing item is
+    retried on its own backoff, by a drain the sweeper starts when it is due. (The mirror's drains:
+    ``workers/handoff/mirror_drains.py``.)"""
     if pipeline is None:
         with connection.pipeline(transaction=True) as pipe:
             pipe.multi()
-            _enqueue_drain(connection, outbox, job, user, pipe, description)
+            job = enqueue_outbox_drain(connection, outbox, job, user, pipe, description)
             pipe.execute()
-        return
+        return job
     outbox.mark_drain_queued(user, pipeline)
-    enqueue(connection, job, user, description=description, timeout=DRAIN_TIMEOUT, retry=None, pipeline=pipeline)
-
-
-def queue_staff_note(connection: redis.Redis, user: str, item_id: str, text: str) -> None:
-    """A private note for staff in the patient's LiveDesk conversation, in order with the mirrored chat
-    (once per ``item_id``)."""
-    if mirror_outbox(connection).append(user, item_id, {"kind": "note", "text": text}):
-        enqueue_drain_mirror(connection, user)
+    return enqueue(connection, job, user, description=description, timeout=DRAIN_TIMEOUT, retry=None,
+                   pipeline=pipeline)
 
 
 def enqueue_drain_to_patient(connection: redis.Redis, user: str, pipeline=None) -> None:
-    _enqueue_drain(connection, patient_outbox(connection), jobs.drain_to_patient, user, pipeline,
+    enqueue_outbox_drain(connection, patient_outbox(connection), jobs.drain_to_patient, user, pipeline,
                    f"agent replies to {mask(user)}")
 
 

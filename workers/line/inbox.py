@@ -49,9 +49,10 @@ import redis
 from redis.commands.core import Script
 
 from bot.privacy import mask
+from workers.batches import drain_batch
 from workers.line import jobs
 from workers.queues import LINE_QUEUE, enqueue, queue_key
-from workers.user_queue import ITEM_TTL, PENDING_TTL, ItemsSetAside, UserQueue
+from workers.user_queue import ITEM_TTL, PENDING_TTL, UserQueue
 
 log = logging.getLogger(__name__)
 
@@ -204,43 +205,14 @@ def _enqueue_drain(connection: redis.Redis, inbox: UserQueue, user: str, pipe) -
 def drain_inbox(connection: redis.Redis, user: str, handle: Callable[[dict], None],
                 should_stop: Callable[[], bool] | None = None) -> int:
     """Handle the user's queued events in order, then those of users on the ready list, one user
-    after the other; return how many events were handled. A drain that ran out of time (or was
-    asked to stop) queues the next one, for its user and for the ready list; a failing event
-    waits for the sweeper, at its due time. Items set aside (``ItemsSetAside``) are reported
-    after the whole batch."""
+    after the other (``workers/batches.py``); return how many events were handled. A drain that
+    ran out of time (or was asked to stop) queues the next one, for its user and for the ready
+    list; a failing event waits for the sweeper, at its due time. Items set aside
+    (``ItemsSetAside``) are reported after the whole batch."""
     inbox = line_inbox(connection)
     hand_over = functools.partial(enqueue_drain, connection)
-    started = time.monotonic()
-    handled, taken, set_aside = 0, 0, []
-    current, emptied = user, False
-    try:
-        while True:
-            left = DRAIN_BUDGET - (time.monotonic() - started)
-            try:
-                handled += inbox.drain_and_hand_over(current, handle, hand_over, budget_seconds=left,
-                                                     should_stop=should_stop)
-            except ItemsSetAside as exc:
-                set_aside.append(str(exc))
-            taken += 1
-            if taken > BATCH_USERS or time.monotonic() - started >= DRAIN_BUDGET \
-                    or (should_stop is not None and should_stop()):
-                break
-            current = inbox.take_ready()
-            if current is None:
-                emptied = True
-                break
-    finally:
-        if not emptied:  # stopped early, or failed: whoever waits on the list gets a drain job
-            _hand_over_ready(inbox, hand_over)
-    if set_aside:
-        raise ItemsSetAside("; ".join(set_aside))
-    return handled
-
-
-def _hand_over_ready(inbox: UserQueue, hand_over: Callable[[str], None]) -> None:
-    try:
-        waiting = inbox.take_ready()
-        if waiting is not None:
-            hand_over(waiting)
-    except Exception:  # Redis failing too: the sweeper starts the drains (their notes grow old)
-        log.warning("could not hand the ready list over to a new drain", exc_info=True)
+    return drain_batch(
+        inbox, user,
+        lambda current, left: inbox.drain_and_hand_over(current, handle, hand_over, budget_seconds=left,
+                                                        should_stop=should_stop),
+        hand_over, budget=DRAIN_BUDGET, batch_users=BATCH_USERS, should_stop=should_stop)
