@@ -19,6 +19,7 @@ from tests.conftest import make_settings
 from tests.support import FakeClock, text_event
 from workers.queues import DEFAULT_QUEUE, get_queue
 from workers.verification.feature import VerificationFeature
+from workers.verification.outcome import TELLING_LEASE
 
 SEP = "https://sepsms.test/api/v2"
 TBS = "https://thaibulksms.test"
@@ -192,6 +193,16 @@ def run_scheduled(redis, run_worker):
         registry.remove(job)
         queue.enqueue_job(job)
     run_worker()
+
+
+def lapse_tellings(redis, seconds: float = TELLING_LEASE) -> None:
+    """Move every outcome's telling (``claim_telling``) ``seconds`` into the past: what the time until a
+    backstop's run (60 s) does to the telling of an attempt that died or failed."""
+    for key in redis.scan_iter("verify:request:*"):
+        for field, held in redis.hgetall(key).items():
+            if field.startswith(b"teller:"):
+                who, at = held.decode().rsplit("@", 1)
+                redis.hset(key, field, f"{who}@{float(at) - seconds:.3f}")
 
 
 def code_sent(patient, sms):

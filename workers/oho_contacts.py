@@ -25,7 +25,7 @@ import time
 import redis
 
 from bot.privacy import mask
-from integrations.errors import ProviderError
+from integrations.errors import NotFoundError, ProviderError
 from integrations.oho import line_contact
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 BOT_INFO_KEY = "line:bot-info"
 BOT_INFO_TTL = 24 * 3600
 PLATFORM_ID_KEY = "oho:platform-id"
+VERIFIED_TAG = "verified"
+VERIFIED_AT_ATTRIBUTE = "phone_verified_at"
 WANTED_KEY = "oho:contacts-wanted"
 WANTED_TTL = 24 * 3600
 TAKING_TTL = 120               # a contact's three calls (bot info, profile, create), with room
@@ -99,6 +101,18 @@ class OhoContacts:
             log.info("Oho contact of %s already existed", mask(user_id))
         self.redis.set(_contact_key(user_id), 1)
         return created
+
+    def record_verified_phone(self, user_id: str, phone: str, verified_at: str) -> None:
+        """The phone the patient verified, the ``verified`` tag (merged with others') and the time
+        (merged with other attributes); a contact Oho does not have yet is made first."""
+        oho, platform_id = self.services.oho, self.platform_id()
+        try:
+            oho.update_contact(platform_id, user_id, phone=phone)
+        except NotFoundError:  # no contact yet (handoff creates them; verification may come first)
+            self.ensure(user_id, missing=True)
+            oho.update_contact(platform_id, user_id, phone=phone)
+        oho.add_tags(platform_id, user_id, [VERIFIED_TAG])
+        oho.set_attributes(platform_id, user_id, {VERIFIED_AT_ATTRIBUTE: verified_at})
 
     def line_profile(self, user_id: str) -> dict:
         """The user's LINE profile, or {} when LINE will not give it (shared with the LiveDesk mirror)."""

@@ -13,6 +13,7 @@ import time
 
 import pytest
 from rq.registry import ScheduledJobRegistry
+from werkzeug import Response
 
 from tests.support import wait_for
 from tests.verification_support import (  # noqa: F401  (fixtures used by name)
@@ -20,6 +21,7 @@ from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     USER,
     clock,
     code_sent,
+    lapse_tellings,
     run_scheduled,
     patient,
     provider,
@@ -27,6 +29,7 @@ from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     settings,
     sms,
 )
+from integrations.errors import ProviderError
 from workers.queues import DEFAULT_QUEUE, get_queue
 from workers.verification.store import verified_phone
 
@@ -230,7 +233,8 @@ def test_a_check_whose_push_failed_is_told_again_without_checking_again(patient,
     patient.say(sms.code)
     services.verification._threads.shutdown(wait=True)  # the late push was refused
     services.verification._threads = None
-    run_scheduled(redis, run_worker)  # the backstop
+    lapse_tellings(redis)  # the backstop runs a minute after the turn
+    run_scheduled(redis, run_worker)
     pushed = [p.get_json()["messages"][0]["text"] for p in patient.pushes()]
     assert len(pushed) == 2 and all("สำเร็จ" in t for t in pushed)
     assert len(sms.checks) == 1  # the verdict was kept: SEPSMS was asked once
@@ -247,3 +251,50 @@ def test_the_code_clock_moves_once_for_a_send_that_went_out_late(patient, sms, r
         patient.say(text)
     state = json.loads(redis.get(f"verify:state:{USER}"))
     assert 99 < state["sent_at"] - asked_at < 102 and 99 < state["paced"] < 102
+
+
+# -- one teller per outcome -------------------------------------------------------------------------
+
+def test_a_retried_turn_and_the_backstop_never_both_tell_an_outcome(patient, sms, services, redis, line_stub,
+                                                                    clock):
+    """The code went out, but the patient was not told yet (the turn's worker died before its last
+    step): the backstop pushes the reference just as the turn's retry reaches the same outcome."""
+    code_sent(patient, sms)
+    request_id, event_id = _request_id(redis), json.loads(redis.get(f"verify:state:{USER}"))["event_id"]
+    redis.hdel(f"verify:request:{request_id}", "told")
+    lapse_tellings(redis)  # the turn's worker died a minute ago
+    service, by_the_turn = services.verification, []
+
+    def push_while_the_turn_retries(request):
+        by_the_turn.append(service.send_outcome(request_id, final=False, teller=f"turn:{event_id}"))
+        return Response("{}", content_type="application/json")
+
+    line_stub.clear_all_handlers()
+    line_stub.expect_request("/v2/bot/message/push").respond_with_handler(push_while_the_turn_retries)
+    service.send_code(request_id, final=True, teller="job:backstop")
+    assert by_the_turn == [None]  # the backstop is telling it: the turn's reply does not
+    [pushed] = patient.pushes()
+    assert sms.references[0] in pushed.get_json()["messages"][0]["text"]
+    assert len(sms.sends) == 1
+
+
+def test_a_teller_whose_push_failed_tells_again_and_no_one_else_meanwhile(patient, sms, services, redis,
+                                                                          line_stub, clock):
+    code_sent(patient, sms)
+    request_id = _request_id(redis)
+    redis.hdel(f"verify:request:{request_id}", "told")
+    lapse_tellings(redis)  # the turn's worker died a minute ago
+    service = services.verification
+    line_stub.clear_all_handlers()
+    line_stub.expect_oneshot_request("/v2/bot/message/push").respond_with_json({"message": "busy"}, status=503)
+    line_stub.expect_request("/v2/bot/message/push").respond_with_json({})
+    with pytest.raises(ProviderError):
+        service.send_code(request_id, final=False, teller="job:backstop")  # LINE 503: RQ retries the job
+    service.send_code(request_id, final=False, teller="job:another")
+    assert len(patient.pushes()) == 1  # only the refused one: the telling is the backstop's
+    service.send_code(request_id, final=False, teller="job:backstop")  # its retry
+    assert len(patient.pushes()) == 2 and redis.hget(f"verify:request:{request_id}", "told") == b"1"
+    lapse_tellings(redis)
+    redis.hdel(f"verify:request:{request_id}", "told")
+    service.send_code(request_id, final=False, teller="job:another")  # a teller that died is taken over
+    assert len(patient.pushes()) == 3

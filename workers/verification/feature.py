@@ -157,10 +157,11 @@ class VerificationFeature:
         """Send or check within the turn's budget and answer with the outcome; a slower provider's
         outcome is pushed when it comes (LINE's loading animation shows meanwhile when the turn
         has nothing to say)."""
+        teller = f"turn:{state.event_id}"  # a retry of this turn is the same teller
         if state.pending == "send":
-            done, told = self.service.send_in_turn(state.request_id)
+            done, told = self.service.send_in_turn(state.request_id, teller)
         else:
-            done, told = self.service.check_in_turn(state.request_id, state.attempts)
+            done, told = self.service.check_in_turn(state.request_id, state.attempts, teller)
         messages = [told.message] if told is not None else state.reply
         with self.store.redis.pipeline(transaction=True) as pipe:
             self.store.save_state(user, replace(state, reply=messages, pending=None), pipe)

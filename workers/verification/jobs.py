@@ -6,18 +6,20 @@ code stay in Redis values (``workers.verification.store``), out of job data and 
 
 from __future__ import annotations
 
+from rq import get_current_job
+
 from workers.runtime import fail_fast, final_attempt, services
 
 
 def send_code(request_id: str) -> None:
     """Text the OTP of one request (at most once) and push the outcome, unless the patient has it:
     a turn's backstop, a send held for the provider's pace, or a retry."""
-    _run(lambda service: service.send_code(request_id, final=final_attempt()))
+    _run(lambda service: service.send_code(request_id, final=final_attempt(), teller=_teller()))
 
 
 def check_code(request_id: str, attempt: int) -> None:
     """Check one typed code and push the outcome, unless the turn told it (the backstop, a retry)."""
-    _run(lambda service: service.check_code(request_id, attempt, final=final_attempt()))
+    _run(lambda service: service.check_code(request_id, attempt, final=final_attempt(), teller=_teller()))
 
 
 def tell_undelivered(request_id: str) -> None:
@@ -28,6 +30,12 @@ def tell_undelivered(request_id: str) -> None:
 def update_contact(user_id: str) -> None:
     """Put the verified phone, the ``verified`` tag and the time on the patient's Oho contact."""
     _run(lambda service: service.update_contact(user_id))
+
+
+def _teller() -> str | None:
+    """The running job's name as a teller of outcomes: its RQ retries keep it (the same teller)."""
+    job = get_current_job()
+    return f"job:{job.id}" if job is not None else None
 
 
 def _run(work) -> None:

@@ -22,6 +22,9 @@ BACKSTOP_SECONDS = 60
 #: A send held for the provider's pace longer than this after the patient asked is given up:
 #: the patient is told to try later or talk to staff instead of waiting on and on.
 MAX_PACED_WAIT = 180
+#: One attempt at a time tells an outcome (``VerificationStore.claim_telling``); one that held it
+#: this long died: longer than a LINE push (LINE_TIMEOUT_SECONDS, 10 s by default) with room.
+TELLING_LEASE = 30
 SEND_RETRY = Retry(max=3, interval=[10, 20, 40])  # past SEPSMS's 1-minute OTP window
 CHECK_RETRY = Retry(max=2, interval=[3, 10])
 TURN_THREADS = 4

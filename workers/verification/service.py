@@ -12,6 +12,12 @@ At most one SMS per request: a request id is made per code; the send claims it (
 claimed``) before calling the provider and records the reference after, so a retry never sends
 again: it tells the same outcome again (a push with the same retry key) or, if the earlier
 attempt got no answer, tells the patient it is unsure.
+
+One teller per outcome: a retried turn, the backstop and a late push can reach the same outcome
+at the same moment, and a reply is no push that LINE would drop as a repeat. The one that claims
+its telling (``VerificationStore.claim_telling``: a lease of ``TELLING_LEASE`` seconds, taken again
+by the same turn or job when it is retried, and by anyone once it lapsed) tells it; the others
+stay silent.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import logging
 import math
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as StillRunning
 from datetime import datetime
@@ -32,7 +39,7 @@ from bot.phone import normalize_thai_mobile
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
 from bot.verification import AWAIT_CODE, OtpRules, VerificationDialog
-from integrations.errors import NotFoundError, ProviderError, RateLimitError
+from integrations.errors import ProviderError, RateLimitError
 from integrations.line import retry_key_for
 from integrations.metrics import OTP
 from integrations.thaibulksms import InvalidMsisdnError
@@ -43,6 +50,7 @@ from workers.verification.outcome import (
     CHECK_RETRY,
     MAX_PACED_WAIT,
     SEND_RETRY,
+    TELLING_LEASE,
     TURN_BUDGET,
     TURN_THREADS,
     SendLater,
@@ -54,10 +62,6 @@ from workers.verification.senders import CodeExpired, LocalCodes, SepsmsCodes
 from workers.verification.store import SendRequest, VerificationStore, verification_record
 
 log = logging.getLogger(__name__)
-
-VERIFIED_TAG = "verified"
-VERIFIED_AT_ATTRIBUTE = "phone_verified_at"
-
 
 class VerificationService:
     def __init__(self, services, *, staff_notes=None):
@@ -90,16 +94,17 @@ class VerificationService:
             self.store.mark_told(told.request_id)
 
     # -- in the patient's turn ----------------------------------------------------------------
-    def send_in_turn(self, request_id: str) -> tuple[bool, Told | None]:
+    def send_in_turn(self, request_id: str, teller: str) -> tuple[bool, Told | None]:
         """Send the request's code for the turn's reply: ``(True, told)`` when done within the turn's
-        budget (``told`` None: nothing to add, a retry is scheduled), ``(False, None)`` when the
-        provider is slower (its outcome is pushed when it comes)."""
-        return self._within_budget(lambda: self._send_step(request_id),
+        budget (``told`` None: nothing to add, a retry is scheduled, or another attempt is telling
+        it), ``(False, None)`` when the provider is slower (its outcome is pushed when it comes).
+        ``teller``: the turn's name for ``claim_telling`` (the same for a retry of the turn)."""
+        return self._within_budget(lambda: self._send_step(request_id, teller),
                                    lambda: self.schedule_send(request_id, 0))
 
-    def check_in_turn(self, request_id: str, attempt: int) -> tuple[bool, Told | None]:
+    def check_in_turn(self, request_id: str, attempt: int, teller: str) -> tuple[bool, Told | None]:
         """Check a typed code for the turn's reply; as ``send_in_turn``."""
-        return self._within_budget(lambda: self._check_step(request_id, attempt),
+        return self._within_budget(lambda: self._check_step(request_id, attempt, teller),
                                    lambda: self.schedule_check(request_id, attempt, 0))
 
     def finish_turn(self, told: Told, pipe) -> None:
@@ -156,9 +161,9 @@ class VerificationService:
                 self._threads = ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="otp")
             return self._threads
 
-    def _send_step(self, request_id: str) -> Told | None:
+    def _send_step(self, request_id: str, teller: str) -> Told | None:
         try:
-            return self.send_outcome(request_id, final=False)
+            return self.send_outcome(request_id, final=False, teller=teller)
         except SendLater as later:
             return self._send_later(request_id, later.wait, tell=True)
         except ProviderError as exc:  # retryable: the backstop tries again soon, with RQ's retries
@@ -166,9 +171,9 @@ class VerificationService:
             self.schedule_send(request_id, SEND_RETRY.intervals[0])
             return None
 
-    def _check_step(self, request_id: str, attempt: int) -> Told | None:
+    def _check_step(self, request_id: str, attempt: int, teller: str) -> Told | None:
         try:
-            return self.check_outcome(request_id, attempt, final=False)
+            return self.check_outcome(request_id, attempt, final=False, teller=teller)
         except ProviderError as exc:
             log.info("OTP check for request %s will be retried: %s", mask(request_id), exc)
             self.schedule_check(request_id, attempt, CHECK_RETRY.intervals[0])
@@ -189,17 +194,18 @@ class VerificationService:
         ScheduledJobRegistry(queue=get_queue(self.redis, DEFAULT_QUEUE)).remove(job_id, pipeline=pipe)
         pipe.delete(Job.key_for(job_id))
 
-    def send_code(self, request_id: str, *, final: bool) -> None:
-        """The job: send the code (at most once) and push the outcome, unless the patient has it."""
+    def send_code(self, request_id: str, *, final: bool, teller: str | None = None) -> None:
+        """The job: send the code (at most once) and push the outcome, unless the patient has it.
+        ``teller``: the job's name for ``claim_telling`` (None: this call's own)."""
         try:
-            told = self.send_outcome(request_id, final=final)
+            told = self.send_outcome(request_id, final=final, teller=teller)
         except SendLater as later:
             told = self._send_later(request_id, later.wait, tell=False,
                                     tag=f"-paced-{math.ceil(time.time() + later.wait)}")
         if told is not None:
             self.tell(told)
 
-    def check_code(self, request_id: str, attempt: int, *, final: bool) -> None:
+    def check_code(self, request_id: str, attempt: int, *, final: bool, teller: str | None = None) -> None:
         """The job: check the code typed for ``attempt`` and push the outcome.
 
         The typed code is dropped only after the patient has been told, so a retry
@@ -210,16 +216,31 @@ class VerificationService:
         request = self.store.request(request_id)
         if request is not None:
             self.services.line.show_loading(request.user, 5)
-        told = self.check_outcome(request_id, attempt, final=final)
+        told = self.check_outcome(request_id, attempt, final=final, teller=teller)
         if told is not None:
             self.tell(told)
 
     # -- sending ----------------------------------------------------------------------------------
-    def send_outcome(self, request_id: str, *, final: bool) -> Told | None:
-        """Text the code of one request at most once; what to tell the patient (None: nothing).
+    def send_outcome(self, request_id: str, *, final: bool, teller: str | None = None) -> Told | None:
+        """Text the code of one request at most once; what to tell the patient (None: nothing, or
+        another attempt is telling it: ``_ours_to_tell``).
 
         Raises ``SendLater`` when the provider's pace holds it, and a retryable ``ProviderError``
         when the provider said it sent nothing and ``final`` is False."""
+        return self._ours_to_tell(self._send_outcome(request_id, final=final), "send", teller)
+
+    def _ours_to_tell(self, told: Told | None, what: str, teller: str | None) -> Told | None:
+        """``told`` if ``teller`` takes its telling, else None. A retried turn and the backstop (or a
+        late push) can reach the same outcome at the same moment; only one of them tells it."""
+        if told is None or not told.final:
+            return told  # "on its way" is no outcome: the send that follows tells one
+        if self.store.claim_telling(told.request_id, what, teller or uuid.uuid4().hex, TELLING_LEASE):
+            return told
+        log.info("OTP %s of request %s is being told by another attempt", what.split(":")[0],
+                 mask(told.request_id))
+        return None
+
+    def _send_outcome(self, request_id: str, *, final: bool) -> Told | None:
         request = self.store.request(request_id)
         if request is None:
             log.warning("OTP request %s is gone; nothing sent", mask(request_id))
@@ -302,8 +323,9 @@ class VerificationService:
                     final=False)
 
     # -- checking ---------------------------------------------------------------------------------
-    def check_outcome(self, request_id: str, attempt: int, *, final: bool) -> Told | None:
-        """Check the code typed for ``attempt``; what to tell the patient (None: already told)."""
+    def check_outcome(self, request_id: str, attempt: int, *, final: bool, teller: str | None = None) -> Told | None:
+        """Check the code typed for ``attempt``; what to tell the patient (None: already told, or
+        another attempt is telling it)."""
         request, code = self.store.request(request_id), self.store.pin(request_id, attempt)
         if request is None or code is None:
             return None  # already checked and told, or expired
@@ -311,7 +333,8 @@ class VerificationService:
         if message is None:
             message = self._check(request, code, attempt, final)
             self.store.save_verdict(request_id, attempt, message, self.rules.ttl_seconds)
-        return Told(request.user, request.id, message, ("otp-check", request.id, str(attempt)), attempt=attempt)
+        told = Told(request.user, request.id, message, ("otp-check", request.id, str(attempt)), attempt=attempt)
+        return self._ours_to_tell(told, f"check:{attempt}", teller)
 
     def _check(self, request: SendRequest, code: str, attempt: int, final: bool) -> dict:
         if request.verified_at:  # a retry, or a second code typed in a hurry
@@ -372,17 +395,8 @@ class VerificationService:
                                 retry_key_for("otp-undelivered", request_id))
 
     def update_contact(self, user: str) -> None:
-        """Oho: the phone, the ``verified`` tag (merged) and the verification time (merged)."""
+        """Oho: the verified phone, the ``verified`` tag and the verification time."""
         record = verification_record(self.redis, user)
-        if record is None or not self.settings.configured("oho"):
-            return
-        oho, contacts = self.services.oho, self.services.oho_contacts
-        platform_id = contacts.platform_id()
-        try:
-            oho.update_contact(platform_id, user, phone=record["phone"])
-        except NotFoundError:  # no contact yet (handoff creates them; verification may come first)
-            contacts.ensure(user, missing=True)
-            oho.update_contact(platform_id, user, phone=record["phone"])
-        oho.add_tags(platform_id, user, [VERIFIED_TAG])
-        oho.set_attributes(platform_id, user, {VERIFIED_AT_ATTRIBUTE: record["verified_at"]})
+        if record is not None and self.settings.configured("oho"):
+            self.services.oho_contacts.record_verified_phone(user, record["phone"], record["verified_at"])
 

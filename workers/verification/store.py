@@ -2,7 +2,7 @@
 
 Redis (keys never hold a phone number or a code; values may hold the number):
   verify:state:<user>            JSON VerificationState (where the patient is)       1 h
-  verify:request:<id>            hash: one code sent (user, phone, provider, ref, …)  24 h
+  verify:request:<id>            hash: one code sent (user, phone, provider, ref, tellers, …)  24 h
   verify:code:<id>               HMAC of a locally made code (ThaiBulkSMS)            OTP_TTL_SECONDS
   verify:pin:<id>:<attempt>      the code the patient typed, until the patient was told  OTP_TTL_SECONDS
   verify:verdict:<id>:<attempt>  what that check found (the message), for a retry      OTP_TTL_SECONDS
@@ -41,6 +41,20 @@ REQUEST_TTL = 24 * 3600            # delivery reports can come late
 NUMBER_WINDOW, USER_WINDOW, DAY = 15 * 60, 3600, 24 * 3600
 ALERT_EVERY = 300
 PACED = 5.0                        # a send later than this after the request was held for the provider's pace
+
+
+# The telling of one outcome, taken by one teller at a time (``claim_telling``); the request must exist
+# (its hash has the TTL: a field written into a new key would never expire).
+_CLAIM_TELLING = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held then
+  local who, at = string.match(held, '^(.*)@([%d.]+)$')
+  if who ~= ARGV[2] and tonumber(ARGV[3]) - tonumber(at) < tonumber(ARGV[4]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '@' .. ARGV[3])
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,13 @@ class VerificationStore:
         if message_id:
             pipe.set(f"verify:message:{request.provider}:{message_id}", request.id, ex=REQUEST_TTL)
         pipe.execute()
+
+    def claim_telling(self, request_id: str, what: str, teller: str, lease: float) -> bool:
+        """Whether ``teller`` may tell the patient ``what`` (``send``, or ``check:<attempt>``) of this
+        request: no one else took it within ``lease`` seconds. The same teller may take it again (a
+        retried job, a retried turn), and after the lease anyone may (its teller died)."""
+        return bool(self.redis.eval(_CLAIM_TELLING, 1, f"verify:request:{request_id}", f"teller:{what}", teller,
+                                    f"{time.time():.3f}", lease))
 
     def mark_told(self, request_id: str, pipe=None) -> None:
         """The patient has the outcome of this send: a later job for it (the backstop) stays silent."""
