@@ -86,3 +86,19 @@ def wait_for(condition, timeout: float = 10.0, what: str = "condition", interval
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+def count_round_trips(monkeypatch) -> list[int]:
+    """From now on (until ``monkeypatch.undo()``), a 1 for each Redis round trip any client makes:
+    redis-py writes once per round trip (a command, a pipeline, a script)."""
+    from redis.connection import AbstractConnection
+
+    trips: list[int] = []
+    real_send = AbstractConnection.send_packed_command
+
+    def send(self, *args, **kwargs):
+        trips.append(1)
+        return real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
+    return trips

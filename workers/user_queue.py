@@ -92,6 +92,25 @@ end
 return {mine, 0}
 """
 
+# A handled item's last step: off the list, its attempts forgotten, and a look at the next one;
+# if there is none, the drain's end as ``_RELEASE_AND_FORGET`` does it, in the same step.
+_DONE = """
+redis.call('LPOP', KEYS[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+local next_item = redis.call('LINDEX', KEYS[1], 0)
+if next_item then
+  return {next_item, 0}
+end
+local mine = 0
+if redis.call('GET', KEYS[3]) == ARGV[2] then
+  redis.call('DEL', KEYS[3])
+  mine = 1
+end
+redis.call('ZREM', KEYS[4], ARGV[3])
+redis.call('DEL', KEYS[2])
+return {false, mine}
+"""
+
 class HoldItem(Exception):
     """Raised by a handler: the item may not be handled yet (a cap), and it is no failure. It stays
     first in line, due in ``retry_after`` seconds, and no attempt is counted."""
@@ -257,13 +276,11 @@ class UserQueue(DeadList):
                         set_aside += 1
                         raw = self.redis.lindex(items, 0)
                     else:
-                        # Done with it, and a look at the next one, in one round trip.
-                        pipe = self.redis.pipeline(transaction=False)
-                        pipe.lpop(items)
-                        pipe.hdel(self._attempts(user), _fingerprint(raw))
-                        pipe.lindex(items, 0)
-                        raw = pipe.execute()[2]
+                        raw = self._done(user, raw, lock)  # and, the list empty, released and forgotten
                         handled += 1
+                        if raw is None:
+                            released = emptied = True
+                            break
                     if raw is not None and self._should_yield(started, budget_seconds, should_stop):
                         # Bounded: hand the rest to the next drain (the caller enqueues it).
                         self.redis.zadd(self.due_key, {user: self.clock()})
@@ -272,7 +289,7 @@ class UserQueue(DeadList):
                     if time.monotonic() - leased_at > self.lock_timeout / 3:
                         lock.reacquire()  # renew the lease long before it can lapse
                         leased_at = time.monotonic()
-                if not finished:
+                if not finished and not released:
                     # Released and checked in one step: an item queued while we held the lock,
                     # whose own drain gave up on the lock, is ours to handle.
                     released = True
@@ -349,6 +366,17 @@ class UserQueue(DeadList):
         pipe.lindex(self._items(user), 0)
         due, raw = pipe.execute()
         return due, raw
+
+    def _done(self, user: str, raw: bytes, lock) -> bytes | None:
+        """The handled first item off the list, and the next one (None: the list is empty, and the
+        lock released and the user forgotten with it, in the same step)."""
+        keys = [self._items(user), self._attempts(user), self._lock(user), self.due_key]
+        next_item, mine = self.redis.eval(_DONE, len(keys), *keys, _fingerprint(raw), lock.local.token, user)
+        if next_item is None:
+            lock.local.token = None
+            if not mine:
+                log.warning("%s lock of %s expired while draining", self.name, mask(user))
+        return next_item
 
     def _release_and_forget(self, user: str, lock) -> bool:
         """Release the lock and, if the list is empty, forget the user, in one step; whether it was."""

@@ -2,12 +2,11 @@
 users, each user's events still in order, once, and nobody left waiting without a drain."""
 
 import pytest
-from redis.connection import AbstractConnection as Connection
 from rq.registry import FinishedJobRegistry
 
 from integrations.errors import InvalidRequestError
-from tests.support import text_event
-from workers.line.inbox import ENOUGH_QUEUED_DRAINS, accept_events, drain_inbox
+from tests.support import count_round_trips, text_event
+from workers.line.inbox import ENOUGH_QUEUED_DRAINS, accept_events, drain_inbox, line_inbox
 from workers.pdpa import erase_user
 from workers.queues import LINE_QUEUE, get_queue
 
@@ -86,14 +85,7 @@ def test_items_set_aside_for_one_user_do_not_stop_the_batch(redis):
 
 def test_under_a_backlog_the_webhook_needs_one_redis_round_trip(redis, monkeypatch):
     backlog(redis, rounds=1)
-    trips = []
-    real_send = Connection.send_packed_command
-
-    def send(self, *args, **kwargs):  # redis-py's one write per round trip, counted
-        trips.append(1)
-        return real_send(self, *args, **kwargs)
-
-    monkeypatch.setattr(Connection, "send_packed_command", send)
+    trips = count_round_trips(monkeypatch)
     accepted = accept_events(redis, [text_event("late", user="U" + "c" * 32), text_event("again", user=USERS[-1])])
     monkeypatch.undo()
     assert accepted.queued == 2 and len(trips) == 1
@@ -117,6 +109,19 @@ def test_only_events_already_seen_queue_no_drain(redis):
     get_queue(redis, LINE_QUEUE).empty()
     assert accept_events(redis, [event]).duplicates == 1  # LINE redelivered it
     assert queued_jobs(redis) == 0 and not redis.exists(f"line:inbox-pending:{USERS[0]}")
+
+
+def test_draining_a_user_costs_one_round_trip_to_start_and_one_per_event(redis, monkeypatch):
+    """Start (the note, the lock, the first item), then per handled event one step: off the list and
+    the next one read, or at the end the lock released and the user forgotten with it."""
+    user = USERS[0]
+    accept_events(redis, [text_event(str(n), user=user) for n in range(3)])
+    trips = count_round_trips(monkeypatch)
+    assert line_inbox(redis).drain(user, lambda event: None) == 3
+    monkeypatch.undo()
+    assert len(trips) == 1 + 3
+    assert not redis.exists(f"line:inbox:{user}", f"line:inbox-lock:{user}") and \
+        redis.zscore("line:inbox-due", user) is None
 
 
 def test_erasure_takes_the_user_off_the_ready_list(redis):
