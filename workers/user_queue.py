@@ -92,23 +92,26 @@ end
 return {mine, 0}
 """
 
-# A handled item's last step: off the list, its attempts forgotten, and a look at the next one;
-# if there is none, the drain's end as ``_RELEASE_AND_FORGET`` does it, in the same step.
+# A handled item's last step, only while the lock is still ours (a drain whose lease lapsed during
+# a slow item must not take what the drain after it holds back): the item off the list, its
+# attempts forgotten, and a look at the next one; if there is none, the drain's end as
+# ``_RELEASE_AND_FORGET`` does it, in the same step. Answers {next item or false, 1}, or {false, 0}.
 _DONE = """
-redis.call('LPOP', KEYS[1])
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then
+  return {false, 0}
+end
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[4] then
+  redis.call('LPOP', KEYS[1])
+end
 redis.call('HDEL', KEYS[2], ARGV[1])
 local next_item = redis.call('LINDEX', KEYS[1], 0)
 if next_item then
-  return {next_item, 0}
+  return {next_item, 1}
 end
-local mine = 0
-if redis.call('GET', KEYS[3]) == ARGV[2] then
-  redis.call('DEL', KEYS[3])
-  mine = 1
-end
+redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[3])
 redis.call('DEL', KEYS[2])
-return {false, mine}
+return {false, 1}
 """
 
 class HoldItem(Exception):
@@ -276,8 +279,11 @@ class UserQueue(DeadList):
                         set_aside += 1
                         raw = self.redis.lindex(items, 0)
                     else:
-                        raw = self._done(user, raw, lock)  # and, the list empty, released and forgotten
                         handled += 1
+                        mine, raw = self._done(user, raw, lock)  # the list empty: released and forgotten
+                        if not mine:  # the lease lapsed: the drain that holds the user now goes on
+                            released = finished = True
+                            break
                         if raw is None:
                             released = emptied = True
                             break
@@ -367,16 +373,18 @@ class UserQueue(DeadList):
         due, raw = pipe.execute()
         return due, raw
 
-    def _done(self, user: str, raw: bytes, lock) -> bytes | None:
-        """The handled first item off the list, and the next one (None: the list is empty, and the
-        lock released and the user forgotten with it, in the same step)."""
+    def _done(self, user: str, raw: bytes, lock) -> tuple[bool, bytes | None]:
+        """The handled first item off the list: (True, the next one), (True, None) when the list is
+        empty (the lock then released and the user forgotten, in the same step), or (False, None)
+        when the lock is no longer ours (nothing changed)."""
         keys = [self._items(user), self._attempts(user), self._lock(user), self.due_key]
-        next_item, mine = self.redis.eval(_DONE, len(keys), *keys, _fingerprint(raw), lock.local.token, user)
+        next_item, mine = self.redis.eval(_DONE, len(keys), *keys, _fingerprint(raw), lock.local.token, user, raw)
+        if not mine:
+            log.warning("%s lock of %s expired while draining; the drain holding it now goes on", self.name,
+                        mask(user))
         if next_item is None:
             lock.local.token = None
-            if not mine:
-                log.warning("%s lock of %s expired while draining", self.name, mask(user))
-        return next_item
+        return bool(mine), next_item
 
     def _release_and_forget(self, user: str, lock) -> bool:
         """Release the lock and, if the list is empty, forget the user, in one step; whether it was."""

@@ -9,7 +9,7 @@ import pytest
 from integrations.errors import InvalidRequestError, ServerError
 from tests.support import FakeClock, text_event
 from workers.line.inbox import DEAD_LETTERS, EVENT_BACKOFF, MAX_EVENT_ATTEMPTS, accept_events, drain_inbox, line_inbox
-from workers.user_queue import SEEN_TTL, ItemsSetAside, UserQueue
+from workers.user_queue import SEEN_TTL, HoldItem, ItemsSetAside, UserQueue
 
 USER = "U" + "c" * 32
 
@@ -177,3 +177,30 @@ def test_a_failing_hook_keeps_the_item_for_the_retry(redis):
     with pytest.raises(ServerError):
         queue.drain(USER, rejected, on_set_aside=hook_down)
     assert queue.pending(USER) == [{"n": 1}] and redis.llen("test:outbox:dead") == 0
+
+
+def test_a_drain_whose_lease_lapsed_during_an_item_leaves_the_rest_to_the_drain_holding_the_user(redis, caplog):
+    """One slow item outlives the lease (renewed between items only): the sweeper's drain takes the
+    user, handles that item again (handlers are idempotent) and holds the next one back. The first
+    drain, done at last, must not take the held item off the list, nor forget the user."""
+    queue = UserQueue(redis, "test:lapse", max_attempts=3, lock_timeout=30)
+    queue.append(USER, "a", {"n": "a"})
+    queue.append(USER, "b", {"n": "b"})
+    handled = []
+
+    def second_drain(item):
+        if item["n"] == "b":
+            raise HoldItem(60)  # a cap: b stays first in line, due in a minute
+        handled.append(("second", item["n"]))
+
+    def first_drain(item):
+        if not handled:
+            redis.delete(f"test:lapse-lock:{USER}")  # the lease lapsed while this item took its time
+            queue.drain(USER, second_drain)
+        handled.append(("first", item["n"]))
+
+    assert queue.drain(USER, first_drain) == 1
+    assert handled == [("second", "a"), ("first", "a")]
+    assert queue.pending(USER) == [{"n": "b"}]  # still first in line, for its due time
+    assert redis.zscore("test:lapse-due", USER) is not None
+    assert "expired while draining" in caplog.text
