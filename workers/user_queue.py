@@ -92,18 +92,19 @@ end
 return {mine, 0}
 """
 
-# A handled item's last step, only while the lock is still ours (a drain whose lease lapsed during
-# a slow item must not take what the drain after it holds back): the item off the list, its
-# attempts forgotten, and a look at the next one; if there is none, the drain's end as
-# ``_RELEASE_AND_FORGET`` does it, in the same step. Answers {next item or false, 1}, or {false, 0}.
+# A handled item's last step: the item off the list (if it is still first: items are unique, they
+# carry their ids), its attempts forgotten, and a look at the next one; if there is none, the
+# drain's end as ``_RELEASE_AND_FORGET`` does it, in the same step: {next item or false, 1}. If
+# the lease lapsed during the item, nothing more: {false, 0} (the drain that took the user over may
+# have handled this item already, and be holding the next one back).
 _DONE = """
-if redis.call('GET', KEYS[3]) ~= ARGV[2] then
-  return {false, 0}
-end
 if redis.call('LINDEX', KEYS[1], 0) == ARGV[4] then
   redis.call('LPOP', KEYS[1])
 end
 redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then
+  return {false, 0}
+end
 local next_item = redis.call('LINDEX', KEYS[1], 0)
 if next_item then
   return {next_item, 1}
@@ -281,7 +282,7 @@ class UserQueue(DeadList):
                     else:
                         handled += 1
                         mine, raw = self._done(user, raw, lock)  # the list empty: released and forgotten
-                        if not mine:  # the lease lapsed: the drain that holds the user now goes on
+                        if not mine:  # the lease lapsed: whoever holds the user now (or the sweeper) goes on
                             released = finished = True
                             break
                         if raw is None:
@@ -376,12 +377,11 @@ class UserQueue(DeadList):
     def _done(self, user: str, raw: bytes, lock) -> tuple[bool, bytes | None]:
         """The handled first item off the list: (True, the next one), (True, None) when the list is
         empty (the lock then released and the user forgotten, in the same step), or (False, None)
-        when the lock is no longer ours (nothing changed)."""
+        when the lock is no longer ours: the drain stops (see ``_DONE``)."""
         keys = [self._items(user), self._attempts(user), self._lock(user), self.due_key]
         next_item, mine = self.redis.eval(_DONE, len(keys), *keys, _fingerprint(raw), lock.local.token, user, raw)
         if not mine:
-            log.warning("%s lock of %s expired while draining; the drain holding it now goes on", self.name,
-                        mask(user))
+            log.warning("%s lock of %s expired while draining", self.name, mask(user))
         if next_item is None:
             lock.local.token = None
         return bool(mine), next_item
