@@ -298,3 +298,31 @@ def test_a_teller_whose_push_failed_tells_again_and_no_one_else_meanwhile(patien
     redis.hdel(f"verify:request:{request_id}", "told")
     service.send_code(request_id, final=False, teller="job:another")  # a teller that died is taken over
     assert len(patient.pushes()) == 3
+
+
+def test_an_attempt_that_let_another_tell_looks_again_should_that_one_fail(patient, sms, services, redis,
+                                                                           line_stub, run_worker, clock):
+    """The backstop holds the telling when the turn's retry comes, and then LINE refuses its push for
+    good: the turn left a job that tells the outcome once the backstop's telling has lapsed."""
+    code_sent(patient, sms)
+    request_id, event_id = _request_id(redis), json.loads(redis.get(f"verify:state:{USER}"))["event_id"]
+    redis.hdel(f"verify:request:{request_id}", "told")
+    lapse_tellings(redis)
+    service, by_the_turn = services.verification, []
+
+    def refused_while_the_turn_retries(request):
+        by_the_turn.append(service.send_outcome(request_id, final=False, teller=f"turn:{event_id}"))
+        return Response('{"message": "down"}', status=503, content_type="application/json")
+
+    line_stub.clear_all_handlers()
+    line_stub.expect_oneshot_request("/v2/bot/message/push").respond_with_handler(refused_while_the_turn_retries)
+    line_stub.expect_request("/v2/bot/message/push").respond_with_json({})
+    with pytest.raises(ProviderError):
+        service.send_code(request_id, final=True, teller="job:backstop")  # its last attempt
+    assert by_the_turn == [None]
+    assert len([j for j in scheduled(redis) if j.startswith(f"otp-send-{request_id}-again-")]) == 1
+    lapse_tellings(redis)
+    run_scheduled(redis, run_worker)
+    pushed = [p.get_json()["messages"][0]["text"] for p in patient.pushes()]
+    assert len(pushed) == 2 and sms.references[0] in pushed[1]  # the refused one, then the one that came
+    assert redis.hget(f"verify:request:{request_id}", "told") == b"1" and len(sms.sends) == 1

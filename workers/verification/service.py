@@ -144,7 +144,9 @@ class VerificationService:
 
     def _tell_late(self, future) -> None:
         """In the background thread: the provider answered after the turn; push what it said.
-        Anything going wrong here is left to the backstop job (it finds the patient not told)."""
+        Anything going wrong here is left to a job that finds the patient not told: the backstop,
+        or, when the push failed, one that looks again once this thread's telling has lapsed."""
+        told = None
         try:
             told = future.result()
             if told is not None:
@@ -153,7 +155,12 @@ class VerificationService:
                     self._cancel_backstop(told, pipe)
                     pipe.execute()
         except Exception:
-            log.exception("OTP outcome after the turn not told; the backstop job will")
+            log.exception("OTP outcome after the turn not told; a job will")
+            if told is not None and told.final:  # this thread holds its telling: the backstop may have let it be
+                try:
+                    self._look_again(told)
+                except Exception:
+                    log.exception("OTP outcome after the turn: no job to tell it; the backstop will")
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._threads_lock:  # made on first use: processes that never verify start no threads
@@ -185,9 +192,9 @@ class VerificationService:
         enqueue_at(self.redis, after(delay), jobs.send_code, request_id, pipeline=pipe, retry=SEND_RETRY,
                    job_id=f"otp-send-{request_id}{tag}", description="send an OTP SMS")
 
-    def schedule_check(self, request_id: str, attempt: int, delay: float, *, pipe=None) -> None:
+    def schedule_check(self, request_id: str, attempt: int, delay: float, *, pipe=None, tag: str = "") -> None:
         enqueue_at(self.redis, after(delay), jobs.check_code, request_id, attempt, pipeline=pipe,
-                   retry=CHECK_RETRY, job_id=f"otp-check-{request_id}-{attempt}",
+                   retry=CHECK_RETRY, job_id=f"otp-check-{request_id}-{attempt}{tag}",
                    description="check an OTP code")
 
     def _cancel(self, job_id: str, pipe) -> None:
@@ -238,7 +245,17 @@ class VerificationService:
             return told
         log.info("OTP %s of request %s is being told by another attempt", what.split(":")[0],
                  mask(told.request_id))
+        self._look_again(told)  # should that attempt fail for good
         return None
+
+    def _look_again(self, told: Told) -> None:
+        """A job that tells ``told``'s outcome once the telling now held has lapsed, unless the patient
+        has it by then (it then finds it told, and stays silent)."""
+        tag = f"-again-{math.ceil(time.time() + TELLING_LEASE)}"
+        if told.attempt is not None:
+            self.schedule_check(told.request_id, told.attempt, TELLING_LEASE, tag=tag)
+        else:
+            self.schedule_send(told.request_id, TELLING_LEASE, tag=tag)
 
     def _send_outcome(self, request_id: str, *, final: bool) -> Told | None:
         request = self.store.request(request_id)
