@@ -9,6 +9,7 @@ Signed LINE webhooks → the real RQ worker → LINE stub; SEPSMS / ThaiBulkSMS 
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -31,6 +32,7 @@ from tests.verification_support import (  # noqa: F401  (fixtures used by name)
 )
 from integrations.errors import ProviderError
 from workers.queues import DEFAULT_QUEUE, get_queue
+from workers.verification.outcome import TURN_THREADS, Told
 from workers.verification.store import verified_phone
 
 
@@ -326,3 +328,37 @@ def test_an_attempt_that_let_another_tell_looks_again_should_that_one_fail(patie
     pushed = [p.get_json()["messages"][0]["text"] for p in patient.pushes()]
     assert len(pushed) == 2 and sms.references[0] in pushed[1]  # the refused one, then the one that came
     assert redis.hget(f"verify:request:{request_id}", "told") == b"1" and len(sms.sends) == 1
+
+
+def test_a_slow_late_push_keeps_its_thread_so_the_next_turn_goes_to_the_backstop_at_once(services, line_stub,
+                                                                                        patient):
+    """Four slow outcomes whose pushes hang on LINE hold the four turn threads: the next turn does not
+    wait out its budget behind them, the backstop does its work now."""
+    service = services.verification
+    service.turn_budget = 0.05
+    pushes_may_go, elsewhere, arrived = threading.Event(), [], []
+
+    def hanging_push(request):
+        arrived.append(request.path)
+        pushes_may_go.wait(10)
+        return Response("{}", content_type="application/json")
+
+    line_stub.clear_all_handlers()
+    line_stub.expect_request("/v2/bot/message/push").respond_with_handler(hanging_push)
+    for n in range(TURN_THREADS):
+        provider_answers = threading.Event()
+        late = Told(USER, f"r{n}", {"type": "text", "text": f"late {n}"}, ("test-late", str(n)), final=False)
+        outcome = service._within_budget(lambda gate=provider_answers, told=late: gate.wait(10) and told,
+                                         lambda: elsewhere.append(n))
+        assert outcome == (False, None)  # slower than the budget: pushed when it comes
+        provider_answers.set()
+    wait_for(lambda: arrived, what="a late push at LINE")  # the others' threads wait their turn, places held
+    started = time.monotonic()
+    assert service._within_budget(lambda: pytest.fail("ran behind the hanging pushes"),
+                                  lambda: elsewhere.append("next")) == (False, None)
+    assert elsewhere == ["next"] and time.monotonic() - started < service.turn_budget
+    pushes_may_go.set()
+    wait_for(lambda: len(patient.pushes()) == TURN_THREADS, what="the late pushes")
+    service._threads.shutdown(wait=True)  # the pushes told: every place is free again
+    service._threads = None
+    assert service._within_budget(lambda: None, lambda: elsewhere.append("after")) == (True, None)

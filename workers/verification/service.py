@@ -124,23 +124,22 @@ class VerificationService:
     def _within_budget(self, work, elsewhere) -> tuple[bool, Told | None]:
         """``work`` on an idle thread, waited for up to the turn's budget. With every thread busy (a
         slow provider, many patients) the budget would go on waiting in line: the backstop job does
-        the work now instead (``elsewhere``), and its outcome is pushed."""
+        the work now instead (``elsewhere``), and its outcome is pushed. A thread is busy until its
+        outcome is told: a late outcome's push keeps its place taken."""
         if not self._idle.acquire(blocking=False):
             elsewhere()
             return False, None
-
-        def run():
-            try:
-                return work()
-            finally:
-                self._idle.release()
-
-        future = self._pool().submit(run)
         try:
-            return True, future.result(timeout=self.turn_budget)
+            future = self._pool().submit(work)
+            told = future.result(timeout=self.turn_budget)
         except StillRunning:
-            future.add_done_callback(self._tell_late)
+            future.add_done_callback(self._tell_late)  # which frees the place when it is done
             return False, None
+        except BaseException:
+            self._idle.release()
+            raise
+        self._idle.release()
+        return True, told
 
     def _tell_late(self, future) -> None:
         """In the background thread: the provider answered after the turn; push what it said.
@@ -161,6 +160,8 @@ class VerificationService:
                     self._look_again(told)
                 except Exception:
                     log.exception("OTP outcome after the turn: no job to tell it; the backstop will")
+        finally:
+            self._idle.release()
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._threads_lock:  # made on first use: processes that never verify start no threads
