@@ -373,6 +373,7 @@ def worker_phase(args, env, connection, figures) -> None:
 
 
 def latency_phase(args, env, connection, figures) -> None:
+    from workers.queues import queue_key
     connection.flushdb()
     procs = [start(n, c, env) for n, c in (
         ("worker", [sys.executable, "-m", "workers", "--queues", "line"]),
@@ -385,7 +386,7 @@ def latency_phase(args, env, connection, figures) -> None:
             load_before = os.getloadavg()[0]
             queued = bulk_work(connection, args.rows, args.mirror_items)
             busy, busy_errors = latency_run(server.port, args.paced_seconds)
-            left = sum(connection.llen(f"rq:queue:{q}") for q in ("bulk", "default"))
+            left = sum(connection.llen(queue_key(q)) for q in ("bulk", "default"))
     finally:
         for proc in procs:
             proc.terminate()

@@ -65,6 +65,12 @@ def fail_fast(exc: BaseException) -> None:
     raise exc
 
 
+def current_job_id() -> str | None:
+    """The running job's id (None outside a job); RQ's retries of a job keep it."""
+    job = get_current_job()
+    return job.id if job is not None else None
+
+
 def final_attempt() -> bool:
     """Whether the running job has no RQ retries left (so a failure now is the last word)."""
     job = get_current_job()

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
-from rq import get_current_job
-
-from workers.runtime import fail_fast, fail_without_retry, services
+from workers.runtime import current_job_id, fail_fast, fail_without_retry, services
 from workers.user_queue import ItemsSetAside
 
 T = TypeVar("T")
@@ -30,8 +28,8 @@ def _run(step: Callable[..., T]) -> T:
 def drain_mirror(user: str) -> int:
     """Post the user's queued messages and notes to their LiveDesk conversation, in order (then those
     of users on the mirror's ready list)."""
-    job = get_current_job()  # leaves the count of waiting mirror drains (workers/handoff/mirror_drains.py)
-    return _run(lambda handoff: handoff.drain_mirror(user, job_id=job.id if job is not None else None))
+    # The job's id leaves the count of waiting mirror drains (workers/handoff/mirror_drains.py).
+    return _run(lambda handoff: handoff.drain_mirror(user, job_id=current_job_id()))
 
 
 def drain_to_patient(user: str) -> int:

@@ -273,9 +273,9 @@ class HandoffService:
             job = exc.retryable
             log.warning("Oho contact of %s not created (%s)%s", mask(user), exc,
                         "; retried by a job" if job else "")
-        except Exception:
+        except Exception as exc:  # its message may quote the patient's profile: only the type is logged
             job = True
-            log.warning("Oho contact of %s not created; retried by a job", mask(user), exc_info=True)
+            log.warning("Oho contact of %s not created (%s); retried by a job", mask(user), type(exc).__name__)
         try:
             with self.redis.pipeline(transaction=True) as pipe:
                 pipe.multi()

@@ -6,9 +6,7 @@ code stay in Redis values (``workers.verification.store``), out of job data and 
 
 from __future__ import annotations
 
-from rq import get_current_job
-
-from workers.runtime import fail_fast, final_attempt, services
+from workers.runtime import current_job_id, fail_fast, final_attempt, services
 
 
 def send_code(request_id: str) -> None:
@@ -34,8 +32,8 @@ def update_contact(user_id: str) -> None:
 
 def _teller() -> str | None:
     """The running job's name as a teller of outcomes: its RQ retries keep it (the same teller)."""
-    job = get_current_job()
-    return f"job:{job.id}" if job is not None else None
+    job_id = current_job_id()
+    return f"job:{job_id}" if job_id is not None else None
 
 
 def _run(work) -> None:
