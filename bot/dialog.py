@@ -3,10 +3,12 @@
 Pure: no Flask, HTTP or Redis, so tests drive it directly and later features
 (handoff, OTP) wrap it with their own state and fall back to ``answer_topic``.
 
-A text message is first checked for an emergency (``bot.emergency``), whatever
-else it says; only then does the knowledge base's matcher look for its topic.
-A message the matcher cannot place gets "did you mean …?" buttons of the
-closest topics and the way to staff, rather than a guess.
+A text message is first triaged (``bot.emergency``), whatever else it says: an
+emergency happening now gets its kind's numbers and a "not an emergency" button;
+a danger that is past, hypothetical or someone else's story gets its topic's
+answer and one safety line. Only then does the knowledge base's matcher look for
+its topic. A message the matcher cannot place gets "did you mean …?" buttons of
+the closest topics and the way to staff, rather than a guess.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import json
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
 
-from bot.emergency import SELF_HARM_MESSAGE, Emergency, detect
+from bot.emergency import KIND_MESSAGES, MEDICAL, SAFETY_LINES, Emergency, assess
 from bot.handoff.messages import HANDOFF_POSTBACK
-from bot.intents import Intent
+from bot.intents import Action, Intent
 from bot.knowledge import MAX_MESSAGES, KnowledgeBase
+from bot.text import normalize
 
 UNKNOWN = Intent.UNKNOWN
 NON_TEXT = "non_text"
@@ -28,6 +31,17 @@ SELF_HARM = Intent.SELF_HARM
 STAFF = Intent.STAFF
 STAFF_LABEL = "💬 คุยกับเจ้าหน้าที่"
 EMERGENCY_LABEL = "🚑 ฉุกเฉิน โทร 1669"
+NOT_EMERGENCY_LABEL = "ไม่ใช่เหตุฉุกเฉิน"
+NOT_EMERGENCY_POSTBACK = f"action={Action.NOT_EMERGENCY}"
+NOT_EMERGENCY_TEXT = ("เข้าใจแล้วค่ะ ขอบคุณที่แจ้งนะคะ 🙏 ระบบอัตโนมัติจะตอบคำถามต่อจากนี้ค่ะ "
+                      "พิมพ์ถามหรือเลือกหัวข้อด้านล่างได้เลย\nถ้าอาการเปลี่ยนไป โทร 1669 ได้ทันทีค่ะ\n\n"
+                      "Understood, thank you. Ask me anything, or choose a topic below. "
+                      "If things change, call 1669 at once.")
+# The whole message says the emergency answer was a false alarm (typed instead of pressing the button).
+_NOT_EMERGENCY_PHRASES = frozenset({
+    "ไม่ใช่เหตุฉุกเฉิน", "ไม่ใช่ฉุกเฉิน", "ไม่ฉุกเฉิน", "ไม่ได้ฉุกเฉิน", "ไม่ใช่เหตุฉุกเฉินค่ะ", "ไม่ใช่เหตุฉุกเฉินครับ",
+    "ไม่ฉุกเฉินค่ะ", "ไม่ฉุกเฉินครับ", "ไม่ใช่ค่ะไม่ฉุกเฉิน", "notanemergency", "notemergency", "itsnotanemergency",
+})
 MAX_SUGGESTIONS = 3
 DID_YOU_MEAN = ("ขออภัยค่ะ ยังไม่แน่ใจว่าหมายถึงเรื่องใด 🙏 หมายถึงหัวข้อด้านล่างไหมคะ? "
                 "หรือกด “คุยกับเจ้าหน้าที่” ได้เลยค่ะ\n⚠️ เหตุฉุกเฉิน โทร 1669 ทันทีค่ะ\n\n"
@@ -42,6 +56,8 @@ class Reply:
     intent: str
     messages: list[dict] = field(default_factory=list)
     score: float = 1.0  # how sure the matcher was; 1.0 for buttons and events
+    kind: str = ""      # an emergency's kind (medical, self_harm, violence, poisoning); with a
+    #                     safety line, the kind of danger mentioned
 
 
 class Dialog:
@@ -60,30 +76,45 @@ class Dialog:
         return Reply(topic.id, _copy(topic.messages))
 
     def answer_emergency(self, found: Emergency | None = None) -> Reply:
-        """The 1669 answer; thoughts of self-harm get the mental-health hotline 1323 first.
-
-        The intent stays ``emergency`` either way: every conversation feature lets it through."""
+        """The emergency answer: for self-harm, violence and poisoning their own numbers first, then
+        the 1669 answer; under it the "not an emergency" button (a false alarm must not leave the
+        patient unanswered). The intent stays ``emergency``: every conversation feature lets it through."""
+        kind = found.kind if found is not None else MEDICAL
         reply = self.answer_topic(EMERGENCY)
-        if found is not None and found.self_harm:
+        if kind in KIND_MESSAGES:
             try:
-                first = _copy(self.kb.topic(SELF_HARM).messages)
+                first = _copy(self.kb.topic(kind).messages)
             except KeyError:
-                first = [copy.deepcopy(SELF_HARM_MESSAGE)]
+                first = _copy([KIND_MESSAGES[kind]])
             reply.messages = (first + reply.messages)[:MAX_MESSAGES]
-        return reply
+        last = reply.messages[-1]
+        items = [_postback(NOT_EMERGENCY_LABEL, NOT_EMERGENCY_POSTBACK),
+                 _postback(STAFF_LABEL, HANDOFF_POSTBACK)]
+        last["quickReply"] = {"items": [*((last.get("quickReply") or {}).get("items") or [])[:11], *items]}
+        return replace(reply, kind=kind)
+
+    def answer_not_emergency(self) -> Reply:
+        """The patient says the emergency answer was a false alarm: the bot answers again."""
+        message = {"type": "text", "text": NOT_EMERGENCY_TEXT}
+        if self.kb.menu:
+            message["quickReply"] = copy.deepcopy(self.kb.menu)
+        return Reply(Intent.NOT_EMERGENCY, [message])
 
     def on_text(self, text: str) -> Reply:
-        """Answer a text message: an emergency first, else the topic it matches best,
-        else the closest topics to choose from."""
-        found = detect(text)
-        if found is not None:
+        """Answer a text message: an emergency happening now first; else the topic it matches
+        best (with a safety line if it mentions a danger that is not happening now); else the
+        closest topics to choose from."""
+        found = assess(text)
+        if found is not None and found.now:
             return self.answer_emergency(found)
-        match = self.kb.match(text)
+        if _compact(text) in _NOT_EMERGENCY_PHRASES:
+            return self.answer_not_emergency()
+        match = self.kb.match(text, emergency=found is None)
         if match.topic_id == EMERGENCY:
             return self.answer_emergency()
-        if match.topic_id == UNKNOWN:
-            return self._did_you_mean(text)
-        return replace(self.answer_topic(match.topic_id), score=match.score)
+        reply = self._did_you_mean(text) if match.topic_id == UNKNOWN else \
+            replace(self.answer_topic(match.topic_id), score=match.score)
+        return reply if found is None else _with_safety_line(reply, found.kind)
 
     def on_postback(self, data: str) -> Reply:
         """Answer a button press: ``action=topic&id=<topic>`` shows that topic, ``action=handoff``
@@ -91,6 +122,8 @@ class Dialog:
         params = parse_qs(data if isinstance(data, str) else "")
         if params.get("action") == parse_qs(HANDOFF_POSTBACK)["action"]:
             return self.answer_topic(STAFF)
+        if params.get("action") == [Action.NOT_EMERGENCY]:
+            return self.answer_not_emergency()
         if params.get("action") != ["topic"] or len(params.get("id", [])) != 1:
             return self.answer_topic(UNKNOWN)
         return self.answer_topic(params["id"][0])
@@ -113,6 +146,19 @@ class Dialog:
         items.append(_postback(STAFF_LABEL, HANDOFF_POSTBACK))
         items.append(_postback(EMERGENCY_LABEL, f"action=topic&id={EMERGENCY}"))
         return Reply(UNKNOWN, [{"type": "text", "text": DID_YOU_MEAN, "quickReply": {"items": items}}], 0.0)
+
+
+def _with_safety_line(reply: Reply, kind: str) -> Reply:
+    """``reply`` and one line on what to do if the danger it mentions is happening now."""
+    line = {"type": "text", "text": SAFETY_LINES.get(kind, SAFETY_LINES[MEDICAL])}
+    messages = reply.messages[:MAX_MESSAGES - 1]
+    if messages and "quickReply" in messages[-1]:  # LINE shows the last message's quick reply
+        line["quickReply"] = messages[-1].pop("quickReply")
+    return replace(reply, messages=[*messages, line], kind=kind)
+
+
+def _compact(text: str) -> str:
+    return normalize(text or "").replace(" ", "")
 
 
 def _postback(label: str, data: str) -> dict:

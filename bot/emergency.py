@@ -1,19 +1,25 @@
-"""Recognising an emergency in a patient's message: a safety function, not a fuzzy match.
+"""Emergency triage: is a life-threatening situation described, is it happening now, and which kind.
 
-Every text message goes through ``detect`` before any other matcher, in every
-conversation state. It is built from symptom families, each with Thai,
-colloquial and English forms, and errs on the side of alarm: a false alarm
-costs a patient one extra "call 1669" answer, a miss can cost a life. So the
-patterns are broad (a symptom word with a few characters of context), and the
-only exclusions are everyday words that merely contain a symptom's letters
-(ชักโครก is a toilet flush, not a seizure; ล้มเหลว is failure, not a fall).
+Every text message goes through ``assess`` before any other matcher, in every conversation
+state. Three questions, answered in order:
 
-Thai is matched on the normalised message with its spaces removed (Thai is
-written without them, and patients put them anywhere); English and Thai-English
-mixes on the normalised message with single spaces.
+1. *Situation*: symptom families, each with Thai (matched on the message with its spaces
+   removed: Thai is written without them) and English / Thai-English forms (on the spaced
+   message). Families also describe situations that name no symptom word: a baby limp and
+   blue, indigestion with a cold sweat, an insulin user sweating and confused, a rope that
+   is ready. They err on the side of alarm: a miss can cost a life.
+2. *Kind*: each family belongs to one kind with its own numbers (``KINDS``).
+3. *Now*: a family that matched is still not an emergency *now* when the message places it
+   elsewhere: before the match it negates it ("ไม่เจ็บหน้าอก", "ไม่ฉุกเฉิน"), calls it past
+   and settled ("เมื่อเดือนก่อน ... หมอบอกว่า"), hypothetical ("ถ้า ... ต้องทำยังไง",
+   "what should I do if"), fiction, homework or news, about a pet, a booking, a road
+   blocked by an accident, or a word that only looks like a symptom ("ผลเลือดออกยัง").
+   Words that keep it present ("ตอนนี้", "กำลัง", "right now") win over all of those.
+   Such a message gets its topic's answer and one safety line (``bot.dialog``), never
+   the full emergency answer or an urgent handoff.
 
-Thoughts of self-harm or suicide also get the Department of Mental Health's
-hotline 1323 besides 1669.
+Messages missing tone marks or vowels above/below the line ("เจบหนาอก") get a second look
+on their skeleton (``skeleton``) when the first found nothing.
 """
 
 from __future__ import annotations
@@ -21,11 +27,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.text import normalize
+from bot.text import normalize, skeleton
 
+BARE_MIN = 4              # letters a skeleton match needs (see _find)
 MAX_CHARS = 2000          # more than any message; keeps a pasted essay cheap to scan
 EMERGENCY_LINE = "1669"   # Thailand's emergency medical service
 MENTAL_HEALTH_LINE = "1323"  # Department of Mental Health hotline, 24 hours
+POLICE_LINE = "191"
+SOCIAL_LINE = "1300"      # Ministry of Social Development's hotline: violence in the family, 24 hours
+POISON_LINE = "1367"      # Ramathibodi Poison Center, 24 hours
+
+MEDICAL, SELF_HARM, VIOLENCE, POISONING = "medical", "self_harm", "violence", "poisoning"
+#: The numbers each kind's answer must give, the first one first.
+KINDS: dict[str, tuple[str, ...]] = {
+    MEDICAL: (EMERGENCY_LINE,),
+    SELF_HARM: (MENTAL_HEALTH_LINE, EMERGENCY_LINE),
+    VIOLENCE: (POLICE_LINE, SOCIAL_LINE),
+    POISONING: (POISON_LINE, EMERGENCY_LINE),
+}
 
 SELF_HARM_MESSAGE = {
     "type": "text",
@@ -35,103 +54,202 @@ SELF_HARM_MESSAGE = {
              "You are not alone. Call the mental health hotline 1323 (free, 24 hours). "
              "If you have hurt yourself or are about to, call 1669 now."),
 }
+VIOLENCE_MESSAGE = {
+    "type": "text",
+    "text": ("🚓 ถ้ากำลังถูกทำร้ายหรือถูกขู่อยู่ตอนนี้ ไปอยู่ในที่ปลอดภัย แล้วโทรแจ้งตำรวจ 191 ทันทีค่ะ\n"
+             "ศูนย์ช่วยเหลือสังคม 1300 ช่วยเรื่องความรุนแรงในครอบครัวได้ตลอด 24 ชั่วโมง (ฟรี)\n"
+             "ถ้ามีคนบาดเจ็บ โทร 1669 ค่ะ\n\n"
+             "If you are being hurt or threatened now, get somewhere safe and call the police on 191. "
+             "Hotline 1300 helps with violence at home, 24 hours, free. If someone is injured, call 1669."),
+}
+POISONING_MESSAGE = {
+    "type": "text",
+    "text": ("☠️ ถ้ากิน ดื่ม หรือสัมผัสสารพิษ ยา เห็ดพิษ หรือเหล้าเถื่อน: โทรศูนย์พิษวิทยารามาธิบดี 1367 "
+             "(24 ชั่วโมง) ถ้าซึม หายใจลำบาก หรือชัก โทร 1669 ทันทีค่ะ\n"
+             "อย่าทำให้อาเจียนเอง เก็บขวดหรือซองยาไว้ให้เจ้าหน้าที่ดูค่ะ\n\n"
+             "Poisoning: call the Ramathibodi Poison Center on 1367 (24 hours); if drowsy, "
+             "struggling to breathe or fitting, call 1669 now. Do not make them vomit; keep the bottle or pack."),
+}
+#: The first message of each kind's answer when the knowledge base has none (``fallbacks``).
+KIND_MESSAGES = {SELF_HARM: SELF_HARM_MESSAGE, VIOLENCE: VIOLENCE_MESSAGE, POISONING: POISONING_MESSAGE}
+#: One line under a topic's answer when a message mentions a danger that is not happening now.
+SAFETY_LINES = {
+    MEDICAL: ("⚠️ ถ้าตอนนี้มีอาการรุนแรง เช่น เจ็บแน่นหน้าอก หายใจไม่ออก หมดสติ ชัก ปากเบี้ยว "
+              "หรือเลือดออกมาก โทร 1669 ทันทีค่ะ / If this is happening now, call 1669."),
+    SELF_HARM: ("💛 ถ้าตอนนี้มีความคิดทำร้ายตัวเอง โทร 1323 ได้ตลอด 24 ชั่วโมง ถ้ากำลังจะทำ โทร 1669 ค่ะ "
+                "/ If you are thinking of harming yourself, call 1323; if you are about to, 1669."),
+    VIOLENCE: ("🚓 ถ้ากำลังถูกทำร้ายหรือถูกขู่ตอนนี้ โทร 191 หรือ 1300 ค่ะ "
+               "/ If someone is hurting or threatening you now, call 191 or 1300."),
+    POISONING: ("☠️ ถ้าตอนนี้กินหรือสัมผัสสารพิษ โทร 1367 หรือ 1669 ทันทีค่ะ "
+                "/ If someone has just been poisoned, call 1367 or 1669 now."),
+}
 
 
 @dataclass(frozen=True)
 class Family:
     id: str
-    thai: re.Pattern          # on the compact message (no spaces)
+    kind: str
+    thai: re.Pattern           # on the compact message (no spaces)
     spaced: re.Pattern | None  # on the spaced message: English and Thai-English mixes
-    hotlines: tuple[str, ...] = (EMERGENCY_LINE,)
+    bare: re.Pattern | None    # the Thai patterns without tone marks and upper/lower vowels
 
 
 @dataclass(frozen=True)
 class Emergency:
+    """A danger a message describes: its family, kind and numbers; ``now`` False when the message
+    places it in the past, a hypothesis, fiction, a pet... (``why`` says which)."""
+
     family: str
+    kind: str
     hotlines: tuple[str, ...]
+    now: bool = True
+    why: str = ""
 
     @property
     def self_harm(self) -> bool:
-        return MENTAL_HEALTH_LINE in self.hotlines
+        return self.kind == SELF_HARM
 
 
-def _family(family_id: str, thai: list[str], english: list[str], hotlines=(EMERGENCY_LINE,)) -> Family:
+# Patterns with wildcards get no skeleton: without its marks "อุ" (a rice wine) is "อ", and
+# ".{0,40}" then finds a "symptom" anywhere.
+_LOOSE = re.compile(r"\.|\(\?=")
+
+
+def _family(family_id: str, kind: str, thai: list[str], english: list[str]) -> Family:
     spaced = re.compile(r"\b(?:" + "|".join(english) + r")") if english else None
-    return Family(family_id, re.compile("|".join(thai)), spaced, tuple(hotlines))
+    return Family(family_id, kind, re.compile("|".join(thai)), spaced,
+                  re.compile("|".join(skeleton(p) for p in thai if not _LOOSE.search(p))))
 
 
 _WHO = r"(?:my|his|her|their|our|the|a)"
 _SEIZURE_NOT = r"(?!จะ|ชวน|ช้า|จูง|นำ|ใย|ว่าว|โครก|เย่อ|ธง|สีหน้า|หน้า|แม่น้ำ|รอก|ไม่แน่ใจ|เริ่ม|ภาพ|ดาบ)"
+_KID = r"(?:ลูก|น้อง|หลาน|เด็ก|ทารก|เบบี้|บักหำ|อีหล้า|baby|infant|toddler|\d+เดือน|\d+ขวบ)"
 
-# Self-harm first: a message that names it gets 1323 whatever else it says.
+# Self-harm first: a message that names it gets 1323 whatever else it says; then violence and
+# poisoning, whose numbers differ from 1669; then the medical families.
 FAMILIES: tuple[Family, ...] = (
-    _family("self_harm", [
+    _family("self_harm", SELF_HARM, [
         r"ฆ่าตัวตาย", r"ทำร้ายตัวเอง", r"ทำร้ายตนเอง", r"อยาก(?:จะ)?ตาย", r"ไม่อยาก(?:จะ)?(?:อยู่|มีชีวิต)",
         r"อยากหายไป", r"จบชีวิต", r"ปลิดชีพ", r"ปลิดชีวิต", r"กรีด(?:ข้อมือ|แขน|ตัว|ตัวเอง)",
         r"กระโดด(?:ตึก|สะพาน|น้ำตาย|ลงไปตาย|จากตึก)", r"ผูกคอ", r"แขวนคอ", r"กินยาตาย", r"ไม่อยากตื่น",
         r"อยู่ไปก็ไม่มีประโยชน์", r"ไม่มีเหตุผลที่จะอยู่", r"หมดหวังกับชีวิต", r"ไม่ไหวกับชีวิต",
         r"ชีวิตไม่มีค่า", r"ตายๆไป", r"ตายไปซะ",
+        # a plan told without the word: a goodbye letter, a rope, pills saved up to sleep for good
+        r"จดหมายลา", r"(?:เขียน|ทิ้ง)(?:จดหมาย|โน้ต|ข้อความ)(?:ลา|บอกลา|สั่งเสีย)", r"สั่งเสีย", r"ลาก่อน(?:ทุกคน|นะ|ตลอดไป)",
+        r"(?:เตรียม|ซื้อ|ผูก|มี)เชือก.{0,20}(?:แล้ว|พร้อม|ไว้|คาน|ขื่อ)", r"เชือก.{0,12}(?:พร้อม|เตรียมไว้|ผูกไว้|คาน|ขื่อ)",
+        r"(?:เก็บ|สะสม|ตุน|รวบรวม)ยา.{0,30}(?:หลับ|นอน|ไม่ตื่น|ตลอดไป|ยาว)", r"หลับ(?:ไป)?(?:ตลอดกาล|ยาวๆ|ไม่ต้องตื่น|ไม่ตื่น|ตลอดไป)",
+        r"นอน(?:หลับ)?(?:ตลอดกาล|ไม่ต้องตื่น|ไม่ตื่นอีก)", r"ไม่ต้อง(?:ตื่น|เจอกัน)อีก", r"คงไม่ได้เจอ(?:กัน)?(?:อีก|แล้ว)",
+        r"ฝาก(?:ดูแล|เลี้ยง)(?:ลูก|แม่|พ่อ|แมว|หมา).{0,20}(?:ด้วย|ต่อ).{0,20}(?:ไม่อยู่|ไม่ได้เจอ|ลาก่อน|ไปแล้ว|ไม่ไหว)",
+        r"ไม่อยาก(?:เป็น)?ภาระ(?:ใคร|ของ|ให้|อีก)", r"(?:แจก|ยก)ของ(?:ทุกอย่าง|ให้หมด).{0,20}(?:ไม่ได้ใช้|ไม่อยู่|ลาก่อน)",
+        r"ไม่อยากอยู่", r"อยู่ไม่ไหวแล้ว", r"ไม่ไหวแล้ว.{0,10}(?:ชีวิต|อยากไป|ลาก่อน)", r"ยาทั้งหมด.{0,10}(?:กิน|กลืน)",
     ], [
         r"suicid", r"kill(?:ing)? (?:my|him|her|them)sel(?:f|ves)", r"end(?:ing)? (?:it all|(?:my|his|her) (?:own )?life)", r"(?:want|wanna|going|gonna) (?:to )?die", r"self ?harm", r"hurt(?:ing)? myself",
         r"cut(?:ting)? myself", r"no reason to live", r"dont want to (?:live|be alive|wake up|exist)",
-        r"better off dead", r"take my (?:own )?life",
-    ], hotlines=(MENTAL_HEALTH_LINE, EMERGENCY_LINE)),
-    _family("breathing", [
-        r"หายใจ(?:ไม่ค่อย|แทบ(?:จะ)?ไม่|ไม่)(?:ออก|ได้|ทัน|สะดวก|อิ่ม|เข้า)", r"หายใจ(?:ลำบาก|ติดขัด|ขัด|ยาก|หอบ|เร็ว|แรง|มีเสียง|ครืดคราด|ไม่ปกติ)",
-        r"ไม่หายใจ", r"หยุดหายใจ", r"ไม่มีลมหายใจ", r"หอบ(?:เหนื่อย|มาก|หนัก|แรง|จน|หืด)", r"เหนื่อยหอบ",
-        r"(?:ปาก|ตัว|ริมฝีปาก|หน้า)(?:ม่วง|เขียว)", r"เขียวคล้ำ", r"หายใจไม่",
+        r"better off dead", r"take my (?:own )?life", r"goodbye (?:letter|note)", r"(?:wrote|written|writing|left) (?:a |my )?(?:goodbye|farewell|suicide) (?:letter|note)",
+        r"rope (?:is )?(?:ready|tied)", r"sleep (?:forever|for good|and never wake)", r"never wake up",
+        r"(?:saved|saving|stockpil\w*|collected|hoard\w*) (?:up )?(?:all )?(?:my |the |these )?(?:pills|tablets|meds)",
+        r"wont be (?:around|here) (?:much longer|anymore|tomorrow)", r"(?:not|no longer) (?:be )?a burden",
+        r"giving (?:away )?(?:all )?my (?:things|stuff) away", r"say(?:ing)? goodbye (?:to everyone|forever)",
+    ]),
+    _family("violence", VIOLENCE, [
+        r"(?:ผัว|สามี|แฟน|พ่อเลี้ยง|แม่เลี้ยง|เมีย|ภรรยา|พ่อ|ลูกชาย|พี่ชาย|น้องชาย|ลุง|คนเมา|ขี้เมา|โจร|คนร้าย|ผู้ชาย|เพื่อนบ้าน)"
+        r"(?:เมา|มัน)?(?:กำลัง|มา|เข้ามา|มาอีก)?(?:ตี|ทุบ|ต่อย|เตะ|ตบ|ซ้อม|ทำร้าย|บีบคอ|ขู่|ไล่ฟัน|ไล่แทง|ไล่ยิง|ไล่ตี|ถือมีด|ถือปืน|เอามีด|เอาปืน|ลากผม|ข่มขืน|จะฆ่า|ล็อค|ขังไว้|ขัง)",
+        r"(?:กำลัง|ยัง)?(?:ถูก|โดน)(?:ผัว|สามี|แฟน|พ่อเลี้ยง|พ่อ|เขา|มัน|คน)?(?:ทุบตี|ตบตี|ซ้อม|ตี|ต่อย|เตะ|ตบ|ทำร้ายร่างกาย|ขู่ฆ่า|ขู่|บีบคอ|ข่มขืน|ลวนลาม|กักขัง|ขังไว้)",
+        r"ขู่(?:จะ)?(?:ฆ่า|แทง|ยิง|ทำร้าย|เผา)", r"(?:จะ|มัน)(?:ฆ่า|แทง|ยิง)(?:ฉัน|หนู|เรา|ผม|แม่|ลูก|กู)", r"ถือ(?:มีด|ปืน|ขวาน|ไม้)(?:มา|ไล่|ขู่|อยู่)",
+        r"ทำร้ายร่างกาย", r"ความรุนแรงในครอบครัว", r"ข่มขืน", r"(?:ขโมย|โจร|คนร้าย)(?:ขึ้น|งัด|เข้า)บ้าน", r"งัด(?:ประตู|หน้าต่าง|บ้าน)",
+        r"(?:ซ่อน|หลบ|ล็อค|ล็อก)(?:ตัว)?(?:อยู่)?(?:ใน)?(?:ห้อง|ตู้|ห้องน้ำ).{0,20}(?:ตี|ทำร้าย|ฆ่า|เมา|กลัว|หนี)",
+        r"ทะเลาะวิวาท", r"ตีกัน(?:อยู่)?",
+    ], [
+        r"(?:hitting|beating|punching|kicking|slapping|choking|strangling|attacking|stabbing|threatening) (?:me|us|my|her|him|mom|mum)",
+        r"(?:threaten\w*|going) to kill (?:me|us|my|her|him)", r"(?:has|with|holding|grabbed) a (?:knife|gun|machete)",
+        r"domestic (?:violence|abuse)", r"(?:beat|beats|beaten|abus\w*) (?:me|us|my|her) ", r"breaking (?:into|in)\b",
+        r"(?:someone|somebody|a man|intruder|burglar)\w* (?:is )?(?:in|inside) (?:my|our|the) (?:house|home|room)", r"hiding (?:from|in)",
+        r"being (?:attacked|beaten|raped|assaulted)", r"rap(?:ed|ing)\b", r"assault",
+    ]),
+    _family("poisoning", POISONING, [
+        r"กินยา.{0,8}(?:เกิน|ผิด|เยอะ|หมด|ทั้งแผง|ทั้งขวด|หลายเม็ด|ฆ่า|\d+เม็ด)", r"ยาเกินขนาด", r"ยาฆ่า(?:แมลง|หญ้า|หนู|เห็บ)",
+        r"ยาเบื่อ", r"ยาพิษ", r"(?:กิน|ดื่ม|กลืน|ดูด|ซด)(?:.{0,4})(?:น้ำยา|สารเคมี|น้ำมัน|ผงซักฟอก|น้ำกรด|ไฮเตอร์|โซดาไฟ|ถ่าน|แบต|ยาฆ่า|ยาสระ|ยาย้อม|ทินเนอร์|แอลกอฮอล์ล้าง|ปุ๋ย)",
+        r"(?<!ลม)พิษ(?!ณุ|สุนัข)", r"น้ำยาล้าง", r"ไฮเตอร์", r"เมา(?:เห็ด|ยา)", r"สูดควัน", r"แก๊สรั่ว", r"สำลักควัน",
+        r"พาราควอ", r"ไกลโฟเซ", r"กรัมม็อกโซน", r"ยา(?:ฉีด|พ่น|ปราบ)(?:หญ้า|ศัตรูพืช|แมลง|ยุง)", r"สารกำจัด", r"ยาฆ่า",
+        r"เห็ด.{0,30}(?:อ้วก|อาเจียน|ถ่าย|ท้องเสีย|ปวดท้อง|มึน|เมา|ชัก|ซึม|ตาลาย|ใจสั่น|หายใจ)",
+        r"(?:อ้วก|อาเจียน|ถ่าย|ท้องเสีย|ปวดท้อง|มึน|ซึม).{0,20}(?:หลังกิน|เพราะกิน|กิน)เห็ด",
+        r"(?:เหล้าเถื่อน|เหล้าขาว|เหล้าต้ม|เหล้าป่า|เหล้าโรง|สาโท|อุ|กระแช่|เหล้าปลอม|ยาดอง).{0,40}(?:ตามัว|มองไม่(?:ชัด|เห็น)|ตาพร่า|ตาบอด|ตามืด|มองเห็นไม่ชัด|หายใจ|ชัก|ซึม|ไม่รู้สึกตัว)",
+        r"(?:ตามัว|มองไม่(?:ชัด|เห็น)|ตาพร่า|ตาบอด).{0,30}(?:เหล้าเถื่อน|เหล้าขาว|เหล้าต้ม|เหล้าป่า|สาโท|เหล้าปลอม)",
+    ], [
+        r"overdos", r"too many (?:\w+ )?(?:pills|tablets|meds|medicine|paracetamol)", r"poison", r"swallow\w* (?:a |some |the )?(?:battery|chemical|bleach|detergent|pesticide|pills)", r"bleach",
+        r"pesticide", r"weed ?killer", r"insecticide", r"herbicide", r"paraquat", r"glyphosate", r"kerosene", r"drain cleaner", r"antifreeze",
+        r"drank (?:\w+ )?(?:bleach|chemical|detergent|cleaner|kerosene|thinner)", r"carbon monoxide",
+        r"(?:wild |forest )?mushrooms?\b.{0,40}(?:vomit|sick|diarrh|dizz|confus|seiz)", r"(?:moonshine|homemade (?:liquor|whisky|whiskey|alcohol)|rice whisky|lao khao).{0,40}(?:blur|cant see|blind|vision)",
+        r"methanol", r"(?:ate|eaten|drank|swallowed) (?:\w+ ){0,3}(?:rat poison|pills)",
+    ]),
+    _family("breathing", MEDICAL, [
+        r"หายใจ(?:ไม่ค่อย|แทบ(?:จะ)?ไม่|ไม่)(?:ออก|ได้|ทัน|สะดวก|อิ่ม|เข้า)", r"หายใจ(?:ลำบาก|ติดขัด|ขัด|ยาก|หอบ|เร็ว|แรง|มีเสียง|ครืดคราด|ไม่ปกติ|ช้า|รวยริน|เฮือก|พะงาบ)",
+        r"ไม่หายใจ", r"ไม่ได้หายใจ", r"หยุดหายใจ", r"ไม่มีลมหายใจ", r"หอบ(?:เหนื่อย|มาก|หนัก|แรง|จน|หืด)", r"เหนื่อยหอบ",
+        r"(?:ปาก|ตัว|ริมฝีปาก|หน้า|เล็บ|มือเท้า)(?:ม่วง|เขียว|ซีดเขียว|คล้ำ)", r"เขียวคล้ำ", r"หายใจไม่", r"อกบุ๋ม", r"ชายโครงบุ๋ม",
+        r"ตัว(?:อ่อน)?ปวกเปียก", r"ตัวอ่อนปวก", r"ตัวอ่อนเปียก", r"ตัวนิ่มไม่มีแรง",
     ], [
         r"(?:cant|cannot|can not|couldnt|hardly|barely|unable to|trouble|difficult\w*|struggl\w*|hard to|short of|shortness of|not|stopped|no|problem) ?(?:to )?breath",
-        r"breathless", r"gasping", r"wheez", r"catch \w+ breath", r"asthma attack", r"breathing (?:problem|difficult|hard|fast)",
-        r"turn(?:ing|ed)? blue", r"lips? (?:are |is |turning )?blue", r"breath\w* ?ไม่",
+        r"breathless", r"gasping", r"wheez", r"catch \w+ breath", r"asthma attack", r"breathing (?:problem|difficult|hard|fast|weird|strange|slow)",
+        r"turn(?:ing|ed)? (?:blue|purple|grey|gray)", r"(?:lips?|face|skin) (?:are |is |turning |look |looks )?(?:blue|purple|grey|gray)", r"breath\w* ?ไม่",
+        r"(?:limp|floppy)\b",
     ]),
-    _family("chest_pain", [
+    _family("chest_pain", MEDICAL, [
         r"(?:เจ็บ|แน่น|ปวด|จุก|บีบ|เสียด|ร้าว)(?:แน่น|จี๊ด|ตรง|ที่|บริเวณ|แถว)?(?:หน้า|กลาง)?อก(?!หัก)", r"(?:จุก|แน่น|เจ็บ)ลิ้นปี่", r"(?:เจ็บ|แน่น|ปวด|จุก)(?:แน่น)?หน้าออก",
         r"หัวใจ(?:หยุดเต้น|วาย|ล้มเหลว|เต้นผิดจังหวะ|เต้นเร็วมาก|จะวาย|จะหยุด)", r"ไม่มีชีพจร", r"คลำชีพจรไม่", r"ใจสั่นจะเป็นลม",
         r"ร้าวไป(?:แขน|กราม|คอ|หลัง)",
+        # a heart attack told as indigestion: pressure in the upper belly with a cold sweat
+        r"(?=.*เหงื่อ(?:แตก|ออก|เย็น|ท่วม|ซึม|โชก))(?=.*(?:จุก|แน่น|อึดอัด|เจ็บ|ปวด|แสบ)(?:ท้อง|ลิ้นปี่|อก|คอ|กราม|ยอดอก))",
+        r"(?=.*(?:ตัวเย็น|ใจสั่น|หน้าซีด|จะเป็นลม|หน้ามืด))(?=.*(?:จุก|แน่น|อึดอัด)(?:ท้อง|ลิ้นปี่|อก|ยอดอก))",
     ], [
         r"chest (?:\w+ ){0,5}(?:pain|hurt|tight|pressure|discomfort|ache|crush|squeez|heavy)", r"crushing (?:pain|feeling)", r"pain in (?:my|his|her|the) chest", r"heart attack",
         r"cardiac arrest", r"no pulse", r"heart (?:has )?stopped", r"chest ?(?:เจ็บ|แน่น|ปวด)", r"(?:เจ็บ|แน่น|ปวด) ?chest",
-        r"chest pain",
+        r"chest pain", r"(?=.*(?:cold sweat|sweating|sweaty|clammy))(?=.*(?:indigestion|heartburn|pressure|upper (?:belly|stomach)|jaw|left arm))",
     ]),
-    _family("unconscious", [
+    _family("unconscious", MEDICAL, [
         r"หมดสติ", r"ไม่ได้สติ", r"ไม่รู้สึกตัว", r"ไม่ค่อยรู้สึกตัว", r"สลบ", r"เป็นลม(?!พัด)", r"ล้มฟุบ", r"ฟุบ(?:ลง|ไป)",
-        r"ทรุดลง", r"ล้มทั้งยืน", r"ปลุกไม่ตื่น", r"เรียกไม่ตื่น", r"เรียกไม่(?:ตอบ|ได้ยิน|รู้สึก)", r"ไม่ตอบสนอง", r"(?:นอน|ตัว)ไม่ขยับ", r"ไม่ขยับตัว",
-        r"นอนนิ่ง", r"หน้ามืด", r"วูบ", r"ช็อ[กค](?!โก)", r"ซึมลง", r"ไม่ฟื้น", r"โคม่า",
+        r"ทรุดลง", r"ล้มทั้งยืน", r"ปลุกไม่ตื่น", r"เรียกไม่ตื่น", r"เรียกไม่(?:ตอบ|ได้ยิน|รู้สึก|รู้เรื่อง)", r"ไม่ตอบสนอง", r"(?:นอน|ตัว)ไม่ขยับ", r"ไม่ขยับตัว",
+        r"นอนนิ่ง", r"หน้ามืด", r"วูบ", r"ช็อ[กค](?!โก)", r"ซึมลง", r"ไม่ฟื้น", r"โคม่า", r"ตาลอย", r"(?:ซึม|หลับ)(?:มาก)?(?:ปลุก|เรียก)ไม่",
+        r"สับสน(?:พูด|จำ|เรียก)?ไม่รู้เรื่อง", r"พูดจาสับสน", r"(?:ซึม|เพ้อ|สับสน).{0,12}(?:เหงื่อ|ตัวเย็น)",
+        # low blood sugar in an insulin user: sweating, shaking, confused
+        r"(?:อินซูลิน|ยาเบาหวาน|ฉีดยาเบาหวาน|เบาหวาน).{0,40}(?:เหงื่อ(?:แตก|ออก|ท่วม)|ใจสั่น|มือสั่น|สับสน|ซึม|เพ้อ|งง|ไม่รู้เรื่อง|ตัวเย็น|ชัก)",
+        r"(?:เหงื่อแตก|ใจสั่น|มือสั่น|สับสน|ซึม|เพ้อ).{0,40}(?:อินซูลิน|เบาหวาน)", r"น้ำตาล(?:ในเลือด)?(?:ต่ำ|ตก)",
     ], [
         r"collaps", r"pass(?:ed|ing|es)? out", r"faint", r"unconscious", r"unresponsive", r"wont wake", r"not waking",
         r"cant wake", r"not respond", r"not moving", r"black(?:ed|s)? out", r"man down", r"knocked out",
         r"(?:dad|mom|mum|mother|father) ?(?:หมดสติ|เป็นลม)", r"not breathing", r"lost consciousness",
+        r"(?=.*(?:insulin|diabetic|diabetes))(?=.*(?:sweat|shak|confus|drows|not making sense|clammy))", r"(?:low|dropping) (?:blood )?sugar",
     ]),
-    _family("stroke", [
+    _family("stroke", MEDICAL, [
         r"ปาก(?:เบี้ยว|ตก|เบี่ยง|เบ้)", r"หน้า(?:เบี้ยว|ตก|เบี่ยง|ชาครึ่ง)", r"มุมปากตก", r"อ่อนแรง", r"ครึ่งซีก",
         r"ซีก(?:ซ้าย|ขวา|เดียว|หนึ่ง)", r"(?:ชา|อ่อน|ไม่มีแรง|เบี้ยว|ยกไม่ขึ้น).{0,12}ข้าง(?:เดียว|นึง|หนึ่ง|ซ้าย|ขวา)",
         r"ข้าง(?:เดียว|นึง|หนึ่ง|ซ้าย|ขวา).{0,12}(?:ชา|อ่อน|ไม่มีแรง|เบี้ยว|ยกไม่ขึ้น)", r"ยก(?:แขน|ขา).{0,6}ไม่ขึ้น",
-        r"แขน(?:ขา)?ยกไม่ขึ้น", r"พูด(?:ไม่ชัด|ไม่ได้|ไม่รู้เรื่อง|ลำบาก|ติดขัด|ไม่ออก|อ้อแอ้|ไม่เป็นคำ|ไม่เป็นภาษา|ช้าลง)", r"ลิ้นแข็ง",
+        r"แขน(?:ขา)?ยกไม่ขึ้น", r"พูด(?:ไม่ชัด|ไม่ได้|ไม่รู้เรื่อง|ลำบาก|ติดขัด|ไม่ออก|อ้อแอ้|ไม่เป็นคำ|ไม่เป็นภาษา|ช้าลง|ไม่เป็นภาษา)", r"ลิ้นแข็ง",
         r"ลิ้นคับปาก", r"สโตรก", r"อัมพฤกษ์", r"อัมพาต", r"เส้นเลือดในสมอง", r"หลอดเลือดสมอง", r"ตามัวข้างเดียว",
-        r"มองไม่เห็น(?:ทันที|ข้างเดียว)", r"ปวดหัว(?:รุนแรง|มากที่สุด|เหมือนจะระเบิด)",
+        r"มองไม่เห็น(?:ทันที|ข้างเดียว)", r"ปวดหัว(?:รุนแรง|มากที่สุด|เหมือนจะระเบิด)", r"ปวดหัว.{0,12}คอแข็ง", r"คอแข็ง.{0,12}ไข้",
     ], [
         r"stroke", r"droop", r"slurr", r"(?:weak|numb)\w* (?:on )?(?:one|1|left|right|the left|the right) side",
         r"one side\w* (?:of \w+ )?(?:body |face )?(?:is )?(?:weak|numb|droop)", r"cant (?:move|lift|raise|feel) (?:his|her|my) (?:arm|leg|face)",
-        r"speech (?:problem|difficult|is slurred)", r"cant speak (?:properly|clearly)", r"face (?:is )?(?:numb|crooked)",
-        r"paraly[sz]",
+        r"speech (?:problem|difficult|is slurred)", r"cant speak (?:properly|clearly)", r"face (?:is )?(?:numb|crooked|lopsided)",
+        r"paraly[sz]", r"stiff neck",
     ]),
-    _family("bleeding", [
-        r"เลือด(?:ออก|ไหล)", r"เลือด(?:พุ่ง|ทะลัก|ท่วม|โชก|อาบ|สาด|ไม่หยุด)", r"ตกเลือด",
-        r"(?:อาเจียน|อ้วก|ไอ|ถ่าย|ขี้|ฉี่|ปัสสาวะ|บ้วน)(?:ออกมา)?เป็นเลือด", r"แผลลึก", r"แผลใหญ่", r"แผลเหวอะ",
-        r"(?:มีด|แก้ว|กระจก|เลื่อย|ใบมีด)บาด", r"เลือดกำเดา.{0,6}ไม่หยุด",
+    _family("bleeding", MEDICAL, [
+        r"(?<!ตรวจ)(?<!เจาะ)(?<![^แ]ผล)เลือด(?:ออก|ไหล)(?!แล้วยัง|ยัง|หรือยัง|วันไหน|กี่วัน|แล้วหรือ|แล้วไหม|ไหม|มาแล้ว)", r"เลือด(?:พุ่ง|ทะลัก|ท่วม|โชก|อาบ|สาด|ไม่หยุด)", r"ตกเลือด",
+        r"(?:อาเจียน|อ้วก|ไอ|ถ่าย|ขี้|ฉี่|ปัสสาวะ|บ้วน)(?:ออกมา)?เป็นเลือด", r"แผลลึก", r"แผลใหญ่", r"แผลเหวอะ", r"แผลฉีก",
+        r"(?:มีด|แก้ว|กระจก|เลื่อย|ใบมีด|เครื่องตัดหญ้า)บาด", r"เลือดกำเดา.{0,6}ไม่หยุด", r"เลือดออก(?:ตาม)?ไรฟัน", r"เหงือกมีเลือด",
+        r"ถ่ายดำ", r"อุจจาระสีดำ",
     ], [
         r"bleed", r"blood (?:is )?(?:everywhere|pouring|gushing|spurting)", r"(?:so much|lots of|a lot of|too much) blood", r"(?:vomit\w*|cough\w*|throw\w* up|spit\w*) (?:up )?blood",
         r"blood in (?:his|her|my) (?:vomit|stool|urine)", r"bloody (?:stool|vomit|diarrh)", r"ha?emorrhag", r"deep cut",
-        r"wont stop bleeding",
+        r"wont stop bleeding", r"gums? (?:are )?bleeding",
     ]),
-    _family("seizure", [
+    _family("seizure", MEDICAL, [
         r"ชัก" + _SEIZURE_NOT, r"ลมบ้าหมู", r"ลมชัก", r"เกร็งกระตุก", r"ตัวเกร็ง", r"ตาค้าง", r"ตาเหลือก", r"น้ำลายฟูมปาก",
-        r"กระตุกทั้งตัว", r"กระตุกไม่หยุด",
+        r"กระตุกทั้งตัว", r"กระตุกไม่หยุด", r"มือเท้ากระตุก",
     ], [
         r"seiz", r"convuls", r"foam\w* at the mouth", r"(?:is|was|keeps|started) shaking", r"(?:having|had|has|in|throwing) (?:a )?fit\b", r"epilep", r"shaking uncontrollabl", r"jerking",
+        r"eyes? (?:rolled|rolling) (?:back|up)",
     ]),
-    _family("fall_head_injury", [
+    _family("fall_head_injury", MEDICAL, [
         r"หกล้ม", r"ลื่นล้ม", r"ล้ม(?!เหลว|ละลาย|เลิก|ป่วย|ล้าง|หมอน|ลุก|ทับ)", r"(?:หัว|ศีรษะ)(?:ฟาด|กระแทก|แตก|โน|ชน|ทิ่ม)",
         r"ตกจาก", r"ตก(?:บันได|ที่สูง|ตึก|ต้นไม้|หลังคา|เตียง|นั่งร้าน|ระเบียง)", r"ตกลงมา", r"กระดูก(?:หัก|โผล่|ทิ่ม)",
         r"(?:ขา|แขน|คอ|หลัง|สะโพก)หัก", r"กระแทกพื้น",
@@ -140,52 +258,44 @@ FAMILIES: tuple[Family, ...] = (
         r"bang(?:ed)? (?:his|her|my) head", r"broken (?:bone|leg|arm|neck|hip)", r"fractur", r"bone (?:is )?sticking out",
         r"tripped", r"slipped and",
     ]),
-    _family("accident", [
+    _family("accident", MEDICAL, [
         r"อุบัติเหตุ", r"รถชน", r"ชนกัน", r"(?:โดน|ถูก)(?:รถ)?ชน", r"(?:โดน|ถูก)รถ", r"รถคว่ำ", r"รถล้ม", r"มอ(?:เตอร์)?ไซ(?:ค์|ด์)?ล้ม",
-        r"จมน้ำ", r"ตกน้ำ", r"ไฟ(?:ฟ้า)?(?:ดูด|ช็อต|ช็อก)", r"(?:ถูก|โดน)(?:แทง|ยิง|ทำร้าย|ฟัน|ตี|ทุบ|ทับ)", r"ทะเลาะวิวาท",
+        r"จมน้ำ", r"ตกน้ำ", r"ไฟ(?:ฟ้า)?(?:ดูด|ช็อต|ช็อก)", r"(?:ถูก|โดน)(?:แทง|ยิง|ทำร้าย|ฟัน|ตี|ทุบ|ทับ)",
         r"ระเบิด", r"บาดเจ็บ", r"เจ็บหนัก", r"อาการหนัก", r"สาหัส", r"คนเจ็บ", r"ติดอยู่ในรถ", r"ถูกทับ", r"ทับขา",
     ], [
         r"accidents?\b", r"crash(?:ed)?\b", r"hit by (?:a |the )?(?:car|truck|bus|motorbike|motorcycle|bike|vehicle)", r"run over",
         r"drown", r"electrocut", r"electric shock", r"stab(?:bed|bing|s)?\b", r"(?:got|been|was|were|is|has been) shot", r"gunshot", r"shooting",
-        r"injur", r"(?:badly|seriously|severely) hurt", r"hurt (?:badly|seriously)", r"attacked", r"assault", r"explosion",
+        r"injur", r"(?:badly|seriously|severely) hurt", r"hurt (?:badly|seriously)", r"attacked", r"explosion",
         r"trapped",
     ]),
-    _family("burn", [
+    _family("burn", MEDICAL, [
         r"(?:ไฟ|น้ำร้อน|น้ำมัน(?:ร้อน)?|ไอน้ำ|สารเคมี|กรด|โซดาไฟ)(?:ลวก|ไหม้|กระเด็น|ลุก)", r"ไฟไหม้", r"แผลไหม้", r"แผลพุพอง",
         r"แผลพอง", r"(?<!ไข่)ลวก(?!ผัก|เส้น|หมู|ไข่)", r"สารเคมี.{0,12}(?:ตา|ผิว|หน้า)", r"(?:เข้า|โดน)ตา.{0,6}สารเคมี", r"ไฟช็อต",
     ], [
         r"burn", r"scald", r"boiling (?:water|oil)", r"chemical\w* (?:in|on) (?:his|her|my|the) (?:eye|skin|face)", r"acid (?:burn|splash|in|on)", r"(?:threw|thrown|splashed) acid",
         r"on fire",
     ]),
-    _family("poisoning_overdose", [
-        r"กินยา.{0,8}(?:เกิน|ผิด|เยอะ|หมด|ทั้งแผง|ทั้งขวด|หลายเม็ด|ฆ่า|\d+เม็ด)", r"ยาเกินขนาด", r"ยาฆ่า(?:แมลง|หญ้า|หนู)",
-        r"ยาเบื่อ", r"ยาพิษ", r"(?:กิน|ดื่ม|กลืน|ดูด)(?:.{0,4})(?:น้ำยา|สารเคมี|น้ำมัน|ผงซักฟอก|น้ำกรด|ไฮเตอร์|โซดาไฟ)",
-        r"พิษ(?!ณุ)", r"น้ำยาล้าง", r"ไฮเตอร์", r"เมา(?:เห็ด|ยา)", r"สูดควัน", r"แก๊สรั่ว", r"สำลักควัน",
-    ], [
-        r"overdos", r"too many (?:\w+ )?(?:pills|tablets|meds|medicine|paracetamol)", r"poison", r"swallow", r"bleach",
-        r"pesticide", r"weed ?killer", r"insecticide", r"herbicide", r"paraquat", r"kerosene", r"drain cleaner", r"antifreeze", r"drank (?:\w+ )?(?:bleach|chemical|detergent|cleaner|kerosene)", r"carbon monoxide",
-    ]),
-    _family("bite_sting", [
+    _family("bite_sting", MEDICAL, [
         r"(?:งู|หมา|สุนัข|แมว|ลิง|หนู|ตะขาบ|แมงป่อง|แมงมุม|ปลาไหล|จระเข้|สัตว์|ม้า|วัว|ควาย|ตัวเงินตัวทอง|แมงกะพรุน)(?:.{0,6})(?:กัด|ข่วน|ฉก|ขวิด|เหยียบ|ทำร้าย)",
         r"(?:ผึ้ง|แตน|แมงป่อง|แมลง|ตัวต่อ|ต่อหัวเสือ|แมงกะพรุน|ปลากระเบน)(?:.{0,6})ต่อย", r"งู(?:เห่า|กะปะ|เขียวหางไหม้|จงอาง|พิษ|แมวเซา|สามเหลี่ยม)",
-        r"(?:โดน|ถูก)(?:.{0,4})กัด", r"พิษสุนัขบ้า",
+        r"(?:โดน|ถูก)(?:.{0,4})(?:กัด|ฉก)", r"พิษสุนัขบ้า",
     ], [
         r"(?:snake|dog|cat|monkey|rat|animal|spider|scorpion|centipede)s? ?(?:bite|bit|bitten)", r"bitten", r"stung", r"bee stings?",
         r"rabies", r"jellyfish",
     ]),
-    _family("choking", [
+    _family("choking", MEDICAL, [
         r"สำลัก", r"ติดคอ(?!น|ม)", r"ติดหลอดลม", r"กลืน(?:เหรียญ|ของ|ถ่าน|แบต|ลูกอม|ของเล่น).{0,6}(?:ลง|เข้าไป|ติด)?", r"ก้าง(?:ปลา)?ติด",
     ], [
         r"chok", r"stuck in (?:his|her|my|the) throat", r"something in (?:his|her|my) throat", r"cant swallow",
     ]),
-    _family("allergy", [
+    _family("allergy", MEDICAL, [
         r"แพ้.{0,20}(?:บวม|ผื่น|หายใจ|ลมพิษ|ช็อก|ช็อค|หน้ามืด|คันทั้งตัว)", r"ลมพิษ", r"(?:ปาก|หน้า|ตา|คอ|ลิ้น|ริมฝีปาก|ตัว|หนังตา)บวม",
         r"บวมทั้งตัว", r"แพ้(?:ยา|อาหาร)?รุนแรง", r"แพ้(?:อย่าง)?หนัก",
     ], [
         r"anaphyla", r"allergic (?:reaction|shock|attack)", r"severe allerg", r"(?:throat|tongue|lips?|face|mouth|eyes?) (?:is |are )?(?:swell|swollen|puff)",
         r"swelling", r"hives", r"epipen", r"allergic",
     ]),
-    _family("pregnancy", [
+    _family("pregnancy", MEDICAL, [
         r"(?:ตั้งครรภ์|ตั้งท้อง|คนท้อง|ครรภ์|ท้อง\d+(?:เดือน|สัปดาห์|วีค)|ท้องแก่|ท้องอ่อน|มีครรภ์|(?:ภรรยา|เมีย|แฟน|ลูกสาว)(?:กำลัง)?ท้อง)"
         r".{0,25}(?:เลือด|น้ำเดิน|ปวดท้อง|เจ็บท้อง|ชัก|บวม|ดิ้นน้อย|ไม่ดิ้น|มีน้ำ|แท้ง|ปวดหัว|ตาพร่า|คลอด|ตกขาว)",
         r"น้ำเดิน", r"น้ำคร่ำ", r"เจ็บท้อง(?:คลอด|จะคลอด)", r"จะคลอด", r"กำลังคลอด", r"คลอดลูก", r"ปวดท้องคลอด",
@@ -196,23 +306,156 @@ FAMILIES: tuple[Family, ...] = (
         r"miscarr", r"giving birth", r"baby (?:is )?coming", r"baby (?:is not|isnt|not|stopped|has stopped) moving", r"ectopic",
         r"eclampsia",
     ]),
-    _family("general", [
+    _family("child_dehydration", MEDICAL, [
+        _KID + r".{0,40}(?:ท้องเสีย|ถ่ายเหลว|ถ่ายเป็นน้ำ|ถ่ายไม่หยุด|อาเจียน|อ้วก|ขี้ไหล).{0,50}"
+               r"(?:ไม่ฉี่|ฉี่น้อย|ไม่มีน้ำตา|ปากแห้ง|ตาโหล|กระหม่อมบุ๋ม|ซึม|ไม่ดูดนม|ไม่กินนม|ไม่ยอมกิน|อ่อนเพลียมาก|ตัวอ่อน|ไม่มีแรง|ปวกเปียก)",
+        r"กระหม่อมบุ๋ม", r"ไม่ฉี่(?:มา)?(?:ทั้งวัน|ตั้งแต่|เลย)", r"ไข้สูง.{0,20}(?:ชัก|ซึม|ไม่ตื่น|คอแข็ง|ผื่นจ้ำ)",
+    ], [
+        r"(?=.*(?:baby|infant|toddler|month old|newborn))(?=.*(?:diarrh|vomit|throwing up))(?=.*(?:no wet|not (?:peed|weeing)|no tears|sunken|dry mouth|floppy|listless|drowsy|wont (?:drink|feed)))",
+        r"sunken (?:eyes|fontanel)", r"no wet nappies", r"no wet diapers",
+    ]),
+    _family("general", MEDICAL, [
         r"ฉุกเฉิน", r"เหตุด่วน", r"ด่วนมาก", r"ด่วนที่สุด", r"ช่วยด้วย", r"รถพยาบาล", r"(?<!\d)1669(?!\d)", r"อาการแย่",
-        r"อาการทรุด", r"ใกล้ตาย", r"กำลังจะตาย", r"จะไม่รอด", r"ไม่รอดแล้ว", r"หนักมาก(?:ค่ะ|ครับ)?ช่วย",
+        r"อาการทรุด", r"ใกล้ตาย", r"กำลังจะตาย", r"จะไม่รอด", r"ไม่รอดแล้ว", r"หนักมาก(?:ค่ะ|ครับ)?ช่วย", r"ช่วยที(?:ค่ะ|ครับ)?$",
     ], [
         r"emergenc", r"ambulance", r"urgent", r"sos\b", r"help help", r"dying", r"911\b",
-        r"life threatening",
+        r"life threatening", r"help me please", r"please help",
     ]),
 )
 
 
-def detect(text: str) -> Emergency | None:
-    """The first symptom family the message names (self-harm first), or None."""
+# -- is it happening now? --------------------------------------------------------------------------
+# Each reason is looked for in the compact Thai message and in the spaced one. A reason that must
+# come *before* the danger it changes ("ถ้า ... ชัก": "if ... a seizure") is in _BEFORE; one that
+# may stand anywhere (the past, a pet, a drama, a booking) in _ANYWHERE.
+def _either(thai: list[str], english: list[str]) -> tuple[re.Pattern, re.Pattern]:
+    return re.compile("|".join(thai)), re.compile(r"\b(?:" + "|".join(english) + r")")
+
+
+_BEFORE = {
+    "negated": _either(
+        [r"(?:ไม่|ไม่ได้|ไม่มีอาการ|ไม่มี|ไม่ได้มีอาการ|ไม่เคย|ไม่ได้เป็น)$"],
+        [r"(?:no|not|without|never had|denies|dont have|doesnt have|didnt have) (?:any )?$"]),
+    "hypothetical": _either(
+        [r"ถ้า", r"หาก(?!ว่าง)", r"สมมติ", r"สมมุติ", r"กรณี", r"เผื่อ", r"วิธี(?:ปฐมพยาบาล|ช่วย|สังเกต|ดูแล|ป้องกัน|รับมือ)",
+         r"(?:อาการ|สัญญาณ)(?:เตือน|บ่งบอก)", r"ป้องกัน(?:ไม่ให้)?", r"ความรู้เรื่อง", r"ปฐมพยาบาล", r"ควรทำ(?:ยังไง|อย่างไร)เมื่อ",
+         r"ทำ(?:ยังไง|อย่างไร)(?:ดี)?เมื่อ", r"รู้ได้(?:ยังไง|อย่างไร)ว่า", r"สังเกต(?:ยังไง|อย่างไร)ว่า"],
+        [r"if\b", r"what (?:should|do|to) (?:i |we |you )?do (?:if|when)", r"in case", r"how (?:do|can|to) (?:i |you |we )?(?:tell|know|recogni[sz]e|spot|treat|help|prevent)",
+         r"warning signs?", r"signs? of", r"symptoms of", r"first aid", r"suppose", r"what happens (?:if|when)", r"prevent"]),
+}
+_ANYWHERE = {
+    "past": _either(
+        [r"เมื่อ(?:\d+)?(?:เดือน|ปี|อาทิตย์|สัปดาห์|ปีใหม่|สงกรานต์)(?:ที่แล้ว|ก่อน)", r"(?:เดือน|ปี|อาทิตย์|สัปดาห์)(?:ที่แล้ว|ก่อน)",
+         r"\d+(?:เดือน|ปี|อาทิตย์|สัปดาห์|วัน)(?:ที่แล้ว|ก่อน|มาแล้ว)", r"(?:สอง|สาม|สี่|ห้า|หลาย)(?:เดือน|ปี|อาทิตย์|สัปดาห์)(?:ที่แล้ว|ก่อน)",
+         r"ตอนเด็ก", r"สมัยก่อน", r"(?<!ไม่)เคย(?:เป็น|มี|ถูก|โดน|ป่วย)", r"ปีก่อน"],
+        [r"last (?:month|year|week|winter|summer)", r"(?:\d+|a|one|two|three|few|several|some) (?:months?|years?|weeks?) ago", r"used to",
+         r"when (?:i|he|she) was (?:a )?(?:kid|child|young)", r"years? back", r"in the past"]),
+    "denied": _either(
+        [r"ไม่(?:ใช่|ได้)?(?:เหตุ)?(?:ฉุกเฉิน|ด่วน)", r"ไม่ได้เป็นอะไรมาก", r"ไม่ได้รีบ"],
+        [r"not (?:an? )?(?:emergency|urgent)", r"no emergency", r"non ?urgent", r"nothing urgent"]),
+    "fiction": _either(
+        [r"ละคร", r"ซีรี(?:ส์|ย์|่ส์)", r"(?:ดู|ใน)หนัง", r"ภาพยนตร์", r"นิยาย", r"การ์ตูน", r"เรียงความ", r"รายงาน(?:ส่ง|เรื่อง|วิชา)",
+         r"ทำรายงาน", r"การบ้าน", r"โครงงาน", r"ครูให้", r"อาจารย์ให้", r"(?:ดู|ใน|อ่าน)ข่าว", r"ข่าวว่า", r"ซ้อม(?:แผน|ดับเพลิง|อพยพ)",
+         r"อบรม", r"เรียน(?:เรื่อง|วิชา)", r"ข้อสอบ", r"ทดสอบระบบ"],
+        [r"drama", r"series", r"movie", r"film", r"novel", r"cartoon", r"essay", r"homework", r"assignment", r"report (?:on|about)", r"school project",
+         r"news", r"(?:on|in) (?:tv|youtube|tiktok)", r"training", r"drill", r"exam", r"quiz", r"lesson", r"class on"]),
+    "pet": _either(
+        [r"(?:แมว|หมา|สุนัข|น้องหมา|น้องแมว|ไก่|วัว|ควาย|ปลา|นก|กระต่าย|ม้า)(?:ที่บ้าน|ของ\S{0,6}|ตัว\S{0,4})?(?:โดน|ถูก|กิน|ชัก|หายใจ|เป็นลม|หมดสติ|ไม่กิน|เลือด)",
+         r"สัตวแพทย์", r"หมอ(?:หมา|แมว|สัตว์)", r"โรงพยาบาลสัตว์", r"คลินิกสัตว์"],
+        [r"(?:my|our|the) (?:cat|dog|puppy|kitten|pet|bird|rabbit|cow|buffalo)", r"\bvet\b", r"veterinar"]),
+    "booking": _either(
+        [r"จอง(?:รถ)?(?:พยาบาล|ฉุกเฉิน)", r"รถพยาบาล.{0,20}(?:งานวิ่ง|วิ่ง|มาราธอน|กีฬา|จอง|เช่า|สแตนด์บาย)",
+         r"(?:งานวิ่ง|มาราธอน|งานกีฬา|งานบวช|งานวัด|คอนเสิร์ต).{0,30}รถพยาบาล", r"ค่ารถพยาบาล", r"รถพยาบาลค่าใช้จ่าย"],
+        [r"book(?:ing)? (?:an |the )?ambulance", r"ambulance (?:for|at|to cover) (?:a |the |our )?(?:event|marathon|run|race|concert|festival|match|transfer)",
+         r"(?:hire|rent) (?:an )?ambulance", r"ambulance (?:fee|cost|price)", r"standby"]),
+    "road": _either(
+        [r"(?:รถติด|ถนนปิด|ปิดถนน|ทางปิด|ปิดทาง|เลี่ยง|ทางเข้า.{0,10}(?:ปิด|ติด)|จราจร|ไปทางไหนดี|อ้อม)"],
+        [r"traffic", r"road (?:is )?(?:closed|blocked)", r"blocking the road", r"detour", r"other way in"]),
+    "results": _either(
+        [r"(?<!แ)ผล(?:ตรวจ)?(?:เลือด|แล็บ|แลบ|เอกซเรย์|เอ็กซเรย์|ตรวจ)", r"(?:ตรวจ|เจาะ)เลือด.{0,12}(?:ออก|ได้)(?:ยัง|แล้ว|วันไหน|เมื่อไร|กี่วัน)",
+         r"(?:กรุ๊ป|หมู่)เลือด", r"บริจาคเลือด", r"ความดันเลือด", r"ไขมันในเลือด", r"น้ำตาลในเลือด(?!ต่ำ)"],
+        [r"(?:blood|lab|test|x ?ray) results?", r"blood (?:type|group|donation|test)", r"donate blood"]),
+    "done": _either(
+        [r"(?:หาย|ดีขึ้น|ปลอดภัย|ออกจากโรงพยาบาล|กลับบ้าน)แล้ว", r"หมอ(?:บอก|ว่า|ตรวจ)(?:ว่า|แล้ว)?", r"ตรวจแล้ว", r"(?:รักษา|นอนโรงพยาบาล)(?:อยู่)?(?:มา)?แล้ว",
+         r"ติดตามผล", r"นัด(?:ติดตาม|ตรวจ|หมอ)", r"กายภาพ", r"ใบรับรองแพทย์", r"ใบเคลม", r"เคลมประกัน", r"ขอประวัติ", r"เวชระเบียน"],
+        [r"(?:is|was|am) (?:fine|ok|okay|better|recovered|stable) now", r"(?:got )?better", r"recovered", r"discharged", r"the doctor (?:said|says|told)",
+         r"follow ?up", r"physio", r"certificate", r"insurance claim", r"medical records"]),
+}
+#: Words that keep a danger present, whatever else the message says.
+_NOW_THAI = re.compile(r"(?<!ถ้า)ตอนนี้(?!หาย|ดีขึ้น|ปลอดภัย|ปกติ|สบายดี|อยาก|ต้องการ|จะ|ขอ)|กำลัง(?!จะไป|หา|ใจ)|เดี๋ยวนี้|อยู่เลย|ยังไม่หยุด"
+                       r"|ยัง(?:ไม่)?(?:หายใจ|ชัก|เจ็บ|ปวด|เลือด|หมดสติ|ไม่ฟื้น)|ช่วยด้วย")
+_NOW_ENGLISH = re.compile(r"\b(?:right now|currently|at the moment|is happening|(?<!fine )(?<!ok )(?<!okay )(?<!better )(?<!stable )now|still (?:bleeding|not|having|unconscious|fitting)|please help|help me|hurry)\b")
+#: Words that make even a hypothesis present ("ถ้าไม่รีบมา ช่วยด้วย แม่ไม่หายใจ").
+_URGENT = re.compile(r"ช่วยด้วย|กำลัง(?!จะไป|หา|ใจ)|เดี๋ยวนี้|(?<!ถ้า)ตอนนี้(?:เลย)?(?:มี|เป็น|กำลัง|หายใจ|ไม่)|\bright now\b|\bplease help\b|\bhelp me\b")
+#: Not-now reasons that a present word overrides ("last year a stroke, now his mouth droops again");
+#: a hypothesis, a pet or a denial ("ไม่ฉุกเฉิน") stays not-now.
+_PRESENT_OVERRIDES = {"past", "done", "road", "fiction", "results", "booking"}
+
+
+def _not_now(compact: str, spaced: str, where: tuple[str, int]) -> str:
+    """Why the danger found at ``where`` (which text, index) is not happening now, or ""."""
+    text_name, at = where
+    text = compact if text_name == "thai" else spaced
+    before = text[:at]
+    for reason, (thai, english) in _BEFORE.items():
+        pattern = thai if text_name == "thai" else english
+        if reason == "negated":
+            if pattern.search(before[-12:]) and not text[at:].startswith(("ไม่", "not", "no ")):
+                return reason
+        elif pattern.search(before):
+            return reason
+    for reason, (thai, english) in _ANYWHERE.items():
+        if thai.search(compact) or english.search(spaced):
+            return reason
+    return ""
+
+
+def _present(compact: str, spaced: str) -> bool:
+    return bool(_NOW_THAI.search(compact) or _NOW_ENGLISH.search(spaced))
+
+
+def _find(family: Family, compact: str, spaced: str, bare: str | None) -> tuple[str, int] | None:
+    if found := family.thai.search(compact):
+        return "thai", found.start()
+    if family.spaced is not None and (found := family.spaced.search(spaced)):
+        return "spaced", found.start()
+    if bare is not None and family.bare is not None:
+        # A skeleton match counts only when it keeps enough letters to mean something
+        # ("ชัก" without its vowel is "ชก", to punch; "ล้ม" is "ลม", wind).
+        for found in family.bare.finditer(bare):
+            if len(found.group()) >= BARE_MIN:
+                return "bare", found.start()
+    return None
+
+
+def assess(text: str) -> Emergency | None:
+    """The danger the message describes (self-harm first), now or not; None when it describes none."""
     spaced = normalize(text or "")[:MAX_CHARS]
     if not spaced:
         return None
     compact = spaced.replace(" ", "")
-    for family in FAMILIES:
-        if family.thai.search(compact) or (family.spaced is not None and family.spaced.search(spaced)):
-            return Emergency(family.id, family.hotlines)
+    mentioned = None
+    for bare in (None, skeleton(compact)):  # the skeleton only when the message as typed named nothing
+        for family in FAMILIES:
+            where = _find(family, compact, spaced, bare)
+            if where is None:
+                continue
+            if where[0] == "bare":  # positions in the skeleton are close enough to the compact text's
+                where = ("thai", min(where[1], len(compact)))
+            why = _not_now(compact, spaced, where)
+            if why and (why in _PRESENT_OVERRIDES and _present(compact, spaced)
+                        or why == "hypothetical" and _URGENT.search(compact + " " + spaced)):
+                why = ""
+            found = Emergency(family.id, family.kind, KINDS[family.kind], now=not why, why=why)
+            if found.now:
+                return found
+            mentioned = mentioned or found
+        if mentioned is not None:
+            return mentioned
     return None
+
+
+def detect(text: str) -> Emergency | None:
+    """The emergency happening now that the message describes, or None (see ``assess``)."""
+    found = assess(text)
+    return found if found is not None and found.now else None

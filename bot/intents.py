@@ -13,6 +13,8 @@ from enum import StrEnum
 class Intent(StrEnum):
     EMERGENCY = "emergency"
     SELF_HARM = "self_harm"          # the optional answer put before the 1669 one
+    NOT_EMERGENCY = "not_emergency"  # the patient says an emergency answer was a false alarm
+    OTHER_LANGUAGE = "other_language"  # written in Myanmar, Khmer or Lao script
     STAFF = "staff"
     VERIFY = "verify"
     UNKNOWN = "unknown"
@@ -34,3 +36,4 @@ class Action(StrEnum):
     VERIFY = "verify"
     VERIFY_RESEND = "verify-resend"
     CANCEL = "cancel"                # with flow=verify
+    NOT_EMERGENCY = "not_emergency"  # the "not an emergency" button under every emergency answer

@@ -35,8 +35,10 @@ DEFAULT_FILE = Path(__file__).parent / "data" / "knowledge.yaml"
 REQUIRED_TOPICS = ("greeting", "hours", "location", "contact", "appointment", "documents",
                    "parking", "visiting", "emergency", "staff", "verify", "thanks")
 FALLBACKS = ("unknown", "non_text")  # answers without triggers
-OPTIONAL_FALLBACKS = ("self_harm",)  # put before the 1669 answer on thoughts of self-harm
-HOTLINES = {Intent.EMERGENCY: "1669", Intent.SELF_HARM: "1323"}  # an answer that must give this number
+# Put before the 1669 answer for these kinds of emergency (bot/emergency.py has built-in ones).
+OPTIONAL_FALLBACKS = ("self_harm", "violence", "poisoning")
+HOTLINES = {Intent.EMERGENCY: "1669", Intent.SELF_HARM: "1323",  # an answer that must give this number
+            "violence": "191", "poisoning": "1367"}
 EMERGENCY = Intent.EMERGENCY
 MAX_MESSAGES = 5          # LINE: messages per reply
 MAX_QUICK_REPLIES = 13    # LINE: quick reply items
@@ -199,11 +201,14 @@ class KnowledgeBase:
         """The topic with this id; ``KeyError`` if there is none."""
         return self._topics[topic_id]
 
-    def match(self, text: str) -> Match:
-        """The topic a patient's message is about, or ``unknown``."""
+    def match(self, text: str, *, emergency: bool = True) -> Match:
+        """The topic a patient's message is about, or ``unknown``; ``emergency`` False leaves the
+        emergency topic out (a danger the message places in the past or a hypothesis)."""
         message = _Message(text, self.not_typos)
         best, best_key = Match("unknown", 0.0), None
         for trigger in self._triggers:
+            if not emergency and trigger.topic_id == EMERGENCY:
+                continue
             score, exact = trigger.score(message)
             if not score:
                 continue

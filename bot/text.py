@@ -39,6 +39,16 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
+# Tone marks and the vowels written above or below the line: phones and hurried typing drop them
+# ("เจบหนาอก" for เจ็บหน้าอก), so a second look compares messages and patterns without them.
+_MARKS = {ord(c): None for c in "\u0e31\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c\u0e4d\u0e4e"}
+
+
+def skeleton(text: str) -> str:
+    """``text`` without Thai tone marks and upper or lower vowels: the form a patient who skips them types."""
+    return text.translate(_MARKS)
+
+
 # -- words -------------------------------------------------------------------------------------
 # PyThaiNLP's newmm segmenter with the dictionary it ships. The bot never asks it for
 # anything else (no models, no corpora), so it runs read-only: nothing is written under

@@ -26,7 +26,8 @@ REASONS = {  # reason code -> what staff read in the note
 CLOSE_REASONS = {"patient": "ผู้ป่วยจบการสนทนา", "resolved": "เจ้าหน้าที่ปิดการสนทนา (resolved)",
                  "idle": "ไม่มีข้อความจากเจ้าหน้าที่ตามเวลาที่กำหนด (HANDOFF_IDLE_MINUTES)",
                  "unfollow": "ผู้ป่วยบล็อกบัญชี LINE",
-                 "staff": "เจ้าหน้าที่ปิดการสนทนาด้วยคำสั่ง flask handoff close"}
+                 "staff": "เจ้าหน้าที่ปิดการสนทนาด้วยคำสั่ง flask handoff close",
+                 "not_emergency": "ผู้ป่วยแจ้งว่าไม่ใช่เหตุฉุกเฉิน (กดปุ่ม “ไม่ใช่เหตุฉุกเฉิน”)"}
 
 
 

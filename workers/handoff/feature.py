@@ -137,6 +137,11 @@ class HandoffFeature:
                 items.append(Mirrored(f"urgent:{turn.event_id}", {"kind": "note", "text": urgent_note()}))
                 self.service.escalate(user, state.session, items)
             return turn.proposed  # 1669 always reaches the patient; no later feature may swallow it
+        if state.urgent and state.reason == "emergency" and turn.proposed is not None \
+                and turn.proposed.intent == Intent.NOT_EMERGENCY:
+            # A false alarm: the urgent handoff it opened closes, and the bot answers from now on.
+            self.service.end_by_patient(user, state.session, "not_emergency")
+            return turn.proposed
         if is_end_phrase(turn.text) or action == Action.HANDOFF_END:
             self.service.end_by_patient(user, state.session, "patient")
             return Reply(Intent.HANDOFF_CLOSED, [handoff_closed_message("patient", self.service.menu)])
@@ -175,7 +180,15 @@ class HandoffFeature:
                                          urgent=state.urgent)
         if state.reason == "emergency" and turn.proposed is not None:
             first = list(turn.proposed.messages)  # the 1669 answer first, always
-            return Reply(Intent.EMERGENCY, first + [notice] if len(first) < 5 else first)
+            if len(first) >= 5:
+                return turn.proposed
+            # LINE shows the last message's buttons: "not an emergency" moves under the notice.
+            quick = first[-1].get("quickReply")
+            if quick:
+                first[-1] = {k: v for k, v in first[-1].items() if k != "quickReply"}
+                notice = dict(notice, quickReply={"items": [*(notice.get("quickReply") or {}).get("items", []),
+                                                            *quick["items"]][-13:]})
+            return Reply(Intent.EMERGENCY, first + [notice], kind=turn.proposed.kind)
         return Reply(Intent.HANDOFF_STARTED, [notice])
 
     def _patient_line(self, turn, redacted: bool | None = None) -> Mirrored | None:
