@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from bot.handoff.messages import DECLINE_POSTBACK, END_CHAT_QUICK_REPLY, END_POSTBACK, OFFER_POSTBACK, REASONS
 from bot.handoff.render import undelivered_note
 from tests.handoff_stubs import (  # noqa: F401
@@ -162,18 +164,58 @@ def test_emergency_answers_1669_first_then_hands_off_urgently(webhook, run_worke
                                                               services):
     say(webhook, run_worker, "พ่อหายใจไม่ออกค่ะ")
     messages = last_reply(line_extra)
-    emergency = services.dialog.answer_topic("emergency").messages
-    assert messages[:len(emergency)] == emergency
+    emergency = services.dialog.answer_emergency().messages
+    assert [_bare(m) for m in messages[:len(emergency)]] == [_bare(m) for m in emergency]
     assert "1669" in messages[-1]["text"] and len(messages) == len(emergency) + 1
+    # LINE shows the last message's buttons: "not an emergency" stands under the handoff notice.
+    assert "action=not_emergency" in json.dumps(messages[-1]["quickReply"])
     assert oho.calls("PATCH") == [{"labels": ["handoff", "urgent"]}]
     assert livedesk.notes()[0].startswith("🚨")
+
+
+def test_not_an_emergency_after_a_false_alarm_closes_the_urgent_handoff_and_the_bot_answers_again(
+        webhook, run_worker, line_extra, oho, livedesk, services):
+    say(webhook, run_worker, "ลูกชักค่ะ")
+    assert oho.calls("PATCH") == [{"labels": ["handoff", "urgent"]}]
+    press(webhook, run_worker, "action=not_emergency")
+    [answer] = last_reply(line_extra)
+    assert answer["text"] == services.dialog.answer_not_emergency().messages[0]["text"]
+    assert len(oho.calls("POST", "/close-chat")) == 1
+    assert oho.calls("PATCH")[-1] == {"labels": []}
+    assert "ไม่ใช่เหตุฉุกเฉิน" in livedesk.notes()[-1]
+    say(webhook, run_worker, "ที่จอดรถ")
+    assert last_reply(line_extra) == services.dialog.answer_topic("parking").messages
+
+
+def test_typing_not_an_emergency_does_the_same(webhook, run_worker, line_extra, oho, services):
+    say(webhook, run_worker, "my dad collapsed")
+    say(webhook, run_worker, "ไม่ใช่เหตุฉุกเฉินค่ะ")
+    assert len(oho.calls("POST", "/close-chat")) == 1
+    say(webhook, run_worker, "เปิดกี่โมง")
+    assert last_reply(line_extra) == services.dialog.answer_topic("hours").messages
+
+
+def test_a_near_miss_gets_its_topic_and_a_safety_line_and_no_handoff(webhook, run_worker, line_extra, oho, livedesk,
+                                                                     services):
+    say(webhook, run_worker, "เมื่อเดือนก่อนพ่อเจ็บหน้าอก หมอบอกว่ากรดไหลย้อน อยากขอเลื่อนนัดค่ะ")
+    messages = last_reply(line_extra)
+    topic = services.dialog.answer_topic("appointment").messages
+    assert [_bare(m) for m in messages[:-1]] == [_bare(m) for m in topic]
+    assert "1669" in messages[-1]["text"] and "ถ้าตอนนี้" in messages[-1]["text"]
+    assert oho.calls("POST", "/request-agent") == [] and oho.calls("PATCH") == []
+    say(webhook, run_worker, "ที่จอดรถ")  # the bot is not silenced
+    assert last_reply(line_extra) == services.dialog.answer_topic("parking").messages
+
+
+def _bare(message: dict) -> dict:
+    return {k: v for k, v in message.items() if k != "quickReply"}
 
 
 def test_emergency_during_a_handoff_still_gets_1669_and_flags_it_urgent(webhook, run_worker, line_extra, oho,
                                                                         livedesk, services):
     say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
     say(webhook, run_worker, "เจ็บหน้าอกมากค่ะ")
-    assert last_reply(line_extra) == services.dialog.answer_topic("emergency").messages
+    assert last_reply(line_extra) == services.dialog.answer_emergency().messages
     assert oho.calls("PATCH")[-1] == {"labels": ["handoff", "urgent"]}
     assert livedesk.notes()[-1].startswith("🚨")
     assert ("incoming", "เจ็บหน้าอกมากค่ะ") in livedesk.public()

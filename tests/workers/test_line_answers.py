@@ -115,7 +115,7 @@ def test_an_emergency_is_answered_even_when_a_feature_breaks(services, line_stub
     with pytest.raises(ConnectionError):
         handler.handle(event)
     [reply] = requests_to(line_stub, "/v2/bot/message/reply")
-    assert reply.get_json()["messages"] == services.dialog.answer_topic("emergency").messages
+    assert reply.get_json()["messages"] == services.dialog.answer_emergency().messages
     assert "1669" in json.dumps(reply.get_json(), ensure_ascii=False)
 
 
