@@ -4,13 +4,24 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from bot.dialog import Dialog
-from bot.evaluation import MIN_ACCURACY, MIN_EMERGENCY_RECALL, EvaluationError, evaluate, format_report, load_examples
+from bot.evaluation import (
+    MIN_ACCURACY,
+    MIN_EMERGENCY_RECALL,
+    EvaluationError,
+    evaluate,
+    format_report,
+    format_summary,
+    load_corpus,
+    load_examples,
+    split,
+)
 from bot.knowledge import KnowledgeBase, KnowledgeError
 
 bot_cli = AppGroup("bot", help="Try out the LINE bot's answers.")
@@ -47,20 +58,35 @@ def ask(text: tuple[str, ...], file) -> None:
 
 
 @bot_cli.command("eval")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--split", "side", type=click.Choice(["all", "train", "test"]), default="all", show_default=True,
+              help="For the labelled corpus (a folder): which side of its train/test split.")
+@click.option("--summary", is_flag=True, help="Only the figures: no list of misses (nor their texts).")
 @click.option("--min-accuracy", type=click.FloatRange(0, 1), default=MIN_ACCURACY, show_default=True)
 @click.option("--min-emergency-recall", type=click.FloatRange(0, 1), default=MIN_EMERGENCY_RECALL,
               show_default=True)
-def evaluate_command(path: str, min_accuracy: float, min_emergency_recall: float) -> None:
-    """Accuracy per topic, confusion and every miss on PATH (YAML or CSV: text, topic).
+def evaluate_command(path: str, side: str, summary: bool, min_accuracy: float, min_emergency_recall: float) -> None:
+    """Accuracy per topic and per category, emergency recall per kind, false alarms, off-topic answers,
+    and every miss, on PATH: a YAML or CSV file (text, topic[, kind, tags]) or a folder of YAML files.
 
     Exits non-zero when emergency recall or overall accuracy is below its threshold."""
     try:
-        examples = load_examples(path)
+        examples = load_corpus(path) if Path(path).is_dir() else load_examples(path)
     except EvaluationError as exc:
         raise click.ClickException(str(exc)) from None
+    if side != "all":
+        examples = split(examples)[side == "test"]
     dialog = _dialog()
-    report = evaluate(examples, lambda message: dialog.on_text(message).intent)
-    click.echo(format_report(report, min_accuracy, min_emergency_recall))
+
+    def predict(message: str) -> tuple[str, str]:
+        reply = dialog.on_text(message)
+        return reply.intent, reply.kind
+
+    report = evaluate(examples, predict)
+    if summary:
+        click.echo(f"{len(examples)} messages: accuracy {100 * report.accuracy:.1f}%, emergency recall "
+                   f"{100 * report.emergency_recall:.1f}%\n{format_summary(report)}")
+    else:
+        click.echo(format_report(report, min_accuracy, min_emergency_recall))
     if not report.passed(min_accuracy, min_emergency_recall):
         raise SystemExit(1)
