@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.text import normalize, skeleton
+from bot.text import normalize, skeleton, skipped_marks
 
 BARE_MIN = 4              # letters a skeleton match needs (see _find)
 MAX_CHARS = 2000          # more than any message; keeps a pasted essay cheap to scan
@@ -91,7 +91,8 @@ class Family:
     kind: str
     thai: re.Pattern           # on the compact message (no spaces)
     spaced: re.Pattern | None  # on the spaced message: English and Thai-English mixes
-    bare: re.Pattern | None    # the Thai patterns without tone marks and upper/lower vowels
+    bare: re.Pattern           # the Thai patterns without tone marks and upper/lower vowels
+    toneless: re.Pattern       # the Thai patterns without tone marks
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,9 @@ _LOOSE = re.compile(r"\.|\(\?=")
 
 def _family(family_id: str, kind: str, thai: list[str], english: list[str]) -> Family:
     spaced = re.compile(r"\b(?:" + "|".join(english) + r")") if english else None
+    tight = [p for p in thai if not _LOOSE.search(p)]
     return Family(family_id, kind, re.compile("|".join(thai)), spaced,
-                  re.compile("|".join(skeleton(p) for p in thai if not _LOOSE.search(p))))
+                  re.compile("|".join(skeleton(p) for p in tight)), re.compile("|".join(skeleton(p, False) for p in thai)))
 
 
 _WHO = r"(?:my|his|her|their|our|the|a)"
@@ -141,7 +143,10 @@ FAMILIES: tuple[Family, ...] = (
         r"นอน(?:หลับ)?(?:ตลอดกาล|ไม่ต้องตื่น|ไม่ตื่นอีก)", r"ไม่ต้อง(?:ตื่น|เจอกัน)อีก", r"คงไม่ได้เจอ(?:กัน)?(?:อีก|แล้ว)",
         r"ฝาก(?:ดูแล|เลี้ยง)(?:ลูก|แม่|พ่อ|แมว|หมา).{0,20}(?:ด้วย|ต่อ).{0,20}(?:ไม่อยู่|ไม่ได้เจอ|ลาก่อน|ไปแล้ว|ไม่ไหว)",
         r"ไม่อยาก(?:เป็น)?ภาระ(?:ใคร|ของ|ให้|อีก)", r"(?:แจก|ยก)ของ(?:ทุกอย่าง|ให้หมด).{0,20}(?:ไม่ได้ใช้|ไม่อยู่|ลาก่อน)",
-        r"ไม่อยากอยู่", r"อยู่ไม่ไหวแล้ว", r"ไม่ไหวแล้ว.{0,10}(?:ชีวิต|อยากไป|ลาก่อน)", r"ยาทั้งหมด.{0,10}(?:กิน|กลืน)",
+        r"ไม่อยากอยู่", r"อยู่ไม่ไหวแล้ว", r"(?:โดด|กระโดด)(?:น้ำ|ตึก|สะพาน)?ตาย", r"(?:ยิง|แทง|เผา)ตัว(?:เอง)?ตาย", r"เพื่อ(?:จะ)?ตาย",
+        r"คงไม่(?:ได้)?(?:อยู่|กลับ(?:ไป|มา)?|เจอ)(?:กัน)?(?:อีก)?แล้ว", r"ไม่ต้องใช้(?:อะไร)?อีกแล้ว", r"(?:แจก|ยก)ของ.{0,20}(?:หมด|ไม่ต้องใช้)",
+        r"เตาถ่าน.{0,20}(?:เทป|ปิดห้อง|ในห้อง)", r"(?:เผา|จุด)ถ่านในห้อง", r"ไม่อยากให้ใคร(?:ลำบาก|เดือดร้อน)",
+        r"(?=.*(?:ร่ำลา|ลาก่อน|ขอบคุณที่(?:ดูแล|ผ่านมา)|แจกของ|goodbye|sorryforeverything))(?=.*(?:ปิด(?:มือถือ|เครื่อง|โทรศัพท์)|ติดต่อไม่ได้|โทรไม่ติด|หายไป))", r"ไม่ไหวแล้ว.{0,10}(?:ชีวิต|อยากไป|ลาก่อน)", r"ยาทั้งหมด.{0,10}(?:กิน|กลืน)",
     ], [
         r"suicid", r"kill(?:ing)? (?:my|him|her|them)sel(?:f|ves)", r"end(?:ing)? (?:it all|(?:my|his|her) (?:own )?life)", r"(?:want|wanna|going|gonna) (?:to )?die", r"self ?harm", r"hurt(?:ing)? myself",
         r"cut(?:ting)? myself", r"no reason to live", r"dont want to (?:live|be alive|wake up|exist)",
@@ -150,36 +155,43 @@ FAMILIES: tuple[Family, ...] = (
         r"(?:saved|saving|stockpil\w*|collected|hoard\w*) (?:up )?(?:all )?(?:my |the |these )?(?:pills|tablets|meds)",
         r"wont be (?:around|here) (?:much longer|anymore|tomorrow)", r"(?:not|no longer) (?:be )?a burden",
         r"giving (?:away )?(?:all )?my (?:things|stuff) away", r"say(?:ing)? goodbye (?:to everyone|forever)",
+        r"(?:going|gonna|threaten\w*) to jump", r"(?:wont|will not|dont) need anything (?:after|anymore)", r"gave away (?:his|her|my|all)",
+        r"goodbye (?:message|text|voice)", r"(?:sleep|die) and (?:not|never) wake", r"wrote (?:letters|notes) (?:for|to) everyone",
     ]),
     _family("violence", VIOLENCE, [
         r"(?:ผัว|สามี|แฟน|พ่อเลี้ยง|แม่เลี้ยง|เมีย|ภรรยา|พ่อ|ลูกชาย|พี่ชาย|น้องชาย|ลุง|คนเมา|ขี้เมา|โจร|คนร้าย|ผู้ชาย|เพื่อนบ้าน)"
         r"(?:เมา|มัน)?(?:กำลัง|มา|เข้ามา|มาอีก)?(?:ตี|ทุบ|ต่อย|เตะ|ตบ|ซ้อม|ทำร้าย|บีบคอ|ขู่|ไล่ฟัน|ไล่แทง|ไล่ยิง|ไล่ตี|ถือมีด|ถือปืน|เอามีด|เอาปืน|ลากผม|ข่มขืน|จะฆ่า|ล็อค|ขังไว้|ขัง)",
         r"(?:กำลัง|ยัง)?(?:ถูก|โดน)(?:ผัว|สามี|แฟน|พ่อเลี้ยง|พ่อ|เขา|มัน|คน)?(?:ทุบตี|ตบตี|ซ้อม|ตี|ต่อย|เตะ|ตบ|ทำร้ายร่างกาย|ขู่ฆ่า|ขู่|บีบคอ|ข่มขืน|ลวนลาม|กักขัง|ขังไว้)",
         r"ขู่(?:จะ)?(?:ฆ่า|แทง|ยิง|ทำร้าย|เผา)", r"(?:จะ|มัน)(?:ฆ่า|แทง|ยิง)(?:ฉัน|หนู|เรา|ผม|แม่|ลูก|กู)", r"ถือ(?:มีด|ปืน|ขวาน|ไม้)(?:มา|ไล่|ขู่|อยู่)",
+        r"(?:ผัว|สามี|แฟน|พ่อเลี้ยง|พ่อ|เพื่อนบ้าน|ข้างบ้าน|ลูกค้า|คนเมา|โจร|คนร้าย)(?:เมา|มัน|กลับ|มา|เข้า|ก็|อีก|แล้ว|กำลัง|ขี้เหล้า|ข้างบ้าน|เพิ่ง|ยัง){0,3}"
+        r"(?:ตี|ทุบ|ต่อย|ชก|เตะ|ตบ|กระทืบ|ซ้อม|บีบคอ|ไล่ฟัน|ไล่แทง)(?!สอง|สาม|สี่|ห้า|หนึ่ง|\d)",
+        r"(?:ถูก|โดน).{0,6}(?:ชกหน้า|ต่อย|ตบหน้า|เตะ|กระทืบ|ทุบตี|ซ้อม)", r"บีบคอ", r"(?:มีด|ปืน|ขวาน|ไม้|ขวด|พร้า).{0,10}(?:ขู่|ไล่)",
+        r"(?:ปีน|พัง|งัด)(?:รั้ว|ประตู|หน้าต่าง)?.{0,10}(?:เข้า(?:มา)?(?:ใน)?(?:บ้าน|เฮือน|ห้อง)|บ้าน|เฮือน)", r"ชก(?:พนักงาน|หน้า|คน)",
         r"ทำร้ายร่างกาย", r"ความรุนแรงในครอบครัว", r"ข่มขืน", r"(?:ขโมย|โจร|คนร้าย)(?:ขึ้น|งัด|เข้า)บ้าน", r"งัด(?:ประตู|หน้าต่าง|บ้าน)",
         r"(?:ซ่อน|หลบ|ล็อค|ล็อก)(?:ตัว)?(?:อยู่)?(?:ใน)?(?:ห้อง|ตู้|ห้องน้ำ).{0,20}(?:ตี|ทำร้าย|ฆ่า|เมา|กลัว|หนี)",
         r"ทะเลาะวิวาท", r"ตีกัน(?:อยู่)?",
     ], [
-        r"(?:hitting|beating|punching|kicking|slapping|choking|strangling|attacking|stabbing|threatening) (?:me|us|my|her|him|mom|mum)",
+        r"(?:hitting|beating|punching|kicking|slapping|choking|strangling|attacking|stabbing|threatening) (?:me|us|my|her|him|his|their|the|mom|mum)",
         r"(?:threaten\w*|going) to kill (?:me|us|my|her|him)", r"(?:has|with|holding|grabbed) a (?:knife|gun|machete)",
         r"domestic (?:violence|abuse)", r"(?:beat|beats|beaten|abus\w*) (?:me|us|my|her) ", r"breaking (?:into|in)\b",
         r"(?:someone|somebody|a man|intruder|burglar)\w* (?:is )?(?:in|inside) (?:my|our|the) (?:house|home|room)", r"hiding (?:from|in)",
         r"being (?:attacked|beaten|raped|assaulted)", r"rap(?:ed|ing)\b", r"assault",
     ]),
     _family("poisoning", POISONING, [
-        r"กินยา.{0,8}(?:เกิน|ผิด|เยอะ|หมด|ทั้งแผง|ทั้งขวด|หลายเม็ด|ฆ่า|\d+เม็ด)", r"ยาเกินขนาด", r"ยาฆ่า(?:แมลง|หญ้า|หนู|เห็บ)",
-        r"ยาเบื่อ", r"ยาพิษ", r"(?:กิน|ดื่ม|กลืน|ดูด|ซด)(?:.{0,4})(?:น้ำยา|สารเคมี|น้ำมัน|ผงซักฟอก|น้ำกรด|ไฮเตอร์|โซดาไฟ|ถ่าน|แบต|ยาฆ่า|ยาสระ|ยาย้อม|ทินเนอร์|แอลกอฮอล์ล้าง|ปุ๋ย)",
+        r"กินยา.{0,8}(?:เกิน|ผิด|เยอะ|หมด|ทั้งแผง|ทั้งขวด|หลายเม็ด|ฆ่า|\d+เม็ด)", r"กินยา.{0,20}(?:ไป\d+เม็ด|หมดขวด|หมดแผง|ทั้งขวด|ทั้งแผง|เกือบหมด)",
+        r"(?:กลืน|กิน)(?:ถ่าน|แบต|ยากันยุง|น้ำมันก๊าด|น้ำยาล้าง)", r"กลอย.{0,20}(?:อาเจียน|อ้วก|ชา|มึน)", r"ยาเกินขนาด", r"ยาฆ่า(?:แมลง|หญ้า|หนู|เห็บ)",
+        r"ยาเบื่อ", r"ยาพิษ(?!สุนัข)", r"(?:กิน|ดื่ม|กลืน|ดูด|ซด)(?:.{0,4})(?:ยากันยุง|น้ำมันก๊าด|น้ำยา|สารเคมี|น้ำมัน|ผงซักฟอก|น้ำกรด|ไฮเตอร์|โซดาไฟ|ถ่าน|แบต|ยาฆ่า|ยาสระ|ยาย้อม|ทินเนอร์|แอลกอฮอล์ล้าง|ปุ๋ย)",
         r"(?<!ลม)พิษ(?!ณุ|สุนัข)", r"น้ำยาล้าง", r"ไฮเตอร์", r"เมา(?:เห็ด|ยา)", r"สูดควัน", r"แก๊สรั่ว", r"สำลักควัน",
         r"พาราควอ", r"ไกลโฟเซ", r"กรัมม็อกโซน", r"ยา(?:ฉีด|พ่น|ปราบ)(?:หญ้า|ศัตรูพืช|แมลง|ยุง)", r"สารกำจัด", r"ยาฆ่า",
-        r"เห็ด.{0,30}(?:อ้วก|อาเจียน|ถ่าย|ท้องเสีย|ปวดท้อง|มึน|เมา|ชัก|ซึม|ตาลาย|ใจสั่น|หายใจ)",
+        r"เห็ด.{0,30}(?:อ้วก|อาเจียน|ถ่าย|ท้องเสีย|ปวดท้อง|มึน|เมา|ชัก|ซึม|ตาลาย|ใจสั่น|หายใจ|diarrh|vomit)",
         r"(?:อ้วก|อาเจียน|ถ่าย|ท้องเสีย|ปวดท้อง|มึน|ซึม).{0,20}(?:หลังกิน|เพราะกิน|กิน)เห็ด",
-        r"(?:เหล้าเถื่อน|เหล้าขาว|เหล้าต้ม|เหล้าป่า|เหล้าโรง|สาโท|อุ|กระแช่|เหล้าปลอม|ยาดอง).{0,40}(?:ตามัว|มองไม่(?:ชัด|เห็น)|ตาพร่า|ตาบอด|ตามืด|มองเห็นไม่ชัด|หายใจ|ชัก|ซึม|ไม่รู้สึกตัว)",
+        r"(?:เหล้าเถื่อน|เหล้าขาว|เหล้าต้ม|เหล้าป่า|เหล้าโรง|สาโท|กระแช่|เหล้าปลอม|ยาดอง).{0,40}(?:ตามัว|มองไม่(?:ชัด|เห็น)|ตาพร่า|ตาบอด|ตามืด|มองเห็นไม่ชัด|หายใจ|ชัก|ซึม|ไม่รู้สึกตัว)",
         r"(?:ตามัว|มองไม่(?:ชัด|เห็น)|ตาพร่า|ตาบอด).{0,30}(?:เหล้าเถื่อน|เหล้าขาว|เหล้าต้ม|เหล้าป่า|สาโท|เหล้าปลอม)",
     ], [
         r"overdos", r"too many (?:\w+ )?(?:pills|tablets|meds|medicine|paracetamol)", r"poison", r"swallow\w* (?:a |some |the )?(?:battery|chemical|bleach|detergent|pesticide|pills)", r"bleach",
         r"pesticide", r"weed ?killer", r"insecticide", r"herbicide", r"paraquat", r"glyphosate", r"kerosene", r"drain cleaner", r"antifreeze",
         r"drank (?:\w+ )?(?:bleach|chemical|detergent|cleaner|kerosene|thinner)", r"carbon monoxide",
-        r"(?:wild |forest )?mushrooms?\b.{0,40}(?:vomit|sick|diarrh|dizz|confus|seiz)", r"(?:moonshine|homemade (?:liquor|whisky|whiskey|alcohol)|rice whisky|lao khao).{0,40}(?:blur|cant see|blind|vision)",
+        r"(?:wild |forest )?mushrooms?\b.{0,40}(?:vomit|sick|diarrh|dizz|confus|seiz)", r"(?:moonshine|bootleg|homemade (?:liquor|whisky|whiskey|alcohol)|rice whisky|lao khao).{0,40}(?:blur|cant see|blind|vision)",
         r"methanol", r"(?:ate|eaten|drank|swallowed) (?:\w+ ){0,3}(?:rat poison|pills)",
     ]),
     _family("breathing", MEDICAL, [
@@ -198,7 +210,7 @@ FAMILIES: tuple[Family, ...] = (
         r"หัวใจ(?:หยุดเต้น|วาย|ล้มเหลว|เต้นผิดจังหวะ|เต้นเร็วมาก|จะวาย|จะหยุด)", r"ไม่มีชีพจร", r"คลำชีพจรไม่", r"ใจสั่นจะเป็นลม",
         r"ร้าวไป(?:แขน|กราม|คอ|หลัง)",
         # a heart attack told as indigestion: pressure in the upper belly with a cold sweat
-        r"(?=.*เหงื่อ(?:แตก|ออก|เย็น|ท่วม|ซึม|โชก))(?=.*(?:จุก|แน่น|อึดอัด|เจ็บ|ปวด|แสบ)(?:ท้อง|ลิ้นปี่|อก|คอ|กราม|ยอดอก))",
+        r"(?=.*เหงื่อ(?:แตก|ออก|เย็น|ท่วม|ซึม|โชก))(?=.*(?:(?:จุก|แน่น|อึดอัด|เจ็บ|ปวด|แสบ)(?:ท้อง|ลิ้นปี่|อก|คอ|กราม|ยอดอก)|อาหารไม่ย่อย|indigestion|heartburn))",
         r"(?=.*(?:ตัวเย็น|ใจสั่น|หน้าซีด|จะเป็นลม|หน้ามืด))(?=.*(?:จุก|แน่น|อึดอัด)(?:ท้อง|ลิ้นปี่|อก|ยอดอก))",
     ], [
         r"chest (?:\w+ ){0,5}(?:pain|hurt|tight|pressure|discomfort|ache|crush|squeez|heavy)", r"crushing (?:pain|feeling)", r"pain in (?:my|his|her|the) chest", r"heart attack",
@@ -207,7 +219,7 @@ FAMILIES: tuple[Family, ...] = (
     ]),
     _family("unconscious", MEDICAL, [
         r"หมดสติ", r"ไม่ได้สติ", r"ไม่รู้สึกตัว", r"ไม่ค่อยรู้สึกตัว", r"สลบ", r"เป็นลม(?!พัด)", r"ล้มฟุบ", r"ฟุบ(?:ลง|ไป)",
-        r"ทรุดลง", r"ล้มทั้งยืน", r"ปลุกไม่ตื่น", r"เรียกไม่ตื่น", r"เรียกไม่(?:ตอบ|ได้ยิน|รู้สึก|รู้เรื่อง)", r"ไม่ตอบสนอง", r"(?:นอน|ตัว)ไม่ขยับ", r"ไม่ขยับตัว",
+        r"ทรุดลง", r"ล้มทั้งยืน", r"ปลุกไม่(?:ค่อย)?ตื่น", r"เรียกไม่(?:ค่อย)?ตื่น", r"เรียกไม่(?:ตอบ|ได้ยิน|รู้สึก|รู้เรื่อง)", r"ไม่ตอบสนอง", r"(?:นอน|ตัว)ไม่ขยับ", r"ไม่ขยับตัว",
         r"นอนนิ่ง", r"หน้ามืด", r"วูบ", r"ช็อ[กค](?!โก)", r"ซึมลง", r"ไม่ฟื้น", r"โคม่า", r"ตาลอย", r"(?:ซึม|หลับ)(?:มาก)?(?:ปลุก|เรียก)ไม่",
         r"สับสน(?:พูด|จำ|เรียก)?ไม่รู้เรื่อง", r"พูดจาสับสน", r"(?:ซึม|เพ้อ|สับสน).{0,12}(?:เหงื่อ|ตัวเย็น)",
         # low blood sugar in an insulin user: sweating, shaking, confused
@@ -223,7 +235,7 @@ FAMILIES: tuple[Family, ...] = (
         r"ปาก(?:เบี้ยว|ตก|เบี่ยง|เบ้)", r"หน้า(?:เบี้ยว|ตก|เบี่ยง|ชาครึ่ง)", r"มุมปากตก", r"อ่อนแรง", r"ครึ่งซีก",
         r"ซีก(?:ซ้าย|ขวา|เดียว|หนึ่ง)", r"(?:ชา|อ่อน|ไม่มีแรง|เบี้ยว|ยกไม่ขึ้น).{0,12}ข้าง(?:เดียว|นึง|หนึ่ง|ซ้าย|ขวา)",
         r"ข้าง(?:เดียว|นึง|หนึ่ง|ซ้าย|ขวา).{0,12}(?:ชา|อ่อน|ไม่มีแรง|เบี้ยว|ยกไม่ขึ้น)", r"ยก(?:แขน|ขา).{0,6}ไม่ขึ้น",
-        r"แขน(?:ขา)?ยกไม่ขึ้น", r"พูด(?:ไม่ชัด|ไม่ได้|ไม่รู้เรื่อง|ลำบาก|ติดขัด|ไม่ออก|อ้อแอ้|ไม่เป็นคำ|ไม่เป็นภาษา|ช้าลง|ไม่เป็นภาษา)", r"ลิ้นแข็ง",
+        r"แขน(?:ขา)?ยกไม่ขึ้น", r"(?<!ยัง)พูด(?:ไม่ชัด|ไม่ได้|ไม่รู้เรื่อง|ลำบาก|ติดขัด|ไม่ออก|อ้อแอ้|ไม่เป็นคำ|ไม่เป็นภาษา|ช้าลง|ไม่เป็นภาษา)", r"ลิ้นแข็ง",
         r"ลิ้นคับปาก", r"สโตรก", r"อัมพฤกษ์", r"อัมพาต", r"เส้นเลือดในสมอง", r"หลอดเลือดสมอง", r"ตามัวข้างเดียว",
         r"มองไม่เห็น(?:ทันที|ข้างเดียว)", r"ปวดหัว(?:รุนแรง|มากที่สุด|เหมือนจะระเบิด)", r"ปวดหัว.{0,12}คอแข็ง", r"คอแข็ง.{0,12}ไข้",
     ], [
@@ -238,7 +250,7 @@ FAMILIES: tuple[Family, ...] = (
         r"(?:มีด|แก้ว|กระจก|เลื่อย|ใบมีด|เครื่องตัดหญ้า)บาด", r"เลือดกำเดา.{0,6}ไม่หยุด", r"เลือดออก(?:ตาม)?ไรฟัน", r"เหงือกมีเลือด",
         r"ถ่ายดำ", r"อุจจาระสีดำ",
     ], [
-        r"bleed", r"blood (?:is )?(?:everywhere|pouring|gushing|spurting)", r"(?:so much|lots of|a lot of|too much) blood", r"(?:vomit\w*|cough\w*|throw\w* up|spit\w*) (?:up )?blood",
+        r"bleed", r"blood (?:is )?(?:everywhere|pouring|gushing|spurting)", r"(?:so much|lots of|a lot of|too much) blood", r"(?:vomit\w*|cough\w*|throw\w* up|spit\w*) (?:up )?(?:\w+ ){0,2}blood",
         r"blood in (?:his|her|my) (?:vomit|stool|urine)", r"bloody (?:stool|vomit|diarrh)", r"ha?emorrhag", r"deep cut",
         r"wont stop bleeding", r"gums? (?:are )?bleeding",
     ]),
@@ -256,7 +268,7 @@ FAMILIES: tuple[Family, ...] = (
     ], [
         r"fell(?! asleep| in love)", r"fall(?:en|ing)? (?:down|off|from|over)", r"hit (?:his|her|my|their) head", r"head (?:injur|trauma|wound)",
         r"bang(?:ed)? (?:his|her|my) head", r"broken (?:bone|leg|arm|neck|hip)", r"fractur", r"bone (?:is )?sticking out",
-        r"tripped", r"slipped and",
+        r"tripped", r"slipped\b", r"gash", r"doesnt know where (?:he|she) is",
     ]),
     _family("accident", MEDICAL, [
         r"อุบัติเหตุ", r"รถชน", r"ชนกัน", r"(?:โดน|ถูก)(?:รถ)?ชน", r"(?:โดน|ถูก)รถ", r"รถคว่ำ", r"รถล้ม", r"มอ(?:เตอร์)?ไซ(?:ค์|ด์)?ล้ม",
@@ -269,16 +281,16 @@ FAMILIES: tuple[Family, ...] = (
         r"trapped",
     ]),
     _family("burn", MEDICAL, [
-        r"(?:ไฟ|น้ำร้อน|น้ำมัน(?:ร้อน)?|ไอน้ำ|สารเคมี|กรด|โซดาไฟ)(?:ลวก|ไหม้|กระเด็น|ลุก)", r"ไฟไหม้", r"แผลไหม้", r"แผลพุพอง",
+        r"(?:ไฟ|น้ำร้อน|น้ำมัน(?:ร้อน)?|ไอน้ำ|สารเคมี|กรด|โซดาไฟ)(?:ลวก|ไหม้|กระเด็น|ลุก)", r"ไฟไหม้", r"แผลไหม้", r"แผลพุพอง", r"น้ำเดือด.{0,10}(?:หก|ลวก|ใส่|โดน)", r"พองเป็น(?:แผ่น|แผล)",
         r"แผลพอง", r"(?<!ไข่)ลวก(?!ผัก|เส้น|หมู|ไข่)", r"สารเคมี.{0,12}(?:ตา|ผิว|หน้า)", r"(?:เข้า|โดน)ตา.{0,6}สารเคมี", r"ไฟช็อต",
     ], [
         r"burn", r"scald", r"boiling (?:water|oil)", r"chemical\w* (?:in|on) (?:his|her|my|the) (?:eye|skin|face)", r"acid (?:burn|splash|in|on)", r"(?:threw|thrown|splashed) acid",
         r"on fire",
     ]),
     _family("bite_sting", MEDICAL, [
-        r"(?:งู|หมา|สุนัข|แมว|ลิง|หนู|ตะขาบ|แมงป่อง|แมงมุม|ปลาไหล|จระเข้|สัตว์|ม้า|วัว|ควาย|ตัวเงินตัวทอง|แมงกะพรุน)(?:.{0,6})(?:กัด|ข่วน|ฉก|ขวิด|เหยียบ|ทำร้าย)",
+        r"(?:งู|หมา|สุนัข|แมว|ลิง|หนู|ตะขาบ|แมงป่อง|แมงมุม|ปลาไหล|จระเข้|สัตว์|ม้า|วัว|ควาย|ตัวเงินตัวทอง|แมงกะพรุน)(?:.{0,15})(?:กัด|ข่วน|ฉก|ขวิด|เหยียบ|ทำร้าย)",
         r"(?:ผึ้ง|แตน|แมงป่อง|แมลง|ตัวต่อ|ต่อหัวเสือ|แมงกะพรุน|ปลากระเบน)(?:.{0,6})ต่อย", r"งู(?:เห่า|กะปะ|เขียวหางไหม้|จงอาง|พิษ|แมวเซา|สามเหลี่ยม)",
-        r"(?:โดน|ถูก)(?:.{0,4})(?:กัด|ฉก)", r"พิษสุนัขบ้า",
+        r"(?:โดน|ถูก)(?!ยุง|มด|ริ้น|เหา|หมัด|ไร)(?:.{0,4})(?:กัด|ฉก)", r"พิษสุนัขบ้า",
     ], [
         r"(?:snake|dog|cat|monkey|rat|animal|spider|scorpion|centipede)s? ?(?:bite|bit|bitten)", r"bitten", r"stung", r"bee stings?",
         r"rabies", r"jellyfish",
@@ -286,7 +298,7 @@ FAMILIES: tuple[Family, ...] = (
     _family("choking", MEDICAL, [
         r"สำลัก", r"ติดคอ(?!น|ม)", r"ติดหลอดลม", r"กลืน(?:เหรียญ|ของ|ถ่าน|แบต|ลูกอม|ของเล่น).{0,6}(?:ลง|เข้าไป|ติด)?", r"ก้าง(?:ปลา)?ติด",
     ], [
-        r"chok", r"stuck in (?:his|her|my|the) throat", r"something in (?:his|her|my) throat", r"cant swallow",
+        r"chok", r"clutching (?:his|her|my) throat", r"stuck in (?:his|her|my|the) throat", r"something in (?:his|her|my) throat", r"cant swallow",
     ]),
     _family("allergy", MEDICAL, [
         r"แพ้.{0,20}(?:บวม|ผื่น|หายใจ|ลมพิษ|ช็อก|ช็อค|หน้ามืด|คันทั้งตัว)", r"ลมพิษ", r"(?:ปาก|หน้า|ตา|คอ|ลิ้น|ริมฝีปาก|ตัว|หนังตา)บวม",
@@ -296,8 +308,8 @@ FAMILIES: tuple[Family, ...] = (
         r"swelling", r"hives", r"epipen", r"allergic",
     ]),
     _family("pregnancy", MEDICAL, [
-        r"(?:ตั้งครรภ์|ตั้งท้อง|คนท้อง|ครรภ์|ท้อง\d+(?:เดือน|สัปดาห์|วีค)|ท้องแก่|ท้องอ่อน|มีครรภ์|(?:ภรรยา|เมีย|แฟน|ลูกสาว)(?:กำลัง)?ท้อง)"
-        r".{0,25}(?:เลือด|น้ำเดิน|ปวดท้อง|เจ็บท้อง|ชัก|บวม|ดิ้นน้อย|ไม่ดิ้น|มีน้ำ|แท้ง|ปวดหัว|ตาพร่า|คลอด|ตกขาว)",
+        r"(?:ตั้งครรภ์|ตั้งท้อง|คนท้อง|(?<!ฝาก)ครรภ์|ท้อง\d+(?:เดือน|สัปดาห์|วีค)|ท้องแก่|ท้องอ่อน|มีครรภ์|(?:ภรรยา|เมีย|แฟน|ลูกสาว)(?:กำลัง)?ท้อง)"
+        r".{0,25}(?:(?<!เจาะ)(?<!ตรวจ)เลือด|น้ำเดิน|ปวดท้อง|เจ็บท้อง|ชัก|บวม|ดิ้นน้อย|ไม่ดิ้น|มีน้ำ|แท้ง|ปวดหัว|ตาพร่า)",
         r"น้ำเดิน", r"น้ำคร่ำ", r"เจ็บท้อง(?:คลอด|จะคลอด)", r"จะคลอด", r"กำลังคลอด", r"คลอดลูก", r"ปวดท้องคลอด",
         r"ดิ้นน้อย", r"ไม่ดิ้น(?!รน)", r"แท้ง", r"ครรภ์เป็นพิษ", r"ท้องนอกมดลูก", r"ช่องคลอด", r"ตกเลือด",
     ], [
@@ -338,7 +350,7 @@ _BEFORE = {
         [r"(?:no|not|without|never had|denies|dont have|doesnt have|didnt have) (?:any )?$"]),
     "hypothetical": _either(
         [r"ถ้า", r"หาก(?!ว่าง)", r"สมมติ", r"สมมุติ", r"กรณี", r"เผื่อ", r"วิธี(?:ปฐมพยาบาล|ช่วย|สังเกต|ดูแล|ป้องกัน|รับมือ)",
-         r"(?:อาการ|สัญญาณ)(?:เตือน|บ่งบอก)", r"ป้องกัน(?:ไม่ให้)?", r"ความรู้เรื่อง", r"ปฐมพยาบาล", r"ควรทำ(?:ยังไง|อย่างไร)เมื่อ",
+         r"(?:อาการ|สัญญาณ)(?:เตือน|บ่งบอก)", r"อยาก(?:รู้|ทราบ)(?:ว่า)?", r"ป้องกัน(?:ไม่ให้)?", r"ความรู้เรื่อง", r"ปฐมพยาบาล", r"ควรทำ(?:ยังไง|อย่างไร)เมื่อ",
          r"ทำ(?:ยังไง|อย่างไร)(?:ดี)?เมื่อ", r"รู้ได้(?:ยังไง|อย่างไร)ว่า", r"สังเกต(?:ยังไง|อย่างไร)ว่า"],
         [r"if\b", r"what (?:should|do|to) (?:i |we |you )?do (?:if|when)", r"in case", r"how (?:do|can|to) (?:i |you |we )?(?:tell|know|recogni[sz]e|spot|treat|help|prevent)",
          r"warning signs?", r"signs? of", r"symptoms of", r"first aid", r"suppose", r"what happens (?:if|when)", r"prevent"]),
@@ -347,84 +359,135 @@ _ANYWHERE = {
     "past": _either(
         [r"เมื่อ(?:\d+)?(?:เดือน|ปี|อาทิตย์|สัปดาห์|ปีใหม่|สงกรานต์)(?:ที่แล้ว|ก่อน)", r"(?:เดือน|ปี|อาทิตย์|สัปดาห์)(?:ที่แล้ว|ก่อน)",
          r"\d+(?:เดือน|ปี|อาทิตย์|สัปดาห์|วัน)(?:ที่แล้ว|ก่อน|มาแล้ว)", r"(?:สอง|สาม|สี่|ห้า|หลาย)(?:เดือน|ปี|อาทิตย์|สัปดาห์)(?:ที่แล้ว|ก่อน)",
-         r"ตอนเด็ก", r"สมัยก่อน", r"(?<!ไม่)เคย(?:เป็น|มี|ถูก|โดน|ป่วย)", r"ปีก่อน"],
-        [r"last (?:month|year|week|winter|summer)", r"(?:\d+|a|one|two|three|few|several|some) (?:months?|years?|weeks?) ago", r"used to",
+         r"ตอนเด็ก", r"สมัยก่อน", r"(?<!ไม่)เคย", r"ปีก่อน", r"(?:สอง|สาม|สี่|ห้า|หลาย)วัน(?:ที่แล้ว|ก่อน)"],
+        [r"last (?:month|year|week|winter|summer)", r"(?:\d+|a|one|two|three|few|several|some) (?:months?|years?|weeks?|days) ago", r"used to",
+         r"in (?:january|february|march|april|may|june|july|august|september|october|november|december|(?:19|20)\d\d)",
+         r"at (?:the age of )?\d\d\b",
          r"when (?:i|he|she) was (?:a )?(?:kid|child|young)", r"years? back", r"in the past"]),
     "denied": _either(
-        [r"ไม่(?:ใช่|ได้)?(?:เหตุ)?(?:ฉุกเฉิน|ด่วน)", r"ไม่ได้เป็นอะไรมาก", r"ไม่ได้รีบ"],
-        [r"not (?:an? )?(?:emergency|urgent)", r"no emergency", r"non ?urgent", r"nothing urgent"]),
+        [r"ไม่(?:ใช่|ได้)?(?:เหตุ|เรื่อง|กรณี)?(?:ฉุกเฉิน|ด่วน)", r"ถามเฉยๆ", r"(?:แค่|เพียง)(?:อยาก)?(?:ถาม|สอบถาม)", r"ไม่ได้เป็นอะไรมาก", r"ไม่ได้รีบ"],
+        [r"not (?:an? )?(?:emergency|urgent)", r"no emergency", r"non ?urgent", r"nothing urgent", r"just (?:asking|curious)",
+         r"(?:for|as) (?:future )?reference"]),
+    "rumour": _either(
+        [r"จริง(?:ไหม|มั้ย|หรือ(?:เปล่า)?|ม่าย)", r"แท้บ่", r"แต๊ก่อ", r"ได้ยิน(?:มา)?(?:ว่า|เพิ่นว่า|เขาว่า)", r"ฝันว่า", r"(?:ส่ง|แชร์)ไลน์มา(?:บอก)?ว่า", r"หัวใจจะวายเลย",
+         r"555", r"ฮ่าๆ", r"(?:แทบ|เกือบ)(?:จะ)?(?:หัวใจ|เป็นลม|ตาย|ช็อก)", r"จน(?:จะ|แทบ)"],
+        [r"is (?:it|this|that|cough cpr) (?:real|true)", r"chain messages?", r"i heard (?:that )?", r"dreamt|dreamed", r"lol", r"haha", r"almost gave me"]),
     "fiction": _either(
-        [r"ละคร", r"ซีรี(?:ส์|ย์|่ส์)", r"(?:ดู|ใน)หนัง", r"ภาพยนตร์", r"นิยาย", r"การ์ตูน", r"เรียงความ", r"รายงาน(?:ส่ง|เรื่อง|วิชา)",
+        [r"ละคร", r"(?:ดู|เห็น|เบิ่ง|อ่าน|ใน|ตาม|ออก)ข่าว", r"ข่าว(?:ว่า|เมื่อ|ที่|คน)", r"ดู\w{0,20}(?:anatomy|series)", r"ซีรี(?:ส์|ย์|่ส์)", r"(?:ดู|ใน)หนัง", r"ภาพยนตร์", r"นิยาย", r"การ์ตูน", r"เรียงความ", r"รายงาน(?:ส่ง|เรื่อง|วิชา)",
          r"ทำรายงาน", r"การบ้าน", r"โครงงาน", r"ครูให้", r"อาจารย์ให้", r"(?:ดู|ใน|อ่าน)ข่าว", r"ข่าวว่า", r"ซ้อม(?:แผน|ดับเพลิง|อพยพ)",
          r"อบรม", r"เรียน(?:เรื่อง|วิชา)", r"ข้อสอบ", r"ทดสอบระบบ"],
         [r"drama", r"series", r"movie", r"film", r"novel", r"cartoon", r"essay", r"homework", r"assignment", r"report (?:on|about)", r"school project",
-         r"news", r"(?:on|in) (?:tv|youtube|tiktok)", r"training", r"drill", r"exam", r"quiz", r"lesson", r"class on"]),
+         r"news", r"(?:on|in) (?:tv|youtube|tiktok)", r"anatomy", r"training", r"drill", r"exam", r"quiz", r"lesson", r"class on"]),
     "pet": _either(
         [r"(?:แมว|หมา|สุนัข|น้องหมา|น้องแมว|ไก่|วัว|ควาย|ปลา|นก|กระต่าย|ม้า)(?:ที่บ้าน|ของ\S{0,6}|ตัว\S{0,4})?(?:โดน|ถูก|กิน|ชัก|หายใจ|เป็นลม|หมดสติ|ไม่กิน|เลือด)",
          r"สัตวแพทย์", r"หมอ(?:หมา|แมว|สัตว์)", r"โรงพยาบาลสัตว์", r"คลินิกสัตว์"],
-        [r"(?:my|our|the) (?:cat|dog|puppy|kitten|pet|bird|rabbit|cow|buffalo)", r"\bvet\b", r"veterinar"]),
+        [r"(?:my|our|the) (?:cat|dog|puppy|kitten|pet|bird|rabbit|cow|buffalo) (?:was|got|is|has|ate|been|just)", r"\bvet\b", r"veterinar"]),
     "booking": _either(
         [r"จอง(?:รถ)?(?:พยาบาล|ฉุกเฉิน)", r"รถพยาบาล.{0,20}(?:งานวิ่ง|วิ่ง|มาราธอน|กีฬา|จอง|เช่า|สแตนด์บาย)",
-         r"(?:งานวิ่ง|มาราธอน|งานกีฬา|งานบวช|งานวัด|คอนเสิร์ต).{0,30}รถพยาบาล", r"ค่ารถพยาบาล", r"รถพยาบาลค่าใช้จ่าย"],
+         r"(?:งานวิ่ง|มาราธอน|งานกีฬา|งานบวช|งานวัด|คอนเสิร์ต|กีฬาสี|บุญบั้งไฟ|งานปอย|แข่งเรือ).{0,30}รถพยาบาล", r"ค่ารถพยาบาล", r"รถพยาบาลค่าใช้จ่าย",
+         r"รถพยาบาล.{0,20}(?:ประจำจุด|เฝ้า|สแตน|ตามนัด|ไปตรวจ)"],
         [r"book(?:ing)? (?:an |the )?ambulance", r"ambulance (?:for|at|to cover) (?:a |the |our )?(?:event|marathon|run|race|concert|festival|match|transfer)",
          r"(?:hire|rent) (?:an )?ambulance", r"ambulance (?:fee|cost|price)", r"standby"]),
     "road": _either(
-        [r"(?:รถติด|ถนนปิด|ปิดถนน|ทางปิด|ปิดทาง|เลี่ยง|ทางเข้า.{0,10}(?:ปิด|ติด)|จราจร|ไปทางไหนดี|อ้อม)"],
+        [r"(?:รถติด|ถนนปิด|ปิดถนน|ทางปิด|ปิดทาง|ทางเลี่ยง|เลี่ยงไป|ทางเข้า.{0,10}(?:ปิด|ติด)|จราจร|ไปทางไหนดี|อ้อม|ขวางทาง|ที่จอดรถ|ไปไม่ทันนัด)"],
         [r"traffic", r"road (?:is )?(?:closed|blocked)", r"blocking the road", r"detour", r"other way in"]),
     "results": _either(
         [r"(?<!แ)ผล(?:ตรวจ)?(?:เลือด|แล็บ|แลบ|เอกซเรย์|เอ็กซเรย์|ตรวจ)", r"(?:ตรวจ|เจาะ)เลือด.{0,12}(?:ออก|ได้)(?:ยัง|แล้ว|วันไหน|เมื่อไร|กี่วัน)",
          r"(?:กรุ๊ป|หมู่)เลือด", r"บริจาคเลือด", r"ความดันเลือด", r"ไขมันในเลือด", r"น้ำตาลในเลือด(?!ต่ำ)"],
         [r"(?:blood|lab|test|x ?ray) results?", r"blood (?:type|group|donation|test)", r"donate blood"]),
     "done": _either(
-        [r"(?:หาย|ดีขึ้น|ปลอดภัย|ออกจากโรงพยาบาล|กลับบ้าน)แล้ว", r"หมอ(?:บอก|ว่า|ตรวจ)(?:ว่า|แล้ว)?", r"ตรวจแล้ว", r"(?:รักษา|นอนโรงพยาบาล)(?:อยู่)?(?:มา)?แล้ว",
-         r"ติดตามผล", r"นัด(?:ติดตาม|ตรวจ|หมอ)", r"กายภาพ", r"ใบรับรองแพทย์", r"ใบเคลม", r"เคลมประกัน", r"ขอประวัติ", r"เวชระเบียน"],
+        [r"(?:หาย|ดีขึ้น|ปลอดภัย|ออกจากโรงพยาบาล|กลับบ้าน|ผ่าตัด|ผ่าไป|ล้างแผล|ออกมา|ดี|หยุด)แล้ว", r"หมอ(?:บอก|ว่า|ตรวจ|ให้กลับ)(?:ว่า|แล้ว)?", r"ตรวจแล้ว", r"(?:รักษา|นอนโรงพยาบาล)(?:อยู่)?(?:มา)?แล้ว",
+         r"ติดตามผล", r"นัด(?:ติดตาม|ตรวจ|หมอ)", r"กายภาพ", r"ใบรับรองแพทย์", r"ใบเคลม", r"เคลมประกัน", r"ขอประวัติ", r"เวชระเบียน",
+         r"(?:ฉีด)?(?:วัคซีน|ยา(?:หมาบ้า|พิษสุนัขบ้า|บาดทะยัก)).{0,12}(?:แล้ว|เข็ม|ก่อน)", r"หลัง.{0,6}(?:ออกจาก|กลับจาก)", r"เข็ม(?:ที่)?(?:สอง|สาม|สี่|ห้า|\d)", r"ย้าย(?:มา)?(?:อยู่)?(?:หอผู้ป่วย|วอร์ด|ward|ห้อง)",
+         r"ปกติดี", r"ไม่เป็นอะไร(?:แล้ว|มาก)?", r"อาการดี", r"ยาคุมได้", r"ประจำปี", r"ตรวจ(?:สุขภาพ|หัวใจ|เช็ค)", r"แพ็?คเกจ|แพ็กเกจ",
+         r"ร้องเรียน", r"เยี่ยม(?:ได้)?(?:กี่|ไหม|ได้)", r"ออกตรวจ"],
         [r"(?:is|was|am) (?:fine|ok|okay|better|recovered|stable) now", r"(?:got )?better", r"recovered", r"discharged", r"the doctor (?:said|says|told)",
-         r"follow ?up", r"physio", r"certificate", r"insurance claim", r"medical records"]),
+         r"follow ?up", r"physio", r"certificate", r"insurance claim", r"medical records", r"stable", r"healed", r"check ?up", r"package",
+         r"routine", r"records?", r"visa", r"vaccin", r"rabies shots?", r"admit"]),
+}
+#: Reasons that change only some families: the ER as a place or a number to keep is no emergency
+#: by itself ("ห้องฉุกเฉินเปิด 24 ชม.ไหม"), and an injury told as slight is a first-aid question.
+_INJURIES = ("fall_head_injury", "burn", "bleeding", "bite_sting", "accident")
+_FAMILY_REASONS = {
+    "general": {"place": _either(
+        [r"(?:ห้อง|แผนก|ตึก|หมอ|ที่จอดรถ|ผู้ป่วย|พยาบาล|ศูนย์|เบอร์|แพทย์|นักศึกษา|งาน|ระบบ|จุด|ทาง)(?:ห้อง)?(?:เหตุ)?ฉุกเฉิน",
+         r"เบอร์(?:โทร)?(?:ของ)?(?:รถพยาบาล|1669)", r"(?:จด|เก็บ|เซฟ|save)(?:ไว้|เก็บ)", r"เผื่อ(?:ไว้)?ใช้", r"ดูงาน"],
+        [r"emergency (?:room|department|dept|ward|medicine|doctor|nurse|parking|number|contact|unit|services?)", r"\ber\b",
+         r"observe", r"student"])},
+    **{family: {"slight": _either(
+        [r"นิดหน่อย", r"นิดเดียว", r"เล็กน้อย", r"ถลอก", r"ไม่พอง", r"ไม่ลึก", r"ยังเดินได้", r"เคล็ด", r"ไม่มีเลือด"],
+        [r"a bit", r"small", r"minor", r"slight", r"tiny", r"little", r"has stopped", r"stopped bleeding", r"no bleeding"])}
+       for family in _INJURIES},
 }
 #: Words that keep a danger present, whatever else the message says.
-_NOW_THAI = re.compile(r"(?<!ถ้า)ตอนนี้(?!หาย|ดีขึ้น|ปลอดภัย|ปกติ|สบายดี|อยาก|ต้องการ|จะ|ขอ)|กำลัง(?!จะไป|หา|ใจ)|เดี๋ยวนี้|อยู่เลย|ยังไม่หยุด"
+_NOW_THAI = re.compile(r"(?<!ถ้า)ตอนนี้(?:เลย|ก็)?(?:กำลัง|ยัง|เจ็บ|ปวด|หายใจ|แน่น|ชัก|เลือด|ซึม|อาเจียน|อ้วก|มีอาการ|เริ่ม|หมดสติ|ตา|ปาก|หน้า"
+                       r"|ไม่(?:หายใจ|รู้สึกตัว|ตื่น|ขยับ|ตอบ))|ตอนนี้.{1,8}(?:หมดสติ|ไม่หายใจ|ชัก|เลือด|หายใจไม่|ไม่รู้สึกตัว|เจ็บ|ปวด)"
+                       r"|กำลัง(?!จะไป|หา|ใจ)|(?<!ทำไม)เดี๋ยวนี้|อยู่เลย|ยังไม่หยุด"
                        r"|ยัง(?:ไม่)?(?:หายใจ|ชัก|เจ็บ|ปวด|เลือด|หมดสติ|ไม่ฟื้น)|ช่วยด้วย")
-_NOW_ENGLISH = re.compile(r"\b(?:right now|currently|at the moment|is happening|(?<!fine )(?<!ok )(?<!okay )(?<!better )(?<!stable )now|still (?:bleeding|not|having|unconscious|fitting)|please help|help me|hurry)\b")
+_NOW_ENGLISH = re.compile(r"\b(?:right now|just now|(?:and|but) now|now (?:he|she|it|they|i)(?: is|s| has|re| am| cant)|currently|at the moment|is happening|still (?:bleeding|not|having|unconscious|fitting)|please help|help me|hurry)\b")
 #: Words that make even a hypothesis present ("ถ้าไม่รีบมา ช่วยด้วย แม่ไม่หายใจ").
 _URGENT = re.compile(r"ช่วยด้วย|กำลัง(?!จะไป|หา|ใจ)|เดี๋ยวนี้|(?<!ถ้า)ตอนนี้(?:เลย)?(?:มี|เป็น|กำลัง|หายใจ|ไม่)|\bright now\b|\bplease help\b|\bhelp me\b")
 #: Not-now reasons that a present word overrides ("last year a stroke, now his mouth droops again");
 #: a hypothesis, a pet or a denial ("ไม่ฉุกเฉิน") stays not-now.
-_PRESENT_OVERRIDES = {"past", "done", "road", "fiction", "results", "booking"}
+_PRESENT_OVERRIDES = {"past", "done", "road", "fiction", "results", "booking", "slight", "place"}
 
 
-def _not_now(compact: str, spaced: str, where: tuple[str, int]) -> str:
-    """Why the danger found at ``where`` (which text, index) is not happening now, or ""."""
+def _not_now(family: str, compact: str, spaced: str, where: tuple[str, int], skipped: str) -> str:
+    """Why the danger found at ``where`` (which text, index) is not happening now, or "".
+    ``skipped``: the marks the message leaves out (``bot.text.skipped_marks``); the reasons'
+    words are then looked for without them too ("ถา" for ถ้า)."""
     text_name, at = where
-    text = compact if text_name == "thai" else spaced
-    before = text[:at]
+    text = spaced if text_name == "spaced" else compact
+    before, after = text[:at], text[at:]
+    thai_before, thai_all = before.replace(" ", ""), compact
+    if skipped:
+        thai_before, thai_all = _strip(thai_before, skipped), _strip(compact, skipped)
     for reason, (thai, english) in _BEFORE.items():
-        pattern = thai if text_name == "thai" else english
         if reason == "negated":
-            if pattern.search(before[-12:]) and not text[at:].startswith(("ไม่", "not", "no ")):
+            if not after.startswith(("ไม่", "ไม", "not", "no ")) and (
+                    _search(thai, thai_before[-12:], skipped) or english.search(before[-14:])):
                 return reason
-        elif pattern.search(before):
+        elif _search(thai, thai_before, skipped) or english.search(before if text_name == "spaced" else ""):
             return reason
-    for reason, (thai, english) in _ANYWHERE.items():
-        if thai.search(compact) or english.search(spaced):
+    for reason, (thai, english) in [*_ANYWHERE.items(), *_FAMILY_REASONS.get(family, {}).items()]:
+        if _search(thai, thai_all, skipped) or english.search(spaced):
             return reason
     return ""
+
+
+def _strip(text: str, skipped: str) -> str:
+    return skeleton(text, vowels=skipped == "vowels")
+
+
+_STRIPPED: dict[tuple[re.Pattern, str], re.Pattern] = {}
+
+
+def _search(pattern: re.Pattern, text: str, skipped: str) -> bool:
+    """``pattern`` in ``text``; for a message that skips marks, the pattern without them."""
+    if skipped:
+        key = (pattern, skipped)
+        if key not in _STRIPPED:
+            _STRIPPED[key] = re.compile(_strip(pattern.pattern, skipped))
+        pattern = _STRIPPED[key]
+    return bool(pattern.search(text))
 
 
 def _present(compact: str, spaced: str) -> bool:
     return bool(_NOW_THAI.search(compact) or _NOW_ENGLISH.search(spaced))
 
 
-def _find(family: Family, compact: str, spaced: str, bare: str | None) -> tuple[str, int] | None:
-    if found := family.thai.search(compact):
-        return "thai", found.start()
-    if family.spaced is not None and (found := family.spaced.search(spaced)):
-        return "spaced", found.start()
-    if bare is not None and family.bare is not None:
-        # A skeleton match counts only when it keeps enough letters to mean something
-        # ("ชัก" without its vowel is "ชก", to punch; "ล้ม" is "ลม", wind).
-        for found in family.bare.finditer(bare):
-            if len(found.group()) >= BARE_MIN:
-                return "bare", found.start()
+def _find(family: Family, compact: str, spaced: str, stripped: str | None, skipped: str) -> tuple[str, int] | None:
+    if stripped is None:
+        if found := family.thai.search(compact):
+            return "thai", found.start()
+        if family.spaced is not None and (found := family.spaced.search(spaced)):
+            return "spaced", found.start()
+        return None
+    # Without its marks a match counts only when it keeps enough letters to mean something
+    # ("ชัก" without its vowel is "ชก", to punch; "ล้ม" is "ลม", wind, and in "เคลม").
+    for found in (family.toneless if skipped == "tones" else family.bare).finditer(stripped):
+        if len(found.group()) >= BARE_MIN:
+            return "thai", found.start()
     return None
 
 
@@ -434,15 +497,19 @@ def assess(text: str) -> Emergency | None:
     if not spaced:
         return None
     compact = spaced.replace(" ", "")
-    mentioned = None
-    for bare in (None, skeleton(compact)):  # the skeleton only when the message as typed named nothing
+    mentioned, skipped = None, skipped_marks(compact)
+    # A second look without the marks the message skips, when it named nothing as typed.
+    for stripped in (None, _strip(compact, skipped) if skipped else None):
+        if stripped is None and mentioned is not None:
+            break
         for family in FAMILIES:
-            where = _find(family, compact, spaced, bare)
+            where = _find(family, compact, spaced, stripped, skipped)
             if where is None:
                 continue
-            if where[0] == "bare":  # positions in the skeleton are close enough to the compact text's
-                where = ("thai", min(where[1], len(compact)))
-            why = _not_now(compact, spaced, where)
+            if stripped is not None:  # positions in the stripped text: compare with it
+                why = _not_now(family.id, stripped, stripped, where, skipped)
+            else:
+                why = _not_now(family.id, compact, spaced, where, skipped)
             if why and (why in _PRESENT_OVERRIDES and _present(compact, spaced)
                         or why == "hypothetical" and _URGENT.search(compact + " " + spaced)):
                 why = ""

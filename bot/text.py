@@ -41,12 +41,26 @@ def normalize(text: str) -> str:
 
 # Tone marks and the vowels written above or below the line: phones and hurried typing drop them
 # ("เจบหนาอก" for เจ็บหน้าอก), so a second look compares messages and patterns without them.
-_MARKS = {ord(c): None for c in "\u0e31\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a\u0e47\u0e48\u0e49\u0e4a\u0e4b\u0e4c\u0e4d\u0e4e"}
+_TONE_MARKS = "\u0e48\u0e49\u0e4a\u0e4b"
+_MARKS = {ord(c): None for c in _TONE_MARKS + "\u0e31\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e3a\u0e47\u0e4c\u0e4d\u0e4e"}
+_TONES = {ord(c): None for c in _TONE_MARKS + "\u0e4c"}
 
 
-def skeleton(text: str) -> str:
-    """``text`` without Thai tone marks and upper or lower vowels: the form a patient who skips them types."""
-    return text.translate(_MARKS)
+def skeleton(text: str, vowels: bool = True) -> str:
+    """``text`` without Thai tone marks and (``vowels``) upper or lower vowels: the form a patient
+    who skips them types."""
+    return text.translate(_MARKS if vowels else _TONES)
+
+
+def skipped_marks(text: str) -> str:
+    """What a Thai message leaves out: "vowels" (upper and lower vowels, and so the tones), "tones",
+    or "" when it is typed in full (or has too few Thai letters to tell)."""
+    letters = sum("\u0e01" <= c <= "\u0e2e" for c in text)
+    if letters < 4:
+        return ""
+    if not any(c in "\u0e31\u0e34\u0e35\u0e36\u0e37\u0e38\u0e39\u0e47" for c in text):
+        return "vowels"
+    return "" if any(c in _TONE_MARKS for c in text) else "tones"
 
 
 # -- words -------------------------------------------------------------------------------------
