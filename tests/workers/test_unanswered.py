@@ -1,15 +1,18 @@
 """What the bot could not answer, counted for the hospital: signed webhook -> real RQ worker -> real Redis,
-read back with ``flask bot unanswered``; taken back by ``flask pdpa erase``."""
+read back with ``flask bot unanswered``; taken back by ``flask pdpa erase``; and the answers-by-topic metric."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from rq.registry import FailedJobRegistry
 
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
+from integrations.metrics import render
 from tests.conftest import make_settings
 from tests.support import FakeClock, text_event
 from workers.queues import get_queue
@@ -160,3 +163,26 @@ def test_a_users_record_drops_days_no_longer_kept_and_caps_a_day(redis):
     fields = [field.decode() for field in redis.hkeys(user_key(USER))]
     assert len(fields) == MAX_PER_USER_PER_DAY and all(f.startswith("2026-03-12|") for f in fields)
     assert questions.most_asked(1, 10) == [(CAT_MASKED, MAX_PER_USER_PER_DAY)]
+
+
+# -- the answers-by-topic metric -------------------------------------------------------------------------
+def answers_by_topic() -> dict[str, float]:
+    text = render()[0].decode()
+    return {sample.labels["topic"]: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if sample.name == "linebot_bot_answers_total"}
+
+
+def test_the_answers_metric_counts_topics_and_unknown(webhook, run_worker):
+    before = answers_by_topic()
+    ask(webhook, run_worker, "เปิดกี่โมงคะ")
+    ask(webhook, run_worker, CAT)
+    ask(webhook, run_worker, SOUP)
+    after = answers_by_topic()
+    assert after.get("hours", 0) - before.get("hours", 0) == 1
+    assert after.get("unknown", 0) - before.get("unknown", 0) == 2
+
+
+@pytest.mark.parametrize("intent, label", [("hours", "hours"), ("unknown", "unknown"),
+                                           ("handoff_offer", "handoff_offer"), ("แมว 081", "other")])
+def test_a_topic_label_is_a_topic_id_or_a_fixed_intent_never_free_text(services, intent, label):
+    assert services.dialog.topic_label(intent) == label
