@@ -79,6 +79,16 @@ def test_pdpa_erase_takes_the_senders_questions_back_and_leaves_the_others(webho
     assert not redis.exists(user_key(USER)) and redis.exists(user_key(OTHER))
 
 
+def test_an_unfollow_takes_the_users_questions_back_too(webhook, run_worker, app, redis):
+    ask(webhook, run_worker, CAT)
+    unfollow = text_event("", user=USER, type="unfollow")
+    del unfollow["message"], unfollow["replyToken"]
+    webhook.post([unfollow])
+    run_worker()
+    assert "No unanswered questions" in unanswered(app)
+    assert list(redis.scan_iter("unanswered:*")) == []
+
+
 def test_topic_answers_emergencies_and_group_messages_are_not_recorded(webhook, run_worker, app, redis, line_stub):
     ask(webhook, run_worker, "เปิดกี่โมงคะ")
     ask(webhook, run_worker, "แม่เจ็บหน้าอก หายใจไม่ออก")
