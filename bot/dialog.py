@@ -29,6 +29,7 @@ NON_TEXT = "non_text"
 EMERGENCY = Intent.EMERGENCY
 SELF_HARM = Intent.SELF_HARM
 STAFF = Intent.STAFF
+OTHER = "other"  # a metric label for an intent that is neither a topic nor one of ``Intent``
 STAFF_LABEL = "💬 คุยกับเจ้าหน้าที่"
 EMERGENCY_LABEL = "🚑 ฉุกเฉิน โทร 1669"
 NOT_EMERGENCY_LABEL = "ไม่ใช่เหตุฉุกเฉิน"
@@ -65,6 +66,12 @@ class Dialog:
 
     def __init__(self, kb: KnowledgeBase):
         self.kb = kb
+        self._labels = frozenset(topic.id for topic in kb.topics) | frozenset(str(intent) for intent in Intent)
+
+    def topic_label(self, intent: str) -> str:
+        """``intent`` as a metric label: a topic id of the knowledge base or one of ``Intent``, else
+        ``other``. Never free text: every label value is a time series kept for ever."""
+        return str(intent) if intent in self._labels else OTHER
 
     def answer_topic(self, topic_id: str) -> Reply:
         """The knowledge base answer of ``topic_id``; the unknown answer if there is no such topic."""

@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     # --- retention (PDPA): how long Redis keeps what identifies a patient ----------------
     verified_phone_retention_days: int = Field(365, ge=1, le=5 * 365, description="The verified number of a "
                                                "LINE user, from its last verification")
+    bot_unanswered_days: int = Field(30, ge=0, le=365, description="Days the phrasings the bot could not "
+                                     "answer are kept for `flask bot unanswered` (masked, no user id); 0 = "
+                                     "not recorded")
 
     @field_validator(*ROTATING_SECRETS, mode="before")
     @classmethod

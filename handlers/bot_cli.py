@@ -1,5 +1,6 @@
-"""Staff commands, without LINE or Redis: ``flask bot ask`` shows what the bot would answer,
-``flask bot eval`` measures how well it understands a labelled set of messages."""
+"""Staff commands for the bot's answers. Without LINE or Redis: ``flask bot ask`` shows what the bot
+would answer, ``flask bot eval`` measures how well it understands a labelled set of messages. With
+Redis: ``flask bot unanswered`` lists what patients asked that it could not answer."""
 
 from __future__ import annotations
 
@@ -90,3 +91,26 @@ def evaluate_command(path: str, side: str, summary: bool, min_accuracy: float, m
         click.echo(format_report(report, min_accuracy, min_emergency_recall))
     if not report.passed(min_accuracy, min_emergency_recall):
         raise SystemExit(1)
+
+
+@bot_cli.command("unanswered")
+@click.option("--days", type=click.IntRange(1, 365), default=7, show_default=True,
+              help="The last N days, today (Bangkok) included.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+def unanswered(days: int, limit: int) -> None:
+    """The questions the bot most often could not answer: masked phrasings (digits as #, e-mails as @)
+    with how often they were asked, most frequent first. No user ids."""
+    services = current_app.extensions["services"]
+    kept = services.settings.bot_unanswered_days
+    found = services.unanswered.most_asked(days, limit)
+    if not found:
+        click.echo(f"No unanswered questions in the last {days} day{'s' if days > 1 else ''}."
+                   + (" Recording is off (BOT_UNANSWERED_DAYS=0)." if kept == 0 else ""))
+        return
+    click.echo(f"Asked, last {days} day{'s' if days > 1 else ''}, and not understood (most frequent first):")
+    width = len(str(found[0][1]))
+    for said, count in found:
+        click.echo(f"  {count:>{width}}  {said}")
+    if days > kept > 0:
+        click.echo(f"(phrasings are kept {kept} days: BOT_UNANSWERED_DAYS)")
+    click.echo("Try one with `flask bot ask \"…\"`; add what it should match as a trigger in the knowledge base.")

@@ -12,8 +12,9 @@ dead items, open handoffs, SMS credit, live RQ workers) is read from Redis at sc
 ``StateCollector`` (the reading itself is in ``workers/metrics_state.py``): counters would
 drift from the truth after a crash or a hand edit, Redis cannot.
 
-No label carries patient data: labels are fixed words, provider names, queue names and
-endpoint templates whose ids are replaced (``endpoint_template``).
+No label carries patient data: labels are fixed words, provider names, queue names,
+endpoint templates whose ids are replaced (``endpoint_template``) and the knowledge base's
+topic ids (``Dialog.topic_label``: never what a patient wrote).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ WEBHOOK_EVENTS = Counter("linebot_webhook_events_total", "LINE webhook events re
 WEBHOOK_REJECTED = Counter("linebot_webhook_rejected_total", "LINE webhook requests refused, by reason",
                            ["reason"])
 ANSWERS = Counter("linebot_answers_total", "Answers LINE accepted, by how they went (reply or push)", ["how"])
+TOPIC_ANSWERS = Counter("linebot_bot_answers_total", "Answers LINE accepted, by what they answered: a "
+                        "knowledge-base topic id, unknown (not understood), or a fixed intent (handoff_*, "
+                        "verify, non_text, other)", ["topic"])
 ANSWER_SECONDS = Histogram("linebot_answer_seconds", "From the webhook receiving an event to LINE accepting "
                            "its answer (retries included)",
                            buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 900, 1800, 3600))

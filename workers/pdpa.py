@@ -3,9 +3,10 @@ on unfollow (``UnfollowErasure``, a conversation feature) and on request (``flas
 
 Erased: the verification state, its code requests and typed codes, the verified number; the handoff
 state, the unknown-answer streak, the staff-note transcript; agents' replies still on their way to
-the patient; the Oho contact marker; and, on request, the user's waiting LINE events, the mirror
-outbox, the LiveDesk contact and conversation mapping, and the user's set-aside items in every dead-letter
-list.
+the patient; the Oho contact marker; the user's share of the unanswered-question counts (their
+masked phrasings, taken off each day's count: ``workers.unanswered``); and, on request, the user's
+waiting LINE events, the mirror outbox, the LiveDesk contact and conversation mapping, and the
+user's set-aside items in every dead-letter list.
 
 Kept, because another duty requires it (each expires on its own):
 - the SMS send budgets and the wrong-code lockout (``verify:sends:*``, ``verify:wrong:*``, 24 h at
@@ -28,6 +29,7 @@ from bot.privacy import mask
 from workers.handoff.store import mirror_outbox, patient_outbox
 from workers.line.inbox import line_inbox
 from workers.oho_contacts import WANTED_KEY
+from workers.unanswered import forget_user as forget_unanswered
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,9 @@ def erase_user(connection: redis_lib.Redis, user: str, *, on_request: bool) -> l
          what="Oho contact marker")
     if connection.zrem(WANTED_KEY, user):
         removed.append("Oho contact asked for")
+    unanswered = forget_unanswered(connection, user)
+    if unanswered:
+        removed.append(f"questions the bot could not answer, taken off the counts ({unanswered})")
     mapping = f"livedesk:user:{user}"
     conversation = connection.hget(mapping, "conversation")
     conversation_key = f"livedesk:conversation:{int(conversation)}" if conversation else None

@@ -31,6 +31,7 @@ from workers.line.events import LineEventHandler
 from workers.oho_contacts import OhoContacts
 from workers.pdpa import UnfollowErasure
 from workers.redis_client import connect_redis
+from workers.unanswered import UnansweredQuestions, UnansweredRecorder
 from workers.verification.feature import build_verification_feature
 from workers.verification.service import VerificationService
 
@@ -63,9 +64,15 @@ class Services:
     @cached_property
     def conversation_features(self) -> list:
         """Consulted in this order on every LINE event (see ``workers.line.events``)."""
-        built = (build_handoff_feature(self.handoff), build_verification_feature(self),
+        recorder = UnansweredRecorder(self.unanswered) if self.settings.bot_unanswered_days > 0 else None
+        built = (build_handoff_feature(self.handoff), build_verification_feature(self), recorder,
                  UnfollowErasure(self.redis))  # last: an unfollow is erased after the others have seen it
         return [feature for feature in built if feature is not None]
+
+    @cached_property
+    def unanswered(self) -> UnansweredQuestions:
+        """The phrasings the bot could not answer, for the hospital (``flask bot unanswered``)."""
+        return UnansweredQuestions(self.redis, self.settings.bot_unanswered_days)
 
     @cached_property
     def handoff(self) -> HandoffService:

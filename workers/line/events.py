@@ -32,7 +32,7 @@ from bot.intents import Intent
 from bot.privacy import mask
 from integrations.errors import ProviderError
 from integrations.line import LineClient, reply_token_problem, retry_key_for, token_refused
-from integrations.metrics import ANSWER_SECONDS, ANSWERS
+from integrations.metrics import ANSWER_SECONDS, ANSWERS, TOPIC_ANSWERS
 from workers.line.inbox import RECEIVED_AT, event_id, source_key
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,7 @@ class LineEventHandler:
             how = "push"
         self.redis.set(_answered_key(eid), how, ex=ANSWERED_TTL)  # first thing after LINE's 2xx
         ANSWERS.labels(how).inc()
+        TOPIC_ANSWERS.labels(self.dialog.topic_label(reply.intent)).inc()
         received = raw_event.get(RECEIVED_AT)
         if isinstance(received, (int, float)):
             ANSWER_SECONDS.observe(max(0.0, time.time() - received))

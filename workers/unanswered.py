@@ -1,0 +1,170 @@
+"""What patients asked that the bot could not answer, counted for the hospital (``flask bot unanswered``).
+
+Recorded: a 1:1 text message finally answered with the ``unknown`` answer (did you mean / didn't
+understand), or with the staff offer the handoff gives in its place after a second one in a row.
+Not recorded: a topic answer, an emergency, group chats, anything a feature answered instead
+(a verification step, silence while staff have the chat).
+
+Keys (each day is a Bangkok day, ``YYYY-MM-DD``):
+
+- ``unanswered:day:<day>``: sorted set, masked phrasing (``bot.unanswered.phrasing``) -> how often it
+  was asked that day. No user id, ever: this is what the hospital reads.
+- ``unanswered:user:<user>``: hash, ``<day>|<event id>`` -> phrasing: what that user added, so that
+  an erasure (``workers.pdpa``) takes it back out of the day's count. The event id also makes a
+  retried turn count once.
+
+A day's list lives until the start of the day ``keep_days`` later (``BOT_UNANSWERED_DAYS``): the last
+``keep_days`` days, today included, are there and nothing older. A user's record lives ``keep_days``
+from their last contribution (never shorter than the lists it points into) and drops entries older
+than that on each write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from typing import Callable
+
+import redis as redis_lib
+
+from bot.intents import Intent
+from bot.thai_dates import BANGKOK
+from bot.unanswered import phrasing
+
+log = logging.getLogger(__name__)
+
+DAY_PREFIX = "unanswered:day:"
+USER_PREFIX = "unanswered:user:"
+#: A patient's contributions counted per day: one person pasting the same message all day must not
+#: fill the hospital's list (the rest of the day's messages are answered, just not counted).
+MAX_PER_USER_PER_DAY = 20
+
+# KEYS: the user's record, the day's list. ARGV: field, phrasing, day, oldest day kept, the list's TTL,
+# the record's TTL, the cap per user per day. 1 if counted, 0 if not (seen before, or over the cap).
+_RECORD = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+local today = 0
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local day = string.sub(field, 1, 10)
+  if day < ARGV[4] then redis.call('HDEL', KEYS[1], field)
+  elseif day == ARGV[3] then today = today + 1 end
+end
+if today >= tonumber(ARGV[7]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('ZINCRBY', KEYS[2], 1, ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return 1
+"""
+
+# KEYS: the user's record, then the day's list of each field in ARGV. Each field still in the record is
+# removed and its phrasing taken off that day's count (a list that expired meanwhile is not re-created).
+# Returns how many fields were removed.
+_FORGET = """
+local removed = 0
+for i, field in ipairs(ARGV) do
+  local said = redis.call('HGET', KEYS[1], field)
+  if said then
+    redis.call('HDEL', KEYS[1], field)
+    removed = removed + 1
+    if redis.call('ZSCORE', KEYS[i + 1], said) then
+      if tonumber(redis.call('ZINCRBY', KEYS[i + 1], -1, said)) <= 0 then redis.call('ZREM', KEYS[i + 1], said) end
+    end
+  end
+end
+return removed
+"""
+
+
+def day_key(day: dt.date) -> str:
+    return f"{DAY_PREFIX}{day.isoformat()}"
+
+
+def user_key(user: str) -> str:
+    return f"{USER_PREFIX}{user}"
+
+
+class UnansweredQuestions:
+    """Counts the phrasings the bot could not answer, per Bangkok day; lists the most frequent."""
+
+    def __init__(self, connection: redis_lib.Redis, keep_days: int, clock: Callable[[], float] = time.time):
+        self.redis = connection
+        self.keep_days = keep_days
+        self.clock = clock
+
+    def record(self, user: str, event_id: str, text: str) -> bool:
+        """Count ``text`` (masked) as asked today by ``user``; False if it was not counted (empty once
+        masked, this event counted already, the user's daily cap reached, or recording is off)."""
+        said = phrasing(text)
+        if not said or self.keep_days <= 0:
+            return False
+        now = dt.datetime.fromtimestamp(self.clock(), BANGKOK)
+        today = now.date()
+        # Relative TTLs from our own clock: the same answer whatever Redis's clock says.
+        list_ends = dt.datetime.combine(today + dt.timedelta(days=self.keep_days), dt.time(), BANGKOK)
+        list_ttl = max(1, int((list_ends - now).total_seconds()))
+        oldest = today - dt.timedelta(days=self.keep_days - 1)
+        args = (f"{today.isoformat()}|{event_id}", said, today.isoformat(), oldest.isoformat(), list_ttl,
+                self.keep_days * 24 * 3600, MAX_PER_USER_PER_DAY)
+        return bool(self.redis.eval(_RECORD, 2, user_key(user), day_key(today), *args))
+
+    def most_asked(self, days: int, limit: int) -> list[tuple[str, int]]:
+        """The ``limit`` most frequent phrasings of the last ``days`` days (today included), with their
+        counts, most frequent first (then alphabetically, so that the order is stable)."""
+        today = dt.datetime.fromtimestamp(self.clock(), BANGKOK).date()
+        pipe = self.redis.pipeline(transaction=False)
+        for back in range(days):
+            pipe.zrange(day_key(today - dt.timedelta(days=back)), 0, -1, withscores=True)
+        totals: Counter[str] = Counter()
+        for day in pipe.execute():
+            for said, count in day:
+                totals[said.decode()] += int(count)
+        ranked = sorted(((said, count) for said, count in totals.items() if count > 0),
+                        key=lambda pair: (-pair[1], pair[0]))
+        return ranked[:limit]
+
+
+def forget_user(connection: redis_lib.Redis, user: str) -> int:
+    """Take ``user``'s contributions out of the daily counts and delete their record (PDPA erasure);
+    returns how many there were. A contribution recorded while this runs is taken on the next pass."""
+    removed = 0
+    for _ in range(3):
+        fields = [field.decode() for field in connection.hkeys(user_key(user))]
+        if not fields:
+            break
+        days = [DAY_PREFIX + field.split("|", 1)[0] for field in fields]
+        removed += int(connection.eval(_FORGET, 1 + len(days), user_key(user), *days, *fields))
+    return removed
+
+
+class UnansweredRecorder:
+    """The conversation feature that records what the bot could not answer (after the answer went out).
+
+    Answers nothing itself. A failure to record is logged (by type: the error may quote the
+    message) and never fails the turn: the patient has been answered already."""
+
+    def __init__(self, questions: UnansweredQuestions):
+        self.questions = questions
+
+    def on_turn(self, turn):
+        return None
+
+    def after_send(self, turn, sent) -> None:
+        if not _not_understood(turn, sent):
+            return
+        try:
+            self.questions.record(turn.user_id, turn.event_id, turn.text)
+        except Exception as exc:
+            log.warning("could not record an unanswered question (%s)", type(exc).__name__)
+
+
+def _not_understood(turn, sent) -> bool:
+    """A patient's own 1:1 text, answered with "didn't understand" (or the staff offer standing for it)."""
+    if turn.kind != "text" or not turn.user_id or not turn.text or sent is None:
+        return False
+    if (turn.event.get("source") or {}).get("type", "user") != "user":
+        return False
+    proposed_unknown = turn.proposed is not None and turn.proposed.intent == Intent.UNKNOWN
+    return sent.intent == Intent.UNKNOWN or (sent.intent == Intent.HANDOFF_OFFER and proposed_unknown)
