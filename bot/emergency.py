@@ -362,7 +362,7 @@ _ANYWHERE = {
          r"ตอนเด็ก", r"สมัยก่อน", r"(?<!ไม่)เคย", r"ปีก่อน", r"(?:สอง|สาม|สี่|ห้า|หลาย)วัน(?:ที่แล้ว|ก่อน)"],
         [r"last (?:month|year|week|winter|summer)", r"(?:\d+|a|one|two|three|few|several|some) (?:months?|years?|weeks?|days) ago", r"used to",
          r"in (?:january|february|march|april|may|june|july|august|september|october|november|december|(?:19|20)\d\d)",
-         r"at (?:the age of )?\d\d\b",
+         r"at (?:the age of )?\d\d\b(?! ?(?:weeks?|wks?|months?|days?|min\w*|hours?|hrs?|am|pm|kg|bpm|degrees|c\b))",
          r"when (?:i|he|she) was (?:a )?(?:kid|child|young)", r"years? back", r"in the past"]),
     "denied": _either(
         [r"ไม่(?:ใช่|ได้)?(?:เหตุ|เรื่อง|กรณี)?(?:ฉุกเฉิน|ด่วน)", r"ถามเฉยๆ", r"(?:แค่|เพียง)(?:อยาก)?(?:ถาม|สอบถาม)", r"ไม่ได้เป็นอะไรมาก", r"ไม่ได้รีบ"],
@@ -419,6 +419,7 @@ _FAMILY_REASONS = {
         [r"a bit", r"small", r"minor", r"slight", r"tiny", r"little", r"has stopped", r"stopped bleeding", r"no bleeding"])}
        for family in _INJURIES},
 }
+_WHERE = re.compile(r"อยู่(?:ไหน|ตรงไหน|ที่ไหน)|ตรงไหน|ทางเข้า|ไปทางไหน|\bwhere\b|\bentrance\b|\bhow do i get\b")
 #: Words that keep a danger present, whatever else the message says.
 _NOW_THAI = re.compile(r"(?<!ถ้า)ตอนนี้(?:เลย|ก็)?(?:กำลัง|ยัง|เจ็บ|ปวด|หายใจ|แน่น|ชัก|เลือด|ซึม|อาเจียน|อ้วก|มีอาการ|เริ่ม|หมดสติ|ตา|ปาก|หน้า"
                        r"|ไม่(?:หายใจ|รู้สึกตัว|ตื่น|ขยับ|ตอบ))|ตอนนี้.{1,8}(?:หมดสติ|ไม่หายใจ|ชัก|เลือด|หายใจไม่|ไม่รู้สึกตัว|เจ็บ|ปวด)"
@@ -450,6 +451,8 @@ def _not_now(family: str, compact: str, spaced: str, where: tuple[str, int], ski
         elif _search(thai, thai_before, skipped) or english.search(before if text_name == "spaced" else ""):
             return reason
     for reason, (thai, english) in [*_ANYWHERE.items(), *_FAMILY_REASONS.get(family, {}).items()]:
+        if reason == "place" and _WHERE.search(f"{compact} {spaced}"):
+            continue  # the way to the ER may be asked on the way there
         if _search(thai, thai_all, skipped) or english.search(spaced):
             return reason
     return ""
