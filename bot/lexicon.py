@@ -28,10 +28,11 @@ from typing import Any, NoReturn
 
 import yaml
 
-from bot.text import normalize  # also sets pythainlp read-only before it is imported
-from pythainlp.corpus.common import thai_words  # noqa: E402 (after bot.text on purpose)
-from pythainlp.tokenize.newmm import segment  # noqa: E402
-from pythainlp.util import Trie  # noqa: E402
+from bot.text import normalize, thai_words  # bot.text makes pythainlp read-only before importing it
+
+# isort: split
+from pythainlp.tokenize.newmm import segment
+from pythainlp.util import Trie
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "lexicon.yaml"
 DIALECTS = ("isan", "northern", "southern")
@@ -43,15 +44,16 @@ MAX_ROMANISED_WORDS = 4                        # longest romanised entry, in wor
 MAX_CHARS = 2000                               # more than any message; keeps a pasted essay cheap
 
 # Words that may follow a sentence's last word: "ไปก่อเจ้า" is "ไปไหมคะ".
-PARTICLES = frozenset("""
-    ค่ะ คะ ค่า ครับ คับ ฮะ นะ น้า นะคะ นะครับ จ้า จ้ะ จ๊ะ จ่ะ ล่ะ หละ เนาะ เนอะ
-    ไหม มั้ย นี่ หนิ แหละ เลย สิ ซิ เด้อ เด้ เน่อ เน้อ เจ้า ก่อ
-""".split())
+PARTICLES = frozenset((
+    "ค่ะ", "คะ", "ค่า", "ครับ", "คับ", "ฮะ", "นะ", "น้า", "นะคะ", "นะครับ", "จ้า", "จ้ะ", "จ๊ะ", "จ่ะ", "ล่ะ", "หละ",
+    "เนาะ", "เนอะ", "ไหม", "มั้ย", "นี่", "หนิ", "แหละ", "เลย", "สิ", "ซิ", "เด้อ", "เด้", "เน่อ", "เน้อ", "เจ้า", "ก่อ",
+))
 NEGATION, QUESTION = "ไม่", "ไหม"  # บ่ / หม้าย / mai end a yes-no question: ไปบ่ is ไปไหม
 
 _LATIN_LETTER = re.compile(r"[a-z]")
 _THAI_WORD = re.compile(r"[\u0e01-\u0e4e]+")
 _THAI_PHRASE = re.compile(r"[\u0e01-\u0e4e]+(?: [\u0e01-\u0e4e]+)*")
+_LATIN_WORD = re.compile(r"[a-z]+")
 _LATIN_WORDS = re.compile(r"[a-z]+(?: [a-z]+)*")
 # A run of Latin words, with the numbers among them: "nad mor 10 mong".
 _LATIN_RUN = re.compile(r"(?<![a-z0-9])[a-z]+(?:\s+(?:[a-z]+|[0-9]+)(?![a-z0-9]))*(?![a-z0-9])")
@@ -130,9 +132,6 @@ class Lexicon:
         self._romanised = {tuple(key.split()): thai for key, thai in self.tables["romanised"].items()}
         self._english = frozenset(self.lists["english"])
         self._words = frozenset(self._thai) | frozenset(self.lists["keep"])
-        # A message holds a lexicon word only if it holds one of these pairs of letters (or a
-        # one-letter word); most central Thai messages are then never segmented at all.
-        self._starts = frozenset(word[:2] for word in self._thai)
 
     # -- loading ------------------------------------------------------------------------------
     @classmethod
@@ -140,7 +139,7 @@ class Lexicon:
         """Read a lexicon YAML file; ``None`` = the shipped default."""
         path = Path(path) if path else DEFAULT_FILE
         try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (safe loader)
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
         except OSError as exc:
             raise LexiconError(f"{path}: cannot read: {exc.strerror}") from None
         except yaml.YAMLError as exc:
@@ -148,12 +147,24 @@ class Lexicon:
         return cls(data, source=str(path))
 
     def merge(self, other: Lexicon) -> Lexicon:
-        """This lexicon with ``other``'s entries added; where both have a word, ``other``'s reading wins."""
+        """This lexicon with ``other``'s entries added (a hospital's words over the shipped ones).
+
+        Where both have a word, ``other``'s wins, whatever its section: a word ``other``
+        reads differently, or keeps as it is, leaves this lexicon's tables."""
+        theirs = {word for section in THAI_TABLES for word in other.tables[section]} | set(other.lists["keep"])
         data: dict[str, Any] = {}
-        for section in TABLES:
-            data[section] = {**self.tables[section], **other.tables[section]}
+        for section in THAI_TABLES:
+            mine = {word: central for word, central in self.tables[section].items() if word not in theirs}
+            data[section] = {**mine, **other.tables[section]}
+        data["romanised"] = {**self.tables["romanised"], **other.tables["romanised"]}
+        replaced = {word for section in THAI_TABLES for word in data[section]}
         for section in LISTS:
-            data[section] = list(dict.fromkeys(self.lists[section] + other.lists[section]))
+            words = self.lists[section] + other.lists[section]
+            if section == "keep":
+                words = tuple(w for w in words if w not in replaced)
+            elif section == "at_end_only":
+                words = tuple(w for w in words if w in replaced)
+            data[section] = list(dict.fromkeys(words))
         return Lexicon(data, source=f"{self.source} + {other.source}")
 
     def _fail(self, where: str, problem: str) -> NoReturn:
@@ -190,12 +201,12 @@ class Lexicon:
             return ()
         if not isinstance(raw, list):
             self._fail(f"section {section!r}", "must be a list of words")
-        form = _LATIN_WORDS if section == "english" else _THAI_WORD
+        form = _LATIN_WORD if section == "english" else _THAI_WORD
         words = []
         for word in raw:
             if not isinstance(word, str) or not form.fullmatch(normalize(word)):
                 self._fail(f"{section} {word!r}", "must be one word in "
-                           + ("Latin letters" if form is _LATIN_WORDS else "Thai letters"))
+                           + ("Latin letters" if form is _LATIN_WORD else "Thai letters"))
             words.append(normalize(word))
         return tuple(dict.fromkeys(words))
 
@@ -227,19 +238,16 @@ class Lexicon:
     def to_central(self, text: str) -> str:
         """``text`` (already ``bot.text.normalize``d) with its regional, romanised and misspelt words in
         central Thai. Text with none of them, English included, comes back unchanged."""
-        if not text or len(text) > MAX_CHARS:
-            return text
+        text, rest = text[:MAX_CHARS], text[MAX_CHARS:]  # the rest of a pasted essay as it is
         if _THAI_WORD.search(text):
             text = _THAI_WORD.sub(self._thai_run, text)
         if _LATIN_LETTER.search(text):
             text = _LATIN_RUN.sub(self._latin_run, text)
-        return text
+        return text + rest
 
     def _thai_run(self, match: re.Match) -> str:
         """One run of Thai letters (between spaces, digits or Latin) in central Thai."""
         run = match.group(0)
-        if not self._may_hold_word(run):
-            return run
         tokens = segment(run, custom_dict=_dictionary(self._words))
         out = []
         for i, token in enumerate(tokens):
@@ -252,11 +260,6 @@ class Lexicon:
                     central = QUESTION  # ไปบ่ / ไปหม้าย: "go or not?"
             out.append(token if central is None else central)
         return "".join(out)
-
-    def _may_hold_word(self, run: str) -> bool:
-        """Cheap test before segmenting: does any lexicon word start somewhere in ``run``?"""
-        starts = self._starts
-        return any(run[i:i + 2] in starts or run[i] in starts for i in range(len(run)))
 
     def _latin_run(self, match: re.Match) -> str:
         """A run of Latin words rewritten in Thai if it is romanised Thai; otherwise as it was."""
