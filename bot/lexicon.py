@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from bot import strict_yaml
 from bot.text import normalize, thai_words  # bot.text makes pythainlp read-only before importing it
 
 # isort: split
@@ -61,36 +62,6 @@ _LATIN_RUN = re.compile(r"(?<![a-z0-9])[a-z]+(?:\s+(?:[a-z]+|[0-9]+)(?![a-z0-9])
 
 class LexiconError(ValueError):
     """The lexicon file is malformed; the message names file, section and entry."""
-
-
-class _Table(dict):
-    """A YAML mapping that remembers the keys it was given twice (plain YAML keeps the last, silently)."""
-
-    duplicates: tuple = ()
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose mappings are ``_Table``s."""
-
-
-def _construct_table(loader: _Loader, node: yaml.MappingNode) -> _Table:
-    loader.flatten_mapping(node)
-    table, duplicates = _Table(), []
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            seen = key in table
-        except TypeError:  # a list or mapping as key
-            raise yaml.constructor.ConstructorError(
-                None, None, "an entry's word must be text", key_node.start_mark) from None
-        if seen:
-            duplicates.append(key)
-        table[key] = loader.construct_object(value_node, deep=True)
-    table.duplicates = tuple(duplicates)
-    return table
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_table)
 
 
 @dataclass(frozen=True)
@@ -139,7 +110,7 @@ class Lexicon:
         """Read a lexicon YAML file; ``None`` = the shipped default."""
         path = Path(path) if path else DEFAULT_FILE
         try:
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader
+            data = strict_yaml.load(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise LexiconError(f"{path}: cannot read: {exc.strerror}") from None
         except yaml.YAMLError as exc:
@@ -175,7 +146,7 @@ class Lexicon:
             return {}
         if not isinstance(raw, dict):
             self._fail(f"section {section!r}", "must be a mapping of word: central Thai word")
-        for word in getattr(raw, "duplicates", ()):
+        for word in strict_yaml.duplicates(raw):
             self._fail(f"{section} {word!r}", "written twice (keep one)")
         table: dict[str, str] = {}
         for word, central in raw.items():
