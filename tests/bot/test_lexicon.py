@@ -127,6 +127,7 @@ ENGLISH = [
     "can I book an appointment tomorrow", "where is the parking", "is dr somchai in today",
     "please help me, my son fell", "my wife is 8 months pregnant and bleeding", "chest pain",
     "Hi, I lost my appointment card", "sit down", "the bad pain in my jet lag", "took 10 pills",
+    "Ron", "this is Mia", "we sung a song",
 ]
 
 
