@@ -3,7 +3,10 @@
 Pure: no Flask, HTTP or Redis, so tests drive it directly and later features
 (handoff, OTP) wrap it with their own state and fall back to ``answer_topic``.
 
-A text message is first triaged (``bot.emergency``), whatever else it says: an
+A message in Myanmar, Khmer or Lao script gets, in its language, the way to staff and
+1669, or its emergency answer (``bot.languages``). Any other text is read as central
+Thai first (``bot.lexicon``: regional words, romanised Thai, misspellings). It is then
+triaged (``bot.emergency``), whatever else it says: an
 emergency happening now gets its kind's numbers and a "not an emergency" button;
 a danger that is past, hypothetical or someone else's story gets its topic's
 answer and one safety line. Only then does the knowledge base's matcher look for
@@ -14,14 +17,17 @@ the closest topics and the way to staff, rather than a guess.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
 
-from bot.emergency import KIND_MESSAGES, MEDICAL, SAFETY_LINES, Emergency, assess
+from bot.emergency import KIND_MESSAGES, KINDS, MEDICAL, SAFETY_LINES, Emergency, assess
 from bot.handoff.messages import HANDOFF_POSTBACK
 from bot.intents import Action, Intent
-from bot.knowledge import MAX_MESSAGES, KnowledgeBase
+from bot.knowledge import MAX_MESSAGES, MAX_TEXT, KnowledgeBase
+from bot.languages import Languages, LanguagePack, detect_script
+from bot.lexicon import Lexicon
 from bot.text import normalize
 
 UNKNOWN = Intent.UNKNOWN
@@ -64,8 +70,11 @@ class Reply:
 class Dialog:
     """Answers patients' events from a knowledge base."""
 
-    def __init__(self, kb: KnowledgeBase):
+    def __init__(self, kb: KnowledgeBase, lexicon: Lexicon | None = None, languages: Languages | None = None):
+        """``lexicon`` and ``languages``: None = the shipped ones (``bot/data``)."""
         self.kb = kb
+        self.lexicon = lexicon or _shipped(Lexicon)
+        self.languages = languages or _shipped(Languages)
         self._labels = frozenset(topic.id for topic in kb.topics) | frozenset(str(intent) for intent in Intent)
 
     def topic_label(self, intent: str) -> str:
@@ -111,17 +120,37 @@ class Dialog:
         """Answer a text message: an emergency happening now first; else the topic it matches
         best (with a safety line if it mentions a danger that is not happening now); else the
         closest topics to choose from."""
-        found = assess(text)
+        pack = self.languages.for_script(detect_script(text or ""))
+        if pack is not None:
+            return self._other_language(pack, text)
+        central = self.read(text)
+        found = _most_urgent(assess(central), assess(text) if central != normalize(text or "") else None)
         if found is not None and found.now:
             return self.answer_emergency(found)
         if _compact(text) in _NOT_EMERGENCY_PHRASES:
             return self.answer_not_emergency()
-        match = self.kb.match(text, emergency=found is None)
+        match = self.kb.match(central, emergency=found is None)
         if match.topic_id == EMERGENCY:
             return self.answer_emergency()
-        reply = self._did_you_mean(text) if match.topic_id == UNKNOWN else \
+        reply = self._did_you_mean(central) if match.topic_id == UNKNOWN else \
             replace(self.answer_topic(match.topic_id), score=match.score)
         return reply if found is None else _with_safety_line(reply, found.kind)
+
+    def read(self, text: str) -> str:
+        """The message as central Thai: normalised, regional and romanised words rewritten."""
+        return self.lexicon.to_central(normalize(text or ""))
+
+    def _other_language(self, pack: LanguagePack, text: str) -> Reply:
+        """In the patient's language: their emergency's numbers, or how to reach staff and an interpreter."""
+        kind = pack.emergency_kind(text)
+        if kind is not None:
+            reply = self.answer_emergency(Emergency(f"{pack.code}:{kind}", kind, KINDS[kind]))
+            first = {"type": "text", "text": pack.emergency_text(kind)[:MAX_TEXT]}
+            return replace(reply, messages=[first, *reply.messages][:MAX_MESSAGES])
+        phone = str(self.kb.hospital.get("phone", ""))
+        message = {"type": "text", "text": pack.answer_text(phone=phone)[:MAX_TEXT], "quickReply": {"items": [
+            _postback(pack.staff_label, HANDOFF_POSTBACK), _uri(EMERGENCY_LABEL, "tel:1669")]}}
+        return Reply(Intent.OTHER_LANGUAGE, [message])
 
     def on_postback(self, data: str) -> Reply:
         """Answer a button press: ``action=topic&id=<topic>`` shows that topic, ``action=handoff``
@@ -162,6 +191,23 @@ def _with_safety_line(reply: Reply, kind: str) -> Reply:
     if messages and "quickReply" in messages[-1]:  # LINE shows the last message's quick reply
         line["quickReply"] = messages[-1].pop("quickReply")
     return replace(reply, messages=[*messages, line], kind=kind)
+
+
+def _most_urgent(*found: Emergency | None) -> Emergency | None:
+    """An emergency happening now, else a danger mentioned, else None: the lexicon's reading and the
+    message as typed are both triaged, so a mistake in the lexicon can never hide an emergency."""
+    present = [f for f in found if f is not None]
+    return next((f for f in present if f.now), present[0] if present else None)
+
+
+@functools.cache
+def _shipped(kind):
+    """The shipped lexicon or languages, loaded once per process (the segmenter's words take ~0.5 s)."""
+    return kind.load()
+
+
+def _uri(label: str, uri: str) -> dict:
+    return {"type": "action", "action": {"type": "uri", "label": label, "uri": uri}}
 
 
 def _compact(text: str) -> str:
