@@ -25,8 +25,9 @@ from urllib.parse import parse_qs
 from bot.emergency import KIND_MESSAGES, KINDS, MEDICAL, SAFETY_LINES, Emergency, assess
 from bot.handoff.messages import HANDOFF_POSTBACK
 from bot.intents import Action, Intent
-from bot.knowledge import MAX_MESSAGES, MAX_TEXT, KnowledgeBase
+from bot.knowledge import MAX_MESSAGES, MAX_TEXT, KnowledgeBase, Match
 from bot.languages import Languages, LanguagePack, detect_script
+from bot.learned import LearnedMatcher
 from bot.lexicon import Lexicon
 from bot.text import normalize
 
@@ -50,6 +51,9 @@ _NOT_EMERGENCY_PHRASES = frozenset({
     "ไม่ฉุกเฉินค่ะ", "ไม่ฉุกเฉินครับ", "ไม่ใช่ค่ะไม่ฉุกเฉิน", "notanemergency", "notemergency", "itsnotanemergency",
 })
 MAX_SUGGESTIONS = 3
+# The learned matcher's decision values (chosen on a validation part of the corpus's train side):
+LEARNED_TOPIC = -0.4      # to answer a topic (or "none") instead of the trigger matcher
+LEARNED_EMERGENCY = 0.0   # to answer an emergency the triage did not see
 DID_YOU_MEAN = ("ขออภัยค่ะ ยังไม่แน่ใจว่าหมายถึงเรื่องใด 🙏 หมายถึงหัวข้อด้านล่างไหมคะ? "
                 "หรือกด “คุยกับเจ้าหน้าที่” ได้เลยค่ะ\n⚠️ เหตุฉุกเฉิน โทร 1669 ทันทีค่ะ\n\n"
                 "Sorry, I am not sure what you mean. Did you mean one of the topics below? "
@@ -70,11 +74,14 @@ class Reply:
 class Dialog:
     """Answers patients' events from a knowledge base."""
 
-    def __init__(self, kb: KnowledgeBase, lexicon: Lexicon | None = None, languages: Languages | None = None):
-        """``lexicon`` and ``languages``: None = the shipped ones (``bot/data``)."""
+    def __init__(self, kb: KnowledgeBase, lexicon: Lexicon | None = None, languages: Languages | None = None,
+                 learned: bool = True):
+        """``lexicon`` and ``languages``: None = the shipped ones (``bot/data``); ``learned`` False
+        matches triggers only (as when scikit-learn is not installed)."""
         self.kb = kb
         self.lexicon = lexicon or _shipped(Lexicon)
         self.languages = languages or _shipped(Languages)
+        self.learned = _learned(self.kb, self.lexicon) if learned else None
         self._labels = frozenset(topic.id for topic in kb.topics) | frozenset(str(intent) for intent in Intent)
 
     def topic_label(self, intent: str) -> str:
@@ -132,9 +139,26 @@ class Dialog:
         match = self.kb.match(central, emergency=found is None)
         if match.topic_id == EMERGENCY:
             return self.answer_emergency()
-        reply = self._did_you_mean(central) if match.topic_id == UNKNOWN else \
-            replace(self.answer_topic(match.topic_id), score=match.score)
+        topic, score, kind = self._topic(central, match, mentioned=found is not None)
+        if topic == EMERGENCY:
+            return self.answer_emergency(Emergency("learned", kind, KINDS[kind]))
+        reply = self._did_you_mean(central) if topic == UNKNOWN else \
+            replace(self.answer_topic(topic), score=score)
         return reply if found is None else _with_safety_line(reply, found.kind)
+
+    def _topic(self, central: str, match: Match, mentioned: bool) -> tuple[str, float, str]:
+        """(topic, score, emergency kind): what the learned matcher is sure of, else the trigger
+        matcher's. The learned matcher may find an emergency the triage did not see (recall first),
+        never one the triage placed in the past or a hypothesis (``mentioned``)."""
+        if self.learned is None:
+            return match.topic_id, match.score, ""
+        guess = self.learned.guess(central, exclude=lambda label: mentioned and label.startswith("emergency:"))
+        if guess.emergency_kind:
+            if guess.margin >= LEARNED_EMERGENCY:
+                return EMERGENCY, 1.0, guess.emergency_kind
+        elif guess.margin >= LEARNED_TOPIC:
+            return (UNKNOWN if guess.label == "none" else guess.label), min(1.0, 1 + guess.margin), ""
+        return match.topic_id, match.score, ""
 
     def read(self, text: str) -> str:
         """The message as central Thai: normalised, regional and romanised words rewritten."""
@@ -204,6 +228,18 @@ def _most_urgent(*found: Emergency | None) -> Emergency | None:
 def _shipped(kind):
     """The shipped lexicon or languages, loaded once per process (the segmenter's words take ~0.5 s)."""
     return kind.load()
+
+
+_LEARNED: dict[tuple, LearnedMatcher | None] = {}
+
+
+def _learned(kb: KnowledgeBase, lexicon: Lexicon) -> LearnedMatcher | None:
+    """The learned matcher of this knowledge base's topics, trained once per process."""
+    topics = {t.id: t.triggers for t in kb.topics if t.triggers}
+    key = (id(lexicon), tuple(topics.items()))
+    if key not in _LEARNED:
+        _LEARNED[key] = LearnedMatcher.train(topics, lambda text: lexicon.to_central(normalize(text)))
+    return _LEARNED[key]
 
 
 def _uri(label: str, uri: str) -> dict:
