@@ -52,7 +52,7 @@ _NOT_EMERGENCY_PHRASES = frozenset({
 })
 MAX_SUGGESTIONS = 3
 # The learned matcher's decision values (chosen on a validation part of the corpus's train side):
-LEARNED_TOPIC = -0.4      # to answer a topic (or "none") instead of the trigger matcher
+LEARNED_TOPIC = -0.2      # to answer a topic (or "none") instead of the trigger matcher
 LEARNED_EMERGENCY = 0.0   # to answer an emergency the triage did not see
 DID_YOU_MEAN = ("ขออภัยค่ะ ยังไม่แน่ใจว่าหมายถึงเรื่องใด 🙏 หมายถึงหัวข้อด้านล่างไหมคะ? "
                 "หรือกด “คุยกับเจ้าหน้าที่” ได้เลยค่ะ\n⚠️ เหตุฉุกเฉิน โทร 1669 ทันทีค่ะ\n\n"

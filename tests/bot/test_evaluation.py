@@ -47,9 +47,10 @@ def test_every_emergency_is_caught_and_accuracy_is_at_least_95_percent(dialog, p
 
 
 def test_off_topic_messages_get_no_topic_answer(dialog):
+    # The bar: at most 15% of off-topic messages given a topic answer.
     off_topic = [e.text for e in load_examples(HELDOUT) if e.topic == "none"]
     answered = [t for t in off_topic if dialog.on_text(t).intent != "unknown"]
-    assert len(answered) <= 1, answered
+    assert len(answered) <= 0.15 * len(off_topic), answered
 
 
 def test_evaluate_counts_per_topic_confusion_and_misses():
