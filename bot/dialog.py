@@ -53,7 +53,7 @@ _NOT_EMERGENCY_PHRASES = frozenset({
 MAX_SUGGESTIONS = 3
 # The learned matcher's decision values (chosen on a validation part of the corpus's train side):
 LEARNED_TOPIC = -0.2      # to answer a topic (or "none") instead of the trigger matcher
-LEARNED_EMERGENCY = 0.0   # to answer an emergency the triage did not see
+LEARNED_EMERGENCY = 0.2   # to answer an emergency the triage did not see
 DID_YOU_MEAN = ("ขออภัยค่ะ ยังไม่แน่ใจว่าหมายถึงเรื่องใด 🙏 หมายถึงหัวข้อด้านล่างไหมคะ? "
                 "หรือกด “คุยกับเจ้าหน้าที่” ได้เลยค่ะ\n⚠️ เหตุฉุกเฉิน โทร 1669 ทันทีค่ะ\n\n"
                 "Sorry, I am not sure what you mean. Did you mean one of the topics below? "
@@ -131,7 +131,7 @@ class Dialog:
         if pack is not None:
             return self._other_language(pack, text)
         central = self.read(text)
-        found = _most_urgent(assess(central), assess(text) if central != normalize(text or "") else None)
+        found = _triage(central, text)
         if found is not None and found.now:
             return self.answer_emergency(found)
         if _compact(text) in _NOT_EMERGENCY_PHRASES:
@@ -217,11 +217,12 @@ def _with_safety_line(reply: Reply, kind: str) -> Reply:
     return replace(reply, messages=[*messages, line], kind=kind)
 
 
-def _most_urgent(*found: Emergency | None) -> Emergency | None:
-    """An emergency happening now, else a danger mentioned, else None: the lexicon's reading and the
-    message as typed are both triaged, so a mistake in the lexicon can never hide an emergency."""
-    present = [f for f in found if f is not None]
-    return next((f for f in present if f.now), present[0] if present else None)
+def _triage(central: str, text: str) -> Emergency | None:
+    """The triage of the message read as central Thai; the message as typed only when that found
+    nothing, so a mistake in the lexicon can never hide an emergency, while a reason it reads
+    ("pee tee laew": last year) still counts."""
+    found = assess(central)
+    return found if found is not None or central == normalize(text or "") else assess(text)
 
 
 @functools.cache

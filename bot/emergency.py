@@ -139,11 +139,13 @@ FAMILIES: tuple[Family, ...] = (
         # a plan told without the word: a goodbye letter, a rope, pills saved up to sleep for good
         r"จดหมายลา", r"(?:เขียน|ทิ้ง)(?:จดหมาย|โน้ต|ข้อความ)(?:ลา|บอกลา|สั่งเสีย)", r"สั่งเสีย", r"ลาก่อน(?:ทุกคน|นะ|ตลอดไป)",
         r"(?:เตรียม|ซื้อ|ผูก|มี)เชือก.{0,20}(?:แล้ว|พร้อม|ไว้|คาน|ขื่อ)", r"เชือก.{0,12}(?:พร้อม|เตรียมไว้|ผูกไว้|คาน|ขื่อ)",
-        r"(?:เก็บ|สะสม|ตุน|รวบรวม)ยา.{0,30}(?:หลับ|นอน|ไม่ตื่น|ตลอดไป|ยาว)", r"หลับ(?:ไป)?(?:ตลอดกาล|ยาวๆ|ไม่ต้องตื่น|ไม่ตื่น|ตลอดไป)",
+        r"(?:เก็บ|สะสม|ตุน|รวบรวม)ยา.{0,50}(?:หลับ|นอน|ไม่ตื่น|ตลอดไป|ยาว)", r"หลับ(?:ไป)?(?:ตลอดกาล|ยาวๆ|ไม่ต้องตื่น|ไม่ตื่น|ตลอดไป)",
         r"นอน(?:หลับ)?(?:ตลอดกาล|ไม่ต้องตื่น|ไม่ตื่นอีก)", r"ไม่ต้อง(?:ตื่น|เจอกัน)อีก", r"คงไม่ได้เจอ(?:กัน)?(?:อีก|แล้ว)",
         r"ฝาก(?:ดูแล|เลี้ยง)(?:ลูก|แม่|พ่อ|แมว|หมา).{0,20}(?:ด้วย|ต่อ).{0,20}(?:ไม่อยู่|ไม่ได้เจอ|ลาก่อน|ไปแล้ว|ไม่ไหว)",
         r"ไม่อยาก(?:เป็น)?ภาระ(?:ใคร|ของ|ให้|อีก)", r"(?:แจก|ยก)ของ(?:ทุกอย่าง|ให้หมด).{0,20}(?:ไม่ได้ใช้|ไม่อยู่|ลาก่อน)",
-        r"ไม่อยากอยู่", r"อยู่ไม่ไหวแล้ว", r"(?:โดด|กระโดด)(?:น้ำ|ตึก|สะพาน)?ตาย", r"(?:ยิง|แทง|เผา)ตัว(?:เอง)?ตาย", r"เพื่อ(?:จะ)?ตาย",
+        r"ไม่อยากอยู่", r"อยู่ไม่ไหวแล้ว", r"จะไม่มี(?:ผม|ฉัน|หนู|เรา|กู|ข่อย)(?:อยู่)?(?:แล้ว|อีก)", r"ขอโทษ(?:ทุกคน)?ที่(?:เป็นภาระ|ทำให้ลำบาก)",
+        r"(?:ยืน|นั่ง)(?:อยู่)?(?:บน|ริม)(?:สะพาน|ดาดฟ้า|หลังคา|หน้าผา|ระเบียง).{0,40}(?:ไม่อยาก|พอแล้ว|มองน้ำ|ลาก่อน|จบ|ลมแรง)",
+        r"ไม่ต้องตามหา", r"ขับรถ(?:ลง|ชน|พุ่ง)(?:เหว|น้ำ|ต้นไม้|สะพาน|แม่น้ำ)", r"ไม่ต้อง(?:ตื่น|มีใครรู้)(?:แล้ว|อีก)?", r"แผงยา.{0,6}(?:แกะ|ว่าง)หมด", r"(?:โดด|กระโดด)(?:น้ำ|ตึก|สะพาน)?ตาย", r"(?:ยิง|แทง|เผา)ตัว(?:เอง)?ตาย", r"เพื่อ(?:จะ)?ตาย",
         r"คงไม่(?:ได้)?(?:อยู่|กลับ(?:ไป|มา)?|เจอ)(?:กัน)?(?:อีก)?แล้ว", r"ไม่ต้องใช้(?:อะไร)?อีกแล้ว", r"(?:แจก|ยก)ของ.{0,20}(?:หมด|ไม่ต้องใช้)",
         r"เตาถ่าน.{0,20}(?:เทป|ปิดห้อง|ในห้อง)", r"(?:เผา|จุด)ถ่านในห้อง", r"ไม่อยากให้ใคร(?:ลำบาก|เดือดร้อน)",
         r"(?=.*(?:ร่ำลา|ลาก่อน|ขอบคุณที่(?:ดูแล|ผ่านมา)|แจกของ|goodbye|sorryforeverything))(?=.*(?:ปิด(?:มือถือ|เครื่อง|โทรศัพท์)|ติดต่อไม่ได้|โทรไม่ติด|หายไป))", r"ไม่ไหวแล้ว.{0,10}(?:ชีวิต|อยากไป|ลาก่อน)", r"ยาทั้งหมด.{0,10}(?:กิน|กลืน)",
@@ -163,24 +165,26 @@ FAMILIES: tuple[Family, ...] = (
         r"(?:เมา|มัน)?(?:กำลัง|มา|เข้ามา|มาอีก)?(?:ตี|ทุบ|ต่อย|เตะ|ตบ|ซ้อม|ทำร้าย|บีบคอ|ขู่|ไล่ฟัน|ไล่แทง|ไล่ยิง|ไล่ตี|ถือมีด|ถือปืน|เอามีด|เอาปืน|ลากผม|ข่มขืน|จะฆ่า|ล็อค|ขังไว้|ขัง)",
         r"(?:กำลัง|ยัง)?(?:ถูก|โดน)(?:ผัว|สามี|แฟน|พ่อเลี้ยง|พ่อ|เขา|มัน|คน)?(?:ทุบตี|ตบตี|ซ้อม|ตี|ต่อย|เตะ|ตบ|ทำร้ายร่างกาย|ขู่ฆ่า|ขู่|บีบคอ|ข่มขืน|ลวนลาม|กักขัง|ขังไว้)",
         r"ขู่(?:จะ)?(?:ฆ่า|แทง|ยิง|ทำร้าย|เผา)", r"(?:จะ|มัน)(?:ฆ่า|แทง|ยิง)(?:ฉัน|หนู|เรา|ผม|แม่|ลูก|กู)", r"ถือ(?:มีด|ปืน|ขวาน|ไม้)(?:มา|ไล่|ขู่|อยู่)",
-        r"(?:ผัว|สามี|แฟน|พ่อเลี้ยง|พ่อ|เพื่อนบ้าน|ข้างบ้าน|ลูกค้า|คนเมา|โจร|คนร้าย)(?:เมา|มัน|กลับ|มา|เข้า|ก็|อีก|แล้ว|กำลัง|ขี้เหล้า|ข้างบ้าน|เพิ่ง|ยัง){0,3}"
+        r"(?:ผัว|สามี|แฟน|พ่อเลี้ยง|พ่อ|เพื่อนบ้าน|ข้างบ้าน|ลูกค้า|คนเมา|โจร|คนร้าย)(?:เมา|เหล้า|มัน|กลับ|มา|เข้า|ก็|อีก|แล้ว|กำลัง|ขี้เหล้า|ข้างบ้าน|เพิ่ง|ยัง){0,4}"
         r"(?:ตี|ทุบ|ต่อย|ชก|เตะ|ตบ|กระทืบ|ซ้อม|บีบคอ|ไล่ฟัน|ไล่แทง)(?!สอง|สาม|สี่|ห้า|หนึ่ง|\d)",
         r"(?:ถูก|โดน).{0,6}(?:ชกหน้า|ต่อย|ตบหน้า|เตะ|กระทืบ|ทุบตี|ซ้อม)", r"บีบคอ", r"(?:มีด|ปืน|ขวาน|ไม้|ขวด|พร้า).{0,10}(?:ขู่|ไล่)",
         r"(?:ปีน|พัง|งัด)(?:รั้ว|ประตู|หน้าต่าง)?.{0,10}(?:เข้า(?:มา)?(?:ใน)?(?:บ้าน|เฮือน|ห้อง)|บ้าน|เฮือน)", r"ชก(?:พนักงาน|หน้า|คน)",
         r"ทำร้ายร่างกาย", r"ความรุนแรงในครอบครัว", r"ข่มขืน", r"(?:ขโมย|โจร|คนร้าย)(?:ขึ้น|งัด|เข้า)บ้าน", r"งัด(?:ประตู|หน้าต่าง|บ้าน)",
         r"(?:ซ่อน|หลบ|ล็อค|ล็อก)(?:ตัว)?(?:อยู่)?(?:ใน)?(?:ห้อง|ตู้|ห้องน้ำ).{0,20}(?:ตี|ทำร้าย|ฆ่า|เมา|กลัว|หนี)",
-        r"ทะเลาะวิวาท", r"ตีกัน(?:อยู่)?",
+        r"ทะเลาะวิวาท", r"ตีกัน(?:อยู่)?", r"(?=.*(?:ปืน|มีด|ขวาน|พร้า))(?=.*(?:หนี|ดักรอ|ไล่|ขู่|จี้|คลั่ง|อาละวาด))",
+        r"จี้(?:คอ|ตัว|หลัง)", r"(?:คลั่ง|อาละวาด).{0,30}(?:ทุบ|ทำร้าย|มีด|ตี)", r"จะทำร้าย(?!ตัวเอง)",
     ], [
-        r"(?:hitting|beating|punching|kicking|slapping|choking|strangling|attacking|stabbing|threatening) (?:me|us|my|her|him|his|their|the|mom|mum)",
+        r"(?:hitting|beat(?:ing|ng|s)?|punching|kicking|slapping|choking|strangling|attacking|stabbing|threatening) (?:me|us|my|her|him|his|their|the|mom|mum)",
         r"(?:threaten\w*|going) to kill (?:me|us|my|her|him)", r"(?:has|with|holding|grabbed) a (?:knife|gun|machete)",
         r"domestic (?:violence|abuse)", r"(?:beat|beats|beaten|abus\w*) (?:me|us|my|her) ", r"breaking (?:into|in)\b",
         r"(?:someone|somebody|a man|intruder|burglar)\w* (?:is )?(?:in|inside) (?:my|our|the) (?:house|home|room)", r"hiding (?:from|in)",
         r"being (?:attacked|beaten|raped|assaulted)", r"rap(?:ed|ing)\b", r"assault",
     ]),
     _family("poisoning", POISONING, [
-        r"กินยา.{0,8}(?:เกิน|ผิด|เยอะ|หมด|ทั้งแผง|ทั้งขวด|หลายเม็ด|ฆ่า|\d+เม็ด)", r"กินยา.{0,20}(?:ไป\d+เม็ด|หมดขวด|หมดแผง|ทั้งขวด|ทั้งแผง|เกือบหมด)",
+        r"กินยา.{0,8}(?:เกิน|ผิด|เยอะ|หมด|ทั้งแผง|ทั้งขวด|หลายเม็ด|ฆ่า|\d+เม็ด)", r"กินยา.{0,20}(?:ไป\d+เม็ด|หมดขวด|หมดแผง|ทั้งขวด|ทั้งแผง|เกือบหมด|ครึ่งขวด|ครึ่งแผง)", r"swallow.{0,10}(?:ถ่าน|แบต)",
+        r"กิน(?:ยา)?พารา(?:ไป)?\d{2,}", r"(?:กิน|ดื่ม).{0,10}ก๊าด",
         r"(?:กลืน|กิน)(?:ถ่าน|แบต|ยากันยุง|น้ำมันก๊าด|น้ำยาล้าง)", r"กลอย.{0,20}(?:อาเจียน|อ้วก|ชา|มึน)", r"ยาเกินขนาด", r"ยาฆ่า(?:แมลง|หญ้า|หนู|เห็บ)",
-        r"ยาเบื่อ", r"ยาพิษ(?!สุนัข)", r"(?:กิน|ดื่ม|กลืน|ดูด|ซด)(?:.{0,4})(?:ยากันยุง|น้ำมันก๊าด|น้ำยา|สารเคมี|น้ำมัน|ผงซักฟอก|น้ำกรด|ไฮเตอร์|โซดาไฟ|ถ่าน|แบต|ยาฆ่า|ยาสระ|ยาย้อม|ทินเนอร์|แอลกอฮอล์ล้าง|ปุ๋ย)",
+        r"ยาเบื่อ", r"ยาพิษ(?!สุนัข)", r"(?:กิน|ดื่ม|กลืน|ดูด|ซด)(?:.{0,4})(?:detergent|bleach|pesticide|ยากันยุง|น้ำมันก๊าด|น้ำยา|สารเคมี|น้ำมัน|ผงซักฟอก|น้ำกรด|ไฮเตอร์|โซดาไฟ|ถ่าน|แบต|ยาฆ่า|ยาสระ|ยาย้อม|ทินเนอร์|แอลกอฮอล์ล้าง|ปุ๋ย)",
         r"(?<!ลม)พิษ(?!ณุ|สุนัข)", r"น้ำยาล้าง", r"ไฮเตอร์", r"เมา(?:เห็ด|ยา)", r"สูดควัน", r"แก๊สรั่ว", r"สำลักควัน",
         r"พาราควอ", r"ไกลโฟเซ", r"กรัมม็อกโซน", r"ยา(?:ฉีด|พ่น|ปราบ)(?:หญ้า|ศัตรูพืช|แมลง|ยุง)", r"สารกำจัด", r"ยาฆ่า",
         r"เห็ด.{0,30}(?:อ้วก|อาเจียน|ถ่าย|ท้องเสีย|ปวดท้อง|มึน|เมา|ชัก|ซึม|ตาลาย|ใจสั่น|หายใจ|diarrh|vomit)",
@@ -188,7 +192,7 @@ FAMILIES: tuple[Family, ...] = (
         r"(?:เหล้าเถื่อน|เหล้าขาว|เหล้าต้ม|เหล้าป่า|เหล้าโรง|สาโท|กระแช่|เหล้าปลอม|ยาดอง).{0,40}(?:ตามัว|มองไม่(?:ชัด|เห็น)|ตาพร่า|ตาบอด|ตามืด|มองเห็นไม่ชัด|หายใจ|ชัก|ซึม|ไม่รู้สึกตัว)",
         r"(?:ตามัว|มองไม่(?:ชัด|เห็น)|ตาพร่า|ตาบอด).{0,30}(?:เหล้าเถื่อน|เหล้าขาว|เหล้าต้ม|เหล้าป่า|สาโท|เหล้าปลอม)",
     ], [
-        r"overdos", r"too many (?:\w+ )?(?:pills|tablets|meds|medicine|paracetamol)", r"poison", r"swallow\w* (?:a |some |the )?(?:battery|chemical|bleach|detergent|pesticide|pills)", r"bleach",
+        r"overdos", r"too many (?:\w+ )?(?:pills|tablets|meds|medicine|paracetamol)", r"poison", r"swallow\w* (?:\w+ ){0,3}(?:battery|batteries|magnets?|chemical|bleach|detergent|pesticide|pills|coin)", r"bleach",
         r"pesticide", r"weed ?killer", r"insecticide", r"herbicide", r"paraquat", r"glyphosate", r"kerosene", r"drain cleaner", r"antifreeze",
         r"drank (?:\w+ )?(?:bleach|chemical|detergent|cleaner|kerosene|thinner)", r"carbon monoxide",
         r"(?:wild |forest )?mushrooms?\b.{0,40}(?:vomit|sick|diarrh|dizz|confus|seiz)", r"(?:moonshine|bootleg|homemade (?:liquor|whisky|whiskey|alcohol)|rice whisky|lao khao).{0,40}(?:blur|cant see|blind|vision)",
@@ -281,7 +285,7 @@ FAMILIES: tuple[Family, ...] = (
         r"trapped",
     ]),
     _family("burn", MEDICAL, [
-        r"(?:ไฟ|น้ำร้อน|น้ำมัน(?:ร้อน)?|ไอน้ำ|สารเคมี|กรด|โซดาไฟ)(?:ลวก|ไหม้|กระเด็น|ลุก)", r"ไฟไหม้", r"แผลไหม้", r"แผลพุพอง", r"น้ำเดือด.{0,10}(?:หก|ลวก|ใส่|โดน)", r"พองเป็น(?:แผ่น|แผล)",
+        r"(?:ไฟ|น้ำร้อน|น้ำมัน(?:ร้อน)?|ไอน้ำ|สารเคมี|กรด|โซดาไฟ)(?:ลวก|ไหม้|กระเด็น|ลุก)", r"ไฟไหม้", r"แผลไหม้", r"แผลพุพอง", r"น้ำเดือด.{0,10}(?:หก|ลวก|ใส่|โดน)", r"พองเป็น(?:แผ่น|แผล)", r"ผิว(?:หนัง)?(?:พอง|ไหม้)", r"ท่อไอเสีย",
         r"แผลพอง", r"(?<!ไข่)ลวก(?!ผัก|เส้น|หมู|ไข่)", r"สารเคมี.{0,12}(?:ตา|ผิว|หน้า)", r"(?:เข้า|โดน)ตา.{0,6}สารเคมี", r"ไฟช็อต",
     ], [
         r"burn", r"scald", r"boiling (?:water|oil)", r"chemical\w* (?:in|on) (?:his|her|my|the) (?:eye|skin|face)", r"acid (?:burn|splash|in|on)", r"(?:threw|thrown|splashed) acid",
@@ -308,7 +312,7 @@ FAMILIES: tuple[Family, ...] = (
         r"swelling", r"hives", r"epipen", r"allergic",
     ]),
     _family("pregnancy", MEDICAL, [
-        r"(?:ตั้งครรภ์|ตั้งท้อง|คนท้อง|(?<!ฝาก)ครรภ์|ท้อง\d+(?:เดือน|สัปดาห์|วีค)|ท้องแก่|ท้องอ่อน|มีครรภ์|(?:ภรรยา|เมีย|แฟน|ลูกสาว)(?:กำลัง)?ท้อง)"
+        r"(?:ตั้งครรภ์|ตั้งท้อง|คนท้อง|(?<!ฝาก)ครรภ์|ท้อง(?:ได้)?\d+(?:เดือน|สัปดาห์|วีค)|ท้องแก่|ท้องอ่อน|มีครรภ์|(?:ภรรยา|เมีย|แฟน|ลูกสาว)(?:กำลัง)?ท้อง)"
         r".{0,25}(?:(?<!เจาะ)(?<!ตรวจ)เลือด|น้ำเดิน|ปวดท้อง|เจ็บท้อง|ชัก|บวม|ดิ้นน้อย|ไม่ดิ้น|มีน้ำ|แท้ง|ปวดหัว|ตาพร่า)",
         r"น้ำเดิน", r"น้ำคร่ำ", r"เจ็บท้อง(?:คลอด|จะคลอด)", r"จะคลอด", r"กำลังคลอด", r"คลอดลูก", r"ปวดท้องคลอด",
         r"ดิ้นน้อย", r"ไม่ดิ้น(?!รน)", r"แท้ง", r"ครรภ์เป็นพิษ", r"ท้องนอกมดลูก", r"ช่องคลอด", r"ตกเลือด",
@@ -350,7 +354,7 @@ _BEFORE = {
         [r"(?:no|not|without|never had|denies|dont have|doesnt have|didnt have) (?:any )?$"]),
     "hypothetical": _either(
         [r"ถ้า", r"หาก(?!ว่าง)", r"สมมติ", r"สมมุติ", r"กรณี", r"เผื่อ", r"วิธี(?:ปฐมพยาบาล|ช่วย|สังเกต|ดูแล|ป้องกัน|รับมือ)",
-         r"(?:อาการ|สัญญาณ)(?:เตือน|บ่งบอก)", r"อยาก(?:รู้|ทราบ)(?:ว่า)?", r"ป้องกัน(?:ไม่ให้)?", r"ความรู้เรื่อง", r"ปฐมพยาบาล", r"ควรทำ(?:ยังไง|อย่างไร)เมื่อ",
+         r"(?:อาการ|สัญญาณ)(?:เตือน|บ่งบอก)", r"อยาก(?:รู้|ทราบ)(?:ว่า)?", r"ป้องกัน(?:ไม่ให้)?", r"ความรู้เรื่อง", r"ปฐมพยาบาล", r"ระวัง", r"ควรทำ(?:ยังไง|อย่างไร)เมื่อ",
          r"ทำ(?:ยังไง|อย่างไร)(?:ดี)?เมื่อ", r"รู้ได้(?:ยังไง|อย่างไร)ว่า", r"สังเกต(?:ยังไง|อย่างไร)ว่า"],
         [r"if\b", r"what (?:should|do|to) (?:i |we |you )?do (?:if|when)", r"in case", r"how (?:do|can|to) (?:i |you |we )?(?:tell|know|recogni[sz]e|spot|treat|help|prevent)",
          r"warning signs?", r"signs? of", r"symptoms of", r"first aid", r"suppose", r"what happens (?:if|when)", r"prevent"]),
@@ -359,14 +363,14 @@ _ANYWHERE = {
     "past": _either(
         [r"เมื่อ(?:\d+)?(?:เดือน|ปี|อาทิตย์|สัปดาห์|ปีใหม่|สงกรานต์)(?:ที่แล้ว|ก่อน)", r"(?:เดือน|ปี|อาทิตย์|สัปดาห์)(?:ที่แล้ว|ก่อน)",
          r"\d+(?:เดือน|ปี|อาทิตย์|สัปดาห์|วัน)(?:ที่แล้ว|ก่อน|มาแล้ว)", r"(?:สอง|สาม|สี่|ห้า|หลาย)(?:เดือน|ปี|อาทิตย์|สัปดาห์)(?:ที่แล้ว|ก่อน)",
-         r"ตอนเด็ก", r"สมัยก่อน", r"(?<!ไม่)เคย", r"ปีก่อน", r"(?:สอง|สาม|สี่|ห้า|หลาย)วัน(?:ที่แล้ว|ก่อน)"],
+         r"ตอนเด็ก", r"สมัยก่อน", r"(?<!ไม่)เคย", r"ปีก่อน", r"ปีกลาย", r"(?:สอง|สาม|สี่|ห้า|หลาย)วัน(?:ที่แล้ว|ก่อน)"],
         [r"last (?:month|year|week|winter|summer)", r"(?:\d+|a|one|two|three|few|several|some) (?:months?|years?|weeks?|days) ago", r"used to",
          r"in (?:january|february|march|april|may|june|july|august|september|october|november|december|(?:19|20)\d\d)",
          r"at (?:the age of )?\d\d\b(?! ?(?:weeks?|wks?|months?|days?|min\w*|hours?|hrs?|am|pm|kg|bpm|degrees|c\b))",
          r"when (?:i|he|she) was (?:a )?(?:kid|child|young)", r"years? back", r"in the past"]),
     "denied": _either(
         [r"ไม่(?:ใช่|ได้)?(?:เหตุ|เรื่อง|กรณี)?(?:ฉุกเฉิน|ด่วน)", r"ถามเฉยๆ", r"(?:แค่|เพียง)(?:อยาก)?(?:ถาม|สอบถาม)", r"ไม่ได้เป็นอะไรมาก", r"ไม่ได้รีบ"],
-        [r"not (?:an? )?(?:emergency|urgent)", r"no emergency", r"non ?urgent", r"nothing urgent", r"just (?:asking|curious)",
+        [r"(?:not|isnt|is not) (?:an? )?(?:emergency|urgent)", r"no emergency", r"non ?urgent", r"nothing urgent", r"just (?:asking|curious)",
          r"(?:for|as) (?:future )?reference"]),
     "rumour": _either(
         [r"จริง(?:ไหม|มั้ย|หรือ(?:เปล่า)?|ม่าย)", r"แท้บ่", r"แต๊ก่อ", r"ได้ยิน(?:มา)?(?:ว่า|เพิ่นว่า|เขาว่า)", r"ฝันว่า", r"(?:ส่ง|แชร์)ไลน์มา(?:บอก)?ว่า", r"หัวใจจะวายเลย",
@@ -379,7 +383,7 @@ _ANYWHERE = {
         [r"drama", r"series", r"movie", r"film", r"novel", r"cartoon", r"essay", r"homework", r"assignment", r"report (?:on|about)", r"school project",
          r"news", r"(?:on|in) (?:tv|youtube|tiktok)", r"anatomy", r"training", r"drill", r"exam", r"quiz", r"lesson", r"class on"]),
     "pet": _either(
-        [r"(?:แมว|หมา|สุนัข|น้องหมา|น้องแมว|ไก่|วัว|ควาย|ปลา|นก|กระต่าย|ม้า)(?:ที่บ้าน|ของ\S{0,6}|ตัว\S{0,4})?(?:โดน|ถูก|กิน|ชัก|หายใจ|เป็นลม|หมดสติ|ไม่กิน|เลือด)",
+        [r"(?:แมว|หมา|สุนัข|น้องหมา|น้องแมว|ไก่|วัว|ควาย|ปลา|นก|กระต่าย|ม้า)(?:ที่บ้าน|ของ\S{0,6}|ตัว\S{0,4}|ผม|ฉัน|หนู|เรา|ข่อย|กู)?(?:โดน|ถูก|กิน|ชัก|หายใจ|เป็นลม|หมดสติ|ไม่กิน|เลือด)",
          r"สัตวแพทย์", r"หมอ(?:หมา|แมว|สัตว์)", r"โรงพยาบาลสัตว์", r"คลินิกสัตว์"],
         [r"(?:my|our|the) (?:cat|dog|puppy|kitten|pet|bird|rabbit|cow|buffalo) (?:was|got|is|has|ate|been|just)", r"\bvet\b", r"veterinar"]),
     "booking": _either(
@@ -396,11 +400,11 @@ _ANYWHERE = {
          r"(?:กรุ๊ป|หมู่)เลือด", r"บริจาคเลือด", r"ความดันเลือด", r"ไขมันในเลือด", r"น้ำตาลในเลือด(?!ต่ำ)"],
         [r"(?:blood|lab|test|x ?ray) results?", r"blood (?:type|group|donation|test)", r"donate blood"]),
     "done": _either(
-        [r"(?:หาย|ดีขึ้น|ปลอดภัย|ออกจากโรงพยาบาล|กลับบ้าน|ผ่าตัด|ผ่าไป|ล้างแผล|ออกมา|ดี|หยุด)แล้ว", r"หมอ(?:บอก|ว่า|ตรวจ|ให้กลับ)(?:ว่า|แล้ว)?", r"ตรวจแล้ว", r"(?:รักษา|นอนโรงพยาบาล)(?:อยู่)?(?:มา)?แล้ว",
+        [r"(?<!อยาก)(?:หาย|ดีขึ้น|ปลอดภัย|ออกจากโรงพยาบาล|กลับบ้าน|ผ่าตัด|ผ่าไป|ล้างแผล|ออกมา|ดี|หยุด)แล้ว", r"หมอ(?:บอก|ว่า|ตรวจ|ให้กลับ)(?:ว่า|แล้ว)?", r"ตรวจแล้ว", r"(?:รักษา|นอนโรงพยาบาล)(?:อยู่)?(?:มา)?แล้ว",
          r"ติดตามผล", r"นัด(?:ติดตาม|ตรวจ|หมอ)", r"กายภาพ", r"ใบรับรองแพทย์", r"ใบเคลม", r"เคลมประกัน", r"ขอประวัติ", r"เวชระเบียน",
          r"(?:ฉีด)?(?:วัคซีน|ยา(?:หมาบ้า|พิษสุนัขบ้า|บาดทะยัก)).{0,12}(?:แล้ว|เข็ม|ก่อน)", r"หลัง.{0,6}(?:ออกจาก|กลับจาก)", r"เข็ม(?:ที่)?(?:สอง|สาม|สี่|ห้า|\d)", r"ย้าย(?:มา)?(?:อยู่)?(?:หอผู้ป่วย|วอร์ด|ward|ห้อง)",
          r"ปกติดี", r"ไม่เป็นอะไร(?:แล้ว|มาก)?", r"อาการดี", r"ยาคุมได้", r"ประจำปี", r"ตรวจ(?:สุขภาพ|หัวใจ|เช็ค)", r"แพ็?คเกจ|แพ็กเกจ",
-         r"ร้องเรียน", r"เยี่ยม(?:ได้)?(?:กี่|ไหม|ได้)", r"ออกตรวจ"],
+         r"ร้องเรียน", r"เยี่ยม(?:ได้)?(?:กี่|ไหม|ได้)", r"ออกตรวจ", r"รับยา(?:แทน)?", r"หลังฉีด"],
         [r"(?:is|was|am) (?:fine|ok|okay|better|recovered|stable) now", r"(?:got )?better", r"recovered", r"discharged", r"the doctor (?:said|says|told)",
          r"follow ?up", r"physio", r"certificate", r"insurance claim", r"medical records", r"stable", r"healed", r"check ?up", r"package",
          r"routine", r"records?", r"visa", r"vaccin", r"rabies shots?", r"admit"]),
@@ -415,7 +419,7 @@ _FAMILY_REASONS = {
         [r"emergency (?:room|department|dept|ward|medicine|doctor|nurse|parking|number|contact|unit|services?)", r"\ber\b",
          r"observe", r"student"])},
     **{family: {"slight": _either(
-        [r"นิดหน่อย", r"นิดเดียว", r"เล็กน้อย", r"ถลอก", r"ไม่พอง", r"ไม่ลึก", r"ยังเดินได้", r"เคล็ด", r"ไม่มีเลือด"],
+        [r"นิดหน่อย", r"นิดเดียว", r"หน้อยเดียว", r"เล็กน้อย", r"หยุด(?:แล้ว|ละ)", r"ถลอก", r"ไม่พอง", r"ไม่ลึก", r"ยังเดินได้", r"เคล็ด", r"ไม่มีเลือด"],
         [r"a bit", r"small", r"minor", r"slight", r"tiny", r"little", r"has stopped", r"stopped bleeding", r"no bleeding"])}
        for family in _INJURIES},
 }
@@ -489,7 +493,7 @@ def _find(family: Family, compact: str, spaced: str, stripped: str | None, skipp
     # Without its marks a match counts only when it keeps enough letters to mean something
     # ("ชัก" without its vowel is "ชก", to punch; "ล้ม" is "ลม", wind, and in "เคลม").
     for found in (family.toneless if skipped == "tones" else family.bare).finditer(stripped):
-        if len(found.group()) >= BARE_MIN:
+        if len(found.group()) >= BARE_MIN or not found.group():  # or a co-occurrence (look-aheads only)
             return "thai", found.start()
     return None
 
@@ -501,18 +505,19 @@ def assess(text: str) -> Emergency | None:
         return None
     compact = spaced.replace(" ", "")
     mentioned, skipped = None, skipped_marks(compact)
+    # The reasons' words are looked for without marks only when the message has none at all: a
+    # reason read into a stripped word ("ม้า", a horse, is "มา") must not hide an emergency.
+    unmarked = skipped if skipped == "vowels" or not any(c in "\u0e48\u0e49\u0e4a\u0e4b" for c in compact) else ""
     # A second look without the marks the message skips, when it named nothing as typed.
-    for stripped in (None, _strip(compact, skipped) if skipped else None):
-        if stripped is None and mentioned is not None:
-            break
+    for stripped in [None, *([_strip(compact, skipped)] if skipped else [])]:
         for family in FAMILIES:
             where = _find(family, compact, spaced, stripped, skipped)
             if where is None:
                 continue
             if stripped is not None:  # positions in the stripped text: compare with it
-                why = _not_now(family.id, stripped, stripped, where, skipped)
+                why = _not_now(family.id, stripped, stripped, where, unmarked)
             else:
-                why = _not_now(family.id, compact, spaced, where, skipped)
+                why = _not_now(family.id, compact, spaced, where, unmarked)
             if why and (why in _PRESENT_OVERRIDES and _present(compact, spaced)
                         or why == "hypothetical" and _URGENT.search(compact + " " + spaced)):
                 why = ""

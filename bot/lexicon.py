@@ -249,27 +249,27 @@ class Lexicon:
         return _join(self._questions(pieces))
 
     def _read_latin(self, words: list[str]) -> list[_Piece]:
-        """The longest romanised entries first: "hai jai" is หายใจ before "hai" is ให้."""
-        pieces, i = [], 0
-        while i < len(words):
+        """The reading with the fewest pieces, words no table has costing more: "kin ya kha malaeng"
+        is กิน + ยาฆ่าแมลง, not กินยา + ค่ะ + แมลง as the longest entry first would read it."""
+        n = len(words)
+        best: list[tuple[float, list[_Piece]]] = [(0.0, [])] * (n + 1)
+        for i in range(n - 1, -1, -1):
             if words[i].isdigit():
-                pieces.append(_Piece(words[i], None, "number"))
-                i += 1
-                continue
-            for size in range(min(MAX_ROMANISED_WORDS, len(words) - i), 0, -1):
-                key = tuple(words[i:i + size])
-                thai = self._romanised.get(key)
-                if thai is not None:
-                    # One word that is also English ("pen", "mai") is romanised only among romanised words;
-                    # several words together ("kin ya", "mai pen rai") are not English.
-                    ambiguous = size == 1 and key[0] in self._english
-                    pieces.append(_Piece(" ".join(key), thai, "ambiguous" if ambiguous else "romanised"))
-                    i += size
-                    break
+                options = [(1.0, _Piece(words[i], None, "number"), 1)]
             else:
-                pieces.append(_Piece(words[i], None, "other"))
-                i += 1
-        return pieces
+                options = [(1.5, _Piece(words[i], None, "other"), 1)]
+                for size in range(1, min(MAX_ROMANISED_WORDS, n - i) + 1):
+                    key = tuple(words[i:i + size])
+                    thai = self._romanised.get(key)
+                    if thai is not None:
+                        # One word that is also English ("pen", "mai") is romanised only among romanised
+                        # words; several words together ("kin ya", "mai pen rai") are not English.
+                        ambiguous = size == 1 and key[0] in self._english
+                        options.append((1.0, _Piece(" ".join(key), thai, "ambiguous" if ambiguous else "romanised"),
+                                        size))
+            best[i] = min(((cost + best[i + size][0], [piece, *best[i + size][1]]) for cost, piece, size in options),
+                          key=lambda option: option[0])
+        return best[0][1]
 
     def _questions(self, pieces: list[_Piece]) -> list[_Piece]:
         """A romanised "mai" that ends a question after another word is ไหม: "jeb mai ka" is เจ็บไหมคะ."""

@@ -92,3 +92,33 @@ def test_a_broken_examples_file_is_named_with_its_problem(tmp_path, name, conten
     with pytest.raises(EvaluationError, match=problem) as error:
         load_examples(path)
     assert name in str(error.value)
+
+
+# -- the labelled corpus: train and test ------------------------------------------------------
+CORPUS = DEFAULT_FILE.parent / "eval" / "corpus"
+
+
+def test_the_corpus_is_large_covers_every_kind_and_keeps_train_and_test_apart():
+    from bot.evaluation import load_corpus, split
+    examples = load_corpus(CORPUS)
+    train, test = split(examples)
+    emergencies = [e for e in examples if e.topic == "emergency"]
+    assert len(examples) >= 1500 and len(emergencies) >= 300
+    assert {e.kind for e in emergencies} == {"medical", "self_harm", "violence", "poisoning"}
+    assert sum("near_miss" in e.tags for e in examples) >= 200
+    assert {"isan", "northern", "southern", "romanised", "no_tone", "english", "mixed"} <= {
+        t for e in examples for t in e.tags}
+    assert not {e.text for e in train} & {e.text for e in test} and len(test) >= 0.2 * len(examples)
+
+
+@pytest.mark.parametrize("learned", [True, False], ids=["learned", "triggers only"])
+def test_every_emergency_of_the_test_split_is_caught_with_few_false_alarms(learned):
+    from bot.evaluation import load_corpus, split
+    dialog = Dialog(KnowledgeBase.load(), learned=learned)
+    _, test = split(load_corpus(CORPUS))
+    report = evaluate(test, lambda text: (lambda reply: (reply.intent, reply.kind))(dialog.on_text(text)))
+    missed = [e.text for e, _ in report.misses if e.topic == "emergency"]
+    assert report.emergency_recall == 1.0, missed
+    assert len(report.false_alarms) <= 0.03 * report.non_emergencies, [e.text for e in report.false_alarms]
+    assert len(report.off_topic_answered) <= 0.15 * report.per_topic["none"][1]
+    assert report.accuracy >= (0.88 if learned else 0.78)
