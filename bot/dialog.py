@@ -26,7 +26,7 @@ from bot.emergency import KIND_MESSAGES, KINDS, MEDICAL, SAFETY_LINES, Emergency
 from bot.handoff.messages import HANDOFF_POSTBACK
 from bot.intents import Action, Intent
 from bot.knowledge import MAX_MESSAGES, MAX_TEXT, KnowledgeBase, Match
-from bot.languages import Languages, LanguagePack, detect_script
+from bot.languages import LanguagePack, Languages, detect_script
 from bot.learned import LearnedMatcher
 from bot.lexicon import Lexicon
 from bot.text import normalize
@@ -215,6 +215,15 @@ def _with_safety_line(reply: Reply, kind: str) -> Reply:
     if messages and "quickReply" in messages[-1]:  # LINE shows the last message's quick reply
         line["quickReply"] = messages[-1].pop("quickReply")
     return replace(reply, messages=[*messages, line], kind=kind)
+
+
+def build_dialog(kb: KnowledgeBase, settings) -> Dialog:
+    """The dialog with the hospital's own lexicon words and language file, if ``settings`` names them."""
+    lexicon = _shipped(Lexicon)
+    if settings.bot_lexicon_file:
+        lexicon = lexicon.merge(Lexicon.load(settings.bot_lexicon_file))
+    languages = Languages.load(settings.bot_languages_file) if settings.bot_languages_file else None
+    return Dialog(kb, lexicon, languages)
 
 
 def _triage(central: str, text: str) -> Emergency | None:

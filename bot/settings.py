@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     line_data_api_base_url: str = "https://api-data.line.me"
     line_timeout_seconds: float = Field(10.0, gt=0, le=60)
     bot_knowledge_file: str | None = Field(None, description="Knowledge base YAML; unset = the shipped default")
+    bot_lexicon_file: str | None = Field(None, description="The hospital's own words (regional, romanised, "
+                                         "misspellings) read over the shipped lexicon; unset = the shipped one")
+    bot_languages_file: str | None = Field(None, description="Answers and emergency phrases for Myanmar, Khmer and "
+                                           "Lao script; unset = the shipped file")
 
     # --- Oho Chat + LiveDesk (handoff) --------------------------------------
     oho_api_key: SecretStr | None = None

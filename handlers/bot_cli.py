@@ -11,7 +11,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from bot.dialog import Dialog
+from bot.dialog import Dialog, build_dialog
 from bot.evaluation import (
     MIN_ACCURACY,
     MIN_EMERGENCY_RECALL,
@@ -24,6 +24,8 @@ from bot.evaluation import (
     split,
 )
 from bot.knowledge import KnowledgeBase, KnowledgeError
+from bot.languages import LanguagesError
+from bot.lexicon import LexiconError
 
 bot_cli = AppGroup("bot", help="Try out the LINE bot's answers.")
 
@@ -31,8 +33,8 @@ bot_cli = AppGroup("bot", help="Try out the LINE bot's answers.")
 def _dialog() -> Dialog:
     settings = current_app.config["SETTINGS"]
     try:
-        return Dialog(KnowledgeBase.load(settings.bot_knowledge_file))
-    except KnowledgeError as exc:
+        return build_dialog(KnowledgeBase.load(settings.bot_knowledge_file), settings)
+    except (KnowledgeError, LexiconError, LanguagesError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -14,7 +14,7 @@ from functools import cached_property
 
 import redis as redis_lib
 
-from bot.dialog import Dialog
+from bot.dialog import Dialog, build_dialog
 from bot.knowledge import KnowledgeBase
 from bot.settings import Settings
 from integrations.line import LineClient
@@ -25,8 +25,8 @@ from integrations.sepsms import SepsmsClient
 from integrations.thaibulksms import ThaiBulkSmsClient
 from workers.appointments.notices import AppointmentNotices
 from workers.handoff.feature import build_handoff_feature
-from workers.handoff.service import HandoffService
 from workers.handoff.mirror_drains import queue_staff_note
+from workers.handoff.service import HandoffService
 from workers.line.events import LineEventHandler
 from workers.oho_contacts import OhoContacts
 from workers.pdpa import UnfollowErasure
@@ -54,7 +54,7 @@ class Services:
 
     @cached_property
     def dialog(self) -> Dialog:
-        return Dialog(self.knowledge)
+        return build_dialog(self.knowledge, self.settings)
 
     # -- the conversation engine and its features ------------------------------------------------
     @cached_property

@@ -195,3 +195,78 @@ def test_the_staff_button_answers_with_the_staff_topic_when_no_handoff_takes_it(
 ])
 def test_colloquial_and_place_phrased_questions_reach_their_topic(dialog, text, topic):
     assert dialog.on_text(text).intent == topic
+
+
+# --- kinds of emergency, near-misses, other scripts ------------------------------------------
+
+def _texts(reply) -> str:
+    return json.dumps(reply.messages, ensure_ascii=False)
+
+
+def test_violence_happening_now_gets_the_police_and_the_social_hotline(dialog):
+    reply = dialog.on_text("ผัวเมามาทุบตีหนูอยู่ตอนนี้ ช่วยด้วย")
+    assert reply.intent == "emergency" and reply.kind == "violence"
+    assert "191" in reply.messages[0]["text"] and "1300" in reply.messages[0]["text"]
+
+
+def test_poisoning_gets_the_poison_center_and_1669(dialog):
+    reply = dialog.on_text("ลุงดื่มยาฆ่าหญ้าไปครึ่งขวด")
+    assert reply.intent == "emergency" and reply.kind == "poisoning"
+    assert "1367" in reply.messages[0]["text"] and "1669" in reply.messages[0]["text"]
+
+
+def test_every_emergency_answer_offers_not_an_emergency_and_staff_on_its_last_message(dialog):
+    for text in ("แม่หมดสติ", "อยากตาย", "มีคนถือมีดขู่จะฆ่า", "my son swallowed a battery"):
+        items = dialog.on_text(text).messages[-1]["quickReply"]["items"]
+        assert [i["action"]["data"] for i in items[-2:]] == ["action=not_emergency", "action=handoff"], text
+        assert len(items) <= 13
+
+
+def test_not_an_emergency_gives_the_patient_back_to_the_bot(dialog):
+    for reply in (dialog.on_postback("action=not_emergency"), dialog.on_text("ไม่ใช่เหตุฉุกเฉินค่ะ")):
+        assert reply.intent == "not_emergency" and "1669" in reply.messages[0]["text"]
+        assert reply.messages[0]["quickReply"] == dialog.kb.menu
+
+
+@pytest.mark.parametrize("text, topic", [
+    ("เมื่อเดือนก่อนเจ็บหน้าอก ไปห้องฉุกเฉินหมอบอกว่ากรดไหลย้อน อยากนัดติดตามผล", "appointment"),
+    ("ผลตรวจเลือดออกยังคะ", "results"),
+])
+def test_a_near_miss_gets_its_topic_and_one_safety_line_not_the_emergency_answer(dialog, text, topic):
+    reply = dialog.on_text(text)
+    assert reply.intent == topic, text
+    if topic == "appointment":  # mentions chest pain: a line on what to do if it is happening now
+        assert "ถ้าตอนนี้" in reply.messages[-1]["text"] and "1669" in reply.messages[-1]["text"]
+        assert len(reply.messages) == len(dialog.answer_topic(topic).messages) + 1
+
+
+def test_a_myanmar_message_gets_the_myanmar_answer_with_staff_and_1669(dialog):
+    reply = dialog.on_text("ဆရာဝန်နဲ့ တွေ့ချင်ပါတယ် ဘယ်လိုလုပ်ရမလဲ")  # I want to see a doctor, what do I do?
+    assert reply.intent == "other_language"
+    [message] = reply.messages
+    assert "ဝန်ထမ်း" in message["text"] and "1669" in message["text"] and KB.hospital["phone"] in message["text"]
+    data = [i["action"].get("data") or i["action"].get("uri") for i in message["quickReply"]["items"]]
+    assert data == ["action=handoff", "tel:1669"]
+
+
+def test_an_emergency_in_khmer_gets_its_numbers_in_khmer_then_the_1669_answer(dialog):
+    reply = dialog.on_text("ប្តីខ្ញុំឈប់ដកដង្ហើមហើយ ជួយផង!")  # my husband has stopped breathing, help!
+    assert reply.intent == "emergency" and reply.kind == "medical"
+    assert "1669" in reply.messages[0]["text"] and "1669" in _texts(reply)
+
+
+def test_romanised_and_regional_thai_are_read_as_central_thai(dialog):
+    assert dialog.on_text("chuay duay mae mai hai jai").intent == "emergency"
+    assert dialog.on_text("yak nad mor fun").intent in ("appointment", "dental")
+    assert dialog.on_text("perd kee mong ka").intent == "hours"
+    assert dialog.on_text("พ่อใหญ่เจ็บเอิก หายใจบ่อิ่ม").intent == "emergency"
+
+
+def test_a_hospital_adds_its_own_words_without_touching_the_shipped_lexicon(tmp_path):
+    from types import SimpleNamespace
+
+    from bot.dialog import build_dialog
+    (tmp_path / "words.yaml").write_text("isan:\n  ซิกแซก: ที่จอดรถ\n", encoding="utf-8")
+    settings = SimpleNamespace(bot_lexicon_file=str(tmp_path / "words.yaml"), bot_languages_file=None)
+    assert build_dialog(KB, settings).on_text("ซิกแซกอยู่ไหน").intent == "parking"
+    assert Dialog(KB).read("ซิกแซกอยู่ไหน") == "ซิกแซกอยู่ไหน"

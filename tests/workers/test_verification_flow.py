@@ -27,10 +27,10 @@ from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     SmsStub,
     clock,
     code_sent,
-    run_scheduled,
     patient,
     provider,
     rsps,
+    run_scheduled,
     settings,
     sms,
 )

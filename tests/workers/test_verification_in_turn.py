@@ -16,6 +16,7 @@ import pytest
 from rq.registry import ScheduledJobRegistry
 from werkzeug import Response
 
+from integrations.errors import ProviderError
 from tests.support import wait_for
 from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     SEP,
@@ -23,14 +24,13 @@ from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     clock,
     code_sent,
     lapse_tellings,
-    run_scheduled,
     patient,
     provider,
     rsps,
+    run_scheduled,
     settings,
     sms,
 )
-from integrations.errors import ProviderError
 from workers.queues import DEFAULT_QUEUE, get_queue
 from workers.verification.outcome import TURN_THREADS, Told
 from workers.verification.store import verified_phone

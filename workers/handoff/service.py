@@ -33,9 +33,9 @@ from integrations.errors import NotFoundError, ProviderError
 from integrations.line import retry_key_for
 from integrations.metrics import FIRST_AGENT_REPLY_SECONDS
 from integrations.oho import OhoLimitError
+from workers.batches import drain_batch
 from workers.handoff.guard import AgentMessageGuard
 from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
-from workers.batches import drain_batch
 from workers.handoff.mirror_drains import BATCH_USERS as MIRROR_BATCH_USERS
 from workers.handoff.mirror_drains import TurnDrain, enqueue_drain_mirror, queued_mirror_drains
 from workers.handoff.store import (
