@@ -48,7 +48,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def signed_bodies(count: int, users: int = 200, secret: str = SECRET) -> list[tuple[bytes, str]]:
+def signed_bodies(count: int, users: int = 200, secret: str = SECRET,
+                  texts: tuple[str, ...] = ("เปิดกี่โมงคะ",)) -> list[tuple[bytes, str]]:
+    """``count`` signed webhook bodies of one text event each, the texts taken in turn."""
     bodies = []
     for n in range(count):
         event = {
@@ -57,7 +59,7 @@ def signed_bodies(count: int, users: int = 200, secret: str = SECRET) -> list[tu
             "deliveryContext": {"isRedelivery": False},
             "source": {"type": "user", "userId": f"U{n % users:032x}"},
             "replyToken": uuid.uuid4().hex,
-            "message": {"type": "text", "id": str(n), "text": "เปิดกี่โมงคะ", "quoteToken": "q"},
+            "message": {"type": "text", "id": str(n), "text": texts[n % len(texts)], "quoteToken": "q"},
         }
         body = json.dumps({"destination": "U" + "0" * 32, "events": [event]}).encode()
         signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
