@@ -1,25 +1,10 @@
-"""Emergency triage: is a life-threatening situation described, is it happening now, and which kind.
+"""Symptom families: the situations that are emergencies, as Thai and English patterns.
 
-Every text message goes through ``assess`` before any other matcher, in every conversation
-state. Three questions, answered in order:
-
-1. *Situation*: symptom families, each with Thai (matched on the message with its spaces
-   removed: Thai is written without them) and English / Thai-English forms (on the spaced
-   message). Families also describe situations that name no symptom word: a baby limp and
-   blue, indigestion with a cold sweat, an insulin user sweating and confused, a rope that
-   is ready. They err on the side of alarm: a miss can cost a life.
-2. *Kind*: each family belongs to one kind with its own numbers (``KINDS``).
-3. *Now*: a family that matched is still not an emergency *now* when the message places it
-   elsewhere: before the match it negates it ("ไม่เจ็บหน้าอก", "ไม่ฉุกเฉิน"), calls it past
-   and settled ("เมื่อเดือนก่อน ... หมอบอกว่า"), hypothetical ("ถ้า ... ต้องทำยังไง",
-   "what should I do if"), fiction, homework or news, about a pet, a booking, a road
-   blocked by an accident, or a word that only looks like a symptom ("ผลเลือดออกยัง").
-   Words that keep it present ("ตอนนี้", "กำลัง", "right now") win over all of those.
-   Such a message gets its topic's answer and one safety line (``bot.dialog``), never
-   the full emergency answer or an urgent handoff.
-
-Messages missing tone marks or vowels above/below the line ("เจบหนาอก") get a second look
-on their skeleton (``skeleton``) when the first found nothing.
+Thai patterns are matched on the message with its spaces removed (Thai is written without them),
+English and Thai-English ones on the spaced message. A family may describe a situation that names
+no symptom word (a look-ahead for each of its parts): a baby limp and blue, "indigestion" with a
+cold sweat, a rope that is ready. They err on the side of alarm: a miss can cost a life; whether
+it is happening now is ``bot.emergency.now``'s question.
 """
 
 from __future__ import annotations
@@ -27,62 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.text import normalize, skeleton, skipped_marks
-
-BARE_MIN = 4              # letters a skeleton match needs (see _find)
-MAX_CHARS = 2000          # more than any message; keeps a pasted essay cheap to scan
-EMERGENCY_LINE = "1669"   # Thailand's emergency medical service
-MENTAL_HEALTH_LINE = "1323"  # Department of Mental Health hotline, 24 hours
-POLICE_LINE = "191"
-SOCIAL_LINE = "1300"      # Ministry of Social Development's hotline: violence in the family, 24 hours
-POISON_LINE = "1367"      # Ramathibodi Poison Center, 24 hours
-
-MEDICAL, SELF_HARM, VIOLENCE, POISONING = "medical", "self_harm", "violence", "poisoning"
-#: The numbers each kind's answer must give, the first one first.
-KINDS: dict[str, tuple[str, ...]] = {
-    MEDICAL: (EMERGENCY_LINE,),
-    SELF_HARM: (MENTAL_HEALTH_LINE, EMERGENCY_LINE),
-    VIOLENCE: (POLICE_LINE, SOCIAL_LINE),
-    POISONING: (POISON_LINE, EMERGENCY_LINE),
-}
-
-SELF_HARM_MESSAGE = {
-    "type": "text",
-    "text": ("💛 คุณไม่ได้อยู่คนเดียวนะคะ หากมีความคิดทำร้ายตัวเองหรืออยากตาย "
-             "โทรสายด่วนสุขภาพจิต 1323 ได้ตลอด 24 ชั่วโมง (ฟรี) มีคนพร้อมรับฟังค่ะ\n"
-             "หากได้ทำร้ายตัวเองแล้ว หรือกำลังจะทำ โทร 1669 ทันทีค่ะ\n\n"
-             "You are not alone. Call the mental health hotline 1323 (free, 24 hours). "
-             "If you have hurt yourself or are about to, call 1669 now."),
-}
-VIOLENCE_MESSAGE = {
-    "type": "text",
-    "text": ("🚓 ถ้ากำลังถูกทำร้ายหรือถูกขู่อยู่ตอนนี้ ไปอยู่ในที่ปลอดภัย แล้วโทรแจ้งตำรวจ 191 ทันทีค่ะ\n"
-             "ศูนย์ช่วยเหลือสังคม 1300 ช่วยเรื่องความรุนแรงในครอบครัวได้ตลอด 24 ชั่วโมง (ฟรี)\n"
-             "ถ้ามีคนบาดเจ็บ โทร 1669 ค่ะ\n\n"
-             "If you are being hurt or threatened now, get somewhere safe and call the police on 191. "
-             "Hotline 1300 helps with violence at home, 24 hours, free. If someone is injured, call 1669."),
-}
-POISONING_MESSAGE = {
-    "type": "text",
-    "text": ("☠️ ถ้ากิน ดื่ม หรือสัมผัสสารพิษ ยา เห็ดพิษ หรือเหล้าเถื่อน: โทรศูนย์พิษวิทยารามาธิบดี 1367 "
-             "(24 ชั่วโมง) ถ้าซึม หายใจลำบาก หรือชัก โทร 1669 ทันทีค่ะ\n"
-             "อย่าทำให้อาเจียนเอง เก็บขวดหรือซองยาไว้ให้เจ้าหน้าที่ดูค่ะ\n\n"
-             "Poisoning: call the Ramathibodi Poison Center on 1367 (24 hours); if drowsy, "
-             "struggling to breathe or fitting, call 1669 now. Do not make them vomit; keep the bottle or pack."),
-}
-#: The first message of each kind's answer when the knowledge base has none (``fallbacks``).
-KIND_MESSAGES = {SELF_HARM: SELF_HARM_MESSAGE, VIOLENCE: VIOLENCE_MESSAGE, POISONING: POISONING_MESSAGE}
-#: One line under a topic's answer when a message mentions a danger that is not happening now.
-SAFETY_LINES = {
-    MEDICAL: ("⚠️ ถ้าตอนนี้มีอาการรุนแรง เช่น เจ็บแน่นหน้าอก หายใจไม่ออก หมดสติ ชัก ปากเบี้ยว "
-              "หรือเลือดออกมาก โทร 1669 ทันทีค่ะ / If this is happening now, call 1669."),
-    SELF_HARM: ("💛 ถ้าตอนนี้มีความคิดทำร้ายตัวเอง โทร 1323 ได้ตลอด 24 ชั่วโมง ถ้ากำลังจะทำ โทร 1669 ค่ะ "
-                "/ If you are thinking of harming yourself, call 1323; if you are about to, 1669."),
-    VIOLENCE: ("🚓 ถ้ากำลังถูกทำร้ายหรือถูกขู่ตอนนี้ โทร 191 หรือ 1300 ค่ะ "
-               "/ If someone is hurting or threatening you now, call 191 or 1300."),
-    POISONING: ("☠️ ถ้าตอนนี้กินหรือสัมผัสสารพิษ โทร 1367 หรือ 1669 ทันทีค่ะ "
-                "/ If someone has just been poisoned, call 1367 or 1669 now."),
-}
+from bot.emergency.kinds import MEDICAL, POISONING, SELF_HARM, VIOLENCE
+from bot.text import skeleton
 
 
 @dataclass(frozen=True)
@@ -93,22 +24,6 @@ class Family:
     spaced: re.Pattern | None  # on the spaced message: English and Thai-English mixes
     bare: re.Pattern           # the Thai patterns without tone marks and upper/lower vowels
     toneless: re.Pattern       # the Thai patterns without tone marks
-
-
-@dataclass(frozen=True)
-class Emergency:
-    """A danger a message describes: its family, kind and numbers; ``now`` False when the message
-    places it in the past, a hypothesis, fiction, a pet... (``why`` says which)."""
-
-    family: str
-    kind: str
-    hotlines: tuple[str, ...]
-    now: bool = True
-    why: str = ""
-
-    @property
-    def self_harm(self) -> bool:
-        return self.kind == SELF_HARM
 
 
 # Patterns with wildcards get no skeleton: without its marks "อุ" (a rice wine) is "อ", and
@@ -123,7 +38,6 @@ def _family(family_id: str, kind: str, thai: list[str], english: list[str]) -> F
                   re.compile("|".join(skeleton(p) for p in tight)), re.compile("|".join(skeleton(p, False) for p in thai)))
 
 
-_WHO = r"(?:my|his|her|their|our|the|a)"
 _SEIZURE_NOT = r"(?!จะ|ชวน|ช้า|จูง|นำ|ใย|ว่าว|โครก|เย่อ|ธง|สีหน้า|หน้า|แม่น้ำ|รอก|ไม่แน่ใจ|เริ่ม|ภาพ|ดาบ)"
 _KID = r"(?:ลูก|น้อง|หลาน|เด็ก|ทารก|เบบี้|บักหำ|อีหล้า|baby|infant|toddler|\d+เดือน|\d+ขวบ)"
 
@@ -338,199 +252,3 @@ FAMILIES: tuple[Family, ...] = (
         r"life threatening", r"help me please", r"please help",
     ]),
 )
-
-
-# -- is it happening now? --------------------------------------------------------------------------
-# Each reason is looked for in the compact Thai message and in the spaced one. A reason that must
-# come *before* the danger it changes ("ถ้า ... ชัก": "if ... a seizure") is in _BEFORE; one that
-# may stand anywhere (the past, a pet, a drama, a booking) in _ANYWHERE.
-def _either(thai: list[str], english: list[str]) -> tuple[re.Pattern, re.Pattern]:
-    return re.compile("|".join(thai)), re.compile(r"\b(?:" + "|".join(english) + r")")
-
-
-_BEFORE = {
-    "negated": _either(
-        [r"(?:ไม่|ไม่ได้|ไม่มีอาการ|ไม่มี|ไม่ได้มีอาการ|ไม่เคย|ไม่ได้เป็น)$"],
-        [r"(?:no|not|without|never had|denies|dont have|doesnt have|didnt have) (?:any )?$"]),
-    "hypothetical": _either(
-        [r"ถ้า", r"หาก(?!ว่าง)", r"สมมติ", r"สมมุติ", r"กรณี", r"เผื่อ", r"วิธี(?:ปฐมพยาบาล|ช่วย|สังเกต|ดูแล|ป้องกัน|รับมือ)",
-         r"(?:อาการ|สัญญาณ)(?:เตือน|บ่งบอก)", r"อยาก(?:รู้|ทราบ)(?:ว่า)?", r"ป้องกัน(?:ไม่ให้)?", r"ความรู้เรื่อง", r"ปฐมพยาบาล", r"ระวัง", r"ควรทำ(?:ยังไง|อย่างไร)เมื่อ",
-         r"ทำ(?:ยังไง|อย่างไร)(?:ดี)?เมื่อ", r"รู้ได้(?:ยังไง|อย่างไร)ว่า", r"สังเกต(?:ยังไง|อย่างไร)ว่า"],
-        [r"if\b", r"what (?:should|do|to) (?:i |we |you )?do (?:if|when)", r"in case", r"how (?:do|can|to) (?:i |you |we )?(?:tell|know|recogni[sz]e|spot|treat|help|prevent)",
-         r"warning signs?", r"signs? of", r"symptoms of", r"first aid", r"suppose", r"what happens (?:if|when)", r"prevent"]),
-}
-_ANYWHERE = {
-    "past": _either(
-        [r"เมื่อ(?:\d+)?(?:เดือน|ปี|อาทิตย์|สัปดาห์|ปีใหม่|สงกรานต์)(?:ที่แล้ว|ก่อน)", r"(?:เดือน|ปี|อาทิตย์|สัปดาห์)(?:ที่แล้ว|ก่อน)",
-         r"\d+(?:เดือน|ปี|อาทิตย์|สัปดาห์|วัน)(?:ที่แล้ว|ก่อน|มาแล้ว)", r"(?:สอง|สาม|สี่|ห้า|หลาย)(?:เดือน|ปี|อาทิตย์|สัปดาห์)(?:ที่แล้ว|ก่อน)",
-         r"ตอนเด็ก", r"สมัยก่อน", r"(?<!ไม่)เคย", r"ปีก่อน", r"ปีกลาย", r"(?:สอง|สาม|สี่|ห้า|หลาย)วัน(?:ที่แล้ว|ก่อน)"],
-        [r"last (?:month|year|week|winter|summer)", r"(?:\d+|a|one|two|three|few|several|some) (?:months?|years?|weeks?|days) ago", r"used to",
-         r"in (?:january|february|march|april|may|june|july|august|september|october|november|december|(?:19|20)\d\d)",
-         r"at (?:the age of )?\d\d\b(?! ?(?:weeks?|wks?|months?|days?|min\w*|hours?|hrs?|am|pm|kg|bpm|degrees|c\b))",
-         r"when (?:i|he|she) was (?:a )?(?:kid|child|young)", r"years? back", r"in the past"]),
-    "denied": _either(
-        [r"ไม่(?:ใช่|ได้)?(?:เหตุ|เรื่อง|กรณี)?(?:ฉุกเฉิน|ด่วน)", r"ถามเฉยๆ", r"(?:แค่|เพียง)(?:อยาก)?(?:ถาม|สอบถาม)", r"ไม่ได้เป็นอะไรมาก", r"ไม่ได้รีบ"],
-        [r"(?:not|isnt|is not) (?:an? )?(?:emergency|urgent)", r"no emergency", r"non ?urgent", r"nothing urgent", r"just (?:asking|curious)",
-         r"(?:for|as) (?:future )?reference"]),
-    "rumour": _either(
-        [r"จริง(?:ไหม|มั้ย|หรือ(?:เปล่า)?|ม่าย)", r"แท้บ่", r"แต๊ก่อ", r"ได้ยิน(?:มา)?(?:ว่า|เพิ่นว่า|เขาว่า)", r"ฝันว่า", r"(?:ส่ง|แชร์)ไลน์มา(?:บอก)?ว่า", r"หัวใจจะวายเลย",
-         r"555", r"ฮ่าๆ", r"(?:แทบ|เกือบ)(?:จะ)?(?:หัวใจ|เป็นลม|ตาย|ช็อก)", r"จน(?:จะ|แทบ)"],
-        [r"is (?:it|this|that|cough cpr) (?:real|true)", r"chain messages?", r"i heard (?:that )?", r"dreamt|dreamed", r"lol", r"haha", r"almost gave me"]),
-    "fiction": _either(
-        [r"ละคร", r"(?:ดู|เห็น|เบิ่ง|อ่าน|ใน|ตาม|ออก)ข่าว", r"ข่าว(?:ว่า|เมื่อ|ที่|คน)", r"ดู\w{0,20}(?:anatomy|series)", r"ซีรี(?:ส์|ย์|่ส์)", r"(?:ดู|ใน)หนัง", r"ภาพยนตร์", r"นิยาย", r"การ์ตูน", r"เรียงความ", r"รายงาน(?:ส่ง|เรื่อง|วิชา)",
-         r"ทำรายงาน", r"การบ้าน", r"โครงงาน", r"ครูให้", r"อาจารย์ให้", r"(?:ดู|ใน|อ่าน)ข่าว", r"ข่าวว่า", r"ซ้อม(?:แผน|ดับเพลิง|อพยพ)",
-         r"อบรม", r"เรียน(?:เรื่อง|วิชา)", r"ข้อสอบ", r"ทดสอบระบบ"],
-        [r"drama", r"series", r"movie", r"film", r"novel", r"cartoon", r"essay", r"homework", r"assignment", r"report (?:on|about)", r"school project",
-         r"news", r"(?:on|in) (?:tv|youtube|tiktok)", r"anatomy", r"training", r"drill", r"exam", r"quiz", r"lesson", r"class on"]),
-    "pet": _either(
-        [r"(?:แมว|หมา|สุนัข|น้องหมา|น้องแมว|ไก่|วัว|ควาย|ปลา|นก|กระต่าย|ม้า)(?:ที่บ้าน|ของ\S{0,6}|ตัว\S{0,4}|ผม|ฉัน|หนู|เรา|ข่อย|กู)?(?:โดน|ถูก|กิน|ชัก|หายใจ|เป็นลม|หมดสติ|ไม่กิน|เลือด)",
-         r"สัตวแพทย์", r"หมอ(?:หมา|แมว|สัตว์)", r"กัด(?:หมา|แมว|วัว|ควาย|ไก่)", r"รักษา(?:หมา|แมว|สัตว์)", r"โรงพยาบาลสัตว์", r"คลินิกสัตว์"],
-        [r"(?:my|our|the) (?:cat|dog|puppy|kitten|pet|bird|rabbit|cow|buffalo) (?:was|got|is|has|ate|been|just)", r"\bvet\b", r"veterinar"]),
-    "booking": _either(
-        [r"จอง(?:รถ)?(?:พยาบาล|ฉุกเฉิน)", r"รถพยาบาล.{0,20}(?:งานวิ่ง|วิ่ง|มาราธอน|กีฬา|จอง|เช่า|สแตนด์บาย)",
-         r"(?:งานวิ่ง|มาราธอน|งานกีฬา|งานบวช|งานวัด|คอนเสิร์ต|กีฬาสี|บุญบั้งไฟ|งานปอย|แข่งเรือ).{0,30}รถพยาบาล", r"ค่ารถพยาบาล", r"รถพยาบาลค่าใช้จ่าย",
-         r"รถพยาบาล.{0,20}(?:ประจำจุด|เฝ้า|สแตน|ตามนัด|ไปตรวจ)"],
-        [r"book(?:ing)? (?:an |the )?ambulance", r"ambulance (?:for|at|to cover) (?:a |the |our )?(?:event|marathon|run|race|concert|festival|match|transfer)",
-         r"(?:hire|rent) (?:an )?ambulance", r"ambulance (?:fee|cost|price)", r"standby"]),
-    "road": _either(
-        [r"(?:รถติด|ถนนปิด|ปิดถนน|ทางปิด|ปิดทาง|ทางเลี่ยง|เลี่ยงไป|ทางเข้า.{0,10}(?:ปิด|ติด)|จราจร|ไปทางไหนดี|อ้อม|ขวางทาง|ที่จอดรถ|ไปไม่ทันนัด)"],
-        [r"traffic", r"road (?:is )?(?:closed|blocked)", r"blocking the road", r"detour", r"other way in"]),
-    "results": _either(
-        [r"(?<!แ)ผล(?:ตรวจ)?(?:เลือด|แล็บ|แลบ|เอกซเรย์|เอ็กซเรย์|ตรวจ)", r"(?:ตรวจ|เจาะ)เลือด.{0,12}(?:ออก|ได้)(?:ยัง|แล้ว|วันไหน|เมื่อไร|กี่วัน)",
-         r"(?:กรุ๊ป|หมู่)เลือด", r"บริจาคเลือด", r"ความดันเลือด", r"ไขมันในเลือด", r"น้ำตาลในเลือด(?!ต่ำ)"],
-        [r"(?:blood|lab|test|x ?ray) results?", r"blood (?:type|group|donation|test)", r"donate blood"]),
-    "done": _either(
-        [r"(?<!อยาก)(?:หาย|ดีขึ้น|ปลอดภัย|ออกจากโรงพยาบาล|กลับบ้าน|ผ่าตัด|ผ่าไป|ล้างแผล|ออกมา|ดี|หยุด)แล้ว", r"หมอ(?:บอก|ว่า|ตรวจ|ให้กลับ)(?:ว่า|แล้ว)?", r"ตรวจแล้ว", r"(?:รักษา|นอนโรงพยาบาล)(?:อยู่)?(?:มา)?แล้ว",
-         r"ติดตามผล", r"นัด(?:ติดตาม|ตรวจ|หมอ)", r"กายภาพ", r"ใบรับรองแพทย์", r"ใบเคลม", r"เคลมประกัน", r"ขอประวัติ", r"เวชระเบียน",
-         r"(?:ฉีด)?(?:วัคซีน|ยา(?:หมาบ้า|พิษสุนัขบ้า|บาดทะยัก)).{0,12}(?:แล้ว|เข็ม|ก่อน)", r"หลัง.{0,6}(?:ออกจาก|กลับจาก)", r"เข็ม(?:ที่)?(?:สอง|สาม|สี่|ห้า|\d)", r"ย้าย(?:มา)?(?:อยู่)?(?:หอผู้ป่วย|วอร์ด|ward|ห้อง)",
-         r"ปกติดี", r"ไม่เป็นอะไร(?:แล้ว|มาก)?", r"อาการดี", r"ยาคุมได้", r"ประจำปี", r"ตรวจ(?:สุขภาพ|หัวใจ|เช็ค)", r"แพ็?คเกจ|แพ็กเกจ",
-         r"ร้องเรียน", r"เยี่ยม(?:ได้)?(?:กี่|ไหม|ได้)", r"ออกตรวจ", r"รับยา(?:แทน)?", r"หลังฉีด", r"ไปเยี่ยม", r"ต่อยา"],
-        [r"(?:is|was|am) (?:fine|ok|okay|better|recovered|stable) now", r"(?:got )?better", r"recovered", r"discharged", r"the doctor (?:said|says|told)",
-         r"follow ?up", r"physio", r"certificate", r"insurance claim", r"medical records", r"stable", r"healed", r"check ?up", r"package",
-         r"routine", r"records?", r"visa", r"vaccin", r"rabies shots?", r"admit"]),
-}
-#: Reasons that change only some families: the ER as a place or a number to keep is no emergency
-#: by itself ("ห้องฉุกเฉินเปิด 24 ชม.ไหม"), and an injury told as slight is a first-aid question.
-_INJURIES = ("fall_head_injury", "burn", "bleeding", "bite_sting", "accident")
-_FAMILY_REASONS = {
-    "general": {"place": _either(
-        [r"(?:ห้อง|แผนก|ตึก|หมอ|ที่จอดรถ|ผู้ป่วย|พยาบาล|ศูนย์|เบอร์|แพทย์|นักศึกษา|งาน|ระบบ|จุด|ทาง)(?:ห้อง)?(?:เหตุ)?ฉุกเฉิน",
-         r"เบอร์(?:โทร)?(?:ของ)?(?:รถพยาบาล|1669)", r"(?:จด|เก็บ|เซฟ|save)(?:ไว้|เก็บ)", r"เผื่อ(?:ไว้)?ใช้", r"ดูงาน"],
-        [r"emergency (?:room|department|dept|ward|medicine|doctor|nurse|parking|number|contact|unit|services?)", r"\ber\b",
-         r"observe", r"student"])},
-    **{family: {"slight": _either(
-        [r"นิดหน่อย", r"นิดเดียว", r"หน้อยเดียว", r"เล็กน้อย", r"หยุด(?:แล้ว|ละ)", r"ถลอก", r"ไม่พอง", r"ไม่ลึก", r"ยังเดินได้", r"เคล็ด", r"ไม่มีเลือด"],
-        [r"a bit", r"small", r"minor", r"slight", r"tiny", r"little", r"has stopped", r"stopped bleeding", r"no bleeding"])}
-       for family in _INJURIES},
-}
-_WHERE = re.compile(r"อยู่(?:ไหน|ตรงไหน|ที่ไหน)|ตรงไหน|ทางเข้า|ไปทางไหน|\bwhere\b|\bentrance\b|\bhow do i get\b")
-#: Words that keep a danger present, whatever else the message says.
-_NOW_THAI = re.compile(r"(?<!ถ้า)ตอนนี้(?:เลย|ก็)?(?:กำลัง|ยัง|เจ็บ|ปวด|หายใจ|แน่น|ชัก|เลือด|ซึม|อาเจียน|อ้วก|มีอาการ|เริ่ม|หมดสติ|ตา|ปาก|หน้า"
-                       r"|ไม่(?:หายใจ|รู้สึกตัว|ตื่น|ขยับ|ตอบ))|ตอนนี้.{1,8}(?:หมดสติ|ไม่หายใจ|ชัก|เลือด|หายใจไม่|ไม่รู้สึกตัว|เจ็บ|ปวด)"
-                       r"|กำลัง(?!จะไป|หา|ใจ)|(?<!ทำไม)เดี๋ยวนี้|อยู่เลย|ยังไม่หยุด"
-                       r"|ยัง(?:ไม่)?(?:หายใจ|ชัก|เจ็บ|ปวด|เลือด|หมดสติ|ไม่ฟื้น)|ช่วยด้วย")
-_NOW_ENGLISH = re.compile(r"\b(?:right now|just now|(?:and|but) now|now (?:he|she|it|they|i)(?: is|s| has|re| am| cant)|currently|at the moment|is happening|still (?:bleeding|not|having|unconscious|fitting)|please help|help me|hurry)\b")
-#: Words that make even a hypothesis present ("ถ้าไม่รีบมา ช่วยด้วย แม่ไม่หายใจ").
-_URGENT = re.compile(r"ช่วยด้วย|กำลัง(?!จะไป|หา|ใจ)|เดี๋ยวนี้|(?<!ถ้า)ตอนนี้(?:เลย)?(?:มี|เป็น|กำลัง|หายใจ|ไม่)|\bright now\b|\bplease help\b|\bhelp me\b")
-#: Not-now reasons that a present word overrides ("last year a stroke, now his mouth droops again");
-#: a hypothesis, a pet or a denial ("ไม่ฉุกเฉิน") stays not-now.
-_PRESENT_OVERRIDES = {"past", "done", "road", "fiction", "results", "booking", "slight", "place"}
-
-
-def _not_now(family: str, compact: str, spaced: str, where: tuple[str, int], skipped: str) -> str:
-    """Why the danger found at ``where`` (which text, index) is not happening now, or "".
-    ``skipped``: the marks the message leaves out (``bot.text.skipped_marks``); the reasons'
-    words are then looked for without them too ("ถา" for ถ้า)."""
-    text_name, at = where
-    text = spaced if text_name == "spaced" else compact
-    before, after = text[:at], text[at:]
-    thai_before, thai_all = before.replace(" ", ""), compact
-    if skipped:
-        thai_before, thai_all = _strip(thai_before, skipped), _strip(compact, skipped)
-    for reason, (thai, english) in _BEFORE.items():
-        if reason == "negated":
-            if not after.startswith(("ไม่", "ไม", "not", "no ")) and (
-                    _search(thai, thai_before[-12:], skipped) or english.search(before[-14:])):
-                return reason
-        elif _search(thai, thai_before, skipped) or english.search(before if text_name == "spaced" else ""):
-            return reason
-    for reason, (thai, english) in [*_ANYWHERE.items(), *_FAMILY_REASONS.get(family, {}).items()]:
-        if reason == "place" and _WHERE.search(f"{compact} {spaced}"):
-            continue  # the way to the ER may be asked on the way there
-        if _search(thai, thai_all, skipped) or english.search(spaced):
-            return reason
-    return ""
-
-
-def _strip(text: str, skipped: str) -> str:
-    return skeleton(text, vowels=skipped == "vowels")
-
-
-_STRIPPED: dict[tuple[re.Pattern, str], re.Pattern] = {}
-
-
-def _search(pattern: re.Pattern, text: str, skipped: str) -> bool:
-    """``pattern`` in ``text``; for a message that skips marks, the pattern without them."""
-    if skipped:
-        key = (pattern, skipped)
-        if key not in _STRIPPED:
-            _STRIPPED[key] = re.compile(_strip(pattern.pattern, skipped))
-        pattern = _STRIPPED[key]
-    return bool(pattern.search(text))
-
-
-def _present(compact: str, spaced: str) -> bool:
-    return bool(_NOW_THAI.search(compact) or _NOW_ENGLISH.search(spaced))
-
-
-def _find(family: Family, compact: str, spaced: str, stripped: str | None, skipped: str) -> tuple[str, int] | None:
-    if stripped is None:
-        if found := family.thai.search(compact):
-            return "thai", found.start()
-        if family.spaced is not None and (found := family.spaced.search(spaced)):
-            return "spaced", found.start()
-        return None
-    # Without its marks a match counts only when it keeps enough letters to mean something
-    # ("ชัก" without its vowel is "ชก", to punch; "ล้ม" is "ลม", wind, and in "เคลม").
-    for found in (family.toneless if skipped == "tones" else family.bare).finditer(stripped):
-        if len(found.group()) >= BARE_MIN or not found.group():  # or a co-occurrence (look-aheads only)
-            return "thai", found.start()
-    return None
-
-
-def assess(text: str) -> Emergency | None:
-    """The danger the message describes (self-harm first), now or not; None when it describes none."""
-    spaced = normalize(text or "")[:MAX_CHARS]
-    if not spaced:
-        return None
-    compact = spaced.replace(" ", "")
-    mentioned, skipped = None, skipped_marks(compact)
-    # The reasons' words are looked for without marks only when the message has none at all: a
-    # reason read into a stripped word ("ม้า", a horse, is "มา") must not hide an emergency.
-    unmarked = skipped if skipped == "vowels" or not any(c in "\u0e48\u0e49\u0e4a\u0e4b" for c in compact) else ""
-    # A second look without the marks the message skips, when it named nothing as typed.
-    for stripped in [None, *([_strip(compact, skipped)] if skipped else [])]:
-        for family in FAMILIES:
-            where = _find(family, compact, spaced, stripped, skipped)
-            if where is None:
-                continue
-            if stripped is not None:  # positions in the stripped text: compare with it
-                why = _not_now(family.id, stripped, stripped, where, unmarked)
-            else:
-                why = _not_now(family.id, compact, spaced, where, unmarked)
-            if why and (why in _PRESENT_OVERRIDES and _present(compact, spaced)
-                        or why == "hypothetical" and _URGENT.search(compact + " " + spaced)):
-                why = ""
-            found = Emergency(family.id, family.kind, KINDS[family.kind], now=not why, why=why)
-            if found.now:
-                return found
-            mentioned = mentioned or found
-        if mentioned is not None:
-            return mentioned
-    return None
-
-
-def detect(text: str) -> Emergency | None:
-    """The emergency happening now that the message describes, or None (see ``assess``)."""
-    found = assess(text)
-    return found if found is not None and found.now else None
