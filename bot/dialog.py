@@ -230,7 +230,7 @@ def _triage(central: str, text: str) -> Emergency | None:
     """The triage of the message read as central Thai; the message as typed only when that found
     nothing, so a mistake in the lexicon can never hide an emergency, while a reason it reads
     ("pee tee laew": last year) still counts."""
-    found = assess(central)
+    found = assess(central, typed=text)
     return found if found is not None or central == normalize(text or "") else assess(text)
 
 

@@ -81,16 +81,19 @@ def _find(family: Family, compact: str, spaced: str, stripped: str | None, skipp
     return None
 
 
-def assess(text: str) -> Emergency | None:
-    """The danger the message describes (self-harm first), now or not; None when it describes none."""
+def assess(text: str, typed: str | None = None) -> Emergency | None:
+    """The danger the message describes (self-harm first), now or not; None when it describes none.
+    ``typed``: the message as the patient typed it, when ``text`` is a reading of it (the marks the
+    patient skipped are told by what they typed, not by a reading that restored some)."""
     spaced = normalize(text or "")[:MAX_CHARS]
     if not spaced:
         return None
     compact = spaced.replace(" ", "")
-    mentioned, skipped = None, skipped_marks(compact)
+    marks_of = compact if typed is None else normalize(typed)[:MAX_CHARS].replace(" ", "")
+    mentioned, skipped = None, skipped_marks(marks_of)
     # The reasons' words are looked for without marks only when the message has none at all: a
     # reason read into a stripped word ("ม้า", a horse, is "มา") must not hide an emergency.
-    unmarked = skipped if skipped == "vowels" or not any(c in "\u0e48\u0e49\u0e4a\u0e4b" for c in compact) else ""
+    unmarked = skipped if skipped == "vowels" or not any(c in "\u0e48\u0e49\u0e4a\u0e4b" for c in marks_of) else ""
     # A second look without the marks the message skips, when it named nothing as typed.
     for stripped in [None, *([strip_marks(compact, skipped)] if skipped else [])]:
         for family in FAMILIES:

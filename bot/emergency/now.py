@@ -38,7 +38,7 @@ _ANYWHERE = {
     "past": _either(
         [r"เมื่อ(?:\d+)?(?:เดือน|ปี|อาทิตย์|สัปดาห์|ปีใหม่|สงกรานต์)(?:ที่แล้ว|ก่อน)", r"(?:เดือน|ปี|อาทิตย์|สัปดาห์)(?:ที่แล้ว|ก่อน)",
          r"\d+(?:เดือน|ปี|อาทิตย์|สัปดาห์|วัน)(?:ที่แล้ว|ก่อน|มาแล้ว)", r"(?:สอง|สาม|สี่|ห้า|หลาย)(?:เดือน|ปี|อาทิตย์|สัปดาห์)(?:ที่แล้ว|ก่อน)",
-         r"ตอนเด็ก", r"สมัยก่อน", r"(?<!ไม่)เคย", r"ปีก่อน", r"ปีกลาย", r"(?:สอง|สาม|สี่|ห้า|หลาย)วัน(?:ที่แล้ว|ก่อน)"],
+         r"ตอนเด็ก", r"สมัยก่อน", r"(?<!ไม่)(?<!ที่)เคย", r"ปีก่อน", r"ปีกลาย", r"(?:สอง|สาม|สี่|ห้า|หลาย)วัน(?:ที่แล้ว|ก่อน)"],
         [r"last (?:month|year|week|winter|summer)", r"(?:\d+|a|one|two|three|few|several|some) (?:months?|years?|weeks?|days) ago", r"used to",
          r"in (?:january|february|march|april|may|june|july|august|september|october|november|december|(?:19|20)\d\d)",
          r"at (?:the age of )?\d\d\b(?! ?(?:weeks?|wks?|months?|days?|min\w*|hours?|hrs?|am|pm|kg|bpm|degrees|c\b))",
@@ -48,7 +48,7 @@ _ANYWHERE = {
         [r"(?:not|isnt|is not) (?:an? )?(?:emergency|urgent)", r"no emergency", r"non ?urgent", r"nothing urgent", r"just (?:asking|curious)",
          r"(?:for|as) (?:future )?reference"]),
     "rumour": _either(
-        [r"จริง(?:ไหม|มั้ย|หรือ(?:เปล่า)?|ม่าย)", r"แท้บ่", r"แต๊ก่อ", r"ได้ยิน(?:มา)?(?:ว่า|เพิ่นว่า|เขาว่า)", r"ฝันว่า", r"(?:ส่ง|แชร์)ไลน์มา(?:บอก)?ว่า", r"หัวใจจะวายเลย",
+        [r"อาการ.{0,15}มีอะไรบ้าง", r"(?:พรุ่งนี้|จะ|ไป)สอบ(?!ถาม)", r"จริง(?:ไหม|มั้ย|หรือ(?:เปล่า)?|ม่าย)", r"แท้บ่", r"แต๊ก่อ", r"ได้ยิน(?:มา)?(?:ว่า|เพิ่นว่า|เขาว่า)", r"ฝันว่า", r"(?:ส่ง|แชร์)ไลน์มา(?:บอก)?ว่า", r"หัวใจจะวายเลย",
          r"555", r"ฮ่าๆ", r"(?:แทบ|เกือบ)(?:จะ)?(?:หัวใจ|เป็นลม|ตาย|ช็อก)", r"จน(?:จะ|แทบ)"],
         [r"is (?:it|this|that|cough cpr) (?:real|true)", r"chain messages?", r"i heard (?:that )?", r"dreamt|dreamed", r"lol", r"haha", r"almost gave me"]),
     "fiction": _either(
@@ -63,7 +63,7 @@ _ANYWHERE = {
         [r"(?:my|our|the) (?:cat|dog|puppy|kitten|pet|bird|rabbit|cow|buffalo) (?:was|got|is|has|ate|been|just)", r"\bvet\b", r"veterinar"]),
     "booking": _either(
         [r"จอง(?:รถ)?(?:พยาบาล|ฉุกเฉิน)", r"รถพยาบาล.{0,20}(?:งานวิ่ง|วิ่ง|มาราธอน|กีฬา|จอง|เช่า|สแตนด์บาย)",
-         r"(?:งานวิ่ง|มาราธอน|งานกีฬา|งานบวช|งานวัด|คอนเสิร์ต|กีฬาสี|บุญบั้งไฟ|งานปอย|แข่งเรือ).{0,30}รถพยาบาล", r"ค่ารถพยาบาล", r"รถพยาบาลค่าใช้จ่าย",
+         r"รถพยาบาล.{0,30}(?:ค่าใช้จ่าย|เท่าไหร่|กี่บาท|ราคา)", r"(?:งานวิ่ง|มาราธอน|งานกีฬา|งานบวช|งานวัด|คอนเสิร์ต|กีฬาสี|บุญบั้งไฟ|งานปอย|แข่งเรือ).{0,30}รถพยาบาล", r"ค่ารถพยาบาล", r"รถพยาบาลค่าใช้จ่าย",
          r"รถพยาบาล.{0,20}(?:ประจำจุด|เฝ้า|สแตน|ตามนัด|ไปตรวจ)"],
         [r"book(?:ing)? (?:an |the )?ambulance", r"ambulance (?:for|at|to cover) (?:a |the |our )?(?:event|marathon|run|race|concert|festival|match|transfer)",
          r"(?:hire|rent) (?:an )?ambulance", r"ambulance (?:fee|cost|price)", r"standby"]),
@@ -101,9 +101,9 @@ _FAMILY_REASONS = {
 _WHERE = re.compile(r"อยู่(?:ไหน|ตรงไหน|ที่ไหน)|ตรงไหน|ทางเข้า|ไปทางไหน|\bwhere\b|\bentrance\b|\bhow do i get\b")
 #: Words that keep a danger present, whatever else the message says.
 _NOW_THAI = re.compile(r"(?<!ถ้า)ตอนนี้(?:เลย|ก็)?(?:กำลัง|ยัง|เจ็บ|ปวด|หายใจ|แน่น|ชัก|เลือด|ซึม|อาเจียน|อ้วก|มีอาการ|เริ่ม|หมดสติ|ตา|ปาก|หน้า"
-                       r"|ไม่(?:หายใจ|รู้สึกตัว|ตื่น|ขยับ|ตอบ))|ตอนนี้.{1,8}(?:หมดสติ|ไม่หายใจ|ชัก|เลือด|หายใจไม่|ไม่รู้สึกตัว|เจ็บ|ปวด)"
+                       r"|ไม่(?:หายใจ|รู้สึกตัว|ตื่น|ขยับ|ตอบ))|ตอนนี้.{1,8}(?:หมดสติ|ไม่หายใจ|(?<!กัน)ชัก|เลือด|หายใจไม่|ไม่รู้สึกตัว|เจ็บ|ปวด)"
                        r"|กำลัง(?!จะไป|หา|ใจ)|(?<!ทำไม)เดี๋ยวนี้|อยู่เลย|ยังไม่หยุด"
-                       r"|ยัง(?:ไม่)?(?:หายใจ|ชัก|เจ็บ|ปวด|เลือด|หมดสติ|ไม่ฟื้น)|ช่วยด้วย")
+                       r"|ยัง(?:ไม่)?(?:หายใจ|ชัก|เลือด|หมดสติ|ไม่ฟื้น)|ช่วยด้วย")
 _NOW_ENGLISH = re.compile(r"\b(?:right now|just now|(?:and|but) now|now (?:he|she|it|they|i)(?: is|s| has|re| am| cant)|currently|at the moment|is happening|still (?:bleeding|not|having|unconscious|fitting)|please help|help me|hurry)\b")
 #: Words that make even a hypothesis present ("ถ้าไม่รีบมา ช่วยด้วย แม่ไม่หายใจ").
 _URGENT = re.compile(r"ช่วยด้วย|กำลัง(?!จะไป|หา|ใจ)|เดี๋ยวนี้|(?<!ถ้า)ตอนนี้(?:เลย)?(?:มี|เป็น|กำลัง|หายใจ|ไม่)|\bright now\b|\bplease help\b|\bhelp me\b")
