@@ -11,6 +11,7 @@ from bot.knowledge import DEFAULT_FILE, KnowledgeBase
 HELDOUT = DEFAULT_FILE.parent / "eval" / "heldout.yaml"
 FRESH = DEFAULT_FILE.parent / "eval" / "fresh.yaml"
 BLIND = DEFAULT_FILE.parent / "eval" / "blind.yaml"
+BLIND2 = DEFAULT_FILE.parent / "eval" / "blind2.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def test_the_heldout_set_is_not_copied_into_the_knowledge_base():
     assert copied <= SET_PHRASES
 
 
-@pytest.mark.parametrize("path", [HELDOUT, FRESH, BLIND], ids=["heldout", "fresh", "blind"])
+@pytest.mark.parametrize("path", [HELDOUT, FRESH, BLIND, BLIND2], ids=["heldout", "fresh", "blind", "blind2"])
 def test_every_emergency_is_caught_and_accuracy_is_at_least_95_percent(dialog, path):
     report = evaluate(load_examples(path), lambda text: dialog.on_text(text).intent)
     misses = "\n".join(f"{e.topic} -> {got}: {e.text}" for e, got in report.misses)
