@@ -5,6 +5,22 @@ worker exits, its live-gauge files go; its counters stay in the directory, so to
 drop while the deployment runs (``./dev serve`` empties the directory before it starts).
 """
 
+import os
+
+
+def on_starting(server):
+    """Check the settings before anything is bound, with the address gunicorn is about to bind.
+
+    The sandbox must not listen beyond loopback without its token, and only gunicorn knows where it
+    listens (``--bind``, the Procfile's ``${WEB_HOST:-0.0.0.0}``): that address becomes ``WEB_HOST``
+    for the check and for the workers forked later. A problem stops the start with gunicorn's one
+    ``Error: …`` (``SettingsError`` is a ``RuntimeError``), every problem listed, no traceback.
+    """
+    from bot.settings import bind_host, load_settings
+
+    os.environ["WEB_HOST"] = bind_host(server.cfg.bind)
+    load_settings()
+
 
 def child_exit(server, worker):
     from integrations.metrics import mark_process_dead

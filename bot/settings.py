@@ -11,7 +11,7 @@ feature still lacks, and the features refuse to run without it.
 
 from __future__ import annotations
 
-import logging
+import ipaddress
 import re
 from typing import Literal
 
@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     max_webhook_bytes: int = Field(1_000_000, ge=1_000, description="Largest webhook body accepted")
     sandbox: bool = Field(False, description="Simulate every provider on this server (handlers/sandbox); never in production")
     sandbox_url: str = Field("http://127.0.0.1:8000", description="This server as its own processes reach it, in sandbox mode")
+    sandbox_public_token: SecretStr | None = Field(
+        None, description="Lets the sandbox listen beyond loopback: its page then needs this token (at least 32 "
+                          "characters), given once as ?token=; unset = loopback only")
+    web_host: str | None = Field(
+        None, description="The address the web process listens on: the Procfile binds ${WEB_HOST:-0.0.0.0}, and "
+                          "gunicorn.conf.py sets it to what gunicorn really binds; unset elsewhere (a server of "
+                          "its own: tests, flask run) = loopback")
     metrics_token: SecretStr | None = Field(None, description="Bearer token for GET /metrics; unset = 404")
 
     # --- LINE -----------------------------------------------------------
@@ -184,6 +191,12 @@ class Settings(BaseSettings):
         return [] if value is None else value.get_secret_value().split(",")
 
     @model_validator(mode="after")
+    def _sandbox_only_simulates(self) -> Settings:
+        if problems := sandbox_problems(self):
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _otp_secret_needed(self) -> "Settings":
         # Every HMAC in Redis is keyed with OTP_SECRET: derived from another secret, rotating that
         # one would silently re-key (and so forget) every budget and name.
@@ -207,7 +220,7 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @field_validator("sepsms_origin", "thaibulksms_sender", "oho_platform_id", "oho_chat_platform_id",
-                     "thaibulksms_force", mode="before")
+                     "thaibulksms_force", "web_host", mode="before")
     @classmethod
     def _empty_is_unset(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
@@ -345,17 +358,23 @@ def _is_set(value) -> bool:
 def load_settings(**overrides) -> Settings:
     """Read and check the settings; raise ``SettingsError`` listing every problem.
 
-    With ``SANDBOX`` on, every provider whose credentials are unset is pointed at the
-    simulators this server runs under ``/sandbox/...`` (``sandbox_fill``). Real LINE
-    credentials switch the sandbox off: a configured channel is never simulated.
+    With ``SANDBOX`` on, every provider is pointed at the simulators this server runs
+    under ``/sandbox/...`` with made-up credentials (``sandbox_fill``); a real credential,
+    a provider URL or a public address stops the start instead (``sandbox_problems``).
     """
     settings = _checked(overrides)
     if not settings.sandbox:
         return settings
-    if not settings.missing_for("line"):
-        logging.getLogger("bot").warning("SANDBOX is ignored: LINE credentials are set, so nothing is simulated")
-        return _checked({**overrides, "sandbox": False})
     return _checked({**overrides, **sandbox_fill(settings)})
+
+
+def settings_or_exit(**overrides) -> Settings:
+    """``load_settings`` for a process's entry point: a problem ends the process with the one
+    message on stderr (exit status 1), never with a traceback."""
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _checked(values: dict) -> Settings:
@@ -392,39 +411,83 @@ SANDBOX_CREDENTIALS = {
 }
 
 
-def sandbox_fill(settings: Settings) -> dict:
-    """The settings that point each provider left unconfigured at its simulator on SANDBOX_URL.
+#: The provider URLs and where each points in the sandbox (below SANDBOX_URL).
+SANDBOX_URLS = {
+    "line_api_base_url": SANDBOX_PATHS["line"], "line_data_api_base_url": SANDBOX_PATHS["line_data"],
+    "oho_base_url": SANDBOX_PATHS["oho"], "livedesk_base_url": SANDBOX_PATHS["livedesk"],
+    "sepsms_base_url": SANDBOX_PATHS["sepsms"], "thaibulksms_base_url": SANDBOX_PATHS["thaibulksms"],
+    "moph_alert_base_url": SANDBOX_PATHS["moph"], "moph_token_url": SANDBOX_PATHS["moph_token"],
+}
+#: Every secret setting: none may hold a real value in the sandbox (its page and simulators are for
+#: trying the bot, and a real key there would be usable by whoever reaches them). MOPH_USER is not
+#: secret but names the real MOPH account.
+SECRET_FIELDS = tuple(name for name, field in Settings.model_fields.items() if SecretStr in (field.annotation,
+                      *getattr(field.annotation, "__args__", ())) and name != "sandbox_public_token")
+REAL_ACCOUNT_FIELDS = (*SECRET_FIELDS, "moph_user")
 
-    A provider is left alone when its credential is set (a hospital trying one real
-    provider beside simulated ones); the credential decides, not the base URL.
-    """
-    base, paths, creds = settings.sandbox_url, SANDBOX_PATHS, SANDBOX_CREDENTIALS
-    groups = {
-        "line_channel_access_token": {"line_channel_secret", "line_channel_access_token"},
-        "oho_api_key": {"oho_api_key"},
-        "livedesk_api_key": {"livedesk_api_key", "livedesk_api_secret", "livedesk_inbox_id",
-                             "livedesk_webhook_token"},
-        "sepsms_api_key": {"sepsms_api_key", "sepsms_origin", "sepsms_webhook_secret"},
-        "thaibulksms_api_key": {"thaibulksms_api_key", "thaibulksms_api_secret", "thaibulksms_sender",
-                                "thaibulksms_webhook_token"},
-        "moph_user": {"moph_user", "moph_password_hash", "moph_hospital_code"},
-        "appointments_api_token": {"appointments_api_token"},
-        "otp_secret": {"otp_secret"},
-    }
-    urls = {
-        "line_channel_access_token": {"line_api_base_url": paths["line"], "line_data_api_base_url": paths["line_data"]},
-        "oho_api_key": {"oho_base_url": paths["oho"]},
-        "livedesk_api_key": {"livedesk_base_url": paths["livedesk"]},
-        "sepsms_api_key": {"sepsms_base_url": paths["sepsms"]},
-        "thaibulksms_api_key": {"thaibulksms_base_url": paths["thaibulksms"]},
-        "moph_user": {"moph_alert_base_url": paths["moph"], "moph_token_url": paths["moph_token"]},
-    }
-    fill: dict = {}
-    for credential, names in groups.items():
-        if _is_set(getattr(settings, credential)):
-            continue
-        fill.update({name: creds[name] for name in names if not _is_set(getattr(settings, name))})
-        fill.update({name: base + path for name, path in urls.get(credential, {}).items()})
+
+def sandbox_fill(settings: Settings) -> dict:
+    """The settings that point every provider at its simulator on SANDBOX_URL, with made-up credentials."""
+    fill = {name: value for name, value in SANDBOX_CREDENTIALS.items() if not _is_set(getattr(settings, name))}
+    fill.update({name: settings.sandbox_url + path for name, path in SANDBOX_URLS.items()})
     if "business_hours" not in settings.model_fields_set:
         fill["business_hours"] = "Mon-Sun 00:00-24:00"  # staff "on duty" whenever someone tries it
     return fill
+
+
+def sandbox_problems(settings: Settings) -> list[str]:
+    """Why these settings must not run the sandbox: a real credential or provider URL (the sandbox
+    would hand them to whoever reaches its page), or an address beyond this machine without
+    ``SANDBOX_PUBLIC_TOKEN``. Empty when the sandbox is off or fine."""
+    if not settings.sandbox:
+        return []
+    problems = []
+    real = [name.upper() for name in REAL_ACCOUNT_FIELDS
+            if _is_set(value := getattr(settings, name)) and _plain(value) != SANDBOX_CREDENTIALS.get(name)]
+    if real:
+        problems.append(f"SANDBOX: the sandbox simulates every provider and takes no real credential: unset "
+                        f"{', '.join(real)}, or set SANDBOX=0 to run the real service")
+    urls = [name.upper() for name, path in SANDBOX_URLS.items()
+            if name in settings.model_fields_set and getattr(settings, name) != settings.sandbox_url + path]
+    if urls:
+        problems.append(f"SANDBOX: the sandbox talks to its own simulators only: unset {', '.join(urls)}, "
+                        "or set SANDBOX=0 to run the real service")
+    token = _plain(settings.sandbox_public_token) if _is_set(settings.sandbox_public_token) else None
+    if token is not None and len(token) < MIN_SECRET_LENGTH:
+        problems.append(f"SANDBOX_PUBLIC_TOKEN: must be at least {MIN_SECRET_LENGTH} characters "
+                        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    host = settings.web_host or "127.0.0.1"
+    if token is None and not is_loopback(host):
+        problems.append(f"SANDBOX: the web listens on {host}, beyond this machine: set WEB_HOST=127.0.0.1, or "
+                        f"SANDBOX_PUBLIC_TOKEN (at least {MIN_SECRET_LENGTH} characters) that every visitor of "
+                        "the sandbox page must then give")
+    return problems
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine only (127.0.0.0/8, ::1, localhost); any other name or address
+    may be reached from elsewhere."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_host(binds: list[str]) -> str:
+    """Of gunicorn's ``--bind`` addresses, the host that matters: the first beyond loopback, if any.
+    ``unix:…`` and ``fd://…`` are taken as they are (not loopback: a proxy may serve them anywhere)."""
+    hosts = []
+    for bind in binds:
+        if bind.startswith("["):
+            hosts.append(bind[1:].partition("]")[0])
+        elif bind.startswith(("unix:", "fd://")) or bind.count(":") != 1:
+            hosts.append(bind)
+        else:
+            hosts.append(bind.partition(":")[0])
+    return next((host for host in hosts if not is_loopback(host)), hosts[0] if hosts else "0.0.0.0")
+
+
+def _plain(value) -> str:
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)

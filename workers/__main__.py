@@ -24,7 +24,7 @@ from rq.job_lifecycle import call_exception_handlers
 from rq.serializers import JSONSerializer
 
 from bot.log_setup import configure_logging
-from bot.settings import load_settings
+from bot.settings import settings_or_exit
 from integrations.metrics import mark_process_dead
 from workers import runtime
 from workers.failures import failure_text, stack_of
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queues", type=parse_queues, default=QUEUE_NAMES,
                         help=f"comma-separated, in priority order (default: {','.join(QUEUE_NAMES)})")
     args = parser.parse_args(argv)
-    settings = load_settings()
+    settings = settings_or_exit()
     configure_logging(settings.log_level)
     s = Services(settings, worker=True)
     runtime.install(s)

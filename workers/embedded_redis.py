@@ -122,9 +122,10 @@ class EmbeddedRedis:
 
 
 def main(argv: list[str]) -> int:
-    from bot.settings import load_settings
+    from bot.settings import settings_or_exit
 
-    embedded = EmbeddedRedis(load_settings().var_dir)
+    # Settings a Procfile process would refuse stop `./dev serve` here, first, with their one message.
+    embedded = EmbeddedRedis(settings_or_exit().var_dir)
     command = argv[0] if argv else "status"
     if command == "start":
         embedded.ensure()

@@ -1,8 +1,9 @@
 """The sandbox: every provider simulated by this server, and one page at ``/`` to try the bot.
 
 On only with ``SANDBOX`` (``./dev serve`` sets it when no LINE channel is configured;
-``bot.settings.load_settings`` then points every unconfigured provider's client at
-``SANDBOX_URL/sandbox/...``). The real service runs unchanged: webhook, queues,
+``bot.settings.load_settings`` then points every provider's client at ``SANDBOX_URL/sandbox/...``
+with made-up credentials, and refuses a real credential, a provider URL or an address beyond
+loopback without ``SANDBOX_PUBLIC_TOKEN``: ``access``). The real service runs unchanged: webhook, queues,
 workers, clients. Only the far ends are simulated, each in its own module, as its
 vendor document describes it: ``line``, ``oho``, ``livedesk``, ``sms`` (SEPSMS and
 ThaiBulkSMS), ``moph``; ``page`` is what a person sees. State is in Redis
@@ -32,7 +33,9 @@ def register_sandbox(app: Flask) -> None:
         response.headers["X-Sandbox"] = "simulated providers"
         return response
 
-    url = app.config["SETTINGS"].sandbox_url
-    for line_ in ("*" * 78, f"*** {BANNER}", f"*** open {url}/ to chat as a patient, answer as staff, "
+    settings = app.config["SETTINGS"]
+    url = settings.sandbox_url
+    link = f"{url}/?token=<SANDBOX_PUBLIC_TOKEN>" if settings.sandbox_public_token else f"{url}/"
+    for line_ in ("*" * 78, f"*** {BANNER}", f"*** open {link} to chat as a patient, answer as staff, "
                   "read the SMS and the หมอพร้อม notices", "*" * 78):
         log.warning(line_)

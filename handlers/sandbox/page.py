@@ -19,6 +19,7 @@ from bot.appointments import AppointmentError, parse_appointment
 from bot.privacy import mask
 from handlers.http_errors import error
 from handlers.sandbox import BANNER, livedesk, moph, oho, sms
+from handlers.sandbox.access import visitor_has_the_token
 from handlers.sandbox.common import secret, self_url, settings, store
 from handlers.sandbox.line import patient_sends
 from handlers.sandbox.people import BY_CID, BY_KEY, BY_USER, PATIENTS
@@ -26,6 +27,7 @@ from workers.appointments.notices import read_statuses, status_key
 
 bp = Blueprint("sandbox_page", __name__, template_folder="templates", static_folder="static",
                static_url_path="/sandbox/static")
+bp.before_request(visitor_has_the_token)  # the page and every /sandbox/ui request
 
 CSV_COLUMNS = ("appointment_id", "cid", "date", "time", "clinic")
 MAX_TEXT = 2000
@@ -37,7 +39,7 @@ HIS_TIMEOUT = (3.05, 20.0)
 def index():
     patient = PATIENTS[0]
     return render_template("sandbox/index.html", banner=BANNER, patients=PATIENTS, selected=patient,
-                           panels=panels(patient, None), his_token=secret(settings().appointments_api_token),
+                           panels=panels(patient, None),
                            sample_json=json.dumps(_sample_api_body(), ensure_ascii=False, indent=2))
 
 

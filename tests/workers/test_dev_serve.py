@@ -1,5 +1,6 @@
-"""``./dev serve`` as a person runs it: with nothing configured it starts the sandbox, and a SIGTERM
-stops everything it started (web, worker, embedded Redis), as Ctrl-C does."""
+"""``./dev serve`` as a person runs it: with nothing configured it starts the sandbox, on loopback only,
+and a SIGTERM stops everything it started (web, worker, embedded Redis), as Ctrl-C does; with a real
+credential beside the sandbox it starts nothing and says why."""
 
 from __future__ import annotations
 
@@ -71,6 +72,18 @@ def _ready(url: str) -> bool:
         return False
 
 
+def _listening_on(port: int) -> set[str]:
+    """The local addresses (hex, as /proc/net/tcp* has them) of the sockets listening on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, _, local_port = fields[1].rpartition(":")
+            if int(local_port, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
 def test_sigterm_stops_web_worker_and_redis(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
@@ -84,6 +97,7 @@ def test_sigterm_stops_web_worker_and_redis(tmp_path):
                         "honcho, gunicorn and the worker")
         redis = EmbeddedRedis(tmp_path / "var")
         assert redis.is_running()
+        assert _listening_on(port) == {"0100007F"}  # 127.0.0.1 only: nobody else reaches the sandbox
 
         serve.send_signal(signal.SIGTERM)
         output, _ = serve.communicate(timeout=60)
@@ -100,3 +114,26 @@ def test_sigterm_stops_web_worker_and_redis(tmp_path):
     assert left == [], output
     assert not redis_left, output
     assert "SANDBOX" in output
+
+
+def test_a_real_credential_stops_the_sandbox_with_one_message(tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    token = "a-real-looking-his-token-0123456789abcdef"
+    env.update(PORT=str(port), VAR_DIR=str(tmp_path / "var"), APPOINTMENTS_API_TOKEN=token)  # no LINE: the sandbox
+    serve = subprocess.Popen(["./dev", "serve"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = serve.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # it started: stop all of it, and fail
+        for pid in _descendants(serve.pid) | {serve.pid}:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        output, _ = serve.communicate()
+        pytest.fail(f"./dev serve started:\n{output}")
+    finally:
+        EmbeddedRedis(tmp_path / "var").stop()
+    assert serve.returncode != 0
+    assert output.count("Invalid settings:") == 1 and "Traceback" not in output, output
+    assert "APPOINTMENTS_API_TOKEN" in output and "SANDBOX=0" in output and token not in output
+    assert not _listening_on(port)

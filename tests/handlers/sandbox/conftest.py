@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 import requests
+from flask import Flask
 from werkzeug.serving import make_server
 
 from bot.settings import Settings, load_settings
@@ -33,6 +34,7 @@ class Sandbox:
     settings: Settings
     services: Services
     store: SandboxStore
+    app: Flask
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return requests.get(self.url + path, timeout=10, **kwargs)
@@ -46,17 +48,33 @@ class Sandbox:
 
 @pytest.fixture
 def sandbox(redis_server, redis):
+    yield from _serve(redis_server, redis)
+
+
+#: A token for the sandbox that listens beyond loopback (``SANDBOX_PUBLIC_TOKEN``).
+PUBLIC_TOKEN = "public-sandbox-token-for-the-tests-only-0123456789"
+
+
+@pytest.fixture
+def public_sandbox(redis_server, redis):
+    """The sandbox as it runs when told to listen on every interface (WEB_HOST=0.0.0.0, with its token);
+    the test server itself still listens on loopback only."""
+    yield from _serve(redis_server, redis, web_host="0.0.0.0", sandbox_public_token=PUBLIC_TOKEN)
+
+
+def _serve(redis_server, redis, **values):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = load_settings(_env_file=None, redis_url=redis_server.url, sandbox=True, sandbox_url=url)
+    settings = load_settings(_env_file=None, redis_url=redis_server.url, sandbox=True, sandbox_url=url, **values)
     services = Services(settings, redis_connection=redis)
     previous = runtime._services
     runtime.install(services)
-    server = make_server("127.0.0.1", port, create_app(settings, services=services), threaded=True)
+    app = create_app(settings, services=services)
+    server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield Sandbox(url, settings, services, SandboxStore(redis))
+        yield Sandbox(url, settings, services, SandboxStore(redis), app)
     finally:
         server.shutdown()
         thread.join(timeout=5)
