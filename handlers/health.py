@@ -1,8 +1,10 @@
-"""``/healthz``: the process answers. ``/readyz``: it can reach Redis, so it can take work.
+"""``/healthz``: the process answers. ``/readyz``: it can write to Redis and read it back, so it
+can take work (503 otherwise: down, a read-only replica, writes refused; ``workers/redis_health.py``).
 
 ``/readyz`` also names unset settings per feature (``not_configured``) and what works only
 in part (``notes``): delivery reports that cannot arrive, an SMS balance under the threshold
-as last reported by the provider (read from Redis: no provider is called here).
+as last reported by the provider (read from Redis: no provider is called here), and how Redis
+should be set up for durable queues. None of these changes the status code.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import redis
 from flask import Blueprint, current_app, jsonify
 
 from integrations.credit import CreditLedger
-from workers.redis_client import fitness_problems
+from workers.redis_health import findings, probe, why_not
 
 bp = Blueprint("health", __name__)
 
@@ -30,22 +32,22 @@ def readyz():
     not_configured = settings.missing_for("line")
     sms_missing = settings.missing_for("sms")
     try:
-        services.redis.ping()
+        probe(services.redis)
         ledger = CreditLedger(services.redis, threshold=settings.sms_low_credit_threshold)
         balance = ledger.last(settings.sms_provider)
         said_low = ledger.provider_said_low_at(settings.sms_provider)
+        redis_findings = findings(services.redis)
     except (redis.RedisError, OSError, RuntimeError) as exc:
-        return jsonify(status="unavailable", redis=type(exc).__name__, not_configured=not_configured), 503
+        return jsonify(status="unavailable", redis=type(exc).__name__, problem=why_not(exc),
+                       not_configured=not_configured), 503
     notes = settings.readiness_notes()
-    redis_problems = fitness_problems(services.redis, embedded=not settings.redis_url and not settings.redis_sentinels)
     if balance is not None and balance.low:
         notes.append(f"{settings.sms_provider} credit was {balance.balance} (under SMS_LOW_CREDIT_THRESHOLD "
                      f"{settings.sms_low_credit_threshold}) when last reported")
     if said_low is not None:
         notes.append(f"{settings.sms_provider} reported low credit (credit.low) at "
                      f"{dt.datetime.fromtimestamp(said_low, dt.timezone.utc).isoformat()}")
-    if redis_problems:
-        return jsonify(status="unfit", redis="unfit", problems=redis_problems, not_configured=not_configured,
-                       not_configured_for={"sms": sms_missing}, notes=notes), 503
+    notes.extend(finding.text for finding in redis_findings)
     return jsonify(status="ready", redis="ok", not_configured=not_configured,
                    not_configured_for={"sms": sms_missing}, notes=notes)
+

