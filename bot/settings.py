@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     max_webhook_bytes: int = Field(1_000_000, ge=1_000, description="Largest webhook body accepted")
     sandbox: bool = Field(False, description="Simulate every provider on this server (handlers/sandbox); never in production")
     sandbox_url: str = Field("http://127.0.0.1:8000", description="This server as its own processes reach it, in sandbox mode")
-    metrics_token: SecretStr | None = Field(None, description="Bearer token for GET /metrics; unset = 404")
+    metrics_token: SecretStr | None = Field(None, description="Bearer token for GET /metrics (at least 32 "
+                                            "characters); unset = 404")
 
     # --- LINE -----------------------------------------------------------
     line_channel_secret: SecretStr | None = None
@@ -170,6 +171,22 @@ class Settings(BaseSettings):
             raise ValueError(f"each value must be at least {MIN_SECRET_LENGTH} characters "
                              "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
         return SecretStr(",".join(parts))
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value):
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # The metrics name queues, backlogs and provider failures: a guessable token gives them away.
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters "
+                             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        return value
 
     def attachment_hosts(self) -> list[str]:
         """The exact hosts agents' attachments may come from (``LIVEDESK_ATTACHMENT_HOSTS``)."""

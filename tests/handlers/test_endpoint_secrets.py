@@ -24,6 +24,20 @@ def test_a_short_secret_refuses_start_up(monkeypatch, name):
     assert "x" * 31 not in str(raised.value)  # the error names the setting, never its value
 
 
+@pytest.mark.parametrize("value", ["a", "m" * 31])
+def test_a_short_metrics_token_refuses_start_up(monkeypatch, value):
+    monkeypatch.setenv("METRICS_TOKEN", value)
+    with pytest.raises(SettingsError) as raised:
+        create_app()
+    assert "METRICS_TOKEN" in str(raised.value) and "32" in str(raised.value)
+    assert "m" * 31 not in str(raised.value)
+
+
+def test_an_empty_metrics_token_is_unset(redis_server, line_stub, redis):
+    client = client_for(redis_server, line_stub, redis, metrics_token=" ")
+    assert client.get("/metrics", headers={"Authorization": "Bearer  "}).status_code == 404
+
+
 def test_every_short_secret_is_listed_in_one_error(monkeypatch):
     for name in ROTATING_SECRETS:
         monkeypatch.setenv(name.upper(), "short")
