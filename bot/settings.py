@@ -189,11 +189,25 @@ class Settings(BaseSettings):
         return value
 
     def attachment_hosts(self) -> list[str]:
-        """The exact hosts agents' attachments may come from (``LIVEDESK_ATTACHMENT_HOSTS``)."""
+        """The exact hosts (``host`` or ``host:port``, port 443 unless given) agents' attachments may
+        come from: ``LIVEDESK_ATTACHMENT_HOSTS``, else the host and port of ``LIVEDESK_BASE_URL``."""
         from urllib.parse import urlsplit
 
         listed = [h.strip().lower() for h in (self.livedesk_attachment_hosts or "").split(",") if h.strip()]
-        return listed or [urlsplit(self.livedesk_base_url).hostname or ""]
+        if listed:
+            return listed
+        base = urlsplit(self.livedesk_base_url)
+        return [f"{base.hostname or ''}:{base.port}" if base.port else base.hostname or ""]
+
+    @field_validator("livedesk_attachment_hosts")
+    @classmethod
+    def _attachment_hosts(cls, value: str | None) -> str | None:
+        from bot.handoff.render import host_and_port
+
+        bad = [h.strip() for h in (value or "").split(",") if h.strip() and host_and_port(h) is None]
+        if bad:
+            raise ValueError(f"each entry is host or host:port, e.g. files.example.com:443 (not {', '.join(bad)})")
+        return value
 
     def secret_values(self, name: str) -> list[str]:
         """The accepted values of a rotating secret (empty: unset); see ``ROTATING_SECRETS``."""
