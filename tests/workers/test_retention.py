@@ -102,6 +102,20 @@ def test_an_unfollow_erases_the_patient(patient, sms, client, line_stub, redis, 
     assert 0 < redis.ttl(f"livedesk:user:{USER}")  # the staff record's ids stay a while, then expire
 
 
+def test_budget_keys_name_neither_the_user_nor_the_number(patient, sms, redis):
+    """The SMS budgets and wrong-code counts outlive an unfollow and an erasure: their names are keyed
+    digests, so what is kept names nobody (it once held ``verify:sends:user:<LINE user id>``)."""
+    patient.say("ยืนยันตัวตน")
+    patient.say(PHONE)
+    patient.say("000000" if sms.code != "000000" else "111111")  # a wrong code
+    patient.say(sms.code)
+    assert redis.get(f"verify:phone:{USER}") is not None
+    budgets = [key.decode() for pattern in ("verify:sends:*", "verify:wrong:*") for key in redis.scan_iter(pattern)]
+    assert {key.split(":")[1] for key in budgets} == {"sends", "wrong"}
+    assert any(":user:" in key for key in budgets) and any(":number:" in key for key in budgets)
+    assert [key for key in budgets if USER in key or PHONE[1:] in key or USER[1:] in key] == []
+
+
 def test_pdpa_erase_removes_everything_and_says_what(patient, sms, client, line_stub, redis, app):
     a_conversation_a_verification_and_a_dead_letter(patient, sms, client, line_stub, redis)
     cli = app.test_cli_runner()
@@ -112,7 +126,7 @@ def test_pdpa_erase_removes_everything_and_says_what(patient, sms, client, line_
         assert what in result.output
     assert PHONE not in result.output
     left = [key.decode() for key in redis.scan_iter() if USER.encode() in key
-            and not key.startswith((b"verify:sends:", b"verify:wrong:", b"handoff:claim:"))]
+            and not key.startswith(b"handoff:claim:")]
     assert left == []
     assert redis.llen("line:dead-events") == 0
     assert "Nothing was stored" in cli.invoke(args=["pdpa", "erase", USER]).output
