@@ -3,9 +3,9 @@ accepted while it is rotated, everything else turned away over HTTP."""
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from bot.settings import ROTATING_SECRETS, SettingsError
 from handlers.app import create_app
