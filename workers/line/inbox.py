@@ -59,9 +59,9 @@ log = logging.getLogger(__name__)
 SEEN_TTL = 7 * 24 * 3600          # LINE redelivers for a while; a week is ample
 #: An event older than this is refused (logged, counted, 200 to LINE, nothing sent): its "seen"
 #: marker may have expired, so a captured body sent again after the window would be answered
-#: again. LINE publishes no redelivery period (its console's redelivery retries failed deliveries
-#: "for a certain period" and stops; it suspends a webhook that keeps failing): six days is far
-#: beyond it, and a day below the markers' week, for clocks that disagree.
+#: again. LINE publishes no redelivery period (its documents say only that redelivery stops at some
+#: point, and that a bot server failing to receive webhooks for long may be cut off): six days is
+#: the longest the markers can cover, a day below their week for clocks that disagree.
 MAX_EVENT_AGE = SEEN_TTL - 24 * 3600
 #: Retries of an event that keeps failing: its first try, then these waits (about an hour
 #: in all), so that a LINE outage of that length loses no answer.
