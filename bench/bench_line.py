@@ -54,7 +54,7 @@ def signed_bodies(count: int, users: int = 200, secret: str = SECRET,
     bodies = []
     for n in range(count):
         event = {
-            "type": "message", "mode": "active", "timestamp": 1_700_000_000_000 + n,
+            "type": "message", "mode": "active", "timestamp": int(time.time() * 1000) + n,
             "webhookEventId": "01" + uuid.uuid4().hex[:24].upper(),
             "deliveryContext": {"isRedelivery": False},
             "source": {"type": "user", "userId": f"U{n % users:032x}"},

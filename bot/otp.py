@@ -2,8 +2,8 @@
 
 A code is 6 digits from ``secrets``; only its HMAC (bound to the request it
 was made for) is ever stored, and it is checked in constant time. The same key
-makes the digests that stand in for phone numbers in Redis keys: a plain hash
-of a Thai mobile number is reversed by trying all 10^9 of them, a keyed one is not.
+makes the digests that stand in for phone numbers and LINE user ids in Redis keys: a plain
+hash of a Thai mobile number is reversed by trying all 10^9 of them, a keyed one is not.
 
 Pure: no I/O. Codes and numbers never go into logs or error messages.
 """
@@ -69,3 +69,9 @@ def code_matches(key: bytes, request_id: str, code: str, digest: str) -> bool:
 def number_digest(key: bytes, local_number: str) -> str:
     """A stable stand-in for a phone number in Redis keys (keyed, so it cannot be reversed)."""
     return hmac.new(key, f"phone:{local_number}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def user_digest(key: bytes, line_user_id: str) -> str:
+    """A stable stand-in for a LINE user id in the names of budget keys, which outlive an erasure of
+    the user (keyed: without the key the name says nobody's)."""
+    return hmac.new(key, f"line-user:{line_user_id}".encode(), hashlib.sha256).hexdigest()[:32]

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
         None, description="The address the web process listens on: the Procfile binds ${WEB_HOST:-0.0.0.0}, and "
                           "gunicorn.conf.py sets it to what gunicorn really binds; unset elsewhere (a server of "
                           "its own: tests, flask run) = loopback")
-    metrics_token: SecretStr | None = Field(None, description="Bearer token for GET /metrics; unset = 404")
+    metrics_token: SecretStr | None = Field(None, description="Bearer token for GET /metrics (at least 32 "
+                                            "characters); unset = 404")
 
     # --- LINE -----------------------------------------------------------
     line_channel_secret: SecretStr | None = None
@@ -178,12 +179,42 @@ class Settings(BaseSettings):
                              "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
         return SecretStr(",".join(parts))
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value):
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # The metrics name queues, backlogs and provider failures: a guessable token gives them away.
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters "
+                             "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        return value
+
     def attachment_hosts(self) -> list[str]:
-        """The exact hosts agents' attachments may come from (``LIVEDESK_ATTACHMENT_HOSTS``)."""
+        """The exact hosts (``host`` or ``host:port``, port 443 unless given) agents' attachments may
+        come from: ``LIVEDESK_ATTACHMENT_HOSTS``, else the host and port of ``LIVEDESK_BASE_URL``."""
         from urllib.parse import urlsplit
 
         listed = [h.strip().lower() for h in (self.livedesk_attachment_hosts or "").split(",") if h.strip()]
-        return listed or [urlsplit(self.livedesk_base_url).hostname or ""]
+        if listed:
+            return listed
+        base = urlsplit(self.livedesk_base_url)
+        return [f"{base.hostname or ''}:{base.port}" if base.port else base.hostname or ""]
+
+    @field_validator("livedesk_attachment_hosts")
+    @classmethod
+    def _attachment_hosts(cls, value: str | None) -> str | None:
+        from bot.handoff.render import host_and_port
+
+        bad = [h.strip() for h in (value or "").split(",") if h.strip() and host_and_port(h) is None]
+        if bad:
+            raise ValueError(f"each entry is host or host:port, e.g. files.example.com:443 (not {', '.join(bad)})")
+        return value
 
     def secret_values(self, name: str) -> list[str]:
         """The accepted values of a rotating secret (empty: unset); see ``ROTATING_SECRETS``."""

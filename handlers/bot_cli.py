@@ -26,6 +26,7 @@ from bot.evaluation import (
 from bot.knowledge import KnowledgeBase, KnowledgeError
 from bot.languages import LanguagesError
 from bot.lexicon import LexiconError
+from handlers.cli_output import CliError, echo
 
 bot_cli = AppGroup("bot", help="Try out the LINE bot's answers.")
 
@@ -35,7 +36,7 @@ def _dialog() -> Dialog:
     try:
         return build_dialog(KnowledgeBase.load(settings.bot_knowledge_file), settings)
     except (KnowledgeError, LexiconError, LanguagesError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
 
 
 def _result(dialog: Dialog, text: str) -> dict:
@@ -53,11 +54,11 @@ def ask(text: tuple[str, ...], file) -> None:
         raise click.UsageError("give either TEXT or --file FILE")
     dialog = _dialog()
     if not file:
-        click.echo(json.dumps(_result(dialog, " ".join(text)), ensure_ascii=False, indent=2))
+        echo(json.dumps(_result(dialog, " ".join(text)), ensure_ascii=False, indent=2))
         return
     for line in file:
         if line.strip():
-            click.echo(json.dumps(_result(dialog, line.strip()), ensure_ascii=False))
+            echo(json.dumps(_result(dialog, line.strip()), ensure_ascii=False))
 
 
 @bot_cli.command("eval")
@@ -76,7 +77,7 @@ def evaluate_command(path: str, side: str, summary: bool, min_accuracy: float, m
     try:
         examples = load_corpus(path) if Path(path).is_dir() else load_examples(path)
     except EvaluationError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
     if side != "all":
         examples = split(examples)[side == "test"]
     dialog = _dialog()
@@ -87,10 +88,10 @@ def evaluate_command(path: str, side: str, summary: bool, min_accuracy: float, m
 
     report = evaluate(examples, predict)
     if summary:
-        click.echo(f"{len(examples)} messages: accuracy {100 * report.accuracy:.1f}%, emergency recall "
-                   f"{100 * report.emergency_recall:.1f}%\n{format_summary(report)}")
+        echo(f"{len(examples)} messages: accuracy {100 * report.accuracy:.1f}%, emergency recall "
+             f"{100 * report.emergency_recall:.1f}%\n{format_summary(report)}")
     else:
-        click.echo(format_report(report, min_accuracy, min_emergency_recall))
+        echo(format_report(report, min_accuracy, min_emergency_recall))
     if not report.passed(min_accuracy, min_emergency_recall):
         raise SystemExit(1)
 
@@ -106,13 +107,13 @@ def unanswered(days: int, limit: int) -> None:
     kept = services.settings.bot_unanswered_days
     found = services.unanswered.most_asked(days, limit)
     if not found:
-        click.echo(f"No unanswered questions in the last {days} day{'s' if days > 1 else ''}."
-                   + (" Recording is off (BOT_UNANSWERED_DAYS=0)." if kept == 0 else ""))
+        echo(f"No unanswered questions in the last {days} day{'s' if days > 1 else ''}."
+             + (" Recording is off (BOT_UNANSWERED_DAYS=0)." if kept == 0 else ""))
         return
-    click.echo(f"Asked, last {days} day{'s' if days > 1 else ''}, and not understood (most frequent first):")
+    echo(f"Asked, last {days} day{'s' if days > 1 else ''}, and not understood (most frequent first):")
     width = len(str(found[0][1]))
     for said, count in found:
-        click.echo(f"  {count:>{width}}  {said}")
+        echo(f"  {count:>{width}}  {said}")
     if days > kept > 0:
-        click.echo(f"(phrasings are kept {kept} days: BOT_UNANSWERED_DAYS)")
-    click.echo("Try one with `flask bot ask \"…\"`; add what it should match as a trigger in the knowledge base.")
+        echo(f"(phrasings are kept {kept} days: BOT_UNANSWERED_DAYS)")
+    echo("Try one with `flask bot ask \"…\"`; add what it should match as a trigger in the knowledge base.")

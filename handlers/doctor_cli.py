@@ -10,6 +10,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from handlers.cli_output import echo
 from workers.doctor import run_checks
 
 MARKS = {True: "ok", False: "FAIL", None: "-"}
@@ -23,9 +24,9 @@ def doctor() -> None:
     width = max(len(c.name) for c in checks)
     for check in checks:
         line = f"{MARKS[check.ok]:<4}  {check.name:<{width}}  {check.detail}"
-        click.echo(line + (f"  -> {check.fix}" if check.fix and check.ok is not True else ""))
+        echo(line + (f"  -> {check.fix}" if check.fix and check.ok is not True else ""))
     failed = [c for c in checks if c.ok is False]
-    click.echo(f"{sum(c.ok is True for c in checks)} ok, {len(failed)} to fix, "
-               f"{sum(c.ok is None for c in checks)} skipped.")
+    echo(f"{sum(c.ok is True for c in checks)} ok, {len(failed)} to fix, "
+         f"{sum(c.ok is None for c in checks)} skipped.")
     if failed:
         raise click.exceptions.Exit(1)

@@ -15,6 +15,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from bot.privacy import mask
+from handlers.cli_output import CliError, echo
 from workers.handoff.by_hand import HandoffNotFound, close_by_hand, find_open
 from workers.handoff.store import open_handoffs
 
@@ -33,15 +34,15 @@ def list_handoffs() -> None:
 
     handoffs = open_handoffs(current_app.extensions["services"].redis)
     if not handoffs:
-        click.echo("no open handoff: the bot answers everyone.")
+        echo("no open handoff: the bot answers everyone.")
         return
     now = time.time()
-    click.echo(f"{'user':<6} {'open since (Bangkok)':<20} {'for':<12} {'reason':<10} agent")
+    echo(f"{'user':<6} {'open since (Bangkok)':<20} {'for':<12} {'reason':<10} agent")
     for user, state in handoffs:
         agent = "answered" if state.agent_answered else "WAITING for an agent"
-        click.echo(f"{mask(user):<6} {when(state.since):<20} {_age(now - state.since):<12} {state.reason:<10} "
-                   f"{agent}{' (urgent)' if state.urgent else ''}")
-    click.echo(f"{len(handoffs)} open. Close one with `flask handoff close …abcd`.")
+        echo(f"{mask(user):<6} {when(state.since):<20} {_age(now - state.since):<12} {state.reason:<10} "
+             f"{agent}{' (urgent)' if state.urgent else ''}")
+    echo(f"{len(handoffs)} open. Close one with `flask handoff close …abcd`.")
 
 
 @handoff_cli.command("close")
@@ -52,11 +53,11 @@ def close_handoff(user: str) -> None:
     try:
         found, state = find_open(services.redis, user)
     except HandoffNotFound as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
     queued = close_by_hand(services.handoff, found, state)
-    click.echo(f"closed the handoff of {mask(found)}: the bot answers from the next message.")
+    echo(f"closed the handoff of {mask(found)}: the bot answers from the next message.")
     if queued:
-        click.echo("a worker now closes the Oho chat and tells the patient.")
+        echo("a worker now closes the Oho chat and tells the patient.")
     else:
-        click.echo("its closing job was queued before; if the Oho chat stays open, see `rq info` (failed jobs).",
-                   err=True)
+        echo("its closing job was queued before; if the Oho chat stays open, see `rq info` (failed jobs).",
+             err=True)

@@ -22,6 +22,7 @@ from flask.cli import AppGroup
 from bot.privacy import mask
 from bot.richmenu import is_ours
 from bot.thai_dates import BANGKOK
+from handlers.cli_output import CliError, echo
 from integrations.errors import ProviderError
 from workers.line import richmenu as menus
 from workers.line.dead_events import UnknownDeadEvents, dead_events, replay
@@ -40,12 +41,12 @@ def list_dead_events() -> None:
     """List the LINE events set aside (newest first): when, id, user (masked), type, reason."""
     events = dead_events(current_app.extensions["services"].redis)
     if not events:
-        click.echo("no set-aside LINE events.")
+        echo("no set-aside LINE events.")
         return
-    click.echo(f"{'set aside (Bangkok)':<20} {'event id':<28} {'user':<6} {'type':<10} reason")
+    echo(f"{'set aside (Bangkok)':<20} {'event id':<28} {'user':<6} {'type':<10} reason")
     for event in events:
-        click.echo(f"{when(event.at):<20} {event.id:<28} {mask(event.user):<6} {event.kind:<10} {event.reason}")
-    click.echo(f"{len(events)} event(s). Replay with `flask line replay EVENT_ID` or `--all`.")
+        echo(f"{when(event.at):<20} {event.id:<28} {mask(event.user):<6} {event.kind:<10} {event.reason}")
+    echo(f"{len(events)} event(s). Replay with `flask line replay EVENT_ID` or `--all`.")
 
 
 @line_cli.command("replay")
@@ -59,11 +60,11 @@ def replay_events(event_ids: tuple[str, ...], everything: bool) -> None:
     try:
         replayed = replay(services.redis, None if everything else list(event_ids))
     except UnknownDeadEvents as exc:
-        raise click.ClickException(f"{exc}; nothing replayed (see `flask line dead-events`)") from None
+        raise CliError(f"{exc}; nothing replayed (see `flask line dead-events`)") from None
     users = {event.user for event in replayed}
     for event in replayed:
-        click.echo(f"replayed {event.id} of {mask(event.user)} ({event.kind})")
-    click.echo(f"{len(replayed)} event(s) of {len(users)} user(s) back in their inboxes; a worker answers them.")
+        echo(f"replayed {event.id} of {mask(event.user)} ({event.kind})")
+    echo(f"{len(replayed)} event(s) of {len(users)} user(s) back in their inboxes; a worker answers them.")
 
 
 @line_cli.group("richmenu")
@@ -80,16 +81,16 @@ def install_richmenu(image_file: Path | None) -> None:
     try:
         done = menus.install(line, image_file.read_bytes() if image_file else None)
     except menus.RichMenuImageError as exc:
-        raise click.ClickException(f"{image_file}: {exc}") from None
+        raise CliError(f"{image_file}: {exc}") from None
     except ProviderError as exc:
-        raise click.ClickException(f"LINE refused: {exc}") from None
-    click.echo(f"installed rich menu {done.rich_menu_id} as the default.")
+        raise CliError(f"LINE refused: {exc}") from None
+    echo(f"installed rich menu {done.rich_menu_id} as the default.")
     if done.replaced:
-        click.echo(f"deleted {len(done.replaced)} earlier menu(s) of ours: {', '.join(done.replaced)}")
+        echo(f"deleted {len(done.replaced)} earlier menu(s) of ours: {', '.join(done.replaced)}")
     if done.previous_default:
-        click.echo(f"note: the default was {done.previous_default}, not ours; it is kept, no longer the default.")
+        echo(f"note: the default was {done.previous_default}, not ours; it is kept, no longer the default.")
     if done.others:
-        click.echo(f"{done.others} other menu(s) left as they are.")
+        echo(f"{done.others} other menu(s) left as they are.")
 
 
 @richmenu_cli.command("show")
@@ -98,24 +99,24 @@ def show_richmenu() -> None:
     try:
         default, found = menus.show(_line())
     except ProviderError as exc:
-        raise click.ClickException(f"LINE did not answer: {exc}") from None
+        raise CliError(f"LINE did not answer: {exc}") from None
     if not found:
-        click.echo("no rich menu installed; run `flask line richmenu install`.")
+        echo("no rich menu installed; run `flask line richmenu install`.")
         return
     for menu in found:
         flags = [f for f, on in (("default", menu["richMenuId"] == default), ("ours", is_ours(menu))) if on]
         size = menu.get("size") or {}
-        click.echo(f"{menu['richMenuId']}  {menu.get('name')!r}  {size.get('width')}x{size.get('height')}  "
-                   f"{len(menu.get('areas') or [])} button(s)  {' '.join(flags)}")
+        echo(f"{menu['richMenuId']}  {menu.get('name')!r}  {size.get('width')}x{size.get('height')}  "
+             f"{len(menu.get('areas') or [])} button(s)  {' '.join(flags)}")
         for area in menu.get("areas") or []:
             action = area.get("action") or {}
-            click.echo(f"    {action.get('label') or '?'}: {action.get('data') or action.get('uri') or action.get('type')}")
+            echo(f"    {action.get('label') or '?'}: {action.get('data') or action.get('uri') or action.get('type')}")
     if default is None:
-        click.echo("no default menu: patients see none until one is set.")
+        echo("no default menu: patients see none until one is set.")
 
 
 def _line():
     services = current_app.extensions["services"]
     if missing := services.settings.missing_for("line"):
-        raise click.ClickException(f"LINE is not configured: set {', '.join(missing)}")
+        raise CliError(f"LINE is not configured: set {', '.join(missing)}")
     return services.line

@@ -51,7 +51,10 @@ def callback():
     accepted = accept_events(services.redis, events)
     WEBHOOK_EVENTS.labels("accepted").inc(accepted.queued)
     WEBHOOK_EVENTS.labels("duplicate").inc(accepted.duplicates)
+    WEBHOOK_EVENTS.labels("too_old").inc(accepted.too_old)
     if accepted.duplicates:
         log.info("LINE webhook: %d new event(s), %d already seen", accepted.queued, accepted.duplicates)
-    return jsonify(status="ok", queued=accepted.queued, duplicates=accepted.duplicates)
+    # 200 for refused ones too: LINE must not deliver them again.
+    extra = {"too_old": accepted.too_old} if accepted.too_old else {}
+    return jsonify(status="ok", queued=accepted.queued, duplicates=accepted.duplicates, **extra)
 

@@ -43,9 +43,13 @@ def livedesk_event(token: str):
     if not token_matches(token, settings.secret_values("livedesk_webhook_token")):
         return error(404, "not found")
     body = request.get_data(cache=False)  # raw bytes (413 beyond MAX_CONTENT_LENGTH)
-    if not signature_ok(settings.secret_values("livedesk_webhook_secret"), body,
-                        request.headers.get("X-Chatwoot-Signature"), request.headers.get("X-Chatwoot-Timestamp")):
-        log.warning("LiveDesk webhook with a missing or bad signature from %s", request.remote_addr)
+    try:
+        check_signature(settings.secret_values("livedesk_webhook_secret"), body,
+                        request.headers.get("X-Chatwoot-Signature"), request.headers.get("X-Chatwoot-Timestamp"))
+    except WebhookSignatureError as exc:
+        if exc.reason == "bad_timestamp":
+            return error(400, str(exc))
+        log.warning("LiveDesk webhook with a missing or bad signature (%s) from %s", exc.reason, request.remote_addr)
         return error(401, "invalid signature")
     try:
         payload = json.loads(body)
@@ -64,21 +68,17 @@ def livedesk_event(token: str):
     return jsonify(status="ok", outcome=outcome)
 
 
-def signature_ok(secrets: list, body: bytes, signature: str | None, timestamp: str | None,
-                 now: float | None = None) -> bool:
+def check_signature(secrets: list, body: bytes, signature: str | None, timestamp: str | None,
+                    now: float | None = None) -> None:
     """Chatwoot's ``sha256=HMAC(secret, "{timestamp}.{body}")`` under one of ``secrets``, required
-    when a secret is set."""
+    when a secret is set; ``WebhookSignatureError`` otherwise."""
     if not secrets:
-        return True
+        return
     given = (signature or "").strip()
     if not given.startswith("sha256="):
-        return False
-    try:
-        verify_timestamped_hmac(body, timestamp, [given[len("sha256="):]], secrets,
-                                time.time() if now is None else now, tolerance=SIGNATURE_MAX_AGE)
-    except WebhookSignatureError:
-        return False
-    return True
+        raise WebhookSignatureError("malformed", "X-Chatwoot-Signature needs sha256=<hex>")
+    verify_timestamped_hmac(body, timestamp, [given[len("sha256="):]], secrets,
+                            time.time() if now is None else now, tolerance=SIGNATURE_MAX_AGE)
 
 
 def parse_event(payload: dict) -> AgentMessage | Resolved | None:

@@ -30,6 +30,7 @@ from bot.appointments import Appointment, AppointmentError, parse_appointment
 from bot.privacy import mask
 from bot.settings import SettingsError
 from bot.spreadsheet import safe_row
+from handlers.cli_output import CliError, echo, printable
 from workers.appointments.announcements import (
     DEFAULT_CHUNK_SIZE,
     AnnouncementError,
@@ -66,14 +67,14 @@ class CsvRow:
 
 
 def validate_csv(path: str | Path) -> list[CsvRow]:
-    """Parse every row of an appointment CSV; raise ``click.ClickException`` if columns are missing."""
+    """Parse every row of an appointment CSV; raise ``CliError`` if columns are missing."""
     with open(path, newline="", encoding="utf-8-sig") as file:  # -sig: Excel writes a BOM
         reader = csv.DictReader(file)
         reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
         missing = [name for name in REQUIRED_COLUMNS if name not in reader.fieldnames]
         if missing:
-            raise click.ClickException(f"{path}: missing column(s) {', '.join(missing)}; "
-                                       f"the header needs {', '.join(REQUIRED_COLUMNS)}")
+            raise CliError(f"{path}: missing column(s) {', '.join(missing)}; "
+                           f"the header needs {', '.join(REQUIRED_COLUMNS)}")
         rows = []
         for number, record in enumerate(reader, start=2):
             cid = (record.get("cid") or "").replace("-", "").replace(" ", "")
@@ -110,15 +111,15 @@ def push(csv_file: Path, result_file: Path | None, wait: bool, timeout: int, dry
     good = [row for row in rows if row.appointment is not None]
     _show_problems([(f"row {r.row} (appointment {r.appointment_id or '?'}, cid {r.cid})", r.error)
                     for r in rows if r.appointment is None])
-    click.echo(f"{len(good)} valid row(s), {len(rows) - len(good)} invalid.")
+    echo(f"{len(good)} valid row(s), {len(rows) - len(good)} invalid.")
 
     if good and not dry_run:
         notices = _configured(lambda: services.appointment_notices)
         for row, done in zip(good, notices.submit([r.appointment for r in good], queue=BULK_QUEUE)):
             row.notice, row.status, row.notice_id = done.kind, done.status, done.notice_id
         queued = {status_key(r.notice_id): r for r in good if r.status == NoticeStatus.QUEUED}
-        click.echo(f"queued {len(queued)} notice(s); {len(good) - len(queued)} were accepted before "
-                   "(skipped as duplicates).")
+        echo(f"queued {len(queued)} notice(s); {len(good) - len(queued)} were accepted before "
+             "(skipped as duplicates).")
         if wait and queued:
             for key, record in _watch(services.redis, list(queued), timeout, "sending").items():
                 queued[key].status, queued[key].error = record["status"], record.get("error") or ""
@@ -126,11 +127,11 @@ def push(csv_file: Path, result_file: Path | None, wait: bool, timeout: int, dry
     _write_result(result_file, rows)
     counts = _count(row.status for row in rows)
     if dry_run:
-        click.echo(f"dry run: {counts['valid']} valid, {counts['invalid']} invalid. Result: {result_file}")
+        echo(f"dry run: {counts['valid']} valid, {counts['invalid']} invalid. Result: {result_file}")
     else:
-        click.echo(f"sent {counts['sent']}, failed {counts['failed']}, uncertain {counts['uncertain']}, "
-                   f"skipped {counts['skipped']}, invalid {counts['invalid']}, pending {counts['pending']}. "
-                   f"Result: {result_file}")
+        echo(f"sent {counts['sent']}, failed {counts['failed']}, uncertain {counts['uncertain']}, "
+             f"skipped {counts['skipped']}, invalid {counts['invalid']}, pending {counts['pending']}. "
+             f"Result: {result_file}")
         _warn_uncertain(counts["uncertain"], "notice(s)")
     if counts["invalid"] or counts["failed"] or counts["uncertain"] or (wait and counts["pending"]):
         raise click.exceptions.Exit(1)
@@ -157,25 +158,25 @@ def announce(cids_file: Path, message_file: Path, chunk_size: int, wait: bool, t
         messages = read_messages(message_file)
         cid_list = read_cids(cids_file)
     except AnnouncementError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
     _show_problems([(f"line {line} ({value})", "not a valid citizen ID") for line, value in cid_list.invalid])
-    click.echo(f"{len(cid_list.cids)} CID(s) to send to; {len(cid_list.invalid)} invalid and "
-               f"{cid_list.repeated} repeated skipped.")
+    echo(f"{len(cid_list.cids)} CID(s) to send to; {len(cid_list.invalid)} invalid and "
+         f"{cid_list.repeated} repeated skipped.")
     if not cid_list.cids:
-        raise click.ClickException("no valid citizen ID in the file")
+        raise CliError("no valid citizen ID in the file")
     key = _configured(lambda: naming_key(services.settings))
 
     chunks = enqueue_announcement(services.redis, key, cid_list.cids, messages, chunk_size=chunk_size,
                                   upload="csv" if cid_list.from_csv else "json")
     statuses = {chunk_status_key(c.chunk_id): c.status for c in chunks}
     queued = [key for key, status in statuses.items() if status == NoticeStatus.QUEUED]
-    click.echo(f"queued {len(queued)} of {len(chunks)} chunk(s); the others were announced before.")
+    echo(f"queued {len(queued)} of {len(chunks)} chunk(s); the others were announced before.")
     if wait and queued:
         statuses.update({key: r["status"] for key, r in _watch(services.redis, queued, timeout,
                                                                  "uploading").items()})
     counts = _count(statuses.values())
-    click.echo(f"chunks sent {counts['sent']}, failed {counts['failed']}, uncertain {counts['uncertain']}, "
-               f"skipped {counts['skipped']}, pending {counts['pending']}.")
+    echo(f"chunks sent {counts['sent']}, failed {counts['failed']}, uncertain {counts['uncertain']}, "
+         f"skipped {counts['skipped']}, pending {counts['pending']}.")
     _warn_uncertain(counts["uncertain"], "chunk(s)")
     if counts["failed"] or counts["uncertain"] or (wait and counts["pending"]):
         raise click.exceptions.Exit(1)
@@ -188,12 +189,12 @@ def notices(statuses: tuple[str, ...]) -> None:
     """List the notices that need a person: uncertain (check หมอพร้อม) or failed."""
     found = notices_with_status(current_app.extensions["services"].redis, statuses or RESENDABLE)
     if not found:
-        click.echo(f"no {' or '.join(statuses or RESENDABLE)} notice in the last 30 days.")
+        echo(f"no {' or '.join(statuses or RESENDABLE)} notice in the last 30 days.")
         return
     for n in found:
-        click.echo(f"{n.updated_at:<26} {n.status:<10} {n.kind:<10} appointment {mask(n.appointment_id):<6} "
-                   f"cid {n.cid:<6} {n.notice_id}  {n.error}")
-    click.echo(f"{len(found)} notice(s). After checking หมอพร้อม: `flask moph resend NOTICE_ID`.")
+        echo(f"{n.updated_at:<26} {n.status:<10} {n.kind:<10} appointment {mask(n.appointment_id):<6} "
+             f"cid {n.cid:<6} {n.notice_id}  {n.error}")
+    echo(f"{len(found)} notice(s). After checking หมอพร้อม: `flask moph resend NOTICE_ID`.")
 
 
 @moph_cli.command("resend")
@@ -204,14 +205,14 @@ def resend_notice(notice_id: str, yes: bool) -> None:
     services = current_app.extensions["services"]
     notices_service = _configured(lambda: services.appointment_notices)
     if not yes:
-        click.confirm(f"Send notice {notice_id} again? An uncertain notice may have reached the patient "
-                      "already: check หมอพร้อม first.", abort=True)
+        click.confirm(printable(f"Send notice {notice_id} again? An uncertain notice may have reached the "
+                                "patient already: check หมอพร้อม first."), abort=True)
     try:
         done = resend(notices_service, notice_id)
     except CannotResend as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"queued {done.kind} notice {notice_id} (appointment {mask(done.appointment_id)}, cid {done.cid}) "
-               "again; `flask moph notices` shows it while it is not sent.")
+        raise CliError(str(exc)) from None
+    echo(f"queued {done.kind} notice {notice_id} (appointment {mask(done.appointment_id)}, cid {done.cid}) "
+         "again; `flask moph notices` shows it while it is not sent.")
 
 
 def _configured(build):
@@ -220,19 +221,19 @@ def _configured(build):
         current_app.extensions["services"].settings.require("moph")
         return build()
     except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CliError(str(exc)) from None
 
 
 def _warn_uncertain(count: int, what: str) -> None:
     if count:
-        click.echo(f"{count} {what} uncertain: MOPH may have pushed them but never answered. They are not "
-                   "sent again; check หมอพร้อม before sending them again.", err=True)
+        echo(f"{count} {what} uncertain: MOPH may have pushed them but never answered. They are not "
+             "sent again; check หมอพร้อม before sending them again.", err=True)
 
 
 def _watch(redis, keys: list[str], timeout: int, label: str) -> dict[str, dict]:
     """Poll the status records under ``keys`` with a progress bar until none is pending or time is up."""
     if Worker.count(connection=redis) == 0:
-        click.echo("warning: no worker is running; start one with `python -m workers`.", err=True)
+        echo("warning: no worker is running; start one with `python -m workers`.", err=True)
     latest: dict[str, dict] = {}
     pending = list(keys)
     deadline = time.monotonic() + timeout
@@ -253,7 +254,7 @@ def _watch(redis, keys: list[str], timeout: int, label: str) -> dict[str, dict]:
                 if pending:
                     time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:  # stop watching, still write the result; the worker goes on sending
-        click.echo("\nstopped watching; queued notices are still being sent.", err=True)
+        echo("\nstopped watching; queued notices are still being sent.", err=True)
     return latest
 
 
@@ -271,9 +272,9 @@ def _count(statuses) -> dict[str, int]:
 
 def _show_problems(problems: list[tuple[str, str]]) -> None:
     for where, what in problems[:SHOWN_PROBLEMS]:
-        click.echo(f"{where}: {what}", err=True)
+        echo(f"{where}: {what}", err=True)
     if len(problems) > SHOWN_PROBLEMS:
-        click.echo(f"… and {len(problems) - SHOWN_PROBLEMS} more (see the result file).", err=True)
+        echo(f"… and {len(problems) - SHOWN_PROBLEMS} more (see the result file).", err=True)
 
 
 def _write_result(path: Path, rows: list[CsvRow]) -> None:

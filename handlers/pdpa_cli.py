@@ -15,6 +15,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from handlers.cli_output import echo
 from workers.pdpa import erase_user
 
 pdpa_cli = AppGroup("pdpa", help="Data subjects' requests (PDPA).")
@@ -30,8 +31,8 @@ def erase(line_user_id: str) -> None:
         raise click.BadParameter("a LINE user id is U followed by 32 hex digits", param_hint="LINE_USER_ID")
     removed = erase_user(current_app.extensions["services"].redis, line_user_id, on_request=True)
     if not removed:
-        click.echo("Nothing was stored about this user.")
+        echo("Nothing was stored about this user.")
         return
-    click.echo("Removed:")
+    echo("Removed:")
     for line in removed:
-        click.echo(f"  - {line}")
+        echo(f"  - {line}")

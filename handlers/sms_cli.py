@@ -9,10 +9,10 @@ SMS_LOW_CREDIT_THRESHOLD.
 
 from __future__ import annotations
 
-import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from handlers.cli_output import CliError, echo
 from integrations.errors import ProviderError
 
 sms_cli = AppGroup("sms", help="The SMS provider used for OTP (SEPSMS or ThaiBulkSMS).")
@@ -29,15 +29,15 @@ def credit() -> None:
     provider = settings.sms_provider
     missing = [name.upper() for name in _CREDIT_NEEDS[provider] if getattr(settings, name) is None]
     if missing:
-        raise click.ClickException(f"{provider} is not configured: set {', '.join(missing)}")
+        raise CliError(f"{provider} is not configured: set {', '.join(missing)}")
     try:
         if provider == "sepsms":
             balance = services.sepsms.credit_balance()
         else:
             balance = services.thaibulksms.credit()
     except ProviderError as exc:
-        raise click.ClickException(f"{provider} did not tell the balance: {exc}") from None
-    click.echo(f"{provider} credit: {balance}")
+        raise CliError(f"{provider} did not tell the balance: {exc}") from None
+    echo(f"{provider} credit: {balance}")
     threshold = settings.sms_low_credit_threshold
     if threshold and balance < threshold:
-        click.echo(f"warning: under SMS_LOW_CREDIT_THRESHOLD ({threshold}): top up", err=True)
+        echo(f"warning: under SMS_LOW_CREDIT_THRESHOLD ({threshold}): top up", err=True)

@@ -40,6 +40,8 @@ def sepsms():
     try:
         verify_sepsms_signature(body, request.headers.get("X-Webhook-Signature"), secrets, now=time.time())
     except WebhookSignatureError as exc:
+        if exc.reason == "bad_timestamp":
+            return error(400, str(exc))
         log.warning("SEPSMS webhook rejected (%s) from %s", exc.reason, request.remote_addr)
         return error(401, "invalid signature")
     if request.headers.get("X-Webhook-Event") == "credit.low":

@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from linebot.v3.messaging import (
     ApiClient,
@@ -39,6 +40,21 @@ log = logging.getLogger(__name__)
 
 #: Namespace for retry keys: the same event always yields the same key.
 RETRY_KEY_NAMESPACE = uuid.UUID("5f0c6f3e-3b1e-4c55-9a53-0e6a1b1c9d2a")
+
+
+#: Bytes read at a time from a content download (LINE's images, videos, files).
+CONTENT_CHUNK = 64 * 1024
+
+
+class ContentTooLarge(Exception):
+    """A user's media is larger than the caller takes (said by ``Content-Length``, or counted while
+    reading); no more of it was read than that."""
+
+    def __init__(self, limit: int, declared: int | None = None):
+        said = f"{declared} bytes declared" if declared is not None else "more bytes came"
+        super().__init__(f"LINE content over {limit} bytes ({said})")
+        self.limit = limit
+        self.declared = declared
 
 
 def retry_key_for(*parts: str) -> str:
@@ -98,11 +114,43 @@ class LineClient:
     def profile(self, user_id: str) -> dict[str, Any]:
         return self._call("profile", self._api.get_profile_with_http_info, user_id).data.to_dict()
 
-    def message_content(self, message_id: str) -> tuple[bytes, str]:
-        """The bytes and content type of an image, video, audio or file a user sent."""
-        response = self._call("content", self._blob.get_message_content_with_http_info, message_id)
+    def message_content(self, message_id: str, max_bytes: int) -> tuple[bytes, str]:
+        """The bytes and content type of an image, video, audio or file a user sent, at most
+        ``max_bytes`` of them: a ``Content-Length`` over that is refused before the body is read, and
+        reading stops as soon as more came (``ContentTooLarge``), so a 300 MB video never sits in memory.
+
+        Through the SDK's own transport (its pool, headers and errors) but not its method, which reads
+        the whole body before returning (even with ``_preload_content=False``).
+        """
+        api = self._blob.api_client
+        url = f"{api.configuration.host}/v2/bot/message/{quote(str(message_id), safe='')}/content"
+        response = self._call("content", api.request, "GET", url, headers=dict(api.default_headers),
+                              _preload_content=False)
+        try:
+            data = self._read_capped(response, max_bytes)
+        except BaseException:
+            response.close()  # the rest is unread: this connection cannot serve another request
+            raise
+        response.release_conn()
         # urllib3's headers: case-insensitive, so one look-up finds "content-type" too.
-        return response.data, (response.headers or {}).get("Content-Type") or "application/octet-stream"
+        return data, response.headers.get("Content-Type") or "application/octet-stream"
+
+    def _read_capped(self, response, max_bytes: int) -> bytes:
+        declared = (response.headers.get("Content-Length") or "").strip()
+        if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+            raise ContentTooLarge(max_bytes, int(declared))
+        data = bytearray()
+        try:
+            for chunk in response.stream(CONTENT_CHUNK):
+                data += chunk
+                if len(data) > max_bytes:
+                    raise ContentTooLarge(max_bytes)
+        except Exception as exc:
+            if type(exc).__module__.startswith("urllib3"):  # a read timeout, a connection cut mid-body
+                raise ProviderConnectionError(f"{type(exc).__name__} reading LINE content",
+                                              provider=self.provider) from None
+            raise
+        return bytes(data)
 
     # -- rich menus (LINE Messaging API, "Rich menu") --------------------------------
     def create_rich_menu(self, menu: dict[str, Any]) -> str:

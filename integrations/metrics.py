@@ -50,7 +50,8 @@ from prometheus_client.core import GaugeMetricFamily  # noqa: E402
 
 # -- the LINE webhook and answers ------------------------------------------------------------
 WEBHOOK_EVENTS = Counter("linebot_webhook_events_total", "LINE webhook events received, by result "
-                         "(accepted: queued for an answer; duplicate: seen before, skipped)", ["result"])
+                         "(accepted: queued for an answer; duplicate: seen before, skipped; too_old: older than the "
+                         "de-duplication window, refused)", ["result"])
 WEBHOOK_REJECTED = Counter("linebot_webhook_rejected_total", "LINE webhook requests refused, by reason",
                            ["reason"])
 ANSWERS = Counter("linebot_answers_total", "Answers LINE accepted, by how they went (reply or push)", ["how"])

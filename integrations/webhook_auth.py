@@ -18,10 +18,14 @@ import hmac
 from typing import Iterable
 
 DEFAULT_TOLERANCE_SECONDS = 300
+#: Unix seconds have 10 digits until the year 2286; more than this is no time at all (and
+#: ``int()`` refuses more than 4,300 digits with a ValueError).
+MAX_TIMESTAMP_DIGITS = 12
 
 
 class WebhookSignatureError(Exception):
-    """The request's signature is missing, wrong, or too old. ``reason`` is a short code for logs."""
+    """The request's signature is missing, wrong, or too old. ``reason`` is a short code for logs;
+    ``bad_timestamp`` (a timestamp that is not unix seconds) is a bad request rather than a refusal."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -47,6 +51,13 @@ def token_matches(given: str | None, secrets: Iterable[object | None]) -> bool:
     return any([hmac.compare_digest(candidate, value) for value in _values(secrets)])
 
 
+def check_timestamp(text: str) -> None:
+    """Raise ``WebhookSignatureError("bad_timestamp")`` unless ``text`` is unix seconds: ASCII digits
+    ("²".isdigit() is True and int("²") fails), at most ``MAX_TIMESTAMP_DIGITS`` of them."""
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_TIMESTAMP_DIGITS:
+        raise WebhookSignatureError("bad_timestamp", "signature timestamp is not unix seconds")
+
+
 def verify_timestamped_hmac(raw_body: bytes, timestamp: str | int | None, signatures: Iterable[str],
                             secrets: Iterable[object | None], now: float, *,
                             tolerance: float = DEFAULT_TOLERANCE_SECONDS) -> None:
@@ -56,8 +67,9 @@ def verify_timestamped_hmac(raw_body: bytes, timestamp: str | int | None, signat
     if not keys:
         raise WebhookSignatureError("no_secret", "no webhook secret configured")
     text = str(timestamp).strip() if timestamp is not None else ""
-    if not (text.isascii() and text.isdigit()):  # "²".isdigit() is True, int("²") fails
-        raise WebhookSignatureError("malformed", "signature timestamp missing or not a number")
+    if not text:
+        raise WebhookSignatureError("malformed", "signature timestamp missing")
+    check_timestamp(text)
     signed = text.encode() + b"." + raw_body
     expected = [hmac.new(key, signed, hashlib.sha256).hexdigest().encode() for key in keys]
     given = [s.strip().lower().encode() for s in signatures if s and s.strip().isascii()]

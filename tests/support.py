@@ -22,7 +22,7 @@ def text_event(text: str, user: str = "U" + "a" * 32, **extra) -> dict:
     event = {
         "type": "message",
         "mode": "active",
-        "timestamp": 1_700_000_000_000,
+        "timestamp": int(time.time() * 1000),
         "webhookEventId": "01" + uuid.uuid4().hex[:24].upper(),
         "deliveryContext": {"isRedelivery": False},
         "source": {"type": "user", "userId": user},

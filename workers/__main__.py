@@ -8,8 +8,10 @@ descriptions are not logged; ours carry no patient data anyway.
 
 Every worker may hold the scheduler: they look for it every ``MAINTENANCE_INTERVAL`` seconds
 (RQ's default is 10 minutes, during which no retry or reminder would run after the holder
-died). SIGTERM is a warm shutdown: the running job finishes, and a drain hands its user over
-to the next drain between two items.
+died). SIGTERM is a warm shutdown: a drain hands its user over to the next drain between two
+items, and any job still running ``STOP_GRACE`` seconds later is stopped as a job timeout would
+stop it (its item or the job itself is retried), so that the process is gone within
+``STOP_GRACE + STOP_LAST`` seconds (Heroku sends SIGKILL 30 s after SIGTERM).
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import sys
 import time
 
 from rq import SimpleWorker
 from rq.job_lifecycle import call_exception_handlers
 from rq.serializers import JSONSerializer
+from rq.timeouts import JobTimeoutException
+from rq.worker import WorkerStatus
 
 from bot.log_setup import configure_logging
 from bot.settings import settings_or_exit
@@ -46,6 +52,17 @@ HEARTBEAT_EVERY = 5
 #: workers and Redis share cores, a MOPH push or a mirror backlog must not slow the answers down.
 #: It only matters while the CPU is short; then the background still gets a share (CFS weights).
 BACKGROUND_NICENESS = 10
+#: Seconds a job may go on after SIGTERM before it is stopped (a slow provider call: LiveDesk's
+#: reads may take 3 × 18 s with their retries). A drain stops between two items long before.
+STOP_GRACE = 15
+#: Seconds after that for the job to unwind and the worker to deregister; a job that swallowed the
+#: stop and runs on is then ended with the process (as a SIGKILL would, which every job survives).
+STOP_LAST = 5
+
+
+class StopTimeout(JobTimeoutException):
+    """The worker is shutting down (SIGTERM) and the job ran ``STOP_GRACE`` seconds past it: it stops
+    here, as at a job timeout, and is retried by another (or the restarted) worker."""
 
 
 class Worker(SimpleWorker):
@@ -66,9 +83,27 @@ class Worker(SimpleWorker):
                 pipe.execute()
         self._beat_at = time.monotonic()
 
+    _stop_armed = False
+    _stop_fired = False
+
     def request_stop(self, signum, frame):
         runtime.request_stop()  # bounded loops (drains) hand over between items
+        if self.get_state() == WorkerStatus.BUSY and not self._stop_armed:
+            self._stop_armed = True
+            # The job's own timeout (RQ's death penalty) is an alarm too: the earlier of the two stays.
+            left = signal.alarm(0)
+            signal.signal(signal.SIGALRM, self._stop_the_job)
+            signal.alarm(min(left, STOP_GRACE) if left else STOP_GRACE)
         super().request_stop(signum, frame)
+
+    def _stop_the_job(self, signum, frame):
+        if self._stop_fired:  # the stop was swallowed and the job runs on
+            self.log.error("Worker %s: the job did not stop %d s after SIGTERM; exiting now", self.name,
+                           STOP_GRACE + STOP_LAST)
+            os._exit(1)
+        self._stop_fired = True
+        signal.alarm(STOP_LAST)  # cancelled as the job ends (RQ's death penalty clears the alarm)
+        raise StopTimeout("stopped: the worker is shutting down (SIGTERM); to be retried")
 
     def handle_exception(self, job, *exc_info):
         # Instead of RQ's: it logs the whole traceback (values included) with the job's arguments.
@@ -156,5 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """Exit without tearing the interpreter down: the knowledge base and its models are millions of
+    objects, freed one by one at a normal exit (2 to 5 s on a busy machine) for nothing, while the
+    platform's SIGKILL approaches. Logs and output are flushed first; nothing else waits for exit."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_now(main())

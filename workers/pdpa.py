@@ -5,13 +5,22 @@ Erased: the verification state, its code requests and typed codes, the verified 
 state, the unknown-answer streak, the staff-note transcript; agents' replies still on their way to
 the patient; the Oho contact marker; the user's share of the unanswered-question counts (their
 masked phrasings, taken off each day's count: ``workers.unanswered``); and, on request, the user's
-waiting LINE events, the mirror outbox, the LiveDesk contact and conversation mapping, and the
-user's set-aside items in every dead-letter list.
+waiting LINE events, the mirror outbox, the LiveDesk contact and conversation mapping, the
+user's set-aside items in every dead-letter list, and RQ's records of the jobs whose arguments
+name the user (``drain_inbox(["U…"])`` and the like: finished, failed, canceled, scheduled and
+deferred ones at once; queued and running ones once they have run, waited for up to
+``JOBS_WAIT`` seconds, since they act for other patients too: a drain takes others from its ready
+list).
+
+Jobs keep the LINE user id in their arguments, and the erasure deletes their records, rather than
+job arguments naming users by a reference resolved from Redis: that would cost every job a round
+trip (and the webhook a key), for records that an erasure, a rare staff command, can find and
+delete.
 
 Kept, because another duty requires it (each expires on its own):
 - the SMS send budgets and the wrong-code lockout (``verify:sends:*``, ``verify:wrong:*``, 24 h at
-  most; keyed digests, no number): protection against SMS pumping and code guessing, which an
-  unfollow and a new follow must not reset;
+  most; named by keyed digests of the number and the user, no number and no user id): protection
+  against SMS pumping and code guessing, which an unfollow and a new follow must not reset;
 - on unfollow only, the LiveDesk mapping (ids, no words; it then expires in ``MAPPING_TTL``) and the
   mirror outbox: the chat staff had with the patient is the hospital's record and is filed in
   LiveDesk, where its own retention applies (ask the hospital's DPO);
@@ -22,24 +31,38 @@ Kept, because another duty requires it (each expires on its own):
 from __future__ import annotations
 
 import logging
+import time
+from typing import Callable, Iterable
 
 import redis as redis_lib
+from rq.exceptions import DeserializationError
+from rq.job import Job
+from rq.serializers import JSONSerializer
 
 from bot.privacy import mask
+from workers.handoff import jobs as handoff_jobs
 from workers.handoff.store import mirror_outbox, patient_outbox
+from workers.line import jobs as line_jobs
 from workers.line.inbox import line_inbox
 from workers.oho_contacts import WANTED_KEY
+from workers.queues import QUEUE_NAMES, get_queue
 from workers.unanswered import forget_user as forget_unanswered
 
 log = logging.getLogger(__name__)
 
 MAPPING_TTL = 30 * 24 * 3600  # late agent replies and the closing note still find the conversation
+#: How long ``flask pdpa erase`` waits for the user's queued and running jobs to have run (a drain
+#: works 20 s at most) before it deletes their records.
+JOBS_WAIT = 60
+JOB_BATCH = 500
 
 
-def erase_user(connection: redis_lib.Redis, user: str, *, on_request: bool) -> list[str]:
+def erase_user(connection: redis_lib.Redis, user: str, *, on_request: bool, jobs_wait: float = JOBS_WAIT,
+               sleep: Callable[[float], None] = time.sleep) -> list[str]:
     """Delete what is stored about ``user``; returns what was removed, one line each (no values).
 
-    ``on_request`` (``flask pdpa erase``): everything listed in the module docstring. Otherwise (an
+    ``on_request`` (``flask pdpa erase``): everything listed in the module docstring, the user's job
+    records last (waiting up to ``jobs_wait`` seconds for queued and running ones). Otherwise (an
     unfollow, run inside the user's own LINE drain): the user's inbox and the staff record stay.
     """
     removed: list[str] = []
@@ -76,6 +99,10 @@ def erase_user(connection: redis_lib.Redis, user: str, *, on_request: bool) -> l
         dead = _drop_dead_events(connection, user)
         if dead:
             removed.append(f"set-aside LINE events ({dead})")
+        deleted, left = _drop_jobs(connection, user, jobs_wait, sleep)
+        if deleted or left:
+            removed.append(f"job records naming the user ({deleted})" + (
+                f"; {left} more still queued or running: run the erasure again in a minute" if left else ""))
     else:
         for key in (mapping, conversation_key):
             if key and connection.exists(key):
@@ -104,6 +131,70 @@ def _queue_keys(queue, user: str) -> list[str]:
 def _drop_dead_events(connection: redis_lib.Redis, user: str) -> int:
     """Remove the user's set-aside items: LINE events, LiveDesk mirror items and agents' replies."""
     return sum(queue(connection).forget_dead(user) for queue in (line_inbox, mirror_outbox, patient_outbox))
+
+
+#: Jobs that also work for other patients (a drain takes users from its ready list): never deleted
+#: before they have run.
+_SHARED = frozenset(f"{f.__module__}.{f.__qualname__}" for f in (
+    line_jobs.drain_inbox, handoff_jobs.drain_mirror, handoff_jobs.drain_to_patient))
+
+
+def _drop_jobs(connection: redis_lib.Redis, user: str, wait: float,
+               sleep: Callable[[float], None]) -> tuple[int, int]:
+    """Delete RQ's records of the jobs whose arguments name ``user``; (deleted, left running or queued).
+
+    Finished, failed and canceled jobs are records only; scheduled and deferred ones (handoff timers,
+    retries) would act for a user who is gone: both go at once. Queued jobs other than drains go too
+    (an Oho contact for a user who is gone). Queued drains and running jobs are waited for, up to
+    ``wait`` seconds, and their records deleted once they have run.
+    """
+    deleted = 0
+    deadline = time.monotonic() + wait
+    while True:
+        pending = []
+        for job, where in _jobs_naming(connection, user):
+            if where == "started" or (where == "queued" and job.func_name in _SHARED):
+                pending.append(job)
+                continue
+            job.delete(remove_from_queue=True)
+            deleted += 1
+        if not pending or time.monotonic() >= deadline:
+            return deleted, len(pending)
+        sleep(0.5)
+
+
+def _jobs_naming(connection: redis_lib.Redis, user: str) -> Iterable[tuple[Job, str]]:
+    """Every job of every queue (waiting and in each registry) whose arguments name ``user``, and where
+    it is (``queued``, ``started``, ``finished``, …)."""
+    for name in QUEUE_NAMES:
+        queue = get_queue(connection, name)
+        places = {"queued": queue.get_job_ids()}
+        for where in ("started", "finished", "failed", "scheduled", "deferred", "canceled"):
+            registry = getattr(queue, f"{where}_job_registry")
+            places[where] = registry.get_job_ids(cleanup=False)
+        for where, ids in places.items():
+            for start in range(0, len(ids), JOB_BATCH):
+                for job in Job.fetch_many(ids[start:start + JOB_BATCH], connection, serializer=JSONSerializer):
+                    if job is not None and _names(job, user):
+                        yield job, where
+
+
+def _names(job: Job, user: str) -> bool:
+    try:
+        arguments = [*job.args, *job.kwargs.values()]
+    except (DeserializationError, ValueError, TypeError):
+        return False  # not one of ours (another serializer): it cannot be read, nor name anyone
+    return any(_mentions(value, user) for value in arguments)
+
+
+def _mentions(value, user: str) -> bool:
+    if isinstance(value, str):
+        return value == user
+    if isinstance(value, dict):
+        return any(_mentions(v, user) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_mentions(v, user) for v in value)
+    return False
 
 
 class UnfollowErasure:

@@ -77,18 +77,36 @@ def safe_file_name(name: str | None, fallback: str) -> str:
     return text or fallback
 
 
+HTTPS_PORT = 443
+
+
+def host_and_port(entry: str) -> tuple[str, int] | None:
+    """``host`` or ``host:port`` (port 443 unless given), normalised; None if it is neither."""
+    try:
+        parts = urlsplit("//" + entry.strip())
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host or parts.username is not None or parts.path or parts.query or parts.fragment:
+        return None
+    return host.rstrip(".").lower(), port or HTTPS_PORT
+
+
 def attachment_url_allowed(url: str, hosts: Iterable[str]) -> bool:
     """Whether an agent's attachment URL may be shown to the patient: https on exactly one of
-    ``hosts`` (LiveDesk's own; not any host of its registrable domain, where anyone with a page on a
-    sibling host could plant a link). A webhook body is only as trustworthy as its token."""
+    ``hosts`` (``host`` or ``host:port``, port 443 unless given), host and port both: LiveDesk's own,
+    not any host of its registrable domain, where anyone with a page on a sibling host could plant a
+    link, nor another port of its host, where another program may listen. A webhook body is only
+    as trustworthy as its token."""
     try:
         parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number, or out of range
         return False
     if parts.scheme != "https" or not host or len(url) > 2000 or parts.username or parts.password:
         return False
-    return host.rstrip(".").lower() in {h.rstrip(".").lower() for h in hosts if h}
+    allowed = {found for found in map(host_and_port, hosts) if found is not None}
+    return (host.rstrip(".").lower(), port or HTTPS_PORT) in allowed
 
 
 def agent_line_messages(content: str | None, attachments: Iterable[Mapping[str, Any]],

@@ -96,13 +96,26 @@ def test_agent_message_becomes_text_images_and_file_links():
     ("https://engagelab.com.evil.test/a.png", False),
     ("https://evilengagelab.com/a.png", False),
     ("https://engagelab.com@evil.test/a.png", False),         # the host is evil.test
-    ("https://livedesk-api.engagelab.com:8443/a.png", True),
+    ("https://livedesk-api.engagelab.com:8443/a.png", False),  # another port of the host: another program
+    ("https://livedesk-api.engagelab.com:443/a.png", True),    # https's own port, said out loud
+    ("https://livedesk-api.engagelab.com:99999/a.png", False),  # not a port
     ("javascript:alert(1)", False),
     ("", False),
     ("https://[::1/a.png", False),                            # not even a URL
 ])
 def test_only_https_links_on_livedesk_s_exact_host_are_shown(url, allowed):
     assert attachment_url_allowed(url, ["livedesk-api.engagelab.com"]) is allowed
+
+
+@pytest.mark.parametrize("url, allowed", [
+    ("https://files.example.test:8443/a.png", True),
+    ("https://files.example.test/a.png", False),         # 443: not the port listed
+    ("https://files.example.test:8444/a.png", False),
+    ("https://cdn.example.test/a.png", True),            # listed without a port: 443
+    ("https://cdn.example.test:8443/a.png", False),
+])
+def test_the_port_is_checked_with_the_host(url, allowed):
+    assert attachment_url_allowed(url, ["files.example.test:8443", "cdn.example.test"]) is allowed
 
 
 def test_the_end_button_goes_on_the_last_message_only():

@@ -76,3 +76,23 @@ def test_provider_error_messages_are_masked():
             HttpClient("https://provider.test").request("POST", "/send", json={})
     assert "0812345678" not in str(caught.value) and "1234567890123" not in str(caught.value)
     assert "…5678" in str(caught.value)
+
+
+def test_attachment_hosts_keep_the_port():
+    from bot.handoff.render import attachment_url_allowed
+
+    hosts = load_settings(_env_file=None, livedesk_base_url="https://desk.example.test:8443").attachment_hosts()
+    assert attachment_url_allowed("https://desk.example.test:8443/a.png", hosts)
+    assert not attachment_url_allowed("https://desk.example.test/a.png", hosts)
+    hosts = load_settings(_env_file=None, livedesk_base_url="https://desk.example.test").attachment_hosts()
+    assert attachment_url_allowed("https://desk.example.test/a.png", hosts)
+    assert not attachment_url_allowed("https://desk.example.test:8443/a.png", hosts)
+
+
+def test_attachment_hosts_are_checked_at_start_up(monkeypatch):
+    monkeypatch.setenv("LIVEDESK_ATTACHMENT_HOSTS", "files.example.test:443, https://cdn.example.test/x, a:b")
+    with pytest.raises(SettingsError, match="LIVEDESK_ATTACHMENT_HOSTS") as caught:
+        load_settings(_env_file=None)
+    assert "https://cdn.example.test/x, a:b" in str(caught.value) and "files.example.test:443," not in str(caught.value)
+    monkeypatch.setenv("LIVEDESK_ATTACHMENT_HOSTS", "files.example.test:8443, cdn.example.test")
+    assert load_settings(_env_file=None).attachment_hosts() == ["files.example.test:8443", "cdn.example.test"]

@@ -19,7 +19,7 @@ CONFIGURED = dict(oho_api_key="oho-key-not-real", oho_base_url=OHO, oho_platform
                   livedesk_api_key="ld-key", livedesk_api_secret="ld-secret", livedesk_base_url=LIVEDESK,
                   livedesk_inbox_id=79, livedesk_webhook_token="hook-token-not-real-" + "x" * 32,
                   sepsms_api_key="sk_sep_not_real", sepsms_base_url=SEPSMS, sepsms_origin="HOSPITAL",
-                  metrics_token="metrics-token", **MOPH_SETTINGS)
+                  metrics_token="metrics-token-" + "m" * 32, **MOPH_SETTINGS)
 OHO_NOBODY = f"{OHO}/contact/line/{BOT_ID}/user/{NOBODY}"
 LIVEDESK_READ = f"{LIVEDESK}/api/v2/accounts/conversations/0/messages"
 CREDIT = f"{SEPSMS}/message/credit/balance"

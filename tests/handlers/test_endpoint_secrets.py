@@ -3,6 +3,8 @@ accepted while it is rotated, everything else turned away over HTTP."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.settings import ROTATING_SECRETS, SettingsError
@@ -13,6 +15,7 @@ from workers.services import Services
 
 NEW = "n" * 32
 OLD = "o" * 40
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.mark.parametrize("name", ROTATING_SECRETS)
@@ -22,6 +25,20 @@ def test_a_short_secret_refuses_start_up(monkeypatch, name):
         create_app()  # reads the environment, as wsgi.py does
     assert name.upper() in str(raised.value) and "32" in str(raised.value)
     assert "x" * 31 not in str(raised.value)  # the error names the setting, never its value
+
+
+@pytest.mark.parametrize("value", ["a", "m" * 31])
+def test_a_short_metrics_token_refuses_start_up(monkeypatch, value):
+    monkeypatch.setenv("METRICS_TOKEN", value)
+    with pytest.raises(SettingsError) as raised:
+        create_app()
+    assert "METRICS_TOKEN" in str(raised.value) and "32" in str(raised.value)
+    assert "m" * 31 not in str(raised.value)
+
+
+def test_an_empty_metrics_token_is_unset(redis_server, line_stub, redis):
+    client = client_for(redis_server, line_stub, redis, metrics_token=" ")
+    assert client.get("/metrics", headers={"Authorization": "Bearer  "}).status_code == 404
 
 
 def test_every_short_secret_is_listed_in_one_error(monkeypatch):
@@ -86,3 +103,29 @@ def test_the_thaibulksms_webhook_takes_both_path_tokens_while_rotating(redis_ser
     for token in (NEW, OLD):
         assert client.post(f"/webhooks/thaibulksms/{token}", data={"Transaction": "t1"}).status_code == 200
     assert client.post(f"/webhooks/thaibulksms/{'t' * 32}", data={"Transaction": "t1"}).status_code == 404
+
+
+def security_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    return text[text.index("## Security and PDPA"):].split("\n## ", 1)[0]
+
+
+def test_unset_path_tokens_answer_404_as_the_readme_says(redis_server, line_stub, redis):
+    """The path token is the address: unset, the page does not exist (404, as for a wrong one), and the
+    README says so where it lists who can reach which endpoint (it once said 503)."""
+    client = client_for(redis_server, line_stub, redis)  # neither path token set
+    event = {"event": "conversation_status_changed", "id": 1, "status": "resolved"}
+    assert client.post(f"/webhooks/livedesk/{NEW}", json=event).status_code == 404
+    assert client.post(f"/webhooks/thaibulksms/{NEW}", data={"Transaction": "t1"}).status_code == 404
+    said = " ".join(security_section().split())
+    assert "A wrong path token answers 404, and so does an unset one" in said
+    assert "missing secret 503" not in said
+
+
+def test_unset_signing_secrets_and_bearer_tokens_answer_503_as_the_readme_says(redis_server, line_stub, redis):
+    client = client_for(redis_server, line_stub, redis, line_channel_secret=None)
+    assert client.post("/callback", data=b"{}").status_code == 503
+    assert client.post("/webhooks/sepsms", data=b"{}").status_code == 503
+    assert client.post("/api/v1/appointments", json=[], headers={"Authorization": f"Bearer {NEW}"}).status_code == 503
+    said = " ".join(security_section().split())
+    assert "an unset signing secret or bearer token answers 503" in said

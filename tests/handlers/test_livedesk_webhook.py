@@ -97,7 +97,7 @@ def test_good_signature_is_accepted(client, redis, known_conversation):
     lambda body: {"X-Chatwoot-Signature": signed(body)["X-Chatwoot-Signature"]},  # no timestamp
     lambda body: {"X-Chatwoot-Timestamp": signed(body)["X-Chatwoot-Timestamp"]},  # no signature
     lambda body: {},                                                               # not signed at all
-    lambda body: {**signed(body), "X-Chatwoot-Timestamp": "²"},                     # a digit, not an ASCII one
+    lambda body: {**signed(body), "X-Chatwoot-Signature": "0" * 64},               # no sha256= prefix
 ])
 def test_bad_signature_is_401_and_nothing_is_done(client, redis, known_conversation, headers):
     body = json.dumps(agent_event(9001)).encode()
@@ -105,6 +105,19 @@ def test_bad_signature_is_401_and_nothing_is_done(client, redis, known_conversat
                            headers={"Content-Type": "application/json", **headers(body)})
     assert response.status_code == 401
     assert queued(redis) == []
+
+
+@pytest.mark.parametrize("timestamp", ["²", "١٢٣", "-5", "1.5", "1" * 13, "9" * 5000])
+def test_a_timestamp_that_is_no_unix_time_is_400_even_when_signed(client, redis, known_conversation, timestamp):
+    """A signed 5,000-digit timestamp once answered 500 (``int()`` refuses over 4,300 digits)."""
+    body = json.dumps(agent_event(9001)).encode()
+    digest = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    response = client.post(f"/webhooks/livedesk/{HOOK_TOKEN}", data=body, headers={
+        "Content-Type": "application/json", "X-Chatwoot-Signature": f"sha256={digest}",
+        "X-Chatwoot-Timestamp": timestamp})
+    assert response.status_code == 400 and "unix seconds" in response.get_json()["error"]
+    assert queued(redis) == []
+    assert client.get("/healthz").status_code == 200
 
 
 def test_without_a_secret_the_token_is_the_guard(redis_server, line_stub, redis):

@@ -20,7 +20,7 @@ from workers import runtime
 from workers.__main__ import build_worker
 from workers.services import Services
 
-TOKEN = "metrics-token-for-tests"
+TOKEN = "metrics-token-for-tests-0123456789abcdef"
 USER = "U" + "e" * 32
 ROOT = Path(__file__).resolve().parents[2]
 

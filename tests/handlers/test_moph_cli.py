@@ -369,3 +369,14 @@ def test_result_csv_cells_open_as_text_not_formulas(cli, tmp_path, moph, redis, 
     cells = [value for row in result_rows for value in row.values()]
     assert result_rows[0]["appointment_id"] == "'" + formula
     assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+
+
+def test_what_the_his_wrote_reaches_the_terminal_without_control_sequences(cli, tmp_path, redis):
+    """An ANSI escape in a CSV cell would clear the staff member's screen, retitle the window or hide
+    the lines after it; a bidi override would reorder them. The command prints the text without them."""
+    hostile = "A-1\x1b[2J\x1b]0;pwned\x07\u202eevil\r\x9b31m"
+    source = write_csv(tmp_path / "batch.csv", [appointment_row(hostile, CIDS[1], date="31/02/2026")])
+    result = cli.invoke(args=["moph", "push", str(source), "--dry-run"])
+    output = all_output(result)
+    assert "row 2 (appointment A-1evil" in output  # what the row said, readable
+    assert not any(ch in output for ch in "\x1b\x07\r\u202e\x9b"), repr(output)

@@ -211,3 +211,51 @@ def test_events_are_accepted_by_a_redis_that_never_saw_the_script(redis):
     assert accept_events(redis, [text_event("1")]).queued == 1
     redis.script_flush()
     assert accept_events(redis, [text_event("2")]).queued == 1
+
+
+DAY = 24 * 3600
+
+
+def aged(event: dict, seconds: float) -> dict:
+    return {**event, "timestamp": int((time.time() - seconds) * 1000)}
+
+
+@pytest.mark.parametrize("age_days", [6.1, 8, 40])
+def test_an_event_older_than_the_de_duplication_window_is_refused_and_nothing_is_sent(
+        webhook, redis, run_worker, line_stub, caplog, age_days):
+    """A captured body sent again once its "seen" marker may be gone (markers live 7 days) would be
+    answered again: events older than 6 days are refused: 200 (LINE must not retry), logged, nothing sent."""
+    caplog.set_level(logging.INFO)
+    event = aged(text_event("ขอผลตรวจเลือด"), age_days * DAY)
+    response = webhook.post([event])
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "queued": 0, "duplicates": 0, "too_old": 1}
+    assert queued_jobs(redis) == 0 and not redis.exists(f"line:inbox:{event['source']['userId']}")
+    run_worker()
+    assert line_stub.log == []
+    [line] = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert event["source"]["userId"] not in line and event["webhookEventId"] not in line
+    assert event["source"]["userId"][-4:] in line and "6 days" in line
+
+
+def test_events_within_the_window_are_answered_and_an_old_one_beside_them_is_not(webhook, redis):
+    user = "U" + "7" * 32
+    fresh, late, old = (text_event("1", user=user), aged(text_event("2", user=user), 5 * DAY),
+                        aged(text_event("3", user=user), 6 * DAY + 3600))
+    answer = webhook.post([fresh, late, old]).get_json()
+    assert answer == {"status": "ok", "queued": 2, "duplicates": 0, "too_old": 1}
+    queued = [json.loads(raw)["message"]["text"] for raw in redis.lrange(f"line:inbox:{user}", 0, -1)]
+    assert queued == ["1", "2"]
+
+
+@pytest.mark.parametrize("stamp", ["missing", None, "1700000000000", True, [1], 1e400 * 0])
+def test_an_event_without_a_usable_timestamp_is_refused(webhook, redis, stamp):
+    event = text_event("สวัสดี")
+    if stamp == "missing":
+        del event["timestamp"]
+    else:
+        event["timestamp"] = stamp
+    body = json.dumps({"destination": "U" + "0" * 32, "events": [event]}).encode()
+    answer = webhook.post(body=body)
+    assert answer.status_code == 200 and answer.get_json()["too_old"] == 1
+    assert queued_jobs(redis) == 0

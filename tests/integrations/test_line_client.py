@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
 import time
 import uuid
 
@@ -20,7 +22,14 @@ from integrations.errors import (
     RateLimitError,
     ServerError,
 )
-from integrations.line import RETRY_KEY_NAMESPACE, LineClient, reply_token_problem, retry_key_for, token_refused
+from integrations.line import (
+    RETRY_KEY_NAMESPACE,
+    ContentTooLarge,
+    LineClient,
+    reply_token_problem,
+    retry_key_for,
+    token_refused,
+)
 from tests.conftest import make_settings
 
 TOKEN = "test-access-token"
@@ -204,11 +213,11 @@ def test_profile_bot_info_and_content(line, httpserver):
     httpserver.expect_request("/v2/bot/message/m1/content").respond_with_data(b"\x89PNG", content_type="image/png")
     assert line.profile(USER)["displayName"] == "Somchai"
     assert line.bot_info()["basicId"] == "@000test"
-    assert line.message_content("m1") == (b"\x89PNG", "image/png")
+    assert line.message_content("m1", max_bytes=4) == (b"\x89PNG", "image/png")
     untyped = Response(b"raw")
     del untyped.headers["Content-Type"]
     httpserver.expect_request("/v2/bot/message/m2/content").respond_with_response(untyped)
-    assert line.message_content("m2") == (b"raw", "application/octet-stream")
+    assert line.message_content("m2", max_bytes=100) == (b"raw", "application/octet-stream")
 
 
 def test_errors_name_the_call(line, httpserver):
@@ -217,7 +226,76 @@ def test_errors_name_the_call(line, httpserver):
     with pytest.raises(ServerError, match=r"^\[line 500\] LINE bot_info: down$"):
         line.bot_info()
     with pytest.raises(ProviderError, match=r"^\[line 404\] LINE content: gone$"):
-        line.message_content("m1")
+        line.message_content("m1", max_bytes=100)
+
+
+# -- media: streamed, with a byte cap ---------------------------------------------------------------------
+class MediaServer:
+    """LINE's content endpoint serving an endless file (a raw socket: it counts what it could send), with
+    or without a ``Content-Length``. ``sent``: the body bytes the socket took before the client hung up."""
+
+    def __init__(self, declared: int | None):
+        self.declared = declared
+        self.sent = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.settimeout(10)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(4096)
+            length = f"Content-Length: {self.declared}\r\n" if self.declared is not None else ""
+            connection.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: video/mp4\r\n{length}Connection: close\r\n\r\n"
+                               .encode())
+            chunk = b"\0" * 65536
+            try:
+                while self.declared is None or self.sent < self.declared:
+                    connection.sendall(chunk)
+                    self.sent += len(chunk)
+            except OSError:
+                pass  # the client hung up
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def media_server(request):
+    server = MediaServer(request.param)
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("media_server", [300 * 1024 * 1024], indirect=True)
+def test_media_over_its_content_length_is_refused_before_the_body_is_read(media_server):
+    """A 300 MB video was downloaded whole before the 20 MB check (the worker went from 174 to 486 MB)."""
+    line = LineClient(TOKEN, base_url=media_server.url, data_base_url=media_server.url, timeout=5)
+    started = time.monotonic()
+    with pytest.raises(ContentTooLarge) as caught:
+        line.message_content("m1", max_bytes=20 * 1024 * 1024)
+    assert caught.value.declared == 300 * 1024 * 1024
+    assert time.monotonic() - started < 3
+    media_server.close()
+    assert media_server.sent < 20 * 1024 * 1024  # what sat in socket buffers, unread
+
+
+@pytest.mark.parametrize("media_server", [None], indirect=True)
+def test_media_without_a_length_is_cut_off_at_the_cap(media_server):
+    line = LineClient(TOKEN, base_url=media_server.url, data_base_url=media_server.url, timeout=5)
+    with pytest.raises(ContentTooLarge) as caught:
+        line.message_content("m1", max_bytes=1024 * 1024)
+    assert caught.value.declared is None
+    media_server.close()
+    assert media_server.sent < 16 * 1024 * 1024  # the cap, a chunk and the socket buffers: not the endless rest
 
 
 # -- no answer -------------------------------------------------------------------------------------

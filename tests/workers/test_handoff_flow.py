@@ -246,6 +246,32 @@ def test_images_are_mirrored_as_attachments_in_order(webhook, run_worker, line_e
     assert len(replies(line_extra)) == 1  # silent during the handoff
 
 
+def test_a_video_over_20_mb_is_announced_without_being_downloaded_whole(webhook, run_worker, line_extra, oho,
+                                                                       livedesk):
+    """A 300 MB video was read whole before the 20 MB check; now reading stops at the cap."""
+    from werkzeug import Response
+
+    say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
+    chunk, served = b"\0" * 65536, []
+
+    def video_of_80_mb():  # no Content-Length: only counting while reading can stop it
+        while len(served) * len(chunk) < 80 * 1024 * 1024:
+            served.append(len(chunk))
+            yield chunk
+
+    line_extra.expect_oneshot_request("/v2/bot/message/468789577898262599/content", method="GET") \
+        .respond_with_response(Response(video_of_80_mb(), mimetype="video/mp4"))
+    video = text_event("", user=USER)
+    video["message"] = {"type": "video", "id": "468789577898262599", "duration": 60000,
+                        "contentProvider": {"type": "line"}}
+    webhook.post([video])
+    run_worker()
+    incoming = [m for m in livedesk.messages if m["message_type"] == "incoming"]
+    assert incoming[-1]["content"] == "[video] (ไฟล์ใหญ่เกินไป ดูใน LINE OA Manager / too large)"
+    assert not incoming[-1].get("attachments")
+    assert sum(served) < 40 * 1024 * 1024, f"{sum(served) / 2**20:.0f} MB read of an 80 MB video"
+
+
 def test_every_turn_is_mirrored_without_a_handoff(webhook, run_worker, line_extra, oho, livedesk, services):
     say(webhook, run_worker, "ที่จอดรถ")
     text = services.dialog.answer_topic("parking").messages[0]["text"]

@@ -4,6 +4,8 @@ unfollow and ``flask pdpa erase`` remove what the service stores about the user.
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 
 from tests.handoff_stubs import (  # noqa: F401
@@ -102,18 +104,61 @@ def test_an_unfollow_erases_the_patient(patient, sms, client, line_stub, redis, 
     assert 0 < redis.ttl(f"livedesk:user:{USER}")  # the staff record's ids stay a while, then expire
 
 
+def job_records_naming(redis, user: str) -> dict[str, list[str]]:
+    """RQ's records that carry ``user``, read as Redis has them (job hashes with their compressed data
+    and failure texts, result streams): key -> the fields that name the user."""
+    found: dict[str, list[str]] = {}
+    for key in redis.scan_iter("rq:*", count=1000):
+        kind = redis.type(key)
+        if kind == b"hash":
+            fields = redis.hgetall(key)
+            for name, value in fields.items():
+                if name in (b"data", b"exc_info"):
+                    try:
+                        value = zlib.decompress(value)
+                    except zlib.error:
+                        pass
+                if user.encode() in value:
+                    found.setdefault(key.decode(), []).append(name.decode())
+        elif kind == b"stream" and user.encode() in contents(redis, key):
+            found.setdefault(key.decode(), []).append("entries")
+        elif kind in (b"list", b"zset", b"set") and user.encode() in contents(redis, key):
+            found.setdefault(key.decode(), []).append("members")
+    return found
+
+
+def test_budget_keys_name_neither_the_user_nor_the_number(patient, sms, redis):
+    """The SMS budgets and wrong-code counts outlive an unfollow and an erasure: their names are keyed
+    digests, so what is kept names nobody (it once held ``verify:sends:user:<LINE user id>``)."""
+    patient.say("ยืนยันตัวตน")
+    patient.say(PHONE)
+    patient.say("000000" if sms.code != "000000" else "111111")  # a wrong code
+    patient.say(sms.code)
+    assert redis.get(f"verify:phone:{USER}") is not None
+    budgets = [key.decode() for pattern in ("verify:sends:*", "verify:wrong:*") for key in redis.scan_iter(pattern)]
+    assert {key.split(":")[1] for key in budgets} == {"sends", "wrong"}
+    assert any(":user:" in key for key in budgets) and any(":number:" in key for key in budgets)
+    assert [key for key in budgets if USER in key or PHONE[1:] in key or USER[1:] in key] == []
+
+
 def test_pdpa_erase_removes_everything_and_says_what(patient, sms, client, line_stub, redis, app):
     a_conversation_a_verification_and_a_dead_letter(patient, sms, client, line_stub, redis)
+    before = job_records_naming(redis, USER)
+    # drain_inbox(["U…"]) and the handoff's jobs, finished; the dead-lettered drain, failed; the timers, scheduled.
+    assert any(key.startswith("rq:job:") and "data" in fields for key, fields in before.items())
+    assert any(key.startswith("rq:job:") and "exc_info" not in fields for key, fields in before.items())
     cli = app.test_cli_runner()
     result = cli.invoke(args=["pdpa", "erase", USER])
     assert result.exit_code == 0
     for what in ("verified phone number", "staff-note transcript", "LiveDesk contact mapping",
-                 "set-aside LINE events (1)"):
+                 "set-aside LINE events (1)", "job records naming the user"):
         assert what in result.output
+    assert "still queued or running" not in result.output
     assert PHONE not in result.output
     left = [key.decode() for key in redis.scan_iter() if USER.encode() in key
-            and not key.startswith((b"verify:sends:", b"verify:wrong:", b"handoff:claim:"))]
+            and not key.startswith(b"handoff:claim:")]
     assert left == []
+    assert job_records_naming(redis, USER) == {}
     assert redis.llen("line:dead-events") == 0
     assert "Nothing was stored" in cli.invoke(args=["pdpa", "erase", USER]).output
     assert cli.invoke(args=["pdpa", "erase", "0812345678"]).exit_code != 0

@@ -29,6 +29,7 @@ from bot.handoff.render import (
 )
 from bot.privacy import mask
 from integrations.errors import InvalidRequestError, NotFoundError, ProviderError
+from integrations.line import ContentTooLarge
 from integrations.livedesk import LiveDeskMessageFailed
 from integrations.metrics import LIVEDESK_FAILED
 from workers.handoff.attempts import PostAttempts
@@ -38,7 +39,7 @@ from workers.verification.store import verified_phone
 
 log = logging.getLogger(__name__)
 
-MAX_MEDIA_BYTES = 20 * 1024 * 1024   # larger files are announced, not uploaded
+MAX_MEDIA_BYTES = 20 * 1024 * 1024   # larger files are announced, not uploaded (nor downloaded whole)
 # ``/retry`` calls for a message LiveDesk marked failed, on the outbox's backoff (5, 15, 30 s), before
 # staff get a note and the patient's later messages go on: about a minute held, not the hours that
 # MIRROR_ATTEMPTS allow an outage.
@@ -229,10 +230,10 @@ class LiveDeskMirror:
     def _send_media(self, name: str, conversation: int, item: dict) -> dict:
         label = f"[{item.get('media')}]"
         try:
-            data, content_type = self.services.line.message_content(item["message_id"])
+            data, content_type = self.services.line.message_content(item["message_id"], MAX_MEDIA_BYTES)
         except NotFoundError:  # LINE keeps content for a limited time only
             return self._incoming(name, conversation, f"{label} (ไฟล์หมดอายุใน LINE แล้ว / no longer available)")
-        if len(data) > MAX_MEDIA_BYTES:
+        except ContentTooLarge:  # refused on its Content-Length, or cut off while reading
             return self._incoming(name, conversation, f"{label} (ไฟล์ใหญ่เกินไป ดูใน LINE OA Manager / too large)")
         file_name = safe_file_name(item.get("file_name"),
                                    f"{item.get('media')}-{item['message_id']}{_extension(content_type)}")

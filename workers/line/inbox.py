@@ -57,6 +57,12 @@ from workers.user_queue import ITEM_TTL, PENDING_TTL, UserQueue
 log = logging.getLogger(__name__)
 
 SEEN_TTL = 7 * 24 * 3600          # LINE redelivers for a while; a week is ample
+#: An event older than this is refused (logged, counted, 200 to LINE, nothing sent): its "seen"
+#: marker may have expired, so a captured body sent again after the window would be answered
+#: again. LINE publishes no redelivery period (its documents say only that redelivery stops at some
+#: point, and that a bot server failing to receive webhooks for long may be cut off): six days is
+#: the longest the markers can cover, a day below their week for clocks that disagree.
+MAX_EVENT_AGE = SEEN_TTL - 24 * 3600
 #: Retries of an event that keeps failing: its first try, then these waits (about an hour
 #: in all), so that a LINE outage of that length loses no answer.
 EVENT_BACKOFF = (5, 15, 30, 60, 120, 300, 600, 900, 900, 900)
@@ -79,6 +85,7 @@ LINE_QUEUE_KEY = queue_key(LINE_QUEUE)
 class Accepted:
     queued: int = 0
     duplicates: int = 0
+    too_old: int = 0   # refused: older than MAX_EVENT_AGE, or without a timestamp to tell
 
 
 def source_key(event: dict) -> str:
@@ -149,8 +156,32 @@ return {appended, routes}
 OWN_JOB = 2
 
 
+def too_old(event: dict, now: float) -> bool:
+    """Whether ``event`` is older than the de-duplication window (``MAX_EVENT_AGE``), or has no
+    ``timestamp`` (LINE's milliseconds) to tell its age by."""
+    stamp = event.get("timestamp")
+    if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or stamp != stamp:  # NaN
+        return True
+    return now - stamp / 1000 > MAX_EVENT_AGE
+
+
+def refuse_old(events: list[dict], now: float) -> tuple[list[dict], int]:
+    """The events young enough to be judged by their "seen" markers, and how many were too old
+    (each logged, masked)."""
+    fresh = []
+    for event in events:
+        if too_old(event, now):
+            log.warning("LINE event %s of %s refused: older than %d days (the de-duplication window) or without "
+                        "a timestamp; not answered", mask(event_id(event)), mask(source_key(event)),
+                        MAX_EVENT_AGE // 86400)
+        else:
+            fresh.append(event)
+    return fresh, len(events) - len(fresh)
+
+
 def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
-    """Queue new events for their users' drains; skip ones already seen. No outbound HTTP.
+    """Queue new events for their users' drains; skip ones already seen and ones too old for the
+    "seen" markers to judge (``refuse_old``). No outbound HTTP.
 
     One round trip (``_ACCEPT``) appends the new events and, for each user with a new one,
     finds a drain coming, or under a backlog puts the user on the ready list. Only a user
@@ -159,10 +190,11 @@ def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
     is lost (the process killed in between), the events are in the inbox and the due
     index without a note: the sweeper starts their drain within ``SWEEP_INTERVAL``.
     """
-    if not events:
-        return Accepted()
-    inbox = line_inbox(connection)
     now = time.time()
+    events, old = refuse_old(events, now)
+    if not events:
+        return Accepted(too_old=old)
+    inbox = line_inbox(connection)
     received = round(now, 3)
     users = list(dict.fromkeys(source_key(event) for event in events))
     number = {user: n for n, user in enumerate(users, 1)}
@@ -183,7 +215,7 @@ def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
                 _enqueue_drain(connection, inbox, user, pipe)
             pipe.execute()
     queued = sum(appended)
-    return Accepted(queued=queued, duplicates=len(events) - queued)
+    return Accepted(queued=queued, duplicates=len(events) - queued, too_old=old)
 
 
 def enqueue_drain(connection: redis.Redis, user: str) -> None:

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from bot.dialog import Reply
 from bot.intents import Action, Intent
-from bot.otp import OtpKeyMissing, number_digest
+from bot.otp import OtpKeyMissing
 from bot.privacy import mask
 from bot.verification import (
     AWAIT_CODE,
@@ -25,7 +25,7 @@ from bot.verification import (
 )
 from workers.verification.outcome import BACKSTOP_SECONDS
 from workers.verification.service import VerificationService
-from workers.verification.store import verified_phone
+from workers.verification.store import Budgeted, verified_phone
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +105,10 @@ class VerificationFeature:
             step, action = Step(before, [busy]), None
         if isinstance(action, (SendCode, CheckCode)):
             phone = action.phone.local if isinstance(action, SendCode) else before.phone
-            digest = number_digest(service.key, phone or "")
-            refusal = self.store.wrong_code_lock(user, digest, now, service.rules)
+            who = Budgeted.of(service.key, user, phone or "")
+            refusal = self.store.wrong_code_lock(who, now, service.rules)
             if refusal is None and isinstance(action, SendCode):
-                refusal = self.store.take_send_slot(user, digest, now, service.rules)
+                refusal = self.store.take_send_slot(who, now, service.rules)
             if refusal is not None:
                 log.info("OTP %s refused for %s (%s)", "send" if isinstance(action, SendCode) else "check",
                          mask(user), refusal.why)

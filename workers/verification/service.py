@@ -34,7 +34,7 @@ from datetime import datetime
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from bot.otp import number_digest, otp_key
+from bot.otp import otp_key
 from bot.phone import normalize_thai_mobile
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
@@ -59,7 +59,7 @@ from workers.verification.outcome import (
     maybe_sent,
 )
 from workers.verification.senders import CodeExpired, LocalCodes, SepsmsCodes
-from workers.verification.store import SendRequest, VerificationStore, verification_record
+from workers.verification.store import Budgeted, SendRequest, VerificationStore, verification_record
 
 log = logging.getLogger(__name__)
 
@@ -375,10 +375,10 @@ class VerificationService:
             codes.discard(request.id)
             OTP.labels("locked").inc()
         log.info("wrong OTP for request %s (attempt %d)", mask(request.id), attempt)
-        digest = number_digest(self.key, request.phone)
-        if self.store.count_wrong_code(request.user, digest, time.time(), self.rules):
+        who = Budgeted.of(self.key, request.user, request.phone)
+        if self.store.count_wrong_code(who, time.time(), self.rules):
             codes.discard(request.id)  # across codes: this one is done too
-            lock = self.store.wrong_code_lock(request.user, digest, time.time(), self.rules)
+            lock = self.store.wrong_code_lock(who, time.time(), self.rules)
             step = self.dialog.wrong_codes_locked(self.store.state(request.user), lock.wait if lock else 3600)
             return step.messages[0]
         return self.dialog.wrong_code(attempt)

@@ -1,15 +1,16 @@
 """Phone verification's Redis state: where each patient is, each code sent, the verified number.
 
-Redis (keys never hold a phone number or a code; values may hold the number):
+Redis (keys never hold a phone number or a code; values may hold the number; the budgets, which an
+erasure keeps, name the number and the user by keyed digests, ``Budgeted``):
   verify:state:<user>            JSON VerificationState (where the patient is)       1 h
   verify:request:<id>            hash: one code sent (user, phone, provider, ref, tellers, …)  24 h
   verify:code:<id>               HMAC of a locally made code (ThaiBulkSMS)            OTP_TTL_SECONDS
   verify:pin:<id>:<attempt>      the code the patient typed, until the patient was told  OTP_TTL_SECONDS
   verify:verdict:<id>:<attempt>  what that check found (the message), for a retry      OTP_TTL_SECONDS
   verify:message:<provider>:<id> provider message id → request id (delivery reports)  24 h
-  verify:sends:{number:<hmac>|user:<user>}[:day]  the patient's send budgets (15 min / 1 h, and 24 h)
+  verify:sends:{number:<hmac>|user:<hmac>}[:day]  the patient's send budgets (15 min / 1 h, and 24 h)
   verify:sends:all:{hour|day}    the whole service's send budget (toll fraud stops here)
-  verify:wrong:{number:<hmac>|user:<user>}  wrong codes, across codes                24 h
+  verify:wrong:{number:<hmac>|user:<hmac>}  wrong codes, across codes                24 h
   verify:alerted:<what>          "the operator was told" (one WARNING per 5 minutes)   5 min
   verify:phone:<user>            JSON {phone, verified_at, provider}: the verified number
                                                                 VERIFIED_PHONE_RETENTION_DAYS
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import redis as redis_lib
 
+from bot.otp import number_digest, user_digest
 from bot.phone import ThaiMobile
 from bot.privacy import mask
 from bot.verification import OtpRules, VerificationState
@@ -55,6 +57,20 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '@' .. ARGV[3])
 return 1
 """
+
+
+@dataclass(frozen=True)
+class Budgeted:
+    """Whose budgets a send or a check counts against: the number and the LINE user, named in Redis
+    by keyed digests (the budgets outlive an unfollow or an erasure, their names say nobody's)."""
+
+    user: str = field(repr=False)  # the LINE user id, for log lines (masked)
+    number: str                    # ``number_digest`` of the local number
+    line_user: str                 # ``user_digest`` of the LINE user id
+
+    @classmethod
+    def of(cls, key: bytes, user: str, local_number: str) -> "Budgeted":
+        return cls(user, number_digest(key, local_number), user_digest(key, user))
 
 
 @dataclass(frozen=True)
@@ -204,17 +220,17 @@ class VerificationStore:
         (pipe or self.redis).delete(f"verify:pin:{request_id}:{attempt}")
 
     # send budgets
-    def take_send_slot(self, user: str, digest: str, now: float, rules: OtpRules) -> Refusal | None:
+    def take_send_slot(self, who: Budgeted, now: float, rules: OtpRules) -> Refusal | None:
         """Count one send against the number's, the user's and the service's budgets (all or none);
         or why not and how long to wait. A tripped daily or service budget is logged at WARNING."""
         limiter = RedisRateLimiter(self.redis, prefix="verify:sends", provider="verification", clock=lambda: now)
         service = (RateLimit("all:hour", rules.sends_per_hour, USER_WINDOW),
                    RateLimit("all:day", rules.sends_per_day, DAY))
-        daily = (RateLimit(f"number:{digest}:day", rules.sends_per_number_per_day, DAY),
-                 RateLimit(f"user:{user}:day", rules.sends_per_user_per_day, DAY))
+        daily = (RateLimit(f"number:{who.number}:day", rules.sends_per_number_per_day, DAY),
+                 RateLimit(f"user:{who.line_user}:day", rules.sends_per_user_per_day, DAY))
         try:
-            limiter.acquire(RateLimit(f"number:{digest}", rules.sends_per_number, NUMBER_WINDOW),
-                            RateLimit(f"user:{user}", rules.sends_per_user, USER_WINDOW), *daily, *service)
+            limiter.acquire(RateLimit(f"number:{who.number}", rules.sends_per_number, NUMBER_WINDOW),
+                            RateLimit(f"user:{who.line_user}", rules.sends_per_user, USER_WINDOW), *daily, *service)
         except RateLimitError as exc:
             wait = exc.retry_after or 60.0
             if limiter.wait_seconds(*service) > 0:
@@ -224,35 +240,35 @@ class VerificationStore:
                            used[0], rules.sends_per_hour, used[1], rules.sends_per_day, wait)
                 return Refusal("service", wait)
             if limiter.wait_seconds(*daily) > 0:
-                self.alert(f"daily:{digest}", "OTP SMS daily cap reached for a number or LINE user %s "
+                self.alert(f"daily:{who.number}", "OTP SMS daily cap reached for a number or LINE user %s "
                            "(%d per number, %d per user in 24 h): a pumping or harassment attempt?",
-                           mask(user), rules.sends_per_number_per_day, rules.sends_per_user_per_day)
+                           mask(who.user), rules.sends_per_number_per_day, rules.sends_per_user_per_day)
             return Refusal("patient", wait)
         return None
 
     # wrong codes, across codes
-    def _wrong_limits(self, user: str, digest: str, rules: OtpRules) -> tuple[RateLimit, RateLimit]:
-        return (RateLimit(f"number:{digest}", rules.wrong_codes_per_day, DAY),
-                RateLimit(f"user:{user}", rules.wrong_codes_per_day, DAY))
+    def _wrong_limits(self, who: Budgeted, rules: OtpRules) -> tuple[RateLimit, RateLimit]:
+        return (RateLimit(f"number:{who.number}", rules.wrong_codes_per_day, DAY),
+                RateLimit(f"user:{who.line_user}", rules.wrong_codes_per_day, DAY))
 
-    def wrong_code_lock(self, user: str, digest: str, now: float, rules: OtpRules) -> Refusal | None:
+    def wrong_code_lock(self, who: Budgeted, now: float, rules: OtpRules) -> Refusal | None:
         """Refused while the number or the user has had ``wrong_codes_per_day`` wrong codes in 24 h."""
         limiter = RedisRateLimiter(self.redis, prefix="verify:wrong", provider="verification", clock=lambda: now)
-        wait = limiter.wait_seconds(*self._wrong_limits(user, digest, rules))
+        wait = limiter.wait_seconds(*self._wrong_limits(who, rules))
         return Refusal("wrong_codes", wait) if wait > 0 else None
 
-    def count_wrong_code(self, user: str, digest: str, now: float, rules: OtpRules) -> bool:
+    def count_wrong_code(self, who: Budgeted, now: float, rules: OtpRules) -> bool:
         """Count a wrong code for the number and the user; True if that locks them now."""
         limiter = RedisRateLimiter(self.redis, prefix="verify:wrong", provider="verification", clock=lambda: now)
         try:
-            limiter.acquire(*self._wrong_limits(user, digest, rules))
+            limiter.acquire(*self._wrong_limits(who, rules))
         except RateLimitError:
             pass  # already locked: the count stays at the cap
-        locked = self.wrong_code_lock(user, digest, now, rules) is not None
+        locked = self.wrong_code_lock(who, now, rules) is not None
         if locked:
-            self.alert(f"wrong:{digest}", "OTP wrong-code lockout for LINE user %s: %d wrong codes in 24 h "
+            self.alert(f"wrong:{who.number}", "OTP wrong-code lockout for LINE user %s: %d wrong codes in 24 h "
                        "(OTP_WRONG_CODES_PER_DAY) for the number or the user: a guessing attempt?",
-                       mask(user), rules.wrong_codes_per_day)
+                       mask(who.user), rules.wrong_codes_per_day)
         return locked
 
     def alert(self, what: str, message: str, *args) -> None:
