@@ -17,6 +17,8 @@ Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message
   livedesk:user:<user>             hash: the user's LiveDesk contact and conversation ids
   livedesk:conversation:<id>       the LINE user of a LiveDesk conversation
   livedesk:posted:<message id>     our own posts, to know their webhook echo                   7 d
+  livedesk:read-back:probe         the last conversation LiveDesk took a post of ours in       7 d
+                                   (known to exist: read-back's probe, workers/handoff/guard.py)
   livedesk:in-flight:<id>:<hmac>   a post on its way (its id unknown yet)                      5 min
   livedesk:failed:<item id>        hash FailedPost: an item's post LiveDesk marked failed      7 d
   livedesk:attempt:<item id>       hash: a post sent, its answer not seen (attempts.py)       1 d
@@ -60,6 +62,8 @@ TO_PATIENT_ATTEMPTS = 12
 
 # A safety net only: the idle check closes handoffs; a state untouched this long is surely dead.
 STATE_TTL = 14 * 24 * 3600
+# A conversation LiveDesk has (it took our last post there): the one read-back probes (workers/handoff/guard.py).
+PROBE_CONVERSATION = "livedesk:read-back:probe"
 
 # Change or delete the state only if it is still the given session.
 _UPDATE = f"""
@@ -226,8 +230,14 @@ class HandoffStore:
         return found.decode() if found else None
 
     # -- our own posts, so the webhook can tell them from agents' ---------------------------
-    def remember_posted(self, message_id: int | str) -> None:
-        self.redis.set(f"livedesk:posted:{message_id}", 1, ex=MARKER_TTL)
+    def remember_posted(self, message_id: int | str, conversation_id: int | None = None) -> None:
+        """Our post ``message_id``; ``conversation_id``: LiveDesk took it there, so that conversation
+        exists (read-back probes it, never one a webhook names)."""
+        pipe = self.redis.pipeline()
+        pipe.set(f"livedesk:posted:{message_id}", 1, ex=MARKER_TTL)
+        if conversation_id is not None:
+            pipe.set(PROBE_CONVERSATION, int(conversation_id), ex=MARKER_TTL)
+        pipe.execute()
 
     def was_posted(self, message_id: int | str) -> bool:
         return bool(self.redis.exists(f"livedesk:posted:{message_id}"))
@@ -385,6 +395,13 @@ def enqueue_request_agent(connection: redis.Redis, user: str, session: str, pipe
 def enqueue_oho_contact(connection: redis.Redis, user: str, pipeline=None) -> None:
     enqueue(connection, jobs.ensure_oho_contact, user, description=f"Oho contact for {mask(user)}",
             pipeline=pipeline)
+
+
+def enqueue_resolve(connection: redis.Redis, user: str, session: str, conversation_id: int) -> None:
+    """Queue the check of a ``resolved`` webhook (read back from LiveDesk) that closes ``session`` if true.
+    No claim here: a forged event must not use up the close of a real one."""
+    enqueue(connection, jobs.resolve_handoff, user, session, int(conversation_id),
+            description=f"confirm the resolution of {mask(user)}'s handoff")
 
 
 def enqueue_close(connection: redis.Redis, store: HandoffStore, user: str, session: str, reason: str,
