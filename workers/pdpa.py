@@ -5,16 +5,18 @@ Erased: the verification state, its code requests and typed codes, the verified 
 state, the unknown-answer streak, the staff-note transcript; agents' replies still on their way to
 the patient; the Oho contact marker; the user's share of the unanswered-question counts (their
 masked phrasings, taken off each day's count: ``workers.unanswered``); and, on request, the user's
-waiting LINE events, the mirror outbox, the LiveDesk contact and conversation mapping, and the
-user's set-aside items in every dead-letter list.
+waiting LINE events, the mirror outbox, the LiveDesk contact and every conversation mapping (the
+current conversation and those replaced before it), and the user's set-aside items in every
+dead-letter list.
 
 Kept, because another duty requires it (each expires on its own):
 - the SMS send budgets and the wrong-code lockout (``verify:sends:*``, ``verify:wrong:*``, 24 h at
   most; keyed digests, no number): protection against SMS pumping and code guessing, which an
   unfollow and a new follow must not reset;
-- on unfollow only, the LiveDesk mapping (ids, no words; it then expires in ``MAPPING_TTL``) and the
-  mirror outbox: the chat staff had with the patient is the hospital's record and is filed in
-  LiveDesk, where its own retention applies (ask the hospital's DPO);
+- on unfollow only, the LiveDesk mappings (ids, no words; each then expires in ``MAPPING_TTL`` at
+  most, as they do anyway from the last post to the conversation) and the mirror outbox: the chat
+  staff had with the patient is the hospital's record and is filed in LiveDesk, where its own
+  retention applies (ask the hospital's DPO);
 - markers naming only LINE event or message ids (``line:seen:*``, ``line:answered:*``,
   ``handoff:claim:*``): they stop an event from being answered twice and expire in a week.
 """
@@ -26,14 +28,12 @@ import logging
 import redis as redis_lib
 
 from bot.privacy import mask
-from workers.handoff.store import mirror_outbox, patient_outbox
+from workers.handoff.store import MAPPING_TTL, mirror_outbox, patient_outbox
 from workers.line.inbox import line_inbox
 from workers.oho_contacts import WANTED_KEY
 from workers.unanswered import forget_user as forget_unanswered
 
 log = logging.getLogger(__name__)
-
-MAPPING_TTL = 30 * 24 * 3600  # late agent replies and the closing note still find the conversation
 
 
 def erase_user(connection: redis_lib.Redis, user: str, *, on_request: bool) -> list[str]:
@@ -66,19 +66,17 @@ def erase_user(connection: redis_lib.Redis, user: str, *, on_request: bool) -> l
     unanswered = forget_unanswered(connection, user)
     if unanswered:
         removed.append(f"questions the bot could not answer, taken off the counts ({unanswered})")
-    mapping = f"livedesk:user:{user}"
-    conversation = connection.hget(mapping, "conversation")
-    conversation_key = f"livedesk:conversation:{int(conversation)}" if conversation else None
+    mappings = [f"livedesk:user:{user}", *_conversation_keys(connection, user)]
     if on_request:
         drop(*_queue_keys(line_inbox(connection), user), what="LINE events waiting to be answered")
         drop(*_queue_keys(mirror_outbox(connection), user), what="messages waiting for LiveDesk")
-        drop(mapping, *([conversation_key] if conversation_key else []), what="LiveDesk contact mapping")
+        drop(*mappings, what="LiveDesk contact mapping")
         dead = _drop_dead_events(connection, user)
         if dead:
             removed.append(f"set-aside LINE events ({dead})")
     else:
-        for key in (mapping, conversation_key):
-            if key and connection.exists(key):
+        for key in mappings:
+            if not 0 < connection.ttl(key) <= MAPPING_TTL:  # never lengthened; one without an expiry gets one
                 connection.expire(key, MAPPING_TTL)
     log.info("erased what is stored about %s (%s): %d kind(s)", mask(user), "on request" if on_request else
              "unfollow", len(removed))
@@ -92,6 +90,14 @@ def _verification_requests(connection: redis_lib.Redis, user: str) -> list[str]:
         if connection.hget(key, "user") == user.encode():
             found.append(key.decode().rsplit(":", 1)[1])
     return found
+
+
+def _conversation_keys(connection: redis_lib.Redis, user: str) -> list[str]:
+    """Every ``livedesk:conversation:<id>`` naming ``user``: the current conversation and those replaced
+    before it (a scan, so that mappings written before they expired are found too)."""
+    keys = list(connection.scan_iter("livedesk:conversation:*", count=1000))
+    owners = [owner for start in range(0, len(keys), 1000) for owner in connection.mget(keys[start:start + 1000])]
+    return [key.decode() for key, owner in zip(keys, owners) if owner == user.encode()]
 
 
 def _queue_keys(queue, user: str) -> list[str]:

@@ -184,6 +184,7 @@ class LiveDeskMirror:
     def conversation(self, user: str) -> int:
         contact_id, conversation_id = self.store.livedesk_ids(user)
         if conversation_id is not None:
+            self.store.keep_conversation(user, conversation_id)
             return conversation_id
         if contact_id is None:
             contact_id = self._create_contact(user)
