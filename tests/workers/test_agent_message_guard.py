@@ -180,7 +180,7 @@ def test_a_stale_conversation_does_not_switch_read_back_off_for_other_patients(w
     assert pushed_texts(line_extra, to=OTHER) == []  # 404 for that conversation: not confirmed, held
     assert not redis.exists("livedesk:read-back:unavailable")  # LiveDesk reads 141: it has the endpoint
     [held] = services.handoff.patient_outbox.dead_items()
-    assert held.user == OTHER and json.loads(held.raw)["message_id"] == "9301"  # kept, for a replay
+    assert held.user == OTHER and json.loads(held.raw)["message_id"] == "9301"  # set aside, not sent
     assert unconfirmed_note("9301", STALE) in livedesk.notes()  # staff are told, in OTHER's conversation
 
     post_livedesk(client, agent_event(9302, PHISHING))  # then a forgery to another patient's conversation

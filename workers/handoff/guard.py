@@ -10,7 +10,7 @@ trusted sender, so a forged "agent reply" would be a phishing message from it, a
 - **Per message, never globally from one answer.** A read of the conversation a webhook names that
   LiveDesk refuses (404, or another refusal a retry cannot change) says that conversation is unknown
   (a stale mapping, a made-up id: provider notes), so the message is *not confirmed*: ``NotConfirmed``
-  sets it aside (kept, replayable) and staff get a note; a resolution is not acted on. ``on`` (the
+  sets it aside (never sent) and staff get a note; a resolution is not acted on. ``on`` (the
   default) stops there. ``auto`` then probes a conversation known to exist (the last one LiveDesk took
   a post of ours in: ``PROBE_CONVERSATION``), and only if that read is refused too concludes that this
   LiveDesk has no read endpoint: for an hour (then the next refusal probes again) agents' replies are
@@ -51,7 +51,7 @@ HELD_NOTE = ("⏸ ข้อความของเจ้าหน้าที�
 class NotConfirmed(ProviderError):
     """LiveDesk refused to read back the conversation an agent's message names, while it can read the
     conversations we know: the message is not confirmed. Permanent (a retry reads the same refusal):
-    the item is set aside, kept for a replay, and staff are told."""
+    the item is set aside (``handoff:to-patient:dead``), never sent, and staff are told."""
 
     def __init__(self, message_id: int, conversation_id: int, refusal: ProviderError):
         super().__init__(f"message {message_id} in conversation {conversation_id} not confirmed: {refusal}",
