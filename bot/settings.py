@@ -95,9 +95,11 @@ class Settings(BaseSettings):
                           "the host of LIVEDESK_BASE_URL only")
     livedesk_webhook_token: SecretStr | None = None
     livedesk_webhook_secret: SecretStr | None = None
-    # Agents' messages pushed to patients: confirmed by reading the message back from LiveDesk (auto: when
-    # LiveDesk's API answers the read; on: always, a message that cannot be read back is not pushed).
-    livedesk_read_back: Literal["auto", "on", "off"] = "auto"
+    # Agents' messages pushed to patients, and LiveDesk's resolutions and first agent messages acted on, only
+    # once read back from LiveDesk (Chatwoot's reads, which LiveDesk has: provider notes). on: always, what
+    # cannot be read back is held; auto: the same, unless a conversation known to exist cannot be read either
+    # (a LiveDesk without the reads): then unconfirmed for an hour; off: the webhook is trusted.
+    livedesk_read_back: Literal["auto", "on", "off"] = "on"
     livedesk_pushes_per_conversation_per_minute: int = Field(10, ge=1, description="Agent messages pushed to one "
                                                              "patient per minute; more are held and staff told")
     livedesk_pushes_per_minute: int = Field(120, ge=1, description="Agent messages pushed to all patients per "

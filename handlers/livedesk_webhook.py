@@ -3,7 +3,8 @@
 The secret path token is the guard (LiveDesk does not document signing); when
 LIVEDESK_WEBHOOK_SECRET is set, Chatwoot's signature headers are required and must
 verify. LiveDesk waits ~5 s and does not retry, so nothing here calls out:
-``HandoffService`` queues an agent's reply in Redis and a job pushes it. Ignored here:
+``HandoffService`` queues an agent's reply (or a resolution's check) in Redis, and a job
+reads it back from LiveDesk before it acts (``workers/handoff/guard.py``). Ignored here:
 private notes, the patient's side, activities and bots; our own posts coming back
 (echoes) and second deliveries are the service's to spot. Malformed bodies get a 400,
 never a 500. Bodies are never logged.

@@ -156,6 +156,15 @@ class LiveDeskClient(HttpClient):
         found = answer.get("payload") if isinstance(answer, dict) else answer
         return [m for m in found if isinstance(m, dict)] if isinstance(found, list) else []
 
+    def conversation(self, conversation_id: int) -> dict:
+        """The conversation as LiveDesk has it (``status``: ``open`` | ``pending`` | ``resolved`` | …).
+
+        Not in the seed either: Chatwoot's ``GET …/conversations/:id`` on LiveDesk's v2 paths, used to
+        confirm a ``conversation_status_changed`` before a handoff is closed (``LIVEDESK_READ_BACK``).
+        """
+        answer = self.json("GET", f"/api/v2/accounts/conversations/{int(conversation_id)}")
+        return answer if isinstance(answer, dict) else {}
+
     # -- internals ---------------------------------------------------------------
     @staticmethod
     def _messages(conversation_id: int) -> str:

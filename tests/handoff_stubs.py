@@ -222,12 +222,15 @@ class LiveDeskStub:
                           callback=self._message)
         rsps.add_callback(responses.GET, re.compile(rf"{LIVEDESK}/api/v2/accounts/conversations/\d+/messages"),
                           callback=self._list)
+        rsps.add_callback(responses.GET, re.compile(rf"{LIVEDESK}/api/v2/accounts/conversations/\d+$"),
+                          callback=self._show)
         rsps.add_callback(responses.POST,
                           re.compile(rf"{LIVEDESK}/api/v2/accounts/conversations/\d+/messages/\d+/retry$"),
                           callback=self._retry)
         self.read_back_missing: bool | int = False  # a LiveDesk without Chatwoot's read endpoint (404)
         self.read_back_down = False     # the read answers 503, posting works
         self.reads: list[int] = []      # conversations read back (GET …/messages)
+        self.status: dict[int, str] = {}  # conversation id -> open | resolved (Chatwoot's ``status``)
 
     def agent_says(self, message_id: int, content: str, conversation: int = 141, **fields) -> None:
         """An agent writes in LiveDesk (as Chatwoot keeps it); the webhook is the test's to post."""
@@ -236,7 +239,13 @@ class LiveDeskStub:
                               "sender": {"id": 3, "type": "user"}, "attachments": [],
                               "created_at": int(time.time()), **fields})
 
-    def _list(self, request):
+    def resolve(self, conversation: int = 141) -> None:
+        """An agent resolves the conversation in LiveDesk (the webhook is the test's to post)."""
+        self.status[conversation] = "resolved"
+
+    def _refused_read(self, request, conversation: int):
+        """A read's refusal: all reads (``read_back_missing``, a LiveDesk without them), a 503, or a
+        conversation LiveDesk does not have (Chatwoot: 404), e.g. one it deleted."""
         if failure := self._check(request):
             return failure
         if self.read_back_missing:  # True: 404; or the status of another refusal
@@ -244,7 +253,22 @@ class LiveDeskStub:
             return status, {}, json.dumps({"error": "refused"})
         if self.read_back_down:
             return 503, {}, json.dumps({"error": "down"})
+        if conversation in self.gone or conversation not in self.status:
+            return 404, {}, json.dumps({"error": "Resource could not be found"})
+        return None
+
+    def _show(self, request):
+        conversation = int(request.path_url.split("?")[0].split("/")[-1])
+        if refused := self._refused_read(request, conversation):
+            return refused
+        self.reads.append(conversation)
+        return 200, {}, json.dumps({"id": conversation, "inbox_id": 79, "status": self.status[conversation],
+                                    "meta": {}, "messages": []})
+
+    def _list(self, request):
         conversation = int(request.path_url.split("?")[0].split("/")[-2])
+        if refused := self._refused_read(request, conversation):
+            return refused
         before = int(request.params.get("before") or 10**12)
         found = [m for m in self.messages if m["conversation"] == conversation and m["id"] < before][-20:]
         self.reads.append(conversation)
@@ -270,6 +294,7 @@ class LiveDeskStub:
         body = json.loads(request.body)
         conversation = {"id": next(self._conversation_ids), **body}
         self.conversations.append(conversation)
+        self.status[conversation["id"]] = "open"
         return 200, {}, json.dumps({"id": conversation["id"], "inbox_id": body["inbox_id"], "status": "open"})
 
     def _message(self, request):

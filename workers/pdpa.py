@@ -5,12 +5,12 @@ Erased: the verification state, its code requests and typed codes, the verified 
 state, the unknown-answer streak, the staff-note transcript; agents' replies still on their way to
 the patient; the Oho contact marker; the user's share of the unanswered-question counts (their
 masked phrasings, taken off each day's count: ``workers.unanswered``); and, on request, the user's
-waiting LINE events, the mirror outbox, the LiveDesk contact and conversation mapping, the
-user's set-aside items in every dead-letter list, and RQ's records of the jobs whose arguments
-name the user (``drain_inbox(["U…"])`` and the like: finished, failed, canceled, scheduled and
-deferred ones at once; queued and running ones once they have run, waited for up to
-``JOBS_WAIT`` seconds, since they act for other patients too: a drain takes others from its ready
-list).
+waiting LINE events, the mirror outbox, the LiveDesk contact and every conversation mapping (the
+current conversation and those replaced before it), the user's set-aside items in every
+dead-letter list, and RQ's records of the jobs whose arguments name the user
+(``drain_inbox(["U…"])`` and the like: finished, failed, canceled, scheduled and deferred ones at
+once; queued and running ones once they have run, waited for up to ``JOBS_WAIT`` seconds, since
+they act for other patients too: a drain takes others from its ready list).
 
 Jobs keep the LINE user id in their arguments, and the erasure deletes their records, rather than
 job arguments naming users by a reference resolved from Redis: that would cost every job a round
@@ -21,9 +21,10 @@ Kept, because another duty requires it (each expires on its own):
 - the SMS send budgets and the wrong-code lockout (``verify:sends:*``, ``verify:wrong:*``, 24 h at
   most; named by keyed digests of the number and the user, no number and no user id): protection
   against SMS pumping and code guessing, which an unfollow and a new follow must not reset;
-- on unfollow only, the LiveDesk mapping (ids, no words; it then expires in ``MAPPING_TTL``) and the
-  mirror outbox: the chat staff had with the patient is the hospital's record and is filed in
-  LiveDesk, where its own retention applies (ask the hospital's DPO);
+- on unfollow only, the LiveDesk mappings (ids, no words; each then expires in ``MAPPING_TTL`` at
+  most, as they do anyway from the last post to the conversation) and the mirror outbox: the chat
+  staff had with the patient is the hospital's record and is filed in LiveDesk, where its own
+  retention applies (ask the hospital's DPO);
 - markers naming only LINE event or message ids (``line:seen:*``, ``line:answered:*``,
   ``handoff:claim:*``): they stop an event from being answered twice and expire in a week.
 """
@@ -41,7 +42,7 @@ from rq.serializers import JSONSerializer
 
 from bot.privacy import mask
 from workers.handoff import jobs as handoff_jobs
-from workers.handoff.store import mirror_outbox, patient_outbox
+from workers.handoff.store import MAPPING_TTL, mirror_outbox, patient_outbox
 from workers.line import jobs as line_jobs
 from workers.line.inbox import line_inbox
 from workers.oho_contacts import WANTED_KEY
@@ -50,7 +51,6 @@ from workers.unanswered import forget_user as forget_unanswered
 
 log = logging.getLogger(__name__)
 
-MAPPING_TTL = 30 * 24 * 3600  # late agent replies and the closing note still find the conversation
 #: How long ``flask pdpa erase`` waits for the user's queued and running jobs to have run (a drain
 #: works 20 s at most) before it deletes their records.
 JOBS_WAIT = 60
@@ -89,13 +89,11 @@ def erase_user(connection: redis_lib.Redis, user: str, *, on_request: bool, jobs
     unanswered = forget_unanswered(connection, user)
     if unanswered:
         removed.append(f"questions the bot could not answer, taken off the counts ({unanswered})")
-    mapping = f"livedesk:user:{user}"
-    conversation = connection.hget(mapping, "conversation")
-    conversation_key = f"livedesk:conversation:{int(conversation)}" if conversation else None
+    mappings = [f"livedesk:user:{user}", *_conversation_keys(connection, user)]
     if on_request:
         drop(*_queue_keys(line_inbox(connection), user), what="LINE events waiting to be answered")
         drop(*_queue_keys(mirror_outbox(connection), user), what="messages waiting for LiveDesk")
-        drop(mapping, *([conversation_key] if conversation_key else []), what="LiveDesk contact mapping")
+        drop(*mappings, what="LiveDesk contact mapping")
         dead = _drop_dead_events(connection, user)
         if dead:
             removed.append(f"set-aside LINE events ({dead})")
@@ -104,8 +102,8 @@ def erase_user(connection: redis_lib.Redis, user: str, *, on_request: bool, jobs
             removed.append(f"job records naming the user ({deleted})" + (
                 f"; {left} more still queued or running: run the erasure again in a minute" if left else ""))
     else:
-        for key in (mapping, conversation_key):
-            if key and connection.exists(key):
+        for key in mappings:
+            if not 0 < connection.ttl(key) <= MAPPING_TTL:  # never lengthened; one without an expiry gets one
                 connection.expire(key, MAPPING_TTL)
     log.info("erased what is stored about %s (%s): %d kind(s)", mask(user), "on request" if on_request else
              "unfollow", len(removed))
@@ -119,6 +117,14 @@ def _verification_requests(connection: redis_lib.Redis, user: str) -> list[str]:
         if connection.hget(key, "user") == user.encode():
             found.append(key.decode().rsplit(":", 1)[1])
     return found
+
+
+def _conversation_keys(connection: redis_lib.Redis, user: str) -> list[str]:
+    """Every ``livedesk:conversation:<id>`` naming ``user``: the current conversation and those replaced
+    before it (a scan, so that mappings written before they expired are found too)."""
+    keys = list(connection.scan_iter("livedesk:conversation:*", count=1000))
+    owners = [owner for start in range(0, len(keys), 1000) for owner in connection.mget(keys[start:start + 1000])]
+    return [key.decode() for key, owner in zip(keys, owners) if owner == user.encode()]
 
 
 def _queue_keys(queue, user: str) -> list[str]:

@@ -174,6 +174,13 @@ def undelivered_note(message_id: int | str) -> str:
             f"/ not delivered to the patient")
 
 
+def unconfirmed_note(message_id: int | str, conversation_id: int | str) -> str:
+    """For agents, when LiveDesk would not read back the conversation an agent's message came from (a
+    stale or made-up conversation): held, not sent; if it was an agent's, the agent writes it again."""
+    return (f"⚠️ ข้อความเจ้าหน้าที่ (#{message_id}) จากบทสนทนา #{conversation_id} ไม่ได้ส่งถึงผู้ป่วย: "
+            f"LiveDesk ยืนยันข้อความนี้ไม่ได้ / not sent: LiveDesk would not confirm this agent message")
+
+
 #: Whose message LiveDesk could not deliver, by the mirror item's direction (Thai, English).
 FAILED_WHOSE = {"incoming": ("ข้อความจากผู้ป่วย", "a message from the patient"),
                 "outgoing": ("ข้อความถึงผู้ป่วย", "a message to the patient"),

@@ -6,7 +6,8 @@ conversations → ``id``, messages as the document's response (``message_type`` 
 written by the API's user; ``"message_type": "incoming"`` is the customer's side.
 Every message, ours included, comes back through the webhook (the echo the service
 must recognise), private notes too. Agents reply, write notes and resolve from the
-page's agent desk; each of those is a webhook event as well.
+page's agent desk; each of those is a webhook event as well. Messages and conversations read
+back as Chatwoot's ``GET`` endpoints answer them (the service confirms what a webhook says).
 """
 
 from __future__ import annotations
@@ -106,6 +107,24 @@ def create_message(conversation_id: int):
     message = add_message(conversation, content or "", message_type, private, sender, attributes, attachments)
     store().log("livedesk", f"{'note' if private else message_type} message", 200)
     return jsonify(message)
+
+
+@bp.get("/conversations/<int:conversation_id>")
+def show_conversation(conversation_id: int):
+    """Chatwoot's conversation (its ``status``): the service reads a resolution back before acting on it."""
+    conversation = conversation_by_id(conversation_id)
+    if conversation is None:
+        return ld_error(404, "Resource could not be found")
+    return jsonify(push_data(conversation))
+
+
+@bp.get("/conversations/<int:conversation_id>/messages")
+def list_messages(conversation_id: int):
+    """Chatwoot's list, newest last, 20 older than ``before``: the service reads agents' messages back."""
+    if conversation_by_id(conversation_id) is None:
+        return ld_error(404, "Resource could not be found")
+    before = request.args.get("before", type=int) or 10**12
+    return jsonify({"meta": {}, "payload": [m for m in messages_of(conversation_id) if m["id"] < before][-20:]})
 
 
 @bp.post("/conversations/<int:conversation_id>/messages/<int:message_id>/retry")

@@ -302,7 +302,7 @@ class DeskMessage:
 class LiveDeskStub(HttpStub):
     """LiveDesk's API channel: contacts, conversations, messages (EngageLab LiveDesk "ส่งข้อความ":
     the answer is the message with its ``id``; Chatwoot's ``GET …/messages`` reads them back, newest
-    last, 20 older than ``before``). With ``echo_to`` set, every message made is also
+    last, 20 older than ``before``; ``GET …/conversations/:id`` answers its status). With ``echo_to`` set, every message made is also
     sent back through the webhook (``message_created``), as LiveDesk does: soon, maybe before the
     API's answer reaches the caller. The service must not need echoes (they are optional)."""
 
@@ -336,6 +336,11 @@ class LiveDeskStub(HttpStub):
             self.conversations[conversation["id"]] = conversation
             call.acted = True
             return 200, {"id": conversation["id"], "inbox_id": LIVEDESK_INBOX_ID, "status": "open"}, {}
+        if len(parts) == 5 and parts[:4] == ["api", "v2", "accounts", "conversations"] and call.method == "GET":
+            found = self.conversations.get(int(parts[4])) if parts[4].isdigit() else None
+            if found is None:
+                return 404, {"error": "Resource could not be found"}, {}
+            return 200, {"id": found["id"], "inbox_id": LIVEDESK_INBOX_ID, "status": "open", "messages": []}, {}
         if len(parts) == 6 and parts[:4] == ["api", "v2", "accounts", "conversations"] and parts[5] == "messages":
             conversation = int(parts[4])
             if conversation not in self.conversations:
@@ -525,7 +530,7 @@ class Providers:
             "LIVEDESK_WEBHOOK_TOKEN": LIVEDESK_WEBHOOK_TOKEN,
             # The default: agents' messages (made here by ``agent_writes``) and a post whose answer was
             # lost are read back from this stub (tests/workers/test_agent_message_guard.py has the rest).
-            "LIVEDESK_READ_BACK": "auto",
+            "LIVEDESK_READ_BACK": "on",
             # Staff always on duty: the scenarios must not depend on the time of day they run.
             "BUSINESS_HOURS": "Mon-Sun 00:00-24:00",
             "SMS_PROVIDER": "sepsms", "SEPSMS_API_KEY": SEPSMS_API_KEY, "SEPSMS_ORIGIN": "FAULTS",

@@ -59,13 +59,12 @@ def test_agent_reply_is_queued_for_the_patient_without_calling_out(client, redis
                                                                    store):
     response = post_livedesk(client, agent_event(9001, "ผลแล็บปกติค่ะ"))
     assert response.status_code == 200 and response.get_json()["outcome"] == "queued"
-    assert sorted(queued(redis)) == ["workers.handoff.jobs.drain_to_patient", "workers.handoff.jobs.request_agent"]
+    assert queued(redis) == ["workers.handoff.jobs.drain_to_patient"]
     [item] = patient_outbox(redis).pending(USER)
     assert item["content"] == "ผลแล็บปกติค่ะ" and item["message_id"] == "9001"
     assert line_stub.log == []
-    # An agent who writes first takes the chat over: the bot goes quiet for this patient.
-    state = store.state(USER)
-    assert state.reason == "agent" and state.agent_answered
+    # Nothing changes before the drain has read the message back: only then may it open a handoff.
+    assert store.state(USER) is None
 
 
 @pytest.mark.parametrize("token", ["wrong-token", HOOK_TOKEN[:-1], HOOK_TOKEN + "x"])
@@ -208,13 +207,13 @@ def test_reply_in_a_conversation_we_do_not_know_is_ignored(client, redis):
     assert queued(redis) == []
 
 
-def test_resolved_closes_an_open_handoff_once(client, redis, known_conversation, store):
+def test_resolved_is_checked_with_livedesk_before_anything_closes(client, redis, known_conversation, store):
     store.open(USER, HandoffState(session="01SESSION", reason="asked", since=time.time()))
-    assert post_livedesk(client, resolved_event(141)).get_json()["outcome"] == "closing"
-    assert post_livedesk(client, resolved_event(141)).get_json()["outcome"] == "duplicate"
-    [job] = get_queue(redis).jobs
-    assert job.func_name == "workers.handoff.jobs.close_handoff"
-    assert job.args == [USER, "01SESSION", "resolved", True]
+    assert post_livedesk(client, resolved_event(141)).get_json()["outcome"] == "checking"
+    [job] = get_queue(redis).jobs  # the job reads the conversation back; only then is the close queued (once)
+    assert job.func_name == "workers.handoff.jobs.resolve_handoff"
+    assert job.args == [USER, "01SESSION", 141]
+    assert store.state(USER) is not None and not redis.exists("handoff:claim:close:01SESSION")
 
 
 def test_resolved_or_reopened_without_a_handoff_is_ignored(client, redis, known_conversation):

@@ -89,7 +89,7 @@ def test_staff_request_hands_off_mirrors_relays_and_resolves(webhook, client, ru
     assert push.headers["X-Line-Retry-Key"]
 
     # Resolving in LiveDesk closes the Oho chat, drops our label, says goodbye; the bot is back.
-    assert post_livedesk(client, resolved_event(141)).get_json()["outcome"] == "closing"
+    assert post_livedesk(client, resolved_event(141)).get_json()["outcome"] == "checking"
     run_worker()
     assert len(oho.calls("POST", "/close-chat")) == 1
     assert oho.calls("PATCH")[-1] == {"labels": []}

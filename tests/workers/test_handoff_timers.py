@@ -125,6 +125,7 @@ def test_idle_close_counts_the_agents_silence_not_the_patients_messages(services
     service.store.set_conversation(USER, 141)
     clock.advance(minutes=10)
     service.on_agent_message(AgentMessage(id=9001, conversation_id=141, content="รับเรื่องแล้วค่ะ"))
+    service.drain_to_patient(USER)  # the agent's activity counts once the message is confirmed and delivered
 
     clock.advance(minutes=55)
     patient.say("ยังรออยู่นะคะ")  # the patient writes into a chat nobody answers

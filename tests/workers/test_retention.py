@@ -162,3 +162,53 @@ def test_pdpa_erase_removes_everything_and_says_what(patient, sms, client, line_
     assert redis.llen("line:dead-events") == 0
     assert "Nothing was stored" in cli.invoke(args=["pdpa", "erase", USER]).output
     assert cli.invoke(args=["pdpa", "erase", "0812345678"]).exit_code != 0
+
+
+MONTH = 30 * 24 * 3600
+
+
+def mappings_of(redis, user: str) -> dict[str, int]:
+    """Every key that maps a LiveDesk conversation (or contact) to ``user``, with its TTL."""
+    keys = [k for k in redis.scan_iter("livedesk:conversation:*") if redis.get(k) == user.encode()]
+    keys += list(redis.scan_iter(f"livedesk:user:{user}"))
+    return {key.decode(): redis.ttl(key) for key in keys}
+
+
+def two_conversations_and_an_old_mapping(webhook, run_worker, livedesk, redis) -> None:
+    """Conversation 141, replaced by 142 when LiveDesk lost it, and 77: a mapping an older version left
+    without an expiry."""
+    webhook.post([text_event("ที่จอดรถ", user=USER)])
+    run_worker()
+    livedesk.gone.add(141)
+    webhook.post([text_event("ขอบคุณค่ะ", user=USER)])
+    run_worker()
+    assert [c["id"] for c in livedesk.conversations] == [141, 142]
+    redis.set("livedesk:conversation:77", USER)
+
+
+def test_livedesk_mappings_expire_with_the_patients_data(webhook, run_worker, line_extra, oho, livedesk, redis):
+    """Issue 24, finding 2/5: ``livedesk:conversation:<id>`` stayed forever (a stale one later answered 404)."""
+    two_conversations_and_an_old_mapping(webhook, run_worker, livedesk, redis)
+    found = mappings_of(redis, USER)
+    del found["livedesk:conversation:77"]
+    assert set(found) == {f"livedesk:user:{USER}", "livedesk:conversation:141", "livedesk:conversation:142"}
+    assert all(0 < ttl <= MONTH for ttl in found.values()), found  # the replaced 141 too: late replies, then gone
+
+
+def test_an_unfollow_gives_every_mapping_an_end(webhook, run_worker, line_extra, oho, livedesk, redis):
+    two_conversations_and_an_old_mapping(webhook, run_worker, livedesk, redis)
+    unfollow = text_event("", user=USER, type="unfollow")
+    del unfollow["message"], unfollow["replyToken"]
+    webhook.post([unfollow])
+    run_worker()
+    found = mappings_of(redis, USER)
+    assert len(found) == 4 and all(0 < ttl <= MONTH for ttl in found.values()), found
+
+
+def test_pdpa_erase_removes_every_conversation_mapping(webhook, run_worker, line_extra, oho, livedesk, redis, app):
+    two_conversations_and_an_old_mapping(webhook, run_worker, livedesk, redis)
+    redis.set("livedesk:conversation:78", "U" + "f" * 32)  # another patient's: kept
+    result = app.test_cli_runner().invoke(args=["pdpa", "erase", USER])
+    assert result.exit_code == 0 and "LiveDesk contact mapping (4 keys)" in result.output
+    assert mappings_of(redis, USER) == {}
+    assert redis.get("livedesk:conversation:78") is not None

@@ -47,6 +47,11 @@ def request_agent(user: str, session: str) -> None:
     _run(lambda handoff: handoff.request_agent(user, session))
 
 
+def resolve_handoff(user: str, session: str, conversation_id: int) -> None:
+    """Close the handoff if LiveDesk confirms the conversation resolved."""
+    _run(lambda handoff: handoff.resolve(user, session, conversation_id))
+
+
 def close_handoff(user: str, session: str, reason: str, notify: bool) -> None:
     """End a handoff: the bot answers again."""
     _run(lambda handoff: handoff.close(user, session, reason, notify))

@@ -185,6 +185,7 @@ class LiveDeskMirror:
     def conversation(self, user: str) -> int:
         contact_id, conversation_id = self.store.livedesk_ids(user)
         if conversation_id is not None:
+            self.store.keep_conversation(user, conversation_id)
             return conversation_id
         if contact_id is None:
             contact_id = self._create_contact(user)
@@ -214,18 +215,19 @@ class LiveDeskMirror:
         text, direction = item["text"], item["direction"]
         self.attempts.mark(name, conversation, text, direction)
         if direction != "outgoing":  # only our outgoing posts can pass for an agent's reply
-            return self._remember(self.livedesk.send_message(conversation, text, message_type=direction))
+            return self._remember(conversation, self.livedesk.send_message(conversation, text, message_type=direction))
         # Between sending and learning the id, the webhook may already bring the echo back. The marker
         # is cleared only once the id is known: after a timeout LiveDesk may still have made the
         # message, and its echo must not reach the patient as an agent's reply (it expires instead).
         self.store.mark_in_flight(conversation, text)
-        message = self._remember(self.livedesk.send_message(conversation, text, message_type=direction))
+        message = self._remember(conversation, self.livedesk.send_message(conversation, text, message_type=direction))
         self.store.clear_in_flight(conversation, text)
         return message
 
     def _note(self, name: str, conversation: int, text: str, in_reply_to: int | None = None) -> dict:
         self.attempts.mark(name, conversation, text, "outgoing", private=True)
-        return self._remember(self.livedesk.send_message(conversation, text, private=True, in_reply_to=in_reply_to))
+        return self._remember(conversation,
+                              self.livedesk.send_message(conversation, text, private=True, in_reply_to=in_reply_to))
 
     def _send_media(self, name: str, conversation: int, item: dict) -> dict:
         label = f"[{item.get('media')}]"
@@ -238,15 +240,15 @@ class LiveDeskMirror:
         file_name = safe_file_name(item.get("file_name"),
                                    f"{item.get('media')}-{item['message_id']}{_extension(content_type)}")
         self.attempts.mark(name, conversation, "", "incoming", attachments=True)
-        return self._remember(self.livedesk.send_attachments(
+        return self._remember(conversation, self.livedesk.send_attachments(
             conversation, [(file_name, data, content_type)], message_type="incoming"))
 
     def _incoming(self, name: str, conversation: int, text: str) -> dict:
         self.attempts.mark(name, conversation, text, "incoming")
-        return self._remember(self.livedesk.send_message(conversation, text, message_type="incoming"))
+        return self._remember(conversation, self.livedesk.send_message(conversation, text, message_type="incoming"))
 
-    def _remember(self, message: dict) -> dict:
-        self.store.remember_posted(message["id"])
+    def _remember(self, conversation: int, message: dict) -> dict:
+        self.store.remember_posted(message["id"], conversation)
         return message
 
     def _note_text(self, user: str, note: dict) -> str:

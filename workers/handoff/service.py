@@ -23,6 +23,7 @@ from bot.handoff.render import (
     attachment_url_allowed,
     closed_note,
     render_line_messages,
+    unconfirmed_note,
     undelivered_note,
 )
 from bot.handoff.state import AgentMessage, HandoffState, idle_deadline
@@ -34,7 +35,7 @@ from integrations.line import retry_key_for
 from integrations.metrics import FIRST_AGENT_REPLY_SECONDS
 from integrations.oho import OhoLimitError
 from workers.batches import drain_batch
-from workers.handoff.guard import AgentMessageGuard
+from workers.handoff.guard import AgentMessageGuard, NotConfirmed
 from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
 from workers.handoff.mirror_drains import BATCH_USERS as MIRROR_BATCH_USERS
 from workers.handoff.mirror_drains import TurnDrain, enqueue_drain_mirror, queued_mirror_drains
@@ -45,6 +46,7 @@ from workers.handoff.store import (
     enqueue_drain_to_patient,
     enqueue_oho_contact,
     enqueue_request_agent,
+    enqueue_resolve,
     mirror_outbox,
     patient_outbox,
     schedule_idle_check,
@@ -181,8 +183,9 @@ class HandoffService:
 
     # -- the LiveDesk webhook (Redis only) ---------------------------------------------------------
     def on_agent_message(self, message: AgentMessage) -> str:
-        """Queue an agent's reply for the patient; an agent who writes first takes the chat over.
-        Returns what was done: queued, duplicate, echo or unknown conversation."""
+        """Queue an agent's reply for the patient (read back, and only then acted on, by the drain:
+        an agent who writes first takes the chat over there). Returns what was done: queued,
+        duplicate, echo or unknown conversation."""
         if self.store.is_echo(message.id, message.conversation_id, message.content):
             return "echo"
         user = self.store.user_of_conversation(message.conversation_id)
@@ -192,10 +195,8 @@ class HandoffService:
         item_id = f"agent:{message.id}"
         if self.patient_outbox.seen(item_id):
             return "duplicate"
-        took_over = self._agent_is_answering(user, message.id)
         item = {"message_id": str(message.id), "conversation_id": message.conversation_id,
-                "content": message.content, "attachments": [dict(a) for a in message.attachments],
-                "took_over": took_over}
+                "content": message.content, "attachments": [dict(a) for a in message.attachments]}
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.multi()
             self.patient_outbox.append(user, item_id, item, pipeline=pipe)
@@ -207,18 +208,28 @@ class HandoffService:
         return "queued"
 
     def on_resolved(self, conversation_id: int) -> str:
-        """An agent resolved the conversation: close the open handoff (once)."""
+        """An agent resolved the conversation: check it with LiveDesk (a job), which closes the open handoff."""
         user = self.store.user_of_conversation(conversation_id)
         state = self.store.state(user) if user else None
         if state is None:
             return "ignored"
-        return "closing" if enqueue_close(self.redis, self.store, user, state.session, "resolved",
-                                          notify=True) else "duplicate"
+        enqueue_resolve(self.redis, user, state.session, conversation_id)
+        return "checking"
 
-    def _agent_is_answering(self, user: str, message_id: int) -> bool:
-        """Note the agent's activity; True if this message opened the handoff (the bot goes quiet)."""
+    def resolve(self, user: str, session: str, conversation_id: int) -> None:
+        """Close ``session`` (once) if LiveDesk reads the conversation back as resolved."""
+        state = self.store.state(user)
+        if state is None or state.session != session or not self.guard.resolved(user, conversation_id):
+            return
+        enqueue_close(self.redis, self.store, user, session, "resolved", notify=True)
+
+    def _agent_is_answering(self, user: str, message_id: int | str) -> bool:
+        """Note the agent's (confirmed) activity; True if this message opened the handoff (the bot goes
+        quiet), on this attempt or an earlier one of the same delivery."""
         now = self.clock()
         state = self.store.state(user)
+        if state is not None and state.session == f"agent-{message_id}":
+            return True
         if state is not None:
             if not state.agent_answered:
                 FIRST_AGENT_REPLY_SECONDS.observe(max(0.0, now - state.since))
@@ -290,7 +301,7 @@ class HandoffService:
         """Push agents' queued replies to the patient on LINE, in order, each at most once."""
         return self.patient_outbox.drain_and_hand_over(
             user, lambda item: self._deliver(user, item), lambda u: enqueue_drain_to_patient(self.redis, u),
-            on_set_aside=lambda item, exc: self._not_delivered(user, item), budget_seconds=DRAIN_BUDGET,
+            on_set_aside=lambda item, exc: self._not_delivered(user, item, exc), budget_seconds=DRAIN_BUDGET,
             should_stop=stopping)
 
     def ensure_oho_contact(self, user: str) -> None:
@@ -369,25 +380,30 @@ class HandoffService:
         item = self.guard.confirmed(user, item)
         if item is None:
             return  # LiveDesk does not know this message as an agent's: a forgery is never pushed
+        took_over = self._agent_is_answering(user, message_id)  # confirmed: now it may change the handoff
         self.guard.take_push_slot(user, item)  # past a cap: HoldItem, the message waits its turn
         hosts = self.settings.attachment_hosts()
         messages = agent_line_messages(item.get("content"), item.get("attachments") or [],
                                        lambda url: attachment_url_allowed(url, hosts))
         if not messages:
             return
-        if item.get("took_over") and len(messages) < 5:
+        if took_over and len(messages) < 5:
             messages.append(agent_took_over_message())
         if self.store.state(user) is not None:
             messages = with_end_button(messages)  # the way back to the bot, one tap away
         self._push_once(user, messages, f"agent:{message_id}", retry_key_for("agent", message_id))
         self.store.add_transcript(user, f"agent:{message_id}", "agent", render_line_messages(messages), self.clock())
 
-    def _not_delivered(self, user: str, item: dict) -> None:
-        """LINE would not take an agent's message: say so to the agents, under the message."""
+    def _not_delivered(self, user: str, item: dict, exc: Exception | None = None) -> None:
+        """An agent's message did not reach the patient (LINE would not take it, or LiveDesk would not
+        confirm it): say so to the agents, under the message when it is in the patient's conversation."""
         message_id = str(item.get("message_id") or "?")
-        note = {"kind": "note", "text": undelivered_note(message_id)}
-        if message_id.isdigit():
-            note["in_reply_to"] = int(message_id)
+        if isinstance(exc, NotConfirmed):
+            note = {"kind": "note", "text": unconfirmed_note(message_id, exc.conversation_id)}
+        else:
+            note = {"kind": "note", "text": undelivered_note(message_id)}
+            if message_id.isdigit():
+                note["in_reply_to"] = int(message_id)
         self.mirror(user, Mirrored(f"undelivered:{message_id}", note))
         enqueue_drain_mirror(self.redis, user)
 

@@ -14,9 +14,11 @@ Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message
   handoff:transcribed:<item id>    "this line is in the transcript"                            7 d
   handoff:claim:<name>             once-only steps (close, pushes, posts)                      7 d
   handoff:redact:<event id>        "0"/"1": this turn's text is hidden from LiveDesk (decided once) 7 d
-  livedesk:user:<user>             hash: the user's LiveDesk contact and conversation ids
-  livedesk:conversation:<id>       the LINE user of a LiveDesk conversation
+  livedesk:user:<user>             hash: the user's LiveDesk contact and conversation ids       30 d *
+  livedesk:conversation:<id>       the LINE user of a LiveDesk conversation                    30 d *
   livedesk:posted:<message id>     our own posts, to know their webhook echo                   7 d
+  livedesk:read-back:probe         the last conversation LiveDesk took a post of ours in       7 d
+                                   (known to exist: read-back's probe, workers/handoff/guard.py)
   livedesk:in-flight:<id>:<hmac>   a post on its way (its id unknown yet)                      5 min
   livedesk:failed:<item id>        hash FailedPost: an item's post LiveDesk marked failed      7 d
   livedesk:attempt:<item id>       hash: a post sent, its answer not seen (attempts.py)       1 d
@@ -24,6 +26,9 @@ Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message
   livedesk:outbox-drains           mirror drain jobs waiting to start (``workers/handoff/mirror_drains.py``)
   handoff:to-patient:<user>        UserQueue: agents' messages on their way to LINE
   (each UserQueue also keeps <name>:seen:<item id>, <name>-lock:<user>, <name>-attempts:<user>, <name>:dead)
+
+* from the last post to that conversation: the mapping expires with the rest of the patient's data
+  (a patient back after that gets a new LiveDesk contact and conversation); ``workers/pdpa.py`` erases it.
 """
 
 from __future__ import annotations
@@ -60,6 +65,11 @@ TO_PATIENT_ATTEMPTS = 12
 
 # A safety net only: the idle check closes handoffs; a state untouched this long is surely dead.
 STATE_TTL = 14 * 24 * 3600
+# The LiveDesk ids of a patient (contact, conversations), from the last post there: late agent replies
+# and the closing note still find the conversation; then it goes, with the rest of the patient's data.
+MAPPING_TTL = 30 * 24 * 3600
+# A conversation LiveDesk has (it took our last post there): the one read-back probes (workers/handoff/guard.py).
+PROBE_CONVERSATION = "livedesk:read-back:probe"
 
 # Change or delete the state only if it is still the given session.
 _UPDATE = f"""
@@ -209,7 +219,8 @@ class HandoffStore:
         return (int(contact) if contact else None, int(conversation) if conversation else None)
 
     def set_livedesk_contact(self, user: str, contact_id: int) -> None:
-        self.redis.hset(f"livedesk:user:{user}", "contact", contact_id)
+        self.redis.pipeline().hset(f"livedesk:user:{user}", "contact", contact_id) \
+            .expire(f"livedesk:user:{user}", MAPPING_TTL).execute()
 
     def set_conversation(self, user: str, conversation_id: int | None) -> None:
         if conversation_id is None:
@@ -217,8 +228,16 @@ class HandoffStore:
             return
         pipe = self.redis.pipeline()
         pipe.hset(f"livedesk:user:{user}", "conversation", conversation_id)
-        # Kept after a conversation is replaced, so a late agent reply there still arrives.
-        pipe.set(f"livedesk:conversation:{int(conversation_id)}", user)
+        pipe.expire(f"livedesk:user:{user}", MAPPING_TTL)
+        # Kept after a conversation is replaced (until it expires), so a late agent reply there still arrives.
+        pipe.set(f"livedesk:conversation:{int(conversation_id)}", user, ex=MAPPING_TTL)
+        pipe.execute()
+
+    def keep_conversation(self, user: str, conversation_id: int) -> None:
+        """A post to the conversation: its mapping lives MAPPING_TTL from now."""
+        pipe = self.redis.pipeline()
+        pipe.expire(f"livedesk:user:{user}", MAPPING_TTL)
+        pipe.expire(f"livedesk:conversation:{int(conversation_id)}", MAPPING_TTL)
         pipe.execute()
 
     def user_of_conversation(self, conversation_id: int) -> str | None:
@@ -226,8 +245,14 @@ class HandoffStore:
         return found.decode() if found else None
 
     # -- our own posts, so the webhook can tell them from agents' ---------------------------
-    def remember_posted(self, message_id: int | str) -> None:
-        self.redis.set(f"livedesk:posted:{message_id}", 1, ex=MARKER_TTL)
+    def remember_posted(self, message_id: int | str, conversation_id: int | None = None) -> None:
+        """Our post ``message_id``; ``conversation_id``: LiveDesk took it there, so that conversation
+        exists (read-back probes it, never one a webhook names)."""
+        pipe = self.redis.pipeline()
+        pipe.set(f"livedesk:posted:{message_id}", 1, ex=MARKER_TTL)
+        if conversation_id is not None:
+            pipe.set(PROBE_CONVERSATION, int(conversation_id), ex=MARKER_TTL)
+        pipe.execute()
 
     def was_posted(self, message_id: int | str) -> bool:
         return bool(self.redis.exists(f"livedesk:posted:{message_id}"))
@@ -385,6 +410,13 @@ def enqueue_request_agent(connection: redis.Redis, user: str, session: str, pipe
 def enqueue_oho_contact(connection: redis.Redis, user: str, pipeline=None) -> None:
     enqueue(connection, jobs.ensure_oho_contact, user, description=f"Oho contact for {mask(user)}",
             pipeline=pipeline)
+
+
+def enqueue_resolve(connection: redis.Redis, user: str, session: str, conversation_id: int) -> None:
+    """Queue the check of a ``resolved`` webhook (read back from LiveDesk) that closes ``session`` if true.
+    No claim here: a forged event must not use up the close of a real one."""
+    enqueue(connection, jobs.resolve_handoff, user, session, int(conversation_id),
+            description=f"confirm the resolution of {mask(user)}'s handoff")
 
 
 def enqueue_close(connection: redis.Redis, store: HandoffStore, user: str, session: str, reason: str,

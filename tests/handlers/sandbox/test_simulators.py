@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from handlers.sandbox.people import BOT_INFO, PATIENTS
-from integrations.errors import AuthenticationError, ProviderError
+from integrations.errors import AuthenticationError, NotFoundError, ProviderError
 from integrations.line import LineClient, token_refused
 from integrations.livedesk import LiveDeskClient
 from integrations.moph import MophAlertClient
@@ -155,6 +155,27 @@ def test_livedesk_api_channel_and_its_webhook_echoes(sandbox):
                                   and l["status"] == 200] if len(sandbox.traffic("livedesk")) >= 9 else None,
                          what="the LiveDesk webhooks")
     assert sorted(l["what"].split(" (")[0] for l in delivered) == ["conversation_created"] + ["message_created"] * 3
+
+
+def test_livedesk_reads_back_messages_and_a_conversations_status(sandbox):
+    """Chatwoot's reads, which the service's read-back (LIVEDESK_READ_BACK, on by default) relies on."""
+    desk = LiveDeskClient.from_settings(sandbox.settings, sleep=lambda _: None)
+    conversation = desk.create_conversation(sandbox.settings.livedesk_inbox_id,
+                                            contact_id=desk.create_contact(sandbox.settings.livedesk_inbox_id,
+                                                                           MALEE.name))
+    first = desk.send_message(conversation, "ขอคุยกับพยาบาล", message_type="incoming")
+    assert sandbox.post(f"/sandbox/ui/desk/{conversation}/messages", json={"content": "สวัสดีค่ะ"}).status_code == 202
+    read = desk.conversation_messages(conversation)
+    assert [(m["content"], m["message_type"], m["sender"]["type"]) for m in read] == [
+        ("ขอคุยกับพยาบาล", 0, "contact"), ("สวัสดีค่ะ", 1, "user")]
+    assert [m["id"] for m in desk.conversation_messages(conversation, before=read[-1]["id"])] == [first["id"]]
+    assert desk.conversation(conversation)["status"] == "open"
+    assert sandbox.post(f"/sandbox/ui/desk/{conversation}/resolve").status_code == 200
+    assert desk.conversation(conversation)["status"] == "resolved"
+    with pytest.raises(NotFoundError):
+        desk.conversation_messages(conversation + 1000)
+    with pytest.raises(NotFoundError):
+        desk.conversation(conversation + 1000)
 
 
 # -- SMS -----------------------------------------------------------------------------------------
