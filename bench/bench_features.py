@@ -381,7 +381,8 @@ def worker_phase(args, env, connection, figures) -> None:
     answered = len(Providers.replies)
     eps = answered / seconds
     backlog(connection, args.events, users=args.events, texts=("เปิดกี่โมงคะ",))
-    one_eps = len(Providers.replies) / run_worker_until_empty(env, connection, queues="line")
+    one_seconds = run_worker_until_empty(env, connection, queues="line")
+    one_eps = len(Providers.replies) / one_seconds
     backlog(connection, args.events, users=args.events)
     seconds2 = run_worker_until_empty(env, connection, queues="line", processes=2)
     eps2 = len(Providers.replies) / seconds2
