@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 from gevent import Timeout
 from werkzeug.wsgi import get_content_length
@@ -22,6 +23,7 @@ from werkzeug.wsgi import get_content_length
 #: most MAX_WEBHOOK_BYTES (1 MB: 100 kB/s is enough); a trickling client is cut off here.
 BODY_SECONDS = 10.0
 _READ = 64 * 1024
+log = logging.getLogger("access")
 
 
 class ReadBodyFirst:
@@ -38,10 +40,14 @@ class ReadBodyFirst:
         if not chunked and (not length or length > self.max_bytes):
             return self.app(environ, start_response)  # no body, or Flask answers 413 from the header
         want = self.max_bytes + 1 if chunked else length
+        deadline = Timeout(self.seconds)
         try:
-            with Timeout(self.seconds):
+            with deadline:
                 body = _read(environ["wsgi.input"], want)
-        except Timeout:
+        except Timeout as fired:
+            if fired is not deadline:
+                raise
+            log.info("%s body not received within %g s: answered 408", environ.get("REQUEST_METHOD"), self.seconds)
             return _answer(start_response, "408 Request Timeout",
                            f"request body not received within {self.seconds:g} s")
         if not chunked and len(body) < length:
