@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from workers.embedded_redis import EmbeddedRedis  # noqa: E402
 
 SECRET = "bench-channel-secret"
-GUNICORN = ["--workers", "2", "--threads", "4", "--worker-class", "gthread", "--timeout", "30"]
+GUNICORN = ["--workers", "2", "--worker-class", "gevent", "--worker-connections", "1000", "--timeout", "30"]
 
 
 def free_port() -> int:

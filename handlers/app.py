@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     from handlers.line_cli import line_cli
     from handlers.moph_cli import moph_cli
     from handlers.pdpa_cli import pdpa_cli
+    from handlers.request_body import ReadBodyFirst
     from handlers.sms_cli import sms_cli
     from workers.services import Services
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_webhook_bytes
+    app.wsgi_app = ReadBodyFirst(app.wsgi_app, settings.max_webhook_bytes)
     app.extensions["services"] = services or Services(settings)
 
     for module in (health, line_webhook, livedesk_webhook, sms_webhooks, appointments_api, metrics):

@@ -87,7 +87,7 @@ def _listening_on(port: int) -> set[str]:
 def test_sigterm_stops_web_worker_and_redis(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    env.update(PORT=str(port), VAR_DIR=str(tmp_path / "var"), WEB_CONCURRENCY="1", WEB_THREADS="2")
+    env.update(PORT=str(port), VAR_DIR=str(tmp_path / "var"), WEB_CONCURRENCY="1")
     serve = subprocess.Popen(["./dev", "serve"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     started: set[int] = set()

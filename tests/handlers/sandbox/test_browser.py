@@ -72,7 +72,7 @@ def page(redis_server, tmp_path_factory):
     logs = tmp_path_factory.mktemp("sandbox-logs")
     processes = [
         subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}",
-                          "--workers", "1", "--threads", "8", "--timeout", "30"], cwd=ROOT, env=env,
+                          "--workers", "1", "--worker-class", "gevent", "--timeout", "30"], cwd=ROOT, env=env,
                          stdout=open(logs / "web.log", "w"), stderr=subprocess.STDOUT),
         subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env,
                          stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT),
