@@ -211,9 +211,10 @@ class Dialog:
 def _with_safety_line(reply: Reply, kind: str) -> Reply:
     """``reply`` and one line on what to do if the danger it mentions is happening now."""
     line = {"type": "text", "text": SAFETY_LINES.get(kind, SAFETY_LINES[MEDICAL])}
+    quick = reply.messages[-1].pop("quickReply", None) if reply.messages else None  # LINE shows the last one's
     messages = reply.messages[:MAX_MESSAGES - 1]
-    if messages and "quickReply" in messages[-1]:  # LINE shows the last message's quick reply
-        line["quickReply"] = messages[-1].pop("quickReply")
+    if quick is not None:
+        line["quickReply"] = quick
     return replace(reply, messages=[*messages, line], kind=kind)
 
 
@@ -227,11 +228,14 @@ def build_dialog(kb: KnowledgeBase, settings) -> Dialog:
 
 
 def _triage(central: str, text: str) -> Emergency | None:
-    """The triage of the message read as central Thai; the message as typed only when that found
-    nothing, so a mistake in the lexicon can never hide an emergency, while a reason it reads
-    ("pee tee laew": last year) still counts."""
+    """The triage of the message read as central Thai, and of the message as typed: an emergency
+    happening now in either is one (a mistake in the lexicon can never hide or downgrade one);
+    else a danger mentioned in either."""
     found = assess(central, typed=text)
-    return found if found is not None or central == normalize(text or "") else assess(text)
+    if (found is not None and found.now) or central == normalize(text or ""):
+        return found
+    typed = assess(text)
+    return typed if typed is not None and (typed.now or found is None) else found
 
 
 @functools.cache
@@ -246,7 +250,7 @@ _LEARNED: dict[tuple, LearnedMatcher | None] = {}
 def _learned(kb: KnowledgeBase, lexicon: Lexicon) -> LearnedMatcher | None:
     """The learned matcher of this knowledge base's topics, trained once per process."""
     topics = {t.id: t.triggers for t in kb.topics if t.triggers}
-    key = (id(lexicon), tuple(topics.items()))
+    key = (lexicon, tuple(topics.items()))  # the lexicon itself: an id could be reused once it is gone
     if key not in _LEARNED:
         _LEARNED[key] = LearnedMatcher.train(topics, lambda text: lexicon.to_central(normalize(text)))
     return _LEARNED[key]

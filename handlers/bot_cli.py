@@ -63,13 +63,14 @@ def ask(text: tuple[str, ...], file) -> None:
 
 @bot_cli.command("eval")
 @click.argument("path", type=click.Path(exists=True))
-@click.option("--split", "side", type=click.Choice(["all", "train", "test"]), default="all", show_default=True,
-              help="For the labelled corpus (a folder): which side of its train/test split.")
+@click.option("--split", "side", type=click.Choice(["all", "train", "test"]), default=None,
+              help="For the labelled corpus (a folder): which side of its train/test split; default test "
+                   "(the learned matcher is trained on train).")
 @click.option("--summary", is_flag=True, help="Only the figures: no list of misses (nor their texts).")
 @click.option("--min-accuracy", type=click.FloatRange(0, 1), default=MIN_ACCURACY, show_default=True)
 @click.option("--min-emergency-recall", type=click.FloatRange(0, 1), default=MIN_EMERGENCY_RECALL,
               show_default=True)
-def evaluate_command(path: str, side: str, summary: bool, min_accuracy: float, min_emergency_recall: float) -> None:
+def evaluate_command(path: str, side: str | None, summary: bool, min_accuracy: float, min_emergency_recall: float) -> None:
     """Accuracy per topic and per category, emergency recall per kind, false alarms, off-topic answers,
     and every miss, on PATH: a YAML or CSV file (text, topic[, kind, tags]) or a folder of YAML files.
 
@@ -78,6 +79,7 @@ def evaluate_command(path: str, side: str, summary: bool, min_accuracy: float, m
         examples = load_corpus(path) if Path(path).is_dir() else load_examples(path)
     except EvaluationError as exc:
         raise CliError(str(exc)) from None
+    side = side or ("test" if Path(path).is_dir() else "all")
     if side != "all":
         examples = split(examples)[side == "test"]
     dialog = _dialog()

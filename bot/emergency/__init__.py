@@ -91,9 +91,6 @@ def assess(text: str, typed: str | None = None) -> Emergency | None:
     compact = spaced.replace(" ", "")
     marks_of = compact if typed is None else normalize(typed)[:MAX_CHARS].replace(" ", "")
     mentioned, skipped = None, skipped_marks(marks_of)
-    # The reasons' words are looked for without marks only when the message has none at all: a
-    # reason read into a stripped word ("ม้า", a horse, is "มา") must not hide an emergency.
-    unmarked = skipped if skipped == "vowels" or not any(c in "\u0e48\u0e49\u0e4a\u0e4b" for c in marks_of) else ""
     # A second look without the marks the message skips, when it named nothing as typed.
     for stripped in [None, *([strip_marks(compact, skipped)] if skipped else [])]:
         for family in FAMILIES:
@@ -101,8 +98,7 @@ def assess(text: str, typed: str | None = None) -> Emergency | None:
             if where is None:
                 continue
             # Positions in the stripped text are compared with the stripped text.
-            why = why_not_now(family.id, stripped or compact, stripped or spaced, where, unmarked,
-                              present_in=(compact, spaced))
+            why = why_not_now(family.id, stripped or compact, stripped or spaced, where, present_in=(compact, spaced))
             found = Emergency(family.id, family.kind, KINDS[family.kind], now=not why, why=why)
             if found.now:
                 return found

@@ -122,12 +122,13 @@ def _without_buttons(message: dict) -> dict:
 # A danger told as past and settled, hypothetical, a pet's, fiction or a booking is not an
 # emergency now; a present word brings it back. Phrasings are not those of bot/data/eval.
 NOT_NOW = {
-    "negated": ["ไม่ได้เจ็บหน้าอกนะคะ แค่ไอ", "no chest pain, just a cough", "ไม่ฉุกเฉินนะคะ อยากถามเรื่องหกล้มเมื่อวาน"],
+    "negated": ["ไม่ได้เจ็บหน้าอกนะคะ แค่ไอ", "no chest pain, just a cough"],
+    "denied": ["ไม่ฉุกเฉินนะคะ อยากถามเรื่องหกล้มเมื่อวาน"],
     "past": ["พ่อเป็นสโตรกเมื่อ 2 ปีก่อน อยากพาไปกายภาพ", "I had a seizure last year, need a certificate",
              "เมื่อเดือนที่แล้วเจ็บหน้าอก หมอบอกว่ากรดไหลย้อน"],
     "hypothetical": ["ถ้าโดนงูกัดต้องทำยังไงคะ", "what should I do if my child has a seizure",
                      "วิธีปฐมพยาบาลคนหมดสติ ไปเที่ยวป่า"],
-    "fiction": ["ดูละครเมื่อคืน นางเอกหมดสติ", "ทำรายงานเรื่องอาการเตือนของโรคหลอดเลือดสมอง"],
+    "fiction": ["ดูละครเมื่อคืน นางเอกหมดสติ", "ทำรายงานเรื่องโรคหลอดเลือดสมอง"],
     "pet": ["แมวโดนงูกัดค่ะ ไปไหนดี", "my dog ate rat poison, is there a vet"],
     "booking": ["จองรถพยาบาลไปงานวิ่งมาราธอนค่ะ", "book an ambulance for our marathon"],
     "road": ["มีอุบัติเหตุหน้าโรงพยาบาลเมื่อเช้า รถติดมาก เข้าทางไหนดี"],
@@ -138,7 +139,7 @@ NOT_NOW = {
 def test_a_danger_that_is_not_happening_now_is_mentioned_not_an_emergency(why, text):
     from bot.emergency import assess
     found = assess(text)
-    assert found is not None and not found.now, text
+    assert found is not None and not found.now and found.why == why, (text, found)
     assert detect(text) is None
 
 
@@ -172,3 +173,25 @@ def test_emergencies_described_rather_than_named(text, kind):
 def test_blood_results_are_not_bleeding():
     assert detect("ผลตรวจเลือดออกยังคะ") is None
     assert detect("เลือดออกไม่หยุดค่ะ") is not None
+
+
+# A review put each not-now word beside an emergency happening now: every one must stay an emergency.
+@pytest.mark.parametrize("text", [
+    "พ่อเคยเป็นโรคหัวใจ เจ็บหน้าอกมาก เหงื่อแตก", "เมื่อเช้ายังปกติดีอยู่ เย็นนี้ปากเบี้ยว พูดไม่ชัด",
+    "กลับบ้านแล้วแม่ล้ม หมดสติ", "ชักหยุดแล้วแต่ยังไม่รู้สึกตัว", "หลังฉีดวัคซีน หายใจไม่ออก ปากบวม",
+    "there was a traffic accident, a man is bleeding a lot", "น้ำตาลในเลือดตก หมดสติ",
+    "my little girl fell down the stairs and hit her head, she is vomiting",
+    "ตอนนี้แน่นหน้าอกจนแทบหายใจไม่ออก", "เจ็บหน้าอก 555 ช่วยด้วย", "i heard a crash and found dad unconscious",
+    "he is choking on a lollipop", "หายใจไม่ออก รอไม่ได้ ด่วน", "แม่ลุกไม่ได้ หมดสติ", "แขนขยับไม่ได้ อ่อนแรงซีกซ้าย",
+    "พ่อล้ม ลุกไม่ได้ ฉุกเฉินค่ะ", "เถ้าแก่หมดสติ", "ลูกเล่นไม่ระวัง ตกบันได หัวแตก เลือดไหลไม่หยุด",
+    "not sure if he is breathing, he collapsed", "showing signs of a stroke, his face is drooping",
+    "ขอถามหนอย พอหมดสติ", "ทำไมเจบหนาอก", "กินขาวทีบานแลวแมหมดสติ", "เลือดออกยังไม่หยุด",
+    "พ่อตื่นมายังพูดไม่ชัด", "แม่ล้มลุกไม่ขึ้น", "ท้อง 8 เดือน ครรภ์เป็นพิษ ปวดหัว ตาพร่า",
+])
+def test_a_not_now_word_beside_an_emergency_happening_now_leaves_it_an_emergency(text):
+    assert detect(text) is not None, (text, __import__("bot.emergency").emergency.assess(text))
+
+
+@pytest.mark.parametrize("text", ["ยาฆ่าเชื้อกินยังไง", "กินน้ำมันปลาได้ไหม"])
+def test_medicines_and_food_oils_are_not_poisons(text):
+    assert detect(text) is None
