@@ -55,12 +55,12 @@ def test_an_old_server_is_a_note_a_gauge_and_a_doctor_failure(redis_server, line
     from tests.conftest import make_settings
     from workers.services import Services
 
-    settings = make_settings(redis_server, line_stub, metrics_token="metrics-token-for-tests")
+    settings = make_settings(redis_server, line_stub, metrics_token="metrics-token-for-tests-0123456789abcdef")
     app = create_app(settings, services=Services(settings, redis_connection=redis))
     answer = app.test_client().get("/readyz")
     assert answer.status_code == 200
     assert any("ask for 99.0.1 or newer" in note for note in answer.get_json()["notes"])
-    scraped = app.test_client().get("/metrics", headers={"Authorization": "Bearer metrics-token-for-tests"})
+    scraped = app.test_client().get("/metrics", headers={"Authorization": "Bearer metrics-token-for-tests-0123456789abcdef"})
     assert 'linebot_redis_findings{finding="old_version"} 1.0' in scraped.get_data(as_text=True)
     line_stub.expect_request("/v2/bot/info", method="GET").respond_with_json({"displayName": "x", "basicId": "@x"})
     doctor = app.test_cli_runner().invoke(args=["doctor"])
