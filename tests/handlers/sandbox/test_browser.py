@@ -4,6 +4,11 @@ The real web server (gunicorn) and a real RQ worker (``python -m workers``) run 
 suite's Redis with SANDBOX on; every step goes through the real webhook, queues, jobs and
 clients to the simulators and back. Outside CI a missing browser skips these tests; in CI
 (``CI=true``) it fails them.
+
+Besides reading the page's text, the tests look at what is drawn (``Page.look``): no text box
+clipped, every panel's content inside its panel, the controls a person needs in the viewport
+at 1366×768 and reachable at a phone's width; each story leaves a screenshot in
+``SCREENSHOT_DIR`` (default ``var/screenshots``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from handlers.sandbox.people import BY_KEY
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_CSV = ROOT / "handlers" / "sandbox" / "static" / "sample_appointments.csv"
 SCREENSHOT = ROOT / "docs" / "sandbox.png"
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR") or ROOT / "var" / "screenshots")
+LAPTOP, PHONE = (1366, 768), (390, 844)
 INSTALL = "apt-get install -y chromium chromium-driver"
 WAIT = 30  # seconds for one step: a job, a webhook and a poll of the page
 
@@ -91,8 +98,10 @@ def page(redis_server, tmp_path_factory):
                      f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}", "--window-size=1600,1100"):
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+        shown = Page(driver, url, logs)
+        shown.viewport(*LAPTOP)
         driver.get(url + "/")
-        yield Page(driver, url, logs)
+        yield shown
     finally:
         if driver is not None:
             driver.quit()
@@ -104,6 +113,83 @@ def page(redis_server, tmp_path_factory):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+# Every box that holds words a person reads.
+TEXTS = ", ".join((
+    ".bubble", ".flex-bubble .text", ".flex-button", ".quick", ".ld-text", ".ld-meta", ".desk-head", ".conv",
+    ".sms-text", ".sms-meta", ".notice-meta", ".his td", ".his th", ".line-head", ".patient-tab", ".log-line",
+))
+# Each panel, and what must stay inside it.
+PANELS = {
+    "the patient's LINE": ".line-phone", "the LINE screen": ".line-screen", "the agent desk": ".desk",
+    "the desk's conversation": ".desk-body", "the patient's phone (SMS)": ".phone",
+    "หมอพร้อม (MOPH)": ".morprom", "the HIS": ".his", "the provider traffic": ".traffic",
+}
+# What a person must reach without hunting for it.
+CONTROLS = ("[data-testid=patient-input]", "[data-testid=patient-send]", "[data-testid=agent-input]",
+            "[data-testid=agent-send]", "[data-testid=agent-resolve]")
+
+LOOK_JS = r"""
+const [texts, panels, controls, scroll] = arguments;
+const problems = [];
+const rect = (e) => e.getBoundingClientRect();
+const drawn = (e) => { const r = rect(e); return r.width > 0 && r.height > 0 && e.checkVisibility({visibilityProperty: true}); };
+const say = (e) => (e.dataset.testid || e.className || e.tagName.toLowerCase()) + ' "' + e.textContent.trim().replace(/\s+/g, " ").slice(0, 50) + '"';
+const round = (r) => `[${Math.round(r.left)},${Math.round(r.top)} ${Math.round(r.width)}x${Math.round(r.height)}]`;
+
+// 0. the page as wide as the screen: a phone zooms out a wider page until nothing can be read
+if (innerWidth !== screen.width || document.documentElement.scrollWidth > innerWidth)
+  problems.push(`the page is ${document.documentElement.scrollWidth} px wide (layout viewport ${innerWidth}) on a ${screen.width} px screen`);
+
+// 1. every text whole: nothing cut to one line with an ellipsis, nothing overflowing its box
+for (const e of document.querySelectorAll(texts)) {
+  if (!drawn(e)) continue;
+  const s = getComputedStyle(e);
+  if (e.matches(".bubble") && s.whiteSpace === "nowrap")
+    problems.push(`${say(e)}: a message bubble cut to one line (white-space: nowrap; text-overflow: ${s.textOverflow})`);
+  if (e.scrollWidth > e.clientWidth + 1)
+    problems.push(`${say(e)}: clipped sideways (scrollWidth ${e.scrollWidth} > clientWidth ${e.clientWidth})`);
+  if (s.overflowY !== "visible" && e.scrollHeight > e.clientHeight + 1 && !/auto|scroll/.test(s.overflowY))
+    problems.push(`${say(e)}: clipped at the bottom (scrollHeight ${e.scrollHeight} > clientHeight ${e.clientHeight})`);
+}
+
+// 2. every panel's content inside the panel; a scrolling box is checked as a whole, not what it scrolls
+for (const [name, selector] of Object.entries(panels)) {
+  const panel = document.querySelector(selector);
+  if (!panel) { problems.push(`${name} (${selector}) is not on the page`); continue; }
+  const outer = rect(panel);
+  const walk = (parent) => {
+    for (const child of parent.children) {
+      if (!drawn(child)) continue;
+      const r = rect(child);
+      if (r.left < outer.left - 1 || r.top < outer.top - 1 || r.right > outer.right + 1 || r.bottom > outer.bottom + 1) {
+        problems.push(`${name} ${round(outer)}: ${say(child)} ${round(r)} spills out of it`);
+        continue;
+      }
+      const s = getComputedStyle(child);
+      if (s.overflowX === "visible" && s.overflowY === "visible") walk(child);
+    }
+  };
+  walk(panel);
+}
+
+// 3. the controls on screen and not covered
+for (const selector of controls) {
+  const e = document.querySelector(selector);
+  if (!e || !drawn(e)) { problems.push(`${selector} is not drawn`); continue; }
+  if (scroll) e.scrollIntoView({block: "center", inline: "center"});
+  const r = rect(e), x = r.left + r.width / 2, y = r.top + r.height / 2;
+  if (r.top < 0 || r.left < 0 || r.bottom > innerHeight || r.right > innerWidth) {
+    problems.push(`${selector} ${round(r)} is outside the ${innerWidth}x${innerHeight} viewport` + (scroll ? " after scrolling to it" : ""));
+    continue;
+  }
+  const hit = document.elementFromPoint(x, y);
+  if (!hit || !(hit === e || e.contains(hit))) problems.push(`${selector} is covered by ${hit ? say(hit) : "nothing"}`);
+}
+if (scroll) window.scrollTo(0, 0);
+return problems;
+"""
 
 
 class Page:
@@ -166,6 +252,41 @@ class Page:
         return self.until(lambda: next((m for m in self.bot_messages()[after:] if regex.search(m)), None),
                           f"a bot message matching {pattern!r}")
 
+    # -- what a person sees ------------------------------------------------------------------------
+
+    def viewport(self, width: int, height: int, phone: bool = False) -> None:
+        """The page's viewport in CSS pixels, exactly (a window size would include the browser's frame)."""
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "screenWidth": width, "screenHeight": height,
+            "deviceScaleFactor": 1, "mobile": phone})
+        self.until(lambda: self.driver.execute_script("return [screen.width, screen.height]") == [width, height],
+                   f"a {width}x{height} screen")
+
+    def screenshot(self, name: str) -> Path:
+        """Keep what is on screen as a test artefact, for a person to look at."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        png = self.driver.get_screenshot_as_png()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        path.write_bytes(png)
+        return path
+
+    def look(self, name: str, controls: tuple[str, ...] = CONTROLS, scroll: bool = False,
+             show: str | None = None) -> None:
+        """Screenshot, then assert what a person sees: every text whole, every panel's content inside
+        its panel, and each of ``controls`` on screen and not covered (after scrolling to it if
+        ``scroll``, as a person on a phone would). ``show``: a panel below the fold, screenshot too."""
+        self.until(lambda: self.driver.execute_script("return document.fonts.status") == "loaded",
+                   "the page's fonts loaded")
+        if show:
+            self.driver.execute_script("document.querySelector(arguments[0]).scrollIntoView()", show)
+            self.screenshot(name + "-below")
+        self.driver.execute_script("window.scrollTo(0, 0)")
+        path = self.screenshot(name)
+        problems = self.driver.execute_script(LOOK_JS, TEXTS, PANELS, list(controls), scroll)
+        assert not problems, f"what a person sees in {path}:\n" + "\n".join(problems)
+
+
 
 def test_1_patient_asks_opening_hours_and_taps_a_quick_reply(page):
     page.choose_patient("somchai")
@@ -178,6 +299,7 @@ def test_1_patient_asks_opening_hours_and_taps_a_quick_reply(page):
     before = len(page.bot_messages())
     location.click()
     page.bot_says("แผนที่|ที่อยู่|การเดินทาง|ถนน", before)
+    page.look("1-opening-hours")
 
 
 def test_2_handoff_to_staff_and_back_to_the_bot(page):
@@ -207,6 +329,7 @@ def test_2_handoff_to_staff_and_back_to_the_bot(page):
     page.bot_says(".", before)  # the patient is told the bot is back
     before = page.say("เปิดกี่โมง")
     page.bot_says("เวลาทำการ", before)  # and the bot answers again
+    page.look("2-handoff")
 
 
 def test_3_phone_verification_by_sms_otp(page):
@@ -227,6 +350,7 @@ def test_3_phone_verification_by_sms_otp(page):
                                   and "verified" in c.get_attribute("data-tags").split(",") else None)(
         page.one("[data-testid=oho-contact]")), "the Oho contact with the phone and the verified tag")
     assert patient.phone in contact.text
+    page.look("3-phone-verification")
 
 
 def test_4_his_uploads_the_sample_csv_and_notices_reach_morprom(page):
@@ -240,7 +364,8 @@ def test_4_his_uploads_the_sample_csv_and_notices_reach_morprom(page):
                                == ["invalid", "sent", "sent", "sent"] else None)(page.all("[data-testid=his-row]")),
                       "the notice statuses: three sent, the bad row reported")
     bad = next(r for r in rows if r.get_attribute("data-status") == "invalid")
-    assert "check digit" in bad.text
+    assert re.search("check digit|เลขตรวจสอบ", bad.text)
+    page.look("4-his-notices", show=".morprom")
 
     page.choose_patient("somchai")  # the Flex answer and the quick replies, for the README
     page.until(lambda: page.all('[data-testid=patient-message][data-from="bot"] .flex-bubble'), "Somchai's chat")
@@ -249,3 +374,49 @@ def test_4_his_uploads_the_sample_csv_and_notices_reach_morprom(page):
     if os.environ.get("UPDATE_SCREENSHOT") == "1" or not SCREENSHOT.exists():
         SCREENSHOT.parent.mkdir(exist_ok=True)
         SCREENSHOT.write_bytes(png)
+
+
+def test_5_a_long_conversation_stays_inside_the_desk(page):
+    patient = BY_KEY["malee"]
+    page.choose_patient("malee")
+    before = page.say("ขอคุยกับพยาบาลค่ะ")
+    page.bot_says("เจ้าหน้าที่", before)
+    lines = [f"คำถามข้อ {n}: ยาที่ได้รับเมื่อวานต้องกินก่อนหรือหลังอาหาร และกินวันละกี่ครั้งคะ" for n in range(1, 6)]
+    for line in lines:
+        page.say(line)
+    page.until(lambda: next((c for c in page.all("[data-testid=agent-conversation]") if patient.name in c.text
+                             and c.get_attribute("data-status") != "resolved"), None),
+               "Malee's new conversation in the desk").click()
+    page.until(lambda: all(any(line in m.text for m in page.all('[data-testid=agent-messages] [data-kind="incoming"]'))
+                           for line in lines), "every line mirrored to the desk")
+    for reply in ("กินหลังอาหารเช้าและเย็นค่ะ วันละ 2 ครั้ง", "ถ้ามีอาการผื่นคันให้หยุดยาแล้วโทรหาเราได้เลยนะคะ"):
+        before = len(page.bot_messages())
+        page.one("[data-testid=agent-input]").send_keys(reply)
+        page.one("[data-testid=agent-send]").click()
+        page.bot_says(re.escape(reply[:12]), before)
+    page.look("5-long-conversation")
+
+
+def test_6_a_phone_reaches_every_control(page):
+    page.viewport(*PHONE, phone=True)
+    try:
+        page.look("6-phone", scroll=True)
+    finally:
+        page.viewport(*LAPTOP)
+
+
+def test_7_thai_is_drawn_in_the_pages_own_font(page):
+    """No Thai font on the machine must not mean empty boxes: the page brings Sarabun (OFL)."""
+    faces = page.driver.execute_script("""
+        return document.fonts.ready.then(() => [...document.fonts]
+            .filter((f) => f.family.replace(/["']/g, "") === "Sarabun")
+            .map((f) => [f.weight, f.status, f.unicodeRange]));""")
+    thai = [f for f in faces if "E01" in f[2].upper() and f[1] == "loaded"]
+    assert thai, f"no Sarabun face with Thai loaded; the page's Sarabun faces: {faces}"
+    driver = page.driver
+    driver.execute_cdp_cmd("DOM.enable", {})
+    driver.execute_cdp_cmd("CSS.enable", {})
+    root = driver.execute_cdp_cmd("DOM.getDocument", {})["root"]["nodeId"]
+    node = driver.execute_cdp_cmd("DOM.querySelector", {"nodeId": root, "selector": ".line-head"})["nodeId"]
+    drawn = driver.execute_cdp_cmd("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    assert [f["familyName"] for f in drawn] == ["Sarabun"], f"the LINE screen's title is drawn in {drawn}"
