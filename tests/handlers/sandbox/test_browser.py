@@ -417,6 +417,6 @@ def test_7_thai_is_drawn_in_the_pages_own_font(page):
     driver.execute_cdp_cmd("DOM.enable", {})
     driver.execute_cdp_cmd("CSS.enable", {})
     root = driver.execute_cdp_cmd("DOM.getDocument", {})["root"]["nodeId"]
-    node = driver.execute_cdp_cmd("DOM.querySelector", {"nodeId": root, "selector": ".line-head"})["nodeId"]
-    drawn = driver.execute_cdp_cmd("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
-    assert [f["familyName"] for f in drawn] == ["Sarabun"], f"the LINE screen's title is drawn in {drawn}"
+    send = driver.execute_cdp_cmd("DOM.querySelector", {"nodeId": root, "selector": "[data-testid=patient-send]"})
+    drawn = driver.execute_cdp_cmd("CSS.getPlatformFontsForNode", {"nodeId": send["nodeId"]})["fonts"]
+    assert [f["familyName"] for f in drawn] == ["Sarabun"], f"the LINE send button (ส่ง) is drawn in {drawn}"
