@@ -13,10 +13,11 @@ import io
 import json
 
 import requests
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, Response, jsonify, render_template, request
 
 from bot.appointments import AppointmentError, parse_appointment
 from bot.privacy import mask
+from bot.richmenu import BUTTONS, CHAT_BAR_TEXT, rich_menu
 from handlers.http_errors import error
 from handlers.sandbox import BANNER, livedesk, moph, oho, sms
 from handlers.sandbox.access import visitor_has_the_token
@@ -24,6 +25,7 @@ from handlers.sandbox.common import secret, self_url, settings, store
 from handlers.sandbox.line import patient_sends
 from handlers.sandbox.people import BY_CID, BY_KEY, BY_USER, PATIENTS
 from workers.appointments.notices import read_statuses, status_key
+from workers.line.richmenu import default_image
 
 bp = Blueprint("sandbox_page", __name__, template_folder="templates", static_folder="static",
                static_url_path="/sandbox/static")
@@ -33,14 +35,39 @@ CSV_COLUMNS = ("appointment_id", "cid", "date", "time", "clinic")
 MAX_TEXT = 2000
 MAX_CSV_BYTES = 512 * 1024
 HIS_TIMEOUT = (3.05, 20.0)
+#: Status words as the page shows them, Thai first; the data-status attributes keep the English.
+STATUS = {"open": "เปิดอยู่", "pending": "รอ", "snoozed": "พักไว้", "resolved": "ปิดแล้ว",
+          "queued": "เข้าคิว", "retrying": "กำลังส่งใหม่", "sent": "ส่งแล้ว", "failed": "ส่งไม่สำเร็จ",
+          "uncertain": "อาจส่งแล้ว (ตรวจในหมอพร้อม)", "invalid": "ไม่ถูกต้อง"}
+
+
+@bp.context_processor
+def _words() -> dict:
+    return {"STATUS": STATUS}
 
 
 @bp.get("/")
 def index():
     patient = PATIENTS[0]
     return render_template("sandbox/index.html", banner=BANNER, patients=PATIENTS, selected=patient,
-                           panels=panels(patient, None),
+                           panels=panels(patient, None), richmenu=_rich_menu_areas(), chat_bar=CHAT_BAR_TEXT,
                            sample_json=json.dumps(_sample_api_body(), ensure_ascii=False, indent=2))
+
+
+@bp.get("/sandbox/richmenu.png")
+def richmenu_image():
+    """The rich menu's image as it ships, the one ``flask line richmenu install`` uploads."""
+    return Response(default_image(), mimetype="image/png", headers={"Cache-Control": "max-age=3600"})
+
+
+def _rich_menu_areas() -> list[dict]:
+    """The installed menu's tap areas, in % of its image, each with the action LINE sends for it."""
+    menu = rich_menu()
+    width, height = menu["size"]["width"], menu["size"]["height"]
+    return [{"action": area["action"], "label": f"{button.label} ({button.subtitle})",
+             "left": 100 * area["bounds"]["x"] / width, "top": 100 * area["bounds"]["y"] / height,
+             "width": 100 * area["bounds"]["width"] / width, "height": 100 * area["bounds"]["height"] / height}
+            for area, button in zip(menu["areas"], BUTTONS)]
 
 
 @bp.get("/sandbox/ui/state")

@@ -34,8 +34,17 @@
     const url = `/sandbox/ui/patients/${state.patient}/messages`;
     if (action.type === "message") return post(url, {text: action.text});
     if (action.type === "postback") return post(url, {postback: action.data, displayText: action.displayText || action.text || null});
+    if (action.type === "uri" && action.uri.startsWith("tel:"))
+      return alert(`LINE จะเปิดแอปโทรศัพท์ให้โทร ${action.uri.slice(4)} (the phone would dial it)`);
     if (action.type === "uri") return window.open(action.uri, "_blank");
-    alert("The sandbox does not simulate " + action.type + " actions.");
+    alert(`แซนด์บ็อกซ์ยังไม่จำลองปุ่มแบบ ${action.type} (not simulated)`);
+  }
+
+  function showMenu(open) {
+    // LINE: the rich menu is open when the chat opens; the keyboard closes it; its bar opens it again.
+    const menu = $("[data-testid=richmenu]");
+    menu.classList.toggle("open", open);
+    $("[data-testid=richmenu-toggle]").setAttribute("aria-expanded", String(open));
   }
 
   document.addEventListener("click", (event) => {
@@ -45,6 +54,8 @@
       document.querySelectorAll(".patient-tab").forEach((t) => t.classList.toggle("selected", t === tab));
       shown.clear(); return refresh();
     }
+    if (event.target.closest("[data-testid=richmenu-toggle]"))
+      return showMenu(!$("[data-testid=richmenu]").classList.contains("open"));
     const conversation = event.target.closest("[data-conversation]");
     if (conversation) { state.conversation = conversation.dataset.conversation; return refresh(); }
     const actionable = event.target.closest("[data-action]");
@@ -53,6 +64,8 @@
       return post(`/sandbox/ui/desk/${state.conversation}/resolve`, {});
     }
   });
+
+  $("[data-testid=patient-input]").addEventListener("focus", () => showMenu(false));
 
   $("[data-form=patient]").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -73,11 +86,11 @@
   $("[data-form=his-upload]").addEventListener("submit", async (event) => {
     event.preventDefault();
     const file = $("[data-testid=his-file]").files[0];
-    if (!file) return alert("Choose a CSV file (the sample is linked beside the button).");
+    if (!file) return alert("เลือกไฟล์ CSV ก่อน (ไฟล์ตัวอย่างอยู่ข้างปุ่ม · choose a CSV file)");
     const form = new FormData(); form.append("file", file);
     const {ok, answer} = await post("/sandbox/ui/his/upload", form, true);
     if (ok) $("[data-testid=his-result]").textContent =
-      `${answer.rows} row(s): ${answer.queued} queued, ${answer.invalid} invalid`;
+      `${answer.rows} แถว: ส่งเข้าคิว ${answer.queued}, ไม่ถูกต้อง ${answer.invalid}`;
   });
 
   $("[data-form=his-api]").addEventListener("submit", async (event) => {
@@ -85,7 +98,7 @@
     const response = await fetch("/sandbox/ui/his/api", {method: "POST", body: $("[data-testid=his-json]").value,
                                                          headers: {"Content-Type": "application/json"}});
     const answer = await response.json();
-    $("[data-testid=his-result]").textContent = `HIS API answered ${answer.status}`;
+    $("[data-testid=his-result]").textContent = `HIS API ตอบ ${answer.status}`;
     refresh();
   });
 

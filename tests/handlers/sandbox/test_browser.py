@@ -118,7 +118,7 @@ def page(redis_server, tmp_path_factory):
 # Every box that holds words a person reads.
 TEXTS = ", ".join((
     ".bubble", ".flex-bubble .text", ".flex-button", ".quick", ".ld-text", ".ld-meta", ".desk-head", ".conv",
-    ".sms-text", ".sms-meta", ".notice-meta", ".his td", ".his th", ".line-head", ".patient-tab", ".log-line",
+    ".sms-text", ".sms-meta", ".notice-meta", ".his td", ".his th", ".line-head", ".patient-tab", ".log-line", ".chat-bar",
 ))
 # Each panel, and what must stay inside it.
 PANELS = {
@@ -127,8 +127,8 @@ PANELS = {
     "หมอพร้อม (MOPH)": ".morprom", "the HIS": ".his", "the provider traffic": ".traffic",
 }
 # What a person must reach without hunting for it.
-CONTROLS = ("[data-testid=patient-input]", "[data-testid=patient-send]", "[data-testid=agent-input]",
-            "[data-testid=agent-send]", "[data-testid=agent-resolve]")
+CONTROLS = ("[data-testid=patient-input]", "[data-testid=patient-send]", "[data-testid=richmenu-toggle]",
+            "[data-testid=agent-input]", "[data-testid=agent-send]", "[data-testid=agent-resolve]")
 
 LOOK_JS = r"""
 const [texts, panels, controls, scroll] = arguments;
@@ -288,6 +288,19 @@ class Page:
 
 
 
+def test_0_a_patient_opening_the_chat_sees_the_rich_menu(page):
+    """As LINE shows a chat with no message yet: the OA's rich menu open under the input, no quick replies."""
+    page.choose_patient("somchai")
+    assert not page.bot_messages()
+    menu = page.one("[data-testid=richmenu]")
+    areas = page.all("[data-testid=richmenu-area]")
+    assert len(areas) == 6 and all(a.is_displayed() for a in areas), "the six areas of the shipped rich menu"
+    assert "เวลาทำการ" in " ".join(a.get_attribute("aria-label") for a in areas)
+    assert not page.one("[data-panel=quick]").is_displayed(), "no empty quick-reply bar"
+    page.look("0-first-open", controls=CONTROLS + ("[data-testid=richmenu-area]",))
+    assert menu.get_attribute("class").split().count("open") == 1
+
+
 def test_1_patient_asks_opening_hours_and_taps_a_quick_reply(page):
     page.choose_patient("somchai")
     before = page.say("เปิดกี่โมง")
@@ -400,7 +413,7 @@ def test_5_a_long_conversation_stays_inside_the_desk(page):
 def test_6_a_phone_reaches_every_control(page):
     page.viewport(*PHONE, phone=True)
     try:
-        page.look("6-phone", scroll=True)
+        page.look("6-phone", scroll=True, show=".desk")
     finally:
         page.viewport(*LAPTOP)
 
@@ -420,3 +433,18 @@ def test_7_thai_is_drawn_in_the_pages_own_font(page):
     send = driver.execute_cdp_cmd("DOM.querySelector", {"nodeId": root, "selector": "[data-testid=patient-send]"})
     drawn = driver.execute_cdp_cmd("CSS.getPlatformFontsForNode", {"nodeId": send["nodeId"]})["fonts"]
     assert [f["familyName"] for f in drawn] == ["Sarabun"], f"the LINE send button (ส่ง) is drawn in {drawn}"
+
+
+def test_8_a_tap_on_the_rich_menu_sends_its_action(page):
+    page.choose_patient("john")
+    if page.one("[data-testid=richmenu-toggle]").get_attribute("aria-expanded") != "true":
+        page.one("[data-testid=richmenu-toggle]").click()  # the keyboard closed it, as in LINE
+    hours = page.until(lambda: next((a for a in page.all("[data-testid=richmenu-area]")
+                                     if "เวลาทำการ" in a.get_attribute("aria-label") and a.is_displayed()), None),
+                       "the opening-hours area of the rich menu")
+    before = len(page.bot_messages())
+    hours.click()
+    page.until(lambda: page.all('[data-testid=patient-message][data-from="patient"]')[-1].text == "เวลาทำการ",
+               "the area's displayText in the patient's chat")
+    page.bot_says("เวลาทำการ", before)  # the postback action=topic&id=hours, answered by the bot
+    page.look("8-rich-menu")
