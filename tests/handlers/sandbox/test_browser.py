@@ -116,10 +116,8 @@ def page(redis_server, tmp_path_factory):
 
 
 # Every box that holds words a person reads.
-TEXTS = ", ".join((
-    ".bubble", ".flex-bubble .text", ".flex-button", ".quick", ".ld-text", ".ld-meta", ".desk-head", ".conv",
-    ".sms-text", ".sms-meta", ".notice-meta", ".his td", ".his th", ".line-head", ".patient-tab", ".log-line", ".chat-bar",
-))
+TEXTS = (".bubble, .flex-bubble .text, .flex-button, .quick, .ld-text, .ld-meta, .desk-head, .conv, .sms-text, "
+         ".sms-meta, .notice-meta, .his td, .his th, .line-head, .patient-tab, .log-line, .chat-bar")
 # Each panel, and what must stay inside it.
 PANELS = {
     "the patient's LINE": ".line-phone", "the LINE screen": ".line-screen", "the agent desk": ".desk",
