@@ -149,8 +149,7 @@ def panels(patient, conversation_id: int | None) -> dict[str, str]:
     conversations = livedesk.conversations()
     names = _conversation_names(conversations)
     if conversation_id is None or not any(c["id"] == conversation_id for c in conversations):
-        mine = [c for c in conversations if names.get(c["id"], (None,))[0] == patient.user_id]
-        conversation_id = (mine or conversations or [{"id": None}])[0]["id"]
+        conversation_id = _conversation_of(patient, conversations, names)
     selected = next((c for c in conversations if c["id"] == conversation_id), None)
     render = lambda name, **context: render_template(f"sandbox/{name}.html", **context)  # noqa: E731
     return {
@@ -169,6 +168,13 @@ def panels(patient, conversation_id: int | None) -> dict[str, str]:
         "log": render("log", lines=list(reversed(store().items("log", 30)))),
         "conversation": str(conversation_id or ""),
     }
+
+
+def _conversation_of(patient, conversations: list[dict], names: dict) -> int | None:
+    """The patient's open conversation, else their latest; None when they have none: the desk
+    follows the patient tab and never shows another patient's chat in its place."""
+    mine = [c for c in conversations if names.get(c["id"], (None,))[0] == patient.user_id]
+    return next((c["id"] for c in mine if c["status"] != "resolved"), mine[0]["id"] if mine else None)
 
 
 def _conversation_names(conversations: list[dict]) -> dict[int, tuple[str | None, str]]:

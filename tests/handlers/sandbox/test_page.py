@@ -38,3 +38,26 @@ def test_the_his_api_form_posts_to_the_real_appointments_api(sandbox):
     assert row["status"] == "queued" and row["notice_id"]
     state = wait_for(lambda: sandbox.get("/sandbox/ui/state").json()["panels"], what="the page state")
     assert "T-1" in state["his"] and "queued" in state["his"]
+
+
+def test_the_desk_follows_the_selected_patient(sandbox):
+    from integrations.livedesk import LiveDeskClient
+
+    somchai, malee = PATIENTS[0], PATIENTS[1]
+    desk = LiveDeskClient.from_settings(sandbox.settings, sleep=lambda _: None)
+    inbox = sandbox.settings.livedesk_inbox_id
+    contact = desk.create_contact(inbox, malee.name)
+    old = desk.create_conversation(inbox, contact_id=contact)
+    assert sandbox.post(f"/sandbox/ui/desk/{old}/resolve").status_code == 200
+    current = desk.create_conversation(inbox, contact_id=contact)
+    desk.create_conversation(inbox, contact_id=desk.create_contact(inbox, PATIENTS[2].name))  # the latest: John's
+
+    def desk_of(patient, conversation=""):
+        return sandbox.get("/sandbox/ui/state", params={"patient": patient.key, "conversation": conversation}
+                           ).json()["panels"]
+
+    shown = desk_of(malee)
+    assert shown["conversation"] == str(current) and f"#{current}" in shown["desk-messages"]  # her open one
+    shown = desk_of(somchai)  # no conversation of his: none, not John's or Malee's
+    assert shown["conversation"] == "" and "ยังไม่มีบทสนทนากับเจ้าหน้าที่" in shown["desk-messages"]
+    assert desk_of(somchai, str(old))["conversation"] == str(old)  # a conversation picked in the list stays
