@@ -9,11 +9,13 @@ HIS uploads a CSV or posts JSON to the real appointments API.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import re
 
 import requests
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, jsonify, make_response, render_template, request
 
 from bot.appointments import AppointmentError, parse_appointment
 from bot.privacy import mask
@@ -33,6 +35,8 @@ CSV_COLUMNS = ("appointment_id", "cid", "date", "time", "clinic")
 MAX_TEXT = 2000
 MAX_CSV_BYTES = 512 * 1024
 HIS_TIMEOUT = (3.05, 20.0)
+KNOWN = re.compile(r"[0-9a-f,]*")
+MAX_KNOWN = 1000
 
 
 @bp.get("/")
@@ -45,9 +49,32 @@ def index():
 
 @bp.get("/sandbox/ui/state")
 def state():
+    """The panels that changed: the page polls every 0.7 s, and most polls find nothing new.
+
+    Each panel has a digest; the page sends the ones it shows (``known``) and gets only the
+    others. The whole state's digest is the ETag: a poll that finds nothing new is a 304.
+    """
     patient = BY_KEY.get(request.args.get("patient", ""), PATIENTS[0])
     conversation = request.args.get("conversation", type=int)
-    return jsonify(panels=panels(patient, conversation))
+    known = request.args.get("known", "")
+    if len(known) > MAX_KNOWN or not KNOWN.fullmatch(known):
+        return error(400, "known must be the panels' digests, comma-separated")
+    everything = panels(patient, conversation)
+    digests = {name: _digest(name, html) for name, html in everything.items()}
+    etag = _digest("state", ",".join(f"{name}={value}" for name, value in sorted(digests.items())))
+    if request.if_none_match.contains(etag):
+        response = make_response("", 304)
+    else:
+        held = set(known.split(","))
+        response = jsonify(panels={name: html for name, html in everything.items() if digests[name] not in held},
+                           digests=digests)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _digest(name: str, text: str) -> str:
+    return hashlib.blake2b(f"{name}\0{text}".encode(), digest_size=8).hexdigest()
 
 
 @bp.post("/sandbox/ui/patients/<key>/messages")

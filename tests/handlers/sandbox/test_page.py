@@ -61,3 +61,29 @@ def test_the_desk_follows_the_selected_patient(sandbox):
     shown = desk_of(somchai)  # no conversation of his: none, not John's or Malee's
     assert shown["conversation"] == "" and "ยังไม่มีบทสนทนากับเจ้าหน้าที่" in shown["desk-messages"]
     assert desk_of(somchai, str(old))["conversation"] == str(old)  # a conversation picked in the list stays
+
+
+def test_the_state_sends_only_what_changed(sandbox):
+    """A poll that finds nothing new is a 304 without a body; otherwise only the changed panels come."""
+    somchai = PATIENTS[0]
+    params = {"patient": somchai.key, "conversation": ""}
+    first = sandbox.get("/sandbox/ui/state", params=params)
+    assert first.status_code == 200 and first.headers["ETag"]
+    everything = first.json()
+    assert set(everything["panels"]) == set(everything["digests"]) >= {"chat", "his", "moph", "desk-messages"}
+
+    same = sandbox.get("/sandbox/ui/state", params=params, headers={"If-None-Match": first.headers["ETag"]})
+    assert same.status_code == 304 and same.content == b""
+    known = ",".join(everything["digests"].values())
+    nothing_new = sandbox.get("/sandbox/ui/state", params={**params, "known": known})
+    assert nothing_new.status_code == 200 and nothing_new.json()["panels"] == {}
+
+    assert sandbox.post(f"/sandbox/ui/patients/{somchai.key}/messages", json={"text": "สวัสดี"}).status_code == 202
+    changed = sandbox.get("/sandbox/ui/state", params={**params, "known": known},
+                          headers={"If-None-Match": first.headers["ETag"]})
+    assert changed.status_code == 200 and changed.headers["ETag"] != first.headers["ETag"]
+    assert "สวัสดี" in changed.json()["panels"]["chat"]
+    assert "moph" not in changed.json()["panels"] and "his" not in changed.json()["panels"]  # unchanged: not sent
+
+    for bad in ("x" * 2000, "<script>", "ABC"):
+        assert sandbox.get("/sandbox/ui/state", params={**params, "known": bad}).status_code == 400
