@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import re
+from pathlib import Path
 
 import requests
 from flask import Blueprint, jsonify, make_response, render_template, request
@@ -23,7 +24,13 @@ from handlers.http_errors import error
 from handlers.sandbox import BANNER, livedesk, moph, oho, sms
 from handlers.sandbox.access import visitor_has_the_token
 from handlers.sandbox.common import secret, self_url, settings, store
-from handlers.sandbox.line import patient_sends
+from handlers.sandbox.line import (
+    patient_follows,
+    patient_sends,
+    patient_sends_image,
+    patient_sends_sticker,
+    sent_content,
+)
 from handlers.sandbox.people import BY_CID, BY_KEY, BY_USER, PATIENTS
 from workers.appointments.notices import read_statuses, status_key
 
@@ -37,6 +44,7 @@ MAX_CSV_BYTES = 512 * 1024
 HIS_TIMEOUT = (3.05, 20.0)
 KNOWN = re.compile(r"[0-9a-f,]*")
 MAX_KNOWN = 1000
+SAMPLE_PHOTO = Path(__file__).parent / "static" / "sample_photo.png"
 
 
 @bp.get("/")
@@ -82,7 +90,7 @@ def patient_message(key: str):
     patient = BY_KEY.get(key)
     if patient is None:
         return error(404, "no such sandbox patient")
-    body = request.get_json(silent=True) or {}
+    body = _json_object()
     text, postback = body.get("text"), body.get("postback")
     if postback is not None:
         if not isinstance(postback, str) or not postback or len(postback) > 300:
@@ -95,9 +103,44 @@ def patient_message(key: str):
     return jsonify(status="sent"), 202
 
 
+@bp.post("/sandbox/ui/patients/<key>/events")
+def patient_event(key: str):
+    """The patient adds the account as a friend, or sends a sticker or an image (the sample photo)."""
+    patient = BY_KEY.get(key)
+    if patient is None:
+        return error(404, "no such sandbox patient")
+    kind = _json_object().get("type")
+    if kind == "follow":
+        patient_follows(patient)
+    elif kind == "sticker":
+        patient_sends_sticker(patient)
+    elif kind == "image":
+        patient_sends_image(patient, SAMPLE_PHOTO.read_bytes(), "image/png")
+    else:
+        return error(400, "type must be follow, sticker or image")
+    return jsonify(status="sent"), 202
+
+
+@bp.get("/sandbox/ui/line-content/<message_id>")
+def line_content(message_id: str):
+    """An image the patient sent, for their own screen (LINE's content route wants the bot's token)."""
+    found = sent_content(message_id) if message_id.isdigit() else None
+    if found is None:
+        return error(404, "no such content (LINE keeps it for a while only)")
+    return found[0], 200, {"Content-Type": found[1], "Cache-Control": "private, max-age=3600"}
+
+
+@bp.get("/sandbox/ui/desk/attachments/<int:attachment_id>")
+def desk_attachment(attachment_id: int):
+    found = livedesk.attachment(attachment_id)
+    if found is None:
+        return error(404, "no such attachment")
+    return found[0], 200, {"Content-Type": found[1], "Cache-Control": "private, max-age=3600"}
+
+
 @bp.post("/sandbox/ui/desk/<int:conversation_id>/messages")
 def agent_message(conversation_id: int):
-    body = request.get_json(silent=True) or {}
+    body = _json_object()
     content = body.get("content")
     if not isinstance(content, str) or not content.strip() or len(content) > MAX_TEXT:
         return error(400, f"type a reply of 1-{MAX_TEXT} characters")
@@ -275,6 +318,12 @@ def _sample_api_body() -> list[dict]:
     day = (dt.date.today() + dt.timedelta(days=7)).isoformat()
     return [{"appointment_id": "API-0001", "cid": PATIENTS[2].cid, "date": day, "time": "10:30",
              "clinic": "คลินิกอายุรกรรม", "doctor": "นพ.ตัวอย่าง ใจดี", "location": "อาคาร 1 ชั้น 2"}]
+
+
+def _json_object() -> dict:
+    """The request's JSON object; {} for anything else (a list, bad JSON), which then fails its checks."""
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
 
 
 def _short(value) -> str | None:

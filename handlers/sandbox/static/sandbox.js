@@ -61,6 +61,8 @@
     }
     const conversation = event.target.closest("[data-conversation]");
     if (conversation) { state.conversation = conversation.dataset.conversation; forget(); return refresh(); }
+    const patientEvent = event.target.closest("[data-event]");  // follow, sticker, image
+    if (patientEvent) return post(`/sandbox/ui/patients/${state.patient}/events`, {type: patientEvent.dataset.event});
     const actionable = event.target.closest("[data-action]");
     if (actionable) { event.preventDefault(); return act(JSON.parse(actionable.dataset.action)); }
     if (event.target.closest("[data-testid=agent-resolve]") && state.conversation) {

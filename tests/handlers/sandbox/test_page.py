@@ -87,3 +87,9 @@ def test_the_state_sends_only_what_changed(sandbox):
 
     for bad in ("x" * 2000, "<script>", "ABC"):
         assert sandbox.get("/sandbox/ui/state", params={**params, "known": bad}).status_code == 400
+
+
+def test_a_json_body_that_is_no_object_is_a_400(sandbox):
+    for path in (f"/sandbox/ui/patients/{PATIENTS[0].key}/messages", "/sandbox/ui/desk/1/messages"):
+        answer = sandbox.post(path, json=["text", "hi"])
+        assert answer.status_code == 400 and answer.json()["error"], path
