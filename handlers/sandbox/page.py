@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -272,7 +273,38 @@ def _uploads_with_statuses() -> list[dict]:
             if record:
                 row["status"] = record.get("status") or row["status"]
                 row["error"] = record.get("error")
+            row["problems"] = [thai_reason(field, why) for field, why in (row.get("errors") or {}).items()]
+        upload["summary"] = his_summary(upload["rows"])
     return uploads
+
+
+#: What the HIS panel calls each row status, in the order the summary lists them.
+STATUS_WORDS = {"sent": "ส่งแล้ว", "queued": "รอส่ง", "retrying": "กำลังลองส่งใหม่", "uncertain": "ไม่แน่ใจว่าส่งแล้ว",
+                "failed": "ส่งไม่สำเร็จ", "skipped-duplicate": "ซ้ำ ไม่ส่ง", "skipped-superseded": "มีนัดใหม่แทน",
+                "skipped-cancelled": "นัดยกเลิกแล้ว", "skipped-moved": "เลื่อนนัดแล้ว", "skipped-past": "เลยวันนัดแล้ว",
+                "invalid": "ไม่ถูกต้อง"}
+FIELD_WORDS = {"appointment_id": "รหัสนัด", "cid": "เลขบัตรประชาชน", "date": "วันนัด", "time": "เวลานัด",
+               "clinic": "คลินิก", "doctor": "แพทย์", "location": "สถานที่", "note": "หมายเหตุ", "status": "สถานะนัด",
+               "appointment": "แถวนัด"}
+
+
+def his_summary(rows: list[dict]) -> str:
+    """"4 แถว: ส่งแล้ว 3, ไม่ถูกต้อง 1" from the rows' current statuses (read at every poll)."""
+    counts = Counter(row["status"] for row in rows)
+    order = [*STATUS_WORDS, *sorted(set(counts) - set(STATUS_WORDS))]
+    parts = [f"{STATUS_WORDS.get(status, status)} {counts[status]}" for status in order if counts[status]]
+    return f"{len(rows)} แถว: {', '.join(parts)}" if parts else f"{len(rows)} แถว"
+
+
+def thai_reason(field: str, why: str) -> str:
+    """A row's problem for a person, Thai first. The API and the CLIs keep the English texts
+    of ``bot.appointments`` (clients and scripts read them); only the page says it this way."""
+    name = FIELD_WORDS.get(field, field)
+    if field == "cid" and why.startswith("check digit"):
+        return "เลขบัตรประชาชนไม่ถูกต้อง (check digit does not match)"
+    if why == "is required":
+        return f"ต้องระบุ{name} ({field} is required)"
+    return f"{name}ไม่ถูกต้อง ({field} {why})"
 
 
 def current_redis():

@@ -91,9 +91,8 @@
     const file = $("[data-testid=his-file]").files[0];
     if (!file) return alert("Choose a CSV file (the sample is linked beside the button).");
     const form = new FormData(); form.append("file", file);
-    const {ok, answer} = await post("/sandbox/ui/his/upload", form, true);
-    if (ok) $("[data-testid=his-result]").textContent =
-      `${answer.rows} row(s): ${answer.queued} queued, ${answer.invalid} invalid`;
+    const {ok} = await post("/sandbox/ui/his/upload", form, true);
+    if (ok) $("[data-testid=his-result]").textContent = "";  // the panel's summary follows the rows' statuses
   });
 
   $("[data-form=his-api]").addEventListener("submit", async (event) => {

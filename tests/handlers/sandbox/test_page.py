@@ -93,3 +93,21 @@ def test_a_json_body_that_is_no_object_is_a_400(sandbox):
     for path in (f"/sandbox/ui/patients/{PATIENTS[0].key}/messages", "/sandbox/ui/desk/1/messages"):
         answer = sandbox.post(path, json=["text", "hi"])
         assert answer.status_code == 400 and answer.json()["error"], path
+
+
+def test_the_his_summary_follows_the_rows_and_speaks_thai_first(sandbox, run_worker):
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[3] / "handlers" / "sandbox" / "static" / "sample_appointments.csv"
+    answer = sandbox.post("/sandbox/ui/his/upload", files={"file": ("sample.csv", sample.read_bytes(), "text/csv")})
+    assert answer.json() == {"rows": 4, "queued": 3, "invalid": 1}  # the endpoint's answer is unchanged
+    his = sandbox.get("/sandbox/ui/state").json()["panels"]["his"]
+    assert "4 แถว: รอส่ง 3, ไม่ถูกต้อง 1" in his
+    assert "เลขบัตรประชาชนไม่ถูกต้อง (check digit does not match)" in his
+
+    def summary_after_sending():
+        run_worker()
+        panel = sandbox.get("/sandbox/ui/state").json()["panels"]["his"]
+        return panel if "4 แถว: ส่งแล้ว 3, ไม่ถูกต้อง 1" in panel else None
+    his = wait_for(summary_after_sending, timeout=30, what="the summary of the sent rows")
+    assert "รอส่ง" not in his
