@@ -4,8 +4,9 @@ Behaves as LINE's reference and the provider notes say: Bearer channel access to
 reply tokens good once and for about a minute; at most 5 messages and 13 quick-reply
 items; ``X-Line-Retry-Key`` (a UUID) on push, with 409 for a repeat of an accepted
 request and 400 on reply; loading animation 5-60 s in steps of 5; profiles without
-``pictureUrl`` for users who have none. Patients' messages reach ``/callback`` as
-signed webhooks (``X-Line-Signature``) with fresh reply tokens.
+``pictureUrl`` for users who have none. Patients' messages, taps, follows, stickers and
+images reach ``/callback`` as signed webhooks (``X-Line-Signature``) with fresh reply tokens;
+an image's bytes are kept for the bot's ``GET /v2/bot/message/{id}/content`` (api-data).
 """
 
 from __future__ import annotations
