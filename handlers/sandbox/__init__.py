@@ -18,7 +18,10 @@ from flask import Flask
 
 log = logging.getLogger("sandbox")
 
-BANNER = "SANDBOX: every provider is simulated on this server; nothing reaches LINE, Oho, LiveDesk, SMS or MOPH"
+#: The page's banner, Thai first; the log says it in English (an operator's terminal may lack Thai).
+BANNER = ("แซนด์บ็อกซ์: ผู้ให้บริการทุกรายเป็นของจำลองบนเซิร์ฟเวอร์นี้ ไม่มีอะไรถึง LINE, Oho, LiveDesk, SMS หรือหมอพร้อมจริง"
+          " · SANDBOX: every provider is simulated")
+LOG_BANNER = "SANDBOX: every provider is simulated on this server; nothing reaches LINE, Oho, LiveDesk, SMS or MOPH"
 
 
 def register_sandbox(app: Flask) -> None:
@@ -36,6 +39,6 @@ def register_sandbox(app: Flask) -> None:
     settings = app.config["SETTINGS"]
     url = settings.sandbox_url
     link = f"{url}/?token=<SANDBOX_PUBLIC_TOKEN>" if settings.sandbox_public_token else f"{url}/"
-    for line_ in ("*" * 78, f"*** {BANNER}", f"*** open {link} to chat as a patient, answer as staff, "
+    for line_ in ("*" * 78, f"*** {LOG_BANNER}", f"*** open {link} to chat as a patient, answer as staff, "
                   "read the SMS and the หมอพร้อม notices", "*" * 78):
         log.warning(line_)

@@ -4,8 +4,9 @@ Behaves as LINE's reference and the provider notes say: Bearer channel access to
 reply tokens good once and for about a minute; at most 5 messages and 13 quick-reply
 items; ``X-Line-Retry-Key`` (a UUID) on push, with 409 for a repeat of an accepted
 request and 400 on reply; loading animation 5-60 s in steps of 5; profiles without
-``pictureUrl`` for users who have none. Patients' messages reach ``/callback`` as
-signed webhooks (``X-Line-Signature``) with fresh reply tokens.
+``pictureUrl`` for users who have none. Patients' messages, taps, follows, stickers and
+images reach ``/callback`` as signed webhooks (``X-Line-Signature``) with fresh reply tokens;
+an image's bytes are kept for the bot's ``GET /v2/bot/message/{id}/content`` (api-data).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from flask import Blueprint, jsonify, request
 from handlers.sandbox import delivery
 from handlers.sandbox.common import bearer, new_id, same, secret, self_url, settings, store, ulid
 from handlers.sandbox.people import BOT_INFO, BY_USER, Patient
-from handlers.sandbox.store import REPLY_TOKEN_SECONDS, RETRY_KEY_SECONDS
+from handlers.sandbox.store import CONTENT_SECONDS, REPLY_TOKEN_SECONDS, RETRY_KEY_SECONDS
 
 bp = Blueprint("sandbox_line", __name__, url_prefix="/sandbox")
 
@@ -137,7 +138,17 @@ def profile(user_id: str):
 
 @bp.get("/line-data/v2/bot/message/<message_id>/content")
 def content(message_id: str):
-    return line_error(404, "Not found")  # patients in the sandbox send text and taps only
+    """What a patient sent (an image), while LINE keeps it; then 404, as LINE answers."""
+    found = sent_content(message_id)
+    if found is None:
+        return line_error(404, "Not found")
+    data, content_type = found
+    return data, 200, {"Content-Type": content_type}
+
+
+def sent_content(message_id: str) -> tuple[bytes, str] | None:
+    raw = store().redis.hmget(f"sandbox:line:content:{message_id}", "type", "data")
+    return (raw[1], raw[0].decode()) if raw[0] and raw[1] is not None else None
 
 
 def _show(user: str, messages: list, via: str) -> None:
@@ -152,26 +163,67 @@ def _show(user: str, messages: list, via: str) -> None:
 def patient_sends(patient: Patient, *, text: str | None = None, postback: str | None = None,
                   display_text: str | None = None) -> None:
     """The patient types ``text`` or taps a postback: show it, and post LINE's signed webhook to /callback."""
+    if postback is None:
+        message = {"type": "text", "id": _message_id(), "text": text, "quoteToken": new_id()}
+        _send_event(patient, {"type": "message", "message": message}, {"text": text})
+    else:
+        _send_event(patient, {"type": "postback", "postback": {"data": postback}},
+                    {"text": display_text} if display_text else None)
+
+
+def patient_follows(patient: Patient) -> None:
+    """The patient adds the account as a friend: LINE's follow event (with a reply token)."""
+    _send_event(patient, {"type": "follow", "follow": {"isUnblocked": False}}, {"kind": "follow"})
+
+
+#: The sticker of the Messaging API reference's own example of a sticker message event.
+STICKER = {"packageId": "11537", "stickerId": "52002738", "stickerResourceType": "ANIMATION",
+           "keywords": ["cony", "sally", "Staring", "hi", "whatsup", "line", "howdy", "HEY", "Peeking", "wave",
+                        "peek", "Hello", "yo", "greetings"]}
+
+
+def patient_sends_sticker(patient: Patient) -> None:
+    message = {"type": "sticker", "id": _message_id(), "quoteToken": new_id(), **STICKER}
+    _send_event(patient, {"type": "message", "message": message},
+                {"kind": "sticker", "packageId": STICKER["packageId"], "stickerId": STICKER["stickerId"]})
+
+
+def patient_sends_image(patient: Patient, data: bytes, content_type: str) -> None:
+    """An image: the event names it only; the bot downloads it from the content route while it is kept."""
+    message_id = _message_id()
+    key = f"sandbox:line:content:{message_id}"
+    with store().redis.pipeline(transaction=True) as pipe:
+        pipe.hset(key, mapping={"type": content_type, "data": data})
+        pipe.expire(key, CONTENT_SECONDS)
+        pipe.execute()
+    message = {"type": "image", "id": message_id, "quoteToken": new_id(), "contentProvider": {"type": "line"}}
+    _send_event(patient, {"type": "message", "message": message}, {"kind": "image", "message_id": message_id})
+
+
+def _message_id() -> str:
+    return str(uuid.uuid4().int)[:18]
+
+
+def _send_event(patient: Patient, fields: dict, shown: dict | None) -> None:
+    """Show ``shown`` on the patient's screen, and post the event as LINE's signed webhook to /callback."""
     token = new_id()
     store().put_text(f"line:reply-token:{token}", patient.user_id, ttl=REPLY_TOKEN_SECONDS)
     event = {
-        "type": "message" if postback is None else "postback",
+        "type": fields["type"],
         "mode": "active",
         "timestamp": int(time.time() * 1000),
         "webhookEventId": ulid(),
         "deliveryContext": {"isRedelivery": False},
         "source": {"type": "user", "userId": patient.user_id},
         "replyToken": token,
+        **fields,
     }
-    if postback is None:
-        event["message"] = {"type": "text", "id": str(uuid.uuid4().int)[:18], "text": text, "quoteToken": new_id()}
-    else:
-        event["postback"] = {"data": postback}
-    shown = text if postback is None else display_text
     if shown:
-        store().append(f"line:chat:{patient.user_id}", {"id": new_id(), "from": "patient", "text": shown})
+        store().append(f"line:chat:{patient.user_id}", {"id": new_id(), "from": "patient", **shown})
     body = delivery.json_body({"destination": BOT_INFO["userId"], "events": [event]})
     signature = delivery.line_signature(secret(settings().line_channel_secret), body)
-    delivery.post_later(store(), "line", f"webhook {event['type']}", self_url("/callback"), body=body,
+    kind = (event.get("message") or {}).get("type", "text")
+    label = event["type"] if kind == "text" else f"{event['type']} {kind}"  # never the text itself
+    delivery.post_later(store(), "line", f"webhook {label}", self_url("/callback"), body=body,
                         headers={"Content-Type": "application/json", "X-Line-Signature": signature,
                                  "User-Agent": "LineBotWebhook/2.0"})

@@ -20,6 +20,7 @@ from flask import Blueprint, jsonify, request
 
 from handlers.sandbox import delivery
 from handlers.sandbox.common import basic_pair, new_id, same, secret, self_url, settings, store
+from handlers.sandbox.store import STATE_TTL
 
 bp = Blueprint("sandbox_livedesk", __name__, url_prefix="/sandbox/livedesk/api/v2/accounts")
 
@@ -28,6 +29,7 @@ API_USER = {"id": 1, "name": "LINE bot (API)", "available_name": "LINE bot (API)
             "type": "user", "availability_status": "online", "thumbnail": ""}
 AGENT = {"id": 7, "name": "พยาบาลสมศรี", "available_name": "พยาบาลสมศรี", "avatar_url": "",
          "type": "user", "availability_status": "online", "thumbnail": ""}
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # kept for the desk; a larger one is listed without its bytes
 MESSAGE_TYPES = {"incoming": 0, "outgoing": 1, "activity": 2, "template": 3}
 TYPE_NAMES = {number: name for name, number in MESSAGE_TYPES.items()}
 
@@ -89,9 +91,7 @@ def create_message(conversation_id: int):
         form = request.form
         content, message_type, private = form.get("content", ""), form.get("message_type", "outgoing"), \
             form.get("private") == "true"
-        attachments = [{"id": store().next_id("attachment", 190), "file_type": _file_type(f.mimetype),
-                        "extension": None, "data_url": "", "thumb_url": "", "file_size": len(f.read()),
-                        "file_name": f.filename} for f in request.files.getlist("attachments[]")]
+        attachments = [_keep_attachment(f) for f in request.files.getlist("attachments[]")]
         attributes = {}
     else:
         body = request.get_json(silent=True)
@@ -233,6 +233,29 @@ def _webhook(payload: dict, label: str) -> None:
         headers.update({"X-Chatwoot-Signature": f"sha256={digest}", "X-Chatwoot-Timestamp": timestamp})
     delivery.post_later(store(), "livedesk", label, self_url(f"/webhooks/livedesk/{token}"), body=body,
                         headers=headers)
+
+
+def _keep_attachment(upload) -> dict:
+    """The attachment as the document's response shows it; its bytes kept for the desk to show
+    (``data_url``/``thumb_url`` point at the page's own route, as LiveDesk's point at its storage)."""
+    data = upload.read(MAX_ATTACHMENT_BYTES + 1)
+    attachment_id = store().next_id("attachment", 190)
+    url = ""
+    if len(data) <= MAX_ATTACHMENT_BYTES:
+        key = f"sandbox:livedesk:attachment:{attachment_id}"
+        with store().redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"type": upload.mimetype or "application/octet-stream", "data": data})
+            pipe.expire(key, STATE_TTL)
+            pipe.execute()
+        url = self_url(f"/sandbox/ui/desk/attachments/{attachment_id}")
+    return {"id": attachment_id, "file_type": _file_type(upload.mimetype), "account_id": ACCOUNT["id"],
+            "extension": None, "data_url": url, "thumb_url": url if _file_type(upload.mimetype) == "image" else "",
+            "file_size": len(data), "width": None, "height": None, "file_name": upload.filename}
+
+
+def attachment(attachment_id: int) -> tuple[bytes, str] | None:
+    raw = store().redis.hmget(f"sandbox:livedesk:attachment:{attachment_id}", "type", "data")
+    return (raw[1], raw[0].decode()) if raw[0] and raw[1] is not None else None
 
 
 def _file_type(mimetype: str) -> str:

@@ -9,11 +9,15 @@ HIS uploads a CSV or posts JSON to the real appointments API.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import re
+from collections import Counter
+from pathlib import Path
 
 import requests
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, jsonify, make_response, render_template, request
 
 from bot.appointments import AppointmentError, parse_appointment
 from bot.privacy import mask
@@ -22,7 +26,13 @@ from handlers.http_errors import error
 from handlers.sandbox import BANNER, livedesk, moph, oho, sms
 from handlers.sandbox.access import visitor_has_the_token
 from handlers.sandbox.common import secret, self_url, settings, store
-from handlers.sandbox.line import patient_sends
+from handlers.sandbox.line import (
+    patient_follows,
+    patient_sends,
+    patient_sends_image,
+    patient_sends_sticker,
+    sent_content,
+)
 from handlers.sandbox.people import BY_CID, BY_KEY, BY_USER, PATIENTS
 from workers.appointments.notices import read_statuses, status_key
 from workers.line.richmenu import default_image
@@ -35,10 +45,15 @@ CSV_COLUMNS = ("appointment_id", "cid", "date", "time", "clinic")
 MAX_TEXT = 2000
 MAX_CSV_BYTES = 512 * 1024
 HIS_TIMEOUT = (3.05, 20.0)
-#: Status words as the page shows them, Thai first; the data-status attributes keep the English.
-STATUS = {"open": "เปิดอยู่", "pending": "รอ", "snoozed": "พักไว้", "resolved": "ปิดแล้ว",
-          "queued": "เข้าคิว", "retrying": "กำลังส่งใหม่", "sent": "ส่งแล้ว", "failed": "ส่งไม่สำเร็จ",
-          "uncertain": "อาจส่งแล้ว (ตรวจในหมอพร้อม)", "invalid": "ไม่ถูกต้อง"}
+#: Status words as the page shows them, Thai first (the data-status attributes keep the English),
+#: in the order the HIS summary lists them.
+STATUS = {"sent": "ส่งแล้ว", "queued": "รอส่ง", "retrying": "กำลังลองส่งใหม่", "uncertain": "ไม่แน่ใจว่าส่งแล้ว (ตรวจในหมอพร้อม)",
+          "failed": "ส่งไม่สำเร็จ", "skipped-duplicate": "ซ้ำ ไม่ส่ง", "skipped-superseded": "มีนัดใหม่แทน",
+          "skipped-cancelled": "นัดยกเลิกแล้ว", "skipped-moved": "เลื่อนนัดแล้ว", "skipped-past": "เลยวันนัดแล้ว",
+          "invalid": "ไม่ถูกต้อง", "open": "เปิดอยู่", "pending": "รอ", "snoozed": "พักไว้", "resolved": "ปิดแล้ว"}
+KNOWN = re.compile(r"[0-9a-f,]*")
+MAX_KNOWN = 1000
+SAMPLE_PHOTO = Path(__file__).parent / "static" / "sample_photo.png"
 
 
 @bp.context_processor
@@ -72,9 +87,32 @@ def _rich_menu_areas() -> list[dict]:
 
 @bp.get("/sandbox/ui/state")
 def state():
+    """The panels that changed: the page polls every 0.7 s, and most polls find nothing new.
+
+    Each panel has a digest; the page sends the ones it shows (``known``) and gets only the
+    others. The whole state's digest is the ETag: a poll that finds nothing new is a 304.
+    """
     patient = BY_KEY.get(request.args.get("patient", ""), PATIENTS[0])
     conversation = request.args.get("conversation", type=int)
-    return jsonify(panels=panels(patient, conversation))
+    known = request.args.get("known", "")
+    if len(known) > MAX_KNOWN or not KNOWN.fullmatch(known):
+        return error(400, "known must be the panels' digests, comma-separated")
+    everything = panels(patient, conversation)
+    digests = {name: _digest(name, html) for name, html in everything.items()}
+    etag = _digest("state", ",".join(f"{name}={value}" for name, value in sorted(digests.items())))
+    if request.if_none_match.contains(etag):
+        response = make_response("", 304)
+    else:
+        held = set(known.split(","))
+        response = jsonify(panels={name: html for name, html in everything.items() if digests[name] not in held},
+                           digests=digests)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _digest(name: str, text: str) -> str:
+    return hashlib.blake2b(f"{name}\0{text}".encode(), digest_size=8).hexdigest()
 
 
 @bp.post("/sandbox/ui/patients/<key>/messages")
@@ -82,7 +120,7 @@ def patient_message(key: str):
     patient = BY_KEY.get(key)
     if patient is None:
         return error(404, "no such sandbox patient")
-    body = request.get_json(silent=True) or {}
+    body = _json_object()
     text, postback = body.get("text"), body.get("postback")
     if postback is not None:
         if not isinstance(postback, str) or not postback or len(postback) > 300:
@@ -95,9 +133,44 @@ def patient_message(key: str):
     return jsonify(status="sent"), 202
 
 
+@bp.post("/sandbox/ui/patients/<key>/events")
+def patient_event(key: str):
+    """The patient adds the account as a friend, or sends a sticker or an image (the sample photo)."""
+    patient = BY_KEY.get(key)
+    if patient is None:
+        return error(404, "no such sandbox patient")
+    kind = _json_object().get("type")
+    if kind == "follow":
+        patient_follows(patient)
+    elif kind == "sticker":
+        patient_sends_sticker(patient)
+    elif kind == "image":
+        patient_sends_image(patient, SAMPLE_PHOTO.read_bytes(), "image/png")
+    else:
+        return error(400, "type must be follow, sticker or image")
+    return jsonify(status="sent"), 202
+
+
+@bp.get("/sandbox/ui/line-content/<message_id>")
+def line_content(message_id: str):
+    """An image the patient sent, for their own screen (LINE's content route wants the bot's token)."""
+    found = sent_content(message_id) if message_id.isdigit() else None
+    if found is None:
+        return error(404, "no such content (LINE keeps it for a while only)")
+    return found[0], 200, {"Content-Type": found[1], "Cache-Control": "private, max-age=3600"}
+
+
+@bp.get("/sandbox/ui/desk/attachments/<int:attachment_id>")
+def desk_attachment(attachment_id: int):
+    found = livedesk.attachment(attachment_id)
+    if found is None:
+        return error(404, "no such attachment")
+    return found[0], 200, {"Content-Type": found[1], "Cache-Control": "private, max-age=3600"}
+
+
 @bp.post("/sandbox/ui/desk/<int:conversation_id>/messages")
 def agent_message(conversation_id: int):
-    body = request.get_json(silent=True) or {}
+    body = _json_object()
     content = body.get("content")
     if not isinstance(content, str) or not content.strip() or len(content) > MAX_TEXT:
         return error(400, f"type a reply of 1-{MAX_TEXT} characters")
@@ -176,8 +249,7 @@ def panels(patient, conversation_id: int | None) -> dict[str, str]:
     conversations = livedesk.conversations()
     names = _conversation_names(conversations)
     if conversation_id is None or not any(c["id"] == conversation_id for c in conversations):
-        mine = [c for c in conversations if names.get(c["id"], (None,))[0] == patient.user_id]
-        conversation_id = (mine or conversations or [{"id": None}])[0]["id"]
+        conversation_id = _conversation_of(patient, conversations, names)
     selected = next((c for c in conversations if c["id"] == conversation_id), None)
     render = lambda name, **context: render_template(f"sandbox/{name}.html", **context)  # noqa: E731
     return {
@@ -196,6 +268,13 @@ def panels(patient, conversation_id: int | None) -> dict[str, str]:
         "log": render("log", lines=list(reversed(store().items("log", 30)))),
         "conversation": str(conversation_id or ""),
     }
+
+
+def _conversation_of(patient, conversations: list[dict], names: dict) -> int | None:
+    """The patient's open conversation, else their latest; None when they have none: the desk
+    follows the patient tab and never shows another patient's chat in its place."""
+    mine = [c for c in conversations if names.get(c["id"], (None,))[0] == patient.user_id]
+    return next((c["id"] for c in mine if c["status"] != "resolved"), mine[0]["id"] if mine else None)
 
 
 def _conversation_names(conversations: list[dict]) -> dict[int, tuple[str | None, str]]:
@@ -223,7 +302,33 @@ def _uploads_with_statuses() -> list[dict]:
             if record:
                 row["status"] = record.get("status") or row["status"]
                 row["error"] = record.get("error")
+            row["problems"] = [thai_reason(field, why) for field, why in (row.get("errors") or {}).items()]
+        upload["summary"] = his_summary(upload["rows"])
     return uploads
+
+
+FIELD_WORDS = {"appointment_id": "รหัสนัด", "cid": "เลขบัตรประชาชน", "date": "วันนัด", "time": "เวลานัด",
+               "clinic": "คลินิก", "doctor": "แพทย์", "location": "สถานที่", "note": "หมายเหตุ", "status": "สถานะนัด",
+               "appointment": "แถวนัด"}
+
+
+def his_summary(rows: list[dict]) -> str:
+    """"4 แถว: ส่งแล้ว 3, ไม่ถูกต้อง 1" from the rows' current statuses (read at every poll)."""
+    counts = Counter(row["status"] for row in rows)
+    order = [*STATUS, *sorted(set(counts) - set(STATUS))]
+    parts = [f"{STATUS.get(status, status)} {counts[status]}" for status in order if counts[status]]
+    return f"{len(rows)} แถว: {', '.join(parts)}" if parts else f"{len(rows)} แถว"
+
+
+def thai_reason(field: str, why: str) -> str:
+    """A row's problem for a person, Thai first. The API and the CLIs keep the English texts
+    of ``bot.appointments`` (clients and scripts read them); only the page says it this way."""
+    name = FIELD_WORDS.get(field, field)
+    if field == "cid" and why.startswith("check digit"):
+        return "เลขบัตรประชาชนไม่ถูกต้อง (check digit does not match)"
+    if why == "is required":
+        return f"ต้องระบุ{name} ({field} is required)"
+    return f"{name}ไม่ถูกต้อง ({field} {why})"
 
 
 def current_redis():
@@ -269,6 +374,12 @@ def _sample_api_body() -> list[dict]:
     day = (dt.date.today() + dt.timedelta(days=7)).isoformat()
     return [{"appointment_id": "API-0001", "cid": PATIENTS[2].cid, "date": day, "time": "10:30",
              "clinic": "คลินิกอายุรกรรม", "doctor": "นพ.ตัวอย่าง ใจดี", "location": "อาคาร 1 ชั้น 2"}]
+
+
+def _json_object() -> dict:
+    """The request's JSON object; {} for anything else (a list, bad JSON), which then fails its checks."""
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
 
 
 def _short(value) -> str | None:

@@ -5,6 +5,7 @@ Everything is under ``sandbox:`` and expires (``STATE_TTL`` unless said otherwis
   sandbox:line:retry-key:<uuid>         an accepted X-Line-Retry-Key (its request id) RETRY_KEY_SECONDS
   sandbox:line:chat:<user>              list: what the patient sees in LINE (JSON entries)
   sandbox:line:loading:<user>           the loading animation is showing             loadingSeconds
+  sandbox:line:content:<message id>     hash: an image a patient sent (type, data)    CONTENT_SECONDS
   sandbox:oho:contact:<user>            JSON: the patient's Oho contact
   sandbox:oho:room:<user>               "bot" | "agent": Oho's chat room state
   sandbox:livedesk:seq:<kind>           id counters (contact, conversation, message)
@@ -12,6 +13,7 @@ Everything is under ``sandbox:`` and expires (``STATE_TTL`` unless said otherwis
   sandbox:livedesk:conversation:<id>    JSON conversation (status, contact id, source id)
   sandbox:livedesk:conversations        zset: conversation ids by last activity
   sandbox:livedesk:messages:<id>        list: the conversation's messages (JSON)
+  sandbox:livedesk:attachment:<id>      hash: an attachment's bytes (type, data)
   sandbox:sepsms:otp:<reference>        hash: an OTP (code, destination, attempts)    its ttlSeconds
   sandbox:sepsms:message:<uuid>         JSON: a sent SMS and its delivery status
   sandbox:sepsms:rate:<budget>:<minute> request counts for SEPSMS's rate limits        2 min
@@ -34,6 +36,7 @@ import redis as redis_lib
 STATE_TTL = 24 * 3600
 REPLY_TOKEN_SECONDS = 60       # LINE: "about a minute, sometimes less" (provider notes)
 RETRY_KEY_SECONDS = 24 * 3600
+CONTENT_SECONDS = 3600         # LINE keeps what users send "for a certain period" only
 LIST_KEPT = 300
 LOG_KEPT = 100
 

@@ -15,15 +15,29 @@
     return {ok: response.ok, answer: answer};
   }
 
+  // Only what changed: the page sends the digests of the panels it shows (and the state's ETag)
+  // and gets the other panels, or a 304 with no body when nothing changed.
+  let etag = "", generation = 0;
+  function forget() { shown.clear(); etag = ""; generation += 1; }
+
   async function refresh() {
-    const query = new URLSearchParams({patient: state.patient, conversation: state.conversation || ""});
-    let data;
-    try { data = await (await fetch("/sandbox/ui/state?" + query)).json(); } catch (e) { return; }
-    state.conversation = data.panels.conversation;
+    const query = new URLSearchParams({patient: state.patient, conversation: state.conversation || "",
+                                       known: Array.from(shown.values()).join(",")});
+    const asked = generation;
+    let response, data;
+    try {
+      response = await fetch("/sandbox/ui/state?" + query,
+                             {cache: "no-store", headers: etag ? {"If-None-Match": etag} : {}});
+      if (response.status !== 200) return;
+      data = await response.json();
+    } catch (e) { return; }
+    if (asked !== generation) return;  // another patient was chosen meanwhile
+    etag = response.headers.get("ETag") || "";
+    if ("conversation" in data.panels) state.conversation = data.panels.conversation;
     for (const [name, html] of Object.entries(data.panels)) {
+      shown.set(name, data.digests[name]);
       const element = document.querySelector(`[data-panel="${name}"]`);
-      if (!element || shown.get(name) === html) continue;
-      shown.set(name, html);
+      if (!element) continue;
       element.innerHTML = html;
       if (name === "chat" || name === "desk-messages") element.scrollTop = element.scrollHeight;
     }
@@ -52,12 +66,14 @@
     if (tab) {
       state.patient = tab.dataset.patient; state.conversation = "";
       document.querySelectorAll(".patient-tab").forEach((t) => t.classList.toggle("selected", t === tab));
-      shown.clear(); return refresh();
+      forget(); return refresh();
     }
     if (event.target.closest("[data-testid=richmenu-toggle]"))
       return showMenu(!$("[data-testid=richmenu]").classList.contains("open"));
     const conversation = event.target.closest("[data-conversation]");
-    if (conversation) { state.conversation = conversation.dataset.conversation; return refresh(); }
+    if (conversation) { state.conversation = conversation.dataset.conversation; forget(); return refresh(); }
+    const patientEvent = event.target.closest("[data-event]");  // follow, sticker, image
+    if (patientEvent) return post(`/sandbox/ui/patients/${state.patient}/events`, {type: patientEvent.dataset.event});
     const actionable = event.target.closest("[data-action]");
     if (actionable) { event.preventDefault(); return act(JSON.parse(actionable.dataset.action)); }
     if (event.target.closest("[data-testid=agent-resolve]") && state.conversation) {
@@ -88,9 +104,8 @@
     const file = $("[data-testid=his-file]").files[0];
     if (!file) return alert("เลือกไฟล์ CSV ก่อน (ไฟล์ตัวอย่างอยู่ข้างปุ่ม · choose a CSV file)");
     const form = new FormData(); form.append("file", file);
-    const {ok, answer} = await post("/sandbox/ui/his/upload", form, true);
-    if (ok) $("[data-testid=his-result]").textContent =
-      `${answer.rows} แถว: ส่งเข้าคิว ${answer.queued}, ไม่ถูกต้อง ${answer.invalid}`;
+    const {ok} = await post("/sandbox/ui/his/upload", form, true);
+    if (ok) $("[data-testid=his-result]").textContent = "";  // the panel's summary follows the rows' statuses
   });
 
   $("[data-form=his-api]").addEventListener("submit", async (event) => {

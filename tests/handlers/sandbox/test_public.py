@@ -20,7 +20,8 @@ PHISHING = {"appointment_id": "X-1", "cid": PATIENTS[2].cid, "date": "2027-01-05
 
 def _page_routes(sandbox) -> list[tuple[str, str]]:
     """Every (method, URL) of the page's blueprint, as the app has them: a new route is covered too."""
-    values = {"key": PATIENTS[0].key, "conversation_id": "1", "filename": "sandbox.js"}
+    values = {"key": PATIENTS[0].key, "conversation_id": "1", "filename": "sandbox.js",
+              "message_id": "1", "attachment_id": "1"}
     routes = []
     for rule in sandbox.app.url_map.iter_rules():
         if rule.endpoint.startswith("sandbox_page."):
