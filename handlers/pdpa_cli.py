@@ -48,7 +48,7 @@ def erase(patient: str, yes: bool) -> None:
          + (f" · handoff open{' (URGENT)' if state.urgent else ''}" if state else ""))
     stored = stored_about(connection, user)
     if not stored:
-        echo("Nothing is stored about this patient.")
+        echo("Nothing was stored about this patient (or it was erased already).")
         return
     echo("Will be removed:")
     for line in stored:

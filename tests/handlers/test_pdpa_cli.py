@@ -3,7 +3,6 @@ stubbed at the HTTP boundary (``tests/handoff_stubs.py``) and LINE by the stub s
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -20,6 +19,7 @@ from tests.handoff_stubs import (  # noqa: F401  (fixtures)
     services,
     settings,
 )
+from tests.support import invoke_with_worker
 from workers.handoff.mirror import Mirrored
 from workers.handoff.mirror_drains import enqueue_drain_mirror
 from workers.handoff.store import open_handoffs
@@ -40,18 +40,6 @@ def verified(redis, user: str, phone: str = PHONE) -> None:
 
 def stored(redis, user: str) -> bool:
     return bool(redis.exists(f"verify:phone:{user}", f"handoff:state:{user}", f"livedesk:user:{user}"))
-
-
-def invoke_with_worker(cli, run_worker, args, **kwargs):
-    """The command, with a real RQ worker running beside it (the erasure waits for the user's queued
-    drains to have run, as it does in production)."""
-    result = {}
-    command = threading.Thread(target=lambda: result.update(done=cli.invoke(args=args, **kwargs)))
-    command.start()
-    while command.is_alive():
-        run_worker()
-        command.join(0.05)
-    return result["done"]
 
 
 @pytest.mark.parametrize("given", [USER, "0812-345-678", "…eeee", "eeeeee"],
