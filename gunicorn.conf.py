@@ -22,6 +22,24 @@ def on_starting(server):
     load_settings()
 
 
+def when_ready(server):
+    """In sandbox mode, leave the note that lets the staff commands find this sandbox
+    (``workers/sandbox_note.py``): written once, by the master, once it listens."""
+    from bot.settings import load_settings
+    from workers.sandbox_note import write_note
+
+    settings = load_settings()
+    if settings.sandbox:
+        write_note(settings, os.getpid())
+
+
+def on_exit(server):
+    from bot.settings import load_settings
+    from workers.sandbox_note import remove_note
+
+    remove_note(load_settings().var_dir, os.getpid())
+
+
 def child_exit(server, worker):
     from integrations.metrics import mark_process_dead
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
+import click
 from flask import Flask, g, request
 
 from bot.log_setup import configure_logging
@@ -23,19 +25,29 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     from handlers.pdpa_cli import pdpa_cli
     from handlers.request_body import ReadBodyFirst
     from handlers.sms_cli import sms_cli
+    from workers.sandbox_note import Found, with_sandbox
     from workers.services import Services
 
-    settings = settings or load_settings()
+    found = Found()
+    if settings is None:
+        settings = load_settings()
+        if os.environ.get("FLASK_RUN_FROM_CLI") == "true":  # a `flask …` staff command, not the web
+            settings, found = with_sandbox(settings)
+    if found.used:  # the first line the staff member reads (stderr: the command's output stays clean)
+        click.echo(f"ใช้แซนด์บ็อกซ์ที่ {found.note.url} (sandbox running; {found.note.path})", err=True)
     configure_logging(settings.log_level)
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
+    app.extensions["sandbox_note"] = found
     app.config["MAX_CONTENT_LENGTH"] = settings.max_webhook_bytes
     app.wsgi_app = ReadBodyFirst(app.wsgi_app, settings.max_webhook_bytes)
     app.extensions["services"] = services or Services(settings)
 
     for module in (health, line_webhook, livedesk_webhook, sms_webhooks, appointments_api, metrics):
         app.register_blueprint(module.bp)
-    if settings.sandbox:  # only when asked: with it off no /sandbox route (and no /) exists
+    # Only when asked: with it off no /sandbox route (and no /) exists. A command using a running
+    # sandbox talks to that server's simulators: it serves none itself.
+    if settings.sandbox and not found.used:
         from handlers.sandbox import register_sandbox
         register_sandbox(app)
     register_error_handlers(app)

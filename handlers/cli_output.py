@@ -42,3 +42,18 @@ class CliError(click.ClickException):
 
     def __init__(self, message: object):
         super().__init__(printable(message))
+
+
+def not_configured(message: str) -> CliError:
+    """``CliError`` for a command whose settings are missing: ``message`` names what to set; the
+    sandbox is offered to whoever has nothing set yet (or told why the running one is not used)."""
+    from flask import current_app
+
+    found = current_app.extensions.get("sandbox_note")
+    text = f"{message} (in .env or the environment)"
+    if found is not None and found.note is not None and found.why_not:
+        text += f"\nThe sandbox running at {found.note.url} is not used: {found.why_not}."
+    elif not current_app.config["SETTINGS"].sandbox:
+        text += ("\nTo try it without accounts: `./dev serve` starts the sandbox (every provider simulated) "
+                 "and these commands then use it.")
+    return CliError(text)

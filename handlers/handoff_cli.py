@@ -14,8 +14,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from bot.otp import OtpKeyMissing
 from bot.privacy import mask
-from handlers.cli_output import CliError, echo
+from handlers.cli_output import CliError, echo, not_configured
 from workers.handoff.by_hand import HandoffNotFound, close_by_hand, find_open
 from workers.handoff.store import open_handoffs
 
@@ -45,6 +46,14 @@ def list_handoffs() -> None:
     echo(f"{len(handoffs)} open. Close one with `flask handoff close …abcd`.")
 
 
+def handoff_service(services):
+    """The handoff's service, or the error saying what it needs."""
+    try:
+        return services.handoff
+    except OtpKeyMissing as exc:
+        raise not_configured(f"the handoff is not configured: {exc}") from None
+
+
 @handoff_cli.command("close")
 @click.argument("user")
 def close_handoff(user: str) -> None:
@@ -54,7 +63,7 @@ def close_handoff(user: str) -> None:
         found, state = find_open(services.redis, user)
     except HandoffNotFound as exc:
         raise CliError(str(exc)) from None
-    queued = close_by_hand(services.handoff, found, state)
+    queued = close_by_hand(handoff_service(services), found, state)
     echo(f"closed the handoff of {mask(found)}: the bot answers from the next message.")
     if queued:
         echo("a worker now closes the Oho chat and tells the patient.")

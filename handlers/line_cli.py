@@ -22,7 +22,7 @@ from flask.cli import AppGroup
 from bot.privacy import mask
 from bot.richmenu import is_ours
 from bot.thai_dates import BANGKOK
-from handlers.cli_output import CliError, echo
+from handlers.cli_output import CliError, echo, not_configured
 from integrations.errors import ProviderError
 from workers.line import richmenu as menus
 from workers.line.dead_events import UnknownDeadEvents, dead_events, replay
@@ -118,5 +118,5 @@ def show_richmenu() -> None:
 def _line():
     services = current_app.extensions["services"]
     if missing := services.settings.missing_for("line"):
-        raise CliError(f"LINE is not configured: set {', '.join(missing)}")
+        raise not_configured(f"LINE is not configured: set {', '.join(missing)}")
     return services.line

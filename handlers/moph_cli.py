@@ -30,7 +30,7 @@ from bot.appointments import Appointment, AppointmentError, parse_appointment
 from bot.privacy import mask
 from bot.settings import SettingsError
 from bot.spreadsheet import safe_row
-from handlers.cli_output import CliError, echo, printable
+from handlers.cli_output import CliError, echo, not_configured, printable
 from workers.appointments.announcements import (
     DEFAULT_CHUNK_SIZE,
     AnnouncementError,
@@ -221,7 +221,7 @@ def _configured(build):
         current_app.extensions["services"].settings.require("moph")
         return build()
     except SettingsError as exc:
-        raise CliError(str(exc)) from None
+        raise not_configured(str(exc)) from None
 
 
 def _warn_uncertain(count: int, what: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import current_app
 from flask.cli import AppGroup
 
-from handlers.cli_output import CliError, echo
+from handlers.cli_output import CliError, echo, not_configured
 from integrations.errors import ProviderError
 
 sms_cli = AppGroup("sms", help="The SMS provider used for OTP (SEPSMS or ThaiBulkSMS).")
@@ -29,7 +29,7 @@ def credit() -> None:
     provider = settings.sms_provider
     missing = [name.upper() for name in _CREDIT_NEEDS[provider] if getattr(settings, name) is None]
     if missing:
-        raise CliError(f"{provider} is not configured: set {', '.join(missing)}")
+        raise not_configured(f"{provider} is not configured: set {', '.join(missing)}")
     try:
         if provider == "sepsms":
             balance = services.sepsms.credit_balance()

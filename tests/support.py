@@ -102,3 +102,18 @@ def count_round_trips(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(AbstractConnection, "send_packed_command", send)
     return trips
+
+
+def invoke_with_worker(cli, run_worker, args, **kwargs):
+    """``cli.invoke(args=args)`` with a real RQ worker running beside it, as in production: a command
+    that waits for jobs (``flask pdpa erase`` waits for the user's queued drains) sees them run.
+    ``run_worker()`` runs the queues empty, here in the main thread (RQ's signal handlers need it)."""
+    import threading
+
+    result = {}
+    command = threading.Thread(target=lambda: result.update(done=cli.invoke(args=args, **kwargs)))
+    command.start()
+    while command.is_alive():
+        run_worker()
+        command.join(0.05)
+    return result["done"]

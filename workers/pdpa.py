@@ -48,6 +48,7 @@ from workers.line.inbox import line_inbox
 from workers.oho_contacts import WANTED_KEY
 from workers.queues import QUEUE_NAMES, get_queue
 from workers.unanswered import forget_user as forget_unanswered
+from workers.unanswered import user_key as unanswered_user_key
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,40 @@ def erase_user(connection: redis_lib.Redis, user: str, *, on_request: bool, jobs
     log.info("erased what is stored about %s (%s): %d kind(s)", mask(user), "on request" if on_request else
              "unfollow", len(removed))
     return removed
+
+
+def stored_about(connection: redis_lib.Redis, user: str) -> list[str]:
+    """What ``erase_user(…, on_request=True)`` would remove, one line per kind with its count (no
+    values), read only: shown to staff before they confirm."""
+    def count(*keys: str) -> int:
+        return connection.exists(*keys) if keys else 0
+
+    def items(queue) -> int:
+        return connection.llen(queue._items(user))
+
+    request_ids = _verification_requests(connection, user)
+    kinds = [
+        ("verification state", count(f"verify:state:{user}")),
+        ("OTP requests", len(request_ids)),
+        ("verified phone number", count(f"verify:phone:{user}")),
+        ("handoff state", count(f"handoff:state:{user}", f"handoff:unknowns:{user}")),
+        ("staff-note transcript lines", connection.llen(f"handoff:transcript:{user}")),
+        ("agent replies waiting for the patient", items(patient_outbox(connection))),
+        ("LINE events waiting to be answered", items(line_inbox(connection))),
+        ("messages waiting for LiveDesk", items(mirror_outbox(connection))),
+        ("LiveDesk contact mapping", count(f"livedesk:user:{user}", *_conversation_keys(connection, user))),
+        ("Oho contact marker", count(f"oho:contact:{user}", f"oho:contact-taking:{user}")
+         + (connection.zscore(WANTED_KEY, user) is not None)),
+        ("questions the bot could not answer", connection.hlen(unanswered_user_key(user))),
+        ("set-aside items", sum(_dead_of(queue(connection), user) for queue in (line_inbox, mirror_outbox,
+                                                                                  patient_outbox))),
+        ("job records naming the user", sum(1 for _ in _jobs_naming(connection, user))),
+    ]
+    return [f"{what}: {number}" for what, number in kinds if number]
+
+
+def _dead_of(queue, user: str) -> int:
+    return sum(1 for dead in queue.dead_items() if dead.user == user)
 
 
 def _verification_requests(connection: redis_lib.Redis, user: str) -> list[str]:

@@ -19,7 +19,7 @@ from tests.handoff_stubs import (  # noqa: F401
     post_livedesk,
     services,
 )
-from tests.support import text_event
+from tests.support import invoke_with_worker, text_event
 from tests.verification_support import SMS_SETTINGS, Patient, SmsStub
 
 PHONE, MSISDN = "0812345678", "66812345678"
@@ -148,7 +148,8 @@ def test_pdpa_erase_removes_everything_and_says_what(patient, sms, client, line_
     assert any(key.startswith("rq:job:") and "data" in fields for key, fields in before.items())
     assert any(key.startswith("rq:job:") and "exc_info" not in fields for key, fields in before.items())
     cli = app.test_cli_runner()
-    result = cli.invoke(args=["pdpa", "erase", USER])
+    # Its handoff is open: closed first, and the drain that closing queues is waited for.
+    result = invoke_with_worker(cli, patient.run_worker, ["pdpa", "erase", USER, "--yes"])
     assert result.exit_code == 0
     for what in ("verified phone number", "staff-note transcript", "LiveDesk contact mapping",
                  "set-aside LINE events (1)", "job records naming the user"):
@@ -160,7 +161,7 @@ def test_pdpa_erase_removes_everything_and_says_what(patient, sms, client, line_
     assert left == []
     assert job_records_naming(redis, USER) == {}
     assert redis.llen("line:dead-events") == 0
-    assert "Nothing was stored" in cli.invoke(args=["pdpa", "erase", USER]).output
+    assert "Nothing was stored" in cli.invoke(args=["pdpa", "erase", USER, "--yes"]).output
     assert cli.invoke(args=["pdpa", "erase", "0812345678"]).exit_code != 0
 
 
@@ -208,7 +209,7 @@ def test_an_unfollow_gives_every_mapping_an_end(webhook, run_worker, line_extra,
 def test_pdpa_erase_removes_every_conversation_mapping(webhook, run_worker, line_extra, oho, livedesk, redis, app):
     two_conversations_and_an_old_mapping(webhook, run_worker, livedesk, redis)
     redis.set("livedesk:conversation:78", "U" + "f" * 32)  # another patient's: kept
-    result = app.test_cli_runner().invoke(args=["pdpa", "erase", USER])
+    result = app.test_cli_runner().invoke(args=["pdpa", "erase", USER, "--yes"])
     assert result.exit_code == 0 and "LiveDesk contact mapping (4 keys)" in result.output
     assert mappings_of(redis, USER) == {}
     assert redis.get("livedesk:conversation:78") is not None

@@ -72,7 +72,7 @@ def test_pdpa_erase_takes_the_senders_questions_back_and_leaves_the_others(webho
     ask(webhook, run_worker, CAT, user=OTHER)
     assert listed(unanswered(app)) == {CAT_MASKED: 2, SOUP_MASKED: 1}
 
-    erased = app.test_cli_runner().invoke(args=["pdpa", "erase", USER])
+    erased = app.test_cli_runner().invoke(args=["pdpa", "erase", USER, "--yes"])
     assert erased.exit_code == 0, erased.output
     assert "questions the bot could not answer, taken off the counts (2)" in erased.output
     assert listed(unanswered(app)) == {CAT_MASKED: 1}

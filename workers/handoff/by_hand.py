@@ -40,3 +40,19 @@ def close_by_hand(service, user: str, state: HandoffState) -> bool:
     queued = enqueue_close(service.redis, service.store, user, state.session, CLOSE_REASON, notify=True)
     service.store.close(user, state.session)  # the bot is back at once; the job does the rest
     return queued
+
+
+def close_before_erasure(service, user: str, state: HandoffState) -> None:
+    """Close as ``close_by_hand`` does (the patient told, the closing note in LiveDesk, the Oho chat
+    closed), but now, in this process: an erasure follows, which deletes the user's jobs, outbox and
+    LiveDesk mapping, so nothing of the closing may be left to a job. A provider's failure raises
+    (``ProviderError``); the bot answers the patient again either way."""
+    service.store.claim(f"close:{state.session}")  # a close asked for from now on is this one
+    service.close(user, state.session, CLOSE_REASON, notify=True)
+    service.drain_mirror(user)
+    if service.mirror_outbox.has_pending(user):
+        raise ClosingNotPosted("the closing note did not reach LiveDesk (see the log)")
+
+
+class ClosingNotPosted(RuntimeError):
+    """The handoff was closed, but LiveDesk did not take its closing note yet."""
