@@ -13,13 +13,16 @@ def on_starting(server):
 
     The sandbox must not listen beyond loopback without its token, and only gunicorn knows where it
     listens (``--bind``, the Procfile's ``${WEB_HOST:-0.0.0.0}``): that address becomes ``WEB_HOST``
-    for the check and for the workers forked later. A problem stops the start with gunicorn's one
-    ``Error: …`` (``SettingsError`` is a ``RuntimeError``), every problem listed, no traceback.
+    for the check and for the workers forked later. A problem stops the start with the one
+    block (``workers/start_up.py``: the settings, then whether their Redis answers), every problem
+    listed, no traceback, and the master exits with status 2 before it forks a worker (gunicorn's
+    arbiter lets a ``SystemExit`` from this hook end the master).
     """
-    from bot.settings import bind_host, load_settings
+    from bot.settings import bind_host
+    from workers.start_up import settings_or_exit
 
     os.environ["WEB_HOST"] = bind_host(server.cfg.bind)
-    load_settings()
+    settings_or_exit()
 
 
 def child_exit(server, worker):
