@@ -64,7 +64,10 @@ def wsgi_app() -> Flask:
     try:
         return create_app()
     except SettingsError as exc:
+        from workers.start_up import redis_problems_despite
+
         problems = exc.problems or [Problem("settings", str(exc))]
+        problems += redis_problems_despite(problems)
         if click.get_current_context(silent=True) is None:  # a server (gunicorn), not the flask command
             exit_with(problems)
         return _settings_problems_app(problems)

@@ -34,7 +34,7 @@ def settings_doctor(problems) -> click.Command:
     @click.command("doctor")
     def doctor_of_problems() -> None:
         """Check the configuration (its settings cannot be read: they are listed)."""
-        print_table(settings_checks(problems), note="providers and Redis are checked once the settings are fixed")
+        print_table(settings_checks(problems), note="the providers are checked once the settings are fixed")
 
     return doctor_of_problems
 

@@ -40,8 +40,9 @@ class Check:
 
 
 def settings_checks(problems) -> list[Check]:
-    """Malformed settings (``bot.settings.Problem``) as rows: the service would not start with them."""
-    return [Check(f"setting {p.name}", False, p.what, f"for example {p.name}={p.example}" if p.example else "",
+    """Malformed settings (``bot.settings.Problem``) as rows, and a Redis that does not answer: the service
+    would not start with them."""
+    return [Check("Redis" if p.environment else f"setting {p.name}", False, p.what, f"for example {p.name}={p.example}" if p.example else "",
                   stops_start=True) for p in problems]
 
 

@@ -22,15 +22,35 @@ from bot.settings import Problem, Settings, SettingsError, example_of, exit_with
 CONNECT_SECONDS = 3.0
 
 
+#: The settings that say where Redis is: while one of them is malformed, Redis is not tried.
+REDIS_FIELDS = {"redis_url", "redis_sentinels", "redis_sentinel_master", "var_dir"}
+
+
 def start_up_problems(settings: Settings | None = None) -> tuple[Settings | None, list[Problem]]:
-    """The settings (None if they are malformed) and every problem found. Redis is tried only when
-    the settings are well-formed: a connection made with half of them would say nothing useful."""
-    if settings is None:
-        try:
-            settings = load_settings()
-        except SettingsError as exc:
-            return None, exc.problems or [Problem("settings", str(exc))]
+    """The settings (None if they are malformed) and every problem found, Redis's among them: with other
+    settings malformed, Redis is still tried (with those set to their defaults), so that one round of
+    fixes is enough."""
+    if settings is not None:
+        return settings, redis_problems(settings)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        problems = exc.problems or [Problem("settings", str(exc))]
+        return None, problems + redis_problems_despite(problems)
     return settings, redis_problems(settings)
+
+
+def redis_problems_despite(problems: list[Problem]) -> list[Problem]:
+    """Redis's problems while other settings are malformed (those set to their defaults for the try)."""
+    fields = Settings.model_fields
+    named = {problem.name.lower() for problem in problems}
+    if named & REDIS_FIELDS or not named <= set(fields):
+        return []
+    try:
+        settings = load_settings(**{name: fields[name].default for name in named})
+    except SettingsError:
+        return []  # a problem of the whole (the sandbox's) that defaults do not undo
+    return redis_problems(settings)
 
 
 def settings_or_exit() -> Settings:

@@ -113,3 +113,24 @@ def test_unreachable_sentinels_are_named(monkeypatch):
 def test_a_running_redis_is_no_problem(redis_server, monkeypatch):
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     assert redis_problems(load_settings(_env_file=None)) == []
+
+
+def test_the_block_also_names_a_redis_that_does_not_answer_when_other_settings_are_wrong(tmp_path):
+    port = free_port()
+    wrong = {**WRONG, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    result = run(["bash", "-c", "exec " + PROCFILE["worker"].strip()], environment(tmp_path, **wrong))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    title, *problems = the_block(result.stderr)
+    assert title.startswith("Invalid settings: 3 to fix")
+    assert sorted(line.split(":")[0].strip() for line in problems) == sorted(wrong)
+    assert any(f"no Redis answers at 127.0.0.1:{port}" in line for line in problems)
+
+
+def test_flask_doctor_adds_a_redis_that_does_not_answer_to_the_settings_rows(tmp_path):
+    port = free_port()
+    env = environment(tmp_path, LINE_CHANNEL_SECRET="x", REDIS_URL=f"redis://127.0.0.1:{port}/0")
+    result = run([sys.executable, "-m", "flask", "--app", "wsgi", "doctor"], env)
+    assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
+    assert [line.split("  ")[1].strip() for line in result.stdout.splitlines() if line.startswith("FAIL")] == \
+        ["setting LINE_CHANNEL_SECRET", "Redis"]
+    assert f"no Redis answers at 127.0.0.1:{port}" in result.stdout
