@@ -6,6 +6,8 @@ drop while the deployment runs (``./dev serve`` empties the directory before it 
 """
 
 import os
+import subprocess
+import sys
 
 
 def on_starting(server):
@@ -17,12 +19,15 @@ def on_starting(server):
     block (``workers/start_up.py``: the settings, then whether their Redis answers), every problem
     listed, no traceback, and the master exits with status 2 before it forks a worker (gunicorn's
     arbiter lets a ``SystemExit`` from this hook end the master).
+
+    The check runs in a process of its own: it imports redis, and redis imported in the master would
+    be in every worker before gevent patches it (gevent warns, and its sockets could block the loop).
     """
     from bot.settings import bind_host
-    from workers.start_up import settings_or_exit
 
     os.environ["WEB_HOST"] = bind_host(server.cfg.bind)
-    settings_or_exit()
+    if code := subprocess.run([sys.executable, "-m", "workers.start_up"], check=False).returncode:
+        raise SystemExit(code)
 
 
 def child_exit(server, worker):

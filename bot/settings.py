@@ -1,6 +1,9 @@
 """Settings from the environment (and an optional ``.env``), typed and checked once at start-up.
 
-Every problem is reported at once, in one ``SettingsError``. Secrets are
+Every problem is reported at once, in one ``SettingsError``: each a ``Problem`` (the setting, what is
+wrong, a right value), printed as one block; a process stopped by them exits 2 (``settings_or_exit``;
+``workers/start_up.py`` adds whether Redis answers). Each field has a description and an example, of
+which ``.env.example`` is written (``python -m bot.env_example``). Secrets are
 ``SecretStr``: their repr is ``**********`` and they are read with
 ``.get_secret_value()`` only where a request is signed or sent.
 
