@@ -146,10 +146,13 @@ def _doctor_process(tmp_path):
 def test_doctor_stops_the_embedded_redis_it_started(tmp_path):
     from workers.embedded_redis import EmbeddedRedis
 
-    result = _doctor_process(tmp_path)
-    assert rows(result.stdout)["Redis"].startswith("ok"), result.stdout + result.stderr  # it did run one
     embedded = EmbeddedRedis(tmp_path)
-    assert not embedded.is_running() and not embedded.pidfile.exists()
+    try:
+        result = _doctor_process(tmp_path)
+        assert rows(result.stdout)["Redis"].startswith("ok"), result.stdout + result.stderr  # it did run one
+        assert not embedded.is_running() and not embedded.pidfile.exists()
+    finally:
+        embedded.stop()  # the test itself leaves nothing behind, even when it fails
 
 
 def test_doctor_leaves_a_running_embedded_redis_alone(tmp_path):
