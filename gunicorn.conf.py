@@ -6,6 +6,8 @@ drop while the deployment runs (``./dev serve`` empties the directory before it 
 """
 
 import os
+import subprocess
+import sys
 
 
 def on_starting(server):
@@ -13,13 +15,19 @@ def on_starting(server):
 
     The sandbox must not listen beyond loopback without its token, and only gunicorn knows where it
     listens (``--bind``, the Procfile's ``${WEB_HOST:-0.0.0.0}``): that address becomes ``WEB_HOST``
-    for the check and for the workers forked later. A problem stops the start with gunicorn's one
-    ``Error: …`` (``SettingsError`` is a ``RuntimeError``), every problem listed, no traceback.
+    for the check and for the workers forked later. A problem stops the start with the one
+    block (``workers/start_up.py``: the settings, then whether their Redis answers), every problem
+    listed, no traceback, and the master exits with status 2 before it forks a worker (gunicorn's
+    arbiter lets a ``SystemExit`` from this hook end the master).
+
+    The check runs in a process of its own: it imports redis, and redis imported in the master would
+    be in every worker before gevent patches it (gevent warns, and its sockets could block the loop).
     """
-    from bot.settings import bind_host, load_settings
+    from bot.settings import bind_host
 
     os.environ["WEB_HOST"] = bind_host(server.cfg.bind)
-    load_settings()
+    if code := subprocess.run([sys.executable, "-m", "workers.start_up"], check=False).returncode:
+        raise SystemExit(code)
 
 
 def when_ready(server):

@@ -1,3 +1,3 @@
-from handlers.app import create_app
+from handlers.app import wsgi_app
 
-app = create_app()
+app = wsgi_app()

@@ -44,7 +44,8 @@ from bench.bench_line import (  # noqa: E402
     GUNICORN, Server, median, paced, pct, post_all, run_worker_until_empty, signed_bodies)
 from workers.embedded_redis import EmbeddedRedis  # noqa: E402
 
-SECRET = "bench-channel-secret-0123456789abcdef"
+SECRET = "be7cf" + "0" * 27  # made up, in LINE's forms (32 hex; a long token)
+TOKEN = "bench.access.token.made.up." + "B" * 145
 BOT_ID = "U" + "b0" * 16
 EXP = base64.urlsafe_b64encode(json.dumps({"exp": 4_102_444_800}).encode()).decode().rstrip("=")
 JWT = f"eyJhbGciOiJIUzI1NiJ9.{EXP}.c2ln"
@@ -123,7 +124,7 @@ def feature_env(redis_url: str, base: str) -> dict[str, str]:
     """Every feature configured, every provider at ``base``."""
     long = "bench-" + "x" * 40
     return {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING", "REDIS_URL": redis_url,
-            "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": "bench-token",
+            "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
             "LINE_API_BASE_URL": base, "LINE_DATA_API_BASE_URL": base,
             "OHO_API_KEY": "bench-oho-key", "OHO_BASE_URL": base, "OHO_PLATFORM_ID": BOT_ID,
             "LIVEDESK_API_KEY": "bench-ld-key", "LIVEDESK_API_SECRET": "bench-ld-secret",

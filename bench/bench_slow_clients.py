@@ -42,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_line import SECRET, free_port, median, pct, post_all, signed_bodies  # noqa: E402
+from bench.bench_line import SECRET, TOKEN, free_port, median, pct, post_all, signed_bodies  # noqa: E402
 from tests.faults.harness import SlowClients  # noqa: E402
 from workers.embedded_redis import EmbeddedRedis  # noqa: E402
 
@@ -229,7 +229,7 @@ def main() -> None:
                   f"{args.rounds} rounds")
             for name in [names[0], *wanted]:
                 env = {**os.environ, "REDIS_URL": embedded.url, "LINE_CHANNEL_SECRET": SECRET,
-                       "LINE_CHANNEL_ACCESS_TOKEN": "bench-token", "LOG_LEVEL": "WARNING",
+                       "LINE_CHANNEL_ACCESS_TOKEN": TOKEN, "LOG_LEVEL": "WARNING",
                        "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(dir=var)}
                 port = free_port()
                 servers[name] = Server(candidates(port)[name], env, port, logs / f"{name.split()[0]}-{port}.log")

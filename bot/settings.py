@@ -1,6 +1,9 @@
 """Settings from the environment (and an optional ``.env``), typed and checked once at start-up.
 
-Every problem is reported at once, in one ``SettingsError``. Secrets are
+Every problem is reported at once, in one ``SettingsError``: each a ``Problem`` (the setting, what is
+wrong, a right value), printed as one block; a process stopped by them exits 2 (``settings_or_exit``;
+``workers/start_up.py`` adds whether Redis answers). Each field has a description and an example, of
+which ``.env.example`` is written (``python -m bot.env_example``). Secrets are
 ``SecretStr``: their repr is ``**********`` and they are read with
 ``.get_secret_value()`` only where a request is signed or sent.
 
@@ -13,7 +16,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +26,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 _BASE_URL = re.compile(r"^https?://[^\s/]+(:\d+)?(/[^\s]*)?$")
 _LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
 _LINE_CHANNEL_ID = re.compile(r"^\d{6,20}$")
+#: LINE's channel secret: 32 hexadecimal characters (provider notes). A long-lived channel access token is
+#: a long opaque string (about 172 base64 characters; v2.1 tokens are JWT-like, with "." "-" "_"): a short
+#: one, or one with spaces ("Bearer …", quotes), is a paste of something else.
+_LINE_SECRET = re.compile(r"^[0-9a-fA-F]{32}$")
+_LINE_TOKEN_CHARS = re.compile(r"^[A-Za-z0-9+/=._-]+$")
+LINE_TOKEN_MIN_LENGTH = 100
+#: SEPSMS REST API v2, "รับ API Key": "คีย์มีรูปแบบ sk_sep_" (keys have the form sk_sep_…).
+_SEPSMS_KEY = re.compile(r"^sk_sep_[A-Za-z0-9_-]+$")
+REDIS_URL_EXAMPLE = "redis://localhost:6379/0"
 #: A neutral silhouette (Gravatar's "mystery person", no hash: nobody's picture), for Oho
 #: contacts of LINE users without a profile picture.
 DEFAULT_AVATAR_URL = "https://www.gravatar.com/avatar/?d=mp&s=256"
@@ -29,10 +43,43 @@ DEFAULT_AVATAR_URL = "https://www.gravatar.com/avatar/?d=mp&s=256"
 ROTATING_SECRETS = ("livedesk_webhook_token", "livedesk_webhook_secret", "sepsms_webhook_secret",
                     "thaibulksms_webhook_token", "appointments_api_token")
 MIN_SECRET_LENGTH = 32
+#: The example of a secret the service only needs to be long and random.
+RANDOM_EXAMPLE = "<32+ random characters: python -c 'import secrets; print(secrets.token_urlsafe(32))'>"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing to fix before the service can start: the setting (in capitals, as in the environment),
+    what is wrong with it, and a right value (empty when ``what`` already says what to set).
+    ``environment``: the setting's form is right but what it points at is not there (a Redis down)."""
+
+    name: str
+    what: str
+    example: str = ""
+    environment: bool = False
+
+    def line(self) -> str:
+        example = f" (for example {self.name}={self.example})" if self.example else ""
+        return f"  {self.name}: {self.what}{example}"
+
+
+def problems_block(problems: list[Problem]) -> str:
+    """The one message a process stops with: a title, then one line per problem. Never a value of a
+    setting (secrets among them), only names, what is wrong and examples."""
+    if all(problem.environment for problem in problems):
+        title = "Cannot start: what the settings point at does not answer (settings: the environment or .env):"
+    else:
+        title = (f"Invalid settings: {len(problems)} to fix, in the environment or .env (every setting is "
+                 "described in .env.example):")
+    return "\n".join([title, *(problem.line() for problem in problems)])
 
 
 class SettingsError(RuntimeError):
-    """Raised at start-up with every malformed setting listed, one per line."""
+    """Raised at start-up with every malformed setting listed, one per line (``problems``)."""
+
+    def __init__(self, problems: list[Problem] | str):
+        self.problems = [] if isinstance(problems, str) else list(problems)
+        super().__init__(problems if isinstance(problems, str) else problems_block(self.problems))
 
 
 class NotConfigured(SettingsError):
@@ -40,93 +87,149 @@ class NotConfigured(SettingsError):
 
 
 class Settings(BaseSettings):
+    """Every setting, read from the environment or ``.env`` (names in capitals there). Each field has a
+    description and an example (its ``examples``, else its default): start-up errors and
+    ``.env.example`` (written by ``python -m bot.env_example``) are made of them."""
+
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8",
                                       extra="ignore", case_sensitive=False)
 
     # --- core -----------------------------------------------------------
-    redis_url: str | None = Field(None, description="Redis for queues and state; unset = embedded server under var/")
+    redis_url: str | None = Field(
+        None, description="Redis for queues and state: redis://host:port/db, rediss:// (TLS) or unix:///path; "
+                          "unset = an embedded server under VAR_DIR", examples=["redis://localhost:6379/0"])
     var_dir: str = Field("var", description="Where the embedded Redis keeps its data and socket")
     redis_sentinels: str | None = Field(
         None, description="Redis Sentinel addresses, 'host:port,host:port' (high availability; replaces REDIS_URL's "
-                          "host: the master is asked of the sentinels)")
+                          "host: the master is asked of the sentinels)",
+        examples=["sentinel-1.example:26379,sentinel-2.example:26379"])
     redis_sentinel_master: str = Field("mymaster", description="The master's name the sentinels monitor")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    max_webhook_bytes: int = Field(1_000_000, ge=1_000, description="Largest webhook body accepted")
-    sandbox: bool = Field(False, description="Simulate every provider on this server (handlers/sandbox); never in production")
-    sandbox_url: str = Field("http://127.0.0.1:8000", description="This server as its own processes reach it, in sandbox mode")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG, INFO, WARNING or ERROR")
+    max_webhook_bytes: int = Field(1_000_000, ge=1_000, description="Largest request body accepted (bytes, at "
+                                   "least 1000); larger ones get 413")
+    sandbox: bool = Field(False, description="Simulate every provider on this server (handlers/sandbox); never in "
+                          "production. ./dev serve turns it on when no LINE credentials are set")
+    sandbox_url: str = Field("http://127.0.0.1:8000", description="This server as its own processes reach it, in "
+                             "sandbox mode")
     sandbox_public_token: SecretStr | None = Field(
         None, description="Lets the sandbox listen beyond loopback: its page then needs this token (at least 32 "
-                          "characters), given once as ?token=; unset = loopback only")
+                          "characters), given once as ?token=; unset = loopback only",
+        examples=[RANDOM_EXAMPLE])
     web_host: str | None = Field(
         None, description="The address the web process listens on: the Procfile binds ${WEB_HOST:-0.0.0.0}, and "
                           "gunicorn.conf.py sets it to what gunicorn really binds; unset elsewhere (a server of "
-                          "its own: tests, flask run) = loopback")
-    metrics_token: SecretStr | None = Field(None, description="Bearer token for GET /metrics (at least 32 "
-                                            "characters); unset = 404")
+                          "its own: tests, flask run) = loopback", examples=["127.0.0.1"])
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token for GET /metrics (at least 32 characters); unset = 404",
+        examples=[RANDOM_EXAMPLE])
 
     # --- LINE -----------------------------------------------------------
-    line_channel_secret: SecretStr | None = None
-    line_channel_access_token: SecretStr | None = None
-    line_api_base_url: str = "https://api.line.me"
-    line_data_api_base_url: str = "https://api-data.line.me"
-    line_timeout_seconds: float = Field(10.0, gt=0, le=60)
-    bot_knowledge_file: str | None = Field(None, description="Knowledge base YAML; unset = the shipped default")
+    line_channel_secret: SecretStr | None = Field(
+        None, description="The channel secret (LINE Developers console > your Messaging API channel > Basic "
+                          "settings): 32 hexadecimal characters; checks that webhooks come from LINE",
+        examples=["0123456789abcdef0123456789abcdef"])
+    line_channel_access_token: SecretStr | None = Field(
+        None, description="The long-lived channel access token (same console, Messaging API tab, 'Channel access "
+                          "token (long-lived)' > Issue): about 170 characters; sends the bot's replies",
+        examples=["<the long-lived token, about 170 characters of letters, digits, + / =>"])
+    line_api_base_url: str = Field("https://api.line.me", description="LINE Messaging API")
+    line_data_api_base_url: str = Field("https://api-data.line.me", description="LINE content API (images, files, "
+                                        "rich menu images)")
+    line_timeout_seconds: float = Field(10.0, gt=0, le=60, description="Seconds per LINE call (at most 60)")
+    bot_knowledge_file: str | None = Field(None, description="Knowledge base YAML; unset = the shipped default",
+                                           examples=["/etc/hospital-bot/knowledge.yaml"])
     bot_lexicon_file: str | None = Field(None, description="The hospital's own words (regional, romanised, "
-                                         "misspellings) read over the shipped lexicon; unset = the shipped one")
+                                         "misspellings) read over the shipped lexicon; unset = the shipped one",
+                                         examples=["/etc/hospital-bot/lexicon.yaml"])
     bot_languages_file: str | None = Field(None, description="Answers and emergency phrases for Myanmar, Khmer and "
-                                           "Lao script; unset = the shipped file")
+                                           "Lao script; unset = the shipped file",
+                                           examples=["/etc/hospital-bot/languages.yaml"])
 
     # --- Oho Chat + LiveDesk (handoff) --------------------------------------
-    oho_api_key: SecretStr | None = None
-    oho_base_url: str = "https://api.developer.oho.chat"
+    oho_api_key: SecretStr | None = Field(None, description="Oho Chat developer API key (Oho generates it for you)",
+                                          examples=["<the key Oho gave you>"])
+    oho_base_url: str = Field("https://api.developer.oho.chat", description="Oho Chat developer API")
     # Oho Chat developer API, "2. Contact API": contact endpoints take the bot's user id only;
     # "3. Chat API": request-agent / close-chat also take the provider's channel id.
-    oho_platform_id: str | None = Field(None, description="The bot's LINE user id (U…) for contacts; unset = read from LINE")
-    oho_chat_platform_id: str | None = Field(None, description="For chat endpoints: bot user id or channel id; unset = OHO_PLATFORM_ID")
+    oho_platform_id: str | None = Field(None, description="The bot's LINE user id (U…) for contacts; unset = read "
+                                        "from LINE", examples=["U0123456789abcdef0123456789abcdef"])
+    oho_chat_platform_id: str | None = Field(None, description="For chat endpoints: bot user id or channel id; "
+                                             "unset = OHO_PLATFORM_ID", examples=["1234567890"])
     # Oho Chat developer API, "2.2 Create Contact": profile_picture_url is required, and LINE
     # has no pictureUrl for users without a picture.
-    oho_default_avatar_url: str = Field(DEFAULT_AVATAR_URL, description="https URL sent as the picture of LINE users without one")
-    livedesk_api_key: SecretStr | None = None
-    livedesk_api_secret: SecretStr | None = None
-    livedesk_base_url: str = "https://livedesk-api.engagelab.com"
-    livedesk_inbox_id: int | None = None
+    oho_default_avatar_url: str = Field(DEFAULT_AVATAR_URL, description="https URL sent as the picture of LINE "
+                                        "users without one (Oho requires a picture)")
+    livedesk_api_key: SecretStr | None = Field(None, description="LiveDesk API key (LiveDesk's API Key page)",
+                                               examples=["<your LiveDesk API key>"])
+    livedesk_api_secret: SecretStr | None = Field(None, description="LiveDesk API secret (same page)",
+                                                  examples=["<your LiveDesk API secret>"])
+    livedesk_base_url: str = Field("https://livedesk-api.engagelab.com", description="LiveDesk API")
+    livedesk_inbox_id: int | None = Field(None, description="The id of the LiveDesk API inbox the conversations "
+                                          "go to (a number)", examples=[79])
     livedesk_attachment_hosts: str | None = Field(
         None, description="Hosts (comma-separated) whose agent attachments are shown to patients; unset = "
-                          "the host of LIVEDESK_BASE_URL only")
-    livedesk_webhook_token: SecretStr | None = None
-    livedesk_webhook_secret: SecretStr | None = None
+                          "the host of LIVEDESK_BASE_URL only", examples=["files.example.com:443"])
+    livedesk_webhook_token: SecretStr | None = Field(
+        None, description="Secret path segment of the webhook URL to set in LiveDesk: "
+                          "https://<host>/webhooks/livedesk/<token>; at least 32 characters ('new,old' while "
+                          "rotating); unset = 404",
+        examples=[RANDOM_EXAMPLE])
+    livedesk_webhook_secret: SecretStr | None = Field(
+        None, description="If set, a Chatwoot-style X-Chatwoot-Signature is required on LiveDesk webhooks (at "
+                          "least 32 characters, 'new,old' while rotating)",
+        examples=["<the webhook secret set in LiveDesk, 32+ characters>"])
     # Agents' messages pushed to patients, and LiveDesk's resolutions and first agent messages acted on, only
     # once read back from LiveDesk (Chatwoot's reads, which LiveDesk has: provider notes). on: always, what
     # cannot be read back is held; auto: the same, unless a conversation known to exist cannot be read either
     # (a LiveDesk without the reads): then unconfirmed for an hour; off: the webhook is trusted.
-    livedesk_read_back: Literal["auto", "on", "off"] = "on"
+    livedesk_read_back: Literal["auto", "on", "off"] = Field(
+        "on", description="on, auto or off: read back from LiveDesk what its webhook says before acting on it "
+                          "(on: always; auto: unless this LiveDesk lacks the reads; off: trust the webhook)")
     livedesk_pushes_per_conversation_per_minute: int = Field(10, ge=1, description="Agent messages pushed to one "
                                                              "patient per minute; more are held and staff told")
     livedesk_pushes_per_minute: int = Field(120, ge=1, description="Agent messages pushed to all patients per "
                                             "minute; more are held and staff told")
-    handoff_no_agent_minutes: int = Field(10, ge=1, le=24 * 60)
-    handoff_idle_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
-    business_hours: str = "Mon-Fri 08:00-16:00"
+    handoff_no_agent_minutes: int = Field(10, ge=1, le=24 * 60, description="Minutes without an agent before the "
+                                          "patient is told they are still queued")
+    handoff_idle_minutes: int = Field(60, ge=1, le=7 * 24 * 60, description="Minutes with no message from either "
+                                      "side before a handoff is closed")
+    business_hours: str = Field("Mon-Fri 08:00-16:00", description="When staff answer (Asia/Bangkok), e.g. "
+                                "'Mon-Fri 08:00-16:00; Sat 08:00-12:00'")
 
     # --- SMS OTP ----------------------------------------------------------
-    sms_provider: Literal["sepsms", "thaibulksms"] = "sepsms"
-    sepsms_api_key: SecretStr | None = None
-    sepsms_base_url: str = "https://sepsms.com/api/v2"
-    sepsms_origin: str | None = None
-    sepsms_webhook_secret: SecretStr | None = None
-    thaibulksms_api_key: SecretStr | None = None
-    thaibulksms_api_secret: SecretStr | None = None
-    thaibulksms_base_url: str = "https://api-v2.thaibulksms.com"
-    thaibulksms_sender: str | None = None
+    sms_provider: Literal["sepsms", "thaibulksms"] = Field("sepsms", description="sepsms or thaibulksms")
+    sepsms_api_key: SecretStr | None = Field(
+        None, description="SEPSMS API key with the otp:send, otp:verify and credit:read scopes: starts with sk_sep_",
+        examples=["sk_sep_<the rest of your key>"])
+    sepsms_base_url: str = Field("https://sepsms.com/api/v2", description="SEPSMS REST API v2")
+    sepsms_origin: str | None = Field(None, description="Your approved SEPSMS sender name", examples=["HOSPITAL"])
+    sepsms_webhook_secret: SecretStr | None = Field(
+        None, description="Verifies SEPSMS delivery webhooks (at least 32 characters, 'new,old' while rotating); "
+                          "unset = 503", examples=["<the signing secret from the SEPSMS dashboard>"])
+    thaibulksms_api_key: SecretStr | None = Field(None, description="ThaiBulkSMS API key (Settings > SMS API)",
+                                                  examples=["<your ThaiBulkSMS API key>"])
+    thaibulksms_api_secret: SecretStr | None = Field(None, description="ThaiBulkSMS API secret",
+                                                     examples=["<your ThaiBulkSMS API secret>"])
+    thaibulksms_base_url: str = Field("https://api-v2.thaibulksms.com", description="ThaiBulkSMS API v2")
+    thaibulksms_sender: str | None = Field(None, description="Your sender name, exactly as approved "
+                                           "(case-sensitive)", examples=["HOSPITAL"])
     # ThaiBulkSMS API v2, "รายการ Request" (force): the credit type. The document names no
     # default; delivery reports reach the webhook only on corporate ("วิธีสร้าง API Key", Webhook URL).
-    thaibulksms_force: Literal["standard", "corporate"] | None = "corporate"
-    thaibulksms_webhook_token: SecretStr | None = None
-    otp_ttl_seconds: int = Field(300, ge=60, le=600)  # SEPSMS accepts 60–600
-    otp_max_attempts: int = Field(5, ge=1, le=10)
-    otp_resend_seconds: int = Field(60, ge=10, le=3600)
+    thaibulksms_force: Literal["standard", "corporate"] | None = Field(
+        "corporate", description="Credit type, standard or corporate (empty: not sent); delivery reports arrive "
+                                 "only with corporate")
+    thaibulksms_webhook_token: SecretStr | None = Field(
+        None, description="Secret path segment of the delivery-report URL (at least 32 characters, 'new,old' "
+                          "while rotating); unset = 404",
+        examples=[RANDOM_EXAMPLE])
+    otp_ttl_seconds: int = Field(300, ge=60, le=600, description="Seconds an OTP code is valid (60-600)")  # SEPSMS's range
+    otp_max_attempts: int = Field(5, ge=1, le=10, description="Wrong tries per code (1-10)")
+    otp_resend_seconds: int = Field(60, ge=10, le=3600, description="Seconds before a new code may be sent")
     otp_secret: SecretStr | None = Field(None, description="Key of every HMAC in Redis (codes, phone numbers, "
-                                         "appointment names); required once SMS or MOPH is configured")
+                                         "appointment names), at least 32 characters; required once SMS or MOPH is "
+                                         "configured",
+                                         examples=[RANDOM_EXAMPLE])
     sms_low_credit_threshold: int = Field(500, ge=0, description="SMS credit under this shows in /readyz and is logged once; 0 = off")
     # Caps against SMS pumping (toll fraud), harassment of one number and guessing of codes.
     otp_sends_per_number_per_day: int = Field(6, ge=1, le=100, description="OTP SMS to one number per 24 h")
@@ -137,26 +240,41 @@ class Settings(BaseSettings):
                                          "and per LINE user in 24 h before checking and sending stop")
 
     # --- MOPH Alert (appointments) -------------------------------------------
-    moph_alert_base_url: str = "https://morpromt2c.moph.go.th"
-    moph_token_url: str = "https://cvp1.moph.go.th/token"
-    moph_user: str | None = None
-    moph_password_hash: SecretStr | None = None
-    moph_hospital_code: str | None = None
-    moph_send_now_path: str = "/api/v2/send-message/send-now"
-    moph_upload_data_path: str = "/api/v2/send-message/upload-data"
-    moph_upload_data_json_path: str = "/api/v2/send-message/upload-data-json"
-    moph_upload_message_path: str = "/api/v2/send-message/upload-message"
+    moph_alert_base_url: str = Field("https://morpromt2c.moph.go.th", description="MOPH Alert (production; UAT is "
+                                     "https://pentestmohprompt2c.moph.go.th)")
+    moph_token_url: str = Field("https://cvp1.moph.go.th/token", description="MOPH Account Center token endpoint")
+    moph_user: str | None = Field(None, description="MOPH Account Center user with the MOPH_Alert_API role",
+                                  examples=["<your MOPH Account Center user>"])
+    moph_password_hash: SecretStr | None = Field(None, description="That user's password_hash for the token "
+                                                 "request (a secret)", examples=["<the password hash>"])
+    moph_hospital_code: str | None = Field(None, description="The hospital code (รหัสสถานพยาบาล) of that account",
+                                           examples=["12345"])
+    moph_send_now_path: str = Field("/api/v2/send-message/send-now", description="Path of send-now (the MOPH "
+                                    "document disagrees with itself on paths: override if your host differs)")
+    moph_upload_data_path: str = Field("/api/v2/send-message/upload-data", description="Path of upload-data")
+    moph_upload_data_json_path: str = Field("/api/v2/send-message/upload-data-json",
+                                            description="Path of upload-data-json")
+    moph_upload_message_path: str = Field("/api/v2/send-message/upload-message",
+                                          description="Path of upload-message")
     # MOPH Alert API document, 3.5 (API Send Now): the parameter table says "message", the
     # example body "messages". The example is the default.
-    moph_send_now_messages_key: Literal["messages", "message"] = "messages"
-    appointments_api_token: SecretStr | None = None
-    reminder_schedule: str = "1d@09:00"
-    hospital_name: str = "โรงพยาบาล"
-    hospital_color: str = Field("#0A7E5A", pattern=r"^#[0-9A-Fa-f]{6}$")
+    moph_send_now_messages_key: Literal["messages", "message"] = Field(
+        "messages", description="send-now's body key, messages or message (the document's example says "
+                                "messages, its table message)")
+    appointments_api_token: SecretStr | None = Field(
+        None, description="Bearer token the HIS sends to the appointments API (at least 32 characters, 'new,old' "
+                          "while rotating); unset = 503",
+        examples=[RANDOM_EXAMPLE])
+    reminder_schedule: str = Field("1d@09:00", description="When reminders go: Nd@HH:MM (N days before, at that "
+                                   "time, Bangkok), Nh, Nm, comma-separated; empty = none")
+    hospital_name: str = Field("โรงพยาบาล", description="The hospital's name, at the head of every notice",
+                               examples=["โรงพยาบาลตัวอย่าง"])
+    hospital_color: str = Field("#0A7E5A", pattern=r"^#[0-9A-Fa-f]{6}$", description="Colour of the notices, "
+                                "#RRGGBB")
 
     # --- retention (PDPA): how long Redis keeps what identifies a patient ----------------
-    verified_phone_retention_days: int = Field(365, ge=1, le=5 * 365, description="The verified number of a "
-                                               "LINE user, from its last verification")
+    verified_phone_retention_days: int = Field(365, ge=1, le=5 * 365, description="Days the verified number of a "
+                                               "LINE user is kept, from its last verification")
     bot_unanswered_days: int = Field(30, ge=0, le=365, description="Days the phrasings the bot could not "
                                      "answer are kept for `flask bot unanswered` (masked, no user id); 0 = "
                                      "not recorded")
@@ -235,11 +353,11 @@ class Settings(BaseSettings):
         # one would silently re-key (and so forget) every budget and name.
         if _is_set(self.otp_secret):
             if len(self.otp_secret.get_secret_value()) < MIN_SECRET_LENGTH:
-                raise ValueError(f"OTP_SECRET must be at least {MIN_SECRET_LENGTH} characters")
+                raise ValueError(f"OTP_SECRET: must be at least {MIN_SECRET_LENGTH} characters")
             return self
         needing = [feature for feature in ("sms", "moph") if not self.missing_for(feature)]
         if needing:
-            raise ValueError(f"OTP_SECRET must be set (at least {MIN_SECRET_LENGTH} characters) once "
+            raise ValueError(f"OTP_SECRET: must be set (at least {MIN_SECRET_LENGTH} characters) once "
                              f"{' and '.join(f.upper() for f in needing)} is configured")
         return self
 
@@ -308,9 +426,41 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        if problem := redis_url_problem(value):
+            raise ValueError(problem)
         return value
+
+    @field_validator("line_channel_secret")
+    @classmethod
+    def _line_channel_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        secret = _plain(value).strip() if value is not None else ""
+        if secret and not _LINE_SECRET.match(secret):
+            odd = " and characters other than 0-9, a-f" if re.search(r"[^0-9a-fA-F]", secret) else ""
+            raise ValueError(f"must be 32 hexadecimal characters (0-9, a-f): the Channel secret on the Basic "
+                             f"settings tab of the LINE Developers console; this one has {len(secret)} "
+                             f"character{'s' if len(secret) != 1 else ''}{odd}")
+        return SecretStr(secret) if value is not None else None
+
+    @field_validator("line_channel_access_token")
+    @classmethod
+    def _line_channel_access_token(cls, value: SecretStr | None) -> SecretStr | None:
+        token = _plain(value).strip() if value is not None else ""
+        if token and not _LINE_TOKEN_CHARS.match(token):
+            raise ValueError("must be the channel access token alone: letters, digits and + / = . _ - only "
+                             "(no spaces, quotes or 'Bearer ')")
+        if token and len(token) < LINE_TOKEN_MIN_LENGTH:
+            raise ValueError(f"must be the long-lived channel access token (Messaging API tab of the LINE "
+                             f"Developers console), about 170 characters; this one has {len(token)}, "
+                             f"fewer than {LINE_TOKEN_MIN_LENGTH}")
+        return SecretStr(token) if value is not None else None
+
+    @field_validator("sepsms_api_key")
+    @classmethod
+    def _sepsms_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        key = _plain(value).strip() if value is not None else ""
+        if key and not _SEPSMS_KEY.match(key):
+            raise ValueError("must be a SEPSMS API key: they start with sk_sep_ (letters, digits, _ and - only)")
+        return SecretStr(key) if value is not None else None
 
     @field_validator("reminder_schedule")
     @classmethod
@@ -381,6 +531,37 @@ class Settings(BaseSettings):
         return notes
 
 
+def redis_url_problem(url: str) -> str | None:
+    """What is wrong with the form of a REDIS_URL (its scheme, host, port or database), or None. The
+    URL itself is never repeated: it may hold a password."""
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme not in ("redis", "rediss", "unix"):
+        return ("must start with redis://, rediss:// (TLS, e.g. rediss://:PASSWORD@redis.example.com:6380/0) "
+                "or unix:// (e.g. unix:///path/redis.sock)")
+    if scheme == "unix":
+        return None if urlsplit(url).path else "unix:// needs the socket's path, e.g. unix:///path/redis.sock"
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        return f"has no host after {scheme}://"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None and parts.netloc.rpartition("@")[2].count(":") == 1 or port == 0:
+        port_text = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+        return f"the port {port_text[:12]!r} after host {host} is not a number from 1 to 65535"
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        return "the database after host and port must be a number, such as /0"
+    return None
+
+
+def _is_secret(field: str) -> bool:
+    annotation = Settings.model_fields[field].annotation if field in Settings.model_fields else None
+    return SecretStr in (annotation, *getattr(annotation, "__args__", ()))
+
+
 def _is_set(value) -> bool:
     """An empty secret is no secret: ``LINE_CHANNEL_SECRET=`` must not verify signatures made with ""."""
     if isinstance(value, SecretStr):
@@ -402,24 +583,74 @@ def load_settings(**overrides) -> Settings:
 
 
 def settings_or_exit(**overrides) -> Settings:
-    """``load_settings`` for a process's entry point: a problem ends the process with the one
-    message on stderr (exit status 1), never with a traceback."""
+    """``load_settings`` for a process's entry point: a problem ends the process with the one block
+    on stderr and exit status 2 (a usage error: nothing will work until someone edits the settings,
+    so a supervisor's restarts cannot help), never with a traceback."""
     try:
         return load_settings(**overrides)
     except SettingsError as exc:
-        raise SystemExit(str(exc)) from None
+        exit_with(exc.problems or [Problem("settings", str(exc))])
+
+
+#: The exit status of a process stopped by its settings (or a Redis it cannot reach at start-up).
+SETTINGS_EXIT = 2
+
+
+def exit_with(problems: list[Problem]):
+    """Print the one block on stderr and end the process with ``SETTINGS_EXIT``."""
+    import sys
+
+    print(problems_block(problems), file=sys.stderr, flush=True)
+    raise SystemExit(SETTINGS_EXIT)
+
+
+#: Friendlier words than pydantic's for the errors any typed setting can have.
+_PLAIN_WORDS = {
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be true or false (1/0, yes/no, on/off)",
+    "string_pattern_mismatch": "does not have the expected form",
+}
 
 
 def _checked(values: dict) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
-            message = err["msg"].removeprefix("Value error, ")
-            lines.append(f"  {name}: {message}" if err["loc"] else f"  {message}")
-        raise SettingsError("Invalid settings:\n" + "\n".join(lines)) from None
+        raise SettingsError([problem for err in exc.errors() for problem in _problems_of(err)]) from None
+
+
+def _problems_of(err) -> list[Problem]:
+    """A pydantic error as problems: a field's error names that field; a model check (``loc`` empty)
+    gives lines of its own, each starting with the setting it names."""
+    message = err["msg"].removeprefix("Value error, ")
+    if err["loc"]:
+        name = str(err["loc"][0])
+        what = _PLAIN_WORDS.get(err["type"], message)
+        if err["type"] in _PLAIN_WORDS and err["type"] != "string_pattern_mismatch":
+            what = what if _is_secret(name) else f"{what} (not {str(err.get('input'))[:40]!r})"
+        return [Problem(name.upper(), what, example_of(name))]
+    problems = []
+    for line in filter(None, (line.strip() for line in message.split("\n"))):
+        name, _, what = line.partition(": ")
+        field = name.lower()
+        if what and field in Settings.model_fields:
+            problems.append(Problem(name, what, "" if field == "sandbox" else example_of(field)))
+        else:
+            problems.append(Problem("settings", line))
+    return problems
+
+
+def example_of(field: str) -> str:
+    """A right value of ``field``: its first example, else its default (as the environment spells it)."""
+    info = Settings.model_fields[field]
+    value = info.examples[0] if info.examples else info.default
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
 
 
 #: Where each simulator of ``handlers/sandbox`` listens, below SANDBOX_URL.
@@ -430,8 +661,9 @@ SANDBOX_PATHS = {
 }
 #: Made-up credentials the simulators expect. Not secrets: the sandbox only ever talks to itself.
 SANDBOX_CREDENTIALS = {
-    "line_channel_secret": "sandbox-line-channel-secret",
-    "line_channel_access_token": "sandbox-line-access-token",
+    # In LINE's forms (32 hex; a long token), so that the sandbox passes the checks a real channel does.
+    "line_channel_secret": "5a4db0c5" * 4,
+    "line_channel_access_token": "sandbox.line.access.token.made.up.for.the.sandbox.only." + "0" * 64,
     "oho_api_key": "sandbox-oho-api-key",
     "livedesk_api_key": "sandbox-livedesk-key", "livedesk_api_secret": "sandbox-livedesk-secret",
     "livedesk_inbox_id": 1, "livedesk_webhook_token": "sandbox-livedesk-hook-made-up-for-the-sandbox-only",

@@ -8,9 +8,10 @@ import time
 
 import click
 from flask import Flask, g, request
+from flask.cli import AppGroup
 
 from bot.log_setup import configure_logging
-from bot.settings import Settings, load_settings
+from bot.settings import Problem, Settings, SettingsError, exit_with, load_settings, problems_block
 
 
 def create_app(settings: Settings | None = None, *, services=None) -> Flask:
@@ -64,6 +65,59 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     if missing:
         logging.getLogger("bot").warning(
             "LINE is not configured yet (%s): the webhook answers 503 until it is", ", ".join(missing))
+    return app
+
+
+def wsgi_app() -> Flask:
+    """``wsgi.py``'s app. Malformed settings stop a server importing it with the one block and exit
+    status 2; under the ``flask`` command they give an app that can do one thing: ``flask doctor``
+    shows them as its table's rows, and every other command prints the block and exits 2."""
+    try:
+        return create_app()
+    except SettingsError as exc:
+        from workers.start_up import redis_problems_despite
+
+        problems = exc.problems or [Problem("settings", str(exc))]
+        problems += redis_problems_despite(problems)
+        if click.get_current_context(silent=True) is None:  # a server (gunicorn), not the flask command
+            exit_with(problems)
+        return _settings_problems_app(problems)
+
+
+class _SettingsProblems(AppGroup):
+    """The commands of an app whose settings cannot be read."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__()
+        self.problems = problems
+
+    def list_commands(self, ctx) -> list[str]:
+        return ["doctor"]
+
+    def get_command(self, ctx, name: str) -> click.Command:
+        from handlers.doctor_cli import settings_doctor
+
+        if name == "doctor":
+            return settings_doctor(self.problems)
+        block = problems_block(self.problems)
+
+        @click.command(name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+        def refuse() -> None:
+            click.echo(block, err=True)
+            raise click.exceptions.Exit(2)
+
+        return refuse
+
+
+def _settings_problems_app(problems: list[Problem]) -> Flask:
+    app = Flask(__name__)
+    app.cli = _SettingsProblems(problems)
+
+    @app.route("/", defaults={"path": ""})
+    @app.route("/<path:path>")
+    def _not_configured(path):  # `flask run` with malformed settings: nothing is served
+        return "The service's settings need fixing: run flask doctor\n", 503
+
     return app
 
 

@@ -9,8 +9,10 @@ import json
 import time
 import uuid
 
-CHANNEL_SECRET = "test-channel-secret"
-ACCESS_TOKEN = "test-access-token"
+# Made up, in LINE's forms (start-up refuses others): a channel secret is 32 hex characters, a
+# long-lived access token about 170 characters.
+CHANNEL_SECRET = "7e57c4a77e15ec7e7" + "0" * 15
+ACCESS_TOKEN = "test.access.token.made.up.for.the.tests." + "A" * 132
 
 
 def sign(body: bytes, secret: str = CHANNEL_SECRET) -> str:

@@ -30,7 +30,6 @@ from rq.timeouts import JobTimeoutException
 from rq.worker import WorkerStatus
 
 from bot.log_setup import configure_logging
-from bot.settings import settings_or_exit
 from integrations.metrics import mark_process_dead
 from workers import runtime
 from workers.failures import failure_text, stack_of
@@ -38,6 +37,7 @@ from workers.maintenance import Maintenance
 from workers.queues import LINE_QUEUE, QUEUE_NAMES, get_queue
 from workers.redis_health import log_findings_once
 from workers.services import Services
+from workers.start_up import settings_or_exit
 
 #: How often a worker cleans RQ's registries and looks for a free scheduler lock.
 MAINTENANCE_INTERVAL = 15

@@ -3,18 +3,26 @@ call each (nothing is sent to a patient, nothing changes): LINE bot info, an Oho
 cannot exist, a LiveDesk read, the SMS credit, the MOPH token.
 
 Each check gives a ``Check``: ``ok`` True / False, or None when skipped (not configured), and
-what to fix. Provider messages are log-safe (``integrations/errors.py``): they go into the table.
+what to fix; ``stops_start`` marks what would stop the service from starting (a malformed setting,
+a Redis that does not answer). Provider messages are log-safe (``integrations/errors.py``): they go
+into the table.
+
+Doctor uses the embedded Redis already running (``./dev serve``'s) and leaves it alone; one it had
+to start, it stops again (``embedded_redis_for_the_run``).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
 import redis
 
 from integrations.errors import NotFoundError, ProviderConnectionError, ProviderError
+from workers.embedded_redis import EmbeddedRedis
 from workers.redis_health import UNCHECKED, findings, probe, why_not
+from workers.start_up import redis_problems
 
 #: A LINE user id that no contact has: Oho answers "not found" once the key is accepted.
 NOBODY = "U" + "0" * 32
@@ -28,6 +36,30 @@ class Check:
     ok: bool | None      # None: skipped
     detail: str
     fix: str = ""
+    stops_start: bool = False
+
+
+def settings_checks(problems) -> list[Check]:
+    """Malformed settings (``bot.settings.Problem``) as rows, and a Redis that does not answer: the service
+    would not start with them."""
+    return [Check("Redis" if p.environment else f"setting {p.name}", False, p.what, f"for example {p.name}={p.example}" if p.example else "",
+                  stops_start=True) for p in problems]
+
+
+@contextmanager
+def embedded_redis_for_the_run(settings):
+    """The embedded Redis for one command (no ``REDIS_URL``, no Sentinels): the one already running, left
+    running; else one started now and stopped when the command ends, whatever the outcome."""
+    if settings.redis_url or settings.redis_sentinels:
+        yield
+        return
+    embedded = EmbeddedRedis(settings.var_dir)
+    started = embedded.ensure()
+    try:
+        yield
+    finally:
+        if started:
+            embedded.stop()
 
 
 class NeedsAttention(Exception):
@@ -70,7 +102,11 @@ def _configuration(settings, feature: str, label: str) -> Check:
 
 
 def _redis(services) -> list[Check]:
-    """Whether Redis takes work (a write read back), then how it is set up (``workers/redis_health.py``)."""
+    """Whether Redis answers (as a process checks it at start-up), takes work (a write read back), then how it
+    is set up (``workers/redis_health.py``)."""
+    if down := redis_problems(services.settings):
+        return [Check("Redis", False, down[0].what, f"for example {down[0].name}={down[0].example}",
+                      stops_start=True)]
     try:
         probe(services.redis)
         found = findings(services.redis)

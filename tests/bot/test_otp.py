@@ -21,6 +21,9 @@ KEY = b"test-otp-key-not-real"
 LONG_SECRET = "otp-secret-for-tests-only-0123456789"
 
 
+LINE_SECRET = "11" * 16  # made up, in LINE's form (32 hex)
+
+
 def settings(**values):
     return load_settings(_env_file=None, **values)
 
@@ -55,21 +58,21 @@ def test_number_digest_is_keyed_and_stable():
 
 
 def test_otp_key_is_otp_secret():
-    assert otp_key(settings(otp_secret=LONG_SECRET, line_channel_secret="line")) == LONG_SECRET.encode()
-    assert echo_key(settings(otp_secret=LONG_SECRET, line_channel_secret="line")) == LONG_SECRET.encode()
+    assert otp_key(settings(otp_secret=LONG_SECRET, line_channel_secret=LINE_SECRET)) == LONG_SECRET.encode()
+    assert echo_key(settings(otp_secret=LONG_SECRET, line_channel_secret=LINE_SECRET)) == LONG_SECRET.encode()
 
 
 def test_otp_key_never_falls_back_to_the_line_secret():
     with pytest.raises(OtpKeyMissing):
-        otp_key(settings(line_channel_secret="line-secret"))
+        otp_key(settings(line_channel_secret=LINE_SECRET))
     with pytest.raises(OtpKeyMissing):
         otp_key(settings())
 
 
 def test_the_echo_key_alone_is_derived_from_the_line_secret_not_equal_to_it():
-    key = echo_key(settings(line_channel_secret="line-secret"))
-    assert key != b"line-secret"
-    assert key == hmac.new(b"line-secret", b"hospital-line-bot/otp-key/v1", hashlib.sha256).digest()
-    assert key != echo_key(settings(line_channel_secret="another"))
+    key = echo_key(settings(line_channel_secret=LINE_SECRET))
+    assert key != LINE_SECRET.encode()
+    assert key == hmac.new(LINE_SECRET.encode(), b"hospital-line-bot/otp-key/v1", hashlib.sha256).digest()
+    assert key != echo_key(settings(line_channel_secret="a" * 32))
     with pytest.raises(OtpKeyMissing):
         echo_key(settings())

@@ -39,6 +39,9 @@ def _refusal(monkeypatch, **env) -> str:
 
 #: One real-looking value for every secret setting, and the MOPH account's user name.
 REAL = {name.upper(): f"real-{name}-value-0123456789abcdefghijklmnop" for name in REAL_ACCOUNT_FIELDS}
+# Those with a form of their own (LINE's, SEPSMS's) in that form, so that only the sandbox refuses them.
+REAL.update(LINE_CHANNEL_SECRET="0f" * 16, LINE_CHANNEL_ACCESS_TOKEN="real+line+token/" + "R" * 156 + "=",
+            SEPSMS_API_KEY="sk_sep_real_0123456789abcdef")
 
 
 @pytest.mark.parametrize("name", sorted(REAL))
@@ -52,7 +55,7 @@ def test_every_credential_and_url_is_named_in_one_message(monkeypatch):
     urls = {"MOPH_ALERT_BASE_URL": "https://morpromt2c.moph.go.th", "LINE_API_BASE_URL": "https://api.line.me",
             "SEPSMS_BASE_URL": "http://127.0.0.1:9/api/v2"}
     message = _refusal(monkeypatch, APPOINTMENTS_API_TOKEN="h" * 40, MOPH_USER="hospital", MOPH_PASSWORD_HASH="x",
-                       LINE_CHANNEL_SECRET="s", WEB_HOST="0.0.0.0", **urls)
+                       LINE_CHANNEL_SECRET="5" * 32, WEB_HOST="0.0.0.0", **urls)
     for name in ("APPOINTMENTS_API_TOKEN", "MOPH_USER", "MOPH_PASSWORD_HASH", "LINE_CHANNEL_SECRET", *urls):
         assert name in message, name
     assert "0.0.0.0" in message and "SANDBOX_PUBLIC_TOKEN" in message

@@ -35,8 +35,8 @@ from tests.support import wait_for
 from workers.embedded_redis import redis_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
-CHANNEL_SECRET = "fault-suite-channel-secret"
-ACCESS_TOKEN = "fault-suite-access-token"
+CHANNEL_SECRET = "fa017" + "0" * 27  # made up, in LINE's forms (32 hex; a long token)
+ACCESS_TOKEN = "fault.suite.access.token.made.up." + "F" * 139
 
 
 _LIVE: set[subprocess.Popen] = set()

@@ -127,3 +127,42 @@ def test_redis_rows_say_whether_it_takes_work_and_how_durable_it_is(redis_server
     table = rows(result.output)
     assert table["Redis"].startswith("FAIL") and "cannot take work" in table["Redis"]
     assert "read only replica" in table["Redis"] and "Redis durability" not in table
+
+
+def _doctor_process(tmp_path):
+    """``flask doctor`` as a person runs it, with no REDIS_URL (so the embedded Redis under VAR_DIR)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "PATH", "PYTHONPATH",
+                                                          "PROMETHEUS_MULTIPROC_DIR")}
+    env.update(VAR_DIR=str(tmp_path), SANDBOX="0")
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "doctor"], env=env, text=True,
+                          cwd=Path(__file__).resolve().parents[2], capture_output=True, timeout=120, check=False)
+
+
+def test_doctor_stops_the_embedded_redis_it_started(tmp_path):
+    from workers.embedded_redis import EmbeddedRedis
+
+    embedded = EmbeddedRedis(tmp_path)
+    try:
+        result = _doctor_process(tmp_path)
+        assert rows(result.stdout)["Redis"].startswith("ok"), result.stdout + result.stderr  # it did run one
+        assert not embedded.is_running() and not embedded.pidfile.exists()
+    finally:
+        embedded.stop()  # the test itself leaves nothing behind, even when it fails
+
+
+def test_doctor_leaves_a_running_embedded_redis_alone(tmp_path):
+    from workers.embedded_redis import EmbeddedRedis
+
+    embedded = EmbeddedRedis(tmp_path)
+    assert embedded.ensure()  # as ./dev serve would have it
+    try:
+        result = _doctor_process(tmp_path)
+        assert rows(result.stdout)["Redis"].startswith("ok"), result.stdout + result.stderr
+        assert embedded.is_running()
+    finally:
+        embedded.stop()

@@ -63,9 +63,9 @@ def test_rotation_takes_one_or_two_values(monkeypatch, value):
     dict(moph_user="u", moph_password_hash="h", moph_hospital_code="10999"),
 ])
 def test_otp_secret_is_required_once_sms_or_moph_is_configured(redis_server, feature):
-    with pytest.raises(SettingsError, match="OTP_SECRET must be set"):
+    with pytest.raises(SettingsError, match="OTP_SECRET: must be set"):
         make_settings(redis_server, **feature)
-    with pytest.raises(SettingsError, match="OTP_SECRET must be at least 32"):
+    with pytest.raises(SettingsError, match="OTP_SECRET: must be at least 32"):
         make_settings(redis_server, otp_secret="too-short", **feature)
     assert make_settings(redis_server, otp_secret="k" * 32, **feature).otp_secret is not None
 

@@ -31,8 +31,8 @@ from integrations.line import (
     token_refused,
 )
 from tests.conftest import make_settings
+from tests.support import ACCESS_TOKEN as TOKEN  # a made-up token in LINE's form, as the settings want
 
-TOKEN = "test-access-token"
 USER = "U" + "e" * 32
 MESSAGES = [{"type": "text", "text": "สวัสดีค่ะ"}]
 REPLY, PUSH, LOADING = "/v2/bot/message/reply", "/v2/bot/message/push", "/v2/bot/chat/loading/start"
@@ -67,7 +67,7 @@ def test_from_settings_uses_the_token_hosts_and_timeout(redis_server, httpserver
     assert client.timeout == 7
     answer(httpserver, REPLY, 200)
     client.reply("r1", MESSAGES)
-    assert sent(httpserver, REPLY)[0].headers["Authorization"] == "Bearer test-access-token"
+    assert sent(httpserver, REPLY)[0].headers["Authorization"] == f"Bearer {TOKEN}"
     config = client._api.api_client.configuration
     assert (config.host, config.retries) == (httpserver.url_for("/").rstrip("/"), 0)
     other = LineClient.from_settings(make_settings(redis_server, line_data_api_base_url="http://data.test/"))

@@ -133,7 +133,24 @@ def test_a_real_credential_stops_the_sandbox_with_one_message(tmp_path):
         pytest.fail(f"./dev serve started:\n{output}")
     finally:
         EmbeddedRedis(tmp_path / "var").stop()
-    assert serve.returncode != 0
+    assert serve.returncode == 2
     assert output.count("Invalid settings:") == 1 and "Traceback" not in output, output
     assert "APPOINTMENTS_API_TOKEN" in output and "SANDBOX=0" in output and token not in output
     assert not _listening_on(port)
+
+
+def test_wrong_settings_stop_dev_serve_with_one_block_before_any_process(tmp_path):
+    """The issue's figure: a mistyped REDIS_URL, LINE credentials of the wrong form and a word for a number
+    were 186 lines and six tracebacks (and a web accepting the secret "x"); now one block, exit 2."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env.update(PORT=str(port), VAR_DIR=str(tmp_path / "var"), SANDBOX="0", REDIS_URL="redis://localhost:63a90/0",
+               LINE_CHANNEL_SECRET="x", LINE_CHANNEL_ACCESS_TOKEN="y", MAX_WEBHOOK_BYTES="abc")
+    serve = subprocess.run(["./dev", "serve"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert serve.returncode == 2, serve.stdout + serve.stderr
+    lines = serve.stderr.splitlines()
+    assert lines[0].startswith("Invalid settings: 4 to fix") and len(lines) == 5, serve.stderr
+    assert sorted(line.split(":")[0].strip() for line in lines[1:]) == \
+        ["LINE_CHANNEL_ACCESS_TOKEN", "LINE_CHANNEL_SECRET", "MAX_WEBHOOK_BYTES", "REDIS_URL"]
+    assert "Traceback" not in serve.stdout + serve.stderr and not _listening_on(port)

@@ -84,3 +84,13 @@ def test_sentinel_addresses_are_checked_at_start_up():
     from bot.settings import SettingsError
     with pytest.raises(SettingsError, match=r"REDIS_SENTINELS: .*expected 'host:port,host:port', got 'localhost'"):
         load_settings(_env_file=None, redis_sentinels="localhost,nope:x")
+
+
+def test_start_up_finds_the_master_through_the_sentinels_or_says_which_name_they_lack(sentinel_setup):
+    from workers.start_up import redis_problems
+
+    addresses = f"127.0.0.1:{sentinel_setup['sentinel']}"
+    assert redis_problems(load_settings(_env_file=None, redis_sentinels=addresses)) == []
+    (problem,) = redis_problems(load_settings(_env_file=None, redis_sentinels=addresses,
+                                              redis_sentinel_master="mymastr"))
+    assert problem.name == "REDIS_SENTINEL_MASTER" and "know no master named 'mymastr'" in problem.what
