@@ -5,7 +5,8 @@
 -- ARGV[2]  the prefix of a user's inbox key (line:inbox:)
 -- ARGV[3]  the field of an event holding when the webhook received it (epoch seconds)
 -- Returns  {users in the due index, events of the users read, the oldest receipt as a string (0: none)}.
--- One script: one round trip for the scrape, and the three figures of one moment.
+-- Atomic: the three figures of one moment (and one round trip for the scrape). Reads only; the inbox
+-- keys are named inside the script from the due index, as the sweeper names them.
 local users = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 local events, oldest = 0, 0
 for _, user in ipairs(users) do
