@@ -12,23 +12,10 @@ from dataclasses import dataclass
 
 from integrations.errors import ProviderError
 from integrations.metrics import SET_ASIDE
+from workers import lua
 
 DEAD_TTL = 14 * 24 * 3600  # set-aside items hold patient data: kept long enough to replay, then gone
 ITEM_TTL = 7 * 24 * 3600   # a user's waiting items expire a week after the last append
-
-# Back into the user's list only if the entry was still set aside (so once), past the seen-check.
-# At the end (RPUSH): a drain may be handling the first item right now, and pops it when done.
-_REPLAY = """
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
-  redis.call('RPUSH', KEYS[2], ARGV[2])
-  redis.call('EXPIRE', KEYS[2], ARGV[5])
-  redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[4])
-  redis.call('SET', KEYS[4], '1', 'EX', ARGV[6])
-  return 1
-end
-return 0
-"""
-
 
 @dataclass(frozen=True)
 class DeadItem:
@@ -80,7 +67,7 @@ class DeadList:
         The caller starts the user's drain."""
         keys = [self.dead_key, self._items(user), self.due_key, f"{self.seen_prefix}:{item_id}"]
         args = [dead.entry, dead.raw, self.clock(), user, ITEM_TTL, self.seen_ttl]
-        return bool(self.redis.eval(_REPLAY, len(keys), *keys, *args))
+        return bool(lua.run(self.redis, "queue_replay", keys=keys, args=args))
 
     def _move_to_dead(self, user: str, raw: bytes, exc: Exception) -> None:
         # The reason as logged: a provider's (log-safe) message, else only the exception's type.

@@ -31,6 +31,7 @@ import redis
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE
 
 from bot.privacy import mask
+from workers import lua
 from workers.batches import DRAIN_LOST_AFTER
 from workers.handoff.mirror_drains import enqueue_drain_mirror
 from workers.handoff.store import enqueue_drain_to_patient, enqueue_oho_contact, mirror_outbox, patient_outbox
@@ -45,14 +46,6 @@ SWEEP_INTERVAL = 5          # seconds between sweeps (by whichever worker holds 
 #: A scheduler that has not sent a heartbeat for this long is dead (it beats every second).
 SCHEDULER_DEAD_AFTER = 15
 LOCK_KEY = "maintenance:lock"
-
-# Free the lock only if it is still the dead scheduler's (another may have taken it meanwhile).
-_DELETE_IF_HOLDER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -122,7 +115,7 @@ def free_dead_scheduler_locks(connection: redis.Redis, now: float | None = None,
         beat = connection.hget(SCHEDULER_KEY_TEMPLATE % holder, "last_heartbeat")
         if beat is not None and now - _epoch(beat) < SCHEDULER_DEAD_AFTER:
             continue
-        if connection.eval(_DELETE_IF_HOLDER, 1, lock_key, holder):
+        if lua.run(connection, "scheduler_lock_free", keys=[lock_key], args=[holder]):
             freed.append(name)
             log.warning("scheduler %s stopped beating; freed its lock on queue %s for another worker", holder, name)
     return freed

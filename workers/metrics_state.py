@@ -14,6 +14,7 @@ from rq import Worker
 
 from integrations.credit import CreditLedger
 from integrations.metrics import State
+from workers import lua
 from workers.handoff.store import open_handoffs
 from workers.line.inbox import RECEIVED_AT, line_inbox
 from workers.maintenance import FAMILIES
@@ -25,24 +26,6 @@ log = logging.getLogger(__name__)
 SMS_PROVIDERS = ("sepsms", "thaibulksms")
 #: Users looked at for the oldest waiting event (oldest due first); more is a backlog anyway.
 BACKLOG_USERS_READ = 5000
-
-# The backlog in one step, on the server: the users waiting, their events, and the receive time
-# of the oldest first event (the inbox keys are named from the due index, as the sweeper does).
-_BACKLOG = f"""
-local users = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-local events, oldest = 0, 0
-for _, user in ipairs(users) do
-  local key = ARGV[2] .. user
-  events = events + redis.call('LLEN', key)
-  local first = redis.call('LINDEX', key, 0)
-  if first then
-    local ok, item = pcall(cjson.decode, first)
-    local at = ok and type(item) == 'table' and tonumber(item['{RECEIVED_AT}'])
-    if at and (oldest == 0 or at < oldest) then oldest = at end
-  end
-end
-return {{redis.call('ZCARD', KEYS[1]), events, tostring(oldest)}}
-"""
 
 
 def read_state(services, now: float | None = None) -> State:
@@ -70,7 +53,8 @@ def _read(connection: redis.Redis, settings, now: float) -> State:
             state.workers[name] = state.workers.get(name, 0) + 1
 
     inbox = line_inbox(connection)
-    users, events, oldest = connection.eval(_BACKLOG, 1, inbox.due_key, BACKLOG_USERS_READ, f"{inbox.name}:")
+    users, events, oldest = lua.run(connection, "inbox_backlog", keys=[inbox.due_key],
+                                   args=[BACKLOG_USERS_READ, f"{inbox.name}:", RECEIVED_AT])
     state.inbox_users, state.inbox_events = int(users), int(events)
     oldest = float(oldest)
     state.inbox_oldest_seconds = max(0.0, now - oldest) if oldest else 0.0

@@ -27,6 +27,7 @@ import redis
 from bot.privacy import mask
 from integrations.errors import NotFoundError, ProviderError
 from integrations.oho import line_contact
+from workers import lua
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +41,6 @@ WANTED_TTL = 24 * 3600
 TAKING_TTL = 120               # a contact's three calls (bot info, profile, create), with room
 #: A want no drain has taken care of after this long (its worker was killed) gets the job instead.
 WANT_LOST_AFTER = 300
-
-# The want, if there is one and no other drain is making this contact right now: taken for a while.
-_TAKE_WANT = f"""
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', {TAKING_TTL}) then return 1 end
-return 0
-"""
 
 
 class OhoContacts:
@@ -138,7 +132,8 @@ def want_contact(user_id: str, pipeline) -> None:
 def take_want(connection: redis.Redis, user_id: str) -> bool:
     """Whether a turn asked for the contact and no other drain is making it now (then the caller is,
     for ``TAKING_TTL``; it ends with ``forget_want``)."""
-    return bool(connection.eval(_TAKE_WANT, 2, WANTED_KEY, _taking_key(user_id), user_id))
+    return bool(lua.run(connection, "oho_take_want", keys=[WANTED_KEY, _taking_key(user_id)],
+                        args=[user_id, TAKING_TTL]))
 
 
 def forget_want(user_id: str, pipeline) -> None:

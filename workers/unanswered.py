@@ -32,6 +32,7 @@ import redis as redis_lib
 from bot.intents import Intent
 from bot.thai_dates import BANGKOK
 from bot.unanswered import phrasing
+from workers import lua
 
 log = logging.getLogger(__name__)
 
@@ -40,42 +41,6 @@ USER_PREFIX = "unanswered:user:"
 #: A patient's contributions counted per day: one person pasting the same message all day must not
 #: fill the hospital's list (the rest of the day's messages are answered, just not counted).
 MAX_PER_USER_PER_DAY = 20
-
-# KEYS: the user's record, the day's list. ARGV: field, phrasing, day, oldest day kept, the list's TTL,
-# the record's TTL, the cap per user per day. 1 if counted, 0 if not (seen before, or over the cap).
-_RECORD = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-local today = 0
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  local day = string.sub(field, 1, 10)
-  if day < ARGV[4] then redis.call('HDEL', KEYS[1], field)
-  elseif day == ARGV[3] then today = today + 1 end
-end
-if today >= tonumber(ARGV[7]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[6])
-redis.call('ZINCRBY', KEYS[2], 1, ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return 1
-"""
-
-# KEYS: the user's record, then the day's list of each field in ARGV. Each field still in the record is
-# removed and its phrasing taken off that day's count (a list that expired meanwhile is not re-created).
-# Returns how many fields were removed.
-_FORGET = """
-local removed = 0
-for i, field in ipairs(ARGV) do
-  local said = redis.call('HGET', KEYS[1], field)
-  if said then
-    redis.call('HDEL', KEYS[1], field)
-    removed = removed + 1
-    if redis.call('ZSCORE', KEYS[i + 1], said) then
-      if tonumber(redis.call('ZINCRBY', KEYS[i + 1], -1, said)) <= 0 then redis.call('ZREM', KEYS[i + 1], said) end
-    end
-  end
-end
-return removed
-"""
 
 
 def day_key(day: dt.date) -> str:
@@ -108,7 +73,7 @@ class UnansweredQuestions:
         oldest = today - dt.timedelta(days=self.keep_days - 1)
         args = (f"{today.isoformat()}|{event_id}", said, today.isoformat(), oldest.isoformat(), list_ttl,
                 self.keep_days * 24 * 3600, MAX_PER_USER_PER_DAY)
-        return bool(self.redis.eval(_RECORD, 2, user_key(user), day_key(today), *args))
+        return bool(lua.run(self.redis, "unanswered_record", keys=[user_key(user), day_key(today)], args=args))
 
     def most_asked(self, days: int, limit: int) -> list[tuple[str, int]]:
         """The ``limit`` most frequent phrasings of the last ``days`` days (today included), with their
@@ -135,7 +100,7 @@ def forget_user(connection: redis_lib.Redis, user: str) -> int:
         if not fields:
             break
         days = [DAY_PREFIX + field.split("|", 1)[0] for field in fields]
-        removed += int(connection.eval(_FORGET, 1 + len(days), user_key(user), *days, *fields))
+        removed += int(lua.run(connection, "unanswered_forget", keys=[user_key(user), *days], args=fields))
     return removed
 
 

@@ -54,6 +54,7 @@ from redis.exceptions import LockError
 from bot.privacy import mask
 from integrations.errors import ProviderError
 from integrations.metrics import ITEM_FAILURES
+from workers import lua
 from workers.dead_list import DEAD_TTL, ITEM_TTL, DeadItem, DeadList, _fingerprint  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -63,57 +64,8 @@ DEAD_KEPT = 1000
 PENDING_TTL = 600          # a queued drain that never ran (its job lost) is forgotten after this
 #: Seconds before the n-th retry of a failing first item (the last value repeats).
 DEFAULT_BACKOFF = (5, 15, 30, 60, 120, 300, 600, 900)
+OWN_JOB = 2                # queue_append.lua's route: the user needs a drain job of its own
 
-# Seen-check, append and "this user has items" in one step, so that two processes given the
-# same item cannot both queue it. ZADD NX: a first item waiting out a backoff keeps its due time.
-_APPEND = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-  redis.call('RPUSH', KEYS[2], ARGV[2])
-  redis.call('EXPIRE', KEYS[2], ARGV[5])
-  redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[4])
-  return 1
-end
-return 0
-"""
-
-# A drain's last step: its lock released (if still its own), and the user forgotten in the due
-# index if the list is empty, in one step: nothing can be appended unseen in between.
-_RELEASE_AND_FORGET = """
-local mine = 0
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  mine = 1
-end
-if redis.call('LLEN', KEYS[2]) == 0 then
-  redis.call('ZREM', KEYS[3], ARGV[2])
-  redis.call('DEL', KEYS[4])
-  return {mine, 1}
-end
-return {mine, 0}
-"""
-
-# A handled item's last step: the item off the list (if it is still first: items are unique, they
-# carry their ids), its attempts forgotten, and a look at the next one; if there is none, the
-# drain's end as ``_RELEASE_AND_FORGET`` does it, in the same step: {next item or false, 1}. If
-# the lease lapsed during the item, nothing more: {false, 0} (the drain that took the user over may
-# have handled this item already, and be holding the next one back).
-_DONE = """
-if redis.call('LINDEX', KEYS[1], 0) == ARGV[4] then
-  redis.call('LPOP', KEYS[1])
-end
-redis.call('HDEL', KEYS[2], ARGV[1])
-if redis.call('GET', KEYS[3]) ~= ARGV[2] then
-  return {false, 0}
-end
-local next_item = redis.call('LINDEX', KEYS[1], 0)
-if next_item then
-  return {next_item, 1}
-end
-redis.call('DEL', KEYS[3])
-redis.call('ZREM', KEYS[4], ARGV[3])
-redis.call('DEL', KEYS[2])
-return {false, 1}
-"""
 
 class HoldItem(Exception):
     """Raised by a handler: the item may not be handled yet (a cap), and it is no failure. It stays
@@ -157,15 +109,37 @@ class UserQueue(DeadList):
         With ``pipeline``, the command joins the caller's transaction and its answer
         (1 or 0) is among the transaction's results; None is returned.
         """
-        payload = {**item, self.id_field: item_id} if self.id_field else item
-        keys = [f"{self.seen_prefix}:{item_id}", self._items(user), self.due_key]
-        args = [self.seen_ttl, json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-                self.clock(), user, ITEM_TTL]
-        # EVAL, not a registered script: in a pipeline redis-py would first ask SCRIPT EXISTS,
-        # an extra round trip on the webhook's hot path; the script is cached server-side anyway.
-        target = pipeline if pipeline is not None else self.redis
-        answer = target.eval(_APPEND, len(keys), *keys, *args)
+        answer = self._append([(user, item_id, item)], pipeline or self.redis)
         return None if pipeline is not None else bool(answer)
+
+    def append_and_route(self, items: Sequence[tuple[str, str, dict[str, Any]]], drains_queue: str,
+                         enough: int) -> tuple[int, list[str]]:
+        """Queue ``items`` (user, item id, item; in order), each as ``append`` does, and route each user
+        who got something new, in one step: a drain is coming (its note is there): nothing; ``enough``
+        drain jobs already wait in the RQ queue ``drains_queue``: the note and a place on the ready
+        list, as ``mark_ready`` (a waiting job takes the user); else the user is returned, for the
+        caller to queue a drain job of its own (with ``mark_drain_queued``). How many were appended,
+        and those users."""
+        users = list(dict.fromkeys(user for user, _, _ in items))
+        appended, routes = self._append(items, self.redis, drains_queue, enough)
+        return int(appended), [user for user, route in zip(users, routes) if route == OWN_JOB]
+
+    def _append(self, items: Sequence[tuple[str, str, dict[str, Any]]], client, drains_queue: str | None = None,
+                enough: int = 0):
+        """Run ``queue_append.lua`` (on a client or in a pipeline); routing only with ``drains_queue``."""
+        users = list(dict.fromkeys(user for user, _, _ in items))
+        number = {user: n for n, user in enumerate(users, 1)}
+        keys = [self.due_key, self.ready_key]
+        for user in users:
+            keys += [self._items(user), self._pending(user)]
+        keys += [f"{self.seen_prefix}:{item_id}" for _, item_id, _ in items]
+        if drains_queue is not None:
+            keys.append(drains_queue)
+        args: list = [self.seen_ttl, ITEM_TTL, self.clock(), PENDING_TTL, enough, len(users), *users]
+        for user, item_id, item in items:
+            payload = {**item, self.id_field: item_id} if self.id_field else item
+            args += [number[user], json.dumps(payload, ensure_ascii=False, separators=(",", ":"))]
+        return lua.run(client, "queue_append", keys=keys, args=args)
 
     def seen(self, item_id: str) -> bool:
         """Whether an item with this id was appended (within ``seen_ttl``)."""
@@ -377,9 +351,10 @@ class UserQueue(DeadList):
     def _done(self, user: str, raw: bytes, lock) -> tuple[bool, bytes | None]:
         """The handled first item off the list: (True, the next one), (True, None) when the list is
         empty (the lock then released and the user forgotten, in the same step), or (False, None)
-        when the lock is no longer ours: the drain stops (see ``_DONE``)."""
+        when the lock is no longer ours: the drain stops (see ``workers/lua/queue_done.lua``)."""
         keys = [self._items(user), self._attempts(user), self._lock(user), self.due_key]
-        next_item, mine = self.redis.eval(_DONE, len(keys), *keys, _fingerprint(raw), lock.local.token, user, raw)
+        next_item, mine = lua.run(self.redis, "queue_done", keys=keys,
+                                  args=[_fingerprint(raw), lock.local.token, user, raw])
         if not mine:
             log.warning("%s lock of %s expired while draining", self.name, mask(user))
         if next_item is None:
@@ -389,7 +364,7 @@ class UserQueue(DeadList):
     def _release_and_forget(self, user: str, lock) -> bool:
         """Release the lock and, if the list is empty, forget the user, in one step; whether it was."""
         keys = [self._lock(user), self._items(user), self.due_key, self._attempts(user)]
-        mine, forgot = self.redis.eval(_RELEASE_AND_FORGET, len(keys), *keys, lock.local.token, user)
+        mine, forgot = lua.run(self.redis, "queue_release", keys=keys, args=[lock.local.token, user])
         lock.local.token = None
         if not mine:
             log.warning("%s lock of %s expired while draining", self.name, mask(user))

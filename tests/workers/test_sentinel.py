@@ -94,3 +94,29 @@ def test_start_up_finds_the_master_through_the_sentinels_or_says_which_name_they
     (problem,) = redis_problems(load_settings(_env_file=None, redis_sentinels=addresses,
                                               redis_sentinel_master="mymastr"))
     assert problem.name == "REDIS_SENTINEL_MASTER" and "know no master named 'mymastr'" in problem.what
+
+
+def test_a_script_runs_on_the_new_master_after_a_failover(sentinel_setup):
+    """The replica never cached the script (scripts replicate as their effects): the first run there meets
+    NOSCRIPT and loads it (``workers/lua``)."""
+    from workers import lua
+    from workers.handoff.store import HandoffStore
+
+    settings = load_settings(_env_file=None, redis_sentinels=f"127.0.0.1:{sentinel_setup['sentinel']}",
+                             redis_sentinel_master="mymaster")
+    client = connect_redis(settings)
+    store = HandoffStore(client, b"k" * 32)
+    client.hset("handoff:state:U1", mapping={"session": "s1", "reason": "asked", "since": "1"})
+    assert store.update("U1", "s1", reason="urgent")
+    sha = lua.SCRIPTS["handoff_update"].sha
+    replica = redis_lib.Redis(port=sentinel_setup["replica"])
+    wait_until(lambda: replica.hget("handoff:state:U1", "reason") == b"urgent", what="replication")
+    assert replica.script_exists(sha) == [False]
+
+    sentinel = redis_lib.Redis(port=sentinel_setup["sentinel"])  # NOGOODSLAVE until it has the replica's INFO
+    wait_until(lambda: sentinel.execute_command("SENTINEL", "FAILOVER", "mymaster"), 30, "a failover to start")
+    wait_until(lambda: client.connection_pool.get_master_address()[1] == sentinel_setup["replica"], 60,
+               "the failover")
+    wait_until(lambda: store.update("U1", "s1", reason="after"), 60, "the script on the new master")
+    assert replica.hget("handoff:state:U1", "reason") == b"after"
+    assert replica.script_exists(sha) == [True]

@@ -46,6 +46,7 @@ from bot.handoff.hours import BusinessHours
 from bot.handoff.state import HandoffState, idle_deadline, no_agent_due
 from bot.intents import Intent
 from bot.privacy import mask
+from workers import lua
 from workers.handoff import jobs
 from workers.queues import enqueue, enqueue_at
 from workers.user_queue import UserQueue
@@ -71,40 +72,7 @@ MAPPING_TTL = 30 * 24 * 3600
 # A conversation LiveDesk has (it took our last post there): the one read-back probes (workers/handoff/guard.py).
 PROBE_CONVERSATION = "livedesk:read-back:probe"
 
-# Change or delete the state only if it is still the given session.
-_UPDATE = f"""
-if redis.call('HGET', KEYS[1], 'session') ~= ARGV[1] then return 0 end
-if #ARGV == 1 then redis.call('DEL', KEYS[1]) return 1 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('EXPIRE', KEYS[1], {STATE_TTL})
-return 1
-"""
-# Forget the state only if it is still the given session, and drop the user from the index with it.
-_CLOSE = """
-if redis.call('HGET', KEYS[1], 'session') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[2])
-return 1
-"""
 OPEN_INDEX = "handoff:open"
-# A transcript line once per mirrored item, however often the item is offered.
-_TRANSCRIBE = f"""
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', {MARKER_TTL}) then
-  redis.call('RPUSH', KEYS[2], ARGV[1])
-  redis.call('LTRIM', KEYS[2], -{TRANSCRIPT_KEPT}, -1)
-  redis.call('EXPIRE', KEYS[2], {TRANSCRIPT_TTL})
-end
-return 1
-"""
-# Count consecutive "unknown" answers, once per event (ARGV: event id, 1 if unknown, TTL).
-_NOTE_ANSWER = """
-if redis.call('HGET', KEYS[1], 'event') == ARGV[1] then return 0 end
-local count = 0
-if ARGV[2] == '1' then count = (tonumber(redis.call('HGET', KEYS[1], 'count')) or 0) + 1 end
-redis.call('HSET', KEYS[1], 'event', ARGV[1], 'count', count)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
 
 
 class FailedPost(NamedTuple):
@@ -131,9 +99,6 @@ class HandoffStore:
     def __init__(self, connection: redis.Redis, echo_key: bytes):
         self.redis = connection
         self.echo_key = echo_key
-        self._update = connection.register_script(_UPDATE)
-        self._close = connection.register_script(_CLOSE)
-        self._transcribe = connection.register_script(_TRANSCRIBE)
 
     # -- the open handoff ----------------------------------------------------------------
     def state(self, user: str) -> HandoffState | None:
@@ -163,11 +128,11 @@ class HandoffStore:
         """Set fields of the open handoff if it is still ``session``."""
         fields = HandoffState(**{"session": session, "reason": "", "since": 0.0, **values}).to_fields()
         flat = [x for name in values for x in (name, fields[name])]
-        return bool(self._update(keys=[_state_key(user)], args=[session, *flat]))
+        return bool(lua.run(self.redis, "handoff_update", keys=[_state_key(user)], args=[session, STATE_TTL, *flat]))
 
     def close(self, user: str, session: str) -> bool:
         """Forget the open handoff if it is still ``session``: the bot answers again."""
-        return bool(self._close(keys=[_state_key(user), OPEN_INDEX], args=[session, user]))
+        return bool(lua.run(self.redis, "handoff_close", keys=[_state_key(user), OPEN_INDEX], args=[session, user]))
 
 
     def _change(self, user: str, change: Callable[[HandoffState | None], Callable[[Any], None] | None]) -> bool:
@@ -193,8 +158,7 @@ class HandoffStore:
         """Count consecutive ``unknown`` answers (once per event, even if the turn is retried);
         with ``pipeline``, in the caller's transaction."""
         args = [event_id, "1" if intent == Intent.UNKNOWN else "0", 24 * 3600]
-        # EVAL in a pipeline: a registered script there costs a SCRIPT EXISTS round trip first.
-        (pipeline or self.redis).eval(_NOTE_ANSWER, 1, f"handoff:unknowns:{user}", *args)
+        lua.run(pipeline or self.redis, "handoff_note_answer", keys=[f"handoff:unknowns:{user}"], args=args)
 
     def unknown_streak(self, user: str) -> int:
         return int(self.redis.hget(f"handoff:unknowns:{user}", "count") or 0)
@@ -203,11 +167,9 @@ class HandoffStore:
     def add_transcript(self, user: str, line_id: str, who: str, text: str, at: float, pipeline=None) -> None:
         """Keep a line for the staff note, once per ``line_id``."""
         entry = json.dumps({"who": who, "text": text[:1000], "at": at}, ensure_ascii=False)
-        keys = [f"handoff:transcribed:{line_id}", f"handoff:transcript:{user}"]
-        if pipeline is None:
-            self._transcribe(keys=keys, args=[entry])
-        else:  # EVAL: a registered script in a pipeline costs a SCRIPT EXISTS round trip first
-            pipeline.eval(_TRANSCRIBE, len(keys), *keys, entry)
+        lua.run(pipeline or self.redis, "handoff_transcribe",
+                keys=[f"handoff:transcribed:{line_id}", f"handoff:transcript:{user}"],
+                args=[entry, MARKER_TTL, TRANSCRIPT_KEPT, TRANSCRIPT_TTL])
 
     def transcript(self, user: str, last: int = NOTE_TRANSCRIPT) -> list[dict]:
         return [json.loads(raw) for raw in self.redis.lrange(f"handoff:transcript:{user}", -last, -1)]

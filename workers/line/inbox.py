@@ -46,13 +46,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import redis
-from redis.commands.core import Script
 
 from bot.privacy import mask
 from workers.batches import drain_batch
 from workers.line import jobs
 from workers.queues import LINE_QUEUE, enqueue, queue_key
-from workers.user_queue import ITEM_TTL, PENDING_TTL, UserQueue
+from workers.user_queue import UserQueue
 
 log = logging.getLogger(__name__)
 
@@ -111,51 +110,6 @@ def line_inbox(connection: redis.Redis, clock: Callable[[], float] = time.time) 
                      seen_prefix="line:seen", clock=clock)
 
 
-# The webhook's step, atomic: seen-check and append of each event (as ``UserQueue.append``
-# does), then each user with something new routed: a drain is coming (its note is set) ->
-# nothing; drain jobs enough waiting -> the note and a place on the ready list; else the
-# caller queues a job of the user's own (answer 2). One script, so that no drain can start
-# between the look at its note and the appends, and no waiting job between the count and
-# the ready list.
-# KEYS: the line RQ queue, the ready list, the due index; per user its items and its note;
-#       per event its seen marker.
-# ARGV: seen TTL, items TTL, now, note TTL, enough waiting drains, number of users, the users;
-#       per event its user's number (from 1) and its JSON.
-_ACCEPT = Script(None, b"""
-local users = tonumber(ARGV[6])
-local first_event_key, first_event_arg = 3 + 2 * users, 6 + users
-local appended, routes, new_for = {}, {}, {}
-for e = 1, #KEYS - first_event_key do
-  local u = tonumber(ARGV[first_event_arg + 2 * e - 1])
-  if redis.call('SET', KEYS[first_event_key + e], '1', 'NX', 'EX', ARGV[1]) then
-    redis.call('RPUSH', KEYS[2 + 2 * u], ARGV[first_event_arg + 2 * e])
-    redis.call('EXPIRE', KEYS[2 + 2 * u], ARGV[2])
-    redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[6 + u])
-    appended[e], new_for[u] = 1, true
-  else
-    appended[e] = 0
-  end
-end
-local waiting = redis.call('LLEN', KEYS[1])
-for u = 1, users do
-  routes[u] = 0
-  if new_for[u] and redis.call('EXISTS', KEYS[3 + 2 * u]) == 0 then
-    if waiting >= tonumber(ARGV[5]) then
-      redis.call('SET', KEYS[3 + 2 * u], ARGV[3], 'EX', ARGV[4])
-      redis.call('RPUSH', KEYS[2], ARGV[6 + u])
-      redis.call('EXPIRE', KEYS[2], ARGV[4])
-      routes[u] = 1
-    else
-      routes[u] = 2
-      waiting = waiting + 1
-    end
-  end
-end
-return {appended, routes}
-""")  # bytes: no client needed for its digest; called with the caller's
-OWN_JOB = 2
-
-
 def too_old(event: dict, now: float) -> bool:
     """Whether ``event`` is older than the de-duplication window (``MAX_EVENT_AGE``), or has no
     ``timestamp`` (LINE's milliseconds) to tell its age by."""
@@ -183,7 +137,7 @@ def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
     """Queue new events for their users' drains; skip ones already seen and ones too old for the
     "seen" markers to judge (``refuse_old``). No outbound HTTP.
 
-    One round trip (``_ACCEPT``) appends the new events and, for each user with a new one,
+    One round trip (``UserQueue.append_and_route``) appends the new events and, for each user with a new one,
     finds a drain coming, or under a backlog puts the user on the ready list. Only a user
     who needs a job of their own (fewer than ``ENOUGH_QUEUED_DRAINS`` wait: the service is
     not behind) costs a second one, the job and its note in one transaction. If that step
@@ -196,25 +150,15 @@ def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
         return Accepted(too_old=old)
     inbox = line_inbox(connection)
     received = round(now, 3)
-    users = list(dict.fromkeys(source_key(event) for event in events))
-    number = {user: n for n, user in enumerate(users, 1)}
-    keys = [LINE_QUEUE_KEY, inbox.ready_key, inbox.due_key]
-    for user in users:
-        keys += [inbox._items(user), inbox._pending(user)]
-    keys += [f"{inbox.seen_prefix}:{event_id(event)}" for event in events]
-    args: list = [inbox.seen_ttl, ITEM_TTL, now, PENDING_TTL, ENOUGH_QUEUED_DRAINS, len(users), *users]
-    for event in events:
-        args += [number[source_key(event)],
-                 json.dumps({**event, RECEIVED_AT: received}, ensure_ascii=False, separators=(",", ":"))]
-    appended, routes = _ACCEPT(keys=keys, args=args, client=connection)
-    own_job = [user for user, route in zip(users, routes) if route == OWN_JOB]
+    queued, own_job = inbox.append_and_route(
+        [(source_key(event), event_id(event), {**event, RECEIVED_AT: received}) for event in events],
+        LINE_QUEUE_KEY, ENOUGH_QUEUED_DRAINS)
     if own_job:
         with connection.pipeline(transaction=True) as pipe:
             pipe.multi()  # explicit, so that RQ adds its commands to this transaction
             for user in own_job:
                 _enqueue_drain(connection, inbox, user, pipe)
             pipe.execute()
-    queued = sum(appended)
     return Accepted(queued=queued, duplicates=len(events) - queued, too_old=old)
 
 

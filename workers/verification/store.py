@@ -33,6 +33,7 @@ from bot.privacy import mask
 from bot.verification import OtpRules, VerificationState
 from integrations.errors import RateLimitError
 from integrations.ratelimit import RateLimit, RedisRateLimiter
+from workers import lua
 from workers.queues import DEFAULT_QUEUE, enqueue
 from workers.verification import jobs
 
@@ -43,20 +44,6 @@ REQUEST_TTL = 24 * 3600            # delivery reports can come late
 NUMBER_WINDOW, USER_WINDOW, DAY = 15 * 60, 3600, 24 * 3600
 ALERT_EVERY = 300
 PACED = 5.0                        # a send later than this after the request was held for the provider's pace
-
-
-# The telling of one outcome, taken by one teller at a time (``claim_telling``); the request must exist
-# (its hash has the TTL: a field written into a new key would never expire).
-_CLAIM_TELLING = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local held = redis.call('HGET', KEYS[1], ARGV[1])
-if held then
-  local who, at = string.match(held, '^(.*)@([%d.]+)$')
-  if who ~= ARGV[2] and tonumber(ARGV[3]) - tonumber(at) < tonumber(ARGV[4]) then return 0 end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '@' .. ARGV[3])
-return 1
-"""
 
 
 @dataclass(frozen=True)
@@ -104,6 +91,7 @@ class SendRequest:
     def in_flight(self) -> bool:
         """Asked for, not yet sent, and nothing told: the code is on its way (held for its slot, or slow)."""
         return self.status == "queued" and not self.reference and not self.told
+
     @property
     def last4(self) -> str:
         return self.phone[-4:]
@@ -183,8 +171,8 @@ class VerificationStore:
         """Whether ``teller`` may tell the patient ``what`` (``send``, or ``check:<attempt>``) of this
         request: no one else took it within ``lease`` seconds. The same teller may take it again (a
         retried job, a retried turn), and after the lease anyone may (its teller died)."""
-        return bool(self.redis.eval(_CLAIM_TELLING, 1, f"verify:request:{request_id}", f"teller:{what}", teller,
-                                    f"{time.time():.3f}", lease))
+        return bool(lua.run(self.redis, "verification_claim_telling", keys=[f"verify:request:{request_id}"],
+                            args=[f"teller:{what}", teller, f"{time.time():.3f}", lease]))
 
     def mark_told(self, request_id: str, pipe=None) -> None:
         """The patient has the outcome of this send: a later job for it (the backstop) stays silent."""
