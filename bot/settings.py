@@ -31,6 +31,11 @@ ROTATING_SECRETS = ("livedesk_webhook_token", "livedesk_webhook_secret", "sepsms
 MIN_SECRET_LENGTH = 32
 
 
+#: Settings that no longer exist: setting one stops start-up saying where its value lives now
+#: (not in .env.example).
+RETIRED_SETTINGS = ("hospital_name",)
+
+
 class SettingsError(RuntimeError):
     """Raised at start-up with every malformed setting listed, one per line."""
 
@@ -151,7 +156,9 @@ class Settings(BaseSettings):
     moph_send_now_messages_key: Literal["messages", "message"] = "messages"
     appointments_api_token: SecretStr | None = None
     reminder_schedule: str = "1d@09:00"
-    hospital_name: str = "โรงพยาบาล"
+    # Retired (RETIRED_SETTINGS): the name is the knowledge base's ``hospital: name:``, read by the bot,
+    # MOPH notices, OTP SMS and the rich menu; a value left here would be silently overruled by it.
+    hospital_name: str | None = Field(None, exclude=True, description="Retired: the knowledge base's hospital: name:")
     hospital_color: str = Field("#0A7E5A", pattern=r"^#[0-9A-Fa-f]{6}$")
 
     # --- retention (PDPA): how long Redis keeps what identifies a patient ----------------
@@ -330,10 +337,11 @@ class Settings(BaseSettings):
 
     @field_validator("hospital_name")
     @classmethod
-    def _hospital_name(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty: it heads every appointment notice")
-        return value.strip()
+    def _hospital_name(cls, value: str | None) -> None:
+        if value and value.strip():
+            raise ValueError("is no longer a setting: write the name under `hospital: name:` in the knowledge "
+                             "base (bot/data/knowledge.yaml or your BOT_KNOWLEDGE_FILE), then remove HOSPITAL_NAME")
+        return None
 
     @field_validator("moph_send_now_path", "moph_upload_data_path", "moph_upload_data_json_path",
                      "moph_upload_message_path")

@@ -78,8 +78,9 @@ def richmenu_cli() -> None:
 def install_richmenu(image_file: Path | None) -> None:
     """Create the bot's rich menu, upload its image and make it the default (replaces ours only)."""
     line = _line()
+    name = current_app.extensions["services"].hospital_name
     try:
-        done = menus.install(line, image_file.read_bytes() if image_file else None)
+        done = menus.install(line, image_file.read_bytes() if image_file else None, hospital_name=name)
     except menus.RichMenuImageError as exc:
         raise CliError(f"{image_file}: {exc}") from None
     except ProviderError as exc:

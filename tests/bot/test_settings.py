@@ -96,3 +96,18 @@ def test_attachment_hosts_are_checked_at_start_up(monkeypatch):
     assert "https://cdn.example.test/x, a:b" in str(caught.value) and "files.example.test:443," not in str(caught.value)
     monkeypatch.setenv("LIVEDESK_ATTACHMENT_HOSTS", "files.example.test:8443, cdn.example.test")
     assert load_settings(_env_file=None).attachment_hosts() == ["files.example.test:8443", "cdn.example.test"]
+
+
+def test_a_hospital_name_setting_left_over_stops_start_up_saying_where_the_name_lives(tmp_path, monkeypatch):
+    # The name is the knowledge base's `hospital: name:`; a HOSPITAL_NAME kept from before would
+    # otherwise be ignored while the notices say another name.
+    monkeypatch.setenv("HOSPITAL_NAME", "โรงพยาบาลของเรา")
+    with pytest.raises(SettingsError, match=r"HOSPITAL_NAME: is no longer a setting.*`hospital: name:`"):
+        load_settings(_env_file=None)
+    monkeypatch.delenv("HOSPITAL_NAME")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("HOSPITAL_NAME=โรงพยาบาลของเรา\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="HOSPITAL_NAME"):
+        load_settings()
+    (tmp_path / ".env").write_text("HOSPITAL_NAME=\n", encoding="utf-8")  # emptied: nothing to move
+    assert "hospital_name" not in load_settings().model_dump()
