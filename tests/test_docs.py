@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 FLASK_BUILTINS = {"run", "shell", "routes"}
 
@@ -28,7 +28,7 @@ def slug(heading: str) -> str:
 
 def anchors(path: Path) -> set[str]:
     found, seen = set(), {}
-    for heading in re.findall(r"^#{1,6} (.+)$", FENCE.sub("", path.read_text(encoding="utf-8")), re.M):
+    for heading in re.findall(r"^#{1,6} (.+)$", FENCE.sub("", path.read_text(encoding="utf-8")), re.MULTILINE):
         base = slug(heading)
         found.add(f"{base}-{seen[base]}" if base in seen else base)
         seen[base] = seen.get(base, 0) + 1
@@ -90,6 +90,6 @@ def test_every_flask_command_the_readme_shows_exists_with_its_options(app):
 
 def test_every_dev_subcommand_the_readme_shows_exists():
     script = (ROOT / "dev").read_text(encoding="utf-8")
-    known = set(re.findall(r"^  ([a-z]+)\)$", script, re.M))
+    known = set(re.findall(r"^  ([a-z]+)\)$", script, re.MULTILINE))
     shown = {m for code in code_of(README) for m in re.findall(r"\./dev ([a-z]+)", code)}
     assert shown and shown <= known, shown - known
