@@ -13,7 +13,7 @@ import io
 import json
 
 import requests
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, current_app, jsonify, render_template, request
 
 from bot.appointments import AppointmentError, parse_appointment
 from bot.privacy import mask
@@ -39,6 +39,7 @@ HIS_TIMEOUT = (3.05, 20.0)
 def index():
     patient = PATIENTS[0]
     return render_template("sandbox/index.html", banner=BANNER, patients=PATIENTS, selected=patient,
+                           hospital=current_app.extensions["services"].hospital_name,  # the OA's name
                            panels=panels(patient, None),
                            sample_json=json.dumps(_sample_api_body(), ensure_ascii=False, indent=2))
 
