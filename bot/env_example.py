@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import textwrap
 
-from bot.settings import Settings, example_of
+from bot.settings import RETIRED_SETTINGS, Settings, example_of
 
 HEADER = """\
 # Settings of the hospital LINE bot: copy this file to .env (or set these in the environment; the
@@ -34,6 +34,8 @@ GROUPS = {
 def render() -> str:
     lines = [HEADER]
     for name, field in Settings.model_fields.items():
+        if name in RETIRED_SETTINGS:
+            continue
         if name in GROUPS:
             title = f"# --- {GROUPS[name]} "
             lines += ["", title + "-" * max(3, 100 - len(title)), ""]

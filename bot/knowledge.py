@@ -137,6 +137,32 @@ class _Trigger:
         return scorer(self.key, message.fuzzy, score_cutoff=self.min_score) / 100, False
 
 
+def _read(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise KnowledgeError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise KnowledgeError(f"{path}: not valid YAML: {exc}") from None
+
+
+def _hospital_name(hospital: dict, source: str) -> str:
+    # Set once, here: the bot's answers, MOPH notices, OTP SMS and the rich menu all read it.
+    name = hospital.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise KnowledgeError(f"{source}: hospital: name: missing; it heads appointment notices and SMS")
+    return name.strip()
+
+
+def hospital_name(path: str | Path | None = None) -> str:
+    """The ``hospital: name:`` of a knowledge base file (``None`` = the shipped one), read without
+    building its matcher (seconds of Thai segmentation) for processes that send but never answer."""
+    path = Path(path) if path else DEFAULT_FILE
+    data = _read(path)
+    hospital = data.get("hospital") if isinstance(data, dict) else None
+    return _hospital_name(hospital if isinstance(hospital, dict) else {}, str(path))
+
+
 def _label_ok(label: Any) -> bool:
     """A quick reply label LINE accepts (it counts UTF-16 code units: an emoji is 2)."""
     return isinstance(label, str) and 1 <= len(label.encode("utf-16-le")) // 2 <= MAX_LABEL
@@ -150,6 +176,7 @@ class KnowledgeBase:
         if not isinstance(data, dict) or not isinstance(data.get("hospital", {}), dict):
             self._fail("top level", "must be a mapping with hospital, quick_replies and topics")
         self.hospital: dict = data.get("hospital") or {}
+        self.hospital_name = _hospital_name(self.hospital, self.source)
         raw_topics = data.get("topics")
         if not isinstance(raw_topics, list) or not raw_topics:
             self._fail("topics", "must be a non-empty list")
@@ -184,13 +211,7 @@ class KnowledgeBase:
     def load(cls, path: str | Path | None = None) -> KnowledgeBase:
         """Read a knowledge base YAML file; ``None`` = the shipped default."""
         path = Path(path) if path else DEFAULT_FILE
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise KnowledgeError(f"{path}: cannot read: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise KnowledgeError(f"{path}: not valid YAML: {exc}") from None
-        return cls(data, source=str(path))
+        return cls(_read(path), source=str(path))
 
     @property
     def topics(self) -> tuple[Topic, ...]:

@@ -21,6 +21,7 @@ COLUMNS, ROWS = 3, 2
 NAME_PREFIX = "hospital-line-bot"
 NAME = f"{NAME_PREFIX} main menu"
 CHAT_BAR_TEXT = "เมนู / Menu"     # LINE: at most 14 characters
+MAX_NAME = 300                     # LINE: a menu's name has at most 300 characters
 MAX_IMAGE_BYTES = 1024 * 1024
 IMAGE_FILE = "richmenu.png"        # in bot/data/
 
@@ -61,9 +62,12 @@ def bounds(index: int) -> dict[str, int]:
             "height": HEIGHT - y if row == ROWS - 1 else height}
 
 
-def rich_menu() -> dict:
-    """The body of ``POST /v2/bot/richmenu``."""
-    return {"size": {"width": WIDTH, "height": HEIGHT}, "selected": True, "name": NAME,
+def rich_menu(hospital_name: str | None = None) -> dict:
+    """The body of ``POST /v2/bot/richmenu``; its name says whose menu it is (the knowledge base's
+    ``hospital: name:``), as the LINE Official Account Manager and ``line richmenu show`` list it.
+    The image carries no name, so one drawing serves every hospital."""
+    name = f"{NAME} · {hospital_name}"[:MAX_NAME] if hospital_name else NAME
+    return {"size": {"width": WIDTH, "height": HEIGHT}, "selected": True, "name": name,
             "chatBarText": CHAT_BAR_TEXT,
             "areas": [{"bounds": bounds(i), "action": button.action} for i, button in enumerate(BUTTONS)]}
 

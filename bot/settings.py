@@ -74,6 +74,11 @@ def problems_block(problems: list[Problem]) -> str:
     return "\n".join([title, *(problem.line() for problem in problems)])
 
 
+#: Settings that no longer exist: setting one stops start-up saying where its value lives now
+#: (not in .env.example).
+RETIRED_SETTINGS = ("hospital_name",)
+
+
 class SettingsError(RuntimeError):
     """Raised at start-up with every malformed setting listed, one per line (``problems``)."""
 
@@ -267,8 +272,9 @@ class Settings(BaseSettings):
         examples=[RANDOM_EXAMPLE])
     reminder_schedule: str = Field("1d@09:00", description="When reminders go: Nd@HH:MM (N days before, at that "
                                    "time, Bangkok), Nh, Nm, comma-separated; empty = none")
-    hospital_name: str = Field("โรงพยาบาล", description="The hospital's name, at the head of every notice",
-                               examples=["โรงพยาบาลตัวอย่าง"])
+    # Retired (RETIRED_SETTINGS): the name is the knowledge base's ``hospital: name:``, read by the bot,
+    # MOPH notices, OTP SMS and the rich menu; a value left here would be silently overruled by it.
+    hospital_name: str | None = Field(None, exclude=True, description="Retired: the knowledge base's hospital: name:")
     hospital_color: str = Field("#0A7E5A", pattern=r"^#[0-9A-Fa-f]{6}$", description="Colour of the notices, "
                                 "#RRGGBB")
 
@@ -480,10 +486,11 @@ class Settings(BaseSettings):
 
     @field_validator("hospital_name")
     @classmethod
-    def _hospital_name(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty: it heads every appointment notice")
-        return value.strip()
+    def _hospital_name(cls, value: str | None) -> None:
+        if value and value.strip():
+            raise ValueError("is no longer a setting: write the name under `hospital: name:` in the knowledge "
+                             "base (bot/data/knowledge.yaml or your BOT_KNOWLEDGE_FILE), then remove HOSPITAL_NAME")
+        return None
 
     @field_validator("moph_send_now_path", "moph_upload_data_path", "moph_upload_data_json_path",
                      "moph_upload_message_path")

@@ -19,6 +19,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from bot.knowledge import KnowledgeError
 from bot.privacy import mask
 from bot.richmenu import is_ours
 from bot.thai_dates import BANGKOK
@@ -79,7 +80,10 @@ def install_richmenu(image_file: Path | None) -> None:
     """Create the bot's rich menu, upload its image and make it the default (replaces ours only)."""
     line = _line()
     try:
-        done = menus.install(line, image_file.read_bytes() if image_file else None)
+        name = current_app.extensions["services"].hospital_name  # the menu's name says whose it is
+        done = menus.install(line, image_file.read_bytes() if image_file else None, hospital_name=name)
+    except KnowledgeError as exc:
+        raise CliError(str(exc)) from None
     except menus.RichMenuImageError as exc:
         raise CliError(f"{image_file}: {exc}") from None
     except ProviderError as exc:

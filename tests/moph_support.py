@@ -15,6 +15,7 @@ import responses
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from bot.knowledge import hospital_name
 from workers.queues import QUEUE_NAMES, get_queue
 
 BASE = "https://moph.example.test"
@@ -25,12 +26,12 @@ UPLOAD_CSV = f"{BASE}/api/v2/send-message/upload-data"
 UPLOAD_MESSAGE = f"{BASE}/api/v2/send-message/upload-message"
 API_TOKEN = "test-appointments-token-0123456789abcdef"
 OTP_SECRET = "otp-secret-for-tests-only-0123456789"
-HOSPITAL = "โรงพยาบาลทดสอบ"
+HOSPITAL = hospital_name()  # the shipped knowledge base's: notices are headed with it
 OK = {"message": "", "message_code": 200}
 
 MOPH_SETTINGS = dict(moph_alert_base_url=BASE, moph_token_url=TOKEN_URL, moph_user="moph-user",
                      moph_password_hash="FAKEHASH0123456789", moph_hospital_code="10999",
-                     appointments_api_token=API_TOKEN, otp_secret=OTP_SECRET, hospital_name=HOSPITAL, hospital_color="#0A7E5A")
+                     appointments_api_token=API_TOKEN, otp_secret=OTP_SECRET, hospital_color="#0A7E5A")
 
 
 def make_cid(first12: str) -> str:

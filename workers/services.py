@@ -16,6 +16,7 @@ import redis as redis_lib
 
 from bot.dialog import Dialog, build_dialog
 from bot.knowledge import KnowledgeBase
+from bot.knowledge import hospital_name as read_hospital_name
 from bot.settings import Settings
 from integrations.line import LineClient
 from integrations.livedesk import LiveDeskClient
@@ -51,6 +52,13 @@ class Services:
     @cached_property
     def knowledge(self) -> KnowledgeBase:
         return KnowledgeBase.load(self.settings.bot_knowledge_file)
+
+    @cached_property
+    def hospital_name(self) -> str:
+        """The knowledge base's ``hospital: name:`` (MOPH notices, OTP SMS, the rich menu), without
+        loading the whole knowledge base where no dialog runs (the web, the jobs workers)."""
+        return self.knowledge.hospital_name if "knowledge" in self.__dict__ else \
+            read_hospital_name(self.settings.bot_knowledge_file)
 
     @cached_property
     def dialog(self) -> Dialog:

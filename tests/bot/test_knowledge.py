@@ -390,3 +390,14 @@ def test_hints_must_be_a_list():
     data["topics"][1]["hints"] = "ตึก"
     with pytest.raises(KnowledgeError, match="hints: must be a list"):
         KnowledgeBase(data)
+
+
+@pytest.mark.parametrize("hospital", [{}, {"name": "  "}, {"name": ["โรงพยาบาล"]}])
+def test_a_knowledge_base_without_the_hospitals_name_is_refused(hospital):
+    from bot.knowledge import hospital_name
+
+    data = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))
+    data["hospital"] = hospital
+    with pytest.raises(KnowledgeError, match="hospital: name: missing"):
+        KnowledgeBase(data)
+    assert hospital_name() == KnowledgeBase.load().hospital_name == "โรงพยาบาลตัวอย่าง"

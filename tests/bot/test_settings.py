@@ -183,3 +183,18 @@ def test_the_sandbox_credentials_have_the_providers_forms(monkeypatch):
     for name in ("line_channel_secret", "line_channel_access_token", "sepsms_api_key"):
         monkeypatch.setenv(name.upper(), str(SANDBOX_CREDENTIALS[name]))  # as if a person had set them
     load_settings(_env_file=None)
+
+
+def test_a_hospital_name_setting_left_over_stops_start_up_saying_where_the_name_lives(tmp_path, monkeypatch):
+    # The name is the knowledge base's `hospital: name:`; a HOSPITAL_NAME kept from before would
+    # otherwise be ignored while the notices say another name.
+    monkeypatch.setenv("HOSPITAL_NAME", "โรงพยาบาลของเรา")
+    with pytest.raises(SettingsError, match=r"HOSPITAL_NAME: is no longer a setting.*`hospital: name:`"):
+        load_settings(_env_file=None)
+    monkeypatch.delenv("HOSPITAL_NAME")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("HOSPITAL_NAME=โรงพยาบาลของเรา\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="HOSPITAL_NAME"):
+        load_settings()
+    (tmp_path / ".env").write_text("HOSPITAL_NAME=\n", encoding="utf-8")  # emptied: nothing to move
+    assert "hospital_name" not in load_settings().model_dump()

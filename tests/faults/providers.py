@@ -538,6 +538,6 @@ class Providers:
             "SMS_LOW_CREDIT_THRESHOLD": "0",
             "MOPH_ALERT_BASE_URL": self.moph.url, "MOPH_TOKEN_URL": f"{self.moph.url}/token",
             "MOPH_USER": "fault-suite", "MOPH_PASSWORD_HASH": MOPH_PASSWORD_HASH, "MOPH_HOSPITAL_CODE": "10999",
-            "APPOINTMENTS_API_TOKEN": APPOINTMENTS_API_TOKEN, "HOSPITAL_NAME": "โรงพยาบาลทดสอบ",
+            "APPOINTMENTS_API_TOKEN": APPOINTMENTS_API_TOKEN,
             "REMINDER_SCHEDULE": "",
         }

@@ -15,7 +15,7 @@ from workers.services import Services
 
 NEW = "n" * 32
 OLD = "o" * 40
-README = Path(__file__).resolve().parents[2] / "README.md"
+SECURITY = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 
 
 @pytest.mark.parametrize("name", ROTATING_SECRETS)
@@ -106,13 +106,13 @@ def test_the_thaibulksms_webhook_takes_both_path_tokens_while_rotating(redis_ser
 
 
 def security_section() -> str:
-    text = README.read_text(encoding="utf-8")
-    return text[text.index("## Security and PDPA"):].split("\n## ", 1)[0]
+    text = SECURITY.read_text(encoding="utf-8")
+    return text[text.index("## Who can reach which endpoint"):].split("\n## ", 1)[0]
 
 
-def test_unset_path_tokens_answer_404_as_the_readme_says(redis_server, line_stub, redis):
+def test_unset_path_tokens_answer_404_as_the_security_doc_says(redis_server, line_stub, redis):
     """The path token is the address: unset, the page does not exist (404, as for a wrong one), and the
-    README says so where it lists who can reach which endpoint (it once said 503)."""
+    security doc says so where it lists who can reach which endpoint (it once said 503)."""
     client = client_for(redis_server, line_stub, redis)  # neither path token set
     event = {"event": "conversation_status_changed", "id": 1, "status": "resolved"}
     assert client.post(f"/webhooks/livedesk/{NEW}", json=event).status_code == 404
@@ -122,7 +122,7 @@ def test_unset_path_tokens_answer_404_as_the_readme_says(redis_server, line_stub
     assert "missing secret 503" not in said
 
 
-def test_unset_signing_secrets_and_bearer_tokens_answer_503_as_the_readme_says(redis_server, line_stub, redis):
+def test_unset_signing_secrets_and_bearer_tokens_answer_503_as_the_security_doc_says(redis_server, line_stub, redis):
     client = client_for(redis_server, line_stub, redis, line_channel_secret=None)
     assert client.post("/callback", data=b"{}").status_code == 503
     assert client.post("/webhooks/sepsms", data=b"{}").status_code == 503

@@ -9,6 +9,7 @@ import json
 import pytest
 from PIL import Image
 
+from bot.knowledge import hospital_name
 from bot.richmenu import HEIGHT, NAME, WIDTH, rich_menu
 from tests.support import text_event
 from workers.line.dead_events import dead_events
@@ -147,7 +148,8 @@ def test_richmenu_install_replaces_ours_and_leaves_others(cli, line_stub):
     assert "richmenu-old-ours" in result.output and "1 other menu(s) left" in result.output
     [created] = calls(line_stub, "POST", "/v2/bot/richmenu")
     body = created.get_json()
-    assert body["size"] == {"width": 2500, "height": 1686} and body["name"] == NAME
+    assert body["size"] == {"width": 2500, "height": 1686}
+    assert body["name"] == f"{NAME} · {hospital_name()}"  # whose menu it is, as OA Manager lists it
     actions = [area["action"] for area in body["areas"]]
     assert {"type": "uri", "label": "โทร 1669", "uri": "tel:1669"} in actions
     assert {a.get("data") for a in actions} >= {"action=handoff", "action=topic&id=verify",
@@ -217,3 +219,17 @@ def test_rich_menu_body_is_valid_for_the_sdk():
     from linebot.v3.messaging import RichMenuRequest
 
     assert RichMenuRequest.from_dict(rich_menu()).to_dict()["areas"] == json.loads(json.dumps(rich_menu()["areas"]))
+
+
+def test_richmenu_install_names_a_knowledge_base_without_the_hospitals_name(redis_server, redis, line_stub, tmp_path):
+    from handlers.app import create_app
+    from tests.conftest import make_settings
+    from workers.services import Services
+
+    knowledge = tmp_path / "ours.yaml"
+    knowledge.write_text("hospital: {phone: 02-000-0000}\ntopics: []\n", encoding="utf-8")
+    settings = make_settings(redis_server, line_stub, bot_knowledge_file=str(knowledge))
+    cli = create_app(settings, services=Services(settings, redis_connection=redis)).test_cli_runner()
+    result = cli.invoke(args=["line", "richmenu", "install"])
+    assert result.exit_code == 1 and "ours.yaml: hospital: name: missing" in result.output
+    assert "Traceback" not in result.output and line_stub.log == []

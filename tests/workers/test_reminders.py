@@ -129,7 +129,8 @@ def test_submitted_reminder_runs_when_due_and_only_once(services, redis, moph):
     # scheduled, and the scheduler finds it due at once.
     reminder_at = starts - dt.timedelta(hours=1)
     notices = AppointmentNotices(redis, key=naming_key(services.settings), moph=lambda: services.moph,
-                                 reminder_schedule="1h", now=lambda: reminder_at - dt.timedelta(seconds=2))
+                                 reminder_schedule="1h", hospital_name=services.hospital_name,
+                                 now=lambda: reminder_at - dt.timedelta(seconds=2))
     (result,) = notices.submit([appointment_at(starts)])
     assert list(result.reminders) == [reminder_at]
     work(redis, with_scheduler=True)

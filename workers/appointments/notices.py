@@ -142,7 +142,7 @@ class AppointmentNotices:
     """
 
     def __init__(self, redis, *, key: bytes, moph: Callable[[], Any] | None = None,
-                 reminder_schedule: str = "1d@09:00", hospital_name: str = "โรงพยาบาล",
+                 reminder_schedule: str = "1d@09:00", hospital_name: str,
                  hospital_color: str = "#0A7E5A", now: Callable[[], dt.datetime] | None = None):
         self.redis = redis
         self.key = key
@@ -154,10 +154,11 @@ class AppointmentNotices:
 
     @classmethod
     def from_services(cls, services, **kwargs) -> "AppointmentNotices":
-        """Built from a ``Services``: its Redis, settings and (lazily) its MOPH client."""
+        """Built from a ``Services``: its Redis, settings, knowledge base (the hospital's name) and
+        (lazily) its MOPH client."""
         s = services.settings
         return cls(services.redis, key=naming_key(s), moph=lambda: services.moph,
-                   reminder_schedule=s.reminder_schedule, hospital_name=s.hospital_name,
+                   reminder_schedule=s.reminder_schedule, hospital_name=services.hospital_name,
                    hospital_color=s.hospital_color, **kwargs)
 
     # -- names ---------------------------------------------------------------

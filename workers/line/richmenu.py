@@ -50,12 +50,12 @@ def check_image(image: bytes) -> str:
     return content_type
 
 
-def install(line, image: bytes | None = None) -> Installed:
+def install(line, image: bytes | None = None, *, hospital_name: str | None = None) -> Installed:
     image = default_image() if image is None else image
     content_type = check_image(image)
     before = line.rich_menus()
     default = line.default_rich_menu_id()
-    new_id = line.create_rich_menu(rich_menu())
+    new_id = line.create_rich_menu(rich_menu(hospital_name))
     try:
         line.set_rich_menu_image(new_id, image, content_type)
         line.set_default_rich_menu(new_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -34,12 +35,13 @@ class SepsmsCodes:
 
     provider = "sepsms"
 
-    def __init__(self, client, rules: OtpRules):
+    def __init__(self, client, rules: OtpRules, hospital_name: str):
         self.client = client
         self.rules = rules
+        self.hospital_name = hospital_name
 
     def send(self, request_id: str, phone: ThaiMobile) -> SentCode:
-        template = sms_text("{code}", "{ref}", self.rules)
+        template = sms_text("{code}", "{ref}", self.rules, self.hospital_name)
         sent = self.client.send_otp(phone, template=template, ttl_seconds=self.rules.ttl_seconds,
                                     code_length=self.rules.code_length)
         return SentCode(sent.reference, sent.uuid or None)
@@ -63,11 +65,12 @@ class LocalCodes:
 
     provider = "thaibulksms"
 
-    def __init__(self, client, connection: redis_lib.Redis, key: bytes, rules: OtpRules):
+    def __init__(self, client, connection: redis_lib.Redis, key: bytes, rules: OtpRules, hospital_name: str):
         self.client = client
         self.redis = connection
         self.key = key
         self.rules = rules
+        self.hospital_name = hospital_name
 
     def send(self, request_id: str, phone: ThaiMobile) -> SentCode:
         code, reference = new_code(self.rules.code_length), new_reference()
@@ -76,7 +79,8 @@ class LocalCodes:
         # ThaiBulkSMS stops retrying delivery after ``expire``: no use after the code died (the client
         # keeps it within what ThaiBulkSMS accepts, 00:06 at least).
         expire = timedelta(seconds=self.rules.ttl_seconds)
-        result = self.client.send_sms([phone], sms_text(code, reference, self.rules), expire=expire)
+        result = self.client.send_sms([phone], sms_text(code, reference, self.rules, self.hospital_name),
+                                      expire=expire)
         if result.bad or not result.sent:
             raise InvalidMsisdnError("ThaiBulkSMS refused the number", provider=self.provider,
                                      code="bad_phone_number")
@@ -97,7 +101,10 @@ class LocalCodes:
         self.redis.delete(f"verify:code:{request_id}")
 
 
-def sms_text(code: str, reference: str, rules: OtpRules) -> str:
-    """The SMS: short (Thai SMS parts are 70 characters), code and reference first."""
-    return f"รหัส OTP {code} (Ref: {reference}) ใช้ได้ {max(1, rules.ttl_seconds // 60)} นาที ห้ามบอกผู้อื่น"
+def sms_text(code: str, reference: str, rules: OtpRules, hospital_name: str) -> str:
+    """The SMS: who sends it, then code and reference. Short: a Thai SMS part holds 70 characters,
+    so the name is written as Thai SMS write it (รพ. for โรงพยาบาล); the shipped name then fits in one."""
+    sender = re.sub(r"^โรงพยาบาล\s*", "รพ.", hospital_name.strip())
+    return (f"{sender}: รหัส OTP {code} (Ref: {reference}) ใช้ได้ {max(1, rules.ttl_seconds // 60)} นาที "
+            "ห้ามบอกผู้อื่น")
 

@@ -81,9 +81,10 @@ class VerificationService:
         self._idle = threading.BoundedSemaphore(TURN_THREADS)
 
     def codes(self, provider: str):
+        name = self.services.hospital_name  # the SMS says who sends it
         if provider == "thaibulksms":
-            return LocalCodes(self.services.thaibulksms, self.redis, self.key, self.rules)
-        return SepsmsCodes(self.services.sepsms, self.rules)
+            return LocalCodes(self.services.thaibulksms, self.redis, self.key, self.rules, name)
+        return SepsmsCodes(self.services.sepsms, self.rules, name)
 
     def tell(self, told: Told) -> None:
         """Push ``told`` (at most once: its retry key), then record that the patient has it."""
