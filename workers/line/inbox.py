@@ -49,8 +49,8 @@ import redis
 from redis.commands.core import Script
 
 from bot.privacy import mask
+from workers import job_names
 from workers.batches import drain_batch
-from workers.line import jobs
 from workers.queues import LINE_QUEUE, enqueue, queue_key
 from workers.user_queue import ITEM_TTL, PENDING_TTL, UserQueue
 
@@ -230,7 +230,7 @@ def enqueue_drain(connection: redis.Redis, user: str) -> None:
 def _enqueue_drain(connection: redis.Redis, inbox: UserQueue, user: str, pipe) -> None:
     inbox.mark_drain_queued(user, pipe)
     # No RQ retry: a failing event is retried on its own backoff (the sweeper starts its drain).
-    enqueue(connection, jobs.drain_inbox, user, queue=LINE_QUEUE, pipeline=pipe, retry=None,
+    enqueue(connection, job_names.LINE_DRAIN_INBOX, user, queue=LINE_QUEUE, pipeline=pipe, retry=None,
             description=f"answer LINE events of {mask(user)}", timeout=JOB_TIMEOUT)
 
 

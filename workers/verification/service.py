@@ -43,8 +43,8 @@ from integrations.errors import ProviderError, RateLimitError
 from integrations.line import retry_key_for
 from integrations.metrics import OTP
 from integrations.thaibulksms import InvalidMsisdnError
+from workers import job_names
 from workers.queues import DEFAULT_QUEUE, enqueue, enqueue_at, get_queue
-from workers.verification import jobs
 from workers.verification.outcome import (
     CALL_SECONDS,
     CHECK_RETRY,
@@ -190,11 +190,11 @@ class VerificationService:
     # -- the backstop and the paced jobs ---------------------------------------------------------
     def schedule_send(self, request_id: str, delay: float, *, pipe=None, tag: str = "") -> None:
         """The send job of a request, ``delay`` seconds ahead (the same id moves the one scheduled)."""
-        enqueue_at(self.redis, after(delay), jobs.send_code, request_id, pipeline=pipe, retry=SEND_RETRY,
+        enqueue_at(self.redis, after(delay), job_names.VERIFICATION_SEND_CODE, request_id, pipeline=pipe, retry=SEND_RETRY,
                    job_id=f"otp-send-{request_id}{tag}", description="send an OTP SMS")
 
     def schedule_check(self, request_id: str, attempt: int, delay: float, *, pipe=None, tag: str = "") -> None:
-        enqueue_at(self.redis, after(delay), jobs.check_code, request_id, attempt, pipeline=pipe,
+        enqueue_at(self.redis, after(delay), job_names.VERIFICATION_CHECK_CODE, request_id, attempt, pipeline=pipe,
                    retry=CHECK_RETRY, job_id=f"otp-check-{request_id}-{attempt}{tag}",
                    description="check an OTP code")
 
@@ -393,7 +393,7 @@ class VerificationService:
                                  keep_days=self.settings.verified_phone_retention_days)
         log.info("phone %s verified for %s", mask(request.phone), mask(request.user))
         if self.settings.configured("oho"):
-            enqueue(self.redis, jobs.update_contact, request.user, job_id=f"otp-oho-{request.id}",
+            enqueue(self.redis, job_names.VERIFICATION_UPDATE_CONTACT, request.user, job_id=f"otp-oho-{request.id}",
                     description="update the Oho contact of a verified patient")
         self._note_for_staff(request, when)
         return self.dialog.verified(request.last4)
