@@ -152,14 +152,6 @@ class AppointmentNotices:
         self.hospital_color = hospital_color
         self._now = now or (lambda: dt.datetime.now(BANGKOK))
 
-    @classmethod
-    def from_services(cls, services, **kwargs) -> "AppointmentNotices":
-        """Built from a ``Services``: its Redis, settings and (lazily) its MOPH client."""
-        s = services.settings
-        return cls(services.redis, key=naming_key(s), moph=lambda: services.moph,
-                   reminder_schedule=s.reminder_schedule, hospital_name=s.hospital_name,
-                   hospital_color=s.hospital_color, **kwargs)
-
     # -- names ---------------------------------------------------------------
     def appointment_ref(self, appointment_id: str) -> str:
         """What stands for an appointment id in Redis names and job arguments."""
@@ -254,9 +246,9 @@ class AppointmentNotices:
                           job_id: str | None = None, pipeline=None) -> Job:
         """Have RQ's scheduler run the reminder job for ``appointment`` at ``when``."""
         notice_id = self.reminder_notice_id(appointment, rule)
-        return enqueue_at(self.redis, when, job_names.APPOINTMENT_SEND_REMINDER, self.appointment_ref(appointment.appointment_id),
-                          notice_id, rule, queue=REMINDER_QUEUE, job_id=job_id or f"appt-{notice_id}",
-                          pipeline=pipeline,
+        return enqueue_at(self.redis, when, job_names.APPOINTMENT_SEND_REMINDER,
+                          self.appointment_ref(appointment.appointment_id), notice_id, rule, queue=REMINDER_QUEUE,
+                          job_id=job_id or f"appt-{notice_id}", pipeline=pipeline,
                           description=f"moph reminder {rule}, appointment {mask(appointment.appointment_id)}")
 
     def _store(self, pipe, plan: _Plan, reminder_jobs: list[str], now: dt.datetime) -> None:

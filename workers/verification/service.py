@@ -30,7 +30,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as StillRunning
 from datetime import datetime
+from typing import TYPE_CHECKING, Callable
 
+import redis as redis_lib
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
@@ -61,19 +63,32 @@ from workers.verification.outcome import (
 from workers.verification.senders import CodeExpired, LocalCodes, SepsmsCodes
 from workers.verification.store import Budgeted, SendRequest, VerificationStore, verification_record
 
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from integrations.line import LineClient
+    from integrations.sepsms import SepsmsClient
+    from integrations.thaibulksms import ThaiBulkSmsClient
+    from workers.oho_contacts import OhoContacts
+
 log = logging.getLogger(__name__)
 
 class VerificationService:
-    def __init__(self, services, *, staff_notes=None):
-        """``staff_notes(user, item_id, text)`` puts a private note in front of staff (None: no desk)."""
-        self.services = services
+    def __init__(self, settings: Settings, redis: redis_lib.Redis, *, line: Callable[[], LineClient],
+                 sepsms: Callable[[], SepsmsClient], thaibulksms: Callable[[], ThaiBulkSmsClient],
+                 oho_contacts: OhoContacts, menu: dict | None, staff_notes=None):
+        """``line`` and the SMS providers give their clients, built on first use (the settings' provider
+        only). ``staff_notes(user, item_id, text)`` puts a private note in front of staff (None: no desk)."""
+        self.line = line
+        self.sepsms = sepsms
+        self.thaibulksms = thaibulksms
+        self.oho_contacts = oho_contacts
         self.staff_notes = staff_notes
-        self.settings = services.settings
-        self.redis = services.redis
+        self.settings = settings
+        self.redis = redis
         self.store = VerificationStore(self.redis)
         self.rules = OtpRules.from_settings(self.settings)
         staff = "action=handoff" if not self.settings.missing_for("handoff") else "action=topic&id=staff"
-        self.dialog = VerificationDialog(self.rules, staff_data=staff, menu=services.knowledge.menu)
+        self.dialog = VerificationDialog(self.rules, staff_data=staff, menu=menu)
         self.key = otp_key(self.settings)
         self.turn_budget = TURN_BUDGET  # replaceable (tests)
         self._threads: ThreadPoolExecutor | None = None
@@ -82,12 +97,12 @@ class VerificationService:
 
     def codes(self, provider: str):
         if provider == "thaibulksms":
-            return LocalCodes(self.services.thaibulksms, self.redis, self.key, self.rules)
-        return SepsmsCodes(self.services.sepsms, self.rules)
+            return LocalCodes(self.thaibulksms(), self.redis, self.key, self.rules)
+        return SepsmsCodes(self.sepsms(), self.rules)
 
     def tell(self, told: Told) -> None:
         """Push ``told`` (at most once: its retry key), then record that the patient has it."""
-        self.services.line.push(told.user, [told.message], retry_key_for(*told.key))
+        self.line().push(told.user, [told.message], retry_key_for(*told.key))
         if told.attempt is not None:
             self.store.drop_pin(told.request_id, told.attempt)
         elif told.final:
@@ -223,7 +238,7 @@ class VerificationService:
             return  # checked and told already (in the turn), or expired
         request = self.store.request(request_id)
         if request is not None:
-            self.services.line.show_loading(request.user, 5)
+            self.line().show_loading(request.user, 5)
         told = self.check_outcome(request_id, attempt, final=final, teller=teller)
         if told is not None:
             self.tell(told)
@@ -409,12 +424,12 @@ class VerificationService:
         request = self.store.request(request_id)
         if request is None or request.verified_at:
             return
-        self.services.line.push(request.user, [self.dialog.undelivered(request.last4)],
-                                retry_key_for("otp-undelivered", request_id))
+        self.line().push(request.user, [self.dialog.undelivered(request.last4)],
+                         retry_key_for("otp-undelivered", request_id))
 
     def update_contact(self, user: str) -> None:
         """Oho: the verified phone, the ``verified`` tag and the verification time."""
         record = verification_record(self.redis, user)
         if record is not None and self.settings.configured("oho"):
-            self.services.oho_contacts.record_verified_phone(user, record["phone"], record["verified_at"])
+            self.oho_contacts.record_verified_phone(user, record["phone"], record["verified_at"])
 
