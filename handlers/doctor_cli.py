@@ -7,10 +7,10 @@ except LINE: without it nothing works). The checks are in ``workers/doctor.py``.
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from handlers.cli_output import echo
+from handlers.services import get_services
 from workers.doctor import run_checks
 
 MARKS = {True: "ok", False: "FAIL", None: "-"}
@@ -20,7 +20,7 @@ MARKS = {True: "ok", False: "FAIL", None: "-"}
 @with_appcontext
 def doctor() -> None:
     """Check the configuration and every provider (LINE, Oho, LiveDesk, SMS credit, MOPH token)."""
-    checks = run_checks(current_app.extensions["services"])
+    checks = run_checks(get_services())
     width = max(len(c.name) for c in checks)
     for check in checks:
         line = f"{MARKS[check.ok]:<4}  {check.name:<{width}}  {check.detail}"

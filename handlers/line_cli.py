@@ -16,13 +16,13 @@ import datetime as dt
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from bot.privacy import mask
 from bot.richmenu import is_ours
 from bot.thai_dates import BANGKOK
 from handlers.cli_output import CliError, echo
+from handlers.services import get_services
 from integrations.errors import ProviderError
 from workers.line import richmenu as menus
 from workers.line.dead_events import UnknownDeadEvents, dead_events, replay
@@ -39,7 +39,7 @@ def when(epoch: float | None) -> str:
 @line_cli.command("dead-events")
 def list_dead_events() -> None:
     """List the LINE events set aside (newest first): when, id, user (masked), type, reason."""
-    events = dead_events(current_app.extensions["services"].redis)
+    events = dead_events(get_services().redis)
     if not events:
         echo("no set-aside LINE events.")
         return
@@ -56,7 +56,7 @@ def replay_events(event_ids: tuple[str, ...], everything: bool) -> None:
     """Put set-aside events back into their users' inboxes (in order, once) and answer them."""
     if bool(event_ids) == everything:
         raise click.UsageError("give the event id(s) from `flask line dead-events`, or --all (not both)")
-    services = current_app.extensions["services"]
+    services = get_services()
     try:
         replayed = replay(services.redis, None if everything else list(event_ids))
     except UnknownDeadEvents as exc:
@@ -116,7 +116,7 @@ def show_richmenu() -> None:
 
 
 def _line():
-    services = current_app.extensions["services"]
+    services = get_services()
     if missing := services.settings.missing_for("line"):
         raise CliError(f"LINE is not configured: set {', '.join(missing)}")
     return services.line

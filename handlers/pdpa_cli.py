@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from handlers.cli_output import echo
+from handlers.services import get_services
 from workers.pdpa import erase_user
 
 pdpa_cli = AppGroup("pdpa", help="Data subjects' requests (PDPA).")
@@ -29,7 +29,7 @@ def erase(line_user_id: str) -> None:
     """Erase what is stored about LINE_USER_ID (U + 32 hex) and print what was removed."""
     if not _LINE_USER_ID.match(line_user_id):
         raise click.BadParameter("a LINE user id is U followed by 32 hex digits", param_hint="LINE_USER_ID")
-    removed = erase_user(current_app.extensions["services"].redis, line_user_id, on_request=True)
+    removed = erase_user(get_services().redis, line_user_id, on_request=True)
     if not removed:
         echo("Nothing was stored about this user.")
         return
