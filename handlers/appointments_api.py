@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from bot.settings import SettingsError
 from handlers.http_errors import error
+from handlers.services import get_services
 from integrations.webhook_auth import token_matches
 from workers.appointments.notices import parse_appointments
 from workers.appointments.status import NoticeStatus, read_statuses, status_key
@@ -39,7 +40,7 @@ _NOTICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 def _refusal():
     """An error answer when the caller may not submit, else None."""
-    settings = current_app.extensions["services"].settings
+    settings = get_services().settings
     expected = settings.secret_values("appointments_api_token")  # two while rotating
     if not expected:
         return error(503, "APPOINTMENTS_API_TOKEN is not set; the appointments API is off")
@@ -56,7 +57,7 @@ def submit_appointments():
     refused = _refusal()
     if refused:
         return refused
-    services = current_app.extensions["services"]
+    services = get_services()
     try:
         services.settings.require("moph")
         notices = services.appointment_notices
@@ -89,7 +90,7 @@ def notice_status(notice_id: str):
         return refused
     if not _NOTICE_ID.match(notice_id):
         return error(404, "no such notice")
-    record = read_statuses(current_app.extensions["services"].redis, [status_key(notice_id)])[0]
+    record = read_statuses(get_services().redis, [status_key(notice_id)])[0]
     if record is None:
         return error(404, "no such notice (or older than 30 days)")
     return jsonify(notice_id=notice_id, **record)

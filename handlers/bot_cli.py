@@ -27,6 +27,7 @@ from bot.knowledge import KnowledgeBase, KnowledgeError
 from bot.languages import LanguagesError
 from bot.lexicon import LexiconError
 from handlers.cli_output import CliError, echo
+from handlers.services import get_services
 
 bot_cli = AppGroup("bot", help="Try out the LINE bot's answers.")
 
@@ -105,7 +106,7 @@ def evaluate_command(path: str, side: str | None, summary: bool, min_accuracy: f
 def unanswered(days: int, limit: int) -> None:
     """The questions the bot most often could not answer: masked phrasings (digits as #, e-mails as @)
     with how often they were asked, most frequent first. No user ids."""
-    services = current_app.extensions["services"]
+    services = get_services()
     kept = services.settings.bot_unanswered_days
     found = services.unanswered.most_asked(days, limit)
     if not found:

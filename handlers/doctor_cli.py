@@ -9,10 +9,10 @@ unconfigured provider is not a failure, except LINE: without it nothing works). 
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from handlers.cli_output import echo
+from handlers.services import get_services
 from workers.doctor import embedded_redis_for_the_run, run_checks, settings_checks
 
 MARKS = {True: "ok", False: "FAIL", None: "-"}
@@ -22,7 +22,7 @@ MARKS = {True: "ok", False: "FAIL", None: "-"}
 @with_appcontext
 def doctor() -> None:
     """Check the configuration and every provider (LINE, Oho, LiveDesk, SMS credit, MOPH token)."""
-    services = current_app.extensions["services"]
+    services = get_services()
     with embedded_redis_for_the_run(services.settings):
         checks = run_checks(services)
     print_table(checks)

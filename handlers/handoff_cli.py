@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from bot.otp import OtpKeyMissing
 from bot.privacy import mask
 from handlers.cli_output import CliError, echo, not_configured
+from handlers.services import get_services
 from workers.handoff.by_hand import HandoffNotFound, close_by_hand, find_open
 from workers.handoff.store import open_handoffs
 
@@ -33,7 +33,7 @@ def list_handoffs() -> None:
     """Open handoffs, longest open first: user (masked), since when, whether an agent has answered."""
     from handlers.line_cli import when
 
-    handoffs = open_handoffs(current_app.extensions["services"].redis)
+    handoffs = open_handoffs(get_services().redis)
     if not handoffs:
         echo("no open handoff: the bot answers everyone.")
         return
@@ -58,7 +58,7 @@ def handoff_service(services):
 @click.argument("user")
 def close_handoff(user: str) -> None:
     """Close USER's handoff: the bot answers again, the patient is told, Oho's chat is closed."""
-    services = current_app.extensions["services"]
+    services = get_services()
     try:
         found, state = find_open(services.redis, user)
     except HandoffNotFound as exc:

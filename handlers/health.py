@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime as dt
 
 import redis
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
+from handlers.services import get_services
 from integrations.credit import CreditLedger
 from workers.redis_health import findings, probe, why_not
 
@@ -27,7 +28,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    services = current_app.extensions["services"]
+    services = get_services()
     settings = services.settings
     not_configured = settings.missing_for("line")
     sms_missing = settings.missing_for("sms")

@@ -16,7 +16,6 @@ import datetime as dt
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from bot.knowledge import KnowledgeError
@@ -24,6 +23,7 @@ from bot.privacy import mask
 from bot.richmenu import is_ours
 from bot.thai_dates import BANGKOK
 from handlers.cli_output import CliError, echo, not_configured
+from handlers.services import get_services
 from integrations.errors import ProviderError
 from workers.line import richmenu as menus
 from workers.line.dead_events import UnknownDeadEvents, dead_events, replay
@@ -40,7 +40,7 @@ def when(epoch: float | None) -> str:
 @line_cli.command("dead-events")
 def list_dead_events() -> None:
     """List the LINE events set aside (newest first): when, id, user (masked), type, reason."""
-    events = dead_events(current_app.extensions["services"].redis)
+    events = dead_events(get_services().redis)
     if not events:
         echo("no set-aside LINE events.")
         return
@@ -57,7 +57,7 @@ def replay_events(event_ids: tuple[str, ...], everything: bool) -> None:
     """Put set-aside events back into their users' inboxes (in order, once) and answer them."""
     if bool(event_ids) == everything:
         raise click.UsageError("give the event id(s) from `flask line dead-events`, or --all (not both)")
-    services = current_app.extensions["services"]
+    services = get_services()
     try:
         replayed = replay(services.redis, None if everything else list(event_ids))
     except UnknownDeadEvents as exc:
@@ -80,7 +80,7 @@ def install_richmenu(image_file: Path | None) -> None:
     """Create the bot's rich menu, upload its image and make it the default (replaces ours only)."""
     line = _line()
     try:
-        name = current_app.extensions["services"].hospital_name  # the menu's name says whose it is
+        name = get_services().hospital_name  # the menu's name says whose it is
         done = menus.install(line, image_file.read_bytes() if image_file else None, hospital_name=name)
     except KnowledgeError as exc:
         raise CliError(str(exc)) from None
@@ -120,7 +120,7 @@ def show_richmenu() -> None:
 
 
 def _line():
-    services = current_app.extensions["services"]
+    services = get_services()
     if missing := services.settings.missing_for("line"):
         raise not_configured(f"LINE is not configured: set {', '.join(missing)}")
     return services.line

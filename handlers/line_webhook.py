@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from linebot.v3 import SignatureValidator
 
 from handlers.http_errors import error
+from handlers.services import get_services
 from integrations.metrics import WEBHOOK_EVENTS, WEBHOOK_REJECTED
 from workers.line.inbox import accept_events
 
@@ -24,7 +25,7 @@ bp = Blueprint("line_webhook", __name__)
 
 @bp.post("/callback")
 def callback():
-    services = current_app.extensions["services"]
+    services = get_services()
     if services.settings.missing_for("line"):
         WEBHOOK_REJECTED.labels("not_configured").inc()
         return error(503, "LINE is not configured (see /readyz); the webhook cannot verify requests")

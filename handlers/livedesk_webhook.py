@@ -18,10 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from bot.handoff.state import AgentMessage
 from handlers.http_errors import error
+from handlers.services import get_services
 from integrations.webhook_auth import WebhookSignatureError, token_matches, verify_timestamped_hmac
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class Resolved:
 
 @bp.post("/webhooks/livedesk/<token>")
 def livedesk_event(token: str):
-    services = current_app.extensions["services"]
+    services = get_services()
     settings = services.settings
     if not token_matches(token, settings.secret_values("livedesk_webhook_token")):
         return error(404, "not found")

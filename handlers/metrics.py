@@ -6,9 +6,10 @@ is required. The metrics carry no patient data (``integrations/metrics.py``).
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from handlers.http_errors import error
+from handlers.services import get_services
 from integrations.metrics import render
 from integrations.webhook_auth import token_matches
 from workers.metrics_state import read_state
@@ -18,7 +19,7 @@ bp = Blueprint("metrics", __name__)
 
 @bp.get("/metrics")
 def metrics():
-    services = current_app.extensions["services"]
+    services = get_services()
     expected = services.settings.metrics_token
     if expected is None or not expected.get_secret_value():
         return error(404, "not found")  # off: nothing tells a prober that metrics exist here

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from rq import Worker
 
@@ -31,6 +30,7 @@ from bot.privacy import mask
 from bot.settings import SettingsError
 from bot.spreadsheet import safe_row
 from handlers.cli_output import CliError, echo, not_configured, printable
+from handlers.services import get_services
 from workers.appointments.announcements import (
     DEFAULT_CHUNK_SIZE,
     AnnouncementError,
@@ -105,7 +105,7 @@ def push(csv_file: Path, result_file: Path | None, wait: bool, timeout: int, dry
     doctor, location, note, status (booked | changed | cancelled). Exit status 1 if a
     row was invalid, a notice failed or is uncertain, or (with --wait) some were still pending.
     """
-    services = current_app.extensions["services"]
+    services = get_services()
     rows = validate_csv(csv_file)
     result_file = result_file or csv_file.with_name(csv_file.stem + ".result.csv")
     good = [row for row in rows if row.appointment is not None]
@@ -153,7 +153,7 @@ def announce(cids_file: Path, message_file: Path, chunk_size: int, wait: bool, t
 
     Invalid CIDs are reported and skipped; announcing the same list and message again sends nothing.
     """
-    services = current_app.extensions["services"]
+    services = get_services()
     try:
         messages = read_messages(message_file)
         cid_list = read_cids(cids_file)
@@ -187,7 +187,7 @@ def announce(cids_file: Path, message_file: Path, chunk_size: int, wait: bool, t
               help="Which notices  [default: uncertain and failed]")
 def notices(statuses: tuple[str, ...]) -> None:
     """List the notices that need a person: uncertain (check หมอพร้อม) or failed."""
-    found = notices_with_status(current_app.extensions["services"].redis, statuses or RESENDABLE)
+    found = notices_with_status(get_services().redis, statuses or RESENDABLE)
     if not found:
         echo(f"no {' or '.join(statuses or RESENDABLE)} notice in the last 30 days.")
         return
@@ -202,7 +202,7 @@ def notices(statuses: tuple[str, ...]) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
 def resend_notice(notice_id: str, yes: bool) -> None:
     """Send an uncertain or failed notice again, after a person checked หมอพร้อม that it did not arrive."""
-    services = current_app.extensions["services"]
+    services = get_services()
     notices_service = _configured(lambda: services.appointment_notices)
     if not yes:
         click.confirm(printable(f"Send notice {notice_id} again? An uncertain notice may have reached the "
@@ -218,7 +218,7 @@ def resend_notice(notice_id: str, yes: bool) -> None:
 def _configured(build):
     """``build()`` once MOPH Alert is configured; a ``ClickException`` saying what is missing otherwise."""
     try:
-        current_app.extensions["services"].settings.require("moph")
+        get_services().settings.require("moph")
         return build()
     except SettingsError as exc:
         raise not_configured(str(exc)) from None

@@ -14,12 +14,12 @@ is the hospital's record there, erased (or not) under its own retention.
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from bot.privacy import mask
 from handlers.cli_output import CliError, echo
 from handlers.handoff_cli import handoff_service
+from handlers.services import get_services
 from integrations.errors import ProviderError
 from workers.handoff.by_hand import ClosingNotPosted, close_before_erasure
 from workers.handoff.store import open_handoffs
@@ -39,7 +39,7 @@ LONG_MASK = 8
 def erase(patient: str, yes: bool) -> None:
     """Erase what is stored about PATIENT: a phone number, the short id of `flask handoff list`
     (…5a5a) or the LINE user id. Shows what will go and asks first."""
-    services = current_app.extensions["services"]
+    services = get_services()
     connection = services.redis
     user = _one_patient(connection, patient)
     state = dict(open_handoffs(connection)).get(user)

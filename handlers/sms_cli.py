@@ -9,10 +9,10 @@ SMS_LOW_CREDIT_THRESHOLD.
 
 from __future__ import annotations
 
-from flask import current_app
 from flask.cli import AppGroup
 
 from handlers.cli_output import CliError, echo, not_configured
+from handlers.services import get_services
 from integrations.errors import ProviderError
 
 sms_cli = AppGroup("sms", help="The SMS provider used for OTP (SEPSMS or ThaiBulkSMS).")
@@ -24,7 +24,7 @@ _CREDIT_NEEDS = {"sepsms": ["sepsms_api_key"], "thaibulksms": ["thaibulksms_api_
 @sms_cli.command("credit")
 def credit() -> None:
     """Print the remaining SMS credit of SMS_PROVIDER."""
-    services = current_app.extensions["services"]
+    services = get_services()
     settings = services.settings
     provider = settings.sms_provider
     missing = [name.upper() for name in _CREDIT_NEEDS[provider] if getattr(settings, name) is None]

@@ -11,9 +11,10 @@ import json
 import logging
 import time
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from handlers.http_errors import error
+from handlers.services import get_services
 from integrations.credit import CreditLedger
 from integrations.sms_webhooks import (
     InvalidDeliveryReport,
@@ -31,7 +32,7 @@ bp = Blueprint("sms_webhooks", __name__)
 
 @bp.post("/webhooks/sepsms")
 def sepsms():
-    services = current_app.extensions["services"]
+    services = get_services()
     # Two values while the secret is rotated (bot.settings.ROTATING_SECRETS).
     secrets = services.settings.secret_values("sepsms_webhook_secret")
     if not secrets:
@@ -63,7 +64,7 @@ def sepsms():
 
 @bp.route("/webhooks/thaibulksms/<token>", methods=["GET", "POST"])
 def thaibulksms(token: str):
-    services = current_app.extensions["services"]
+    services = get_services()
     # Unsigned callbacks: the secret path token is the only proof. Unset or wrong → "no such page".
     if not token_matches(token, services.settings.secret_values("thaibulksms_webhook_token")):
         return error(404, "not found")

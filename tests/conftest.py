@@ -86,11 +86,22 @@ def settings(redis_server, line_stub):
 
 @pytest.fixture
 def services(settings, redis):
-    s = Services(settings, redis_connection=redis)
-    previous = runtime._services
-    runtime.install(s)
-    yield s
-    runtime.install(previous)
+    return Services(settings, redis_connection=redis)
+
+
+@pytest.fixture
+def jobs_here(services):
+    """Jobs run in this process (a burst worker, a job function called directly) find ``services`` as
+    a worker's jobs find its own: through ``workers.runtime.services()``, installed here as the worker's
+    start-up installs it (``workers/__main__.py``). The one place tests/ installs services; a test that
+    built other services calls ``jobs_here(other)``. Removed after the test."""
+    def install(other):
+        runtime.install(other)
+        return other
+
+    install(services)
+    yield install
+    runtime.install(None)
 
 
 @pytest.fixture
@@ -109,7 +120,7 @@ def webhook(client):
 
 
 @pytest.fixture
-def run_worker(redis):
+def run_worker(redis, jobs_here):
     """Run a real RQ worker (in this process, so ``responses`` stubs apply) until the queues are empty."""
     def run():
         worker = build_worker(runtime.services(), connection=redis)  # the worker the Procfile runs

@@ -26,7 +26,6 @@ from integrations.livedesk import LiveDeskClient
 from integrations.oho import OhoClient
 from tests.conftest import make_settings
 from tests.support import FakeClock
-from workers import runtime
 from workers.handoff.feature import HandoffFeature
 from workers.handoff.service import HandoffService
 from workers.line.events import LineEventHandler
@@ -75,10 +74,7 @@ class QuickServices(Services):
 
 @pytest.fixture
 def services(settings, redis):
-    built = QuickServices(settings, redis_connection=redis)
-    runtime.install(built)
-    yield built
-    runtime.install(None)
+    return QuickServices(settings, redis_connection=redis)
 
 
 def Clock(start: dt.datetime = dt.datetime(2026, 1, 7, 10, 0, tzinfo=BANGKOK)) -> FakeClock:
@@ -88,7 +84,7 @@ def Clock(start: dt.datetime = dt.datetime(2026, 1, 7, 10, 0, tzinfo=BANGKOK)) -
 
 def handler_at(services, clock: Clock) -> tuple[LineEventHandler, HandoffService]:
     """A LINE event handler whose handoff feature (and service) run on ``clock``; the rest is the real one."""
-    service = HandoffService(services, clock=clock)
+    service = services.build_handoff(clock=clock)
     feature = HandoffFeature(service, handoff=True)
     return LineEventHandler(services.dialog, services.line, services.redis, [feature]), service
 

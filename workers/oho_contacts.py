@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import TYPE_CHECKING, Callable
 
 import redis
 
@@ -28,6 +29,11 @@ from bot.privacy import mask
 from integrations.errors import NotFoundError, ProviderError
 from integrations.oho import line_contact
 from workers import lua
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from integrations.line import LineClient
+    from integrations.oho import OhoClient
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +52,13 @@ WANT_LOST_AFTER = 300
 class OhoContacts:
     """Oho's ``platform_id`` and the creation of a LINE user's contact, each done once."""
 
-    def __init__(self, services):
-        self.services = services
-        self.settings = services.settings
-        self.redis = services.redis
+    def __init__(self, settings: Settings, redis: redis.Redis, *, line: Callable[[], LineClient],
+                 oho: Callable[[], OhoClient]):
+        """``line`` and ``oho`` give their clients, built on first use (a process may lack Oho's settings)."""
+        self.settings = settings
+        self.redis = redis
+        self.line = line
+        self.oho = oho
 
     def platform_id(self) -> str:
         """OHO_PLATFORM_ID, else the bot's LINE user id (asked of LINE once, then kept)."""
@@ -71,7 +80,7 @@ class OhoContacts:
         cached = self.redis.get(BOT_INFO_KEY)
         if cached:
             return json.loads(cached)
-        info = self.services.line.bot_info()
+        info = self.line().bot_info()
         self.redis.set(BOT_INFO_KEY, json.dumps(info), ex=BOT_INFO_TTL)
         return info
 
@@ -89,8 +98,8 @@ class OhoContacts:
         if not missing and self.known(user_id):
             return False
         info = {**self.bot_info(), "userId": self.platform_id()}
-        created = self.services.oho.create_contact(line_contact(info, user_id, self.line_profile(user_id),
-                                                                self.settings.oho_default_avatar_url))
+        created = self.oho().create_contact(line_contact(info, user_id, self.line_profile(user_id),
+                                                         self.settings.oho_default_avatar_url))
         if not created:
             log.info("Oho contact of %s already existed", mask(user_id))
         self.redis.set(_contact_key(user_id), 1)
@@ -99,7 +108,7 @@ class OhoContacts:
     def record_verified_phone(self, user_id: str, phone: str, verified_at: str) -> None:
         """The phone the patient verified, the ``verified`` tag (merged with others') and the time
         (merged with other attributes); a contact Oho does not have yet is made first."""
-        oho, platform_id = self.services.oho, self.platform_id()
+        oho, platform_id = self.oho(), self.platform_id()
         try:
             oho.update_contact(platform_id, user_id, phone=phone)
         except NotFoundError:  # no contact yet (handoff creates them; verification may come first)
@@ -111,7 +120,7 @@ class OhoContacts:
     def line_profile(self, user_id: str) -> dict:
         """The user's LINE profile, or {} when LINE will not give it (shared with the LiveDesk mirror)."""
         try:
-            return self.services.line.profile(user_id)
+            return self.line().profile(user_id)
         except ProviderError as exc:
             if exc.retryable:
                 raise

@@ -41,9 +41,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from bot.privacy import mask
-from workers.handoff import jobs as handoff_jobs
+from workers import job_names
 from workers.handoff.store import MAPPING_TTL, mirror_outbox, patient_outbox
-from workers.line import jobs as line_jobs
 from workers.line.inbox import line_inbox
 from workers.oho_contacts import WANTED_KEY
 from workers.queues import QUEUE_NAMES, get_queue
@@ -176,8 +175,7 @@ def _drop_dead_events(connection: redis_lib.Redis, user: str) -> int:
 
 #: Jobs that also work for other patients (a drain takes users from its ready list): never deleted
 #: before they have run.
-_SHARED = frozenset(f"{f.__module__}.{f.__qualname__}" for f in (
-    line_jobs.drain_inbox, handoff_jobs.drain_mirror, handoff_jobs.drain_to_patient))
+_SHARED = frozenset((job_names.LINE_DRAIN_INBOX, job_names.HANDOFF_DRAIN_MIRROR, job_names.HANDOFF_DRAIN_TO_PATIENT))
 
 
 def _drop_jobs(connection: redis_lib.Redis, user: str, wait: float,

@@ -1,14 +1,14 @@
 """Queue names, job defaults, and the one place jobs are enqueued from.
 
-Every job goes through ``enqueue()``: JSON serialisation (jobs cross process
-boundaries; pickle would couple them to code versions), an explicit timeout,
+Every job goes through ``enqueue()``, by its name from ``workers.job_names``: JSON serialisation
+(jobs cross process boundaries; pickle would couple them to code versions), an explicit timeout,
 ``Retry`` with backoff, and a description that carries no patient data (RQ
 logs descriptions, and by default they hold the arguments' reprs).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import redis
 from rq import Queue, Retry
@@ -41,26 +41,27 @@ def job_options(*, description: str, job_id: str | None = None, timeout: int = D
                 result_ttl=3600, failure_ttl=14 * 24 * 3600, **options)
 
 
-def enqueue(connection: redis.Redis, func: Callable, *args: Any, queue: str = DEFAULT_QUEUE,
+def enqueue(connection: redis.Redis, job: str, *args: Any, queue: str = DEFAULT_QUEUE,
             description: str, job_id: str | None = None, timeout: int = DEFAULT_TIMEOUT,
             retry: Retry | None = DEFAULT_RETRY, **options: Any):
-    """Enqueue ``func(*args)``. ``description`` is what logs show: never patient data."""
+    """Enqueue the job named ``job`` (``workers.job_names``) with ``args``. ``description`` is what logs
+    show: never patient data."""
     opts = job_options(description=description, job_id=job_id, timeout=timeout, retry=retry, **options)
     opts["job_timeout"] = opts.pop("timeout")
-    return get_queue(connection, queue).enqueue(func, *args, **opts)
+    return get_queue(connection, queue).enqueue(job, *args, **opts)
 
 
-def enqueue_at(connection: redis.Redis, when, func: Callable, *args: Any, queue: str = DEFAULT_QUEUE,
+def enqueue_at(connection: redis.Redis, when, job: str, *args: Any, queue: str = DEFAULT_QUEUE,
                description: str, job_id: str | None = None, timeout: int = DEFAULT_TIMEOUT,
                retry: Retry | None = DEFAULT_RETRY, **options: Any):
-    """Schedule ``func(*args)`` for ``when`` (an aware datetime) via RQ's scheduler."""
+    """Schedule the job named ``job`` with ``args`` for ``when`` (an aware datetime) via RQ's scheduler."""
     opts = job_options(description=description, job_id=job_id, timeout=timeout, retry=retry, **options)
     opts["job_timeout"] = opts.pop("timeout")
-    return get_queue(connection, queue).enqueue_at(when, func, *args, **opts)
+    return get_queue(connection, queue).enqueue_at(when, job, *args, **opts)
 
 
-def prepare(func: Callable, *args: Any, description: str, job_id: str | None = None,
+def prepare(job: str, *args: Any, description: str, job_id: str | None = None,
             timeout: int = DEFAULT_TIMEOUT, retry: Retry | None = DEFAULT_RETRY, **options: Any):
     """Job data for ``get_queue(...).enqueue_many([...], pipeline=...)``: many jobs, one round trip."""
     opts = job_options(description=description, job_id=job_id, timeout=timeout, retry=retry, **options)
-    return Queue.prepare_data(func, args=args, **opts)
+    return Queue.prepare_data(job, args=args, **opts)

@@ -6,21 +6,16 @@ import threading
 
 from rq import get_current_job
 
-from bot.settings import load_settings
 from integrations.errors import ProviderError
 
 _services = None
 
 
 def services():
-    """The process-wide ``Services``, built from the environment on first use."""
-    global _services
+    """This process's ``Services`` (``workers.services``), as the worker's start-up installed it."""
     if _services is None:
-        # Imported here, not above: the composition root imports every feature, and the
-        # features import their job modules, which import this one.
-        from workers.services import Services
-
-        _services = Services(load_settings(), worker=True)
+        raise RuntimeError("no services installed for jobs: a process that runs jobs calls "
+                           "workers.runtime.install(Services(...)) first (see workers/__main__.py)")
     return _services
 
 
@@ -37,7 +32,7 @@ def stopping() -> bool:
 
 
 def install(new) -> None:
-    """Use ``new`` for the jobs of this process (the worker entry point and tests)."""
+    """Use ``new`` for the jobs this process runs (None: none); the worker's start-up calls it once."""
     global _services
     _services = new
 

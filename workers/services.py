@@ -1,16 +1,18 @@
 """The composition root: every client and feature service built once per process, from settings.
 
-The web app and the workers each hold one ``Services``; jobs reach it through
-``workers.runtime.services()``, webhooks through the Flask app. Everything is built
-lazily, so a process only connects to (and needs settings for) what it uses: the
-staff CLI runs with no Redis and no credentials at all. Feature services receive the
-container itself as the source of their clients for the same reason: a handoff job
-must not need SMS settings to start.
+The web app and the workers each hold one ``Services``; jobs reach the worker's through
+``workers.runtime.services()`` (installed at start-up), webhooks the app's through
+``handlers.services.get_services()``. Everything is built lazily, so a process only connects to
+(and needs settings for) what it uses: the staff CLI runs with no Redis and no credentials at all.
+Each feature service is handed exactly what it uses; a provider client as a function that builds
+it on first use, for the same reason: a handoff job must not need SMS settings to start.
 """
 
 from __future__ import annotations
 
+import time
 from functools import cached_property
+from typing import Callable
 
 import redis as redis_lib
 
@@ -24,7 +26,7 @@ from integrations.moph import MophAlertClient
 from integrations.oho import OhoClient
 from integrations.sepsms import SepsmsClient
 from integrations.thaibulksms import ThaiBulkSmsClient
-from workers.appointments.notices import AppointmentNotices
+from workers.appointments.notices import AppointmentNotices, naming_key
 from workers.handoff.feature import build_handoff_feature
 from workers.handoff.mirror_drains import queue_staff_note
 from workers.handoff.service import HandoffService
@@ -73,7 +75,8 @@ class Services:
     def conversation_features(self) -> list:
         """Consulted in this order on every LINE event (see ``workers.line.events``)."""
         recorder = UnansweredRecorder(self.unanswered) if self.settings.bot_unanswered_days > 0 else None
-        built = (build_handoff_feature(self.handoff), build_verification_feature(self), recorder,
+        verification = build_verification_feature(self.settings, lambda: self.verification)
+        built = (build_handoff_feature(self.handoff), verification, recorder,
                  UnfollowErasure(self.redis))  # last: an unfollow is erased after the others have seen it
         return [feature for feature in built if feature is not None]
 
@@ -84,22 +87,39 @@ class Services:
 
     @cached_property
     def handoff(self) -> HandoffService:
-        return HandoffService(self)
+        return self.build_handoff()
+
+    def build_handoff(self, clock: Callable[[], float] = time.time) -> HandoffService:
+        """A handoff service on ``clock`` (tests run one on their own)."""
+        return HandoffService(self.settings, self.redis, line=lambda: self.line, oho=lambda: self.oho,
+                              livedesk=lambda: self.livedesk, oho_contacts=self.oho_contacts,
+                              menu=lambda: getattr(self.knowledge, "menu", None), clock=clock)
 
     @cached_property
     def verification(self) -> VerificationService:
         """Phone verification; its notes for staff go into the LiveDesk mirror when there is one."""
         notes = (lambda user, item_id, text: queue_staff_note(self.redis, user, item_id, text)) \
             if self.settings.configured("livedesk") else None
-        return VerificationService(self, staff_notes=notes)
+        return VerificationService(self.settings, self.redis, line=lambda: self.line, sepsms=lambda: self.sepsms,
+                                   thaibulksms=lambda: self.thaibulksms, oho_contacts=self.oho_contacts,
+                                   menu=self.knowledge.menu, hospital_name=lambda: self.hospital_name,
+                                   staff_notes=notes)
 
     @cached_property
     def oho_contacts(self) -> OhoContacts:
-        return OhoContacts(self)
+        return OhoContacts(self.settings, self.redis, line=lambda: self.line, oho=lambda: self.oho)
 
     @cached_property
     def appointment_notices(self) -> AppointmentNotices:
-        return AppointmentNotices.from_services(self)
+        return self.build_appointment_notices()
+
+    def build_appointment_notices(self, **options) -> AppointmentNotices:
+        """Appointment notices on this Redis, with the settings' schedule and the MOPH client built
+        when a notice is sent (tests pass a clock: ``now``)."""
+        s = self.settings
+        return AppointmentNotices(self.redis, key=naming_key(s), moph=lambda: self.moph,
+                                  reminder_schedule=s.reminder_schedule, hospital_name=self.hospital_name,
+                                  hospital_color=s.hospital_color, **options)
 
     # -- provider clients ---------------------------------------------------
     @cached_property

@@ -8,19 +8,20 @@ import os
 import time
 import uuid
 
-from flask import current_app, request
+from flask import request
 
 from handlers.sandbox.store import SandboxStore
+from handlers.services import get_services
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def settings():
-    return current_app.extensions["services"].settings
+    return get_services().settings
 
 
 def store() -> SandboxStore:
-    return SandboxStore(current_app.extensions["services"].redis)
+    return SandboxStore(get_services().redis)
 
 
 def secret(value) -> str:

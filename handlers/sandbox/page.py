@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import requests
-from flask import Blueprint, Response, current_app, jsonify, make_response, render_template, request
+from flask import Blueprint, Response, jsonify, make_response, render_template, request
 
 from bot.appointments import AppointmentError, parse_appointment
 from bot.privacy import mask
@@ -34,6 +34,7 @@ from handlers.sandbox.line import (
     sent_content,
 )
 from handlers.sandbox.people import BY_CID, BY_KEY, BY_USER, PATIENTS
+from handlers.services import get_services
 from workers.appointments.notices import read_statuses, status_key
 from workers.line.richmenu import default_image
 
@@ -65,7 +66,7 @@ def _words() -> dict:
 def index():
     patient = PATIENTS[0]
     return render_template("sandbox/index.html", banner=BANNER, patients=PATIENTS, selected=patient,
-                           hospital=current_app.extensions["services"].hospital_name,  # the OA's name
+                           hospital=get_services().hospital_name,  # the OA's name
                            panels=panels(patient, None), richmenu=_rich_menu_areas(), chat_bar=CHAT_BAR_TEXT,
                            sample_json=json.dumps(_sample_api_body(), ensure_ascii=False, indent=2))
 

@@ -41,6 +41,7 @@ def queued_jobs(redis) -> int:
 
 # --- success ------------------------------------------------------------------
 
+@pytest.mark.usefixtures("jobs_here")
 def test_one_appointment_is_accepted_and_sent_by_a_worker(client, moph, redis):
     response = client.post(URL, json=appointment_row(), headers=AUTH)
     assert response.status_code == 202
@@ -61,6 +62,7 @@ def test_one_appointment_is_accepted_and_sent_by_a_worker(client, moph, redis):
     assert status.get_json()["status"] == "sent" and status.get_json()["notice_id"] == item["notice_id"]
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_a_list_is_accepted_with_per_item_status_and_repeats_are_skipped(client, moph, redis):
     rows = [appointment_row(f"A-{n}", CIDS[n]) for n in range(3)]
     first = client.post(URL, json=rows, headers=AUTH)
@@ -75,6 +77,7 @@ def test_a_list_is_accepted_with_per_item_status_and_repeats_are_skipped(client,
         [CIDS[0], CIDS[1], CIDS[2], CIDS[9]])
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_failed_notice_shows_in_its_status(client, moph, redis):
     moph.replace("POST", SEND_NOW, json={"message": "invalid message", "message_code": 400})
     notice_id = client.post(URL, json=appointment_row(), headers=AUTH).get_json()["items"][0]["notice_id"]
@@ -83,6 +86,7 @@ def test_failed_notice_shows_in_its_status(client, moph, redis):
     assert status["status"] == "failed" and "invalid message" in status["error"]
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_a_notice_moph_may_have_pushed_shows_as_uncertain(client, moph, redis):
     moph.replace("POST", SEND_NOW, body=requests.ReadTimeout("read timed out"))
     notice_id = client.post(URL, json=appointment_row(), headers=AUTH).get_json()["items"][0]["notice_id"]

@@ -13,7 +13,6 @@ import pytest
 from bot.handoff.state import HandoffState
 from tests.conftest import make_settings
 from tests.handoff_stubs import HOOK_TOKEN, LIVEDESK, OHO, OHO_KEY, USER, agent_event, resolved_event, services  # noqa: F401
-from workers.handoff.service import HandoffService
 from workers.handoff.store import patient_outbox
 from workers.queues import get_queue
 
@@ -30,7 +29,7 @@ def settings(redis_server, line_stub):
 
 @pytest.fixture
 def store(services):
-    return HandoffService(services).store
+    return services.build_handoff().store
 
 
 @pytest.fixture
@@ -128,7 +127,7 @@ def test_without_a_secret_the_token_is_the_guard(redis_server, line_stub, redis)
                              livedesk_api_secret="ld-test-secret", livedesk_base_url=LIVEDESK, livedesk_inbox_id=79,
                              livedesk_webhook_token=HOOK_TOKEN)
     services = Services(settings, redis_connection=redis)
-    HandoffService(services).store.set_conversation(USER, 141)
+    services.build_handoff().store.set_conversation(USER, 141)
     response = create_app(settings, services=services).test_client().post(
         f"/webhooks/livedesk/{HOOK_TOKEN}", json=agent_event(9001))
     assert response.status_code == 200 and response.get_json()["outcome"] == "queued"

@@ -16,7 +16,6 @@ from integrations.credit import CreditLedger
 from integrations.metrics import endpoint_template, outcome
 from tests.conftest import make_settings
 from tests.support import ACCESS_TOKEN, CHANNEL_SECRET, text_event
-from workers import runtime
 from workers.__main__ import build_worker
 from workers.services import Services
 
@@ -120,7 +119,7 @@ def test_state_gauges_read_workers_credit_and_handoffs_from_redis(client, servic
 
     CreditLedger(redis, threshold=500).record("sepsms", 420)
     services.handoff.store.open(USER, HandoffState(session="s1", reason="asked", since=1.0))
-    worker = build_worker(runtime.services(), connection=redis, queue_names=("line", "default"))
+    worker = build_worker(services, connection=redis, queue_names=("line", "default"))
     worker.register_birth()
     try:
         samples = scrape(client)

@@ -81,6 +81,7 @@ def all_output(result) -> str:
 
 # --- push -----------------------------------------------------------------------
 
+@pytest.mark.usefixtures("jobs_here")
 def test_push_reports_bad_rows_queues_good_ones_and_writes_a_result(cli, tmp_path, moph, redis):
     rows = [appointment_row("A-1", CIDS[1]),
             appointment_row("A-2", "1234567890123", date="25/12/2026"),
@@ -108,6 +109,7 @@ def test_push_reports_bad_rows_queues_good_ones_and_writes_a_result(cli, tmp_pat
     assert sorted(b["datas"][0] for b in moph.bodies(SEND_NOW)) == sorted([CIDS[1], CIDS[4]])
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_push_waits_with_a_progress_bar_and_summarises(cli, tmp_path, moph, redis):
     rows = [appointment_row(f"A-{n}", CIDS[n]) for n in range(5)]
     rows.append(appointment_row("A-5", CIDS[5], status="cancelled"))
@@ -124,6 +126,7 @@ def test_push_waits_with_a_progress_bar_and_summarises(cli, tmp_path, moph, redi
     assert len(moph.calls(SEND_NOW)) == 6 and len(moph.token_calls) == 1
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_push_reports_failed_notices_in_the_summary_and_result(cli, tmp_path, moph, redis):
     moph.replace("POST", SEND_NOW, json={"message": "account suspended", "message_code": 403})
     source = write_csv(tmp_path / "batch.csv", [appointment_row("A-1", CIDS[1])])
@@ -134,6 +137,7 @@ def test_push_reports_failed_notices_in_the_summary_and_result(cli, tmp_path, mo
     assert row["status"] == "failed" and "account suspended" in row["error"]
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_push_reports_a_notice_moph_may_have_pushed_as_uncertain(cli, tmp_path, moph, redis):
     moph.replace("POST", SEND_NOW, body=requests.ReadTimeout("read timed out"))
     source = write_csv(tmp_path / "batch.csv", [appointment_row("A-1", CIDS[1])])
@@ -146,6 +150,7 @@ def test_push_reports_a_notice_moph_may_have_pushed_as_uncertain(cli, tmp_path, 
     assert len(moph.calls(SEND_NOW)) == 1
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_pushing_the_same_file_twice_sends_nothing_new(cli, tmp_path, moph, redis):
     source = write_csv(tmp_path / "batch.csv", [appointment_row(f"A-{n}", CIDS[n]) for n in range(3)])
     cli.invoke(args=["moph", "push", str(source), "--no-wait"])
@@ -158,6 +163,7 @@ def test_pushing_the_same_file_twice_sends_nothing_new(cli, tmp_path, moph, redi
     assert len(moph.calls(SEND_NOW)) == 3
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_push_books_then_changes_within_one_file(cli, tmp_path, moph, redis):
     rows = [appointment_row("A-1", CIDS[1], time="09:00"),
             appointment_row("A-1", CIDS[1], time="10:00", status="changed")]
@@ -206,6 +212,7 @@ def test_push_refuses_without_moph_settings(redis_server, line_stub, tmp_path, r
 
 # --- announce ----------------------------------------------------------------
 
+@pytest.mark.usefixtures("jobs_here")
 def test_announce_uploads_each_chunk_as_json_then_sends_the_message(cli, tmp_path, moph, redis):
     cids = tmp_path / "cids.txt"
     c = CIDS[5]
@@ -237,6 +244,7 @@ def test_announce_uploads_each_chunk_as_json_then_sends_the_message(cli, tmp_pat
     assert len(moph.bodies(UPLOAD_MESSAGE)) == 3
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_announce_keeps_cids_out_of_job_arguments_and_redis_names(cli, tmp_path, moph, redis):
     cids = tmp_path / "cids.txt"
     cids.write_text("\n".join(CIDS[1:4]) + "\n")
@@ -255,6 +263,7 @@ def test_announce_keeps_cids_out_of_job_arguments_and_redis_names(cli, tmp_path,
     assert redis.keys("announce:cids:*") == []  # the CIDs are gone once the chunk went out
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_announce_without_an_answer_is_uncertain_and_never_repeated(cli, tmp_path, moph, redis):
     moph.replace("POST", UPLOAD_MESSAGE, body=requests.ReadTimeout("read timed out"))
     cids = tmp_path / "cids.txt"
@@ -298,6 +307,7 @@ def test_a_refused_announcement_leaves_no_claim_behind(cli, tmp_path, moph, redi
     assert "queued 1 of 1 chunk(s)" in again.output
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_announce_from_a_csv_uploads_csv_files_and_waits(cli, tmp_path, moph, redis):
     cids = tmp_path / "cids.csv"
     cids.write_text("name,CID\nสมชาย," + CIDS[1] + "\nสมหญิง," + CIDS[2] + "\n")
@@ -314,6 +324,7 @@ def test_announce_from_a_csv_uploads_csv_files_and_waits(cli, tmp_path, moph, re
     assert moph.bodies(UPLOAD_MESSAGE)[0]["file_id"] == "file-csv-1"
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_announce_retry_after_a_failed_send_does_not_upload_again(cli, tmp_path, moph, redis):
     moph.replace("POST", UPLOAD_MESSAGE, status=500, json={"message": "busy", "message_code": 500})
     cids = tmp_path / "cids.txt"

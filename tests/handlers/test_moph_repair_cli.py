@@ -36,6 +36,7 @@ def test_notices_with_none(cli, redis):
     assert result.exit_code == 0 and "no uncertain or failed notice" in result.output
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_notices_lists_uncertain_and_failed_masked(cli, services, redis, moph):
     moph.replace("POST", SEND_NOW, body=requests.ReadTimeout("read timed out"))
     [uncertain] = submit(services, redis, appointment_row("HN-778899", CIDS[1]))
@@ -52,6 +53,7 @@ def test_notices_lists_uncertain_and_failed_masked(cli, services, redis, moph):
     assert bad.exit_code == 2 and "'uncertain', 'failed'" in bad.output
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_resend_asks_then_sends_once_more(cli, services, redis, moph):
     moph.replace("POST", SEND_NOW, body=requests.ReadTimeout("read timed out"))
     [notice] = submit(services, redis, appointment_row("A-1", CIDS[3]))
@@ -73,6 +75,7 @@ def test_resend_asks_then_sends_once_more(cli, services, redis, moph):
     assert len(moph.calls(SEND_NOW)) == 2
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_resend_refuses_a_notice_whose_appointment_changed(cli, services, redis, moph):
     moph.replace("POST", SEND_NOW, json={"message": "down", "message_code": 400}, status=400)
     [old] = submit(services, redis, appointment_row("A-2", CIDS[4]))

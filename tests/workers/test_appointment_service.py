@@ -27,8 +27,8 @@ from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     moph,
     work,
 )
-from workers.appointments import jobs as appointment_jobs
-from workers.appointments.notices import AppointmentNotices, notice_kind, parse_appointments
+from workers import job_names
+from workers.appointments.notices import notice_kind, parse_appointments
 from workers.queues import DEFAULT_QUEUE, get_queue
 from workers.services import Services
 
@@ -40,7 +40,7 @@ def settings(redis_server, line_stub):
 
 @pytest.fixture
 def notices(services):
-    return AppointmentNotices.from_services(services)
+    return services.build_appointment_notices()
 
 
 def submit(notices, *rows):
@@ -76,6 +76,7 @@ def test_parse_appointments_splits_good_and_bad_rows():
 
 # --- sending --------------------------------------------------------------------
 
+@pytest.mark.usefixtures("jobs_here")
 def test_booked_appointment_sends_one_flex_notice_to_its_cid(notices, moph, redis):
     (result,) = submit(notices, appointment_row())
     assert (result.status, result.kind) == ("queued", "booked")
@@ -92,6 +93,7 @@ def test_booked_appointment_sends_one_flex_notice_to_its_cid(notices, moph, redi
     assert notices.statuses([result.notice_id])[0]["status"] == "sent"
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_token_is_fetched_once_for_many_notices(notices, moph, redis):
     submit(notices, *[appointment_row(f"A-{n}", CIDS[n]) for n in range(6)])
     work(redis)
@@ -100,6 +102,7 @@ def test_token_is_fetched_once_for_many_notices(notices, moph, redis):
     assert sorted(cids[0] for cids, _ in sent(moph)) == sorted(CIDS[:6])
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_same_notice_is_never_pushed_twice(notices, moph, redis):
     row = appointment_row()
     first, again_in_same_call = submit(notices, row, row)
@@ -112,6 +115,7 @@ def test_same_notice_is_never_pushed_twice(notices, moph, redis):
     assert notices.statuses([first.notice_id])[0]["status"] == "sent"  # a duplicate leaves it as it was
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_a_rerun_job_does_not_send_again(notices, moph, redis):
     submit(notices, appointment_row())
     work(redis)
@@ -122,6 +126,7 @@ def test_a_rerun_job_does_not_send_again(notices, moph, redis):
     assert len(moph.calls(SEND_NOW)) == 1
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_change_and_cancel_send_their_own_notices(notices, moph, redis):
     booked = submit(notices, appointment_row())[0]
     work(redis)
@@ -139,6 +144,7 @@ def test_change_and_cancel_send_their_own_notices(notices, moph, redis):
     assert statuses == ["skipped-superseded", "skipped-superseded"]
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_changed_notice_shows_the_previous_time_struck_through(notices, moph, redis):
     submit(notices, appointment_row(time="09:30"))
     work(redis)
@@ -151,6 +157,7 @@ def test_changed_notice_shows_the_previous_time_struck_through(notices, moph, re
     assert '"decoration": "line-through"' in text
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_cancellation_of_an_unknown_appointment_is_still_sent(notices, moph, redis):
     (result,) = submit(notices, appointment_row(status="cancelled"))
     work(redis)
@@ -175,6 +182,7 @@ def test_jobs_and_redis_names_hold_no_cid_and_no_plain_hash(notices, redis):
 
 # --- failures ----------------------------------------------------------------
 
+@pytest.mark.usefixtures("jobs_here")
 def test_401_refreshes_the_token_once_and_retries(notices, moph, redis):
     moph.replace("POST", SEND_NOW, json={"message": "token expired", "message_code": 401})
     moph.mock.add("POST", SEND_NOW, json={"message": "", "message_code": 200})
@@ -186,6 +194,7 @@ def test_401_refreshes_the_token_once_and_retries(notices, moph, redis):
     assert notices.statuses([result.notice_id])[0]["status"] == "sent"
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_a_gateway_error_is_uncertain_and_never_repeated(notices, moph, redis):
     moph.replace("POST", SEND_NOW, status=503, json={"message": "maintenance"})  # no MOPH error code
     (result,) = submit(notices, appointment_row())
@@ -195,6 +204,7 @@ def test_a_gateway_error_is_uncertain_and_never_repeated(notices, moph, redis):
     assert FailedJobRegistry(queue=get_queue(redis, DEFAULT_QUEUE)).get_job_ids() == []
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_server_error_is_retried_later(notices, moph, redis):
     moph.replace("POST", SEND_NOW, status=500, json={"message": "maintenance", "message_code": 500})
     (result,) = submit(notices, appointment_row())
@@ -206,6 +216,7 @@ def test_server_error_is_retried_later(notices, moph, redis):
     assert FailedJobRegistry(queue=queue).get_job_ids() == []
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_rate_limit_in_a_200_is_retried(notices, moph, redis):
     moph.replace("POST", SEND_NOW, json={"message": "มีการร้องขอบ่อยเกินไป", "message_code": 200})
     (result,) = submit(notices, appointment_row())
@@ -213,6 +224,7 @@ def test_rate_limit_in_a_200_is_retried(notices, moph, redis):
     assert notices.statuses([result.notice_id])[0]["status"] == "retrying"
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_permanent_error_fails_at_once_and_frees_the_notice(notices, moph, redis):
     moph.replace("POST", SEND_NOW, json={"message": f"cid {CIDS[0]} not found", "message_code": 400})
     (result,) = submit(notices, appointment_row())
@@ -230,20 +242,14 @@ def test_permanent_error_fails_at_once_and_frees_the_notice(notices, moph, redis
     assert notices.statuses([result.notice_id])[0]["status"] == "sent"
 
 
-def test_missing_moph_settings_fail_the_notice_with_a_reason(redis_server, line_stub, redis, moph):
-    from workers import runtime
+def test_missing_moph_settings_fail_the_notice_with_a_reason(redis_server, line_stub, redis, moph, jobs_here):
     from workers.services import Services
 
-    unconfigured = Services(make_settings(redis_server, line_stub, **dict(MOPH_SETTINGS, moph_user=None)),
-                            redis_connection=redis)
-    runtime.install(unconfigured)
-    try:
-        (result,) = AppointmentNotices.from_services(unconfigured).submit(
-            [parse_appointment(appointment_row())])
-        work(redis)
-    finally:
-        runtime.install(None)
-    status = AppointmentNotices.from_services(unconfigured).statuses([result.notice_id])[0]
+    unconfigured = jobs_here(Services(make_settings(redis_server, line_stub, **dict(MOPH_SETTINGS, moph_user=None)),
+                                      redis_connection=redis))
+    (result,) = unconfigured.build_appointment_notices().submit([parse_appointment(appointment_row())])
+    work(redis)
+    status = unconfigured.build_appointment_notices().statuses([result.notice_id])[0]
     assert status["status"] == "failed" and "MOPH_USER" in status["error"]
     assert moph.all_moph_calls() == []
 
@@ -261,11 +267,12 @@ def retry_notices_now(redis):
     """Queue the notice jobs waiting for a retry now, as the scheduler would later (reminders stay)."""
     queue = get_queue(redis, DEFAULT_QUEUE)
     for job in map(queue.fetch_job, queue.scheduled_job_registry.get_job_ids()):
-        if job.func_name == f"{appointment_jobs.__name__}.send_notice":
+        if job.func_name == job_names.APPOINTMENT_SEND_NOTICE:
             queue.scheduled_job_registry.remove(job)
             queue.enqueue_job(job)
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_a_send_without_an_answer_is_uncertain_and_never_repeated(notices, moph, redis):
     # The request left; MOPH may have pushed it before the answer was lost.
     moph.replace("POST", SEND_NOW, body=requests.ReadTimeout("read timed out"))
@@ -286,6 +293,7 @@ def test_a_send_without_an_answer_is_uncertain_and_never_repeated(notices, moph,
     assert submit(notices, appointment_row())[0].status == "skipped-duplicate"
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_a_connection_that_never_reached_moph_is_retried(notices, moph, redis):
     moph.replace("POST", SEND_NOW, body=requests.ConnectTimeout("connect timed out"))
     (result,) = submit(notices, appointment_row())
@@ -299,6 +307,7 @@ def test_a_connection_that_never_reached_moph_is_retried(notices, moph, redis):
     assert len(moph.calls(SEND_NOW)) == 4
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_a_refused_submission_leaves_no_claim_behind(settings, notices, moph, redis, redis_server):
     # Redis refuses to queue the job (here an ACL; in production e.g. out of memory): the claim,
     # the stored appointment and the reminders must not stay behind, or the notice would read
@@ -307,7 +316,7 @@ def test_a_refused_submission_leaves_no_claim_behind(settings, notices, moph, re
                       commands=["+@all", "-rpush", "-lpush"])
     limited = redis_lib.Redis.from_url(redis_server.url, username="no-enqueue", password="no-enqueue-pw")
     try:
-        refused = AppointmentNotices.from_services(Services(settings, redis_connection=limited))
+        refused = Services(settings, redis_connection=limited).build_appointment_notices()
         with pytest.raises(redis_lib.exceptions.ResponseError):
             submit(refused, appointment_row())
     finally:

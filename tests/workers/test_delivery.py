@@ -194,6 +194,13 @@ def test_workers_look_for_the_scheduler_well_within_a_minute(services, redis):
     assert MAINTENANCE_INTERVAL + SCHEDULER_DEAD_AFTER + 5 < 60
 
 
+def test_jobs_have_no_services_until_the_process_installs_them(services):
+    """No lazy global built from the environment: a process that runs jobs installs its services
+    (``python -m workers`` at start-up), and one that forgot is told so at its first job."""
+    with pytest.raises(RuntimeError, match="no services installed for jobs"):
+        runtime.services()
+
+
 def test_sigterm_asks_drains_to_hand_over(services, redis):
     worker = build_worker(services, connection=redis)
     try:

@@ -282,23 +282,18 @@ def test_every_turn_is_mirrored_without_a_handoff(webhook, run_worker, line_extr
     assert len(livedesk.conversations) == 1 and len(oho.calls("POST", "/contact")) == 1
 
 
-def test_with_livedesk_only_the_bot_keeps_answering_and_mirrors(redis_server, redis, line_extra, run_worker, http,
-                                                                 livedesk):
+def test_with_livedesk_only_the_bot_keeps_answering_and_mirrors(redis_server, redis, line_extra, jobs_here, run_worker,
+                                                                 http, livedesk):
     from handlers.app import create_app
     from tests.conftest import make_settings
     from tests.support import LineWebhook
-    from workers import runtime
 
     settings = make_settings(redis_server, line_extra, livedesk_api_key="ld-test-key",
                              livedesk_api_secret="ld-test-secret", livedesk_base_url=LIVEDESK,
                              livedesk_inbox_id=79)
-    services = QuickServices(settings, redis_connection=redis)
-    runtime.install(services)
-    try:
-        webhook = LineWebhook(create_app(settings, services=services).test_client())
-        say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
-    finally:
-        runtime.install(None)
+    services = jobs_here(QuickServices(settings, redis_connection=redis))
+    webhook = LineWebhook(create_app(settings, services=services).test_client())
+    say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
     staff = services.dialog.answer_topic("staff").messages
     assert last_reply(line_extra) == staff  # the knowledge base's own answer (the phone number)
     assert livedesk.public() == [("incoming", "ขอคุยกับเจ้าหน้าที่"), ("outgoing", staff[0]["text"])]

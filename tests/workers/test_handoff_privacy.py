@@ -8,14 +8,13 @@ from bot.verification import VerificationState
 from tests.handoff_stubs import USER, services, settings  # noqa: F401
 from tests.support import text_event
 from workers.handoff.feature import REDACTED
-from workers.handoff.service import HandoffService
 from workers.handoff.store import HandoffStore, mirror_outbox
 from workers.line.events import Turn
 from workers.verification.store import VerificationStore
 
 
 def test_in_flight_markers_are_named_by_a_keyed_hmac_not_a_plain_hash(services, redis):
-    store = HandoffService(services).store
+    store = services.build_handoff().store
     store.mark_in_flight(141, "482913")
     [key] = [k.decode() for k in redis.keys("livedesk:in-flight:*")]
     for plain in ("482913", "141:482913"):

@@ -28,7 +28,6 @@ from tests.handoff_stubs import (  # noqa: F401
 )
 from tests.support import play_backoffs, text_event
 from workers.handoff import jobs as handoff_jobs
-from workers.handoff.service import HandoffService
 from workers.handoff.store import mirror_outbox
 from workers.line.events import Turn
 from workers.queues import get_queue
@@ -136,7 +135,7 @@ def test_line_outage_for_an_agent_reply_retries_with_the_same_key(webhook, clien
     first, retry, other = [p.headers["X-Line-Retry-Key"] for p in pushes(line_extra)]
     assert first == retry      # the same message, retried: LINE sends it once
     assert other != first      # another agent message: its own key
-    assert HandoffService(services).store.transcript(USER)[-1]["who"] == "agent"
+    assert services.build_handoff().store.transcript(USER)[-1]["who"] == "agent"
 
 
 def test_jobs_run_twice_do_not_double_anything(webhook, client, run_worker, line_extra, oho, livedesk, redis,
@@ -148,7 +147,7 @@ def test_jobs_run_twice_do_not_double_anything(webhook, client, run_worker, line
     assert len(oho.calls("POST", "/request-agent")) == 2 and oho.room == "agent"  # 2nd answered 409
 
     note_item = {"item_id": f"note:{session}", "kind": "note", "text": "again"}
-    HandoffService(services).livedesk_mirror.post(USER, note_item)  # already posted: not again
+    services.build_handoff().livedesk_mirror.post(USER, note_item)  # already posted: not again
     assert len(livedesk.notes()) == 1
 
     post_livedesk(client, resolved_event(141))

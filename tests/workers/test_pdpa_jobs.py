@@ -8,7 +8,7 @@ import datetime as dt
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from workers.handoff import jobs as handoff_jobs
+from workers import job_names
 from workers.handoff.store import enqueue_oho_contact
 from workers.line.inbox import enqueue_drain
 from workers.pdpa import erase_user
@@ -25,7 +25,7 @@ def test_queued_drains_are_waited_for_and_other_jobs_of_the_user_deleted(redis, 
     enqueue_drain(redis, USER)                     # drain_inbox([USER]): other patients may ride on it
     enqueue_drain(redis, OTHER)
     enqueue_oho_contact(redis, USER)               # would make an Oho contact for a user who is gone
-    timer = enqueue_at(redis, dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1), handoff_jobs.check_idle,
+    timer = enqueue_at(redis, dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1), job_names.HANDOFF_CHECK_IDLE,
                        USER, "session-1", description="idle check")
     naps = []
     removed = erase_user(redis, USER, on_request=True, jobs_wait=0, sleep=naps.append)

@@ -31,7 +31,7 @@ def settings(redis_server, line_stub):
 
 def notices_at(services, now: dt.datetime) -> AppointmentNotices:
     """The service as if it were ``now`` (for deciding which reminders are still ahead)."""
-    return AppointmentNotices.from_services(services, now=lambda: now)
+    return services.build_appointment_notices(now=lambda: now)
 
 
 def scheduled(redis) -> dict[str, dt.datetime]:
@@ -102,9 +102,10 @@ def test_a_repeated_submission_keeps_one_set_of_reminders(services, redis):
 
 # --- sending ----------------------------------------------------------------
 
+@pytest.mark.usefixtures("jobs_here")
 def test_reminder_due_in_two_seconds_goes_out_once_through_the_real_scheduler(services, redis, moph):
     appointment = appointment_at(soon(90))
-    notices = AppointmentNotices.from_services(services)
+    notices = services.build_appointment_notices()
     notices.submit([appointment])  # the booked notice; its reminders are hours away
     work(redis)
     due = dt.datetime.now(BANGKOK) + dt.timedelta(seconds=2)
@@ -123,6 +124,7 @@ def test_reminder_due_in_two_seconds_goes_out_once_through_the_real_scheduler(se
     assert len(reminders_sent(moph)) == 1
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_submitted_reminder_runs_when_due_and_only_once(services, redis, moph):
     starts = soon(50)
     # Submitted "two seconds before" the 1-hour reminder (which is really ~10 minutes ago): it is
@@ -140,9 +142,10 @@ def test_submitted_reminder_runs_when_due_and_only_once(services, redis, moph):
     assert status["status"] == "sent" and status["kind"] == "reminder"
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_cancelled_appointments_reminder_never_goes_out(services, redis, moph):
     starts = soon(90)
-    notices = AppointmentNotices.from_services(services)
+    notices = services.build_appointment_notices()
     notices.submit([appointment_at(starts)])
     notices.submit([appointment_at(starts, status="cancelled")])
     # Even a reminder job that escaped the removal (say, already in the queue) re-checks and stays silent.
@@ -156,9 +159,10 @@ def test_cancelled_appointments_reminder_never_goes_out(services, redis, moph):
     assert status["status"] == "skipped-cancelled"
 
 
+@pytest.mark.usefixtures("jobs_here")
 def test_reminder_for_a_moved_appointment_stays_silent(services, redis, moph):
     starts = soon(90)
-    notices = AppointmentNotices.from_services(services)
+    notices = services.build_appointment_notices()
     notices.submit([appointment_at(starts)])
     notices.submit([appointment_at(starts + dt.timedelta(days=1), status="changed")])
     notices.schedule_reminder(appointment_at(starts), "1h", dt.datetime.now(BANGKOK) - dt.timedelta(seconds=1))
@@ -170,7 +174,7 @@ def test_reminder_for_a_moved_appointment_stays_silent(services, redis, moph):
 
 def test_reminder_after_the_appointment_has_started_stays_silent(services, redis, moph):
     starts = soon(90)
-    late = AppointmentNotices.from_services(services, now=lambda: starts + dt.timedelta(minutes=1))
+    late = services.build_appointment_notices(now=lambda: starts + dt.timedelta(minutes=1))
     late.submit([appointment_at(starts)])
     notice_id = late.reminder_notice_id(appointment_at(starts), "1h")
     late.deliver_reminder(late.appointment_ref("A-1001"), notice_id, "1h")

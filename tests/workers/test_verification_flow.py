@@ -302,22 +302,17 @@ def test_a_number_thaibulksms_refuses_is_told_as_such(patient, rsps, redis, cloc
 
 # -- without SMS settings ---------------------------------------------------------------------------
 
-def test_without_sms_settings_the_knowledge_base_answers(redis_server, line_stub, redis, run_worker):
+def test_without_sms_settings_the_knowledge_base_answers(redis_server, line_stub, redis, jobs_here, run_worker):
     from handlers.app import create_app
     from tests.support import LineWebhook
-    from workers import runtime
     from workers.services import Services
 
     settings = make_settings(redis_server, line_stub)
     assert settings.missing_for("sms")
-    services = Services(settings, redis_connection=redis)
-    runtime.install(services)
-    try:
-        assert not [f for f in services.conversation_features if isinstance(f, VerificationFeature)]
-        patient = Patient(LineWebhook(create_app(settings, services=services).test_client()), run_worker, line_stub)
-        assert patient.say("ยืนยันตัวตน") == [m["text"] for m in services.dialog.answer_topic("verify").messages]
-    finally:
-        runtime.install(None)
+    services = jobs_here(Services(settings, redis_connection=redis))
+    assert not [f for f in services.conversation_features if isinstance(f, VerificationFeature)]
+    patient = Patient(LineWebhook(create_app(settings, services=services).test_client()), run_worker, line_stub)
+    assert patient.say("ยืนยันตัวตน") == [m["text"] for m in services.dialog.answer_topic("verify").messages]
 
 
 # -- with LiveDesk: a private note for staff ----------------------------------------------------------
@@ -328,11 +323,10 @@ LIVEDESK_SETTINGS = dict(livedesk_api_key="ld-test-key", livedesk_api_secret="ld
 
 
 @pytest.fixture
-def with_livedesk(redis_server, line_stub, redis, run_worker, rsps, provider):
-    """Handoff configured too (LiveDesk mirror and Oho); yields (patient, sms, services)."""
+def with_livedesk(redis_server, line_stub, redis, jobs_here, run_worker, rsps, provider):
+    """Handoff configured too (LiveDesk mirror and Oho): (patient, sms, services)."""
     from handlers.app import create_app
     from tests.support import LineWebhook
-    from workers import runtime
     from workers.services import Services
 
     settings = make_settings(redis_server, line_stub, sms_provider=provider, **SMS_SETTINGS, **LIVEDESK_SETTINGS)
@@ -345,11 +339,9 @@ def with_livedesk(redis_server, line_stub, redis, run_worker, rsps, provider):
     rsps.post(f"{LIVEDESK}/api/v2/accounts/conversations/22/messages", json={"id": 33})
     rsps.post(f"{OHO}/contact", json={"ok": True, "status_code": 200, "message": "ok"})
     rsps.post(re.compile(f"{OHO}/chat/.*"), json={"ok": True, "status_code": 200, "message": "ok"})
-    services = Services(settings, redis_connection=redis)
-    runtime.install(services)
+    services = jobs_here(Services(settings, redis_connection=redis))
     patient = Patient(LineWebhook(create_app(settings, services=services).test_client()), run_worker, line_stub)
-    yield patient, SmsStub(rsps, provider), services
-    runtime.install(None)
+    return patient, SmsStub(rsps, provider), services
 
 
 @pytest.mark.parametrize("provider", ["sepsms"])

@@ -29,7 +29,7 @@ from bot.privacy import mask
 from bot.settings import SettingsError
 from integrations.errors import ProviderError
 from integrations.moph import MophDeliveryUnknown
-from workers.appointments import jobs as appointment_jobs
+from workers import job_names
 from workers.appointments.status import DEDUP_SECONDS, UNCERTAIN, UNCERTAIN_TEXT, error_text, write_status
 from workers.queues import BULK_QUEUE, get_queue, prepare
 
@@ -155,7 +155,7 @@ def _try_enqueue(pipe, redis, parts, idents, messages, upload) -> list[Chunk]:
         pipe.set(f"announce:claim:{ident}", "1", ex=DEDUP_SECONDS)
         pipe.set(_cids_key(ident), ",".join(part), ex=CHUNK_DATA_SECONDS)
         write_status(pipe, status_key(ident), "queued", size=len(part))
-        jobs.append(prepare(appointment_jobs.send_announcement_chunk, ident, messages, upload, job_id=f"announce-{ident}",
+        jobs.append(prepare(job_names.APPOINTMENT_SEND_ANNOUNCEMENT_CHUNK, ident, messages, upload, job_id=f"announce-{ident}",
                             description=f"moph announce chunk {number}/{len(parts)} ({len(part)} CIDs)",
                             timeout=CHUNK_TIMEOUT))
         result.append(Chunk(ident, len(part), "queued"))

@@ -56,7 +56,7 @@ from bot.settings import SettingsError
 from integrations.errors import ProviderError
 from integrations.metrics import MOPH_NOTICES
 from integrations.moph import MophDeliveryUnknown
-from workers.appointments import jobs as appointment_jobs
+from workers import job_names
 from workers.appointments.status import (
     DEDUP_SECONDS,
     UNCERTAIN,
@@ -152,15 +152,6 @@ class AppointmentNotices:
         self.hospital_color = hospital_color
         self._now = now or (lambda: dt.datetime.now(BANGKOK))
 
-    @classmethod
-    def from_services(cls, services, **kwargs) -> "AppointmentNotices":
-        """Built from a ``Services``: its Redis, settings, knowledge base (the hospital's name) and
-        (lazily) its MOPH client."""
-        s = services.settings
-        return cls(services.redis, key=naming_key(s), moph=lambda: services.moph,
-                   reminder_schedule=s.reminder_schedule, hospital_name=services.hospital_name,
-                   hospital_color=s.hospital_color, **kwargs)
-
     # -- names ---------------------------------------------------------------
     def appointment_ref(self, appointment_id: str) -> str:
         """What stands for an appointment id in Redis names and job arguments."""
@@ -227,7 +218,7 @@ class AppointmentNotices:
             write_status(pipe, status_key(plan.notice_id), NoticeStatus.QUEUED, kind=plan.kind,
                          appointment_id=appointment.appointment_id, cid=masked)
             jobs.append(prepare(
-                appointment_jobs.send_notice, plan.ref, plan.notice_id, plan.kind,
+                job_names.APPOINTMENT_SEND_NOTICE, plan.ref, plan.notice_id, plan.kind,
                 description=f"moph {plan.kind} notice, appointment {mask(appointment.appointment_id)}, "
                             f"cid {masked}"))
             results.append(Submission(appointment.appointment_id, masked, plan.kind, plan.notice_id, NoticeStatus.QUEUED,
@@ -255,9 +246,9 @@ class AppointmentNotices:
                           job_id: str | None = None, pipeline=None) -> Job:
         """Have RQ's scheduler run the reminder job for ``appointment`` at ``when``."""
         notice_id = self.reminder_notice_id(appointment, rule)
-        return enqueue_at(self.redis, when, appointment_jobs.send_reminder, self.appointment_ref(appointment.appointment_id),
-                          notice_id, rule, queue=REMINDER_QUEUE, job_id=job_id or f"appt-{notice_id}",
-                          pipeline=pipeline,
+        return enqueue_at(self.redis, when, job_names.APPOINTMENT_SEND_REMINDER,
+                          self.appointment_ref(appointment.appointment_id), notice_id, rule, queue=REMINDER_QUEUE,
+                          job_id=job_id or f"appt-{notice_id}", pipeline=pipeline,
                           description=f"moph reminder {rule}, appointment {mask(appointment.appointment_id)}")
 
     def _store(self, pipe, plan: _Plan, reminder_jobs: list[str], now: dt.datetime) -> None:

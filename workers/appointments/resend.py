@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.appointments import jobs as appointment_jobs
+from workers import job_names
 from workers.appointments.status import DEDUP_SECONDS, read_statuses, status_key, write_status
 from workers.queues import DEFAULT_QUEUE, enqueue
 
@@ -65,11 +65,11 @@ def resend(notices, notice_id: str) -> NoticeRecord:
         rules = [rule.text for rule in notices.rules if notices.reminder_notice_id(appointment, rule.text) == notice_id]
         if not rules:
             raise CannotResend("the appointment moved since this reminder; its own reminders are scheduled")
-        job, args = appointment_jobs.send_reminder, (ref, notice_id, rules[0])
+        job, args = job_names.APPOINTMENT_SEND_REMINDER, (ref, notice_id, rules[0])
     else:
         if notices.notice_id(appointment, kind) != notice_id:
             raise CannotResend("the appointment changed since this notice; the newer notice is the one to send")
-        job, args = appointment_jobs.send_notice, (ref, notice_id, kind)
+        job, args = job_names.APPOINTMENT_SEND_NOTICE, (ref, notice_id, kind)
     with redis.pipeline(transaction=True) as pipe:
         pipe.multi()  # explicit, so that RQ adds its commands to this transaction
         pipe.delete(f"appt:sending:{notice_id}")

@@ -81,7 +81,7 @@ class AgentMessageGuard:
         if self._trusting():
             return item
         conversation, message_id = int(item["conversation_id"]), int(item["message_id"])
-        livedesk = self.service.services.livedesk
+        livedesk = self.service.livedesk()
         try:
             messages = livedesk.conversation_messages(conversation, before=message_id + 1)
         except ProviderError as exc:
@@ -107,7 +107,7 @@ class AgentMessageGuard:
         message). Raises a retryable error while LiveDesk cannot answer."""
         if self._trusting():
             return True
-        livedesk = self.service.services.livedesk
+        livedesk = self.service.livedesk()
         try:
             status = livedesk.conversation(conversation_id).get("status")
         except ProviderError as exc:

@@ -18,7 +18,9 @@ Only the drain job (``HandoffService.drain_mirror``) calls it, and
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
+
+import redis as redis_lib
 
 from bot.handoff.render import (
     failed_message_note,
@@ -36,6 +38,12 @@ from workers.handoff.attempts import PostAttempts
 from workers.handoff.store import FailedPost, HandoffStore
 from workers.oho_contacts import OhoContacts
 from workers.verification.store import verified_phone
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from integrations.line import LineClient
+    from integrations.livedesk import LiveDeskClient
+    from integrations.oho import OhoClient
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +71,18 @@ def bot_line(item_id: str, messages: list[dict]) -> Mirrored:
 class LiveDeskMirror:
     """Posts one outbox item to the user's LiveDesk conversation (created once, recreated if gone)."""
 
-    def __init__(self, services, store: HandoffStore, contacts: OhoContacts):
-        self.services = services
+    def __init__(self, settings: Settings, redis: redis_lib.Redis, store: HandoffStore, contacts: OhoContacts, *,
+                 livedesk: LiveDeskClient, line: Callable[[], LineClient], oho: Callable[[], OhoClient]):
+        """``line`` and ``oho`` give their clients, built on first use (most items need neither)."""
+        self.settings = settings
+        self.redis = redis
         self.store = store
         self.contacts = contacts
-        self.livedesk = services.livedesk
-        self.inbox_id = int(services.settings.livedesk_inbox_id)
-        self.attempts = PostAttempts(store, self.livedesk, services.settings)
+        self.livedesk = livedesk
+        self.line = line
+        self.oho = oho
+        self.inbox_id = int(settings.livedesk_inbox_id)
+        self.attempts = PostAttempts(store, self.livedesk, settings)
 
     def post(self, user: str, item: dict) -> None:
         """Post the item once. If LiveDesk made its message but marked it ``failed``, later attempts
@@ -232,7 +245,7 @@ class LiveDeskMirror:
     def _send_media(self, name: str, conversation: int, item: dict) -> dict:
         label = f"[{item.get('media')}]"
         try:
-            data, content_type = self.services.line.message_content(item["message_id"], MAX_MEDIA_BYTES)
+            data, content_type = self.line().message_content(item["message_id"], MAX_MEDIA_BYTES)
         except NotFoundError:  # LINE keeps content for a limited time only
             return self._incoming(name, conversation, f"{label} (ไฟล์หมดอายุใน LINE แล้ว / no longer available)")
         except ContentTooLarge:  # refused on its Content-Length, or cut off while reading
@@ -258,12 +271,12 @@ class LiveDeskMirror:
     def _known(self, user: str) -> dict[str, str]:
         """What the bot knows of the patient, for the note: the number verified by SMS OTP, and
         Oho's contact (tags, attributes). The note goes out without Oho's part if Oho fails."""
-        phone = verified_phone(self.services.redis, user)
+        phone = verified_phone(self.redis, user)
         known = {"เบอร์มือถือที่ยืนยันแล้ว (OTP)": phone} if phone else {}
-        if not self.services.settings.configured("oho"):
+        if not self.settings.configured("oho"):
             return known
         try:
-            contact = self.services.oho.get_contact(self.contacts.platform_id(), user)
+            contact = self.oho().get_contact(self.contacts.platform_id(), user)
         except NotFoundError:
             return known
         except ProviderError as exc:

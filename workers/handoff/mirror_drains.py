@@ -20,8 +20,8 @@ from __future__ import annotations
 import redis
 
 from bot.privacy import mask
+from workers import job_names
 from workers.batches import QueuedDrains
-from workers.handoff import jobs
 from workers.handoff.store import enqueue_outbox_drain, mirror_outbox
 
 #: Mirror drain jobs waiting to start beyond which a user is put on the ready list instead (more
@@ -44,7 +44,7 @@ def enqueue_drain_mirror(connection: redis.Redis, user: str, pipeline=None) -> N
             enqueue_drain_mirror(connection, user, pipe)
             pipe.execute()
         return
-    job = enqueue_outbox_drain(connection, mirror_outbox(connection), jobs.drain_mirror, user, pipeline,
+    job = enqueue_outbox_drain(connection, mirror_outbox(connection), job_names.HANDOFF_DRAIN_MIRROR, user, pipeline,
                                f"mirror to LiveDesk for {mask(user)}")
     queued_mirror_drains(connection).add(job.id, pipeline)
 

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import time
 from functools import cached_property
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import redis
 
@@ -55,6 +55,12 @@ from workers.handoff.store import (
 from workers.oho_contacts import OhoContacts, forget_want, take_want, want_contact
 from workers.runtime import stopping
 
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from integrations.line import LineClient
+    from integrations.livedesk import LiveDeskClient
+    from integrations.oho import OhoClient
+
 log = logging.getLogger(__name__)
 
 IDLE_SLACK_SECONDS = 5         # RQ's scheduler counts whole seconds: a check may run a moment early
@@ -66,10 +72,18 @@ class HandoffService:
     """What a handoff does: open and escalate (from the feature), take agents' messages and
     resolutions (from the webhook; Redis only), and the job steps that call Oho, LiveDesk and LINE."""
 
-    def __init__(self, services, *, clock: Callable[[], float] = time.time):
-        self.services = services
-        self.settings = services.settings
-        self.redis: redis.Redis = services.redis
+    def __init__(self, settings: Settings, redis: redis.Redis, *, line: Callable[[], LineClient],
+                 oho: Callable[[], OhoClient], livedesk: Callable[[], LiveDeskClient], oho_contacts: OhoContacts,
+                 menu: Callable[[], dict | None], clock: Callable[[], float] = time.time):
+        """``line``, ``oho`` and ``livedesk`` give their clients, built on first use (the webhook calls none);
+        ``menu`` the knowledge base's topics menu (quick replies), loaded on first use too."""
+        self.settings = settings
+        self.redis = redis
+        self.line = line
+        self.oho = oho
+        self.livedesk = livedesk
+        self.oho_contacts = oho_contacts
+        self._menu = menu
         self.clock = clock
         self.hours = parse_business_hours(self.settings.business_hours)
         self.store = HandoffStore(self.redis, echo_key(self.settings))
@@ -77,13 +91,10 @@ class HandoffService:
         self.patient_outbox = patient_outbox(self.redis)
         self.handoff_configured = not self.settings.missing_for("handoff")
 
-    @property
-    def oho_contacts(self) -> OhoContacts:
-        return self.services.oho_contacts
-
     @cached_property
     def livedesk_mirror(self) -> LiveDeskMirror:
-        return LiveDeskMirror(self.services, self.store, self.oho_contacts)
+        return LiveDeskMirror(self.settings, self.redis, self.store, self.oho_contacts, livedesk=self.livedesk(),
+                              line=self.line, oho=self.oho)
 
     @cached_property
     def guard(self) -> AgentMessageGuard:
@@ -92,7 +103,7 @@ class HandoffService:
     @property
     def menu(self) -> dict | None:
         """The knowledge base's topics menu (quick replies), offered when the bot takes over again."""
-        return getattr(self.services.knowledge, "menu", None)
+        return self._menu()
 
     # -- opening, escalating, mirroring (Redis only) ---------------------------------------------
     def open_handoff(self, user: str, state: HandoffState, items: list[Mirrored] = ()) -> bool:
@@ -312,7 +323,7 @@ class HandoffService:
         state = self.store.state(user)
         if state is None or state.session != session or not self.settings.configured("oho"):
             return  # closed before we got here (or mirror-only): nothing to switch
-        oho, platform_id = self.services.oho, self.oho_contacts.platform_id()
+        oho, platform_id = self.oho(), self.oho_contacts.platform_id()
         try:
             self.oho_contacts.ensure(user)
         except ProviderError as exc:  # a contact problem must never keep the patient from staff
@@ -340,7 +351,7 @@ class HandoffService:
         self.mirror(user, Mirrored(f"closed-note:{session}", {"kind": "note", "text": closed_note(reason)}))
         enqueue_drain_mirror(self.redis, user)
         if self.settings.configured("oho"):
-            oho, platform_id = self.services.oho, self.oho_contacts.platform_id()
+            oho, platform_id = self.oho(), self.oho_contacts.platform_id()
             try:
                 if not oho.close_chat(self.oho_contacts.chat_platform_id(), user):
                     log.info("Oho chat of %s was not with an agent", mask(user))
@@ -411,5 +422,5 @@ class HandoffService:
         """Push unless this logical message was pushed already (the retry key covers a crash in between)."""
         if self.store.done(f"pushed:{name}"):
             return
-        self.services.line.push(user, messages, retry_key)
+        self.line().push(user, messages, retry_key)
         self.store.claim(f"pushed:{name}")

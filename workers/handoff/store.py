@@ -46,8 +46,7 @@ from bot.handoff.hours import BusinessHours
 from bot.handoff.state import HandoffState, idle_deadline, no_agent_due
 from bot.intents import Intent
 from bot.privacy import mask
-from workers import lua
-from workers.handoff import jobs
+from workers import job_names, lua
 from workers.queues import enqueue, enqueue_at
 from workers.user_queue import UserQueue
 
@@ -360,24 +359,24 @@ def enqueue_outbox_drain(connection: redis.Redis, outbox: UserQueue, job, user: 
 
 
 def enqueue_drain_to_patient(connection: redis.Redis, user: str, pipeline=None) -> None:
-    enqueue_outbox_drain(connection, patient_outbox(connection), jobs.drain_to_patient, user, pipeline,
+    enqueue_outbox_drain(connection, patient_outbox(connection), job_names.HANDOFF_DRAIN_TO_PATIENT, user, pipeline,
                    f"agent replies to {mask(user)}")
 
 
 def enqueue_request_agent(connection: redis.Redis, user: str, session: str, pipeline=None) -> None:
-    enqueue(connection, jobs.request_agent, user, session, description=f"Oho request-agent for {mask(user)}",
+    enqueue(connection, job_names.HANDOFF_REQUEST_AGENT, user, session, description=f"Oho request-agent for {mask(user)}",
             pipeline=pipeline)
 
 
 def enqueue_oho_contact(connection: redis.Redis, user: str, pipeline=None) -> None:
-    enqueue(connection, jobs.ensure_oho_contact, user, description=f"Oho contact for {mask(user)}",
+    enqueue(connection, job_names.HANDOFF_ENSURE_OHO_CONTACT, user, description=f"Oho contact for {mask(user)}",
             pipeline=pipeline)
 
 
 def enqueue_resolve(connection: redis.Redis, user: str, session: str, conversation_id: int) -> None:
     """Queue the check of a ``resolved`` webhook (read back from LiveDesk) that closes ``session`` if true.
     No claim here: a forged event must not use up the close of a real one."""
-    enqueue(connection, jobs.resolve_handoff, user, session, int(conversation_id),
+    enqueue(connection, job_names.HANDOFF_RESOLVE, user, session, int(conversation_id),
             description=f"confirm the resolution of {mask(user)}'s handoff")
 
 
@@ -386,7 +385,7 @@ def enqueue_close(connection: redis.Redis, store: HandoffStore, user: str, sessi
     """Queue the closing of ``session`` once, however many times it is asked for."""
     if not store.claim(f"close:{session}"):
         return False
-    enqueue(connection, jobs.close_handoff, user, session, reason, notify,
+    enqueue(connection, job_names.HANDOFF_CLOSE, user, session, reason, notify,
             description=f"close handoff of {mask(user)} ({reason})")
     return True
 
@@ -394,7 +393,7 @@ def enqueue_close(connection: redis.Redis, store: HandoffStore, user: str, sessi
 def schedule_no_agent_check(connection, user: str, state: HandoffState, hours: BusinessHours, minutes: int,
                             pipeline=None) -> None:
     when = dt.datetime.fromtimestamp(no_agent_due(state.since, hours, minutes), dt.timezone.utc)
-    enqueue_at(connection, when, jobs.check_no_agent, user, state.session, pipeline=pipeline,
+    enqueue_at(connection, when, job_names.HANDOFF_CHECK_NO_AGENT, user, state.session, pipeline=pipeline,
                description=f"no-agent check for {mask(user)}", job_id=f"handoff-no-agent-{job_suffix(state.session)}")
 
 
@@ -402,6 +401,6 @@ def schedule_idle_check(connection, user: str, state: HandoffState, hours: Busin
                         pipeline=None) -> None:
     # No fixed job id: a check that finds an agent active schedules the next one while it is itself running.
     when = dt.datetime.fromtimestamp(idle_deadline(state, hours, minutes), dt.timezone.utc)
-    enqueue_at(connection, when, jobs.check_idle, user, state.session, pipeline=pipeline,
+    enqueue_at(connection, when, job_names.HANDOFF_CHECK_IDLE, user, state.session, pipeline=pipeline,
                description=f"idle check for {mask(user)}")
 

@@ -48,8 +48,8 @@ from typing import Callable
 import redis
 
 from bot.privacy import mask
+from workers import job_names
 from workers.batches import drain_batch
-from workers.line import jobs
 from workers.queues import LINE_QUEUE, enqueue, queue_key
 from workers.user_queue import UserQueue
 
@@ -174,7 +174,7 @@ def enqueue_drain(connection: redis.Redis, user: str) -> None:
 def _enqueue_drain(connection: redis.Redis, inbox: UserQueue, user: str, pipe) -> None:
     inbox.mark_drain_queued(user, pipe)
     # No RQ retry: a failing event is retried on its own backoff (the sweeper starts its drain).
-    enqueue(connection, jobs.drain_inbox, user, queue=LINE_QUEUE, pipeline=pipe, retry=None,
+    enqueue(connection, job_names.LINE_DRAIN_INBOX, user, queue=LINE_QUEUE, pipeline=pipe, retry=None,
             description=f"answer LINE events of {mask(user)}", timeout=JOB_TIMEOUT)
 
 

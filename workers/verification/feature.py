@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING, Callable
 
 from bot.dialog import Reply
 from bot.intents import Action, Intent
@@ -26,6 +27,9 @@ from bot.verification import (
 from workers.verification.outcome import BACKSTOP_SECONDS
 from workers.verification.service import VerificationService
 from workers.verification.store import Budgeted, verified_phone
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +173,7 @@ class VerificationFeature:
                 self.service.finish_turn(told, pipe)
             pipe.execute()
         if not messages:
-            self.service.services.line.show_loading(user, 20)
+            self.service.line().show_loading(user, 20)
         log.info("OTP %s for %s %s", state.pending, mask(user), "answered in the turn" if told else
                  "goes on after the turn" if not done else "to be retried")
         return Reply(INTENT, messages)
@@ -184,15 +188,15 @@ def _asks_for_staff(intent: str | None, params: dict) -> bool:
     return intent == Intent.STAFF or params.get("action") == Action.HANDOFF
 
 
-def build_verification_feature(services):
-    """The verification feature, or None when SMS is not configured (the KB then answers ``verify``)."""
-    settings = services.settings
+def build_verification_feature(settings: Settings, service: Callable[[], VerificationService]):
+    """The verification feature, or None when SMS is not configured (the KB then answers ``verify``);
+    ``service`` builds the service (it needs the settings this checks first)."""
     missing = settings.missing_for("sms")
     if missing:
         log.info("phone verification is off: %s not set", ", ".join(missing))
         return None
     try:
-        return VerificationFeature(services.verification)
+        return VerificationFeature(service())
     except OtpKeyMissing as exc:
         log.warning("phone verification is off: %s", exc)
         return None

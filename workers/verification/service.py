@@ -30,7 +30,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as StillRunning
 from datetime import datetime
+from typing import TYPE_CHECKING, Callable
 
+import redis as redis_lib
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
@@ -43,8 +45,8 @@ from integrations.errors import ProviderError, RateLimitError
 from integrations.line import retry_key_for
 from integrations.metrics import OTP
 from integrations.thaibulksms import InvalidMsisdnError
+from workers import job_names
 from workers.queues import DEFAULT_QUEUE, enqueue, enqueue_at, get_queue
-from workers.verification import jobs
 from workers.verification.outcome import (
     CALL_SECONDS,
     CHECK_RETRY,
@@ -61,19 +63,35 @@ from workers.verification.outcome import (
 from workers.verification.senders import CodeExpired, LocalCodes, SepsmsCodes
 from workers.verification.store import Budgeted, SendRequest, VerificationStore, verification_record
 
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from integrations.line import LineClient
+    from integrations.sepsms import SepsmsClient
+    from integrations.thaibulksms import ThaiBulkSmsClient
+    from workers.oho_contacts import OhoContacts
+
 log = logging.getLogger(__name__)
 
+
 class VerificationService:
-    def __init__(self, services, *, staff_notes=None):
-        """``staff_notes(user, item_id, text)`` puts a private note in front of staff (None: no desk)."""
-        self.services = services
+    def __init__(self, settings: Settings, redis: redis_lib.Redis, *, line: Callable[[], LineClient],
+                 sepsms: Callable[[], SepsmsClient], thaibulksms: Callable[[], ThaiBulkSmsClient],
+                 oho_contacts: OhoContacts, menu: dict | None, hospital_name: Callable[[], str],
+                 staff_notes=None):
+        """``line`` and the SMS providers give their clients, built on first use (the settings' provider
+        only); ``hospital_name`` the name the SMS is signed with. ``staff_notes(user, item_id, text)`` puts a private note in front of staff (None: no desk)."""
+        self.line = line
+        self.sepsms = sepsms
+        self.thaibulksms = thaibulksms
+        self.oho_contacts = oho_contacts
         self.staff_notes = staff_notes
-        self.settings = services.settings
-        self.redis = services.redis
+        self.hospital_name = hospital_name
+        self.settings = settings
+        self.redis = redis
         self.store = VerificationStore(self.redis)
         self.rules = OtpRules.from_settings(self.settings)
         staff = "action=handoff" if not self.settings.missing_for("handoff") else "action=topic&id=staff"
-        self.dialog = VerificationDialog(self.rules, staff_data=staff, menu=services.knowledge.menu)
+        self.dialog = VerificationDialog(self.rules, staff_data=staff, menu=menu)
         self.key = otp_key(self.settings)
         self.turn_budget = TURN_BUDGET  # replaceable (tests)
         self._threads: ThreadPoolExecutor | None = None
@@ -81,14 +99,14 @@ class VerificationService:
         self._idle = threading.BoundedSemaphore(TURN_THREADS)
 
     def codes(self, provider: str):
-        name = self.services.hospital_name  # the SMS says who sends it
+        name = self.hospital_name()  # the SMS says who sends it
         if provider == "thaibulksms":
-            return LocalCodes(self.services.thaibulksms, self.redis, self.key, self.rules, name)
-        return SepsmsCodes(self.services.sepsms, self.rules, name)
+            return LocalCodes(self.thaibulksms(), self.redis, self.key, self.rules, name)
+        return SepsmsCodes(self.sepsms(), self.rules, name)
 
     def tell(self, told: Told) -> None:
         """Push ``told`` (at most once: its retry key), then record that the patient has it."""
-        self.services.line.push(told.user, [told.message], retry_key_for(*told.key))
+        self.line().push(told.user, [told.message], retry_key_for(*told.key))
         if told.attempt is not None:
             self.store.drop_pin(told.request_id, told.attempt)
         elif told.final:
@@ -191,11 +209,11 @@ class VerificationService:
     # -- the backstop and the paced jobs ---------------------------------------------------------
     def schedule_send(self, request_id: str, delay: float, *, pipe=None, tag: str = "") -> None:
         """The send job of a request, ``delay`` seconds ahead (the same id moves the one scheduled)."""
-        enqueue_at(self.redis, after(delay), jobs.send_code, request_id, pipeline=pipe, retry=SEND_RETRY,
+        enqueue_at(self.redis, after(delay), job_names.VERIFICATION_SEND_CODE, request_id, pipeline=pipe, retry=SEND_RETRY,
                    job_id=f"otp-send-{request_id}{tag}", description="send an OTP SMS")
 
     def schedule_check(self, request_id: str, attempt: int, delay: float, *, pipe=None, tag: str = "") -> None:
-        enqueue_at(self.redis, after(delay), jobs.check_code, request_id, attempt, pipeline=pipe,
+        enqueue_at(self.redis, after(delay), job_names.VERIFICATION_CHECK_CODE, request_id, attempt, pipeline=pipe,
                    retry=CHECK_RETRY, job_id=f"otp-check-{request_id}-{attempt}{tag}",
                    description="check an OTP code")
 
@@ -224,7 +242,7 @@ class VerificationService:
             return  # checked and told already (in the turn), or expired
         request = self.store.request(request_id)
         if request is not None:
-            self.services.line.show_loading(request.user, 5)
+            self.line().show_loading(request.user, 5)
         told = self.check_outcome(request_id, attempt, final=final, teller=teller)
         if told is not None:
             self.tell(told)
@@ -394,7 +412,7 @@ class VerificationService:
                                  keep_days=self.settings.verified_phone_retention_days)
         log.info("phone %s verified for %s", mask(request.phone), mask(request.user))
         if self.settings.configured("oho"):
-            enqueue(self.redis, jobs.update_contact, request.user, job_id=f"otp-oho-{request.id}",
+            enqueue(self.redis, job_names.VERIFICATION_UPDATE_CONTACT, request.user, job_id=f"otp-oho-{request.id}",
                     description="update the Oho contact of a verified patient")
         self._note_for_staff(request, when)
         return self.dialog.verified(request.last4)
@@ -410,12 +428,12 @@ class VerificationService:
         request = self.store.request(request_id)
         if request is None or request.verified_at:
             return
-        self.services.line.push(request.user, [self.dialog.undelivered(request.last4)],
-                                retry_key_for("otp-undelivered", request_id))
+        self.line().push(request.user, [self.dialog.undelivered(request.last4)],
+                         retry_key_for("otp-undelivered", request_id))
 
     def update_contact(self, user: str) -> None:
         """Oho: the verified phone, the ``verified`` tag and the verification time."""
         record = verification_record(self.redis, user)
         if record is not None and self.settings.configured("oho"):
-            self.services.oho_contacts.record_verified_phone(user, record["phone"], record["verified_at"])
+            self.oho_contacts.record_verified_phone(user, record["phone"], record["verified_at"])
 

@@ -33,9 +33,8 @@ from bot.privacy import mask
 from bot.verification import OtpRules, VerificationState
 from integrations.errors import RateLimitError
 from integrations.ratelimit import RateLimit, RedisRateLimiter
-from workers import lua
+from workers import job_names, lua
 from workers.queues import DEFAULT_QUEUE, enqueue
-from workers.verification import jobs
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +310,7 @@ def record_delivery(connection: redis_lib.Redis, provider: str, message_id: str,
         connection.hset(key, "delivery", status)
     if status == "failed" and connection.hsetnx(key, "undelivered_told", "1") \
             and not connection.hexists(key, "verified_at"):
-        enqueue(connection, jobs.tell_undelivered, request_id, queue=DEFAULT_QUEUE,
+        enqueue(connection, job_names.VERIFICATION_TELL_UNDELIVERED, request_id, queue=DEFAULT_QUEUE,
                 job_id=f"otp-undelivered-{request_id}", description="tell a patient an OTP SMS did not arrive")
     log.info("%s delivery report for OTP request %s: %s", provider, mask(request_id), status)
     return True

@@ -18,7 +18,6 @@ from werkzeug.serving import make_server
 from bot.settings import Settings, load_settings
 from handlers.app import create_app
 from handlers.sandbox.store import SandboxStore
-from workers import runtime
 from workers.services import Services
 
 
@@ -67,8 +66,6 @@ def _serve(redis_server, redis, **values):
     url = f"http://127.0.0.1:{port}"
     settings = load_settings(_env_file=None, redis_url=redis_server.url, sandbox=True, sandbox_url=url, **values)
     services = Services(settings, redis_connection=redis)
-    previous = runtime._services
-    runtime.install(services)
     app = create_app(settings, services=services)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -78,4 +75,3 @@ def _serve(redis_server, redis, **values):
     finally:
         server.shutdown()
         thread.join(timeout=5)
-        runtime.install(previous)

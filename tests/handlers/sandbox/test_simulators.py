@@ -261,9 +261,8 @@ def _line_auth(sandbox, **extra):
 def test_every_echo_of_our_own_posts_is_recognised(sandbox):
     """The mirror's posts come straight back through the webhook, often while the post is still
     being answered; none of them may pass for an agent's reply (it would silence the bot)."""
-    from workers.handoff.service import HandoffService
 
-    service = HandoffService(sandbox.services)
+    service = sandbox.services.build_handoff()
     for i in range(30):
         service.livedesk_mirror.post(JOHN.user_id, {"item_id": f"probe-{i}", "kind": "text",
                                                     "direction": "outgoing", "text": f"bot line {i}"})
