@@ -136,7 +136,8 @@ def test_dev_installs_exactly_the_lock_and_again_whenever_it_or_pyproject_change
 def test_dev_serve_installs_from_the_lock_too(checkout):
     done, calls = run_dev(checkout, "serve", REDIS_URL="redis://127.0.0.1:9/0")
     assert done.returncode == 0, done.stderr
-    assert calls[:3] == INSTALL and calls[3].startswith("honcho start")
+    # the settings and Redis are checked once (one block, exit 2) before honcho starts the processes
+    assert calls[:3] == INSTALL and calls[3] == "python -m workers.start_up" and calls[4].startswith("honcho start")
 
 
 def test_a_lock_missing_what_pyproject_asks_for_stops_the_install_and_says_what_to_run(checkout):
