@@ -34,7 +34,8 @@ class Figures:
                 f"recover={secs(self.recover)}{(' ' + self.notes) if self.notes else ''}")
 
 
-def answers_by_event(events: list[SentEvent], line: LineStub, retry_key: Callable[[str], str]) -> dict[str, list[LineCall]]:
+def answers_by_event(events: list[SentEvent], line: LineStub,
+                     retry_key: Callable[[str], str]) -> dict[str, list[LineCall]]:
     """Accepted LINE calls per event: a reply with its reply token, or a push with its answer's retry key."""
     by_token = {e.reply_token: e.id for e in events}
     by_key = {retry_key(e.id): e.id for e in events}
