@@ -5,7 +5,7 @@
 The candidates of issue 24 (slow request bodies took the web tier down): waitress, gunicorn's
 gevent worker (the Procfile's since), and uvicorn through gunicorn with a2wsgi in front of the app
 (``bench/asgi_candidate.py``); the baseline is the Procfile's old gunicorn gthread, 2 x 4 threads.
-A slow client (``tests/faults/harness.py`` SlowClients) sends the headers of a 100 kB
+A slow client (``tests/faults/slow_clients.py``) sends the headers of a 100 kB
 ``POST /callback`` and then one body byte every 0.5-2 s, or (slow headers) a request line and one
 byte of a header every 0.5-2 s; when the server cuts it, it connects again, so ``--slow`` are held.
 
@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_line import SECRET, TOKEN, free_port, median, pct, post_all, signed_bodies  # noqa: E402
-from tests.faults.harness import SlowClients  # noqa: E402
+from tests.faults.slow_clients import SlowClients  # noqa: E402
 from workers.embedded_redis import EmbeddedRedis  # noqa: E402
 
 BIN = Path(sys.executable).parent

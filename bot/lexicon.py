@@ -1,25 +1,9 @@
 """Reading regional Thai, romanised Thai and untoned Thai as central Thai.
 
-Patients write as they speak: Isan (บ่มีแฮง), northern (อู้บ่ได้เจ้า), southern
-(ทำพรือดี), Thai in Latin letters (chuay duay) and Thai typed without its tone
-marks (หายใจไมออก). The knowledge base and the emergency check are written in
-central Thai, so ``Lexicon.to_central`` rewrites a message into it first.
-
-The words are data (``bot/data/lexicon.yaml``, or a hospital's own copy),
-checked at load like the knowledge base, so a mistake names file, section and
-entry at start-up.
-
-Thai is replaced whole word by whole word: the message is cut by newmm with the
-segmenter's dictionary plus the lexicon's words, so บ่ is read in บ่มี but never
-inside บ่าย, and เจ้า never inside เจ้าหน้าที่. Words that are also ordinary
-central Thai (ก่อ "build", นัก "-er") are listed under ``at_end_only``: they are
-read only as the last word of a sentence, where the dialect puts them. A run of
-Latin letters is rewritten in Thai only when most of its words are romanised
-Thai and it does not read as English.
-
-The first ``to_central`` builds the segmenter's dictionary (about half a second):
-call it once at start-up. After that a message takes tens of microseconds
-(``bench/bench_lexicon.py``).
+The knowledge base and the emergency check are written in central Thai, so ``Lexicon.to_central``
+rewrites a message into it first, whole word by whole word, from data (``bot/data/lexicon.yaml``). How it
+cuts words, which words count only at a sentence's end, and its cost: docs/architecture.md,
+"Regional, romanised and untoned Thai". Call ``to_central`` once at start-up (it builds a dictionary).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ features already answer (``bot/dialog.py``, the handoff and verification feature
 works whether or not the handoff and SMS are configured; the emergency button dials 1669
 itself (a ``uri`` action with ``tel:``), no bot turn in between.
 
-``bench/draw_richmenu.py`` draws the shipped image from ``BUTTONS``; ``workers/line/richmenu.py``
+``tools/draw_richmenu.py`` draws the shipped image from ``BUTTONS``; ``workers/line/richmenu.py``
 installs both. A menu is ours when its name starts with ``NAME_PREFIX``.
 """
 

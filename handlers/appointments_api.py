@@ -1,22 +1,7 @@
 """``POST /api/v1/appointments``: the hospital information system (HIS) submits appointments.
 
-Contract (for HIS integrators):
-
-- ``Authorization: Bearer <APPOINTMENTS_API_TOKEN>``; 401 without it or with another token,
-  503 while the token or the MOPH Alert credentials are not configured.
-- Body: one appointment object or a list of at most 1,000 (``MAX_ITEMS``); 413 above that or
-  above ``MAX_WEBHOOK_BYTES``; 400 if the body is not a JSON object or non-empty list.
-- All or nothing: if any item is invalid the answer is 400 listing, per item (``index`` in
-  the list), every bad field, and nothing is queued. Fix and resend the whole batch;
-  resending is always safe, since a notice already accepted is never sent again.
-- 202 otherwise, with per item ``status`` ``queued`` or ``skipped-duplicate``, the ``notice``
-  kind, a ``notice_id`` and the reminder times scheduled.
-- ``GET /api/v1/appointments/notices/<notice_id>``: where that notice stands
-  (queued / retrying / sent / failed / uncertain / skipped-superseded, with an error text).
-  ``uncertain``: MOPH got the request but never answered, so it may have pushed it;
-  it is not sent again. Check หมอพร้อม before sending it again by other means.
-
-Nothing here calls MOPH: notices are sent by workers.
+Thin: checks the token and every item, then queues; workers send to MOPH. All or nothing, so a
+batch can always be resent whole. The contract for HIS integrators: docs/appointments.md, "HIS API".
 """
 
 from __future__ import annotations

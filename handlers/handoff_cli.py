@@ -3,7 +3,7 @@
     flask --app wsgi handoff list
     flask --app wsgi handoff close USER      (the full LINE user id, or its end as the list prints it)
 
-The logic is in ``workers/handoff/by_hand.py``.
+The logic is in ``workers/handoff/staff_commands.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from bot.otp import OtpKeyMissing
 from bot.privacy import mask
 from handlers.cli_output import CliError, echo, not_configured
 from handlers.services import get_services
-from workers.handoff.by_hand import HandoffNotFound, close_by_hand, find_open
+from workers.handoff.staff_commands import HandoffNotFound, close_by_hand, find_open
 from workers.handoff.store import open_handoffs
 
 handoff_cli = AppGroup("handoff", help="Chats handed to staff (Oho Chat / LiveDesk).")

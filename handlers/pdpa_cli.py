@@ -21,7 +21,7 @@ from handlers.cli_output import CliError, echo
 from handlers.handoff_cli import handoff_service
 from handlers.services import get_services
 from integrations.errors import ProviderError
-from workers.handoff.by_hand import ClosingNotPosted, close_before_erasure
+from workers.handoff.staff_commands import ClosingNotPosted, close_before_erasure
 from workers.handoff.store import open_handoffs
 from workers.patient_lookup import NotUnderstood, find_patients
 from workers.pdpa import erase_user, stored_about

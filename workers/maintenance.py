@@ -1,21 +1,9 @@
 """What every worker process does on the side, so that no single process is needed for delivery.
 
-Every ``python -m workers`` runs ``Maintenance`` in a thread; one of them at a time does the
-work (a short Redis lock), so a worker killed with SIGKILL is replaced within seconds by any
-other that is alive:
-
-- **The sweeper** starts a drain for each user whose first queued item is due and that no
-  drain is working on or queued for: a drain job lost with a killed worker, a backoff that
-  has run out, a queue emptied by hand. Retries of failing LINE events and outbox items
-  depend on this, not on RQ's scheduler.
-- **Oho contacts left behind**: a contact a turn asked of the user's mirror drain
-  (``workers/oho_contacts.py``) that no drain took care of within ``WANT_LOST_AFTER`` (its
-  worker was killed) is handed to the ``ensure_oho_contact`` job, with its RQ retries.
-- **The scheduler watchdog.** RQ's scheduler (appointment reminders, handoff timers) runs in
-  the one worker that holds ``rq:scheduler-lock:<queue>``; if that worker is killed, the lock
-  outlives it by a minute, and the other workers only look at it every maintenance interval.
-  The watchdog frees a lock whose scheduler has stopped sending heartbeats, so that the next
-  worker maintenance (``MAINTENANCE_INTERVAL`` in ``workers/__main__.py``) takes it over.
+Every ``python -m workers`` runs ``Maintenance`` in a thread and one at a time does the work (a short
+Redis lock): the sweeper (drains lost with a killed worker), Oho contacts left behind, and the
+watchdog of RQ's scheduler lock. Each is described in docs/architecture.md, "What every worker does
+on the side".
 """
 
 from __future__ import annotations

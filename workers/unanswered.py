@@ -1,22 +1,8 @@
 """What patients asked that the bot could not answer, counted for the hospital (``flask bot unanswered``).
 
-Recorded: a 1:1 text message finally answered with the ``unknown`` answer (did you mean / didn't
-understand), or with the staff offer the handoff gives in its place after a second one in a row.
-Not recorded: a topic answer, an emergency, group chats, anything a feature answered instead
-(a verification step, silence while staff have the chat).
-
-Keys (each day is a Bangkok day, ``YYYY-MM-DD``):
-
-- ``unanswered:day:<day>``: sorted set, masked phrasing (``bot.unanswered.phrasing``) -> how often it
-  was asked that day. No user id, ever: this is what the hospital reads.
-- ``unanswered:user:<user>``: hash, ``<day>|<event id>`` -> phrasing: what that user added, so that
-  an erasure (``workers.pdpa``) takes it back out of the day's count. The event id also makes a
-  retried turn count once.
-
-A day's list lives until the start of the day ``keep_days`` later (``BOT_UNANSWERED_DAYS``): the last
-``keep_days`` days, today included, are there and nothing older. A user's record lives ``keep_days``
-from their last contribution (never shorter than the lists it points into) and drops entries older
-than that on each write.
+Masked phrasings per Bangkok day, never a user id in what the hospital reads; each user's share is
+kept apart so an erasure can take it back out. What is recorded, the keys and how long they live:
+docs/architecture.md, "What the bot could not answer".
 """
 
 from __future__ import annotations

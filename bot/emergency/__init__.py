@@ -1,26 +1,8 @@
 """Emergency triage: is a life-threatening situation described, is it happening now, and which kind.
 
-Every text message goes through ``assess`` before any other matcher, in every conversation
-state. Three questions, answered in order:
-
-1. *Situation*: symptom families, each with Thai (matched on the message with its spaces
-   removed: Thai is written without them) and English / Thai-English forms (on the spaced
-   message). Families also describe situations that name no symptom word: a baby limp and
-   blue, indigestion with a cold sweat, an insulin user sweating and confused, a rope that
-   is ready. They err on the side of alarm: a miss can cost a life.
-2. *Kind*: each family belongs to one kind with its own numbers (``KINDS``).
-3. *Now*: a family that matched is still not an emergency *now* when the message places it
-   elsewhere: before the match it negates it ("ไม่เจ็บหน้าอก", "ไม่ฉุกเฉิน"), calls it past
-   and settled ("เมื่อเดือนก่อน ... หมอบอกว่า"), hypothetical ("ถ้า ... ต้องทำยังไง",
-   "what should I do if"), fiction, homework or news, about a pet, a booking, a road
-   blocked by an accident, or a word that only looks like a symptom ("ผลเลือดออกยัง").
-   Words that keep it present ("ตอนนี้", "กำลัง", "right now") win over all of those.
-   Such a message gets its topic's answer and one safety line (``bot.dialog``), never
-   the full emergency answer or an urgent handoff.
-
-Messages missing tone marks or vowels above/below the line ("เจบหนาอก") get a second look
-without the marks they skip. The parts: ``kinds`` (numbers and answers), ``families`` (the
-situations), ``now`` (the reasons a danger is not happening now).
+Every text message goes through ``assess`` before any other matcher, in every conversation state,
+and it errs on the side of alarm: a miss can cost a life. The three questions (situation, kind, now)
+and what places a danger elsewhere than now: docs/architecture.md, "Emergency triage".
 """
 
 from __future__ import annotations

@@ -9,7 +9,11 @@ from __future__ import annotations
 import pytest
 
 from integrations.line import retry_key_for
-from tests.faults.harness import Figures, LineStub, RedisServer, Stack, WebhookSender, figures
+from tests.faults.figures import Figures, figures
+from tests.faults.line_stub import LineStub
+from tests.faults.processes import Stack
+from tests.faults.redis_server import RedisServer
+from tests.faults.webhooks import WebhookSender
 from workers.line.inbox import DEAD_LETTERS
 
 FIGURES: list[str] = []

@@ -1,6 +1,6 @@
 """Stand-ins over HTTP for Oho Chat, EngageLab LiveDesk, SEPSMS and MOPH Alert, with faults on command.
 
-Same style as the LINE stub in ``tests/faults/harness.py``: each runs a loopback HTTP
+Same style as the LINE stub in ``tests/faults/line_stub.py``: each runs a loopback HTTP
 server in a thread, records every call it received and what it answered, keeps the
 provider's state where the service depends on it (a conversation's messages, an Oho room
 with an agent or not, the SMS sent), and fails on command:

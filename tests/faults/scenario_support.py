@@ -15,8 +15,12 @@ import redis as redis_lib
 import requests
 
 from tests.faults.conftest import FIGURES
-from tests.faults.harness import Figures, LineStub, RedisServer, SentEvent, Stack, WebhookSender, patient_id
+from tests.faults.figures import Figures
+from tests.faults.line_stub import LineStub
+from tests.faults.processes import Stack
 from tests.faults.providers import APPOINTMENTS_API_TOKEN, LIVEDESK_WEBHOOK_TOKEN, Providers
+from tests.faults.redis_server import RedisServer
+from tests.faults.webhooks import SentEvent, WebhookSender, patient_id
 
 
 @dataclass

@@ -19,8 +19,10 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from integrations.line import retry_key_for
-from tests.faults.harness import Figures, patient_id, poll_until
+from tests.faults.figures import Figures
 from tests.faults.scenario_support import in_order, report
+from tests.faults.waiting import poll_until
+from tests.faults.webhooks import patient_id
 from tests.support import wait_for
 from workers.handoff.store import mirror_outbox, patient_outbox
 from workers.queues import DEFAULT_QUEUE

@@ -1,6 +1,6 @@
 """LINE answers survive killed workers, LINE outages and Redis restarts: each event answered exactly once.
 
-The service runs as its Procfile says (``tests/faults/harness.py``): gunicorn
+The service runs as its Procfile says (``tests/faults/processes.py``): gunicorn
 and the worker(s) as separate processes on a real redis-server, LINE stubbed over
 HTTP with its own rules (a reply token works once, a repeated push retry key is
 refused with 409). "Answered" means LINE accepted a reply with the event's reply
@@ -21,7 +21,9 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from tests.faults.conftest import answer_key
-from tests.faults.harness import answers_by_event, patient_id, poll_until
+from tests.faults.figures import answers_by_event
+from tests.faults.waiting import poll_until
+from tests.faults.webhooks import patient_id
 from tests.support import wait_for
 from workers.line.inbox import DEAD_LETTERS, line_inbox
 from workers.queues import LINE_QUEUE

@@ -5,7 +5,7 @@ own error body, an answer that never came, a worker killed right after the provi
 service must not send again by itself: the patient is told "not sure" (OTP) or the notice becomes
 ``uncertain`` (MOPH). A 5xx that carries the provider's own error body did nothing and is retried.
 
-The service runs as its Procfile says (``tests/faults/harness.py``), SEPSMS and MOPH stubbed over HTTP
+The service runs as its Procfile says (``tests/faults/processes.py``), SEPSMS and MOPH stubbed over HTTP
 (``tests/faults/providers.py``). Each fault is aimed at one phone number or one citizen ID, so the
 cases of a scenario run side by side. Every CID and phone number here is made up.
 """
@@ -20,9 +20,10 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from bot.phone import normalize_thai_mobile
-from tests.faults.harness import Figures, poll_until
+from tests.faults.figures import Figures
 from tests.faults.providers import MophStub, sepsms_error
 from tests.faults.scenario_support import report
+from tests.faults.waiting import poll_until
 from tests.support import wait_for
 from workers.queues import DEFAULT_QUEUE
 

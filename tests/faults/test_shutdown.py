@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from tests.faults.harness import Stack, poll_until
+from tests.faults.processes import Stack
 from tests.faults.test_line_delivery import assert_exactly_once, await_answers, settle
+from tests.faults.waiting import poll_until
 from tests.support import wait_for
 
 pytestmark = pytest.mark.faults

@@ -18,8 +18,9 @@ import pytest
 import requests
 
 from handlers.request_body import BODY_SECONDS
-from tests.faults.harness import SlowClients, sign
+from tests.faults.slow_clients import SlowClients
 from tests.faults.test_line_delivery import assert_exactly_once, await_answers, settle
+from tests.faults.webhooks import sign
 
 pytestmark = pytest.mark.faults
 

@@ -1,6 +1,6 @@
 """Draw the rich menu image that ships in bot/data/ (run once; the PNG is committed).
 
-    .venv/bin/python bench/draw_richmenu.py [--font FILE] [--out FILE]
+    .venv/bin/python tools/draw_richmenu.py [--font FILE] [--out FILE]
 
 The tiles and labels come from ``bot/richmenu.py`` (``BUTTONS``), so the picture and the
 tap areas cannot disagree. LINE's rules for the image (Messaging API, "Rich menu"): exactly

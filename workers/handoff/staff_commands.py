@@ -1,4 +1,5 @@
-"""What staff do to handoffs by hand (``flask handoff list`` / ``close``)."""
+"""What staff commands do to handoffs: find an open one, close it (``flask handoff list`` / ``close``),
+or close it at once before a PDPA erasure (``flask pdpa erase``)."""
 
 from __future__ import annotations
 
