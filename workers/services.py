@@ -37,6 +37,7 @@ from workers.redis_client import connect_redis
 from workers.unanswered import UnansweredQuestions, UnansweredRecorder
 from workers.verification.feature import build_verification_feature
 from workers.verification.service import VerificationService
+from workers.verification.turn_budget import TurnBudget
 
 
 class Services:
@@ -103,7 +104,7 @@ class Services:
         return VerificationService(self.settings, self.redis, line=lambda: self.line, sepsms=lambda: self.sepsms,
                                    thaibulksms=lambda: self.thaibulksms, oho_contacts=self.oho_contacts,
                                    menu=self.knowledge.menu, hospital_name=lambda: self.hospital_name,
-                                   staff_notes=notes)
+                                   turn_budget=TurnBudget(name="otp"), staff_notes=notes)
 
     @cached_property
     def oho_contacts(self) -> OhoContacts:

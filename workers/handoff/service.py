@@ -52,7 +52,7 @@ from workers.handoff.store import (
     schedule_idle_check,
     schedule_no_agent_check,
 )
-from workers.oho_contacts import OhoContacts, forget_want, take_want, want_contact
+from workers.oho_contacts import OhoContacts, claim_wanted_contact, forget_want, want_contact
 from workers.runtime import stopping
 
 if TYPE_CHECKING:
@@ -283,7 +283,7 @@ class HandoffService:
         contact to the ``ensure_oho_contact`` job and its RQ retries; a refusal retrying cannot fix is
         logged, as the job would have failed at once."""
         try:
-            if not take_want(self.redis, user):
+            if not claim_wanted_contact(self.redis, user):
                 return
         except Exception:  # Redis: the want stays, for the next drain or the sweeper
             log.warning("Oho contact want of %s not read", mask(user), exc_info=True)
