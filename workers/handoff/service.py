@@ -35,23 +35,21 @@ from integrations.line import retry_key_for
 from integrations.metrics import FIRST_AGENT_REPLY_SECONDS
 from integrations.oho import OhoLimitError
 from workers.batches import drain_batch
-from workers.handoff.guard import AgentMessageGuard, NotConfirmed
-from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
-from workers.handoff.mirror_drains import BATCH_USERS as MIRROR_BATCH_USERS
-from workers.handoff.mirror_drains import TurnDrain, enqueue_drain_mirror, queued_mirror_drains
-from workers.handoff.store import (
+from workers.handoff.enqueue import (
     DRAIN_BUDGET,
-    HandoffStore,
     enqueue_close,
     enqueue_drain_to_patient,
     enqueue_oho_contact,
     enqueue_request_agent,
     enqueue_resolve,
-    mirror_outbox,
-    patient_outbox,
     schedule_idle_check,
     schedule_no_agent_check,
 )
+from workers.handoff.guard import AgentMessageGuard, NotConfirmed
+from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
+from workers.handoff.mirror_drains import BATCH_USERS as MIRROR_BATCH_USERS
+from workers.handoff.mirror_drains import TurnDrain, enqueue_drain_mirror, queued_mirror_drains
+from workers.handoff.store import HandoffStore, mirror_outbox, patient_outbox
 from workers.oho_contacts import OhoContacts, claim_wanted_contact, forget_want, want_contact
 from workers.runtime import stopping
 
