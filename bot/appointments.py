@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
@@ -194,6 +194,32 @@ def parse_appointment(row: Mapping[str, Any]) -> Appointment:
     if errors:
         raise AppointmentError(errors)
     return Appointment(appointment_id, cid, date, time, clinic, doctor, location, note, status)
+
+
+def parse_appointments(rows: Iterable[Any]) -> tuple[list[Appointment], list[tuple[int, dict[str, str]]]]:
+    """Parse every row; return the good ones and ``(index, per-field errors)`` for the bad ones."""
+    good, bad = [], []
+    for index, row in enumerate(rows):
+        try:
+            good.append(parse_appointment(row))
+        except AppointmentError as exc:
+            bad.append((index, exc.errors))
+    return good, bad
+
+
+def notice_kind(appointment: Appointment, stored: Appointment | None) -> tuple[str, Appointment | None]:
+    """The notice an appointment calls for, and the earlier appointment to show struck through.
+
+    A ``booked`` row for an appointment we know at another date/time is a change:
+    many hospital systems never send ``changed``.
+    """
+    if appointment.status == "cancelled":
+        return "cancelled", None
+    moved = (stored is not None and stored.status != "cancelled"
+             and (stored.date, stored.time) != (appointment.date, appointment.time))
+    if appointment.status == "changed" or moved:
+        return "changed", stored if moved else None
+    return "booked", None
 
 
 # --- reminders ---------------------------------------------------------------

@@ -349,6 +349,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _sandbox_only_simulates(self) -> Settings:
+        from bot.sandbox_settings import sandbox_problems
+
         if problems := sandbox_problems(self):
             raise ValueError("\n  ".join(problems))
         return self
@@ -357,7 +359,7 @@ class Settings(BaseSettings):
     def _otp_secret_needed(self) -> "Settings":
         # Every HMAC in Redis is keyed with OTP_SECRET: derived from another secret, rotating that
         # one would silently re-key (and so forget) every budget and name.
-        if _is_set(self.otp_secret):
+        if is_set(self.otp_secret):
             if len(self.otp_secret.get_secret_value()) < MIN_SECRET_LENGTH:
                 raise ValueError(f"OTP_SECRET: must be at least {MIN_SECRET_LENGTH} characters")
             return self
@@ -439,7 +441,7 @@ class Settings(BaseSettings):
     @field_validator("line_channel_secret")
     @classmethod
     def _line_channel_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        secret = _plain(value).strip() if value is not None else ""
+        secret = plain(value).strip() if value is not None else ""
         if secret and not _LINE_SECRET.match(secret):
             odd = " and characters other than 0-9, a-f" if re.search(r"[^0-9a-fA-F]", secret) else ""
             raise ValueError(f"must be 32 hexadecimal characters (0-9, a-f): the Channel secret on the Basic "
@@ -450,7 +452,7 @@ class Settings(BaseSettings):
     @field_validator("line_channel_access_token")
     @classmethod
     def _line_channel_access_token(cls, value: SecretStr | None) -> SecretStr | None:
-        token = _plain(value).strip() if value is not None else ""
+        token = plain(value).strip() if value is not None else ""
         if token and not _LINE_TOKEN_CHARS.match(token):
             raise ValueError("must be the channel access token alone: letters, digits and + / = . _ - only "
                              "(no spaces, quotes or 'Bearer ')")
@@ -463,7 +465,7 @@ class Settings(BaseSettings):
     @field_validator("sepsms_api_key")
     @classmethod
     def _sepsms_api_key(cls, value: SecretStr | None) -> SecretStr | None:
-        key = _plain(value).strip() if value is not None else ""
+        key = plain(value).strip() if value is not None else ""
         if key and not _SEPSMS_KEY.match(key):
             raise ValueError("must be a SEPSMS API key: they start with sk_sep_ (letters, digits, _ and - only)")
         return SecretStr(key) if value is not None else None
@@ -518,7 +520,7 @@ class Settings(BaseSettings):
             "sepsms": ["sepsms_api_key"],
             "thaibulksms": ["thaibulksms_api_key", "thaibulksms_api_secret"],
         }[feature]
-        return [name.upper() for name in needs if not _is_set(getattr(self, name))]
+        return [name.upper() for name in needs if not is_set(getattr(self, name))]
 
     def configured(self, feature: str) -> bool:
         """The one answer to "can ``feature`` run?" (an empty value counts as unset)."""
@@ -569,7 +571,7 @@ def _is_secret(field: str) -> bool:
     return SecretStr in (annotation, *getattr(annotation, "__args__", ()))
 
 
-def _is_set(value) -> bool:
+def is_set(value) -> bool:
     """An empty secret is no secret: ``LINE_CHANNEL_SECRET=`` must not verify signatures made with ""."""
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
@@ -583,6 +585,8 @@ def load_settings(**overrides) -> Settings:
     under ``/sandbox/...`` with made-up credentials (``sandbox_fill``); a real credential,
     a provider URL or a public address stops the start instead (``sandbox_problems``).
     """
+    from bot.sandbox_settings import sandbox_fill
+
     settings = _checked(overrides)
     if not settings.sandbox:
         return settings
@@ -660,80 +664,12 @@ def example_of(field: str) -> str:
     return str(value)
 
 
-#: Where each simulator of ``handlers/sandbox`` listens, below SANDBOX_URL.
-SANDBOX_PATHS = {
-    "line": "/sandbox/line", "line_data": "/sandbox/line-data", "oho": "/sandbox/oho",
-    "livedesk": "/sandbox/livedesk", "sepsms": "/sandbox/sepsms/api/v2", "thaibulksms": "/sandbox/thaibulksms",
-    "moph": "/sandbox/moph", "moph_token": "/sandbox/moph-account/token",
-}
-#: Made-up credentials the simulators expect. Not secrets: the sandbox only ever talks to itself.
-SANDBOX_CREDENTIALS = {
-    # In LINE's forms (32 hex; a long token), so that the sandbox passes the checks a real channel does.
-    "line_channel_secret": "5a4db0c5" * 4,
-    "line_channel_access_token": "sandbox.line.access.token.made.up.for.the.sandbox.only." + "0" * 64,
-    "oho_api_key": "sandbox-oho-api-key",
-    "livedesk_api_key": "sandbox-livedesk-key", "livedesk_api_secret": "sandbox-livedesk-secret",
-    "livedesk_inbox_id": 1, "livedesk_webhook_token": "sandbox-livedesk-hook-made-up-for-the-sandbox-only",
-    "sepsms_api_key": "sk_sep_sandbox", "sepsms_origin": "SANDBOX", "sepsms_webhook_secret": "sandbox-sepsms-hook-made-up-for-the-sandbox-only",
-    "thaibulksms_api_key": "sandbox-tbs-key", "thaibulksms_api_secret": "sandbox-tbs-secret",
-    "thaibulksms_sender": "SANDBOX", "thaibulksms_webhook_token": "sandbox-tbs-hook-made-up-for-the-sandbox-only",
-    "moph_user": "sandbox", "moph_password_hash": "SANDBOXHASH", "moph_hospital_code": "00000",
-    "appointments_api_token": "sandbox-his-token-made-up-for-the-sandbox-only",
-    "otp_secret": "sandbox-otp-secret-made-up-for-the-sandbox-only",
-}
-
-
-#: The provider URLs and where each points in the sandbox (below SANDBOX_URL).
-SANDBOX_URLS = {
-    "line_api_base_url": SANDBOX_PATHS["line"], "line_data_api_base_url": SANDBOX_PATHS["line_data"],
-    "oho_base_url": SANDBOX_PATHS["oho"], "livedesk_base_url": SANDBOX_PATHS["livedesk"],
-    "sepsms_base_url": SANDBOX_PATHS["sepsms"], "thaibulksms_base_url": SANDBOX_PATHS["thaibulksms"],
-    "moph_alert_base_url": SANDBOX_PATHS["moph"], "moph_token_url": SANDBOX_PATHS["moph_token"],
-}
 #: Every secret setting: none may hold a real value in the sandbox (its page and simulators are for
 #: trying the bot, and a real key there would be usable by whoever reaches them). MOPH_USER is not
 #: secret but names the real MOPH account.
 SECRET_FIELDS = tuple(name for name, field in Settings.model_fields.items() if SecretStr in (field.annotation,
                       *getattr(field.annotation, "__args__", ())) and name != "sandbox_public_token")
 REAL_ACCOUNT_FIELDS = (*SECRET_FIELDS, "moph_user")
-
-
-def sandbox_fill(settings: Settings) -> dict:
-    """The settings that point every provider at its simulator on SANDBOX_URL, with made-up credentials."""
-    fill = {name: value for name, value in SANDBOX_CREDENTIALS.items() if not _is_set(getattr(settings, name))}
-    fill.update({name: settings.sandbox_url + path for name, path in SANDBOX_URLS.items()})
-    if "business_hours" not in settings.model_fields_set:
-        fill["business_hours"] = "Mon-Sun 00:00-24:00"  # staff "on duty" whenever someone tries it
-    return fill
-
-
-def sandbox_problems(settings: Settings) -> list[str]:
-    """Why these settings must not run the sandbox: a real credential or provider URL (the sandbox
-    would hand them to whoever reaches its page), or an address beyond this machine without
-    ``SANDBOX_PUBLIC_TOKEN``. Empty when the sandbox is off or fine."""
-    if not settings.sandbox:
-        return []
-    problems = []
-    real = [name.upper() for name in REAL_ACCOUNT_FIELDS
-            if _is_set(value := getattr(settings, name)) and _plain(value) != SANDBOX_CREDENTIALS.get(name)]
-    if real:
-        problems.append(f"SANDBOX: the sandbox simulates every provider and takes no real credential: unset "
-                        f"{', '.join(real)}, or set SANDBOX=0 to run the real service")
-    urls = [name.upper() for name, path in SANDBOX_URLS.items()
-            if name in settings.model_fields_set and getattr(settings, name) != settings.sandbox_url + path]
-    if urls:
-        problems.append(f"SANDBOX: the sandbox talks to its own simulators only: unset {', '.join(urls)}, "
-                        "or set SANDBOX=0 to run the real service")
-    token = _plain(settings.sandbox_public_token) if _is_set(settings.sandbox_public_token) else None
-    if token is not None and len(token) < MIN_SECRET_LENGTH:
-        problems.append(f"SANDBOX_PUBLIC_TOKEN: must be at least {MIN_SECRET_LENGTH} characters "
-                        "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
-    host = settings.web_host or "127.0.0.1"
-    if token is None and not is_loopback(host):
-        problems.append(f"SANDBOX: the web listens on {host}, beyond this machine: set WEB_HOST=127.0.0.1, or "
-                        f"SANDBOX_PUBLIC_TOKEN (at least {MIN_SECRET_LENGTH} characters) that every visitor of "
-                        "the sandbox page must then give")
-    return problems
 
 
 def is_loopback(host: str) -> bool:
@@ -761,5 +697,5 @@ def bind_host(binds: list[str]) -> str:
     return next((host for host in hosts if not is_loopback(host)), hosts[0] if hosts else "0.0.0.0")
 
 
-def _plain(value) -> str:
+def plain(value) -> str:
     return value.get_secret_value() if isinstance(value, SecretStr) else str(value)

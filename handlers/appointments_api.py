@@ -10,11 +10,11 @@ import re
 
 from flask import Blueprint, jsonify, request
 
+from bot.appointments import parse_appointments
 from bot.settings import SettingsError
 from handlers.http_errors import error
 from handlers.services import get_services
 from integrations.webhook_auth import token_matches
-from workers.appointments.notices import parse_appointments
 from workers.appointments.status import NoticeStatus, read_statuses, status_key
 
 bp = Blueprint("appointments_api", __name__)

@@ -39,7 +39,7 @@ from workers.appointments.announcements import (
     read_messages,
 )
 from workers.appointments.announcements import status_key as chunk_status_key
-from workers.appointments.notices import naming_key
+from workers.appointments.records import naming_key
 from workers.appointments.resend import RESENDABLE, CannotResend, notices_with_status, resend
 from workers.appointments.status import PENDING, UNCERTAIN, NoticeStatus, read_statuses, status_key
 from workers.queues import BULK_QUEUE

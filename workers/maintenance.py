@@ -21,8 +21,9 @@ from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE
 from bot.privacy import mask
 from workers import lua
 from workers.batches import DRAIN_LOST_AFTER
+from workers.handoff.enqueue import enqueue_drain_to_patient, enqueue_oho_contact
 from workers.handoff.mirror_drains import enqueue_drain_mirror
-from workers.handoff.store import enqueue_drain_to_patient, enqueue_oho_contact, mirror_outbox, patient_outbox
+from workers.handoff.store import mirror_outbox, patient_outbox
 from workers.line.inbox import enqueue_drain, line_inbox
 from workers.oho_contacts import WANT_LOST_AFTER, forget_want, wants_older_than
 from workers.queues import QUEUE_NAMES

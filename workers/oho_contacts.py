@@ -138,7 +138,7 @@ def want_contact(user_id: str, pipeline) -> None:
     pipeline.expire(WANTED_KEY, WANTED_TTL)
 
 
-def take_want(connection: redis.Redis, user_id: str) -> bool:
+def claim_wanted_contact(connection: redis.Redis, user_id: str) -> bool:
     """Whether a turn asked for the contact and no other drain is making it now (then the caller is,
     for ``TAKING_TTL``; it ends with ``forget_want``)."""
     return bool(lua.run(connection, "oho_take_want", keys=[WANTED_KEY, _taking_key(user_id)],

@@ -5,7 +5,7 @@
 (``handlers/app.py``) reads it and talks to the sandbox's simulators and Redis without any variable
 set, unless the environment or ``.env`` says otherwise: ``SANDBOX`` set either way, a real
 credential, or a ``REDIS_URL`` other than the sandbox's. Real settings always win; the sandbox
-refuses real credentials anyway (``bot.settings.sandbox_problems``).
+refuses real credentials anyway (``bot.sandbox_settings.sandbox_problems``).
 
 A killed sandbox leaves its note behind: a note whose process is gone, or whose URL does not answer
 ``/healthz`` as a sandbox within ``PROBE_SECONDS``, is stale and ignored (never deleted here: a

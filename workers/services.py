@@ -26,7 +26,9 @@ from integrations.moph import MophAlertClient
 from integrations.oho import OhoClient
 from integrations.sepsms import SepsmsClient
 from integrations.thaibulksms import ThaiBulkSmsClient
-from workers.appointments.notices import AppointmentNotices, naming_key
+from workers.appointments.delivery import NoticeDelivery
+from workers.appointments.notices import AppointmentNotices
+from workers.appointments.records import naming_key
 from workers.handoff.feature import build_handoff_feature
 from workers.handoff.mirror_drains import queue_staff_note
 from workers.handoff.service import HandoffService
@@ -37,6 +39,7 @@ from workers.redis_client import connect_redis
 from workers.unanswered import UnansweredQuestions, UnansweredRecorder
 from workers.verification.feature import build_verification_feature
 from workers.verification.service import VerificationService
+from workers.verification.turn_budget import TurnBudget
 
 
 class Services:
@@ -103,7 +106,7 @@ class Services:
         return VerificationService(self.settings, self.redis, line=lambda: self.line, sepsms=lambda: self.sepsms,
                                    thaibulksms=lambda: self.thaibulksms, oho_contacts=self.oho_contacts,
                                    menu=self.knowledge.menu, hospital_name=lambda: self.hospital_name,
-                                   staff_notes=notes)
+                                   turn_budget=TurnBudget(name="otp"), staff_notes=notes)
 
     @cached_property
     def oho_contacts(self) -> OhoContacts:
@@ -114,12 +117,21 @@ class Services:
         return self.build_appointment_notices()
 
     def build_appointment_notices(self, **options) -> AppointmentNotices:
-        """Appointment notices on this Redis, with the settings' schedule and the MOPH client built
-        when a notice is sent (tests pass a clock: ``now``)."""
+        """Submitting appointment notices on this Redis, with the settings' schedule (tests pass a
+        clock: ``now``)."""
+        return AppointmentNotices(self.redis, key=naming_key(self.settings),
+                                  reminder_schedule=self.settings.reminder_schedule, **options)
+
+    @cached_property
+    def appointment_delivery(self) -> NoticeDelivery:
+        return self.build_appointment_delivery()
+
+    def build_appointment_delivery(self, **options) -> NoticeDelivery:
+        """Delivering appointment notices (jobs), with the MOPH client built when a notice is sent."""
         s = self.settings
-        return AppointmentNotices(self.redis, key=naming_key(s), moph=lambda: self.moph,
-                                  reminder_schedule=s.reminder_schedule, hospital_name=self.hospital_name,
-                                  hospital_color=s.hospital_color, **options)
+        return NoticeDelivery(self.redis, key=naming_key(s), moph=lambda: self.moph,
+                              reminder_schedule=s.reminder_schedule, hospital_name=self.hospital_name,
+                              hospital_color=s.hospital_color, **options)
 
     # -- provider clients ---------------------------------------------------
     @cached_property

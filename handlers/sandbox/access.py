@@ -1,5 +1,5 @@
 """Who may use the sandbox page: anyone on this machine, or, once it listens beyond loopback
-(``SANDBOX_PUBLIC_TOKEN``, see ``bot.settings.sandbox_problems``), only a visitor with the token.
+(``SANDBOX_PUBLIC_TOKEN``, see ``bot.sandbox_settings.sandbox_problems``), only a visitor with the token.
 
 The token is given once as ``/?token=…`` (a link to share); the answer keeps it in an HttpOnly,
 SameSite=Strict cookie and redirects to the same page without it, so that it leaves the address

@@ -35,7 +35,7 @@ from handlers.sandbox.line import (
 )
 from handlers.sandbox.people import BY_CID, BY_KEY, BY_USER, PATIENTS
 from handlers.services import get_services
-from workers.appointments.notices import read_statuses, status_key
+from workers.appointments.status import read_statuses, status_key
 from workers.line.richmenu import default_image
 
 bp = Blueprint("sandbox_page", __name__, template_folder="templates", static_folder="static",

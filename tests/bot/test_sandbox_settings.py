@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.settings import REAL_ACCOUNT_FIELDS, SANDBOX_PATHS, SANDBOX_URLS, SettingsError, bind_host, load_settings
+from bot.sandbox_settings import SANDBOX_PATHS, SANDBOX_URLS
+from bot.settings import REAL_ACCOUNT_FIELDS, SettingsError, bind_host, load_settings
 
 
 def test_sandbox_fills_every_unconfigured_provider(monkeypatch):

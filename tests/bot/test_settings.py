@@ -178,7 +178,7 @@ def test_the_block_is_a_title_then_one_line_per_problem_with_a_right_value(monke
 
 
 def test_the_sandbox_credentials_have_the_providers_forms(monkeypatch):
-    from bot.settings import SANDBOX_CREDENTIALS
+    from bot.sandbox_settings import SANDBOX_CREDENTIALS
 
     for name in ("line_channel_secret", "line_channel_access_token", "sepsms_api_key"):
         monkeypatch.setenv(name.upper(), str(SANDBOX_CREDENTIALS[name]))  # as if a person had set them

@@ -14,7 +14,7 @@ import requests
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
-from bot.appointments import parse_appointment
+from bot.appointments import notice_kind, parse_appointment, parse_appointments
 from tests.conftest import make_settings
 from tests.flex_rules import assert_valid_flex
 from tests.moph_support import (  # noqa: F401  (moph is a fixture)
@@ -28,7 +28,6 @@ from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     work,
 )
 from workers import job_names
-from workers.appointments.notices import notice_kind, parse_appointments
 from workers.queues import DEFAULT_QUEUE, get_queue
 from workers.services import Services
 

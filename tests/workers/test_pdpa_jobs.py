@@ -9,7 +9,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from workers import job_names
-from workers.handoff.store import enqueue_oho_contact
+from workers.handoff.enqueue import enqueue_oho_contact
 from workers.line.inbox import enqueue_drain
 from workers.pdpa import erase_user
 from workers.queues import DEFAULT_QUEUE, LINE_QUEUE, enqueue_at, get_queue

@@ -20,7 +20,8 @@ from tests.moph_support import (  # noqa: F401  (moph is a fixture)
     moph,
     work,
 )
-from workers.appointments.notices import REMINDER_QUEUE, AppointmentNotices, naming_key
+from workers.appointments.notices import REMINDER_QUEUE, AppointmentNotices
+from workers.appointments.records import naming_key
 from workers.queues import get_queue
 
 
@@ -130,8 +131,7 @@ def test_submitted_reminder_runs_when_due_and_only_once(services, redis, moph):
     # Submitted "two seconds before" the 1-hour reminder (which is really ~10 minutes ago): it is
     # scheduled, and the scheduler finds it due at once.
     reminder_at = starts - dt.timedelta(hours=1)
-    notices = AppointmentNotices(redis, key=naming_key(services.settings), moph=lambda: services.moph,
-                                 reminder_schedule="1h", hospital_name=services.hospital_name,
+    notices = AppointmentNotices(redis, key=naming_key(services.settings), reminder_schedule="1h",
                                  now=lambda: reminder_at - dt.timedelta(seconds=2))
     (result,) = notices.submit([appointment_at(starts)])
     assert list(result.reminders) == [reminder_at]
@@ -174,8 +174,8 @@ def test_reminder_for_a_moved_appointment_stays_silent(services, redis, moph):
 
 def test_reminder_after_the_appointment_has_started_stays_silent(services, redis, moph):
     starts = soon(90)
-    late = services.build_appointment_notices(now=lambda: starts + dt.timedelta(minutes=1))
-    late.submit([appointment_at(starts)])
+    services.build_appointment_notices().submit([appointment_at(starts)])
+    late = services.build_appointment_delivery(now=lambda: starts + dt.timedelta(minutes=1))
     notice_id = late.reminder_notice_id(appointment_at(starts), "1h")
     late.deliver_reminder(late.appointment_ref("A-1001"), notice_id, "1h")
     assert reminders_sent(moph) == []

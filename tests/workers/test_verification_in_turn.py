@@ -32,8 +32,9 @@ from tests.verification_support import (  # noqa: F401  (fixtures used by name)
     sms,
 )
 from workers.queues import DEFAULT_QUEUE, get_queue
-from workers.verification.outcome import TURN_THREADS, Told
+from workers.verification.outcome import Outcome
 from workers.verification.store import verified_phone
+from workers.verification.turn_budget import TURN_THREADS
 
 
 def scheduled(redis) -> list[str]:
@@ -66,7 +67,7 @@ def test_a_whole_verification_is_answered_by_replies_only(patient, sms, redis, c
 @pytest.fixture
 def slow(services, sms):
     """A provider that answers after the turn's budget (made short, so the test is quick)."""
-    services.verification.turn_budget = 0.2
+    services.verification.turn_budget.seconds = 0.2
     sms.delay = 0.6
     return sms
 
@@ -88,7 +89,7 @@ def test_a_slow_send_is_answered_on_its_way_and_its_outcome_pushed(patient, slow
 def test_a_slow_check_shows_the_loading_animation_and_pushes_the_outcome(patient, sms, services, redis,
                                                                         run_worker, clock):
     code_sent(patient, sms)
-    services.verification.turn_budget, sms.delay = 0.2, 0.6
+    services.verification.turn_budget.seconds, sms.delay = 0.2, 0.6
     replies_before = [r for r, _ in patient.line_stub.log if r.path == "/v2/bot/message/reply"]
     patient.say(sms.code)  # nothing to say yet: LINE shows the bot typing
     assert [r for r, _ in patient.line_stub.log if r.path == "/v2/bot/message/reply"] == replies_before
@@ -216,7 +217,7 @@ def test_a_held_send_the_patient_cancelled_is_never_sent(patient, sms, redis, ru
 @pytest.mark.parametrize("provider", ["sepsms"])
 def test_a_code_typed_while_the_last_one_is_checked_waits_for_that_check(patient, sms, services, redis, clock):
     code_sent(patient, sms)
-    services.verification.turn_budget, sms.delay = 0.2, 0.6
+    services.verification.turn_budget.seconds, sms.delay = 0.2, 0.6
     patient.say(sms.code)
     assert "กำลังตรวจสอบรหัส" in patient.say(sms.code)[0]  # typed again during the loading animation
     wait_for(lambda: patient.pushes(), what="the first check's outcome")
@@ -227,14 +228,13 @@ def test_a_code_typed_while_the_last_one_is_checked_waits_for_that_check(patient
 def test_a_check_whose_push_failed_is_told_again_without_checking_again(patient, sms, services, redis, run_worker,
                                                                          line_stub, clock):
     code_sent(patient, sms)
-    services.verification.turn_budget, sms.delay = 0.2, 0.6
+    services.verification.turn_budget.seconds, sms.delay = 0.2, 0.6
     line_stub.clear_all_handlers()
     line_stub.expect_oneshot_request("/v2/bot/message/push").respond_with_json({"message": "busy"}, status=503)
     for path in ("/v2/bot/message/reply", "/v2/bot/message/push", "/v2/bot/chat/loading/start"):
         line_stub.expect_request(path).respond_with_json({})
     patient.say(sms.code)
-    services.verification._threads.shutdown(wait=True)  # the late push was refused
-    services.verification._threads = None
+    services.verification.turn_budget.wait_for_late_work()  # the late push was refused
     lapse_tellings(redis)  # the backstop runs a minute after the turn
     run_scheduled(redis, run_worker)
     pushed = [p.get_json()["messages"][0]["text"] for p in patient.pushes()]
@@ -255,7 +255,7 @@ def test_the_code_clock_moves_once_for_a_send_that_went_out_late(patient, sms, r
     assert 99 < state["sent_at"] - asked_at < 102 and 99 < state["paced"] < 102
 
 
-# -- one teller per outcome -------------------------------------------------------------------------
+# -- one attempt tells each outcome -------------------------------------------------------------------------
 
 def test_a_retried_turn_and_the_backstop_never_both_tell_an_outcome(patient, sms, services, redis, line_stub,
                                                                     clock):
@@ -268,19 +268,19 @@ def test_a_retried_turn_and_the_backstop_never_both_tell_an_outcome(patient, sms
     service, by_the_turn = services.verification, []
 
     def push_while_the_turn_retries(request):
-        by_the_turn.append(service.send_outcome(request_id, final=False, teller=f"turn:{event_id}"))
+        by_the_turn.append(service.send_outcome(request_id, final=False, holder=f"turn:{event_id}"))
         return Response("{}", content_type="application/json")
 
     line_stub.clear_all_handlers()
     line_stub.expect_request("/v2/bot/message/push").respond_with_handler(push_while_the_turn_retries)
-    service.send_code(request_id, final=True, teller="job:backstop")
+    service.send_code(request_id, final=True, holder="job:backstop")
     assert by_the_turn == [None]  # the backstop is telling it: the turn's reply does not
     [pushed] = patient.pushes()
     assert sms.references[0] in pushed.get_json()["messages"][0]["text"]
     assert len(sms.sends) == 1
 
 
-def test_a_teller_whose_push_failed_tells_again_and_no_one_else_meanwhile(patient, sms, services, redis,
+def test_a_holder_whose_push_failed_tells_again_and_no_one_else_meanwhile(patient, sms, services, redis,
                                                                           line_stub, clock):
     code_sent(patient, sms)
     request_id = _request_id(redis)
@@ -291,14 +291,14 @@ def test_a_teller_whose_push_failed_tells_again_and_no_one_else_meanwhile(patien
     line_stub.expect_oneshot_request("/v2/bot/message/push").respond_with_json({"message": "busy"}, status=503)
     line_stub.expect_request("/v2/bot/message/push").respond_with_json({})
     with pytest.raises(ProviderError):
-        service.send_code(request_id, final=False, teller="job:backstop")  # LINE 503: RQ retries the job
-    service.send_code(request_id, final=False, teller="job:another")
+        service.send_code(request_id, final=False, holder="job:backstop")  # LINE 503: RQ retries the job
+    service.send_code(request_id, final=False, holder="job:another")
     assert len(patient.pushes()) == 1  # only the refused one: the telling is the backstop's
-    service.send_code(request_id, final=False, teller="job:backstop")  # its retry
+    service.send_code(request_id, final=False, holder="job:backstop")  # its retry
     assert len(patient.pushes()) == 2 and redis.hget(f"verify:request:{request_id}", "told") == b"1"
     lapse_tellings(redis)
     redis.hdel(f"verify:request:{request_id}", "told")
-    service.send_code(request_id, final=False, teller="job:another")  # a teller that died is taken over
+    service.send_code(request_id, final=False, holder="job:another")  # a holder that died is taken over
     assert len(patient.pushes()) == 3
 
 
@@ -313,14 +313,14 @@ def test_an_attempt_that_let_another_tell_looks_again_should_that_one_fail(patie
     service, by_the_turn = services.verification, []
 
     def refused_while_the_turn_retries(request):
-        by_the_turn.append(service.send_outcome(request_id, final=False, teller=f"turn:{event_id}"))
+        by_the_turn.append(service.send_outcome(request_id, final=False, holder=f"turn:{event_id}"))
         return Response('{"message": "down"}', status=503, content_type="application/json")
 
     line_stub.clear_all_handlers()
     line_stub.expect_oneshot_request("/v2/bot/message/push").respond_with_handler(refused_while_the_turn_retries)
     line_stub.expect_request("/v2/bot/message/push").respond_with_json({})
     with pytest.raises(ProviderError):
-        service.send_code(request_id, final=True, teller="job:backstop")  # its last attempt
+        service.send_code(request_id, final=True, holder="job:backstop")  # its last attempt
     assert by_the_turn == [None]
     assert len([j for j in scheduled(redis) if j.startswith(f"otp-send-{request_id}-again-")]) == 1
     lapse_tellings(redis)
@@ -334,8 +334,8 @@ def test_a_slow_late_push_keeps_its_thread_so_the_next_turn_goes_to_the_backstop
                                                                                         patient):
     """Four slow outcomes whose pushes hang on LINE hold the four turn threads: the next turn does not
     wait out its budget behind them, the backstop does its work now."""
-    service = services.verification
-    service.turn_budget = 0.05
+    service, budget = services.verification, services.verification.turn_budget
+    budget.seconds = 0.05
     pushes_may_go, elsewhere, arrived = threading.Event(), [], []
 
     def hanging_push(request):
@@ -347,18 +347,17 @@ def test_a_slow_late_push_keeps_its_thread_so_the_next_turn_goes_to_the_backstop
     line_stub.expect_request("/v2/bot/message/push").respond_with_handler(hanging_push)
     for n in range(TURN_THREADS):
         provider_answers = threading.Event()
-        late = Told(USER, f"r{n}", {"type": "text", "text": f"late {n}"}, ("test-late", str(n)), final=False)
-        outcome = service._within_budget(lambda gate=provider_answers, told=late: gate.wait(10) and told,
-                                         lambda: elsewhere.append(n))
+        late = Outcome(USER, f"r{n}", {"type": "text", "text": f"late {n}"}, ("test-late", str(n)), final=False)
+        outcome = budget.run(lambda gate=provider_answers, told=late: gate.wait(10) and told,
+                             lambda: elsewhere.append(n), service.tell_late)
         assert outcome == (False, None)  # slower than the budget: pushed when it comes
         provider_answers.set()
     wait_for(lambda: arrived, what="a late push at LINE")  # the others' threads wait their turn, places held
     started = time.monotonic()
-    assert service._within_budget(lambda: pytest.fail("ran behind the hanging pushes"),
-                                  lambda: elsewhere.append("next")) == (False, None)
-    assert elsewhere == ["next"] and time.monotonic() - started < service.turn_budget
+    assert budget.run(lambda: pytest.fail("ran behind the hanging pushes"),
+                      lambda: elsewhere.append("next"), service.tell_late) == (False, None)
+    assert elsewhere == ["next"] and time.monotonic() - started < budget.seconds
     pushes_may_go.set()
     wait_for(lambda: len(patient.pushes()) == TURN_THREADS, what="the late pushes")
-    service._threads.shutdown(wait=True)  # the pushes told: every place is free again
-    service._threads = None
-    assert service._within_budget(lambda: None, lambda: elsewhere.append("after")) == (True, None)
+    budget.wait_for_late_work()  # the pushes told: every place is free again
+    assert budget.run(lambda: None, lambda: elsewhere.append("after"), service.tell_late) == (True, None)

@@ -1,7 +1,7 @@
 """Jobs that push appointment notices, reminders and announcements through MOPH Alert.
 
 Thin: the deciding (sent already? superseded? cancelled?) is in
-``workers.appointments.notices`` and ``workers.appointments.announcements``. 429/5xx/timeouts are
+``workers.appointments.delivery`` and ``workers.appointments.announcements``. 429/5xx/timeouts are
 retried by RQ with backoff; errors a retry cannot fix go straight to the failed
 registry. Either way the notice's status in Redis says what happened.
 
@@ -18,13 +18,13 @@ from workers.runtime import fail_fast, fail_without_retry, final_attempt, servic
 
 def send_notice(appointment_ref: str, notice_id: str, kind: str) -> str:
     """Send one booked/changed/cancelled notice (at most once)."""
-    return _run(lambda: services().appointment_notices.deliver_notice(
+    return _run(lambda: services().appointment_delivery.deliver_notice(
         appointment_ref, notice_id, kind, final_attempt=final_attempt()))
 
 
 def send_reminder(appointment_ref: str, notice_id: str, rule: str) -> str:
     """Send one scheduled reminder, if the appointment still stands as scheduled."""
-    return _run(lambda: services().appointment_notices.deliver_reminder(
+    return _run(lambda: services().appointment_delivery.deliver_reminder(
         appointment_ref, notice_id, rule, final_attempt=final_attempt()))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workers import job_names
+from workers.appointments.records import claim_key, sending_key, sent_key
 from workers.appointments.status import DEDUP_SECONDS, read_statuses, status_key, write_status
 from workers.queues import DEFAULT_QUEUE, enqueue
 
@@ -55,7 +56,7 @@ def resend(notices, notice_id: str) -> NoticeRecord:
     status, kind = record.get("status"), record.get("kind")
     if status not in RESENDABLE:
         raise CannotResend(f"notice {notice_id} is {status}; only uncertain or failed notices are resent")
-    if redis.exists(f"appt:sent:{notice_id}"):
+    if redis.exists(sent_key(notice_id)):
         raise CannotResend(f"notice {notice_id} was sent already")
     appointment = notices.latest(str(record.get("appointment_id") or ""))
     if appointment is None:
@@ -72,9 +73,9 @@ def resend(notices, notice_id: str) -> NoticeRecord:
         job, args = job_names.APPOINTMENT_SEND_NOTICE, (ref, notice_id, kind)
     with redis.pipeline(transaction=True) as pipe:
         pipe.multi()  # explicit, so that RQ adds its commands to this transaction
-        pipe.delete(f"appt:sending:{notice_id}")
+        pipe.delete(sending_key(notice_id))
         if kind != "reminder":
-            pipe.set(f"appt:claim:{notice_id}", "1", ex=DEDUP_SECONDS)  # as when it was first queued
+            pipe.set(claim_key(notice_id), "1", ex=DEDUP_SECONDS)  # as when it was first queued
         write_status(pipe, status_key(notice_id), "queued", None, kind=kind,
                      appointment_id=record.get("appointment_id"), cid=record.get("cid"), resent=True)
         enqueue(redis, job, *args, queue=DEFAULT_QUEUE, pipeline=pipe,

@@ -60,7 +60,7 @@ class PostAttempts:
     def mark(self, name: str, conversation_id: int, content: str, message_type: str, *, private: bool = False,
              attachments: bool = False) -> None:
         """Just before the post ``name`` goes out (the wall clock: it is compared with LiveDesk's)."""
-        key = f"livedesk:attempt:{name}"
+        key = attempt_key(name)
         pipe = self.redis.pipeline()
         pipe.hset(key, mapping={"conversation": int(conversation_id),
                                 "digest": self.store.content_digest(conversation_id, content),
@@ -70,14 +70,14 @@ class PostAttempts:
         pipe.execute()
 
     def pending(self, name: str) -> PostAttempt | None:
-        found = {k.decode(): v.decode() for k, v in self.redis.hgetall(f"livedesk:attempt:{name}").items()}
+        found = {k.decode(): v.decode() for k, v in self.redis.hgetall(attempt_key(name)).items()}
         if "at" not in found:
             return None
         return PostAttempt(int(found["conversation"]), found["digest"], found["type"], found["private"] == "1",
                            found["attachments"] == "1", float(found["at"]))
 
     def clear(self, name: str, pipeline=None) -> None:
-        (pipeline or self.redis).delete(f"livedesk:attempt:{name}")
+        (pipeline or self.redis).delete(attempt_key(name))
 
     def made(self, user: str, name: str) -> tuple[int, dict] | None:
         """(conversation id, LiveDesk's message) made by an earlier attempt of ``name`` whose answer
@@ -149,3 +149,7 @@ def _number(value) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def attempt_key(name: str) -> str:
+    return f"livedesk:attempt:{name}"

@@ -22,7 +22,8 @@ import redis
 from bot.privacy import mask
 from workers import job_names
 from workers.batches import QueuedDrains
-from workers.handoff.store import enqueue_outbox_drain, mirror_outbox
+from workers.handoff.enqueue import enqueue_outbox_drain
+from workers.handoff.store import mirror_outbox
 
 #: Mirror drain jobs waiting to start beyond which a user is put on the ready list instead (more
 #: than the processes that work the ``default`` queue, so that none idles).

@@ -35,24 +35,22 @@ from integrations.line import retry_key_for
 from integrations.metrics import FIRST_AGENT_REPLY_SECONDS
 from integrations.oho import OhoLimitError
 from workers.batches import drain_batch
-from workers.handoff.guard import AgentMessageGuard, NotConfirmed
-from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
-from workers.handoff.mirror_drains import BATCH_USERS as MIRROR_BATCH_USERS
-from workers.handoff.mirror_drains import TurnDrain, enqueue_drain_mirror, queued_mirror_drains
-from workers.handoff.store import (
+from workers.handoff.enqueue import (
     DRAIN_BUDGET,
-    HandoffStore,
     enqueue_close,
     enqueue_drain_to_patient,
     enqueue_oho_contact,
     enqueue_request_agent,
     enqueue_resolve,
-    mirror_outbox,
-    patient_outbox,
     schedule_idle_check,
     schedule_no_agent_check,
 )
-from workers.oho_contacts import OhoContacts, forget_want, take_want, want_contact
+from workers.handoff.guard import AgentMessageGuard, NotConfirmed
+from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
+from workers.handoff.mirror_drains import BATCH_USERS as MIRROR_BATCH_USERS
+from workers.handoff.mirror_drains import TurnDrain, enqueue_drain_mirror, queued_mirror_drains
+from workers.handoff.store import HandoffStore, mirror_outbox, patient_outbox
+from workers.oho_contacts import OhoContacts, claim_wanted_contact, forget_want, want_contact
 from workers.runtime import stopping
 
 if TYPE_CHECKING:
@@ -283,7 +281,7 @@ class HandoffService:
         contact to the ``ensure_oho_contact`` job and its RQ retries; a refusal retrying cannot fix is
         logged, as the job would have failed at once."""
         try:
-            if not take_want(self.redis, user):
+            if not claim_wanted_contact(self.redis, user):
                 return
         except Exception:  # Redis: the want stays, for the next drain or the sweeper
             log.warning("Oho contact want of %s not read", mask(user), exc_info=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 from bot.handoff.state import HandoffState
-from workers.handoff.store import enqueue_close, open_handoffs
+from workers.handoff.enqueue import enqueue_close
+from workers.handoff.store import open_handoffs
 
 _LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
 CLOSE_REASON = "staff"

@@ -1,9 +1,8 @@
-"""The human handoff's shared Redis state: ``HandoffStore``, the two per-user outboxes, and the
-enqueueing and scheduling of the handoff's jobs.
+"""The human handoff's shared Redis state: ``HandoffStore`` and the two per-user outboxes.
 
-One module that knows every key, so the conversation feature, the service,
-the LiveDesk mirror and the webhook all agree on them. It imports
-none of those modules: they all import it.
+One module that names every key (the ``*_key`` functions below), so the conversation feature,
+the service, the LiveDesk mirror and the webhook all agree on them. Queueing the handoff's jobs
+is ``workers/handoff/enqueue.py``.
 
 Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message text):
   handoff:state:<user>             hash HandoffState: the open handoff (absent = the bot answers)
@@ -33,7 +32,6 @@ Redis (keys hold LINE user ids and LiveDesk ids, never a phone number or message
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import json
@@ -42,12 +40,9 @@ from typing import Any, Callable, NamedTuple
 import redis
 from redis.exceptions import WatchError
 
-from bot.handoff.hours import BusinessHours
-from bot.handoff.state import HandoffState, idle_deadline, no_agent_due
+from bot.handoff.state import HandoffState
 from bot.intents import Intent
-from bot.privacy import mask
-from workers import job_names, lua
-from workers.queues import enqueue, enqueue_at
+from workers import lua
 from workers.user_queue import UserQueue
 
 MARKER_TTL = 7 * 24 * 3600     # de-duplication markers: longer than any retry or redelivery
@@ -55,8 +50,6 @@ IN_FLIGHT_TTL = 300            # a post's echo comes within seconds; a timed-out
 TRANSCRIPT_KEPT = 20
 TRANSCRIPT_TTL = 7 * 24 * 3600
 NOTE_TRANSCRIPT = 10
-DRAIN_TIMEOUT = 180            # one drain job: its budget, then one item that fetches and uploads an image
-DRAIN_BUDGET = 20              # seconds of draining before a drain hands over to the next
 OUTBOX_LOCK_TIMEOUT = 60       # a killed drain blocks its user this long at most (renewed while alive)
 # A LiveDesk outage only delays the transcript: ~5 lifetimes of a retried drain job before an item
 # is set aside. A LINE outage for an agent's reply: ~2, then the agent is told it did not arrive.
@@ -72,6 +65,52 @@ MAPPING_TTL = 30 * 24 * 3600
 PROBE_CONVERSATION = "livedesk:read-back:probe"
 
 OPEN_INDEX = "handoff:open"
+MIRROR_OUTBOX = "livedesk:outbox"
+PATIENT_OUTBOX = "handoff:to-patient"
+
+
+def state_key(user: str) -> str:
+    return f"handoff:state:{user}"
+
+
+def unknowns_key(user: str) -> str:
+    return f"handoff:unknowns:{user}"
+
+
+def transcript_key(user: str) -> str:
+    return f"handoff:transcript:{user}"
+
+
+def transcribed_key(line_id: str) -> str:
+    return f"handoff:transcribed:{line_id}"
+
+
+def claim_key(name: str) -> str:
+    return f"handoff:claim:{name}"
+
+
+def redact_key(event_id: str) -> str:
+    return f"handoff:redact:{event_id}"
+
+
+def livedesk_user_key(user: str) -> str:
+    return f"livedesk:user:{user}"
+
+
+def conversation_key(conversation_id: int) -> str:
+    return f"livedesk:conversation:{int(conversation_id)}"
+
+
+def posted_key(message_id: int | str) -> str:
+    return f"livedesk:posted:{message_id}"
+
+
+def failed_post_key(item_id: str) -> str:
+    return f"livedesk:failed:{item_id}"
+
+
+def in_flight_key(conversation_id: int, digest: str) -> str:
+    return f"livedesk:in-flight:{int(conversation_id)}:{digest}"
 
 
 class FailedPost(NamedTuple):
@@ -81,11 +120,6 @@ class FailedPost(NamedTuple):
     message_id: int
     external_error: str   # masked by the client
     failures: int         # failed answers so far: the post's, then each retry's
-
-
-def job_suffix(*parts: object) -> str:
-    """A short stable id made of ``parts``, for RQ job ids (which allow letters, digits, _ and -)."""
-    return hashlib.sha256(":".join(map(str, parts)).encode()).hexdigest()[:24]
 
 
 class HandoffStore:
@@ -101,14 +135,14 @@ class HandoffStore:
 
     # -- the open handoff ----------------------------------------------------------------
     def state(self, user: str) -> HandoffState | None:
-        return HandoffState.from_fields(self.redis.hgetall(_state_key(user)))
+        return HandoffState.from_fields(self.redis.hgetall(state_key(user)))
 
     def open(self, user: str, state: HandoffState, along: Callable[[Any], None] = lambda pipe: None) -> bool:
         """Open a handoff unless one is open, in ONE transaction with ``along``'s commands (its jobs,
         its mirror items): all of it happens or none. False if a handoff was open already."""
         def write(pipe) -> None:
-            pipe.hset(_state_key(user), mapping=state.to_fields())
-            pipe.expire(_state_key(user), STATE_TTL)
+            pipe.hset(state_key(user), mapping=state.to_fields())
+            pipe.expire(state_key(user), STATE_TTL)
             pipe.zadd(OPEN_INDEX, {user: state.since})
             along(pipe)
 
@@ -117,7 +151,7 @@ class HandoffStore:
     def mark_urgent(self, user: str, session: str, along: Callable[[Any], None]) -> bool:
         """Flag the open handoff ``session`` urgent, once, in one transaction with ``along``'s commands."""
         def write(pipe) -> None:
-            pipe.hset(_state_key(user), "urgent", "1")
+            pipe.hset(state_key(user), "urgent", "1")
             along(pipe)
 
         return self._change(user, lambda current: write if current is not None and current.session == session
@@ -127,17 +161,17 @@ class HandoffStore:
         """Set fields of the open handoff if it is still ``session``."""
         fields = HandoffState(**{"session": session, "reason": "", "since": 0.0, **values}).to_fields()
         flat = [x for name in values for x in (name, fields[name])]
-        return bool(lua.run(self.redis, "handoff_update", keys=[_state_key(user)], args=[session, STATE_TTL, *flat]))
+        return bool(lua.run(self.redis, "handoff_update", keys=[state_key(user)], args=[session, STATE_TTL, *flat]))
 
     def close(self, user: str, session: str) -> bool:
         """Forget the open handoff if it is still ``session``: the bot answers again."""
-        return bool(lua.run(self.redis, "handoff_close", keys=[_state_key(user), OPEN_INDEX], args=[session, user]))
+        return bool(lua.run(self.redis, "handoff_close", keys=[state_key(user), OPEN_INDEX], args=[session, user]))
 
 
     def _change(self, user: str, change: Callable[[HandoffState | None], Callable[[Any], None] | None]) -> bool:
         """Optimistic transaction on the user's state: ``change`` sees the current state and returns
         the writer to run in MULTI (or None: nothing to do). Repeated if the state changes meanwhile."""
-        key = _state_key(user)
+        key = state_key(user)
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -157,52 +191,52 @@ class HandoffStore:
         """Count consecutive ``unknown`` answers (once per event, even if the turn is retried);
         with ``pipeline``, in the caller's transaction."""
         args = [event_id, "1" if intent == Intent.UNKNOWN else "0", 24 * 3600]
-        lua.run(pipeline or self.redis, "handoff_note_answer", keys=[f"handoff:unknowns:{user}"], args=args)
+        lua.run(pipeline or self.redis, "handoff_note_answer", keys=[unknowns_key(user)], args=args)
 
     def unknown_streak(self, user: str) -> int:
-        return int(self.redis.hget(f"handoff:unknowns:{user}", "count") or 0)
+        return int(self.redis.hget(unknowns_key(user), "count") or 0)
 
     # -- transcript for the staff note ----------------------------------------------------
     def add_transcript(self, user: str, line_id: str, who: str, text: str, at: float, pipeline=None) -> None:
         """Keep a line for the staff note, once per ``line_id``."""
         entry = json.dumps({"who": who, "text": text[:1000], "at": at}, ensure_ascii=False)
         lua.run(pipeline or self.redis, "handoff_transcribe",
-                keys=[f"handoff:transcribed:{line_id}", f"handoff:transcript:{user}"],
+                keys=[transcribed_key(line_id), transcript_key(user)],
                 args=[entry, MARKER_TTL, TRANSCRIPT_KEPT, TRANSCRIPT_TTL])
 
     def transcript(self, user: str, last: int = NOTE_TRANSCRIPT) -> list[dict]:
-        return [json.loads(raw) for raw in self.redis.lrange(f"handoff:transcript:{user}", -last, -1)]
+        return [json.loads(raw) for raw in self.redis.lrange(transcript_key(user), -last, -1)]
 
     # -- LiveDesk contact and conversation of a LINE user -----------------------------------
     def livedesk_ids(self, user: str) -> tuple[int | None, int | None]:
         """(contact id, conversation id) in LiveDesk, None where not created yet."""
-        contact, conversation = self.redis.hmget(f"livedesk:user:{user}", "contact", "conversation")
+        contact, conversation = self.redis.hmget(livedesk_user_key(user), "contact", "conversation")
         return (int(contact) if contact else None, int(conversation) if conversation else None)
 
     def set_livedesk_contact(self, user: str, contact_id: int) -> None:
-        self.redis.pipeline().hset(f"livedesk:user:{user}", "contact", contact_id) \
-            .expire(f"livedesk:user:{user}", MAPPING_TTL).execute()
+        self.redis.pipeline().hset(livedesk_user_key(user), "contact", contact_id) \
+            .expire(livedesk_user_key(user), MAPPING_TTL).execute()
 
     def set_conversation(self, user: str, conversation_id: int | None) -> None:
         if conversation_id is None:
-            self.redis.hdel(f"livedesk:user:{user}", "conversation")
+            self.redis.hdel(livedesk_user_key(user), "conversation")
             return
         pipe = self.redis.pipeline()
-        pipe.hset(f"livedesk:user:{user}", "conversation", conversation_id)
-        pipe.expire(f"livedesk:user:{user}", MAPPING_TTL)
+        pipe.hset(livedesk_user_key(user), "conversation", conversation_id)
+        pipe.expire(livedesk_user_key(user), MAPPING_TTL)
         # Kept after a conversation is replaced (until it expires), so a late agent reply there still arrives.
-        pipe.set(f"livedesk:conversation:{int(conversation_id)}", user, ex=MAPPING_TTL)
+        pipe.set(conversation_key(conversation_id), user, ex=MAPPING_TTL)
         pipe.execute()
 
     def keep_conversation(self, user: str, conversation_id: int) -> None:
         """A post to the conversation: its mapping lives MAPPING_TTL from now."""
         pipe = self.redis.pipeline()
-        pipe.expire(f"livedesk:user:{user}", MAPPING_TTL)
-        pipe.expire(f"livedesk:conversation:{int(conversation_id)}", MAPPING_TTL)
+        pipe.expire(livedesk_user_key(user), MAPPING_TTL)
+        pipe.expire(conversation_key(conversation_id), MAPPING_TTL)
         pipe.execute()
 
     def user_of_conversation(self, conversation_id: int) -> str | None:
-        found = self.redis.get(f"livedesk:conversation:{int(conversation_id)}")
+        found = self.redis.get(conversation_key(conversation_id))
         return found.decode() if found else None
 
     # -- our own posts, so the webhook can tell them from agents' ---------------------------
@@ -210,37 +244,37 @@ class HandoffStore:
         """Our post ``message_id``; ``conversation_id``: LiveDesk took it there, so that conversation
         exists (read-back probes it, never one a webhook names)."""
         pipe = self.redis.pipeline()
-        pipe.set(f"livedesk:posted:{message_id}", 1, ex=MARKER_TTL)
+        pipe.set(posted_key(message_id), 1, ex=MARKER_TTL)
         if conversation_id is not None:
             pipe.set(PROBE_CONVERSATION, int(conversation_id), ex=MARKER_TTL)
         pipe.execute()
 
     def was_posted(self, message_id: int | str) -> bool:
-        return bool(self.redis.exists(f"livedesk:posted:{message_id}"))
+        return bool(self.redis.exists(posted_key(message_id)))
 
     # -- posts LiveDesk marked failed (EngageLab LiveDesk "ส่งข้อความที่ล้มเหลวใหม่อีกครั้ง") --------
     def record_failed_post(self, item_id: str, conversation_id: int, message_id: int, external_error: str) -> None:
         """Note, with its echo marker, that the item's message exists in LiveDesk as ``failed``."""
-        key = f"livedesk:failed:{item_id}"
+        key = failed_post_key(item_id)
         pipe = self.redis.pipeline()
-        pipe.set(f"livedesk:posted:{message_id}", 1, ex=MARKER_TTL)
+        pipe.set(posted_key(message_id), 1, ex=MARKER_TTL)
         pipe.hset(key, mapping={"conversation": int(conversation_id), "message": int(message_id),
                                 "error": external_error, "failures": 1})
         pipe.expire(key, MARKER_TTL)
         pipe.execute()
 
     def failed_post(self, item_id: str) -> FailedPost | None:
-        found = {k.decode(): v.decode() for k, v in self.redis.hgetall(f"livedesk:failed:{item_id}").items()}
+        found = {k.decode(): v.decode() for k, v in self.redis.hgetall(failed_post_key(item_id)).items()}
         return FailedPost(int(found["conversation"]), int(found["message"]), found.get("error", ""),
                           int(found.get("failures") or 1)) if "message" in found else None
 
     def count_failed_post(self, item_id: str, external_error: str) -> int:
         """One more failed answer (a retry's) for the item's message; the failures so far."""
-        key = f"livedesk:failed:{item_id}"
+        key = failed_post_key(item_id)
         return self.redis.pipeline().hincrby(key, "failures", 1).hset(key, "error", external_error).execute()[0]
 
     def forget_failed_post(self, item_id: str, pipeline=None) -> None:
-        (pipeline or self.redis).delete(f"livedesk:failed:{item_id}")
+        (pipeline or self.redis).delete(failed_post_key(item_id))
 
     def content_digest(self, conversation_id: int, content: str) -> str:
         """What identifies a post's content without keeping it (an HMAC: short texts are guessable)."""
@@ -263,13 +297,13 @@ class HandoffStore:
         marker, so two separate reads (posted? then in flight?) can fall between the two and
         see neither, and our own post would pass for an agent's reply.
         """
-        keys = [f"livedesk:posted:{message_id}"]
+        keys = [posted_key(message_id)]
         if conversation_id is not None:
             keys.append(self._in_flight_key(conversation_id, content))
         return bool(self.redis.exists(*keys))
 
     def _in_flight_key(self, conversation_id: int, content: str) -> str:
-        return f"livedesk:in-flight:{int(conversation_id)}:{self.content_digest(conversation_id, content)}"
+        return in_flight_key(conversation_id, self.content_digest(conversation_id, content))
 
     # -- redaction of a turn's text, decided once per event ------------------------------------
     def decide_redaction(self, event_id: str, redact: bool) -> bool:
@@ -281,31 +315,27 @@ class HandoffStore:
                                    user: str | None) -> tuple[bool, HandoffState | None]:
         """``decide_redaction``, and ``user``'s handoff state (None: no user, or no handoff open)
         read in the same round trip: a turn needs both."""
-        key = f"handoff:redact:{event_id}"
+        key = redact_key(event_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(key, "1" if redact else "0", nx=True, ex=MARKER_TTL)
         pipe.get(key)
         if user is not None:
-            pipe.hgetall(_state_key(user))
+            pipe.hgetall(state_key(user))
         found = pipe.execute()
         return found[1] == b"1", HandoffState.from_fields(found[2]) if user is not None else None
 
     def redacted(self, event_id: str) -> bool:
-        return self.redis.get(f"handoff:redact:{event_id}") == b"1"
+        return self.redis.get(redact_key(event_id)) == b"1"
 
     # -- once-only steps ----------------------------------------------------------------------
     def claim(self, name: str, ttl: int = MARKER_TTL, pipeline=None) -> bool | None:
         """True the first time ``name`` is claimed (duplicate deliveries, once-only steps); with
         ``pipeline``, the answer is among its results."""
-        answer = (pipeline or self.redis).set(f"handoff:claim:{name}", 1, nx=True, ex=ttl)
+        answer = (pipeline or self.redis).set(claim_key(name), 1, nx=True, ex=ttl)
         return None if pipeline is not None else bool(answer)
 
     def done(self, name: str) -> bool:
-        return bool(self.redis.exists(f"handoff:claim:{name}"))
-
-
-def _state_key(user: str) -> str:
-    return f"handoff:state:{user}"
+        return bool(self.redis.exists(claim_key(name)))
 
 
 def open_handoffs(connection: redis.Redis) -> list[tuple[str, HandoffState]]:
@@ -315,7 +345,7 @@ def open_handoffs(connection: redis.Redis) -> list[tuple[str, HandoffState]]:
         return []
     pipe = connection.pipeline(transaction=False)
     for user in users:
-        pipe.hgetall(_state_key(user))
+        pipe.hgetall(state_key(user))
     found, gone = [], []
     for user, raw in zip(users, pipe.execute()):
         state = HandoffState.from_fields(raw)
@@ -330,77 +360,11 @@ def open_handoffs(connection: redis.Redis) -> list[tuple[str, HandoffState]]:
 
 def mirror_outbox(connection: redis.Redis) -> UserQueue:
     """What goes to the patient's LiveDesk conversation, in order."""
-    return UserQueue(connection, "livedesk:outbox", max_attempts=MIRROR_ATTEMPTS, lock_timeout=OUTBOX_LOCK_TIMEOUT,
+    return UserQueue(connection, MIRROR_OUTBOX, max_attempts=MIRROR_ATTEMPTS, lock_timeout=OUTBOX_LOCK_TIMEOUT,
                      id_field="item_id")
 
 
 def patient_outbox(connection: redis.Redis) -> UserQueue:
     """Agents' messages on their way to the patient on LINE, in order."""
-    return UserQueue(connection, "handoff:to-patient", max_attempts=TO_PATIENT_ATTEMPTS,
+    return UserQueue(connection, PATIENT_OUTBOX, max_attempts=TO_PATIENT_ATTEMPTS,
                      lock_timeout=OUTBOX_LOCK_TIMEOUT, id_field="item_id")
-
-
-# -- enqueueing -----------------------------------------------------------------------------------
-# ``pipeline``: the job joins the caller's transaction.
-
-def enqueue_outbox_drain(connection: redis.Redis, outbox: UserQueue, job, user: str, pipeline, description: str):
-    """A drain job and its drain-queued note, together; the job. No RQ retry: a failing item is
-    retried on its own backoff, by a drain the sweeper starts when it is due. (The mirror's drains:
-    ``workers/handoff/mirror_drains.py``.)"""
-    if pipeline is None:
-        with connection.pipeline(transaction=True) as pipe:
-            pipe.multi()
-            job = enqueue_outbox_drain(connection, outbox, job, user, pipe, description)
-            pipe.execute()
-        return job
-    outbox.mark_drain_queued(user, pipeline)
-    return enqueue(connection, job, user, description=description, timeout=DRAIN_TIMEOUT, retry=None,
-                   pipeline=pipeline)
-
-
-def enqueue_drain_to_patient(connection: redis.Redis, user: str, pipeline=None) -> None:
-    enqueue_outbox_drain(connection, patient_outbox(connection), job_names.HANDOFF_DRAIN_TO_PATIENT, user, pipeline,
-                   f"agent replies to {mask(user)}")
-
-
-def enqueue_request_agent(connection: redis.Redis, user: str, session: str, pipeline=None) -> None:
-    enqueue(connection, job_names.HANDOFF_REQUEST_AGENT, user, session, description=f"Oho request-agent for {mask(user)}",
-            pipeline=pipeline)
-
-
-def enqueue_oho_contact(connection: redis.Redis, user: str, pipeline=None) -> None:
-    enqueue(connection, job_names.HANDOFF_ENSURE_OHO_CONTACT, user, description=f"Oho contact for {mask(user)}",
-            pipeline=pipeline)
-
-
-def enqueue_resolve(connection: redis.Redis, user: str, session: str, conversation_id: int) -> None:
-    """Queue the check of a ``resolved`` webhook (read back from LiveDesk) that closes ``session`` if true.
-    No claim here: a forged event must not use up the close of a real one."""
-    enqueue(connection, job_names.HANDOFF_RESOLVE, user, session, int(conversation_id),
-            description=f"confirm the resolution of {mask(user)}'s handoff")
-
-
-def enqueue_close(connection: redis.Redis, store: HandoffStore, user: str, session: str, reason: str,
-                  notify: bool) -> bool:
-    """Queue the closing of ``session`` once, however many times it is asked for."""
-    if not store.claim(f"close:{session}"):
-        return False
-    enqueue(connection, job_names.HANDOFF_CLOSE, user, session, reason, notify,
-            description=f"close handoff of {mask(user)} ({reason})")
-    return True
-
-
-def schedule_no_agent_check(connection, user: str, state: HandoffState, hours: BusinessHours, minutes: int,
-                            pipeline=None) -> None:
-    when = dt.datetime.fromtimestamp(no_agent_due(state.since, hours, minutes), dt.timezone.utc)
-    enqueue_at(connection, when, job_names.HANDOFF_CHECK_NO_AGENT, user, state.session, pipeline=pipeline,
-               description=f"no-agent check for {mask(user)}", job_id=f"handoff-no-agent-{job_suffix(state.session)}")
-
-
-def schedule_idle_check(connection, user: str, state: HandoffState, hours: BusinessHours, minutes: int,
-                        pipeline=None) -> None:
-    # No fixed job id: a check that finds an agent active schedules the next one while it is itself running.
-    when = dt.datetime.fromtimestamp(idle_deadline(state, hours, minutes), dt.timezone.utc)
-    enqueue_at(connection, when, job_names.HANDOFF_CHECK_IDLE, user, state.session, pipeline=pipeline,
-               description=f"idle check for {mask(user)}")
-

@@ -161,20 +161,20 @@ class VerificationFeature:
         """Send or check within the turn's budget and answer with the outcome; a slower provider's
         outcome is pushed when it comes (LINE's loading animation shows meanwhile when the turn
         has nothing to say)."""
-        teller = f"turn:{state.event_id}"  # a retry of this turn is the same teller
+        holder = f"turn:{state.event_id}"  # a retry of this turn claims the telling as the same holder
         if state.pending == "send":
-            done, told = self.service.send_in_turn(state.request_id, teller)
+            done, outcome = self.service.send_in_turn(state.request_id, holder)
         else:
-            done, told = self.service.check_in_turn(state.request_id, state.attempts, teller)
-        messages = [told.message] if told is not None else state.reply
+            done, outcome = self.service.check_in_turn(state.request_id, state.attempts, holder)
+        messages = [outcome.message] if outcome is not None else state.reply
         with self.store.redis.pipeline(transaction=True) as pipe:
             self.store.save_state(user, replace(state, reply=messages, pending=None), pipe)
-            if told is not None:
-                self.service.finish_turn(told, pipe)
+            if outcome is not None:
+                self.service.finish_turn(outcome, pipe)
             pipe.execute()
         if not messages:
             self.service.line().show_loading(user, 20)
-        log.info("OTP %s for %s %s", state.pending, mask(user), "answered in the turn" if told else
+        log.info("OTP %s for %s %s", state.pending, mask(user), "answered in the turn" if outcome else
                  "goes on after the turn" if not done else "to be retried")
         return Reply(INTENT, messages)
 

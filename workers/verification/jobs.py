@@ -12,12 +12,12 @@ from workers.runtime import current_job_id, fail_fast, final_attempt, services
 def send_code(request_id: str) -> None:
     """Text the OTP of one request (at most once) and push the outcome, unless the patient has it:
     a turn's backstop, a send held for the provider's pace, or a retry."""
-    _run(lambda service: service.send_code(request_id, final=final_attempt(), teller=_teller()))
+    _run(lambda service: service.send_code(request_id, final=final_attempt(), holder=_holder()))
 
 
 def check_code(request_id: str, attempt: int) -> None:
     """Check one typed code and push the outcome, unless the turn told it (the backstop, a retry)."""
-    _run(lambda service: service.check_code(request_id, attempt, final=final_attempt(), teller=_teller()))
+    _run(lambda service: service.check_code(request_id, attempt, final=final_attempt(), holder=_holder()))
 
 
 def tell_undelivered(request_id: str) -> None:
@@ -30,8 +30,8 @@ def update_contact(user_id: str) -> None:
     _run(lambda service: service.update_contact(user_id))
 
 
-def _teller() -> str | None:
-    """The running job's name as a teller of outcomes: its RQ retries keep it (the same teller)."""
+def _holder() -> str | None:
+    """The running job's name when it claims the telling of an outcome: its RQ retries keep it."""
     job_id = current_job_id()
     return f"job:{job_id}" if job_id is not None else None
 

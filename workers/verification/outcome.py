@@ -1,6 +1,6 @@
-"""The words of a send or a check: what the patient is told about a request (``Told``), that the
-provider's pace holds a send (``SendLater``), and the clocks both run on (the turn's budget, the
-backstop, the pace's limit, the jobs' retries). Used by ``service.py`` and ``feature.py``.
+"""The words of a send or a check: what the patient is told about a request (``Outcome``), that the
+provider's pace holds a send (``SendLater``), and the clocks both run on (the backstop, the pace's
+limit, the jobs' retries; the turn's own is ``turn_budget.py``). Used by ``service.py`` and ``feature.py``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from rq import Retry
 
 from integrations.errors import ProviderError, outcome_unknown
 
-#: How long a patient's turn waits for the SMS provider before answering without its outcome.
-TURN_BUDGET = 2.0
 #: The longest a provider call can take (``integrations/http.py``: 3 s connect and 15 s read,
 #: connects retried twice): a claim younger than this may belong to a call still under way.
 CALL_SECONDS = 25
@@ -27,11 +25,10 @@ MAX_PACED_WAIT = 180
 TELLING_LEASE = 30
 SEND_RETRY = Retry(max=3, interval=[10, 20, 40])  # past SEPSMS's 1-minute OTP window
 CHECK_RETRY = Retry(max=2, interval=[3, 10])
-TURN_THREADS = 4
 
 
 @dataclass(frozen=True)
-class Told:
+class Outcome:
     """What to tell the patient about one request: as the turn's reply, or pushed with ``key``.
 
     ``final``: the send's outcome (sent, failed, unsure); not final: "on its way", more follows.

@@ -1,8 +1,8 @@
 """What verification does with a code: send it at most once, check a typed code, tell the patient.
 
 Reply first: the worker answering the patient's turn calls the SMS provider itself and answers
-with that turn's reply token (free), when the provider answers within ``TURN_BUDGET``. A slower
-provider finishes in a background thread, and its outcome is pushed. Each turn's work also has
+with that turn's reply token (free), when the provider answers within the turn's budget
+(``TurnBudget``, handed in). A slower provider finishes in a background thread, and its outcome is pushed. Each turn's work also has
 a backstop: a job scheduled ``BACKSTOP_SECONDS`` ahead, in the same transaction as the request,
 that does the same work if the worker died before the patient was told (it is cancelled once the
 turn's reply carries the outcome). SEPSMS's pace (5 OTP sends a minute) is kept by queueing the
@@ -13,8 +13,8 @@ claimed``) before calling the provider and records the reference after, so a ret
 again: it tells the same outcome again (a push with the same retry key) or, if the earlier
 attempt got no answer, tells the patient it is unsure.
 
-One teller per outcome: a retried turn, the backstop and a late push can reach the same outcome
-at the same moment, and a reply is no push that LINE would drop as a repeat. The one that claims
+One attempt tells each outcome: a retried turn, the backstop and a late push can reach the same
+outcome at the same moment, and a reply is no push that LINE would drop as a repeat. The one that claims
 its telling (``VerificationStore.claim_telling``: a lease of ``TELLING_LEASE`` seconds, taken again
 by the same turn or job when it is retried, and by anyone once it lapsed) tells it; the others
 stay silent.
@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as StillRunning
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
@@ -53,15 +50,14 @@ from workers.verification.outcome import (
     MAX_PACED_WAIT,
     SEND_RETRY,
     TELLING_LEASE,
-    TURN_BUDGET,
-    TURN_THREADS,
+    Outcome,
     SendLater,
-    Told,
     after,
     maybe_sent,
 )
 from workers.verification.senders import CodeExpired, LocalCodes, SepsmsCodes
 from workers.verification.store import Budgeted, SendRequest, VerificationStore, verification_record
+from workers.verification.turn_budget import TurnBudget
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -73,13 +69,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def send_job_id(request_id: str, beside: str = "") -> str:
+    """The id of a request's send job. Scheduling under the plain id moves the one scheduled (the
+    backstop); a job that must run as well as the backstop, or is scheduled by the backstop itself
+    while it runs, gets its own id ``beside`` it: held for the pace, looking again after a lease."""
+    return f"otp-send-{request_id}-{beside}" if beside else f"otp-send-{request_id}"
+
+
+def check_job_id(request_id: str, attempt: int, beside: str = "") -> str:
+    """The id of the check job of a typed code; ``beside`` as in ``send_job_id``."""
+    return f"otp-check-{request_id}-{attempt}-{beside}" if beside else f"otp-check-{request_id}-{attempt}"
+
+
 class VerificationService:
     def __init__(self, settings: Settings, redis: redis_lib.Redis, *, line: Callable[[], LineClient],
                  sepsms: Callable[[], SepsmsClient], thaibulksms: Callable[[], ThaiBulkSmsClient],
                  oho_contacts: OhoContacts, menu: dict | None, hospital_name: Callable[[], str],
-                 staff_notes=None):
+                 turn_budget: TurnBudget, staff_notes=None):
         """``line`` and the SMS providers give their clients, built on first use (the settings' provider
-        only); ``hospital_name`` the name the SMS is signed with. ``staff_notes(user, item_id, text)`` puts a private note in front of staff (None: no desk)."""
+        only); ``hospital_name`` the name the SMS is signed with; ``turn_budget`` how long a turn waits for
+        the provider. ``staff_notes(user, item_id, text)`` puts a private note in front of staff (None: no desk)."""
         self.line = line
         self.sepsms = sepsms
         self.thaibulksms = thaibulksms
@@ -93,10 +102,7 @@ class VerificationService:
         staff = "action=handoff" if not self.settings.missing_for("handoff") else "action=topic&id=staff"
         self.dialog = VerificationDialog(self.rules, staff_data=staff, menu=menu)
         self.key = otp_key(self.settings)
-        self.turn_budget = TURN_BUDGET  # replaceable (tests)
-        self._threads: ThreadPoolExecutor | None = None
-        self._threads_lock = threading.Lock()
-        self._idle = threading.BoundedSemaphore(TURN_THREADS)
+        self.turn_budget = turn_budget
 
     def codes(self, provider: str):
         name = self.hospital_name()  # the SMS says who sends it
@@ -104,93 +110,61 @@ class VerificationService:
             return LocalCodes(self.thaibulksms(), self.redis, self.key, self.rules, name)
         return SepsmsCodes(self.sepsms(), self.rules, name)
 
-    def tell(self, told: Told) -> None:
-        """Push ``told`` (at most once: its retry key), then record that the patient has it."""
-        self.line().push(told.user, [told.message], retry_key_for(*told.key))
-        if told.attempt is not None:
-            self.store.drop_pin(told.request_id, told.attempt)
-        elif told.final:
-            self.store.mark_told(told.request_id)
+    def tell(self, outcome: Outcome) -> None:
+        """Push ``outcome`` (at most once: its retry key), then record that the patient has it."""
+        self.line().push(outcome.user, [outcome.message], retry_key_for(*outcome.key))
+        if outcome.attempt is not None:
+            self.store.drop_pin(outcome.request_id, outcome.attempt)
+        elif outcome.final:
+            self.store.mark_told(outcome.request_id)
 
     # -- in the patient's turn ----------------------------------------------------------------
-    def send_in_turn(self, request_id: str, teller: str) -> tuple[bool, Told | None]:
-        """Send the request's code for the turn's reply: ``(True, told)`` when done within the turn's
-        budget (``told`` None: nothing to add, a retry is scheduled, or another attempt is telling
-        it), ``(False, None)`` when the provider is slower (its outcome is pushed when it comes).
-        ``teller``: the turn's name for ``claim_telling`` (the same for a retry of the turn)."""
-        return self._within_budget(lambda: self._send_step(request_id, teller),
-                                   lambda: self.schedule_send(request_id, 0))
+    def send_in_turn(self, request_id: str, holder: str) -> tuple[bool, Outcome | None]:
+        """Send the request's code for the turn's reply: ``(True, outcome)`` when done within the
+        turn's budget (``outcome`` None: nothing to add, a retry is scheduled, or another attempt is
+        telling it), ``(False, None)`` when the provider is slower (its outcome is pushed when it
+        comes). ``holder``: the turn's name for ``claim_telling`` (the same for a retry of the turn)."""
+        return self.turn_budget.run(lambda: self._send_step(request_id, holder),
+                                    lambda: self.schedule_send(request_id, 0), self.tell_late)
 
-    def check_in_turn(self, request_id: str, attempt: int, teller: str) -> tuple[bool, Told | None]:
+    def check_in_turn(self, request_id: str, attempt: int, holder: str) -> tuple[bool, Outcome | None]:
         """Check a typed code for the turn's reply; as ``send_in_turn``."""
-        return self._within_budget(lambda: self._check_step(request_id, attempt, teller),
-                                   lambda: self.schedule_check(request_id, attempt, 0))
+        return self.turn_budget.run(lambda: self._check_step(request_id, attempt, holder),
+                                    lambda: self.schedule_check(request_id, attempt, 0), self.tell_late)
 
-    def finish_turn(self, told: Told, pipe) -> None:
-        """The turn's reply carries ``told``: record it and cancel the backstop, in ``pipe``."""
-        if told.attempt is not None:
-            self.store.drop_pin(told.request_id, told.attempt, pipe)
-        elif told.final:
-            self.store.mark_told(told.request_id, pipe)
-        self._cancel_backstop(told, pipe)
+    def finish_turn(self, outcome: Outcome, pipe) -> None:
+        """The turn's reply carries ``outcome``: record it and cancel the backstop, in ``pipe``."""
+        if outcome.attempt is not None:
+            self.store.drop_pin(outcome.request_id, outcome.attempt, pipe)
+        elif outcome.final:
+            self.store.mark_told(outcome.request_id, pipe)
+        self._cancel_backstop(outcome, pipe)
 
-    def _cancel_backstop(self, told: Told, pipe) -> None:
-        if told.attempt is not None:
-            self._cancel(f"otp-check-{told.request_id}-{told.attempt}", pipe)
-        elif told.final:  # not final ("on its way"): the backstop is the send held for its slot
-            self._cancel(f"otp-send-{told.request_id}", pipe)
+    def _cancel_backstop(self, outcome: Outcome, pipe) -> None:
+        if outcome.attempt is not None:
+            self._cancel(check_job_id(outcome.request_id, outcome.attempt), pipe)
+        elif outcome.final:  # not final ("on its way"): the backstop is the send held for its slot
+            self._cancel(send_job_id(outcome.request_id), pipe)
 
-    def _within_budget(self, work, elsewhere) -> tuple[bool, Told | None]:
-        """``work`` on an idle thread, waited for up to the turn's budget. With every thread busy (a
-        slow provider, many patients) the budget would go on waiting in line: the backstop job does
-        the work now instead (``elsewhere``), and its outcome is pushed. A thread is busy until its
-        outcome is told: a late outcome's push keeps its place taken."""
-        if not self._idle.acquire(blocking=False):
-            elsewhere()
-            return False, None
+    def tell_late(self, outcome: Outcome | None) -> None:
+        """On a thread of the turn's budget, after the turn: the provider answered late; push what it said. Should
+        the push fail, the backstop tells it, or (the backstop may have let this thread tell it) a job
+        that looks again once this thread's hold on the telling has lapsed."""
+        if outcome is None:
+            return
         try:
-            future = self._pool().submit(work)
-            told = future.result(timeout=self.turn_budget)
-        except StillRunning:
-            future.add_done_callback(self._tell_late)  # which frees the place when it is done
-            return False, None
-        except BaseException:
-            self._idle.release()
-            raise
-        self._idle.release()
-        return True, told
-
-    def _tell_late(self, future) -> None:
-        """In the background thread: the provider answered after the turn; push what it said.
-        Anything going wrong here is left to a job that finds the patient not told: the backstop,
-        or, when the push failed, one that looks again once this thread's telling has lapsed."""
-        told = None
-        try:
-            told = future.result()
-            if told is not None:
-                self.tell(told)
-                with self.redis.pipeline(transaction=True) as pipe:
-                    self._cancel_backstop(told, pipe)
-                    pipe.execute()
+            self.tell(outcome)
+            with self.redis.pipeline(transaction=True) as pipe:
+                self._cancel_backstop(outcome, pipe)
+                pipe.execute()
         except Exception:
             log.exception("OTP outcome after the turn not told; a job will")
-            if told is not None and told.final:  # this thread holds its telling: the backstop may have let it be
-                try:
-                    self._look_again(told)
-                except Exception:
-                    log.exception("OTP outcome after the turn: no job to tell it; the backstop will")
-        finally:
-            self._idle.release()
+            if outcome.final:
+                self._tell_after_lease(outcome)  # should this fail too, the backstop still will
 
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._threads_lock:  # made on first use: processes that never verify start no threads
-            if self._threads is None:
-                self._threads = ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="otp")
-            return self._threads
-
-    def _send_step(self, request_id: str, teller: str) -> Told | None:
+    def _send_step(self, request_id: str, holder: str) -> Outcome | None:
         try:
-            return self.send_outcome(request_id, final=False, teller=teller)
+            return self.send_outcome(request_id, final=False, holder=holder)
         except SendLater as later:
             return self._send_later(request_id, later.wait, tell=True)
         except ProviderError as exc:  # retryable: the backstop tries again soon, with RQ's retries
@@ -198,41 +172,41 @@ class VerificationService:
             self.schedule_send(request_id, SEND_RETRY.intervals[0])
             return None
 
-    def _check_step(self, request_id: str, attempt: int, teller: str) -> Told | None:
+    def _check_step(self, request_id: str, attempt: int, holder: str) -> Outcome | None:
         try:
-            return self.check_outcome(request_id, attempt, final=False, teller=teller)
+            return self.check_outcome(request_id, attempt, final=False, holder=holder)
         except ProviderError as exc:
             log.info("OTP check for request %s will be retried: %s", mask(request_id), exc)
             self.schedule_check(request_id, attempt, CHECK_RETRY.intervals[0])
             return None
 
     # -- the backstop and the paced jobs ---------------------------------------------------------
-    def schedule_send(self, request_id: str, delay: float, *, pipe=None, tag: str = "") -> None:
-        """The send job of a request, ``delay`` seconds ahead (the same id moves the one scheduled)."""
-        enqueue_at(self.redis, after(delay), job_names.VERIFICATION_SEND_CODE, request_id, pipeline=pipe, retry=SEND_RETRY,
-                   job_id=f"otp-send-{request_id}{tag}", description="send an OTP SMS")
+    def schedule_send(self, request_id: str, delay: float, *, pipe=None, beside: str = "") -> None:
+        """The send job of a request, ``delay`` seconds ahead; ``beside``: see ``send_job_id``."""
+        enqueue_at(self.redis, after(delay), job_names.VERIFICATION_SEND_CODE, request_id, pipeline=pipe,
+                   retry=SEND_RETRY, job_id=send_job_id(request_id, beside), description="send an OTP SMS")
 
-    def schedule_check(self, request_id: str, attempt: int, delay: float, *, pipe=None, tag: str = "") -> None:
+    def schedule_check(self, request_id: str, attempt: int, delay: float, *, pipe=None, beside: str = "") -> None:
         enqueue_at(self.redis, after(delay), job_names.VERIFICATION_CHECK_CODE, request_id, attempt, pipeline=pipe,
-                   retry=CHECK_RETRY, job_id=f"otp-check-{request_id}-{attempt}{tag}",
+                   retry=CHECK_RETRY, job_id=check_job_id(request_id, attempt, beside),
                    description="check an OTP code")
 
     def _cancel(self, job_id: str, pipe) -> None:
         ScheduledJobRegistry(queue=get_queue(self.redis, DEFAULT_QUEUE)).remove(job_id, pipeline=pipe)
         pipe.delete(Job.key_for(job_id))
 
-    def send_code(self, request_id: str, *, final: bool, teller: str | None = None) -> None:
+    def send_code(self, request_id: str, *, final: bool, holder: str | None = None) -> None:
         """The job: send the code (at most once) and push the outcome, unless the patient has it.
-        ``teller``: the job's name for ``claim_telling`` (None: this call's own)."""
+        ``holder``: the job's name for ``claim_telling`` (None: this call's own)."""
         try:
-            told = self.send_outcome(request_id, final=final, teller=teller)
+            outcome = self.send_outcome(request_id, final=final, holder=holder)
         except SendLater as later:
-            told = self._send_later(request_id, later.wait, tell=False,
-                                    tag=f"-paced-{math.ceil(time.time() + later.wait)}")
-        if told is not None:
-            self.tell(told)
+            outcome = self._send_later(request_id, later.wait, tell=False,
+                                       beside=f"paced-{math.ceil(time.time() + later.wait)}")
+        if outcome is not None:
+            self.tell(outcome)
 
-    def check_code(self, request_id: str, attempt: int, *, final: bool, teller: str | None = None) -> None:
+    def check_code(self, request_id: str, attempt: int, *, final: bool, holder: str | None = None) -> None:
         """The job: check the code typed for ``attempt`` and push the outcome.
 
         The typed code is dropped only after the patient has been told, so a retry
@@ -243,41 +217,41 @@ class VerificationService:
         request = self.store.request(request_id)
         if request is not None:
             self.line().show_loading(request.user, 5)
-        told = self.check_outcome(request_id, attempt, final=final, teller=teller)
-        if told is not None:
-            self.tell(told)
+        outcome = self.check_outcome(request_id, attempt, final=final, holder=holder)
+        if outcome is not None:
+            self.tell(outcome)
 
     # -- sending ----------------------------------------------------------------------------------
-    def send_outcome(self, request_id: str, *, final: bool, teller: str | None = None) -> Told | None:
+    def send_outcome(self, request_id: str, *, final: bool, holder: str | None = None) -> Outcome | None:
         """Text the code of one request at most once; what to tell the patient (None: nothing, or
         another attempt is telling it: ``_ours_to_tell``).
 
         Raises ``SendLater`` when the provider's pace holds it, and a retryable ``ProviderError``
         when the provider said it sent nothing and ``final`` is False."""
-        return self._ours_to_tell(self._send_outcome(request_id, final=final), "send", teller)
+        return self._ours_to_tell(self._send_outcome(request_id, final=final), "send", holder)
 
-    def _ours_to_tell(self, told: Told | None, what: str, teller: str | None) -> Told | None:
-        """``told`` if ``teller`` takes its telling, else None. A retried turn and the backstop (or a
+    def _ours_to_tell(self, outcome: Outcome | None, what: str, holder: str | None) -> Outcome | None:
+        """``outcome`` if ``holder`` takes its telling, else None. A retried turn and the backstop (or a
         late push) can reach the same outcome at the same moment; only one of them tells it."""
-        if told is None or not told.final:
-            return told  # "on its way" is no outcome: the send that follows tells one
-        if self.store.claim_telling(told.request_id, what, teller or uuid.uuid4().hex, TELLING_LEASE):
-            return told
+        if outcome is None or not outcome.final:
+            return outcome  # "on its way" is no outcome: the send that follows tells one
+        if self.store.claim_telling(outcome.request_id, what, holder or uuid.uuid4().hex, TELLING_LEASE):
+            return outcome
         log.info("OTP %s of request %s is being told by another attempt", what.split(":")[0],
-                 mask(told.request_id))
-        self._look_again(told)  # should that attempt fail for good
+                 mask(outcome.request_id))
+        self._tell_after_lease(outcome)  # should that attempt fail for good
         return None
 
-    def _look_again(self, told: Told) -> None:
-        """A job that tells ``told``'s outcome once the telling now held has lapsed, unless the patient
-        has it by then (it then finds it told, and stays silent)."""
-        tag = f"-again-{math.ceil(time.time() + TELLING_LEASE)}"
-        if told.attempt is not None:
-            self.schedule_check(told.request_id, told.attempt, TELLING_LEASE, tag=tag)
+    def _tell_after_lease(self, outcome: Outcome) -> None:
+        """A job that tells ``outcome`` once the telling now held has lapsed, unless the patient has it
+        by then (it then finds it told, and stays silent)."""
+        beside = f"again-{math.ceil(time.time() + TELLING_LEASE)}"
+        if outcome.attempt is not None:
+            self.schedule_check(outcome.request_id, outcome.attempt, TELLING_LEASE, beside=beside)
         else:
-            self.schedule_send(told.request_id, TELLING_LEASE, tag=tag)
+            self.schedule_send(outcome.request_id, TELLING_LEASE, beside=beside)
 
-    def _send_outcome(self, request_id: str, *, final: bool) -> Told | None:
+    def _send_outcome(self, request_id: str, *, final: bool) -> Outcome | None:
         request = self.store.request(request_id)
         if request is None:
             log.warning("OTP request %s is gone; nothing sent", mask(request_id))
@@ -297,10 +271,11 @@ class VerificationService:
         if not self.store.claim_send(request_id):
             age = time.time() - self.store.claimed_at(request_id)
             if age < CALL_SECONDS:  # another attempt is calling the provider right now: look again later
-                self.schedule_send(request_id, CALL_SECONDS - age, tag=f"-after-{int(self.store.claimed_at(request_id))}")
+                self.schedule_send(request_id, CALL_SECONDS - age,
+                                   beside=f"after-{int(self.store.claimed_at(request_id))}")
                 return None
             log.warning("OTP request %s: an earlier attempt got no answer; not sending twice", mask(request_id))
-            return Told(request.user, request.id, self.dialog.send_uncertain(), ("otp-uncertain", request.id))
+            return Outcome(request.user, request.id, self.dialog.send_uncertain(), ("otp-uncertain", request.id))
         phone = normalize_thai_mobile(request.phone)
         try:
             sent = self.codes(request.provider).send(request_id, phone)
@@ -311,13 +286,13 @@ class VerificationService:
         log.info("OTP sent to %s via %s (request %s)", phone.masked, request.provider, mask(request_id))
         return self._code_sent(request, sent.reference)
 
-    def _code_sent(self, request: SendRequest, reference: str) -> Told:
-        return Told(request.user, request.id, self.dialog.code_sent(request.last4, reference), ("otp-sent", request.id))
+    def _code_sent(self, request: SendRequest, reference: str) -> Outcome:
+        return Outcome(request.user, request.id, self.dialog.code_sent(request.last4, reference), ("otp-sent", request.id))
 
-    def _send_failed(self, request: SendRequest, exc: ProviderError, final: bool) -> Told:
+    def _send_failed(self, request: SendRequest, exc: ProviderError, final: bool) -> Outcome:
         if maybe_sent(exc):
             log.warning("OTP send for request %s got no answer (%s); not retrying", mask(request.id), exc)
-            return Told(request.user, request.id, self.dialog.send_uncertain(), ("otp-uncertain", request.id))
+            return Outcome(request.user, request.id, self.dialog.send_uncertain(), ("otp-uncertain", request.id))
         self.store.release_send(request.id)
         if isinstance(exc, RateLimitError):  # refused before anything went out: wait for the slot
             raise SendLater(exc.retry_after or 60.0) from None
@@ -333,13 +308,13 @@ class VerificationService:
                       mask(request.id), request.provider, exc)
         return self._failed(request, "bad_number" if bad_number else "failed", 0)
 
-    def _failed(self, request: SendRequest, failure: str, wait: float) -> Told:
+    def _failed(self, request: SendRequest, failure: str, wait: float) -> Outcome:
         if failure == "busy":
-            return Told(request.user, request.id, self.dialog.send_busy(wait), ("otp-busy", request.id))
-        return Told(request.user, request.id, self.dialog.send_failed(failure == "bad_number"),
+            return Outcome(request.user, request.id, self.dialog.send_busy(wait), ("otp-busy", request.id))
+        return Outcome(request.user, request.id, self.dialog.send_failed(failure == "bad_number"),
                     ("otp-send-failed", request.id))
 
-    def _send_later(self, request_id: str, wait: float, *, tell: bool, tag: str = "") -> Told | None:
+    def _send_later(self, request_id: str, wait: float, *, tell: bool, beside: str = "") -> Outcome | None:
         """Hold the send for its slot (``wait`` seconds), or give up past ``MAX_PACED_WAIT``."""
         request = self.store.request(request_id)
         if request is None:
@@ -351,27 +326,27 @@ class VerificationService:
             log.warning("OTP send for request %s given up: the provider's next slot is %.0f s away",
                         mask(request_id), wait)
             return self._failed(request, "busy", wait)
-        self.schedule_send(request_id, wait, tag=tag)
+        self.schedule_send(request_id, wait, beside=beside)
         OTP.labels("paced").inc()
         log.info("OTP send for request %s held %.0f s for the provider's pace", mask(request_id), wait)
         if not tell:
             return None
-        return Told(request.user, request.id, self.dialog.send_queued(request.last4), ("otp-queued", request.id),
+        return Outcome(request.user, request.id, self.dialog.send_queued(request.last4), ("otp-queued", request.id),
                     final=False)
 
     # -- checking ---------------------------------------------------------------------------------
-    def check_outcome(self, request_id: str, attempt: int, *, final: bool, teller: str | None = None) -> Told | None:
+    def check_outcome(self, request_id: str, attempt: int, *, final: bool, holder: str | None = None) -> Outcome | None:
         """Check the code typed for ``attempt``; what to tell the patient (None: already told, or
         another attempt is telling it)."""
         request, code = self.store.request(request_id), self.store.pin(request_id, attempt)
         if request is None or code is None:
             return None  # already checked and told, or expired
-        message = self.store.verdict(request_id, attempt)  # checked before, not yet told: not checked again
+        message = self.store.verdict(request_id, attempt)  # checked before, not yet outcome: not checked again
         if message is None:
             message = self._check(request, code, attempt, final)
             self.store.save_verdict(request_id, attempt, message, self.rules.ttl_seconds)
-        told = Told(request.user, request.id, message, ("otp-check", request.id, str(attempt)), attempt=attempt)
-        return self._ours_to_tell(told, f"check:{attempt}", teller)
+        outcome = Outcome(request.user, request.id, message, ("otp-check", request.id, str(attempt)), attempt=attempt)
+        return self._ours_to_tell(outcome, f"check:{attempt}", holder)
 
     def _check(self, request: SendRequest, code: str, attempt: int, final: bool) -> dict:
         if request.verified_at:  # a retry, or a second code typed in a hurry

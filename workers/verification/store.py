@@ -3,7 +3,7 @@
 Redis (keys never hold a phone number or a code; values may hold the number; the budgets, which an
 erasure keeps, name the number and the user by keyed digests, ``Budgeted``):
   verify:state:<user>            JSON VerificationState (where the patient is)       1 h
-  verify:request:<id>            hash: one code sent (user, phone, provider, ref, tellers, …)  24 h
+  verify:request:<id>            hash: one code sent (user, phone, provider, ref, who tells, …)  24 h
   verify:code:<id>               HMAC of a locally made code (ThaiBulkSMS)            OTP_TTL_SECONDS
   verify:pin:<id>:<attempt>      the code the patient typed, until the patient was told  OTP_TTL_SECONDS
   verify:verdict:<id>:<attempt>  what that check found (the message), for a retry      OTP_TTL_SECONDS
@@ -166,12 +166,13 @@ class VerificationStore:
             pipe.set(f"verify:message:{request.provider}:{message_id}", request.id, ex=REQUEST_TTL)
         pipe.execute()
 
-    def claim_telling(self, request_id: str, what: str, teller: str, lease: float) -> bool:
-        """Whether ``teller`` may tell the patient ``what`` (``send``, or ``check:<attempt>``) of this
-        request: no one else took it within ``lease`` seconds. The same teller may take it again (a
-        retried job, a retried turn), and after the lease anyone may (its teller died)."""
+    def claim_telling(self, request_id: str, what: str, holder: str, lease: float) -> bool:
+        """Whether ``holder`` (a turn or a job) may tell the patient ``what`` (``send``, or
+        ``check:<attempt>``) of this request: no one else took it within ``lease`` seconds. The same
+        holder may take it again (a retried job, a retried turn), and after the lease anyone may (its
+        holder died). The hash field keeps its old name ``teller:<what>`` (requests live 24 h)."""
         return bool(lua.run(self.redis, "verification_claim_telling", keys=[f"verify:request:{request_id}"],
-                            args=[f"teller:{what}", teller, f"{time.time():.3f}", lease]))
+                            args=[f"teller:{what}", holder, f"{time.time():.3f}", lease]))
 
     def mark_told(self, request_id: str, pipe=None) -> None:
         """The patient has the outcome of this send: a later job for it (the backstop) stays silent."""

@@ -8,7 +8,8 @@ import re
 
 import requests
 
-from bot.settings import SANDBOX_CREDENTIALS, SECRET_FIELDS
+from bot.sandbox_settings import SANDBOX_CREDENTIALS
+from bot.settings import SECRET_FIELDS
 from handlers.sandbox.people import PATIENTS
 from tests.handlers.sandbox.conftest import PUBLIC_TOKEN
 from tests.support import wait_for
