@@ -35,6 +35,7 @@ def settings(redis_server, line_stub, tmp_path):
                          bot_knowledge_file=str(knowledge))
 
 
+@pytest.mark.usefixtures("jobs_here")  # work() runs the notice's job in this process
 def test_the_knowledge_bases_name_is_in_answers_notices_sms_and_the_rich_menu(services, app, redis, moph,
                                                                               line_stub):
     answer = json.dumps(services.dialog.on_text("เบอร์โทรโรงพยาบาล").messages, ensure_ascii=False)
