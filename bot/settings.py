@@ -16,12 +16,23 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.settings_problems import (  # noqa: F401 (re-exported: importers name them from bot.settings)
+    SETTINGS_EXIT,
+    NotConfigured,
+    Problem,
+    SettingsError,
+    exit_with,
+    field_example,
+    is_secret,
+    problems_block,
+    problems_of,
+)
 
 _BASE_URL = re.compile(r"^https?://[^\s/]+(:\d+)?(/[^\s]*)?$")
 _LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
@@ -47,48 +58,9 @@ MIN_SECRET_LENGTH = 32
 RANDOM_EXAMPLE = "<32+ random characters: python -c 'import secrets; print(secrets.token_urlsafe(32))'>"
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing to fix before the service can start: the setting (in capitals, as in the environment),
-    what is wrong with it, and a right value (empty when ``what`` already says what to set).
-    ``environment``: the setting's form is right but what it points at is not there (a Redis down)."""
-
-    name: str
-    what: str
-    example: str = ""
-    environment: bool = False
-
-    def line(self) -> str:
-        example = f" (for example {self.name}={self.example})" if self.example else ""
-        return f"  {self.name}: {self.what}{example}"
-
-
-def problems_block(problems: list[Problem]) -> str:
-    """The one message a process stops with: a title, then one line per problem. Never a value of a
-    setting (secrets among them), only names, what is wrong and examples."""
-    if all(problem.environment for problem in problems):
-        title = "Cannot start: what the settings point at does not answer (settings: the environment or .env):"
-    else:
-        title = (f"Invalid settings: {len(problems)} to fix, in the environment or .env (every setting is "
-                 "described in .env.example):")
-    return "\n".join([title, *(problem.line() for problem in problems)])
-
-
 #: Settings that no longer exist: setting one stops start-up saying where its value lives now
 #: (not in .env.example).
 RETIRED_SETTINGS = ("hospital_name",)
-
-
-class SettingsError(RuntimeError):
-    """Raised at start-up with every malformed setting listed, one per line (``problems``)."""
-
-    def __init__(self, problems: list[Problem] | str):
-        self.problems = [] if isinstance(problems, str) else list(problems)
-        super().__init__(problems if isinstance(problems, str) else problems_block(self.problems))
-
-
-class NotConfigured(SettingsError):
-    """A feature was used whose settings are not all set (``Settings.require``); names them."""
 
 
 class Settings(BaseSettings):
@@ -566,11 +538,6 @@ def redis_url_problem(url: str) -> str | None:
     return None
 
 
-def _is_secret(field: str) -> bool:
-    annotation = Settings.model_fields[field].annotation if field in Settings.model_fields else None
-    return SecretStr in (annotation, *getattr(annotation, "__args__", ()))
-
-
 def is_set(value) -> bool:
     """An empty secret is no secret: ``LINE_CHANNEL_SECRET=`` must not verify signatures made with ""."""
     if isinstance(value, SecretStr):
@@ -603,72 +570,23 @@ def settings_or_exit(**overrides) -> Settings:
         exit_with(exc.problems or [Problem("settings", str(exc))])
 
 
-#: The exit status of a process stopped by its settings (or a Redis it cannot reach at start-up).
-SETTINGS_EXIT = 2
-
-
-def exit_with(problems: list[Problem]):
-    """Print the one block on stderr and end the process with ``SETTINGS_EXIT``."""
-    import sys
-
-    print(problems_block(problems), file=sys.stderr, flush=True)
-    raise SystemExit(SETTINGS_EXIT)
-
-
-#: Friendlier words than pydantic's for the errors any typed setting can have.
-_PLAIN_WORDS = {
-    "int_parsing": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "float_parsing": "must be a number",
-    "bool_parsing": "must be true or false (1/0, yes/no, on/off)",
-    "string_pattern_mismatch": "does not have the expected form",
-}
-
-
 def _checked(values: dict) -> Settings:
     try:
         return Settings(**values)
     except ValidationError as exc:
-        raise SettingsError([problem for err in exc.errors() for problem in _problems_of(err)]) from None
-
-
-def _problems_of(err) -> list[Problem]:
-    """A pydantic error as problems: a field's error names that field; a model check (``loc`` empty)
-    gives lines of its own, each starting with the setting it names."""
-    message = err["msg"].removeprefix("Value error, ")
-    if err["loc"]:
-        name = str(err["loc"][0])
-        what = _PLAIN_WORDS.get(err["type"], message)
-        if err["type"] in _PLAIN_WORDS and err["type"] != "string_pattern_mismatch":
-            what = what if _is_secret(name) else f"{what} (not {str(err.get('input'))[:40]!r})"
-        return [Problem(name.upper(), what, example_of(name))]
-    problems = []
-    for line in filter(None, (line.strip() for line in message.split("\n"))):
-        name, _, what = line.partition(": ")
-        field = name.lower()
-        if what and field in Settings.model_fields:
-            problems.append(Problem(name, what, "" if field == "sandbox" else example_of(field)))
-        else:
-            problems.append(Problem("settings", line))
-    return problems
+        raise SettingsError(problems_of(exc, Settings.model_fields)) from None
 
 
 def example_of(field: str) -> str:
     """A right value of ``field``: its first example, else its default (as the environment spells it)."""
-    info = Settings.model_fields[field]
-    value = info.examples[0] if info.examples else info.default
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
+    return field_example(Settings.model_fields[field])
 
 
 #: Every secret setting: none may hold a real value in the sandbox (its page and simulators are for
 #: trying the bot, and a real key there would be usable by whoever reaches them). MOPH_USER is not
 #: secret but names the real MOPH account.
-SECRET_FIELDS = tuple(name for name, field in Settings.model_fields.items() if SecretStr in (field.annotation,
-                      *getattr(field.annotation, "__args__", ())) and name != "sandbox_public_token")
+SECRET_FIELDS = tuple(name for name, field in Settings.model_fields.items()
+                      if is_secret(field) and name != "sandbox_public_token")
 REAL_ACCOUNT_FIELDS = (*SECRET_FIELDS, "moph_user")
 
 
