@@ -17,7 +17,8 @@ HEADER = """\
 # Without LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN, ./dev serve starts the sandbox instead.
 # A malformed value stops the start with one list of what to fix; `.venv/bin/flask --app wsgi doctor`
 # checks the settings and calls every configured provider once.
-# Written by `python -m bot.env_example > .env.example` from bot/settings.py: edit the fields there.
+# Written by `python -m bot.env_example > .env.example` from the settings' fields: edit them in
+# bot/settings_fields.py (core, LINE, retention) or bot/settings_providers.py (handoff, SMS, MOPH).
 """
 
 #: The first field of each group, and the group's heading.

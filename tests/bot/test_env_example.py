@@ -17,7 +17,8 @@ def test_the_file_names_every_setting_and_nothing_else():
 
 def test_the_file_is_what_the_settings_say_today():
     assert FILE.read_text(encoding="utf-8") == render(), \
-        "stale: run `python -m bot.env_example > .env.example` (after editing bot/settings.py)"
+        "stale: run `python -m bot.env_example > .env.example` (after editing a field in bot/settings_fields.py " \
+        "or bot/settings_providers.py)"
 
 
 def test_every_setting_has_a_description_and_an_example():
