@@ -243,9 +243,9 @@ class UnfollowErasure:
     def __init__(self, connection: redis_lib.Redis):
         self.redis = connection
 
-    def on_turn(self, turn):
+    def on_turn(self, turn, proposed, reads):
         return None
 
-    def after_send(self, turn, sent) -> None:
+    def after_send(self, turn, proposed, sent, reads) -> None:
         if turn.kind == "unfollow" and turn.user_id:
             erase_user(self.redis, turn.user_id, on_request=False)

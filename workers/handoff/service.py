@@ -169,8 +169,11 @@ class HandoffService:
                 self.store.claim(f"oho-contact:{user}", ttl=3600, pipeline=reads)
             answers = reads.execute() if len(reads) else []
         if drain is not None:
-            drain.take_answers(answers)
-        contact = oho_contact and not answers[0] and bool(answers[1])
+            drain.take_answers(answers)  # its own answers, taken off the front
+        contact = False
+        if oho_contact:
+            known, claimed = answers
+            contact = not known and bool(claimed)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.multi()  # explicit, so that RQ adds its commands to this transaction
             if drain is not None:

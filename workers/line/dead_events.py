@@ -18,7 +18,8 @@ from typing import Sequence
 
 import redis
 
-from workers.line.inbox import enqueue_drain, event_id, line_inbox, source_key
+from bot.turn import event_id, source_key
+from workers.line.inbox import enqueue_drain, line_inbox
 from workers.user_queue import DeadItem
 
 

@@ -38,8 +38,6 @@ drain that died is started again once the note is ``DRAIN_LOST_AFTER`` old.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -48,6 +46,7 @@ from typing import Callable
 import redis
 
 from bot.privacy import mask
+from bot.turn import RECEIVED_AT, event_id, source_key  # noqa: F401 (re-exported)
 from workers import job_names
 from workers.batches import drain_batch
 from workers.queues import LINE_QUEUE, enqueue, queue_key
@@ -75,9 +74,6 @@ ENOUGH_QUEUED_DRAINS = 4
 BATCH_USERS = 100                 # users one drain job takes from the ready list at most
 DEAD_LETTERS = "line:dead-events"
 DEAD_LETTERS_KEPT = 1000
-#: Added to each queued event: when the webhook received it (epoch seconds), for the answer
-#: latency and the backlog's age. Not LINE's: ``event_id`` leaves it out of its digest.
-RECEIVED_AT = "_receivedAt"
 LINE_QUEUE_KEY = queue_key(LINE_QUEUE)
 
 @dataclass
@@ -85,22 +81,6 @@ class Accepted:
     queued: int = 0
     duplicates: int = 0
     too_old: int = 0   # refused: older than MAX_EVENT_AGE, or without a timestamp to tell
-
-
-def source_key(event: dict) -> str:
-    """Whose inbox: the chat the event came from (user, group or room)."""
-    source = event.get("source") or {}
-    return str(source.get("userId") or source.get("groupId") or source.get("roomId") or "unknown")
-
-
-def event_id(event: dict) -> str:
-    """``webhookEventId``; for an event without one, a digest of its content. ``deliveryContext``
-    is left out of the digest: it is what differs in a redelivered copy (``isRedelivery``)."""
-    found = event.get("webhookEventId")
-    if isinstance(found, str) and found:
-        return found
-    content = {key: value for key, value in event.items() if key not in (RECEIVED_AT, "deliveryContext")}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:26]
 
 
 def line_inbox(connection: redis.Redis, clock: Callable[[], float] = time.time) -> UserQueue:
