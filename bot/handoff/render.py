@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from typing import Any, Callable, Iterable, Mapping
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from bot.handoff.messages import CLOSE_REASONS, REASONS
 from bot.intents import Action

@@ -43,7 +43,7 @@ class DeadEvent:
 
 def dead_events(connection: redis.Redis) -> list[DeadEvent]:
     """The set-aside events, newest first."""
-    return [_event(dead) for dead in line_inbox(connection).dead_items()]
+    return [_event(dead) for dead in line_inbox(connection).dead.items()]
 
 
 def replay(connection: redis.Redis, ids: Sequence[str] | None) -> list[DeadEvent]:
@@ -58,7 +58,7 @@ def replay(connection: redis.Redis, ids: Sequence[str] | None) -> list[DeadEvent
             raise UnknownDeadEvents(missing)
         found = [event for event in found if event.id in set(wanted)]
     inbox = line_inbox(connection)
-    replayed = [event for event in reversed(found) if inbox.replay(event.dead, event.user, event.id)]
+    replayed = [event for event in reversed(found) if inbox.dead.replay(event.dead, event.user, event.id)]
     for user in dict.fromkeys(event.user for event in replayed):
         enqueue_drain(connection, user)
     return replayed

@@ -37,7 +37,6 @@ drain that died is started again once the note is ``DRAIN_LOST_AFTER`` old.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -166,9 +165,23 @@ def drain_inbox(connection: redis.Redis, user: str, handle: Callable[[dict], Non
     list; a failing event waits for the sweeper, at its due time. Items set aside
     (``ItemsSetAside``) are reported after the whole batch."""
     inbox = line_inbox(connection)
-    hand_over = functools.partial(enqueue_drain, connection)
-    return drain_batch(
-        inbox, user,
-        lambda current, left: inbox.drain_and_hand_over(current, handle, hand_over, budget_seconds=left,
-                                                        should_stop=should_stop),
-        hand_over, budget=DRAIN_BUDGET, batch_users=BATCH_USERS, should_stop=should_stop)
+    return drain_batch(inbox, user, InboxDrains(connection, inbox, handle, should_stop), budget=DRAIN_BUDGET,
+                       batch_users=BATCH_USERS, should_stop=should_stop)
+
+
+class InboxDrains:
+    """The inbox's drain of one user within a batch (``workers.batches.UserDrains``)."""
+
+    def __init__(self, connection: redis.Redis, inbox: UserQueue, handle: Callable[[dict], None],
+                 should_stop: Callable[[], bool] | None):
+        self.redis = connection
+        self.inbox = inbox
+        self.handle = handle  # one queued event (``LineEventHandler.handle``)
+        self.should_stop = should_stop
+
+    def drain_user(self, user: str, seconds_left: float) -> int:
+        return self.inbox.drain_and_hand_over(user, self.handle, self.hand_over, budget_seconds=seconds_left,
+                                              should_stop=self.should_stop)
+
+    def hand_over(self, user: str) -> None:
+        enqueue_drain(self.redis, user)
