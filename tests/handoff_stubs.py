@@ -31,6 +31,7 @@ from workers.handoff.service import HandoffService
 from workers.line.events import LineEventHandler
 from workers.queues import QUEUE_NAMES, get_queue
 from workers.services import Services
+from workers.verification.store import VerificationStore
 
 OHO = "https://oho.test"
 LIVEDESK = "https://livedesk.test"
@@ -85,7 +86,7 @@ def Clock(start: dt.datetime = dt.datetime(2026, 1, 7, 10, 0, tzinfo=BANGKOK)) -
 def handler_at(services, clock: Clock) -> tuple[LineEventHandler, HandoffService]:
     """A LINE event handler whose handoff feature (and service) run on ``clock``; the rest is the real one."""
     service = services.build_handoff(clock=clock)
-    feature = HandoffFeature(service, handoff=True)
+    feature = HandoffFeature(service, VerificationStore(services.redis), handoff=True)
     return LineEventHandler(services.dialog, services.line, services.redis, [feature]), service
 
 

@@ -3,7 +3,8 @@
 RQ's own work per job (building, queueing, fetching, finishing it) costs about as much as
 answering an event. Under a backlog, a user who needs a drain is therefore put on their
 queue's ready list (``UserQueue.mark_ready``) instead of getting a job of their own, and every
-drain job, after its own user, takes users from that list (``drain_batch``).
+drain job, after its own user, takes users from that list (``drain_batch``, given the family's
+``UserDrains``).
 
 Who decides between a job and the ready list needs to know how many drain jobs wait to start.
 The LINE inbox has a RQ queue of its own (``line``, drain jobs only), so its length is that
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from typing import Callable, Protocol
 
 import redis
 
@@ -57,47 +58,51 @@ class QueuedDrains:
         self.redis.zrem(self.key, job_id)
 
 
-def drain_batch(queue: UserQueue, user: str, drain_user: Callable[[str, float], int],
-                hand_over: Callable[[str], None], *, budget: float, batch_users: int,
+class UserDrains(Protocol):
+    """One family's drain of one user, as a batch job runs it (the LINE inbox's, the mirror's)."""
+
+    def drain_user(self, user: str, seconds_left: float) -> int:
+        """Drain ``user`` within the time left (``UserQueue.drain_and_hand_over``: a user it leaves
+        unfinished gets a drain of their own); how many items were handled."""
+
+    def hand_over(self, user: str) -> None:
+        """Queue a drain job for ``user`` (who then takes the rest of the ready list)."""
+
+
+def drain_batch(queue: UserQueue, user: str, drains: UserDrains, *, budget: float, batch_users: int,
                 should_stop: Callable[[], bool] | None = None) -> int:
     """Drain ``user``, then users taken from the ready list, one after the other; return how many
-    items were handled. ``drain_user(user, seconds_left)`` drains one user within the time left
-    (``UserQueue.drain_and_hand_over``: a user it leaves unfinished gets a drain of their own).
+    items were handled.
 
     It stops when the list is empty, ``batch_users`` were taken from it, the budget is spent or
-    ``should_stop()``; stopped early (or failing), it hands the list over to a new drain
-    (``hand_over(user)`` for the user longest on it, whose drain then takes the rest). Items set
-    aside (``ItemsSetAside``) for one user do not stop the batch: they are reported after it."""
+    ``should_stop()``; stopped early (or failing), it hands the list over to a new drain (for the
+    user longest on it, whose drain then takes the rest). Items set aside (``ItemsSetAside``) for
+    one user do not stop the batch: they are reported after it."""
     started = time.monotonic()
     handled, taken, set_aside = 0, 0, []
-    current, emptied = user, False
+    current: str | None = user
     try:
-        while True:
-            left = budget - (time.monotonic() - started)
+        while current is not None:
             try:
-                handled += drain_user(current, left)
+                handled += drains.drain_user(current, budget - (time.monotonic() - started))
             except ItemsSetAside as exc:
                 set_aside.append(str(exc))
             taken += 1
-            if taken > batch_users or time.monotonic() - started >= budget \
-                    or (should_stop is not None and should_stop()):
+            if taken > batch_users or time.monotonic() - started >= budget or (should_stop and should_stop()):
                 break
             current = queue.take_ready()
-            if current is None:
-                emptied = True
-                break
     finally:
-        if not emptied:  # stopped early, or failed: whoever waits on the list gets a drain job
-            _hand_over_ready(queue, hand_over)
+        if current is not None:  # stopped early, or failed: whoever waits on the list gets a drain job
+            _hand_over_ready(queue, drains)
     if set_aside:
         raise ItemsSetAside("; ".join(set_aside))
     return handled
 
 
-def _hand_over_ready(queue: UserQueue, hand_over: Callable[[str], None]) -> None:
+def _hand_over_ready(queue: UserQueue, drains: UserDrains) -> None:
     try:
         waiting = queue.take_ready()
         if waiting is not None:
-            hand_over(waiting)
+            drains.hand_over(waiting)
     except Exception:  # Redis failing too: the sweeper starts the drains (their notes grow old)
         log.warning("could not hand the %s ready list over to a new drain", queue.name, exc_info=True)

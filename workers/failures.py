@@ -15,10 +15,10 @@ import traceback
 
 from bot.privacy import mask_numbers
 from integrations.errors import ProviderError
-from workers.user_queue import HoldItem, ItemsSetAside
+from workers.user_queue import ItemMustWait, ItemsSetAside
 
 #: Exceptions whose messages we write ourselves, with ids masked.
-SAFE_MESSAGES = (ProviderError, ItemsSetAside, HoldItem)
+SAFE_MESSAGES = (ProviderError, ItemsSetAside, ItemMustWait)
 
 
 def failure_text(exc: BaseException | None) -> str:

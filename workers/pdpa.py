@@ -117,7 +117,7 @@ def stored_about(connection: redis_lib.Redis, user: str) -> list[str]:
         return connection.exists(*keys) if keys else 0
 
     def items(queue) -> int:
-        return connection.llen(queue._items(user))
+        return queue.length(user)
 
     request_ids = _verification_requests(connection, user)
     kinds = [
@@ -141,7 +141,7 @@ def stored_about(connection: redis_lib.Redis, user: str) -> list[str]:
 
 
 def _dead_of(queue, user: str) -> int:
-    return sum(1 for dead in queue.dead_items() if dead.user == user)
+    return sum(1 for dead in queue.dead.items() if dead.user == user)
 
 
 def _verification_requests(connection: redis_lib.Redis, user: str) -> list[str]:
@@ -162,15 +162,13 @@ def _conversation_keys(connection: redis_lib.Redis, user: str) -> list[str]:
 
 
 def _queue_keys(queue, user: str) -> list[str]:
-    connection = queue.redis
-    connection.zrem(queue.due_key, user)
-    connection.lrem(queue.ready_key, 0, user)
-    return [queue._items(user), queue._attempts(user), queue._pending(user)]
+    queue.forget_user(user)
+    return queue.user_keys(user)
 
 
 def _drop_dead_events(connection: redis_lib.Redis, user: str) -> int:
     """Remove the user's set-aside items: LINE events, LiveDesk mirror items and agents' replies."""
-    return sum(queue(connection).forget_dead(user) for queue in (line_inbox, mirror_outbox, patient_outbox))
+    return sum(queue(connection).dead.forget(user) for queue in (line_inbox, mirror_outbox, patient_outbox))
 
 
 #: Jobs that also work for other patients (a drain takes users from its ready list): never deleted
@@ -243,9 +241,9 @@ class UnfollowErasure:
     def __init__(self, connection: redis_lib.Redis):
         self.redis = connection
 
-    def on_turn(self, turn):
+    def on_turn(self, turn, proposed, reads):
         return None
 
-    def after_send(self, turn, sent) -> None:
+    def after_send(self, turn, proposed, sent, reads) -> None:
         if turn.kind == "unfollow" and turn.user_id:
             erase_user(self.redis, turn.user_id, on_request=False)

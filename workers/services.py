@@ -39,6 +39,7 @@ from workers.redis_client import connect_redis
 from workers.unanswered import UnansweredQuestions, UnansweredRecorder
 from workers.verification.feature import build_verification_feature
 from workers.verification.service import VerificationService
+from workers.verification.store import VerificationStore
 from workers.verification.turn_budget import TurnBudget
 
 
@@ -79,7 +80,7 @@ class Services:
         """Consulted in this order on every LINE event (see ``workers.line.events``)."""
         recorder = UnansweredRecorder(self.unanswered) if self.settings.bot_unanswered_days > 0 else None
         verification = build_verification_feature(self.settings, lambda: self.verification)
-        built = (build_handoff_feature(self.handoff), verification, recorder,
+        built = (build_handoff_feature(self.handoff, VerificationStore(self.redis)), verification, recorder,
                  UnfollowErasure(self.redis))  # last: an unfollow is erased after the others have seen it
         return [feature for feature in built if feature is not None]
 

@@ -99,11 +99,11 @@ class UnansweredRecorder:
     def __init__(self, questions: UnansweredQuestions):
         self.questions = questions
 
-    def on_turn(self, turn):
+    def on_turn(self, turn, proposed, reads):
         return None
 
-    def after_send(self, turn, sent) -> None:
-        if not _not_understood(turn, sent):
+    def after_send(self, turn, proposed, sent, reads) -> None:
+        if not _not_understood(turn, proposed, sent):
             return
         try:
             self.questions.record(turn.user_id, turn.event_id, turn.text)
@@ -111,11 +111,9 @@ class UnansweredRecorder:
             log.warning("could not record an unanswered question (%s)", type(exc).__name__)
 
 
-def _not_understood(turn, sent) -> bool:
+def _not_understood(turn, proposed, sent) -> bool:
     """A patient's own 1:1 text, answered with "didn't understand" (or the staff offer standing for it)."""
-    if turn.kind != "text" or not turn.user_id or not turn.text or sent is None:
+    if turn.kind != "text" or not turn.one_to_one or not turn.text or sent is None:
         return False
-    if (turn.event.get("source") or {}).get("type", "user") != "user":
-        return False
-    proposed_unknown = turn.proposed is not None and turn.proposed.intent == Intent.UNKNOWN
+    proposed_unknown = proposed is not None and proposed.intent == Intent.UNKNOWN
     return sent.intent == Intent.UNKNOWN or (sent.intent == Intent.HANDOFF_OFFER and proposed_unknown)

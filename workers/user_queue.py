@@ -22,30 +22,18 @@ then marks the user due now and returns; the caller enqueues the next drain. The
 lease (``lock_timeout``) is renewed between items, so a killed worker blocks a user for at
 most ``lock_timeout`` before the sweeper hands the user to another drain.
 
-Redis, for a queue named ``<name>``:
-  <name>:<user>             the items, oldest first (JSON)                          item_ttl
-  <seen_prefix>:<item id>   "already appended" markers                            seen_ttl
-  <name>-due                sorted set: user -> when the first item is due (present while items wait)
-  <name>-lock:<user>        the drain lock                                        lock_timeout
-  <name>-attempts:<user>    hash: failed attempts of the first item               seen_ttl
-  <name>-pending:<user>     a drain is coming (value: when it was queued)          pending_ttl
-  <name>-ready              users whose drain is left to a running or queued batch (``mark_ready``),
-                            oldest first                                          pending_ttl after the last
-  <dead_key>                set-aside items, newest first: JSON {user, at, reason, item (the raw
-                            item)}; older entries are the raw item alone     dead_kept entries, dead_ttl
-
-A set-aside item can be put back (``replay``): at the end of its user's list, past the
-seen-check (its marker is what stops a redelivery, not a replay), and only if it was still
-in the dead list, removed from it in the same step, so that it is replayed once.
+Its Redis keys are listed in ``workers/dead_list.py`` (``QueueKeys``), with its dead list.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import time
 import traceback
 import uuid
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import redis
@@ -55,7 +43,7 @@ from bot.privacy import mask
 from integrations.errors import ProviderError
 from integrations.metrics import ITEM_FAILURES
 from workers import lua
-from workers.dead_list import DEAD_TTL, ITEM_TTL, DeadItem, DeadList, _fingerprint  # noqa: F401 (re-exported)
+from workers.dead_list import DEAD_TTL, ITEM_TTL, DeadItem, DeadList, QueueKeys, fingerprint  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +55,7 @@ DEFAULT_BACKOFF = (5, 15, 30, 60, 120, 300, 600, 900)
 OWN_JOB = 2                # queue_append.lua's route: the user needs a drain job of its own
 
 
-class HoldItem(Exception):
+class ItemMustWait(Exception):
     """Raised by a handler: the item may not be handled yet (a cap), and it is no failure. It stays
     first in line, due in ``retry_after`` seconds, and no attempt is counted."""
 
@@ -80,7 +68,7 @@ class ItemsSetAside(Exception):
     """Items could not be handled and were set aside in the dead list; raised so the job shows as failed."""
 
 
-class UserQueue(DeadList):
+class UserQueue:
     """One named family of per-user ordered queues (see the module docstring)."""
 
     def __init__(self, connection: redis.Redis, name: str, *, max_attempts: int, lock_timeout: int,
@@ -90,17 +78,20 @@ class UserQueue(DeadList):
         """``id_field``: write the item id into each item under this name (for handlers that need it)."""
         self.redis = connection
         self.name = name
+        self.keys = QueueKeys(name)
         self.max_attempts = max_attempts
         self.lock_timeout = lock_timeout
         self.backoff = tuple(backoff)
-        self.dead_kept = dead_kept
         self.seen_ttl = seen_ttl
         self.dead_key = dead_key or f"{name}:dead"
         self.seen_prefix = seen_prefix or f"{name}:seen"
         self.id_field = id_field
-        self.due_key = f"{name}-due"
-        self.ready_key = f"{name}-ready"
+        self.due_key = self.keys.due
+        self.ready_key = self.keys.ready
         self.clock = clock
+        #: The items given up on: listed, erased and replayed there (``workers/dead_list.py``).
+        self.dead = DeadList(connection, self.keys, key=self.dead_key, kept=dead_kept,
+                             seen_prefix=self.seen_prefix, seen_ttl=seen_ttl, clock=clock)
 
     # -- appending ---------------------------------------------------------------------
     def append(self, user: str, item_id: str, item: dict[str, Any], *, pipeline=None) -> bool | None:
@@ -131,7 +122,7 @@ class UserQueue(DeadList):
         number = {user: n for n, user in enumerate(users, 1)}
         keys = [self.due_key, self.ready_key]
         for user in users:
-            keys += [self._items(user), self._pending(user)]
+            keys += [self.keys.items(user), self.keys.pending(user)]
         keys += [f"{self.seen_prefix}:{item_id}" for _, item_id, _ in items]
         if drains_queue is not None:
             keys.append(drains_queue)
@@ -146,10 +137,24 @@ class UserQueue(DeadList):
         return bool(self.redis.exists(f"{self.seen_prefix}:{item_id}"))
 
     def pending(self, user: str) -> list[dict]:
-        return [json.loads(raw) for raw in self.redis.lrange(self._items(user), 0, -1)]
+        return [json.loads(raw) for raw in self.redis.lrange(self.keys.items(user), 0, -1)]
 
     def has_pending(self, user: str) -> bool:
-        return bool(self.redis.llen(self._items(user)))
+        return bool(self.length(user))
+
+    def length(self, user: str) -> int:
+        """How many of the user's items wait."""
+        return self.redis.llen(self.keys.items(user))
+
+    def user_keys(self, user: str) -> list[str]:
+        """The keys that hold what waits for ``user`` (their items, attempts and drain-queued note), for
+        a data subject's erasure; ``forget_user`` takes the user off the due index and the ready list."""
+        return [self.keys.items(user), self.keys.attempts(user), self.keys.pending(user)]
+
+    def forget_user(self, user: str) -> None:
+        """Take the user off the due index and the ready list (their keys are the caller's to delete)."""
+        self.redis.zrem(self.due_key, user)
+        self.redis.lrem(self.ready_key, 0, user)
 
     # -- who needs a drain -------------------------------------------------------------
     def due_users(self, now: float, limit: int = 500) -> list[str]:
@@ -164,7 +169,7 @@ class UserQueue(DeadList):
 
     def mark_drain_queued(self, user: str, pipeline) -> None:
         """Note, in the caller's transaction with the job, that a drain for ``user`` is queued."""
-        pipeline.set(self._pending(user), self.clock(), ex=PENDING_TTL)
+        pipeline.set(self.keys.pending(user), self.clock(), ex=PENDING_TTL)
 
     def mark_ready(self, user: str, pipeline) -> None:
         """In the caller's transaction: the drain-queued note, and ``user`` at the end of the ready list,
@@ -181,17 +186,17 @@ class UserQueue(DeadList):
     def drain_note(self, user: str, pipeline) -> None:
         """In the caller's pipeline: when a drain was queued (None: none is known to be), as
         ``drain_queued_since`` answers, among its results."""
-        pipeline.get(self._pending(user))
+        pipeline.get(self.keys.pending(user))
 
     def still_queued(self, user: str, pipeline) -> None:
         """In the caller's transaction: whether the drain-queued note is still there (1 or 0 among
         the results). A drain clears it as it starts, so 0 means items appended in this transaction
         may have come too late for it."""
-        pipeline.exists(self._pending(user))
+        pipeline.exists(self.keys.pending(user))
 
     def drain_queued_since(self, users: Sequence[str]) -> list[float | None]:
         """When a drain was queued for each user (None: none is known to be queued)."""
-        return [float(v) if v is not None else None for v in self.redis.mget([self._pending(u) for u in users])] \
+        return [float(v) if v is not None else None for v in self.redis.mget([self.keys.pending(u) for u in users])] \
             if users else []
 
     def draining(self, users: Sequence[str]) -> list[bool]:
@@ -200,7 +205,7 @@ class UserQueue(DeadList):
             return []
         pipe = self.redis.pipeline(transaction=False)
         for user in users:
-            pipe.exists(self._lock(user))
+            pipe.exists(self.keys.lock(user))
         return [bool(found) for found in pipe.execute()]
 
     # -- draining ----------------------------------------------------------------------
@@ -208,94 +213,104 @@ class UserQueue(DeadList):
               on_set_aside: Callable[[dict, Exception], None] | None = None, *,
               budget_seconds: float | None = None, should_stop: Callable[[], bool] | None = None) -> int:
         """Handle the user's due items in order; return how many were handled (see ``_drain``)."""
-        return self._drain(user, handle, on_set_aside, budget_seconds=budget_seconds, should_stop=should_stop)[0]
+        run = _Run(handle, on_set_aside, budget_seconds, should_stop)
+        self._drain(user, run)
+        return run.handled
 
-    def _drain(self, user: str, handle: Callable[[dict], None],
-               on_set_aside: Callable[[dict, Exception], None] | None = None, *,
-               budget_seconds: float | None = None,
-               should_stop: Callable[[], bool] | None = None) -> tuple[int, bool]:
-        """Handle the user's due items in order; return how many were handled, and whether the
-        user's list was found empty at the end (and the user taken out of the due index).
+    def _drain(self, user: str, run: _Run) -> bool:
+        """Handle the user's due items in order (counted in ``run``); return whether the user's list was
+        found empty at the end (and the user taken out of the due index).
 
-        First of all, the drain-queued note is cleared: items appended from now on queue a
-        new drain. A failure that is not (yet) permanent gives the first item its next due
-        time and ends the drain quietly (the item stays first in line). ``on_set_aside(item,
-        error)`` runs before an item is set aside (it must be idempotent: if it fails, the
-        item stays and the error propagates).
+        First of all, the drain-queued note is cleared: items appended from now on queue a new
+        drain. A failure that is not (yet) permanent gives the first item its next due time and ends
+        the drain quietly (the item stays first in line). ``run.on_set_aside(item, error)`` runs
+        before an item is set aside (it must be idempotent: if it fails, the item stays and the error
+        propagates). Items set aside raise ``ItemsSetAside`` at the end.
         """
-        items = self._items(user)
-        lock = self.redis.lock(self._lock(user), timeout=self.lock_timeout)
-        handled, set_aside, started = 0, 0, time.monotonic()
-        finished = emptied = False
-        peek = self._start(user, lock)  # the note cleared, the lock taken, the first item read
-        while peek is not None:
-            due, raw = peek
-            leased_at = time.monotonic()
-            released = False
-            try:
-                if raw is not None and due is not None and due > self.clock():
-                    break  # waiting out a backoff: the sweeper starts a drain when it is due
-                while raw is not None:
-                    item: Any = None
-                    try:
-                        item = json.loads(raw)
-                        handle(item)
-                    except HoldItem as exc:
-                        self.redis.zadd(self.due_key, {user: self.clock() + max(exc.retry_after, 1)})
-                        finished = True
-                        break
-                    except Exception as exc:
-                        if not self._give_up(user, raw, exc):
-                            finished = True
-                            break  # the item stays first in line, due later
-                        if on_set_aside is not None and isinstance(item, dict):
-                            on_set_aside(item, exc)
-                        self._move_to_dead(user, raw, exc)
-                        set_aside += 1
-                        raw = self.redis.lindex(items, 0)
-                    else:
-                        handled += 1
-                        mine, raw = self._done(user, raw, lock)  # the list empty: released and forgotten
-                        if not mine:  # the lease lapsed: whoever holds the user now (or the sweeper) goes on
-                            released = finished = True
-                            break
-                        if raw is None:
-                            released = emptied = True
-                            break
-                    if raw is not None and self._should_yield(started, budget_seconds, should_stop):
-                        # Bounded: hand the rest to the next drain (the caller enqueues it).
-                        self.redis.zadd(self.due_key, {user: self.clock()})
-                        finished = True
-                        break
-                    if time.monotonic() - leased_at > self.lock_timeout / 3:
-                        lock.reacquire()  # renew the lease long before it can lapse
-                        leased_at = time.monotonic()
-                if not finished and not released:
-                    # Released and checked in one step: an item queued while we held the lock,
-                    # whose own drain gave up on the lock, is ours to handle.
-                    released = True
-                    emptied = self._release_and_forget(user, lock)
-            finally:
-                if not released:
-                    try:
-                        lock.release()
-                    except LockError:
-                        log.warning("%s lock of %s expired while draining", self.name, mask(user))
-            if finished or emptied:
+        lock = self.redis.lock(self.keys.lock(user), timeout=self.lock_timeout)
+        first = self._start(user, lock)  # the note cleared, the lock taken, the first item read
+        end = _End.STOPPED
+        while first is not None:  # None: another drain holds the user, and reaches the items
+            end = self._drain_locked(user, lock, first, run)
+            if end is not _End.LOOK_AGAIN:
                 break
-            peek = self._peek(user) if lock.acquire(blocking=False) else None
-        if set_aside:
-            raise ItemsSetAside(f"{set_aside} {self.name} item(s) of {mask(user)} set aside in {self.dead_key}")
-        return handled, emptied
+            first = self._peek(user) if lock.acquire(blocking=False) else None
+        if run.set_aside:
+            raise ItemsSetAside(f"{run.set_aside} {self.name} item(s) of {mask(user)} set aside in {self.dead_key}")
+        return end is _End.EMPTIED
+
+    def _drain_locked(self, user: str, lock, first: tuple[float | None, bytes | None], run: _Run) -> _End:
+        """With the user's lock: handle their items from ``first`` (due time, item) on; the lock is
+        released at the end, whatever happens."""
+        due, raw = first
+        released = False
+        try:
+            if raw is not None and due is not None and due > self.clock():
+                return _End.STOPPED  # waiting out a backoff: the sweeper starts a drain when it is due
+            end = self._handle_in_order(user, lock, raw, run)
+            if end is _End.LEASE_LOST or end is _End.EMPTIED:  # the lock is no longer ours to release
+                released = True
+                return _End.EMPTIED if end is _End.EMPTIED else _End.STOPPED
+            if end is _End.STOPPED:
+                return end
+            # The list ran out (after items set aside). Released and checked in one step: an item
+            # queued while we held the lock, whose own drain gave up on the lock, is ours to handle.
+            released = True
+            return _End.EMPTIED if self._release_and_forget(user, lock) else _End.LOOK_AGAIN
+        finally:
+            if not released:
+                try:
+                    lock.release()
+                except LockError:
+                    log.warning("%s lock of %s expired while draining", self.name, mask(user))
+
+    def _handle_in_order(self, user: str, lock, raw: bytes | None, run: _Run) -> _End | None:
+        """Handle the first item, then the next, …; None when the list ran out with the lock still held."""
+        leased_at = time.monotonic()
+        while raw is not None:
+            end, raw = self._handle_first(user, lock, raw, run)
+            if end is not None:
+                return end
+            if raw is not None and run.should_yield():
+                # Bounded: hand the rest to the next drain (the caller enqueues it).
+                self.redis.zadd(self.due_key, {user: self.clock()})
+                return _End.STOPPED
+            if time.monotonic() - leased_at > self.lock_timeout / 3:
+                lock.reacquire()  # renew the lease long before it can lapse
+                leased_at = time.monotonic()
+        return None
+
+    def _handle_first(self, user: str, lock, raw: bytes, run: _Run) -> tuple[_End | None, bytes | None]:
+        """Handle the user's first item (``raw``): (None, the next item) to go on, or how the drain ends."""
+        item: Any = None
+        try:
+            item = json.loads(raw)
+            run.handle(item)
+        except ItemMustWait as exc:
+            self.redis.zadd(self.due_key, {user: self.clock() + max(exc.retry_after, 1)})
+            return _End.STOPPED, None
+        except Exception as exc:
+            if not self._give_up(user, raw, exc):
+                return _End.STOPPED, None  # the item stays first in line, due later
+            if run.on_set_aside is not None and isinstance(item, dict):
+                run.on_set_aside(item, exc)
+            self.dead.add(user, raw, exc)
+            run.set_aside += 1
+            return None, self.redis.lindex(self.keys.items(user), 0)
+        run.handled += 1
+        mine, next_raw = self._done(user, raw, lock)  # the list empty: released and forgotten
+        if not mine:  # the lease lapsed: whoever holds the user now (or the sweeper) goes on
+            return _End.LEASE_LOST, None
+        return (_End.EMPTIED, None) if next_raw is None else (None, next_raw)
 
     def drain_and_hand_over(self, user: str, handle: Callable[[dict], None], enqueue_next: Callable[[str], None],
                             on_set_aside: Callable[[dict, Exception], None] | None = None, *,
                             budget_seconds: float | None = None, should_stop: Callable[[], bool] | None = None) -> int:
         """``drain`` within a budget; if items are left that are due now, ``enqueue_next(user)`` queues the
         next drain. (A first item waiting out a backoff is left to the sweeper, at its due time.)"""
+        run = _Run(handle, on_set_aside, budget_seconds, should_stop)
         try:
-            handled, emptied = self._drain(user, handle, on_set_aside, budget_seconds=budget_seconds,
-                                           should_stop=should_stop)
+            emptied = self._drain(user, run)
         except ItemsSetAside:
             if self.due_now(user):
                 enqueue_next(user)
@@ -304,37 +319,19 @@ class UserQueue(DeadList):
         # was cleared as this drain started), so there is nothing to look at.
         if not emptied and self.due_now(user):
             enqueue_next(user)
-        return handled
+        return run.handled
 
     # -- internals -------------------------------------------------------------------
-    def _items(self, user: str) -> str:
-        return f"{self.name}:{user}"
-
-    def _lock(self, user: str) -> str:
-        return f"{self.name}-lock:{user}"
-
-    def _attempts(self, user: str) -> str:
-        return f"{self.name}-attempts:{user}"
-
-    def _pending(self, user: str) -> str:
-        return f"{self.name}-pending:{user}"
-
-    @staticmethod
-    def _should_yield(started: float, budget: float | None, should_stop: Callable[[], bool] | None) -> bool:
-        if should_stop is not None and should_stop():
-            return True
-        return budget is not None and time.monotonic() - started >= budget
-
     def _start(self, user: str, lock) -> tuple[float | None, bytes | None] | None:
         """A drain's first round trip: clear the drain-queued note, take the lock, and read the
         user's due time and first item (None: another drain holds the user). The lock is redis-py's,
         given the token it would have set itself, so that its renewal and release work as usual."""
         token = uuid.uuid4().hex.encode()
         pipe = self.redis.pipeline(transaction=False)
-        pipe.delete(self._pending(user))
-        pipe.set(self._lock(user), token, nx=True, px=int(self.lock_timeout * 1000))
+        pipe.delete(self.keys.pending(user))
+        pipe.set(self.keys.lock(user), token, nx=True, px=int(self.lock_timeout * 1000))
         pipe.zscore(self.due_key, user)
-        pipe.lindex(self._items(user), 0)
+        pipe.lindex(self.keys.items(user), 0)
         _, taken, due, raw = pipe.execute()
         if not taken:
             return None
@@ -344,7 +341,7 @@ class UserQueue(DeadList):
     def _peek(self, user: str) -> tuple[float | None, bytes | None]:
         pipe = self.redis.pipeline(transaction=False)
         pipe.zscore(self.due_key, user)
-        pipe.lindex(self._items(user), 0)
+        pipe.lindex(self.keys.items(user), 0)
         due, raw = pipe.execute()
         return due, raw
 
@@ -352,9 +349,9 @@ class UserQueue(DeadList):
         """The handled first item off the list: (True, the next one), (True, None) when the list is
         empty (the lock then released and the user forgotten, in the same step), or (False, None)
         when the lock is no longer ours: the drain stops (see ``workers/lua/queue_done.lua``)."""
-        keys = [self._items(user), self._attempts(user), self._lock(user), self.due_key]
+        keys = [self.keys.items(user), self.keys.attempts(user), self.keys.lock(user), self.due_key]
         next_item, mine = lua.run(self.redis, "queue_done", keys=keys,
-                                  args=[_fingerprint(raw), lock.local.token, user, raw])
+                                  args=[fingerprint(raw), lock.local.token, user, raw])
         if not mine:
             log.warning("%s lock of %s expired while draining", self.name, mask(user))
         if next_item is None:
@@ -363,7 +360,7 @@ class UserQueue(DeadList):
 
     def _release_and_forget(self, user: str, lock) -> bool:
         """Release the lock and, if the list is empty, forget the user, in one step; whether it was."""
-        keys = [self._lock(user), self._items(user), self.due_key, self._attempts(user)]
+        keys = [self.keys.lock(user), self.keys.items(user), self.due_key, self.keys.attempts(user)]
         mine, forgot = lua.run(self.redis, "queue_release", keys=keys, args=[lock.local.token, user])
         lock.local.token = None
         if not mine:
@@ -383,8 +380,8 @@ class UserQueue(DeadList):
         ``max_attempts`` first: setting aside loses the item from the user's sequence.
         """
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hincrby(self._attempts(user), _fingerprint(raw), 1)
-        pipe.expire(self._attempts(user), self.seen_ttl)
+        pipe.hincrby(self.keys.attempts(user), fingerprint(raw), 1)
+        pipe.expire(self.keys.attempts(user), self.seen_ttl)
         attempts = pipe.execute()[0]
         permanent = isinstance(exc, ProviderError) and not exc.retryable
         # Provider errors are written to be log-safe; other exceptions' messages may quote the
@@ -401,3 +398,31 @@ class UserQueue(DeadList):
         log.error("%s item of %s set aside after %d attempt(s): %s: %s%s", self.name, mask(user), attempts,
                   type(exc).__name__, safe, f"\n{stack}" if stack else "")
         return True
+
+
+class _End(enum.Enum):
+    """How a drain's work on a user ended."""
+
+    STOPPED = "the rest waits: a backoff, a cap, the budget, or another drain took the user over"
+    EMPTIED = "the list was found empty: the lock released and the user forgotten"
+    LEASE_LOST = "the lock lapsed while an item was handled"
+    LOOK_AGAIN = "the lock released, but an item came meanwhile"
+
+
+@dataclass
+class _Run:
+    """One drain: what it does with each item, its bounds, and what it has done so far."""
+
+    handle: Callable[[dict], None]
+    on_set_aside: Callable[[dict, Exception], None] | None = None
+    budget_seconds: float | None = None
+    should_stop: Callable[[], bool] | None = None
+    started: float = field(default_factory=lambda: time.monotonic())  # looked up late: tests replace it
+    handled: int = 0
+    set_aside: int = 0
+
+    def should_yield(self) -> bool:
+        """Whether to hand the rest to the next drain (a stop request, or the budget spent)."""
+        if self.should_stop is not None and self.should_stop():
+            return True
+        return self.budget_seconds is not None and time.monotonic() - self.started >= self.budget_seconds

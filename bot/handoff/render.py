@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from typing import Any, Callable, Iterable, Mapping
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-from bot.handoff.messages import CLOSE_REASONS, REASONS, postback_action
+from bot.handoff.messages import CLOSE_REASONS, REASONS
 from bot.intents import Action
 from bot.thai_dates import BANGKOK, thai_date
+from bot.turn import Turn
 
 
 def render_line_messages(messages: Iterable[Mapping[str, Any]]) -> str:
@@ -31,27 +32,23 @@ def render_line_messages(messages: Iterable[Mapping[str, Any]]) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def render_patient_event(event: Mapping[str, Any]) -> str | None:
-    """A patient's non-media event as text for agents; None for events that are not the patient's words."""
-    kind = event.get("type")
-    message = event.get("message") or {}
-    if kind == "follow":
+def render_patient_turn(turn: Turn) -> str | None:
+    """A patient's non-media turn as text for agents; None for turns that are not the patient's words."""
+    if turn.kind == "follow":
         return "[เพิ่มบัญชีเป็นเพื่อน / followed the account]"
-    if kind == "postback":
-        data = str((event.get("postback") or {}).get("data") or "")
-        topic = parse_qs(data).get("id", [None])[0] if postback_action(data) == Action.TOPIC else None
-        return f"[กดปุ่ม / button] {topic or data}"
-    if kind != "message":
+    if turn.kind == "postback":
+        topic = turn.params.get("id") if turn.action == Action.TOPIC else None
+        return f"[กดปุ่ม / button] {topic or turn.postback}"
+    if turn.event_type != "message":
         return None
-    mtype = message.get("type")
-    if mtype == "text":
-        return str(message.get("text") or "")
-    if mtype == "sticker":
+    if turn.kind == "text":
+        return turn.text
+    if turn.kind == "sticker":
         return "[สติกเกอร์ / sticker]"
-    if mtype == "location":
-        where = " ".join(str(message.get(k) or "") for k in ("title", "address")).strip()
-        return f"[ตำแหน่ง / location] {where} https://maps.google.com/?q={message.get('latitude')},{message.get('longitude')}"
-    return f"[{mtype}]"
+    if turn.location is not None:
+        where = f"{turn.location.title} {turn.location.address}".strip()
+        return f"[ตำแหน่ง / location] {where} https://maps.google.com/?q={turn.location.latitude},{turn.location.longitude}"
+    return f"[{turn.kind}]"
 
 
 MEDIA_TYPES = ("image", "video", "audio", "file")

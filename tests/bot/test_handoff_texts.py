@@ -15,12 +15,13 @@ from bot.handoff.render import (
     handoff_note,
     known_from_oho,
     render_line_messages,
-    render_patient_event,
+    render_patient_turn,
     safe_file_name,
 )
 from bot.handoff.state import HandoffState, idle_deadline
 from bot.knowledge import KnowledgeBase
 from bot.thai_dates import BANGKOK
+from bot.turn import Turn
 
 
 @pytest.mark.parametrize("text", ["จบการสนทนา", "จบการสนทนาค่ะ", " จบ การสนทนา ครับ", "จบแชท", "ปิดแชทค่ะ",
@@ -47,6 +48,10 @@ def test_bot_answers_render_as_text_and_flex_as_its_alt_text():
     assert rendered.startswith("⚠️ หากเป็นเหตุฉุกเฉิน")
     assert "[flex] เหตุฉุกเฉิน โทร 1669 ทันที / Emergency: call 1669" in rendered
     assert render_line_messages([{"type": "sticker", "packageId": "1", "stickerId": "1"}]) == "[sticker]"
+
+
+def render_patient_event(event: dict) -> str | None:
+    return render_patient_turn(Turn.parse(event))
 
 
 def test_patient_events_render_for_agents():

@@ -92,8 +92,8 @@ def test_a_dead_item_is_replayed_once_even_from_two_terminals(webhook, run_worke
     set_aside(webhook, run_worker, line_stub, text_event("a", user=USER))
     [event] = dead_events(redis)
     inbox = line_inbox(redis)
-    assert inbox.replay(event.dead, event.user, event.id) is True
-    assert inbox.replay(event.dead, event.user, event.id) is False
+    assert inbox.dead.replay(event.dead, event.user, event.id) is True
+    assert inbox.dead.replay(event.dead, event.user, event.id) is False
     assert len(inbox.pending(USER)) == 1
 
 

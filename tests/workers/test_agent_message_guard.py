@@ -120,7 +120,7 @@ def test_a_read_refused_for_our_key_is_no_missing_endpoint(webhook, client, run_
     run_worker()
     assert PHISHING not in pushed_texts(line_extra)
     assert not redis.exists("livedesk:read-back:unavailable")
-    [dead] = services.handoff.patient_outbox.dead_items()
+    [dead] = services.handoff.patient_outbox.dead.items()
     assert "403" in dead.reason
 
 
@@ -179,7 +179,7 @@ def test_a_stale_conversation_does_not_switch_read_back_off_for_other_patients(w
     run_worker()
     assert pushed_texts(line_extra, to=OTHER) == []  # 404 for that conversation: not confirmed, held
     assert not redis.exists("livedesk:read-back:unavailable")  # LiveDesk reads 141: it has the endpoint
-    [held] = services.handoff.patient_outbox.dead_items()
+    [held] = services.handoff.patient_outbox.dead.items()
     assert held.user == OTHER and json.loads(held.raw)["message_id"] == "9301"  # set aside, not sent
     assert unconfirmed_note("9301", STALE) in livedesk.notes()  # staff are told, in OTHER's conversation
 

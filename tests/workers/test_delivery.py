@@ -36,10 +36,10 @@ class FailsAfterSend:
     def __init__(self):
         self.failures = 1
 
-    def on_turn(self, turn):
+    def on_turn(self, turn, proposed, reads):
         return None
 
-    def after_send(self, turn, sent):
+    def after_send(self, turn, proposed, sent, reads):
         if self.failures:
             self.failures -= 1
             raise TimeoutError("job timed out after LINE accepted the reply")
@@ -63,13 +63,13 @@ def test_an_emergency_answer_is_not_doubled_when_a_feature_breaks_and_the_turn_i
     class Broken:
         calls = 0
 
-        def on_turn(self, turn):
+        def on_turn(self, turn, proposed, reads):
             Broken.calls += 1
             if Broken.calls == 1:
                 raise redis_lib.ConnectionError("state store blip")
             return None
 
-        def after_send(self, turn, sent):
+        def after_send(self, turn, proposed, sent, reads):
             pass
 
     handler = LineEventHandler(services.dialog, services.line, redis, [Broken()])

@@ -9,7 +9,8 @@ from tests.handoff_stubs import USER, services, settings  # noqa: F401
 from tests.support import text_event
 from workers.handoff.feature import REDACTED
 from workers.handoff.store import HandoffStore, mirror_outbox
-from workers.line.events import Turn
+from bot.turn import Turn
+from workers.line.events import TurnReads
 from workers.verification.store import VerificationStore
 
 
@@ -25,8 +26,9 @@ def test_in_flight_markers_are_named_by_a_keyed_hmac_not_a_plain_hash(services, 
     assert not store.in_flight(141, "482913")
 
 
-def turn(services, text: str) -> Turn:
-    return Turn.from_event(text_event(text, user=USER), services.dialog.on_text(text))
+def turn(services, text: str) -> tuple[Turn, object, TurnReads]:
+    """A text turn as the features get it: the turn, the knowledge base's answer, a fresh record of reads."""
+    return Turn.parse(text_event(text, user=USER)), services.dialog.on_text(text), TurnReads()
 
 
 def mirrored_texts(redis) -> list[str]:
@@ -39,16 +41,16 @@ def test_what_was_typed_during_verification_stays_hidden_when_verification_ends_
     verification = VerificationStore(redis)
     verification.save_state(USER, VerificationState(step="code", phone="0812345678"))
     code = turn(services, "482913")
-    feature.on_turn(code)
+    feature.on_turn(*code)
     verification.save_state(USER, VerificationState())  # verified meanwhile: the flow is over
-    feature.after_send(code, None)
+    feature.after_send(code[0], code[1], None, code[2])
     assert mirrored_texts(redis) == [REDACTED]
 
 
 def test_what_was_typed_before_verification_started_is_mirrored(services, redis):
     [feature, *_] = services.conversation_features
     question = turn(services, "ยืนยันตัวตนยังไงคะ")
-    feature.on_turn(question)
+    feature.on_turn(*question)
     VerificationStore(redis).save_state(USER, VerificationState(step="phone"))  # this turn started the flow
-    feature.after_send(question, None)
+    feature.after_send(question[0], question[1], None, question[2])
     assert mirrored_texts(redis) == ["ยืนยันตัวตนยังไงคะ"]

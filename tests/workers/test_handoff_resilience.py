@@ -29,7 +29,8 @@ from tests.handoff_stubs import (  # noqa: F401
 from tests.support import play_backoffs, text_event
 from workers.handoff import jobs as handoff_jobs
 from workers.handoff.store import mirror_outbox
-from workers.line.events import Turn
+from bot.turn import Turn
+from workers.line.events import TurnReads
 from workers.queues import get_queue
 
 
@@ -214,7 +215,7 @@ def test_an_emergency_gets_1669_even_when_the_handoff_cannot_open(settings, redi
     emergency = limited.dialog.on_text("พ่อหายใจไม่ออกค่ะ")
     assert emergency.intent == "emergency"
 
-    answer = feature.on_turn(Turn.from_event(event, emergency))
+    answer = feature.on_turn(Turn.parse(event), emergency, TurnReads())
     assert answer.messages == emergency.messages  # 1669, whatever failed
     assert not redis.exists(f"handoff:state:{USER}")  # nothing half done
     assert mirror_outbox(redis).pending(USER) == []
@@ -222,15 +223,13 @@ def test_an_emergency_gets_1669_even_when_the_handoff_cannot_open(settings, redi
 
 def test_an_emergency_during_a_handoff_gets_1669_even_when_escalating_fails(settings, redis, no_rq_writes,
                                                                            services):
-    from workers.line.events import Turn as LineTurn
-
     [feature, *_] = services.conversation_features
     opening = text_event("ขอคุยกับเจ้าหน้าที่", user=USER)
-    feature.on_turn(LineTurn.from_event(opening, services.dialog.on_text("ขอคุยกับเจ้าหน้าที่")))
+    feature.on_turn(Turn.parse(opening), services.dialog.on_text("ขอคุยกับเจ้าหน้าที่"), TurnReads())
     assert redis.exists(f"handoff:state:{USER}")
 
     [limited_feature, *_] = QuickServices(settings, redis_connection=no_rq_writes).conversation_features
     emergency = services.dialog.on_text("เจ็บหน้าอกมากค่ะ")
-    answer = limited_feature.on_turn(LineTurn.from_event(text_event("เจ็บหน้าอกมากค่ะ", user=USER), emergency))
+    answer = limited_feature.on_turn(Turn.parse(text_event("เจ็บหน้าอกมากค่ะ", user=USER)), emergency, TurnReads())
     assert answer.messages == emergency.messages
     assert redis.hget(f"handoff:state:{USER}", "urgent") == b"0"  # not flagged without its note and Oho label

@@ -9,7 +9,7 @@ import pytest
 from integrations.errors import InvalidRequestError, ServerError
 from tests.support import FakeClock, text_event
 from workers.line.inbox import DEAD_LETTERS, EVENT_BACKOFF, MAX_EVENT_ATTEMPTS, accept_events, drain_inbox, line_inbox
-from workers.user_queue import SEEN_TTL, HoldItem, ItemsSetAside, UserQueue
+from workers.user_queue import SEEN_TTL, ItemMustWait, ItemsSetAside, UserQueue
 
 USER = "U" + "c" * 32
 
@@ -132,7 +132,7 @@ def test_the_dead_list_keeps_only_the_newest(redis):
 
     with pytest.raises(ItemsSetAside, match=r"^4 test:outbox item\(s\) of …cccc set aside in test:outbox:dead$"):
         queue.drain(USER, rejected)
-    dead = queue.dead_items()
+    dead = queue.dead.items()
     assert [json.loads(d.raw)["n"] for d in dead] == [3, 2]
     assert {(d.user, d.reason) for d in dead} == {(USER, "InvalidRequestError: [livedesk 422] rejected")}
     assert queue.pending(USER) == []
@@ -190,7 +190,7 @@ def test_a_drain_whose_lease_lapsed_during_an_item_leaves_the_rest_to_the_drain_
 
     def second_drain(item):
         if item["n"] == "b":
-            raise HoldItem(60)  # a cap: b stays first in line, due in a minute
+            raise ItemMustWait(60)  # a cap: b stays first in line, due in a minute
         handled.append(("second", item["n"]))
 
     def first_drain(item):

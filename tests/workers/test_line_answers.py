@@ -99,10 +99,10 @@ def test_unknown_event_types_are_ignored(webhook, run_worker, line_stub, redis):
 class BrokenFeature:
     """A conversation feature whose state store is down."""
 
-    def on_turn(self, turn):
+    def on_turn(self, turn, proposed, reads):
         raise ConnectionError("redis down")
 
-    def after_send(self, turn, sent):
+    def after_send(self, turn, proposed, sent, reads):
         pass
 
 

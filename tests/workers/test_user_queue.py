@@ -257,7 +257,7 @@ def test_after_max_attempts_the_item_is_set_aside_and_the_rest_handled(redis, cl
         with pytest.raises(ItemsSetAside, match=rf"^1 {NAME} item\(s\) of …aaaa set aside in {NAME}:dead$"):
             queue.drain(ALICE, handle)
     assert handled == [good]
-    assert [d.raw for d in UserQueue(redis, NAME, max_attempts=1, lock_timeout=1).dead_items()] == [raw(bad)]
+    assert [d.raw for d in UserQueue(redis, NAME, max_attempts=1, lock_timeout=1).dead.items()] == [raw(bad)]
     assert_ttl(redis, f"{NAME}:dead", DEAD_TTL)
     assert not redis.exists(f"{NAME}-attempts:{ALICE}") and not redis.exists(f"{NAME}:{ALICE}")
     assert redis.zscore(f"{NAME}-due", ALICE) is None
@@ -281,7 +281,7 @@ def test_a_provider_error_is_logged_as_written_and_a_permanent_one_set_aside_at_
         queue.drain(ALICE, fail_with(refused))
     assert [r.getMessage() for r in caplog.records] == [
         f"{NAME} item of …aaaa set aside after 1 attempt(s): InvalidRequestError: [line 400] bad message"] * 2
-    assert [d.raw for d in UserQueue(redis, NAME, max_attempts=1, lock_timeout=1).dead_items()] == [raw({"n": 2}), raw({"n": 1})]  # newest first
+    assert [d.raw for d in UserQueue(redis, NAME, max_attempts=1, lock_timeout=1).dead.items()] == [raw({"n": 2}), raw({"n": 1})]  # newest first
 
 
 def test_a_retried_provider_error_is_logged_as_written(redis, clock, caplog):
@@ -299,7 +299,7 @@ def test_the_dead_list_is_trimmed_to_the_newest(redis, clock):
         queue.append(ALICE, f"e{n}", {"n": n})
     with pytest.raises(ItemsSetAside, match=rf"^4 {NAME} item\(s\) of …aaaa set aside in {NAME}:dead$"):
         queue.drain(ALICE, fail_with(InvalidRequestError("no", provider="x", status=400)))
-    assert [d.raw for d in UserQueue(redis, NAME, max_attempts=1, lock_timeout=1).dead_items()] == [raw({"n": 3}), raw({"n": 2})]
+    assert [d.raw for d in UserQueue(redis, NAME, max_attempts=1, lock_timeout=1).dead.items()] == [raw({"n": 3}), raw({"n": 2})]
 
 
 def test_the_hook_sees_dict_items_only_and_runs_before_the_item_leaves(redis, clock):

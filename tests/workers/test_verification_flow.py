@@ -373,10 +373,10 @@ class CrashOnce:
     def __init__(self):
         self.crashed = False
 
-    def on_turn(self, turn):
+    def on_turn(self, turn, proposed, reads):
         return None
 
-    def after_send(self, turn, sent):
+    def after_send(self, turn, proposed, sent, reads):
         if not self.crashed:
             self.crashed = True
             raise RuntimeError("worker killed")

@@ -19,7 +19,7 @@ trusted sender, so a forged "agent reply" would be a phishing message from it, a
   Conversations are only ever ones this service created (``livedesk:conversation:<id>`` is written
   when we create one), so a message elsewhere never maps to a patient at all.
 - **Caps**: pushes per conversation and in total per minute. Past a cap the message is held
-  (``HoldItem``: it stays first in the patient's outbox, due again when a slot frees), a WARNING
+  (``ItemMustWait``: it stays first in the patient's outbox, due again when a slot frees), a WARNING
   with the figures is logged and staff get a private note in that conversation (once a minute).
 
 Redis: ``livedesk:pushes:{conversation:<id>|all}`` (sliding windows, 1 min),
@@ -36,7 +36,7 @@ from integrations.errors import AuthenticationError, ProviderError, RateLimitErr
 from integrations.ratelimit import RateLimit, RedisRateLimiter
 from workers.handoff.mirror_drains import queue_staff_note
 from workers.handoff.store import PROBE_CONVERSATION
-from workers.user_queue import HoldItem
+from workers.user_queue import ItemMustWait
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class AgentMessageGuard:
                 cap = per_conversation if limiter.wait_seconds(conversation_limit) > 0 else total
                 queue_staff_note(self.redis, user, f"push-cap:{conversation}:{int(self.service.clock()) // WINDOW}",
                                  HELD_NOTE.format(cap=cap))
-            raise HoldItem(wait, "agent message held: push cap") from None
+            raise ItemMustWait(wait, "agent message held: push cap") from None
 
 
 def _not_an_agent_message(message: dict | None) -> str | None:

@@ -167,8 +167,11 @@ class HandoffService:
                 self.store.claim(f"oho-contact:{user}", ttl=3600, pipeline=reads)
             answers = reads.execute() if len(reads) else []
         if drain is not None:
-            drain.take_answers(answers)
-        contact = oho_contact and not answers[0] and bool(answers[1])
+            drain.take_answers(answers)  # its own answers, taken off the front
+        contact = False
+        if oho_contact:
+            known, claimed = answers
+            contact = not known and bool(claimed)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.multi()  # explicit, so that RQ adds its commands to this transaction
             if drain is not None:
@@ -259,20 +262,18 @@ class HandoffService:
         the Oho contact a turn asked for. ``job_id``: this drain's RQ job, which no longer waits."""
         if job_id is not None:
             queued_mirror_drains(self.redis).started(job_id)
-
-        def hand_over(next_user: str) -> None:
-            enqueue_drain_mirror(self.redis, next_user)
-
-        def drain_user(current: str, left: float) -> int:
-            try:
-                return self.mirror_outbox.drain_and_hand_over(
-                    current, lambda item: self.livedesk_mirror.post(current, item), hand_over,
-                    budget_seconds=left, should_stop=stopping)
-            finally:
-                self._contact_wanted(current)
-
-        return drain_batch(self.mirror_outbox, user, drain_user, hand_over, budget=DRAIN_BUDGET,
+        return drain_batch(self.mirror_outbox, user, MirrorDrains(self), budget=DRAIN_BUDGET,
                            batch_users=MIRROR_BATCH_USERS, should_stop=stopping)
+
+    def drain_mirror_of(self, user: str, seconds_left: float) -> int:
+        """One user's part of ``drain_mirror``: their items, then the Oho contact a turn asked for."""
+        try:
+            return self.mirror_outbox.drain_and_hand_over(
+                user, lambda item: self.livedesk_mirror.post(user, item),
+                lambda next_user: enqueue_drain_mirror(self.redis, next_user),
+                budget_seconds=seconds_left, should_stop=stopping)
+        finally:
+            self._contact_wanted(user)
 
     def _contact_wanted(self, user: str) -> None:
         """Make the Oho contact a turn asked for (``want_contact``). After the user's items, so that
@@ -390,7 +391,7 @@ class HandoffService:
         if item is None:
             return  # LiveDesk does not know this message as an agent's: a forgery is never pushed
         took_over = self._agent_is_answering(user, message_id)  # confirmed: now it may change the handoff
-        self.guard.take_push_slot(user, item)  # past a cap: HoldItem, the message waits its turn
+        self.guard.take_push_slot(user, item)  # past a cap: ItemMustWait, the message waits its turn
         hosts = self.settings.attachment_hosts()
         messages = agent_line_messages(item.get("content"), item.get("attachments") or [],
                                        lambda url: attachment_url_allowed(url, hosts))
@@ -422,3 +423,16 @@ class HandoffService:
             return
         self.line().push(user, messages, retry_key)
         self.store.claim(f"pushed:{name}")
+
+
+class MirrorDrains:
+    """The mirror's drain of one user within a batch (``workers.batches.UserDrains``)."""
+
+    def __init__(self, service: HandoffService):
+        self.service = service
+
+    def drain_user(self, user: str, seconds_left: float) -> int:
+        return self.service.drain_mirror_of(user, seconds_left)
+
+    def hand_over(self, user: str) -> None:
+        enqueue_drain_mirror(self.service.redis, user)

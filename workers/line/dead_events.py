@@ -18,7 +18,8 @@ from typing import Sequence
 
 import redis
 
-from workers.line.inbox import enqueue_drain, event_id, line_inbox, source_key
+from bot.turn import event_id, source_key
+from workers.line.inbox import enqueue_drain, line_inbox
 from workers.user_queue import DeadItem
 
 
@@ -42,7 +43,7 @@ class DeadEvent:
 
 def dead_events(connection: redis.Redis) -> list[DeadEvent]:
     """The set-aside events, newest first."""
-    return [_event(dead) for dead in line_inbox(connection).dead_items()]
+    return [_event(dead) for dead in line_inbox(connection).dead.items()]
 
 
 def replay(connection: redis.Redis, ids: Sequence[str] | None) -> list[DeadEvent]:
@@ -57,7 +58,7 @@ def replay(connection: redis.Redis, ids: Sequence[str] | None) -> list[DeadEvent
             raise UnknownDeadEvents(missing)
         found = [event for event in found if event.id in set(wanted)]
     inbox = line_inbox(connection)
-    replayed = [event for event in reversed(found) if inbox.replay(event.dead, event.user, event.id)]
+    replayed = [event for event in reversed(found) if inbox.dead.replay(event.dead, event.user, event.id)]
     for user in dict.fromkeys(event.user for event in replayed):
         enqueue_drain(connection, user)
     return replayed

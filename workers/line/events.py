@@ -1,13 +1,9 @@
 """What the bot does with one LINE webhook event (run by a worker, never in the request).
 
-Events are read from LINE's JSON directly rather than through the SDK's
-webhook models: those reject events over fields we never use (a sticker
-without ``quoteToken``), and a rejected event is a patient left unanswered.
-
-The knowledge base proposes an answer; then each ``ConversationFeature`` in
-turn (handoff, verification, …) may answer instead or keep the bot silent;
-what is finally sent goes through ``LineClient`` (the SDK), and every feature
-then sees the turn and what was sent (to mirror it, to count unknowns, …).
+The event is parsed once (``bot.turn.Turn``); the knowledge base proposes an answer; then each
+``ConversationFeature`` in turn (handoff, verification, …) may answer instead or keep the bot
+silent; what is finally sent goes through ``LineClient`` (the SDK), and every feature then sees
+the turn and what was sent (to mirror it, to count unknowns, …).
 
 Answered at most once: LINE's 2xx is recorded (``line:answered:<event>``) before anything
 else happens, and a retried turn that finds the record runs only what follows the send. A
@@ -22,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
 import redis
@@ -30,10 +26,11 @@ import redis
 from bot.dialog import Dialog, Reply
 from bot.intents import Intent
 from bot.privacy import mask
+from bot.turn import Turn
+from bot.verification import VerificationState
 from integrations.errors import ProviderError
 from integrations.line import LineClient, reply_token_problem, retry_key_for, token_refused
 from integrations.metrics import ANSWER_SECONDS, ANSWERS, TOPIC_ANSWERS
-from workers.line.inbox import RECEIVED_AT, event_id, source_key
 
 log = logging.getLogger(__name__)
 
@@ -44,38 +41,23 @@ ANSWERED_TTL = 7 * 24 * 3600   # as long as an event can be retried or redeliver
 
 
 @dataclass
-class Turn:
-    """One incoming LINE event as the conversation features see it."""
+class TurnReads:
+    """What a feature read for one turn that a later one needs too (one Redis read, not two)."""
 
-    event: dict
-    event_id: str
-    user_id: str | None
-    kind: str                 # "text", "postback", "follow", a message type ("image", …) or another event type
-    text: str | None          # for text messages
-    postback: str | None      # postback data
-    proposed: Reply | None    # the knowledge base's answer (None: nothing to say)
-    #: What a feature read for this turn that a later one needs too (one Redis read, not two).
-    read: dict = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def from_event(cls, event: dict, proposed: Reply | None) -> "Turn":
-        message = event.get("message") or {}
-        kind = str(event.get("type") or "unknown")
-        if kind == "message":
-            kind = str(message.get("type") or "unknown")
-        return cls(event=event, event_id=event_id(event),
-                   user_id=(event.get("source") or {}).get("userId"), kind=kind,
-                   text=str(message.get("text") or "") if kind == "text" else None,
-                   postback=str((event.get("postback") or {}).get("data") or "") if kind == "postback" else None,
-                   proposed=proposed)
+    #: The patient's verification state before this turn (the handoff feature reads it first, to
+    #: hide a number or a code from LiveDesk; the verification feature then moves the patient on).
+    verification: VerificationState | None = None
+    #: Whether this turn's text is hidden from LiveDesk (decided in on_turn, used in after_send).
+    redacted: bool | None = None
 
 
 class ConversationFeature(Protocol):
-    def on_turn(self, turn: Turn) -> Reply | None:
-        """The reply to send instead of ``turn.proposed`` (one with no messages = stay silent),
-        or None to leave the turn to the next feature and finally the knowledge base."""
+    def on_turn(self, turn: Turn, proposed: Reply | None, reads: TurnReads) -> Reply | None:
+        """The reply to send instead of ``proposed`` (the knowledge base's answer; one with no
+        messages = stay silent), or None to leave the turn to the next feature and finally the
+        knowledge base."""
 
-    def after_send(self, turn: Turn, sent: Reply | None) -> None:
+    def after_send(self, turn: Turn, proposed: Reply | None, sent: Reply | None, reads: TurnReads) -> None:
         """Called for every turn after sending (``sent`` None or empty when nothing was sent)."""
 
 
@@ -88,65 +70,66 @@ class LineEventHandler:
         self.features = list(features)
         self.clock = clock
 
-    def handle(self, raw_event: dict) -> Reply | None:
-        """Answer one event; return what was sent (None when nothing is)."""
-        turn = Turn.from_event(raw_event, self.answer(raw_event))
+    def handle(self, event: dict) -> Reply | None:
+        """Answer one queued event; return what was sent (None when nothing is)."""
+        return self.answer_turn(Turn.parse(event))
+
+    def answer_turn(self, turn: Turn) -> Reply | None:
+        """Answer one turn; return what was sent (None when nothing is)."""
+        proposed, reads = self.proposal(turn), TurnReads()
         try:
-            reply = self._feature_reply(turn)
+            reply = self._feature_reply(turn, proposed, reads)
         except Exception:
-            if turn.proposed is not None and turn.proposed.intent == Intent.EMERGENCY \
+            if proposed is not None and proposed.intent == Intent.EMERGENCY \
                     and not self._answered_quietly(turn.event_id):
                 # Whatever broke (a feature, a bug), the 1669 answer goes out now, recorded as the
                 # answer: the retry that follows re-runs the features and sends nothing again.
-                self.send(raw_event, turn.proposed)
+                self.send(turn, proposed)
             raise
         sent = reply if reply is not None and reply.messages else None
         if sent is not None:
-            answered, first_use = self._answered_or_claim(turn.event_id, raw_event.get("replyToken"))
+            answered, first_use = self._answered_or_claim(turn.event_id, turn.reply_token)
             if not answered:
-                self.send(raw_event, sent, first_use=first_use)
+                self.send(turn, sent, first_use=first_use)
         for feature in self.features:
-            feature.after_send(turn, sent)
+            feature.after_send(turn, proposed, sent, reads)
         return sent
 
-    def _feature_reply(self, turn: Turn) -> Reply | None:
+    def _feature_reply(self, turn: Turn, proposed: Reply | None, reads: TurnReads) -> Reply | None:
         for feature in self.features:
-            override = feature.on_turn(turn)
+            override = feature.on_turn(turn, proposed, reads)
             if override is not None:
                 return override
-        return turn.proposed
+        return proposed
 
-    def answer(self, event: dict) -> Reply | None:
-        kind = event.get("type")
-        if kind == "message":
-            message = event.get("message") or {}
-            if message.get("type") == "text":
-                return self.dialog.on_text(str(message.get("text") or ""))
-            return self.dialog.on_other_message(str(message.get("type") or "unknown"))
-        if kind == "postback":
-            return self.dialog.on_postback(str((event.get("postback") or {}).get("data") or ""))
-        if kind == "follow":
+    def proposal(self, turn: Turn) -> Reply | None:
+        """The knowledge base's answer (None: nothing to say)."""
+        if turn.kind == "text":
+            return self.dialog.on_text(turn.text or "")
+        if turn.event_type == "message":
+            return self.dialog.on_other_message(turn.kind)
+        if turn.kind == "postback":
+            return self.dialog.on_postback(turn.postback or "")
+        if turn.kind == "follow":
             return self.dialog.on_follow()
-        log.debug("no answer for LINE event type %r", kind)  # unfollow, join, read receipts…
+        log.debug("no answer for LINE event type %r", turn.kind)  # unfollow, join, read receipts…
         return None
 
-    def send(self, raw_event: dict, reply: Reply, *, first_use: bool | None = None) -> str:
+    def send(self, turn: Turn, reply: Reply, *, first_use: bool | None = None) -> str:
         """Reply with the event's token if it is ours to use, else push with the event's retry key;
         record what LINE accepted before anything else. ``first_use``: the token's claim was
         taken already (``_answered_or_claim``), and whether this attempt got it."""
-        eid = event_id(raw_event)
-        to = chat_of(raw_event)
-        how = self._reply(raw_event.get("replyToken"), eid, to, reply.messages, first_use)
+        eid, to = turn.event_id, turn.chat
+        how = self._reply(turn.reply_token, eid, to, reply.messages, first_use)
         if how is None:
             self.line.push(to, reply.messages, retry_key_for("answer", eid))
             how = "push"
         self.redis.set(_answered_key(eid), how, ex=ANSWERED_TTL)  # first thing after LINE's 2xx
         ANSWERS.labels(how).inc()
         TOPIC_ANSWERS.labels(self.dialog.topic_label(reply.intent)).inc()
-        received = raw_event.get(RECEIVED_AT)
-        if isinstance(received, (int, float)):
-            ANSWER_SECONDS.observe(max(0.0, time.time() - received))
-        log.info("answered %s of %s with %s (%s)", raw_event.get("type"), mask(to), reply.intent, how)
+        if turn.received_at is not None:
+            ANSWER_SECONDS.observe(max(0.0, time.time() - turn.received_at))
+        log.info("answered %s of %s with %s (%s)", turn.event_type, mask(to), reply.intent, how)
         return how
 
     def _reply(self, token: str | None, eid: str, to: str | None, messages: list[dict],
@@ -202,18 +185,6 @@ class LineEventHandler:
             return self.answered(event_id)
         except Exception:  # Redis may be what broke: then the 1669 answer goes out regardless
             return False
-
-
-def chat_of(event: dict) -> str:
-    """Where an answer to ``event`` goes: the group or room it came from, else the user's 1:1 chat.
-    Never the sender's 1:1 chat for a group message: what was said in a group stays there."""
-    source = event.get("source") or {}
-    kind = source.get("type")
-    if kind in ("group", "room"):
-        found = source.get(f"{kind}Id")
-        if found:
-            return str(found)
-    return source_key(event)
 
 
 def _answered_key(event_id: str) -> str:

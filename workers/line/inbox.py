@@ -37,9 +37,6 @@ drain that died is started again once the note is ``DRAIN_LOST_AFTER`` old.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -48,6 +45,7 @@ from typing import Callable
 import redis
 
 from bot.privacy import mask
+from bot.turn import RECEIVED_AT, event_id, source_key  # noqa: F401 (re-exported)
 from workers import job_names
 from workers.batches import drain_batch
 from workers.queues import LINE_QUEUE, enqueue, queue_key
@@ -75,9 +73,6 @@ ENOUGH_QUEUED_DRAINS = 4
 BATCH_USERS = 100                 # users one drain job takes from the ready list at most
 DEAD_LETTERS = "line:dead-events"
 DEAD_LETTERS_KEPT = 1000
-#: Added to each queued event: when the webhook received it (epoch seconds), for the answer
-#: latency and the backlog's age. Not LINE's: ``event_id`` leaves it out of its digest.
-RECEIVED_AT = "_receivedAt"
 LINE_QUEUE_KEY = queue_key(LINE_QUEUE)
 
 @dataclass
@@ -85,22 +80,6 @@ class Accepted:
     queued: int = 0
     duplicates: int = 0
     too_old: int = 0   # refused: older than MAX_EVENT_AGE, or without a timestamp to tell
-
-
-def source_key(event: dict) -> str:
-    """Whose inbox: the chat the event came from (user, group or room)."""
-    source = event.get("source") or {}
-    return str(source.get("userId") or source.get("groupId") or source.get("roomId") or "unknown")
-
-
-def event_id(event: dict) -> str:
-    """``webhookEventId``; for an event without one, a digest of its content. ``deliveryContext``
-    is left out of the digest: it is what differs in a redelivered copy (``isRedelivery``)."""
-    found = event.get("webhookEventId")
-    if isinstance(found, str) and found:
-        return found
-    content = {key: value for key, value in event.items() if key not in (RECEIVED_AT, "deliveryContext")}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:26]
 
 
 def line_inbox(connection: redis.Redis, clock: Callable[[], float] = time.time) -> UserQueue:
@@ -186,9 +165,23 @@ def drain_inbox(connection: redis.Redis, user: str, handle: Callable[[dict], Non
     list; a failing event waits for the sweeper, at its due time. Items set aside
     (``ItemsSetAside``) are reported after the whole batch."""
     inbox = line_inbox(connection)
-    hand_over = functools.partial(enqueue_drain, connection)
-    return drain_batch(
-        inbox, user,
-        lambda current, left: inbox.drain_and_hand_over(current, handle, hand_over, budget_seconds=left,
-                                                        should_stop=should_stop),
-        hand_over, budget=DRAIN_BUDGET, batch_users=BATCH_USERS, should_stop=should_stop)
+    return drain_batch(inbox, user, InboxDrains(connection, inbox, handle, should_stop), budget=DRAIN_BUDGET,
+                       batch_users=BATCH_USERS, should_stop=should_stop)
+
+
+class InboxDrains:
+    """The inbox's drain of one user within a batch (``workers.batches.UserDrains``)."""
+
+    def __init__(self, connection: redis.Redis, inbox: UserQueue, handle: Callable[[dict], None],
+                 should_stop: Callable[[], bool] | None):
+        self.redis = connection
+        self.inbox = inbox
+        self.handle = handle  # one queued event (``LineEventHandler.handle``)
+        self.should_stop = should_stop
+
+    def drain_user(self, user: str, seconds_left: float) -> int:
+        return self.inbox.drain_and_hand_over(user, self.handle, self.hand_over, budget_seconds=seconds_left,
+                                              should_stop=self.should_stop)
+
+    def hand_over(self, user: str) -> None:
+        enqueue_drain(self.redis, user)

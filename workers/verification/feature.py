@@ -14,6 +14,7 @@ from bot.dialog import Reply
 from bot.intents import Action, Intent
 from bot.otp import OtpKeyMissing
 from bot.privacy import mask
+from bot.turn import Turn
 from bot.verification import (
     AWAIT_CODE,
     INTENT,
@@ -22,8 +23,8 @@ from bot.verification import (
     Step,
     VerificationState,
     is_other_question,
-    postback_params,
 )
+from workers.line.events import TurnReads
 from workers.verification.outcome import BACKSTOP_SECONDS
 from workers.verification.service import VerificationService
 from workers.verification.store import Budgeted, verified_phone
@@ -45,44 +46,43 @@ class VerificationFeature:
         self.dialog = service.dialog
         self.clock = clock
 
-    def on_turn(self, turn) -> Reply | None:
-        intent = turn.proposed.intent if turn.proposed else None
-        params = postback_params(turn.postback) if turn.kind == "postback" else {}
-        if turn.user_id and not _one_to_one(turn) and (intent == INTENT or params.get("action") == Action.VERIFY):
+    def on_turn(self, turn: Turn, proposed: Reply | None, reads: TurnReads) -> Reply | None:
+        intent = proposed.intent if proposed else None
+        # Verification runs only in a 1:1 chat: a phone number or a code typed in a group is seen by all.
+        if turn.user_id and not turn.one_to_one and (intent == INTENT or turn.action == Action.VERIFY):
             return Reply(INTENT, [self.dialog.private_chat_only()])  # numbers and codes stay out of groups
-        if not _one_to_one(turn) or intent == Intent.EMERGENCY or _asks_for_staff(intent, params):
+        if not turn.one_to_one or intent == Intent.EMERGENCY or _asks_for_staff(intent, turn):
             return None  # emergencies always reach the patient; staff is the handoff's (see after_send)
-        state = self.store.turn_state(turn)
+        state = self.store.turn_state(turn.user_id, reads)
         if state.event_id == turn.event_id:  # this event was handled before (a retried drain)
             if state.pending:  # ... but its action had not finished: finish it now
                 return self._carry_out(turn.user_id, state)
             return Reply(INTENT, state.reply)
         now = self.clock()
-        step = self._step(turn, state, intent, params, now)
+        step = self._step(turn, state, intent, now)
         if step is None:
             return None
         return self._apply(turn, state, step, now)
 
-    def after_send(self, turn, sent: Reply | None) -> None:
+    def after_send(self, turn: Turn, proposed: Reply | None, sent: Reply | None, reads: TurnReads) -> None:
         """Leave the flow when the patient asks for staff, or when another feature answered instead
         of the knowledge base (a handoff opened, e.g. on an emergency): that feature owns the chat now."""
-        if not _one_to_one(turn):
+        if not turn.one_to_one:
             return
-        intent = turn.proposed.intent if turn.proposed else None
-        params = postback_params(turn.postback) if turn.kind == "postback" else {}
-        taken_over = sent is not None and sent.intent != INTENT and sent is not turn.proposed
-        if taken_over or _asks_for_staff(intent, params):
+        intent = proposed.intent if proposed else None
+        taken_over = sent is not None and sent.intent != INTENT and sent is not proposed
+        if taken_over or _asks_for_staff(intent, turn):
             state = self.store.state(turn.user_id)
             if state.active:
                 self.store.save_state(turn.user_id, self.dialog.leave(state))
 
-    def _step(self, turn, state: VerificationState, intent, params: dict, now: float) -> Step | None:
-        action = params.get("action")
+    def _step(self, turn: Turn, state: VerificationState, intent, now: float) -> Step | None:
+        action = turn.action
         if action == Action.VERIFY or (intent == INTENT and (not state.active or turn.kind == "postback")):
             return self.dialog.start(state, verified_phone(self.store.redis, turn.user_id))
         if action == Action.VERIFY_RESEND:
             return self.dialog.resend(state, now)
-        if action == Action.CANCEL and (state.active or params.get("flow") == "verify"):
+        if action == Action.CANCEL and (state.active or turn.params.get("flow") == "verify"):
             return self.dialog.cancel(state)
         if not state.active:
             return None
@@ -102,7 +102,7 @@ class VerificationFeature:
             return self.dialog.hint(state)
         return None
 
-    def _apply(self, turn, before: VerificationState, step: Step, now: float) -> Reply:
+    def _apply(self, turn: Turn, before: VerificationState, step: Step, now: float) -> Reply:
         user, action, service = turn.user_id, step.action, self.service
         busy = self._still_busy(before, action)
         if busy is not None:  # one code and one check at a time
@@ -179,13 +179,8 @@ class VerificationFeature:
         return Reply(INTENT, messages)
 
 
-def _one_to_one(turn) -> bool:
-    """Verification runs only in a 1:1 chat: a phone number or a code typed in a group is seen by all."""
-    return bool(turn.user_id) and (turn.event.get("source") or {}).get("type", "user") == "user"
-
-
-def _asks_for_staff(intent: str | None, params: dict) -> bool:
-    return intent == Intent.STAFF or params.get("action") == Action.HANDOFF
+def _asks_for_staff(intent: str | None, turn: Turn) -> bool:
+    return intent == Intent.STAFF or turn.action == Action.HANDOFF
 
 
 def build_verification_feature(settings: Settings, service: Callable[[], VerificationService]):

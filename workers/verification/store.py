@@ -24,6 +24,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import redis as redis_lib
 
@@ -35,6 +36,9 @@ from integrations.errors import RateLimitError
 from integrations.ratelimit import RateLimit, RedisRateLimiter
 from workers import job_names, lua
 from workers.queues import DEFAULT_QUEUE, enqueue
+
+if TYPE_CHECKING:
+    from workers.line.events import TurnReads
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +123,13 @@ class VerificationStore:
                 return replace(state, sent_at=state.sent_at + paced - state.paced, paced=paced)
         return state
 
-    def turn_state(self, turn) -> VerificationState:
-        """``current_state`` of the turn's user, read once per turn (the handoff feature reads it first,
-        to hide a number or a code from LiveDesk; this feature then moves the patient on)."""
-        if "verification" not in turn.read:
-            turn.read["verification"] = self.current_state(turn.user_id)
-        return turn.read["verification"]
+    def turn_state(self, user: str, reads: TurnReads) -> VerificationState:
+        """``current_state``, read once per turn and kept in ``reads`` (``TurnReads``: the handoff
+        feature reads it first, to hide a number or a code from LiveDesk; this feature then moves
+        the patient on)."""
+        if reads.verification is None:
+            reads.verification = self.current_state(user)
+        return reads.verification
 
     def save_state(self, user: str, state: VerificationState, pipe=None) -> None:
         (pipe or self.redis).set(f"verify:state:{user}", json.dumps(state.to_dict(), ensure_ascii=False),
