@@ -130,7 +130,7 @@ def feature_env(redis_url: str, base: str) -> dict[str, str]:
             "LIVEDESK_API_KEY": "bench-ld-key", "LIVEDESK_API_SECRET": "bench-ld-secret",
             "LIVEDESK_BASE_URL": base, "LIVEDESK_INBOX_ID": "79", "LIVEDESK_WEBHOOK_TOKEN": long,
             "BUSINESS_HOURS": "Mon-Sun 00:00-24:00",
-            "SEPSMS_API_KEY": "bench-sms-key", "SEPSMS_ORIGIN": "HOSPITAL", "SEPSMS_BASE_URL": f"{base}/sepsms",
+            "SEPSMS_API_KEY": "sk_sep_bench-sms-key", "SEPSMS_ORIGIN": "HOSPITAL", "SEPSMS_BASE_URL": f"{base}/sepsms",
             "SEPSMS_WEBHOOK_SECRET": long, "OTP_SECRET": long,
             "MOPH_ALERT_BASE_URL": base, "MOPH_TOKEN_URL": f"{base}/token", "MOPH_USER": "bench",
             "MOPH_PASSWORD_HASH": "bench-hash", "MOPH_HOSPITAL_CODE": "10999", "APPOINTMENTS_API_TOKEN": long}
