@@ -46,8 +46,11 @@ class Sandbox:
 
 
 @pytest.fixture
-def sandbox(redis_server, redis):
-    yield from _serve(redis_server, redis)
+def sandbox(redis_server, redis, jobs_here):
+    """The sandbox on a real server; jobs run in this process (``run_worker``) use its services."""
+    for running in _serve(redis_server, redis):
+        jobs_here(running.services)
+        yield running
 
 
 #: A token for the sandbox that listens beyond loopback (``SANDBOX_PUBLIC_TOKEN``).
