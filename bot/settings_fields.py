@@ -53,6 +53,10 @@ class CoreFields(BaseModel):
         None, description="The address the web process listens on: the Procfile binds ${WEB_HOST:-0.0.0.0}, and "
                           "gunicorn.conf.py sets it to what gunicorn really binds; unset elsewhere (a server of "
                           "its own: tests, flask run) = loopback", examples=["127.0.0.1"])
+    hospitals_dir: str | None = Field(
+        None, description="A directory of hospital files (one .toml per hospital: docs/hospitals.md) for a "
+                          "deployment serving several hospitals; unset = one hospital, from these settings",
+        examples=["hospitals"])
     metrics_token: SecretStr | None = Field(
         None, description="Bearer token for GET /metrics (at least 32 characters); unset = 404",
         examples=[RANDOM_EXAMPLE])
