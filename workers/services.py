@@ -17,6 +17,7 @@ from typing import Callable
 import redis as redis_lib
 
 from bot.dialog import Dialog, build_dialog
+from bot.hospitals import IMPLICIT, Hospital
 from bot.knowledge import KnowledgeBase
 from bot.knowledge import hospital_name as read_hospital_name
 from bot.settings import Settings
@@ -44,9 +45,11 @@ from workers.verification.turn_budget import TurnBudget
 
 
 class Services:
-    def __init__(self, settings: Settings, *, redis_connection: redis_lib.Redis | None = None,
-                 worker: bool = False):
+    def __init__(self, settings: Settings, *, hospital: Hospital | None = None,
+                 redis_connection: redis_lib.Redis | None = None, worker: bool = False):
         self.settings = settings
+        #: Whose services these are; its ``prefix`` starts every key, queue and job id they use.
+        self.hospital = hospital or Hospital(IMPLICIT, settings)
         self._worker = worker
         if redis_connection is not None:
             self.__dict__["redis"] = redis_connection
