@@ -34,7 +34,6 @@ from integrations.errors import NotFoundError, ProviderError
 from integrations.line import retry_key_for
 from integrations.metrics import FIRST_AGENT_REPLY_SECONDS
 from integrations.oho import OhoLimitError
-from workers.batches import drain_batch
 from workers.handoff.enqueue import (
     DRAIN_BUDGET,
     enqueue_close,
@@ -47,10 +46,9 @@ from workers.handoff.enqueue import (
 )
 from workers.handoff.guard import AgentMessageGuard, NotConfirmed
 from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
-from workers.handoff.mirror_drains import BATCH_USERS as MIRROR_BATCH_USERS
-from workers.handoff.mirror_drains import TurnDrain, enqueue_drain_mirror, queued_mirror_drains
+from workers.handoff.mirror_drains import MirrorDrain, TurnDrain, enqueue_drain_mirror
 from workers.handoff.store import HandoffStore, mirror_outbox, patient_outbox
-from workers.oho_contacts import OhoContacts, claim_wanted_contact, forget_want, want_contact
+from workers.oho_contacts import OhoContacts, want_contact
 from workers.runtime import stopping
 
 if TYPE_CHECKING:
@@ -93,6 +91,10 @@ class HandoffService:
     def livedesk_mirror(self) -> LiveDeskMirror:
         return LiveDeskMirror(self.settings, self.redis, self.store, self.oho_contacts, livedesk=self.livedesk(),
                               line=self.line, oho=self.oho)
+
+    @cached_property
+    def mirror_drain(self) -> MirrorDrain:
+        return MirrorDrain(self.redis, lambda user, item: self.livedesk_mirror.post(user, item), self.oho_contacts)
 
     @cached_property
     def guard(self) -> AgentMessageGuard:
@@ -257,55 +259,9 @@ class HandoffService:
 
     # -- job steps ------------------------------------------------------------------------------
     def drain_mirror(self, user: str, job_id: str | None = None) -> int:
-        """Post the user's queued messages and notes to their LiveDesk conversation, in order, then
-        those of users on the mirror's ready list (``workers/batches.py``); after each user's items,
-        the Oho contact a turn asked for. ``job_id``: this drain's RQ job, which no longer waits."""
-        if job_id is not None:
-            queued_mirror_drains(self.redis).started(job_id)
-        return drain_batch(self.mirror_outbox, user, MirrorDrains(self), budget=DRAIN_BUDGET,
-                           batch_users=MIRROR_BATCH_USERS, should_stop=stopping)
-
-    def drain_mirror_of(self, user: str, seconds_left: float) -> int:
-        """One user's part of ``drain_mirror``: their items, then the Oho contact a turn asked for."""
-        try:
-            return self.mirror_outbox.drain_and_hand_over(
-                user, lambda item: self.livedesk_mirror.post(user, item),
-                lambda next_user: enqueue_drain_mirror(self.redis, next_user),
-                budget_seconds=seconds_left, should_stop=stopping)
-        finally:
-            self._contact_wanted(user)
-
-    def _contact_wanted(self, user: str) -> None:
-        """Make the Oho contact a turn asked for (``want_contact``). After the user's items, so that
-        Oho never delays them (and, the drain-queued note being cleared by then, a want written by a
-        turn this drain covers is seen). Never raises: a retryable failure (or a surprise) hands the
-        contact to the ``ensure_oho_contact`` job and its RQ retries; a refusal retrying cannot fix is
-        logged, as the job would have failed at once."""
-        try:
-            if not claim_wanted_contact(self.redis, user):
-                return
-        except Exception:  # Redis: the want stays, for the next drain or the sweeper
-            log.warning("Oho contact want of %s not read", mask(user), exc_info=True)
-            return
-        job = False
-        try:
-            self.oho_contacts.ensure(user)
-        except ProviderError as exc:
-            job = exc.retryable
-            log.warning("Oho contact of %s not created (%s)%s", mask(user), exc,
-                        "; retried by a job" if job else "")
-        except Exception as exc:  # its message may quote the patient's profile: only the type is logged
-            job = True
-            log.warning("Oho contact of %s not created (%s); retried by a job", mask(user), type(exc).__name__)
-        try:
-            with self.redis.pipeline(transaction=True) as pipe:
-                pipe.multi()
-                if job:
-                    enqueue_oho_contact(self.redis, user, pipeline=pipe)
-                forget_want(user, pipe)
-                pipe.execute()
-        except Exception:  # the want stays (taken for TAKING_TTL): the sweeper hands it to the job
-            log.warning("Oho contact want of %s not settled", mask(user), exc_info=True)
+        """Post the user's queued items to LiveDesk, then those of users on the mirror's ready list
+        (``MirrorDrain.run``); ``job_id``: this drain's RQ job."""
+        return self.mirror_drain.run(user, job_id)
 
     def drain_to_patient(self, user: str) -> int:
         """Push agents' queued replies to the patient on LINE, in order, each at most once."""
@@ -424,15 +380,3 @@ class HandoffService:
         self.line().push(user, messages, retry_key)
         self.store.claim(f"pushed:{name}")
 
-
-class MirrorDrains:
-    """The mirror's drain of one user within a batch (``workers.batches.UserDrains``)."""
-
-    def __init__(self, service: HandoffService):
-        self.service = service
-
-    def drain_user(self, user: str, seconds_left: float) -> int:
-        return self.service.drain_mirror_of(user, seconds_left)
-
-    def hand_over(self, user: str) -> None:
-        enqueue_drain_mirror(self.service.redis, user)
