@@ -3,7 +3,8 @@ webhook (agents' replies and resolutions) and the jobs in ``workers/handoff/jobs
 call Oho, LiveDesk and LINE).
 
 Built once per process by ``workers.services.Services``; the Redis state it works on is in
-``workers/handoff/store.py``.
+``workers/handoff/store.py``. The mirror's drain is ``MirrorDrain`` (``mirror_drains.py``), the
+switch of the patient's Oho chat ``OhoChat`` (``oho_chat.py``).
 """
 
 from __future__ import annotations
@@ -30,10 +31,8 @@ from bot.handoff.state import AgentMessage, HandoffState, idle_deadline
 from bot.otp import echo_key
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
-from integrations.errors import NotFoundError, ProviderError
 from integrations.line import retry_key_for
 from integrations.metrics import FIRST_AGENT_REPLY_SECONDS
-from integrations.oho import OhoLimitError
 from workers.handoff.enqueue import (
     DRAIN_BUDGET,
     enqueue_close,
@@ -47,6 +46,7 @@ from workers.handoff.enqueue import (
 from workers.handoff.guard import AgentMessageGuard, NotConfirmed
 from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
 from workers.handoff.mirror_drains import MirrorDrain, TurnDrain, enqueue_drain_mirror
+from workers.handoff.oho_chat import OhoChat
 from workers.handoff.store import HandoffStore, mirror_outbox, patient_outbox
 from workers.oho_contacts import OhoContacts, want_contact
 from workers.runtime import stopping
@@ -60,8 +60,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_SLACK_SECONDS = 5         # RQ's scheduler counts whole seconds: a check may run a moment early
-HANDOFF_LABELS = ["handoff"]
-URGENT_LABELS = ["handoff", "urgent"]
 
 
 class HandoffService:
@@ -85,6 +83,7 @@ class HandoffService:
         self.store = HandoffStore(self.redis, echo_key(self.settings))
         self.mirror_outbox = mirror_outbox(self.redis)
         self.patient_outbox = patient_outbox(self.redis)
+        self.oho_chat = OhoChat(oho, oho_contacts)
         self.handoff_configured = not self.settings.missing_for("handoff")
 
     @cached_property
@@ -274,23 +273,11 @@ class HandoffService:
         self.oho_contacts.ensure(user)
 
     def request_agent(self, user: str, session: str) -> None:
-        """Oho: the contact, request-agent, and the handoff (+ urgent) labels, merged with others'."""
+        """Hand the patient's Oho chat to an agent, with the handoff (+ urgent) labels (``OhoChat``)."""
         state = self.store.state(user)
         if state is None or state.session != session or not self.settings.configured("oho"):
             return  # closed before we got here (or mirror-only): nothing to switch
-        oho, platform_id = self.oho(), self.oho_contacts.platform_id()
-        try:
-            self.oho_contacts.ensure(user)
-        except ProviderError as exc:  # a contact problem must never keep the patient from staff
-            if exc.retryable:
-                raise
-            log.warning("Oho contact of %s not created (%s); requesting an agent anyway", mask(user), exc)
-        if not oho.request_agent(self.oho_contacts.chat_platform_id(), user):
-            log.info("Oho chat of %s already with an agent", mask(user))
-        try:
-            oho.add_labels(platform_id, user, URGENT_LABELS if state.urgent else HANDOFF_LABELS)
-        except OhoLimitError:  # the contact has all the labels Oho allows: the switch is what matters
-            log.warning("Oho labels of %s full; handoff label not added", mask(user))
+        self.oho_chat.to_agent(user, state.urgent)
 
     def close(self, user: str, session: str, reason: str, notify: bool) -> None:
         """End a handoff: the bot answers again, the patient is told, Oho closes the chat and drops our labels."""
@@ -306,13 +293,7 @@ class HandoffService:
         self.mirror(user, Mirrored(f"closed-note:{session}", {"kind": "note", "text": closed_note(reason)}))
         enqueue_drain_mirror(self.redis, user)
         if self.settings.configured("oho"):
-            oho, platform_id = self.oho(), self.oho_contacts.platform_id()
-            try:
-                if not oho.close_chat(self.oho_contacts.chat_platform_id(), user):
-                    log.info("Oho chat of %s was not with an agent", mask(user))
-            except NotFoundError:
-                log.warning("Oho has no chat room for %s to close", mask(user))
-            oho.remove_labels(platform_id, user, URGENT_LABELS)
+            self.oho_chat.to_bot(user)
         log.info("handoff of %s closed (%s)", mask(user), reason)
 
     def check_no_agent(self, user: str, session: str) -> None:
