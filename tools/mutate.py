@@ -31,6 +31,8 @@ from pathlib import Path
 TESTS = {
     "workers/user_queue.py": ["tests/workers/test_user_queue.py", "tests/workers/test_inbox.py",
                               "tests/workers/test_delivery.py"],
+    "workers/drain.py": ["tests/workers/test_user_queue.py", "tests/workers/test_inbox.py",
+                         "tests/workers/test_delivery.py"],
     "integrations/http.py": ["tests/integrations/"],
     "integrations/line.py": ["tests/integrations/test_line_client.py", "tests/workers/test_line_answers.py",
                              "tests/workers/test_delivery.py"],

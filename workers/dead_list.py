@@ -39,7 +39,7 @@ ITEM_TTL = 7 * 24 * 3600   # a user's waiting items expire a week after the last
 
 @dataclass(frozen=True)
 class QueueKeys:
-    """The Redis keys of one family of per-user queues (the table in ``workers/user_queue.py``)."""
+    """The Redis keys of one family of per-user queues (the table in the module docstring)."""
 
     name: str
 

@@ -6,10 +6,10 @@ the patient's LINE user id. ``platform_id`` is OHO_PLATFORM_ID, or read once fro
 creating a contact needs its name and basic id too. Runs in jobs (it calls LINE and Oho).
 
 A contact a turn with mirror items asks for (``want_contact``) is made by the LiveDesk mirror's
-drain of that user, after its items (``HandoffService.drain_mirror``), not by a job of its own:
-under a backlog that job was one RQ enqueue per answered event. A want that no drain took care of
-(its worker was killed) is handed to the ``ensure_oho_contact`` job by the sweeper once it is
-``WANT_LOST_AFTER`` old (``wants_older_than``).
+drain of that user, after its items (``MirrorDrain`` in ``workers/handoff/mirror_drains.py``), not
+by a job of its own: under a backlog that job was one RQ enqueue per answered event. A want that no
+drain took care of (its worker was killed) is handed to the ``ensure_oho_contact`` job by the
+sweeper once it is ``WANT_LOST_AFTER`` old (``wants_older_than``).
 
 Redis: ``line:bot-info`` (1 day), ``oho:platform-id``, ``oho:contact:<user>`` (the contact exists),
 ``oho:contacts-wanted`` (sorted set: user -> when a turn asked for the contact; 1 day after the

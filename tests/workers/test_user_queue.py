@@ -12,7 +12,7 @@ import pytest
 
 from integrations.errors import InvalidRequestError, ServerError
 from tests.support import FakeClock
-from workers import user_queue
+from workers import drain, user_queue
 from workers.user_queue import DEAD_TTL, ITEM_TTL, PENDING_TTL, ItemsSetAside, UserQueue
 
 NAME = "test:outbox"
@@ -28,10 +28,10 @@ def clock():
 
 @pytest.fixture
 def monotonic(monkeypatch):
-    """The queue's monotonic time, moved by hand (budgets and the lease are judged on it)."""
+    """The drain's monotonic time, moved by hand (budgets and the lease are judged on it)."""
     now = types.SimpleNamespace(value=1000.0)
-    fake_time = types.SimpleNamespace(monotonic=lambda: now.value, time=user_queue.time.time)
-    monkeypatch.setattr(user_queue, "time", fake_time)
+    fake_time = types.SimpleNamespace(monotonic=lambda: now.value, time=drain.time.time)
+    monkeypatch.setattr(drain, "time", fake_time)
     return now
 
 
@@ -169,7 +169,7 @@ def test_the_lease_is_renewed_between_items_after_a_third_of_it(redis, clock, mo
 def test_a_lock_that_lapsed_mid_drain_is_no_failure(redis, clock, caplog):
     queue = make_queue(redis, clock)
     queue.append(ALICE, "e1", {"n": 1})
-    with caplog.at_level(logging.WARNING, logger="workers.user_queue"):
+    with caplog.at_level(logging.WARNING, logger="workers.drain"):
         assert queue.drain(ALICE, lambda item: redis.delete(f"{NAME}-lock:{ALICE}")) == 1
     assert [r.getMessage() for r in caplog.records] == [f"{NAME} lock of …aaaa expired while draining"]
 
@@ -182,7 +182,7 @@ def test_a_drain_whose_lock_lapsed_leaves_the_new_holders_lock_alone(redis, cloc
     def handle(item):  # the lease lapsed, and another drain took the user
         redis.set(lock_key, "another drain", px=30_000)
 
-    with caplog.at_level(logging.WARNING, logger="workers.user_queue"):
+    with caplog.at_level(logging.WARNING, logger="workers.drain"):
         assert queue.drain(ALICE, handle) == 1
     assert redis.get(lock_key) == b"another drain"  # not released by the drain that lost it
     assert queue.pending(ALICE) == []  # the item it handled is off the list…
@@ -249,7 +249,7 @@ def test_after_max_attempts_the_item_is_set_aside_and_the_rest_handled(redis, cl
             raise ValueError(f"cannot read {item['text']}")  # a message that quotes the patient
         handled.append(item)
 
-    with caplog.at_level(logging.WARNING, logger="workers.user_queue"):
+    with caplog.at_level(logging.WARNING, logger="workers.drain"):
         for delay in (5, 15):
             assert queue.drain(ALICE, handle) == 0
             assert redis.zscore(f"{NAME}-due", ALICE) == clock() + delay
@@ -276,7 +276,7 @@ def test_a_provider_error_is_logged_as_written_and_a_permanent_one_set_aside_at_
     queue.append(ALICE, "e1", {"n": 1})
     queue.append(ALICE, "e2", {"n": 2})
     refused = InvalidRequestError("bad message", provider="line", status=400)
-    with caplog.at_level(logging.WARNING, logger="workers.user_queue"), \
+    with caplog.at_level(logging.WARNING, logger="workers.drain"), \
             pytest.raises(ItemsSetAside, match=rf"^2 {NAME} item\(s\) of …aaaa set aside in {NAME}:dead$"):
         queue.drain(ALICE, fail_with(refused))
     assert [r.getMessage() for r in caplog.records] == [
@@ -287,7 +287,7 @@ def test_a_provider_error_is_logged_as_written_and_a_permanent_one_set_aside_at_
 def test_a_retried_provider_error_is_logged_as_written(redis, clock, caplog):
     queue = make_queue(redis, clock)
     queue.append(ALICE, "e1", {"n": 1})
-    with caplog.at_level(logging.WARNING, logger="workers.user_queue"):
+    with caplog.at_level(logging.WARNING, logger="workers.drain"):
         queue.drain(ALICE, fail_with(ServerError("LINE is down", provider="line", status=503)))
     assert [r.getMessage() for r in caplog.records] == [
         f"{NAME} item of …aaaa failed (attempt 1 of 3), next try in 5 s: [line 503] LINE is down"]

@@ -1,5 +1,5 @@
 """The LiveDesk mirror's drain jobs: one per user when few wait, the mirror outbox's ready list under
-a backlog (``workers/batches.py``), as the LINE inbox does it.
+a backlog (``workers/batches.py``), as the LINE inbox does it; and what a drain does (``MirrorDrain``).
 
 A turn's mirror items are queued in ``HandoffService.finish_turn``'s transaction with, unless a
 drain of the user is already coming (the outbox's drain-queued note), either a drain job of the
@@ -9,7 +9,7 @@ ready list (``livedesk:outbox-ready``), which every mirror drain works through a
 The ``default`` RQ queue holds every kind of job (handoff steps, SMS, notices), so its length
 says nothing about the mirror drains waiting in it: they are counted in ``livedesk:outbox-drains``
 (``QueuedDrains``: job id -> enqueued at), added in the enqueue's transaction and removed by the
-job as it starts (``HandoffService.drain_mirror``). The transaction that puts a user on the ready
+job as it starts (``MirrorDrain.run``). The transaction that puts a user on the ready
 list counts them again; if none waits any more (they all started in between), the user gets a
 job after all (``TurnDrain.settle``). A user left on the list by a drain that died keeps the note,
 so the sweeper starts their drain once it is ``DRAIN_LOST_AFTER`` old, as for a lost job.
@@ -17,13 +17,21 @@ so the sweeper starts their drain once it is ``DRAIN_LOST_AFTER`` old, as for a 
 
 from __future__ import annotations
 
+import logging
+from typing import Callable
+
 import redis
 
 from bot.privacy import mask
+from integrations.errors import ProviderError
 from workers import job_names
-from workers.batches import QueuedDrains
-from workers.handoff.enqueue import enqueue_outbox_drain
+from workers.batches import QueuedDrains, drain_batch
+from workers.handoff.enqueue import DRAIN_BUDGET, enqueue_oho_contact, enqueue_outbox_drain
 from workers.handoff.store import mirror_outbox
+from workers.oho_contacts import OhoContacts, claim_wanted_contact, forget_want
+from workers.runtime import stopping
+
+log = logging.getLogger(__name__)
 
 #: Mirror drain jobs waiting to start beyond which a user is put on the ready list instead (more
 #: than the processes that work the ``default`` queue, so that none idles).
@@ -103,3 +111,67 @@ class TurnDrain:
         if (self._still_queued >= 0 and not results[self._still_queued]) \
                 or (self.readied and not results[self._recount]):
             enqueue_drain_mirror(self.redis, self.user)
+
+
+class MirrorDrain:
+    """What a mirror drain job does: post the user's queued messages and notes to their LiveDesk
+    conversation, in order, then those of users on the mirror's ready list (``workers/batches.py``);
+    after each user's items, the Oho contact a turn asked for (``want_contact``)."""
+
+    def __init__(self, connection: redis.Redis, post: Callable[[str, dict], None], oho_contacts: OhoContacts):
+        """``post(user, item)`` posts one item to the user's LiveDesk conversation."""
+        self.redis = connection
+        self.outbox = mirror_outbox(connection)
+        self.post = post
+        self.oho_contacts = oho_contacts
+
+    def run(self, user: str, job_id: str | None = None) -> int:
+        """Drain ``user``, then users from the ready list; how many items were posted. ``job_id``:
+        this drain's RQ job, which no longer waits (it leaves the count of waiting mirror drains)."""
+        if job_id is not None:
+            queued_mirror_drains(self.redis).started(job_id)
+        return drain_batch(self.outbox, user, self, budget=DRAIN_BUDGET, batch_users=BATCH_USERS,
+                           should_stop=stopping)
+
+    def drain_user(self, user: str, seconds_left: float) -> int:
+        """One user's part of ``run`` (``workers.batches.UserDrains``): their items, then their contact."""
+        try:
+            return self.outbox.drain_and_hand_over(user, lambda item: self.post(user, item), self.hand_over,
+                                                   budget_seconds=seconds_left, should_stop=stopping)
+        finally:
+            self._contact_wanted(user)
+
+    def hand_over(self, user: str) -> None:
+        enqueue_drain_mirror(self.redis, user)
+
+    def _contact_wanted(self, user: str) -> None:
+        """Make the Oho contact a turn asked for (``want_contact``). After the user's items, so that
+        Oho never delays them (and, the drain-queued note being cleared by then, a want written by a
+        turn this drain covers is seen). Never raises: a retryable failure (or a surprise) hands the
+        contact to the ``ensure_oho_contact`` job and its RQ retries; a refusal retrying cannot fix is
+        logged, as the job would have failed at once."""
+        try:
+            if not claim_wanted_contact(self.redis, user):
+                return
+        except Exception:  # Redis: the want stays, for the next drain or the sweeper
+            log.warning("Oho contact want of %s not read", mask(user), exc_info=True)
+            return
+        job = False
+        try:
+            self.oho_contacts.ensure(user)
+        except ProviderError as exc:
+            job = exc.retryable
+            log.warning("Oho contact of %s not created (%s)%s", mask(user), exc,
+                        "; retried by a job" if job else "")
+        except Exception as exc:  # its message may quote the patient's profile: only the type is logged
+            job = True
+            log.warning("Oho contact of %s not created (%s); retried by a job", mask(user), type(exc).__name__)
+        try:
+            with self.redis.pipeline(transaction=True) as pipe:
+                pipe.multi()
+                if job:
+                    enqueue_oho_contact(self.redis, user, pipeline=pipe)
+                forget_want(user, pipe)
+                pipe.execute()
+        except Exception:  # the want stays (taken for TAKING_TTL): the sweeper hands it to the job
+            log.warning("Oho contact want of %s not settled", mask(user), exc_info=True)

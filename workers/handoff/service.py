@@ -3,7 +3,8 @@ webhook (agents' replies and resolutions) and the jobs in ``workers/handoff/jobs
 call Oho, LiveDesk and LINE).
 
 Built once per process by ``workers.services.Services``; the Redis state it works on is in
-``workers/handoff/store.py``.
+``workers/handoff/store.py``. The mirror's drain is ``MirrorDrain`` (``mirror_drains.py``), the
+switch of the patient's Oho chat ``OhoChat`` (``oho_chat.py``).
 """
 
 from __future__ import annotations
@@ -30,11 +31,8 @@ from bot.handoff.state import AgentMessage, HandoffState, idle_deadline
 from bot.otp import echo_key
 from bot.privacy import mask
 from bot.thai_dates import BANGKOK
-from integrations.errors import NotFoundError, ProviderError
 from integrations.line import retry_key_for
 from integrations.metrics import FIRST_AGENT_REPLY_SECONDS
-from integrations.oho import OhoLimitError
-from workers.batches import drain_batch
 from workers.handoff.enqueue import (
     DRAIN_BUDGET,
     enqueue_close,
@@ -47,10 +45,10 @@ from workers.handoff.enqueue import (
 )
 from workers.handoff.guard import AgentMessageGuard, NotConfirmed
 from workers.handoff.mirror import LiveDeskMirror, Mirrored, bot_line
-from workers.handoff.mirror_drains import BATCH_USERS as MIRROR_BATCH_USERS
-from workers.handoff.mirror_drains import TurnDrain, enqueue_drain_mirror, queued_mirror_drains
+from workers.handoff.mirror_drains import MirrorDrain, TurnDrain, enqueue_drain_mirror
+from workers.handoff.oho_chat import OhoChat
 from workers.handoff.store import HandoffStore, mirror_outbox, patient_outbox
-from workers.oho_contacts import OhoContacts, claim_wanted_contact, forget_want, want_contact
+from workers.oho_contacts import OhoContacts, want_contact
 from workers.runtime import stopping
 
 if TYPE_CHECKING:
@@ -62,8 +60,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDLE_SLACK_SECONDS = 5         # RQ's scheduler counts whole seconds: a check may run a moment early
-HANDOFF_LABELS = ["handoff"]
-URGENT_LABELS = ["handoff", "urgent"]
 
 
 class HandoffService:
@@ -87,12 +83,17 @@ class HandoffService:
         self.store = HandoffStore(self.redis, echo_key(self.settings))
         self.mirror_outbox = mirror_outbox(self.redis)
         self.patient_outbox = patient_outbox(self.redis)
+        self.oho_chat = OhoChat(oho, oho_contacts)
         self.handoff_configured = not self.settings.missing_for("handoff")
 
     @cached_property
     def livedesk_mirror(self) -> LiveDeskMirror:
         return LiveDeskMirror(self.settings, self.redis, self.store, self.oho_contacts, livedesk=self.livedesk(),
                               line=self.line, oho=self.oho)
+
+    @cached_property
+    def mirror_drain(self) -> MirrorDrain:
+        return MirrorDrain(self.redis, lambda user, item: self.livedesk_mirror.post(user, item), self.oho_contacts)
 
     @cached_property
     def guard(self) -> AgentMessageGuard:
@@ -257,55 +258,9 @@ class HandoffService:
 
     # -- job steps ------------------------------------------------------------------------------
     def drain_mirror(self, user: str, job_id: str | None = None) -> int:
-        """Post the user's queued messages and notes to their LiveDesk conversation, in order, then
-        those of users on the mirror's ready list (``workers/batches.py``); after each user's items,
-        the Oho contact a turn asked for. ``job_id``: this drain's RQ job, which no longer waits."""
-        if job_id is not None:
-            queued_mirror_drains(self.redis).started(job_id)
-        return drain_batch(self.mirror_outbox, user, MirrorDrains(self), budget=DRAIN_BUDGET,
-                           batch_users=MIRROR_BATCH_USERS, should_stop=stopping)
-
-    def drain_mirror_of(self, user: str, seconds_left: float) -> int:
-        """One user's part of ``drain_mirror``: their items, then the Oho contact a turn asked for."""
-        try:
-            return self.mirror_outbox.drain_and_hand_over(
-                user, lambda item: self.livedesk_mirror.post(user, item),
-                lambda next_user: enqueue_drain_mirror(self.redis, next_user),
-                budget_seconds=seconds_left, should_stop=stopping)
-        finally:
-            self._contact_wanted(user)
-
-    def _contact_wanted(self, user: str) -> None:
-        """Make the Oho contact a turn asked for (``want_contact``). After the user's items, so that
-        Oho never delays them (and, the drain-queued note being cleared by then, a want written by a
-        turn this drain covers is seen). Never raises: a retryable failure (or a surprise) hands the
-        contact to the ``ensure_oho_contact`` job and its RQ retries; a refusal retrying cannot fix is
-        logged, as the job would have failed at once."""
-        try:
-            if not claim_wanted_contact(self.redis, user):
-                return
-        except Exception:  # Redis: the want stays, for the next drain or the sweeper
-            log.warning("Oho contact want of %s not read", mask(user), exc_info=True)
-            return
-        job = False
-        try:
-            self.oho_contacts.ensure(user)
-        except ProviderError as exc:
-            job = exc.retryable
-            log.warning("Oho contact of %s not created (%s)%s", mask(user), exc,
-                        "; retried by a job" if job else "")
-        except Exception as exc:  # its message may quote the patient's profile: only the type is logged
-            job = True
-            log.warning("Oho contact of %s not created (%s); retried by a job", mask(user), type(exc).__name__)
-        try:
-            with self.redis.pipeline(transaction=True) as pipe:
-                pipe.multi()
-                if job:
-                    enqueue_oho_contact(self.redis, user, pipeline=pipe)
-                forget_want(user, pipe)
-                pipe.execute()
-        except Exception:  # the want stays (taken for TAKING_TTL): the sweeper hands it to the job
-            log.warning("Oho contact want of %s not settled", mask(user), exc_info=True)
+        """Post the user's queued items to LiveDesk, then those of users on the mirror's ready list
+        (``MirrorDrain.run``); ``job_id``: this drain's RQ job."""
+        return self.mirror_drain.run(user, job_id)
 
     def drain_to_patient(self, user: str) -> int:
         """Push agents' queued replies to the patient on LINE, in order, each at most once."""
@@ -318,23 +273,11 @@ class HandoffService:
         self.oho_contacts.ensure(user)
 
     def request_agent(self, user: str, session: str) -> None:
-        """Oho: the contact, request-agent, and the handoff (+ urgent) labels, merged with others'."""
+        """Hand the patient's Oho chat to an agent, with the handoff (+ urgent) labels (``OhoChat``)."""
         state = self.store.state(user)
         if state is None or state.session != session or not self.settings.configured("oho"):
             return  # closed before we got here (or mirror-only): nothing to switch
-        oho, platform_id = self.oho(), self.oho_contacts.platform_id()
-        try:
-            self.oho_contacts.ensure(user)
-        except ProviderError as exc:  # a contact problem must never keep the patient from staff
-            if exc.retryable:
-                raise
-            log.warning("Oho contact of %s not created (%s); requesting an agent anyway", mask(user), exc)
-        if not oho.request_agent(self.oho_contacts.chat_platform_id(), user):
-            log.info("Oho chat of %s already with an agent", mask(user))
-        try:
-            oho.add_labels(platform_id, user, URGENT_LABELS if state.urgent else HANDOFF_LABELS)
-        except OhoLimitError:  # the contact has all the labels Oho allows: the switch is what matters
-            log.warning("Oho labels of %s full; handoff label not added", mask(user))
+        self.oho_chat.to_agent(user, state.urgent)
 
     def close(self, user: str, session: str, reason: str, notify: bool) -> None:
         """End a handoff: the bot answers again, the patient is told, Oho closes the chat and drops our labels."""
@@ -350,13 +293,7 @@ class HandoffService:
         self.mirror(user, Mirrored(f"closed-note:{session}", {"kind": "note", "text": closed_note(reason)}))
         enqueue_drain_mirror(self.redis, user)
         if self.settings.configured("oho"):
-            oho, platform_id = self.oho(), self.oho_contacts.platform_id()
-            try:
-                if not oho.close_chat(self.oho_contacts.chat_platform_id(), user):
-                    log.info("Oho chat of %s was not with an agent", mask(user))
-            except NotFoundError:
-                log.warning("Oho has no chat room for %s to close", mask(user))
-            oho.remove_labels(platform_id, user, URGENT_LABELS)
+            self.oho_chat.to_bot(user)
         log.info("handoff of %s closed (%s)", mask(user), reason)
 
     def check_no_agent(self, user: str, session: str) -> None:
@@ -424,15 +361,3 @@ class HandoffService:
         self.line().push(user, messages, retry_key)
         self.store.claim(f"pushed:{name}")
 
-
-class MirrorDrains:
-    """The mirror's drain of one user within a batch (``workers.batches.UserDrains``)."""
-
-    def __init__(self, service: HandoffService):
-        self.service = service
-
-    def drain_user(self, user: str, seconds_left: float) -> int:
-        return self.service.drain_mirror_of(user, seconds_left)
-
-    def hand_over(self, user: str) -> None:
-        enqueue_drain_mirror(self.service.redis, user)

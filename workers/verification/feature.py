@@ -152,10 +152,10 @@ class VerificationFeature:
         service = self.service
         if isinstance(action, SendCode):
             self.store.create_request(action.request_id, user, action.phone, service.settings.sms_provider, pipe)
-            service.schedule_send(action.request_id, BACKSTOP_SECONDS, pipe=pipe)
+            service.backstop.schedule_send(action.request_id, BACKSTOP_SECONDS, pipe=pipe)
         else:
             self.store.save_pin(action.request_id, action.attempt, action.code, service.rules.ttl_seconds, pipe)
-            service.schedule_check(action.request_id, action.attempt, BACKSTOP_SECONDS, pipe=pipe)
+            service.backstop.schedule_check(action.request_id, action.attempt, BACKSTOP_SECONDS, pipe=pipe)
 
     def _carry_out(self, user: str, state: VerificationState) -> Reply:
         """Send or check within the turn's budget and answer with the outcome; a slower provider's

@@ -2,11 +2,10 @@
 
 Reply first: the worker answering the patient's turn calls the SMS provider itself and answers
 with that turn's reply token (free), when the provider answers within the turn's budget
-(``TurnBudget``, handed in). A slower provider finishes in a background thread, and its outcome is pushed. Each turn's work also has
-a backstop: a job scheduled ``BACKSTOP_SECONDS`` ahead, in the same transaction as the request,
-that does the same work if the worker died before the patient was told (it is cancelled once the
-turn's reply carries the outcome). SEPSMS's pace (5 OTP sends a minute) is kept by queueing the
-send for its next slot and telling the patient the code is on its way.
+(``TurnBudget``, handed in). A slower provider finishes in a background thread, and its outcome is
+pushed. Each turn's work also has a backstop job, should the worker die before the patient is told
+(``Backstop``, in ``backstop.py``). SEPSMS's pace (5 OTP sends a minute) is kept by queueing the send
+for its next slot and telling the patient the code is on its way.
 
 At most one SMS per request: a request id is made per code; the send claims it (``HSETNX
 claimed``) before calling the provider and records the reference after, so a retry never sends
@@ -30,8 +29,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 import redis as redis_lib
-from rq.job import Job
-from rq.registry import ScheduledJobRegistry
 
 from bot.otp import otp_key
 from bot.phone import normalize_thai_mobile
@@ -43,7 +40,8 @@ from integrations.line import retry_key_for
 from integrations.metrics import OTP
 from integrations.thaibulksms import InvalidMsisdnError
 from workers import job_names
-from workers.queues import DEFAULT_QUEUE, enqueue, enqueue_at, get_queue
+from workers.queues import enqueue
+from workers.verification.backstop import Backstop
 from workers.verification.outcome import (
     CALL_SECONDS,
     CHECK_RETRY,
@@ -52,7 +50,6 @@ from workers.verification.outcome import (
     TELLING_LEASE,
     Outcome,
     SendLater,
-    after,
     maybe_sent,
 )
 from workers.verification.senders import CodeExpired, LocalCodes, SepsmsCodes
@@ -67,18 +64,6 @@ if TYPE_CHECKING:
     from workers.oho_contacts import OhoContacts
 
 log = logging.getLogger(__name__)
-
-
-def send_job_id(request_id: str, beside: str = "") -> str:
-    """The id of a request's send job. Scheduling under the plain id moves the one scheduled (the
-    backstop); a job that must run as well as the backstop, or is scheduled by the backstop itself
-    while it runs, gets its own id ``beside`` it: held for the pace, looking again after a lease."""
-    return f"otp-send-{request_id}-{beside}" if beside else f"otp-send-{request_id}"
-
-
-def check_job_id(request_id: str, attempt: int, beside: str = "") -> str:
-    """The id of the check job of a typed code; ``beside`` as in ``send_job_id``."""
-    return f"otp-check-{request_id}-{attempt}-{beside}" if beside else f"otp-check-{request_id}-{attempt}"
 
 
 class VerificationService:
@@ -98,6 +83,7 @@ class VerificationService:
         self.settings = settings
         self.redis = redis
         self.store = VerificationStore(self.redis)
+        self.backstop = Backstop(self.redis)
         self.rules = OtpRules.from_settings(self.settings)
         staff = "action=handoff" if not self.settings.missing_for("handoff") else "action=topic&id=staff"
         self.dialog = VerificationDialog(self.rules, staff_data=staff, menu=menu)
@@ -125,12 +111,12 @@ class VerificationService:
         telling it), ``(False, None)`` when the provider is slower (its outcome is pushed when it
         comes). ``holder``: the turn's name for ``claim_telling`` (the same for a retry of the turn)."""
         return self.turn_budget.run(lambda: self._send_step(request_id, holder),
-                                    lambda: self.schedule_send(request_id, 0), self.tell_late)
+                                    lambda: self.backstop.schedule_send(request_id, 0), self.tell_late)
 
     def check_in_turn(self, request_id: str, attempt: int, holder: str) -> tuple[bool, Outcome | None]:
         """Check a typed code for the turn's reply; as ``send_in_turn``."""
         return self.turn_budget.run(lambda: self._check_step(request_id, attempt, holder),
-                                    lambda: self.schedule_check(request_id, attempt, 0), self.tell_late)
+                                    lambda: self.backstop.schedule_check(request_id, attempt, 0), self.tell_late)
 
     def finish_turn(self, outcome: Outcome, pipe) -> None:
         """The turn's reply carries ``outcome``: record it and cancel the backstop, in ``pipe``."""
@@ -138,13 +124,7 @@ class VerificationService:
             self.store.drop_pin(outcome.request_id, outcome.attempt, pipe)
         elif outcome.final:
             self.store.mark_told(outcome.request_id, pipe)
-        self._cancel_backstop(outcome, pipe)
-
-    def _cancel_backstop(self, outcome: Outcome, pipe) -> None:
-        if outcome.attempt is not None:
-            self._cancel(check_job_id(outcome.request_id, outcome.attempt), pipe)
-        elif outcome.final:  # not final ("on its way"): the backstop is the send held for its slot
-            self._cancel(send_job_id(outcome.request_id), pipe)
+        self.backstop.cancel(outcome, pipe)
 
     def tell_late(self, outcome: Outcome | None) -> None:
         """On a thread of the turn's budget, after the turn: the provider answered late; push what it said. Should
@@ -155,12 +135,12 @@ class VerificationService:
         try:
             self.tell(outcome)
             with self.redis.pipeline(transaction=True) as pipe:
-                self._cancel_backstop(outcome, pipe)
+                self.backstop.cancel(outcome, pipe)
                 pipe.execute()
         except Exception:
             log.exception("OTP outcome after the turn not told; a job will")
             if outcome.final:
-                self._tell_after_lease(outcome)  # should this fail too, the backstop still will
+                self.backstop.tell_after_lease(outcome)  # should this fail too, the backstop still will
 
     def _send_step(self, request_id: str, holder: str) -> Outcome | None:
         try:
@@ -169,7 +149,7 @@ class VerificationService:
             return self._send_later(request_id, later.wait, tell=True)
         except ProviderError as exc:  # retryable: the backstop tries again soon, with RQ's retries
             log.info("OTP send for request %s will be retried: %s", mask(request_id), exc)
-            self.schedule_send(request_id, SEND_RETRY.intervals[0])
+            self.backstop.schedule_send(request_id, SEND_RETRY.intervals[0])
             return None
 
     def _check_step(self, request_id: str, attempt: int, holder: str) -> Outcome | None:
@@ -177,24 +157,10 @@ class VerificationService:
             return self.check_outcome(request_id, attempt, final=False, holder=holder)
         except ProviderError as exc:
             log.info("OTP check for request %s will be retried: %s", mask(request_id), exc)
-            self.schedule_check(request_id, attempt, CHECK_RETRY.intervals[0])
+            self.backstop.schedule_check(request_id, attempt, CHECK_RETRY.intervals[0])
             return None
 
-    # -- the backstop and the paced jobs ---------------------------------------------------------
-    def schedule_send(self, request_id: str, delay: float, *, pipe=None, beside: str = "") -> None:
-        """The send job of a request, ``delay`` seconds ahead; ``beside``: see ``send_job_id``."""
-        enqueue_at(self.redis, after(delay), job_names.VERIFICATION_SEND_CODE, request_id, pipeline=pipe,
-                   retry=SEND_RETRY, job_id=send_job_id(request_id, beside), description="send an OTP SMS")
-
-    def schedule_check(self, request_id: str, attempt: int, delay: float, *, pipe=None, beside: str = "") -> None:
-        enqueue_at(self.redis, after(delay), job_names.VERIFICATION_CHECK_CODE, request_id, attempt, pipeline=pipe,
-                   retry=CHECK_RETRY, job_id=check_job_id(request_id, attempt, beside),
-                   description="check an OTP code")
-
-    def _cancel(self, job_id: str, pipe) -> None:
-        ScheduledJobRegistry(queue=get_queue(self.redis, DEFAULT_QUEUE)).remove(job_id, pipeline=pipe)
-        pipe.delete(Job.key_for(job_id))
-
+    # -- the jobs (the backstop, a send held for its slot, a retry) ------------------------------
     def send_code(self, request_id: str, *, final: bool, holder: str | None = None) -> None:
         """The job: send the code (at most once) and push the outcome, unless the patient has it.
         ``holder``: the job's name for ``claim_telling`` (None: this call's own)."""
@@ -239,17 +205,8 @@ class VerificationService:
             return outcome
         log.info("OTP %s of request %s is being told by another attempt", what.split(":")[0],
                  mask(outcome.request_id))
-        self._tell_after_lease(outcome)  # should that attempt fail for good
+        self.backstop.tell_after_lease(outcome)  # should that attempt fail for good
         return None
-
-    def _tell_after_lease(self, outcome: Outcome) -> None:
-        """A job that tells ``outcome`` once the telling now held has lapsed, unless the patient has it
-        by then (it then finds it told, and stays silent)."""
-        beside = f"again-{math.ceil(time.time() + TELLING_LEASE)}"
-        if outcome.attempt is not None:
-            self.schedule_check(outcome.request_id, outcome.attempt, TELLING_LEASE, beside=beside)
-        else:
-            self.schedule_send(outcome.request_id, TELLING_LEASE, beside=beside)
 
     def _send_outcome(self, request_id: str, *, final: bool) -> Outcome | None:
         request = self.store.request(request_id)
@@ -271,7 +228,7 @@ class VerificationService:
         if not self.store.claim_send(request_id):
             age = time.time() - self.store.claimed_at(request_id)
             if age < CALL_SECONDS:  # another attempt is calling the provider right now: look again later
-                self.schedule_send(request_id, CALL_SECONDS - age,
+                self.backstop.schedule_send(request_id, CALL_SECONDS - age,
                                    beside=f"after-{int(self.store.claimed_at(request_id))}")
                 return None
             log.warning("OTP request %s: an earlier attempt got no answer; not sending twice", mask(request_id))
@@ -326,7 +283,7 @@ class VerificationService:
             log.warning("OTP send for request %s given up: the provider's next slot is %.0f s away",
                         mask(request_id), wait)
             return self._failed(request, "busy", wait)
-        self.schedule_send(request_id, wait, beside=beside)
+        self.backstop.schedule_send(request_id, wait, beside=beside)
         OTP.labels("paced").inc()
         log.info("OTP send for request %s held %.0f s for the provider's pace", mask(request_id), wait)
         if not tell:
