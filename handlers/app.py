@@ -20,6 +20,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     from handlers.bot_cli import bot_cli
     from handlers.doctor_cli import doctor
     from handlers.handoff_cli import handoff_cli
+    from handlers.hospital_routes import register_hospital_routes
     from handlers.http_errors import register_error_handlers
     from handlers.line_cli import line_cli
     from handlers.moph_cli import moph_cli
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     from handlers.request_body import ReadBodyFirst
     from handlers.sms_cli import sms_cli
     from workers.sandbox_note import Found, with_sandbox
+    from workers.hospitals import HospitalServices
     from workers.services import Services
 
     found = Found()
@@ -43,9 +45,12 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_webhook_bytes
     app.wsgi_app = ReadBodyFirst(app.wsgi_app, settings.max_webhook_bytes)
     app.extensions["services"] = services or Services(settings)
-
-    for module in (health, line_webhook, livedesk_webhook, sms_webhooks, appointments_api, metrics):
-        app.register_blueprint(module.bp)
+    if settings.hospitals_dir:  # several hospitals: each request's by its path
+        app.extensions["hospitals"] = HospitalServices.from_settings(settings,
+                                                                     redis_connection=app.extensions["services"].redis)
+    app.register_blueprint(metrics.bp)
+    register_hospital_routes(app, [health.bp, line_webhook.bp, livedesk_webhook.bp, sms_webhooks.bp,
+                                   appointments_api.bp], registry_mode=bool(settings.hospitals_dir))
     # Only when asked: with it off no /sandbox route (and no /) exists. A command using a running
     # sandbox talks to that server's simulators: it serves none itself.
     if settings.sandbox and not found.used:

@@ -49,6 +49,10 @@ def callback():
     except (ValueError, KeyError, TypeError, RecursionError):
         WEBHOOK_REJECTED.labels("not_a_webhook_payload").inc()
         return error(400, "body is not a LINE webhook payload")
+    bot = services.hospital.bot_user_id  # the registry's hospitals: is it this hospital's bot?
+    if bot is not None and payload.get("destination") != bot:
+        WEBHOOK_REJECTED.labels("wrong_destination").inc()
+        return error(400, "destination is not this hospital's LINE bot")
     accepted = accept_events(services.redis, events)
     WEBHOOK_EVENTS.labels("accepted").inc(accepted.queued)
     WEBHOOK_EVENTS.labels("duplicate").inc(accepted.duplicates)

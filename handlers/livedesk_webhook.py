@@ -60,6 +60,10 @@ def livedesk_event(token: str):
         event = parse_event(payload)
     except ValueError:
         return error(400, "body is not a LiveDesk webhook event")
+    inbox = inbox_of(payload)
+    if inbox is not None and settings.livedesk_inbox_id is not None and str(inbox) != str(settings.livedesk_inbox_id):
+        log.warning("LiveDesk webhook event of another inbox on this hospital's path from %s", request.remote_addr)
+        return error(400, "the event is of another LiveDesk inbox than this hospital's")
     service = services.handoff
     if isinstance(event, AgentMessage):
         outcome = service.on_agent_message(event)
@@ -68,6 +72,15 @@ def livedesk_event(token: str):
     else:
         outcome = "ignored"
     return jsonify(status="ok", outcome=outcome)
+
+
+def inbox_of(payload: dict) -> Any:
+    """The LiveDesk inbox an event is about (the conversation's ``inbox_id``), when it says."""
+    conversation = payload.get("conversation")
+    if isinstance(conversation, dict) and conversation.get("inbox_id") is not None:
+        return conversation["inbox_id"]
+    inbox = payload.get("inbox")
+    return inbox.get("id") if isinstance(inbox, dict) else None
 
 
 def check_signature(secrets: list, body: bytes, signature: str | None, timestamp: str | None,

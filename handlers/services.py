@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import current_app
+from flask import current_app, g
 
 if TYPE_CHECKING:
     from workers.services import Services
 
 
 def get_services() -> Services:
-    """The composition root ``create_app`` built (or was handed) for the running app."""
-    return current_app.extensions["services"]
+    """The services of the request's hospital (its path: ``handlers/hospital_routes.py``), else the
+    composition root ``create_app`` built (or was handed) for the one implicit hospital."""
+    return g.get("hospital_services") or current_app.extensions["services"]

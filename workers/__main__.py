@@ -29,6 +29,7 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
 from rq.worker import WorkerStatus
 
+from bot.hospitals import IMPLICIT, problems_report
 from bot.log_setup import configure_logging
 from integrations.metrics import mark_process_dead
 from workers import runtime
@@ -36,6 +37,7 @@ from workers.failures import failure_text, stack_of
 from workers.maintenance import Maintenance
 from workers.queues import LINE_QUEUE, QUEUE_NAMES, get_queue
 from workers.redis_health import log_findings_once
+from workers.hospitals import HospitalServices, HospitalTurns
 from workers.services import Services
 from workers.start_up import settings_or_exit
 
@@ -48,6 +50,8 @@ WORKER_TTL = 35
 #: trips (a third of its Redis traffic per job); the worker's key lives ``WORKER_TTL`` + 60 s, and
 #: the suspension check before every job beats as well (in its own round trip).
 HEARTBEAT_EVERY = 5
+#: Seconds a worker serving a registry of hospitals blocks on its queues before it looks at the registry.
+FOLLOW_EVERY = 3
 #: CPU priority (``nice``) of a worker that answers no patient (no ``line`` queue): when web,
 #: workers and Redis share cores, a MOPH push or a mirror backlog must not slow the answers down.
 #: It only matters while the CPU is short; then the background still gets a share (CFS weights).
@@ -72,7 +76,13 @@ class Worker(SimpleWorker):
     _failure: str | None = None
     _beat_at = float("-inf")
 
+    #: Set for a registry of hospitals: the queues it listens on and their order (``workers.hospitals``).
+    turns: HospitalTurns | None = None
+
     def heartbeat(self, timeout=None, pipeline=None):
+        if self.turns is not None and timeout is None and pipeline is None and self.turns.refresh():
+            self._listen()  # between two dequeues: a hospital was added, changed or removed
+            self._restart_scheduler()
         if pipeline is not None:  # joins a round trip RQ makes anyway
             super().heartbeat(timeout, pipeline=pipeline)
         elif timeout is None and time.monotonic() - self._beat_at < HEARTBEAT_EVERY:
@@ -82,6 +92,28 @@ class Worker(SimpleWorker):
                 super().heartbeat(timeout, pipeline=pipe)
                 pipe.execute()
         self._beat_at = time.monotonic()
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # With a registry, look at it every few seconds even while idle: a new hospital's first patient
+        # must not wait for a long blocking dequeue to end.
+        return FOLLOW_EVERY if self.turns is not None else super().dequeue_timeout
+
+    def reorder_queues(self, reference_queue):
+        if self.turns is None:
+            return super().reorder_queues(reference_queue)
+        self.turns.served(reference_queue.name)
+        self._listen()
+
+    def _listen(self) -> None:
+        known = {queue.name: queue for queue in self.queues}
+        self.queues = [known.get(name) or get_queue(self.connection, name) for name in self.turns.names()]
+        self._ordered_queues = self.queues[:]
+
+    def _restart_scheduler(self) -> None:
+        if self.scheduler is not None:  # RQ's scheduler moves due jobs of the queues it was given
+            self.stop_scheduler()
+            self._start_scheduler(logging_level=logging.getLevelName(self.log.getEffectiveLevel()))
 
     _stop_armed = False
     _stop_fired = False
@@ -131,12 +163,17 @@ def _type_line(exc_string: str) -> str:
     return f"{name} (message withheld)" if name.replace(".", "").replace("_", "").isalnum() else "job failed"
 
 
-def build_worker(s: Services, connection=None, queue_names=QUEUE_NAMES) -> Worker:
-    """The given queues, highest priority first; descriptions not logged."""
+def build_worker(s: Services | HospitalServices, connection=None, queue_names=QUEUE_NAMES) -> Worker:
+    """The given queues, highest priority first (for a registry: each hospital's, in turn);
+    descriptions not logged."""
     connection = connection or s.redis
-    queues = [get_queue(connection, name) for name in queue_names]
-    return Worker(queues, connection=connection, serializer=JSONSerializer, log_job_description=False,
-                  worker_ttl=WORKER_TTL, maintenance_interval=MAINTENANCE_INTERVAL)
+    turns = HospitalTurns(s, queue_names) if isinstance(s, HospitalServices) else None
+    names = turns.names() if turns else queue_names
+    worker = Worker([get_queue(connection, name) for name in names], connection=connection,
+                    serializer=JSONSerializer, log_job_description=False, worker_ttl=WORKER_TTL,
+                    maintenance_interval=MAINTENANCE_INTERVAL)
+    worker.turns = turns
+    return worker
 
 
 def niceness_for(queue_names) -> int:
@@ -150,6 +187,10 @@ def warm_up(s: Services, queue_names) -> None:
     answers would wait behind it."""
     if LINE_QUEUE in queue_names:
         s.dialog
+
+
+def _whose(s: Services) -> str:
+    return "" if s.hospital.id == IMPLICIT else f"hospital {s.hospital.id}: "
 
 
 def parse_queues(text: str) -> tuple[str, ...]:
@@ -169,17 +210,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = settings_or_exit()
     configure_logging(settings.log_level)
-    s = Services(settings, worker=True)
+    log = logging.getLogger("workers")
+    # One hospital from the environment, or every hospital of the registry (each job its hospital's).
+    s = HospitalServices.from_settings(settings, worker=True) if settings.hospitals_dir else \
+        Services(settings, worker=True)
     runtime.install(s)
     if settings.sandbox:
-        logging.getLogger("workers").warning("*** SANDBOX: every provider is simulated at %s/sandbox ***",
-                                             settings.sandbox_url)
-    if missing := settings.missing_for("line"):
-        logging.getLogger("workers").warning("not configured yet: %s", ", ".join(missing))
-    log_findings_once(s.redis, logging.getLogger("workers"))
-    warm_up(s, args.queues)
-    if niceness := niceness_for(args.queues):
-        os.nice(niceness)
+        log.warning("*** SANDBOX: every provider is simulated at %s/sandbox ***", settings.sandbox_url)
+    for one in s.all() if isinstance(s, HospitalServices) else [s]:
+        if missing := one.settings.missing_for("line"):
+            log.warning("%snot configured yet: %s", _whose(one), ", ".join(missing))
+        warm_up(one, args.queues)
+    if isinstance(s, HospitalServices) and (broken := s.registry.problems()):
+        log.error("hospitals not served until their files are fixed:\n%s", problems_report(broken))
+    log_findings_once(s.redis, log)
     maintenance = Maintenance(s.redis)
     maintenance.start()
     try:

@@ -86,3 +86,41 @@ class HospitalServices:
         """Every working hospital's queues of these kinds, kind by kind (priority), hospital by hospital."""
         hospitals = self.registry.hospitals()
         return [hospital.prefix + kind for kind in kinds for hospital in hospitals]
+
+
+class HospitalTurns:
+    """The queues a worker listens on, in order: kind by kind (priority: ``line`` before ``default``),
+    and within a kind every hospital in turn, the one just served going last. So one hospital's backlog
+    (a 50,000-row push) waits its turn behind another's next patient instead of ahead of it."""
+
+    def __init__(self, hospitals: HospitalServices, kinds):
+        self.hospitals = hospitals
+        self.kinds = tuple(kinds)
+        self._order: list[str] = []
+        self._prefixes: dict[str, str] = {}
+        self._follow()
+
+    def _follow(self) -> None:
+        self._prefixes = {h.id: h.prefix for h in self.hospitals.registry.hospitals()}
+        kept = [hid for hid in self._order if hid in self._prefixes]
+        self._order = kept + sorted(set(self._prefixes) - set(kept))
+
+    def names(self) -> list[str]:
+        if not self._order:  # no working hospital: listen where the implicit one's jobs would be
+            return list(self.kinds)
+        return [self._prefixes[hid] + kind for kind in self.kinds for hid in self._order]
+
+    def served(self, queue_name: str) -> None:
+        """A job was taken from ``queue_name``: its hospital's turn goes to the back."""
+        hospital_id = hospital_of_queue(queue_name)
+        if hospital_id in self._order:
+            self._order.remove(hospital_id)
+            self._order.append(hospital_id)
+
+    def refresh(self) -> bool:
+        """Follow the registry; True when the hospitals served changed."""
+        if not self.hospitals.refresh():
+            return False
+        before = dict(self._prefixes)
+        self._follow()
+        return self._prefixes != before

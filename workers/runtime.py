@@ -1,4 +1,5 @@
-"""This worker process's services, and how a job says "retrying cannot help"."""
+"""A job's services (its hospital's, found by the queue it came from), and how a job says "retrying
+cannot help"."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from rq import get_current_job
 
 from integrations.errors import ProviderError
 
-_services = None
+_services_for_queue = None
 
 
 def services():
-    """This process's ``Services`` (``workers.services``), as the worker's start-up installed it."""
-    if _services is None:
+    """The running job's ``Services`` (``workers.services``): its hospital's, by the queue it was taken
+    from, as the worker's start-up installed them (outside a job: the implicit hospital's)."""
+    if _services_for_queue is None:
         raise RuntimeError("no services installed for jobs: a process that runs jobs calls "
-                           "workers.runtime.install(Services(...)) first (see workers/__main__.py)")
-    return _services
+                           "workers.runtime.install(...) first (see workers/__main__.py)")
+    job = get_current_job()
+    return _services_for_queue(job.origin if job is not None else "")
 
 
 _stopping = threading.Event()
@@ -32,9 +35,13 @@ def stopping() -> bool:
 
 
 def install(new) -> None:
-    """Use ``new`` for the jobs this process runs (None: none); the worker's start-up calls it once."""
-    global _services
-    _services = new
+    """Use ``new`` for the jobs this process runs: a ``HospitalServices`` (each job its hospital's), one
+    ``Services`` (every job's), or None (none). The worker's start-up calls it once."""
+    global _services_for_queue
+    if new is None or hasattr(new, "for_queue"):
+        _services_for_queue = new and new.for_queue
+    else:
+        _services_for_queue = lambda queue_name: new  # noqa: E731
 
 
 def fail_without_retry(exc: BaseException) -> None:
