@@ -1,7 +1,8 @@
 """``/healthz``: the process answers. ``/readyz``: it can write to Redis and read it back, so it
 can take work (503 otherwise: down, a read-only replica, writes refused; ``workers/redis_health.py``).
 
-``/readyz`` also names unset settings per feature (``not_configured``) and what works only
+``/h/<id>/readyz`` answers for that hospital; the root ``/readyz`` of a deployment serving several
+lists them (``hospitals``). ``/readyz`` also names unset settings per feature (``not_configured``) and what works only
 in part (``notes``): delivery reports that cannot arrive, an SMS balance under the threshold
 as last reported by the provider (read from Redis: no provider is called here), and how Redis
 should be set up for durable queues. None of these changes the status code.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 import redis
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, g, jsonify
 
 from handlers.services import get_services
 from integrations.credit import CreditLedger
@@ -49,6 +50,21 @@ def readyz():
         notes.append(f"{settings.sms_provider} reported low credit (credit.low) at "
                      f"{dt.datetime.fromtimestamp(said_low, dt.timezone.utc).isoformat()}")
     notes.extend(finding.text for finding in redis_findings)
+    extra = {}
+    if (hospitals := current_app.extensions.get("hospitals")) is not None and g.get("hospital_services") is None:
+        extra["hospitals"] = hospitals_readiness(hospitals)
     return jsonify(status="ready", redis="ok", not_configured=not_configured,
-                   not_configured_for={"sms": sms_missing}, notes=notes)
+                   not_configured_for={"sms": sms_missing}, notes=notes, **extra)
+
+
+def hospitals_readiness(hospitals) -> dict:
+    """The registry at a glance (root ``/readyz`` of a deployment serving several hospitals): each
+    hospital served, with what it still lacks for LINE, or not served, with the settings to fix. A
+    broken hospital leaves the process ready: the others must go on being served."""
+    hospitals.refresh()
+    served = {h.id: {"status": "served", "not_configured": h.settings.missing_for("line")}
+              for h in hospitals.registry.hospitals()}
+    broken = {hid: {"status": "not served", "problems": [f"{p.name}: {p.what}" for p in found]}
+              for hid, found in hospitals.registry.problems().items()}
+    return {**served, **broken}
 

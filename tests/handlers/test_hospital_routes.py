@@ -110,3 +110,22 @@ def test_a_hospital_added_to_the_registry_is_served_without_a_restart(client, re
                                      'line_channel_access_token = "env:C_TOKEN"\n')
     wait_for(lambda: post_line(client, "c", [text_event("hi")], secret="c3" * 16,
                                destination="U" + "c3" * 16).status_code == 200, timeout=15, what="c served")
+
+
+def test_readiness_per_hospital_and_the_registry_at_a_glance(client, registry):
+    (registry / "b.toml").write_text('line_channel_secret = "written-in-the-file"\n')
+    (registry / "c.toml").write_text(f'line_bot_user_id = "U{"c3" * 16}"\n')  # served, but LINE not set up yet
+    def glance():
+        return client.get("/readyz").get_json()["hospitals"]
+    wait_for(lambda: set(glance()) == {"a", "b", "c"} and glance()["b"]["status"] == "not served",
+             timeout=15, what="the registry re-read")
+    hospitals = glance()
+    assert hospitals["a"] == {"status": "served", "not_configured": []}
+    assert hospitals["c"]["not_configured"] == ["LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"]
+    assert any("LINE_CHANNEL_SECRET" in p and "reference" in p for p in hospitals["b"]["problems"])
+    assert "written-in-the-file" not in json.dumps(hospitals)
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/h/a/readyz").get_json()["not_configured"] == []
+    assert "hospitals" not in client.get("/h/a/readyz").get_json()
+    assert client.get("/h/c/readyz").get_json()["not_configured"] == ["LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"]
+    assert client.get("/h/b/readyz").status_code == 503
