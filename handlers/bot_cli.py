@@ -27,13 +27,14 @@ from bot.knowledge import KnowledgeBase, KnowledgeError
 from bot.languages import LanguagesError
 from bot.lexicon import LexiconError
 from handlers.cli_output import CliError, echo
-from handlers.services import get_services
+from handlers.services import get_services, hospital_option
 
-bot_cli = AppGroup("bot", help="Try out the LINE bot's answers.")
+bot_cli = hospital_option(AppGroup("bot", help="Try out the LINE bot's answers."))
 
 
 def _dialog() -> Dialog:
-    settings = current_app.config["SETTINGS"]
+    # A deployment serving several hospitals: the one of --hospital (its own knowledge base).
+    settings = get_services().settings if "hospitals" in current_app.extensions else current_app.config["SETTINGS"]
     try:
         return build_dialog(KnowledgeBase.load(settings.bot_knowledge_file), settings)
     except (KnowledgeError, LexiconError, LanguagesError) as exc:

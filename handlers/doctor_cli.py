@@ -12,12 +12,13 @@ import click
 from flask.cli import with_appcontext
 
 from handlers.cli_output import echo
-from handlers.services import get_services
+from handlers.services import get_services, hospital_option
 from workers.doctor import embedded_redis_for_the_run, run_checks, settings_checks
 
 MARKS = {True: "ok", False: "FAIL", None: "-"}
 
 
+@hospital_option
 @click.command("doctor")
 @with_appcontext
 def doctor() -> None:

@@ -16,11 +16,11 @@ from flask.cli import AppGroup
 from bot.otp import OtpKeyMissing
 from bot.privacy import mask
 from handlers.cli_output import CliError, echo, not_configured
-from handlers.services import get_services
+from handlers.services import get_services, hospital_option
 from workers.handoff.staff_commands import HandoffNotFound, close_by_hand, find_open
 from workers.handoff.store import open_handoffs
 
-handoff_cli = AppGroup("handoff", help="Chats handed to staff (Oho Chat / LiveDesk).")
+handoff_cli = hospital_option(AppGroup("handoff", help="Chats handed to staff (Oho Chat / LiveDesk)."))
 
 
 def _age(seconds: float) -> str:

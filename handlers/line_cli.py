@@ -23,12 +23,12 @@ from bot.privacy import mask
 from bot.richmenu import is_ours
 from bot.thai_dates import BANGKOK
 from handlers.cli_output import CliError, echo, not_configured
-from handlers.services import get_services
+from handlers.services import get_services, hospital_option
 from integrations.errors import ProviderError
 from workers.line import richmenu as menus
 from workers.line.dead_events import UnknownDeadEvents, dead_events, replay
 
-line_cli = AppGroup("line", help="LINE: set-aside events, replays, the rich menu.")
+line_cli = hospital_option(AppGroup("line", help="LINE: set-aside events, replays, the rich menu."))
 
 
 def when(epoch: float | None) -> str:

@@ -30,7 +30,7 @@ from bot.privacy import mask
 from bot.settings import SettingsError
 from bot.spreadsheet import safe_row
 from handlers.cli_output import CliError, echo, not_configured, printable
-from handlers.services import get_services
+from handlers.services import get_services, hospital_option
 from workers.appointments.announcements import (
     DEFAULT_CHUNK_SIZE,
     AnnouncementError,
@@ -44,7 +44,7 @@ from workers.appointments.resend import RESENDABLE, CannotResend, notices_with_s
 from workers.appointments.status import PENDING, UNCERTAIN, NoticeStatus, read_statuses, status_key
 from workers.queues import BULK_QUEUE
 
-moph_cli = AppGroup("moph", help="Push appointment notices through MOPH Alert (หมอพร้อม).")
+moph_cli = hospital_option(AppGroup("moph", help="Push appointment notices through MOPH Alert (หมอพร้อม)."))
 
 REQUIRED_COLUMNS = ("appointment_id", "cid", "date", "time", "clinic")
 RESULT_COLUMNS = ("row", "appointment_id", "cid", "notice", "status", "error", "notice_id")

@@ -19,7 +19,7 @@ from flask.cli import AppGroup
 from bot.privacy import mask
 from handlers.cli_output import CliError, echo
 from handlers.handoff_cli import handoff_service
-from handlers.services import get_services
+from handlers.services import get_services, hospital_option
 from integrations.errors import ProviderError
 from workers.handoff.staff_commands import ClosingNotPosted, close_before_erasure
 from workers.handoff.store import open_handoffs
@@ -27,7 +27,7 @@ from workers.patient_lookup import NotUnderstood, find_patients
 from workers.pdpa import erase_user, stored_about
 from workers.verification.store import verified_phone
 
-pdpa_cli = AppGroup("pdpa", help="Data subjects' requests (PDPA).")
+pdpa_cli = hospital_option(AppGroup("pdpa", help="Data subjects' requests (PDPA)."))
 
 #: Characters of the LINE user id shown when several patients match: enough to tell them apart.
 LONG_MASK = 8

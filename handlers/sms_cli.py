@@ -12,10 +12,10 @@ from __future__ import annotations
 from flask.cli import AppGroup
 
 from handlers.cli_output import CliError, echo, not_configured
-from handlers.services import get_services
+from handlers.services import get_services, hospital_option
 from integrations.errors import ProviderError
 
-sms_cli = AppGroup("sms", help="The SMS provider used for OTP (SEPSMS or ThaiBulkSMS).")
+sms_cli = hospital_option(AppGroup("sms", help="The SMS provider used for OTP (SEPSMS or ThaiBulkSMS)."))
 
 #: What reading the balance needs: the credentials only (no sender name).
 _CREDIT_NEEDS = {"sepsms": ["sepsms_api_key"], "thaibulksms": ["thaibulksms_api_key", "thaibulksms_api_secret"]}

@@ -34,10 +34,10 @@ from bot.log_setup import configure_logging
 from integrations.metrics import mark_process_dead
 from workers import runtime
 from workers.failures import failure_text, stack_of
+from workers.hospitals import HospitalServices, HospitalTurns
 from workers.maintenance import Maintenance
 from workers.queues import LINE_QUEUE, QUEUE_NAMES, get_queue
 from workers.redis_health import log_findings_once
-from workers.hospitals import HospitalServices, HospitalTurns
 from workers.services import Services
 from workers.start_up import settings_or_exit
 

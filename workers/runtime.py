@@ -41,7 +41,7 @@ def install(new) -> None:
     if new is None or hasattr(new, "for_queue"):
         _services_for_queue = new and new.for_queue
     else:
-        _services_for_queue = lambda queue_name: new  # noqa: E731
+        _services_for_queue = lambda queue_name: new
 
 
 def fail_without_retry(exc: BaseException) -> None:

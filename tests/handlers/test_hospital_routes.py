@@ -129,3 +129,22 @@ def test_readiness_per_hospital_and_the_registry_at_a_glance(client, registry):
     assert "hospitals" not in client.get("/h/a/readyz").get_json()
     assert client.get("/h/c/readyz").get_json()["not_configured"] == ["LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"]
     assert client.get("/h/b/readyz").status_code == 503
+
+
+def test_staff_commands_say_which_hospital(redis_server, redis, line_stub, registry):
+    (registry / "c.toml").write_text("this is [ not toml")
+    app = create_app(make_settings(redis_server, line_stub, hospitals_dir=str(registry)))
+    runner = app.test_cli_runner()
+    asked = runner.invoke(args=["handoff", "list"])
+    assert asked.exit_code == 2 and "--hospital" in asked.output and "one of: a, b" in asked.output
+    assert runner.invoke(args=["handoff", "--hospital", "b", "list"]).exit_code == 0
+    unknown = runner.invoke(args=["handoff", "--hospital", "zz", "list"])
+    assert unknown.exit_code == 2 and "no such hospital" in unknown.output
+    broken = runner.invoke(args=["handoff", "--hospital", "c", "list"])
+    assert broken.exit_code == 2 and "problems" in broken.output
+
+
+def test_a_hospital_named_to_a_deployment_of_one_is_refused(app):
+    asked = app.test_cli_runner().invoke(args=["handoff", "--hospital", "b", "list"])
+    assert asked.exit_code == 2 and "serves one hospital" in asked.output
+    assert app.test_cli_runner().invoke(args=["handoff", "list"]).exit_code == 0
