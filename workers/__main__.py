@@ -24,6 +24,7 @@ import sys
 import time
 
 from rq import SimpleWorker
+from rq.intermediate_queue import IntermediateQueue
 from rq.job_lifecycle import call_exception_handlers
 from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
@@ -34,9 +35,10 @@ from bot.log_setup import configure_logging
 from integrations.metrics import mark_process_dead
 from workers import runtime
 from workers.failures import failure_text, stack_of
-from workers.hospitals import HospitalServices, HospitalTurns
+from workers.fair_share import FairShare
+from workers.hospitals import HospitalServices, HospitalTurns, hospital_of_queue, kind_of_queue
 from workers.maintenance import Maintenance
-from workers.queues import LINE_QUEUE, QUEUE_NAMES, get_queue
+from workers.queues import DEFAULT_TIMEOUT, LINE_QUEUE, QUEUE_NAMES, get_queue
 from workers.redis_health import log_findings_once
 from workers.services import Services
 from workers.start_up import settings_or_exit
@@ -76,13 +78,19 @@ class Worker(SimpleWorker):
     _failure: str | None = None
     _beat_at = float("-inf")
 
-    #: Set for a registry of hospitals: the queues it listens on and their order (``workers.hospitals``).
+    #: Set for a registry of hospitals: the queues it listens on and their order (``workers.hospitals``),
+    #: and each hospital's share of the workers (``workers.fair_share``).
     turns: HospitalTurns | None = None
+    fair: FairShare | None = None
+    _holding: tuple[str, str] | None = None
 
     def heartbeat(self, timeout=None, pipeline=None):
-        if self.turns is not None and timeout is None and pipeline is None and self.turns.refresh():
-            self._listen()  # between two dequeues: a hospital was added, changed or removed
-            self._restart_scheduler()
+        if self.turns is not None and timeout is None and pipeline is None:  # between two dequeues
+            if self.turns.refresh():  # a hospital was added, changed or removed
+                self._listen()
+                self._restart_scheduler()
+            elif self.turns.resting():
+                self._listen()
         if pipeline is not None:  # joins a round trip RQ makes anyway
             super().heartbeat(timeout, pipeline=pipeline)
         elif timeout is None and time.monotonic() - self._beat_at < HEARTBEAT_EVERY:
@@ -90,6 +98,8 @@ class Worker(SimpleWorker):
         else:
             with self.connection.pipeline(transaction=False) as pipe:
                 super().heartbeat(timeout, pipeline=pipe)
+                if self.fair is not None:
+                    self.fair.alive(self.name, self.turns.kinds, pipe)
                 pipe.execute()
         self._beat_at = time.monotonic()
 
@@ -98,6 +108,33 @@ class Worker(SimpleWorker):
         # With a registry, look at it every few seconds even while idle: a new hospital's first patient
         # must not wait for a long blocking dequeue to end.
         return FOLLOW_EVERY if self.turns is not None else super().dequeue_timeout
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        while True:
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            if result is None or self.fair is None:
+                return result
+            job, queue = result
+            kind, hospital_id = kind_of_queue(queue.name), hospital_of_queue(queue.name)
+            if self.fair.take(kind, hospital_id, self.name, job.timeout or DEFAULT_TIMEOUT):
+                self._holding = (kind, hospital_id)
+                return result
+            # That hospital holds its share of the workers: its job goes back to the head of its queue,
+            # and this worker serves the others for a moment.
+            with self.connection.pipeline() as pipe:
+                queue.push_job_id(job.id, pipeline=pipe, at_front=True)
+                pipe.lrem(IntermediateQueue(queue.key, self.connection).key, 1, job.id)
+                pipe.execute()
+            self.turns.rest(hospital_id)
+            self._listen()
+
+    def execute_job(self, job, queue):
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            if self._holding is not None:
+                self.fair.give_back(*self._holding, self.name)
+                self._holding = None
 
     def reorder_queues(self, reference_queue):
         if self.turns is None:
@@ -173,6 +210,7 @@ def build_worker(s: Services | HospitalServices, connection=None, queue_names=QU
                     serializer=JSONSerializer, log_job_description=False, worker_ttl=WORKER_TTL,
                     maintenance_interval=MAINTENANCE_INTERVAL)
     worker.turns = turns
+    worker.fair = FairShare(connection) if turns else None
     return worker
 
 

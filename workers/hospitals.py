@@ -19,6 +19,10 @@ from bot.settings import Settings
 from workers.redis_client import connect_redis
 from workers.services import Services
 
+#: How long a worker leaves out a hospital that holds its share of the workers.
+REST_SECONDS = 1.0
+#: How long after its rest a hospital's return is still looked for (one dequeue's wait).
+FOLLOW_SLACK = 5.0
 #: How stale a process's view of the registry may be: a hospital added answers within this (plus a dequeue).
 REFRESH_SECONDS = 2.0
 
@@ -28,6 +32,11 @@ def hospital_of_queue(queue_name: str) -> str:
     if queue_name.startswith("h:"):
         return queue_name.split(":", 2)[1]
     return IMPLICIT
+
+
+def kind_of_queue(queue_name: str) -> str:
+    """``h:b:line`` -> ``line``."""
+    return queue_name.rsplit(":", 1)[-1]
 
 
 class HospitalServices:
@@ -98,6 +107,7 @@ class HospitalTurns:
         self.kinds = tuple(kinds)
         self._order: list[str] = []
         self._prefixes: dict[str, str] = {}
+        self._resting: dict[str, float] = {}
         self._follow()
 
     def _follow(self) -> None:
@@ -106,9 +116,21 @@ class HospitalTurns:
         self._order = kept + sorted(set(self._prefixes) - set(kept))
 
     def names(self) -> list[str]:
-        if not self._order:  # no working hospital: listen where the implicit one's jobs would be
+        now = time.monotonic()
+        serving = [hid for hid in self._order if self._resting.get(hid, 0) <= now]
+        if not serving:  # none (or all resting): listen where the implicit hospital's jobs would be
             return list(self.kinds)
-        return [self._prefixes[hid] + kind for kind in self.kinds for hid in self._order]
+        return [self._prefixes[hid] + kind for kind in self.kinds for hid in serving]
+
+    def resting(self) -> bool:
+        """Whether a hospital was left out (its queues come back once its moment has passed)."""
+        now = time.monotonic()
+        self._resting = {hid: until for hid, until in self._resting.items() if until > now - FOLLOW_SLACK}
+        return bool(self._resting)
+
+    def rest(self, hospital_id: str, seconds: float = REST_SECONDS) -> None:
+        """Leave out a hospital that holds its share of the workers (``workers.fair_share``) for a moment."""
+        self._resting[hospital_id] = time.monotonic() + seconds
 
     def served(self, queue_name: str) -> None:
         """A job was taken from ``queue_name``: its hospital's turn goes to the back."""
@@ -118,9 +140,9 @@ class HospitalTurns:
             self._order.append(hospital_id)
 
     def refresh(self) -> bool:
-        """Follow the registry; True when the hospitals served changed."""
-        if not self.hospitals.refresh():
+        """Follow the registry (whoever read it last); True when the hospitals served changed."""
+        self.hospitals.refresh()
+        if {h.id: h.prefix for h in self.hospitals.registry.hospitals()} == self._prefixes:
             return False
-        before = dict(self._prefixes)
         self._follow()
-        return self._prefixes != before
+        return True

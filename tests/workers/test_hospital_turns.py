@@ -1,0 +1,114 @@
+"""A worker serving several hospitals: their queues in turn (kind by kind), a hospital added while
+it runs is followed, and no hospital holds every worker of a kind (``workers/fair_share.py``)."""
+
+from __future__ import annotations
+
+import redis as redis_lib
+from rq import get_current_job
+
+from bot.hospitals import Registry
+from tests.conftest import make_settings
+from tests.support import FakeClock
+from workers.__main__ import build_worker
+from workers.fair_share import ALIVE_FOR, FairShare
+from workers.hospitals import HospitalServices, HospitalTurns
+from workers.queues import enqueue
+
+BOTS = {h: "U" + f"{i:02x}" * 16 for i, h in enumerate("abc", start=1)}
+
+
+def record(label: str) -> None:
+    """A job: note which queue it was taken from, in order."""
+    job = get_current_job()
+    job.connection.rpush("test:served", f"{job.origin}/{label}")
+
+
+def registry_dir(tmp_path, *ids):
+    for h in ids:
+        (tmp_path / f"{h}.toml").write_text(f'line_bot_user_id = "{BOTS[h]}"\n')
+    return tmp_path
+
+
+def hospitals(redis_server, redis, directory) -> HospitalServices:
+    settings = make_settings(redis_server, hospitals_dir=str(directory))
+    return HospitalServices(Registry(settings, directory), redis_connection=redis, worker=True)
+
+
+def test_queues_kind_by_kind_and_hospitals_in_turn(redis_server, redis, tmp_path):
+    turns = HospitalTurns(hospitals(redis_server, redis, registry_dir(tmp_path, "a", "b", "c")), ("line", "default"))
+    assert turns.names() == ["h:a:line", "h:b:line", "h:c:line", "h:a:default", "h:b:default", "h:c:default"]
+    turns.served("h:a:default")
+    assert turns.names()[:3] == ["h:b:line", "h:c:line", "h:a:line"]
+    turns.rest("b")
+    assert turns.resting() and "h:b:line" not in turns.names()
+    turns.rest("b", seconds=0)
+    assert turns.names()[:3] == ["h:b:line", "h:c:line", "h:a:line"]
+
+
+def test_a_worker_takes_the_hospitals_jobs_in_turn_not_one_backlog_first(redis_server, redis, tmp_path):
+    services = hospitals(redis_server, redis, registry_dir(tmp_path, "a", "b"))
+    for i in range(4):
+        enqueue(redis, "tests.workers.test_hospital_turns.record", f"a{i}", queue="h:a:line", description="t")
+    for i in range(2):
+        enqueue(redis, "tests.workers.test_hospital_turns.record", f"b{i}", queue="h:b:line", description="t")
+    build_worker(services, connection=redis, queue_names=("line",)).work(burst=True)
+    served = [x.decode().split("/")[1] for x in redis.lrange("test:served", 0, -1)]
+    assert served == ["a0", "b0", "a1", "b1", "a2", "a3"]
+
+
+def test_a_hospital_added_while_the_worker_runs_is_followed(redis_server, redis, tmp_path):
+    services = hospitals(redis_server, redis, registry_dir(tmp_path, "a"))
+    worker = build_worker(services, connection=redis, queue_names=("line",))
+    assert worker.queue_names() == ["h:a:line"]
+    registry_dir(tmp_path, "b")
+    services.get("a")  # a job's look at the registry comes first: the worker must still follow it
+    services._checked_at = float("-inf")  # (the registry's next look is due now)
+    services.get("a")
+    worker.heartbeat()
+    assert worker.queue_names() == ["h:a:line", "h:b:line"]
+
+
+def test_no_hospital_holds_every_worker_of_a_kind(redis):
+    clock = FakeClock(1_000)
+    fair = FairShare(redis, clock=clock)
+    with redis.pipeline() as pipe:
+        fair.alive("w1", ["line"], pipe), fair.alive("w2", ["line"], pipe), fair.alive("w3", ["line"], pipe)
+        pipe.execute()
+    assert fair.take("line", "a", "w1", 60) and fair.take("line", "a", "w2", 60)
+    assert not fair.take("line", "a", "w3", 60)  # two of three: the third is the others'
+    assert fair.take("line", "b", "w3", 60)
+    fair.give_back("line", "a", "w1")
+    assert fair.take("line", "a", "w1", 60)
+    clock.advance(61)  # a job past its timeout (its worker killed) no longer counts
+    assert fair.take("line", "a", "w3", 60)
+
+
+def test_a_lone_worker_still_serves_and_dead_workers_stop_counting(redis):
+    clock = FakeClock(1_000)
+    fair = FairShare(redis, clock=clock)
+    assert fair.take("default", "a", "w1", 60)  # no live worker seen yet: a share of one
+    assert not fair.take("default", "a", "w2", 60)
+    with redis.pipeline() as pipe:
+        for w in ("w1", "w2", "w3"):
+            fair.alive(w, ["default"], pipe)
+        pipe.execute()
+    assert fair.take("default", "a", "w2", 60)
+    clock.advance(ALIVE_FOR + 1)  # w1..w3 not seen since: a share of one again
+    fair.give_back("default", "a", "w1")
+    assert not fair.take("default", "a", "w3", 60)
+
+
+def test_a_worker_leaves_a_hospital_at_its_share_to_the_others(redis_server, redis, tmp_path):
+    services = hospitals(redis_server, redis, registry_dir(tmp_path, "a", "b"))
+    fair = FairShare(redis)
+    assert fair.take("line", "a", "another-worker", 600)  # a's share (one: no live worker counted) is held
+    enqueue(redis, "tests.workers.test_hospital_turns.record", "a0", queue="h:a:line", description="t")
+    enqueue(redis, "tests.workers.test_hospital_turns.record", "b0", queue="h:b:line", description="t")
+    worker = build_worker(services, connection=redis, queue_names=("line",))
+    worker.work(burst=True)
+    assert [x.decode() for x in redis.lrange("test:served", 0, -1)] == ["h:b:line/b0"]
+    assert redis.llen("rq:queue:h:a:line") == 1  # back at the head of a's queue, to wait its turn
+    fair.give_back("line", "a", "another-worker")
+    worker.turns.rest("a", seconds=0)  # its moment has passed
+    worker.work(burst=True)
+    assert [x.decode() for x in redis.lrange("test:served", 0, -1)] == ["h:b:line/b0", "h:a:line/a0"]
