@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from flask import Flask, current_app, g
 
+from bot.hospitals import IMPLICIT
 from handlers.http_errors import error
+from integrations.metrics import CURRENT_HOSPITAL
 
 HOSPITAL_PREFIX = "/h/<hospital>"
 
@@ -31,11 +33,11 @@ def register_hospital_routes(app: Flask, blueprints, registry_mode: bool) -> Non
     @app.before_request
     def _find_hospital():
         hospital_id = g.get("hospital_id")
+        CURRENT_HOSPITAL.set(hospital_id or IMPLICIT)  # the metrics' hospital label (one greenlet, many requests)
         if hospital_id is None:
             return None
         hospitals = current_app.extensions.get("hospitals")
         if hospitals is None:  # one implicit hospital: /h/default/... is its other name
-            from bot.hospitals import IMPLICIT
             return None if hospital_id == IMPLICIT else error(404, "no such hospital")
         services = hospitals.get(hospital_id)
         if services is None:

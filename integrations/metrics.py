@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -48,44 +49,72 @@ from prometheus_client import (  # noqa: E402
 )
 from prometheus_client.core import GaugeMetricFamily  # noqa: E402
 
+#: The hospital being served (a job's, by its queue; a request's, by its path): the last label of every
+#: event metric, so that one hospital's failures are not another's. Set where the work starts
+#: (``workers/__main__.py``, ``handlers/hospital_routes.py``); "default" in a deployment of one.
+CURRENT_HOSPITAL: ContextVar[str] = ContextVar("hospital", default="default")
+
+
+class PerHospital:
+    """A metric whose last label, ``hospital``, is filled in from ``CURRENT_HOSPITAL``: call sites name
+    only their own labels."""
+
+    def __init__(self, metric):
+        self.metric = metric
+
+    def labels(self, *values):
+        return self.metric.labels(*values, CURRENT_HOSPITAL.get())
+
+    def inc(self, amount: float = 1) -> None:
+        self.metric.labels(CURRENT_HOSPITAL.get()).inc(amount)
+
+    def observe(self, amount: float) -> None:
+        self.metric.labels(CURRENT_HOSPITAL.get()).observe(amount)
+
+
 # -- the LINE webhook and answers ------------------------------------------------------------
 WEBHOOK_EVENTS = Counter("linebot_webhook_events_total", "LINE webhook events received, by result "
                          "(accepted: queued for an answer; duplicate: seen before, skipped; too_old: older than the "
-                         "de-duplication window, refused)", ["result"])
+                         "de-duplication window, refused)", ["result", "hospital"])
 WEBHOOK_REJECTED = Counter("linebot_webhook_rejected_total", "LINE webhook requests refused, by reason",
-                           ["reason"])
-ANSWERS = Counter("linebot_answers_total", "Answers LINE accepted, by how they went (reply or push)", ["how"])
+                           ["reason", "hospital"])
+ANSWERS = Counter("linebot_answers_total", "Answers LINE accepted, by how they went (reply or push)", ["how", "hospital"])
 TOPIC_ANSWERS = Counter("linebot_bot_answers_total", "Answers LINE accepted, by what they answered: a "
                         "knowledge-base topic id, unknown (not understood), or a fixed intent (handoff_*, "
-                        "verify, non_text, other)", ["topic"])
+                        "verify, non_text, other)", ["topic", "hospital"])
 ANSWER_SECONDS = Histogram("linebot_answer_seconds", "From the webhook receiving an event to LINE accepting "
-                           "its answer (retries included)",
+                           "its answer (retries included)", ["hospital"],
                            buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 120, 300, 900, 1800, 3600))
 # -- per-user queues (LINE inbox, LiveDesk mirror, agents' replies) ---------------------------
 ITEM_FAILURES = Counter("linebot_queue_item_failures_total", "Failed attempts at a queued item that will be "
-                        "retried, by queue", ["queue"])
+                        "retried, by queue", ["queue", "hospital"])
 SET_ASIDE = Counter("linebot_queue_items_set_aside_total", "Queued items given up on and moved to the dead "
-                    "list, by queue (line:inbox = patient messages left unanswered)", ["queue"])
+                    "list, by queue (line:inbox = patient messages left unanswered)", ["queue", "hospital"])
 LIVEDESK_FAILED = Counter("linebot_livedesk_failed_messages_total", "Mirrored messages LiveDesk answered "
                           "status failed, by what happened (failed: a post or retry answered failed; delivered: "
                           "a retry went through; given_up: retries used up, staff got a note; note_failed: "
-                          "that note failed too and was dropped)", ["outcome"])
+                          "that note failed too and was dropped)", ["outcome", "hospital"])
 # -- providers ----------------------------------------------------------------------------------
 PROVIDER_REQUESTS = Counter("linebot_provider_requests_total", "HTTP calls to providers, by provider, endpoint "
                             "and outcome (2xx, 3xx, 4xx, 5xx, timeout = no HTTP answer)",
-                            ["provider", "endpoint", "outcome"])
+                            ["provider", "endpoint", "outcome", "hospital"])
 PROVIDER_SECONDS = Histogram("linebot_provider_request_seconds", "Duration of HTTP calls to providers",
-                             ["provider", "endpoint"],
+                             ["provider", "endpoint", "hospital"],
                              buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 15, 30))
 # -- features -----------------------------------------------------------------------------------
 FIRST_AGENT_REPLY_SECONDS = Histogram("linebot_handoff_first_agent_reply_seconds", "From a handoff opening "
-                                      "to the first agent message",
+                                      "to the first agent message", ["hospital"],
                                       buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 43200))
 OTP = Counter("linebot_otp_total", "Phone verification by event (sent, send_failed, verified, wrong_code, "
               "locked = the last allowed attempt was wrong, paced = a send held for the provider's pace, "
-              "busy = a send given up after waiting too long for it)", ["event"])
+              "busy = a send given up after waiting too long for it)", ["event", "hospital"])
 MOPH_NOTICES = Counter("linebot_moph_notices_total", "MOPH Alert appointment notices by kind and outcome "
-                       "(sent, failed, uncertain, skipped-*)", ["kind", "status"])
+                       "(sent, failed, uncertain, skipped-*)", ["kind", "status", "hospital"])
+(WEBHOOK_EVENTS, WEBHOOK_REJECTED, ANSWERS, TOPIC_ANSWERS, ANSWER_SECONDS, ITEM_FAILURES, SET_ASIDE,
+ LIVEDESK_FAILED, PROVIDER_REQUESTS, PROVIDER_SECONDS, FIRST_AGENT_REPLY_SECONDS, OTP, MOPH_NOTICES) = (
+    PerHospital(metric) for metric in (
+        WEBHOOK_EVENTS, WEBHOOK_REJECTED, ANSWERS, TOPIC_ANSWERS, ANSWER_SECONDS, ITEM_FAILURES, SET_ASIDE,
+        LIVEDESK_FAILED, PROVIDER_REQUESTS, PROVIDER_SECONDS, FIRST_AGENT_REPLY_SECONDS, OTP, MOPH_NOTICES))
 
 OUTCOME_TIMEOUT = "timeout"
 

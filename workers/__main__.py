@@ -32,7 +32,7 @@ from rq.worker import WorkerStatus
 
 from bot.hospitals import IMPLICIT, problems_report
 from bot.log_setup import configure_logging
-from integrations.metrics import mark_process_dead
+from integrations.metrics import CURRENT_HOSPITAL, mark_process_dead
 from workers import runtime
 from workers.failures import failure_text, stack_of
 from workers.fair_share import FairShare
@@ -129,9 +129,11 @@ class Worker(SimpleWorker):
             self._listen()
 
     def execute_job(self, job, queue):
+        serving = CURRENT_HOSPITAL.set(hospital_of_queue(queue.name))  # the metrics' hospital label
         try:
             return super().execute_job(job, queue)
         finally:
+            CURRENT_HOSPITAL.reset(serving)
             if self._holding is not None:
                 self.fair.give_back(*self._holding, self.name)
                 self._holding = None

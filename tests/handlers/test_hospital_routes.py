@@ -148,3 +148,18 @@ def test_a_hospital_named_to_a_deployment_of_one_is_refused(app):
     asked = app.test_cli_runner().invoke(args=["handoff", "--hospital", "b", "list"])
     assert asked.exit_code == 2 and "serves one hospital" in asked.output
     assert app.test_cli_runner().invoke(args=["handoff", "list"]).exit_code == 0
+
+
+def test_event_metrics_say_which_hospital(redis_server, redis, line_stub, registry):
+    token = "m" * 40
+    client = create_app(make_settings(redis_server, line_stub, hospitals_dir=str(registry),
+                                      metrics_token=token)).test_client()
+
+    def rejected(h: str) -> float:
+        text = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)
+        line = f'linebot_webhook_rejected_total{{hospital="{h}",reason="wrong_destination"}}'
+        return next((float(x.split()[-1]) for x in text.splitlines() if x.startswith(line)), 0.0)
+
+    before = {h: rejected(h) for h in "ab"}
+    assert post_line(client, "b", [], secret=SECRETS["b"], destination=BOTS["a"]).status_code == 400
+    assert rejected("b") == before["b"] + 1 and rejected("a") == before["a"]
