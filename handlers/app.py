@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     from handlers.doctor_cli import doctor
     from handlers.handoff_cli import handoff_cli
     from handlers.hospital_routes import register_hospital_routes
+    from handlers.hospitals_cli import hospitals_cli
     from handlers.http_errors import register_error_handlers
     from handlers.line_cli import line_cli
     from handlers.moph_cli import moph_cli
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     app.cli.add_command(handoff_cli)
     app.cli.add_command(doctor)
     app.cli.add_command(pdpa_cli)
+    app.cli.add_command(hospitals_cli)
 
     missing = settings.missing_for("line")
     if missing:
