@@ -49,7 +49,7 @@ def callback():
     except (ValueError, KeyError, TypeError, RecursionError):
         WEBHOOK_REJECTED.labels("not_a_webhook_payload").inc()
         return error(400, "body is not a LINE webhook payload")
-    accepted = accept_events(services.redis, events)
+    accepted = accept_events(services.redis, events, prefix=services.hospital.prefix)
     WEBHOOK_EVENTS.labels("accepted").inc(accepted.queued)
     WEBHOOK_EVENTS.labels("duplicate").inc(accepted.duplicates)
     WEBHOOK_EVENTS.labels("too_old").inc(accepted.too_old)
