@@ -99,7 +99,8 @@ def main() -> None:
             pipelined, _ = timed(lambda: queue.enqueue_many(
                 [queue.prepare_data("os.getpid", description="noop") for _ in range(args.rows)]))
             connection.flushdb()
-            notices = AppointmentNotices(connection, key=b"bench-naming-key", reminder_schedule="1d@09:00")
+            notices = AppointmentNotices(connection, key=b"bench-naming-key", reminder_schedule="1d@09:00",
+                                         prefix="")
             submit_seconds, results = timed(lambda: notices.submit(good, queue=BULK_QUEUE))
             queued = sum(1 for r in results if r.status == "queued")
             reminders = sum(len(r.reminders) for r in results)

@@ -444,7 +444,8 @@ def bulk_work(connection, rows: int, mirror_items: int) -> str:
     good = [parse_appointment({"appointment_id": f"B-{n:06d}", "cid": made_up_cid(n), "date": day,
                                "time": "09:00", "clinic": "คลินิกอายุรกรรม", "status": "booked"})
             for n in range(rows)]
-    notices = AppointmentNotices(connection, key=("bench-" + "x" * 40).encode(), reminder_schedule="1d@09:00")
+    notices = AppointmentNotices(connection, key=("bench-" + "x" * 40).encode(), reminder_schedule="1d@09:00",
+                                 prefix="")
     notices.submit(good, queue=BULK_QUEUE)
     for n in range(mirror_items):
         queue_staff_note(connection, f"U{(n % 300) + 10_000:032x}", f"bench-note-{n}", "บันทึกทดสอบ")

@@ -174,43 +174,27 @@ class Registry:
             paths = {path.stem: path for path in self.directory.glob("*.toml") if path.is_file()}
         except OSError:
             paths = {}
+        # Built aside and swapped in whole: a worker's maintenance thread reads ``hospitals()`` meanwhile.
+        entries = {hid: entry for hid, entry in self._entries.items() if hid in paths}
         changed = [hid for hid in self._entries if hid not in paths]
-        for hid in changed:
-            del self._entries[hid]
         for hid, path in sorted(paths.items()):
             try:
                 stat = path.stat()
             except OSError:
                 continue
             stamp = (stat.st_mtime_ns, stat.st_size)
-            entry = self._entries.get(hid)
+            entry = entries.get(hid)
             if entry is not None and entry.stamp == stamp:
                 continue
             changed.append(hid)
             try:
-                self._entries[hid] = _Entry(stamp, read_hospital(path, self.process))
+                entries[hid] = _Entry(stamp, read_hospital(path, self.process))
             except SettingsError as exc:
-                self._entries[hid] = _Entry(stamp, None, exc.problems)
+                entries[hid] = _Entry(stamp, None, exc.problems)
         if changed:
-            self._refuse_duplicates(set(changed))
+            _refuse_duplicates(entries, set(changed))
+        self._entries = entries
         return bool(changed)
-
-    def _refuse_duplicates(self, new: set[str]) -> None:
-        # A value two files claim stays with the hospital that had it: one already serving wins over one
-        # just read, so a copied file never takes a working hospital down.
-        owners: dict[tuple[str, str], str] = {}
-        for hid in sorted(self._entries, key=lambda h: (h in new, h)):
-            entry = self._entries[hid]
-            if entry.hospital is None:
-                continue
-            values = entry.hospital.unique_values()
-            clash = [(name, owners[(name, value)]) for name, value in values.items() if (name, value) in owners]
-            if clash:
-                entry.problems = [Problem(name.upper(), f"is also hospital {other!r}'s: each hospital has its own")
-                                  for name, other in clash]
-                entry.hospital = None
-                continue
-            owners.update({(name, value): hid for name, value in values.items()})
 
     def get(self, hospital_id: str) -> Hospital | None:
         """The working hospital of that id (None: unknown, broken or refused)."""
@@ -226,6 +210,24 @@ class Registry:
     def problems(self) -> dict[str, list[Problem]]:
         """Each broken hospital's problems, by id."""
         return {hid: e.problems for hid, e in sorted(self._entries.items()) if e.hospital is None}
+
+
+def _refuse_duplicates(entries: dict[str, "_Entry"], new: set[str]) -> None:
+    # A value two files claim stays with the hospital that had it: one already serving wins over one
+    # just read, so a copied file never takes a working hospital down.
+    owners: dict[tuple[str, str], str] = {}
+    for hid in sorted(entries, key=lambda h: (h in new, h)):
+        entry = entries[hid]
+        if entry.hospital is None:
+            continue
+        values = entry.hospital.unique_values()
+        clash = [(name, owners[(name, value)]) for name, value in values.items() if (name, value) in owners]
+        if clash:
+            entry.problems = [Problem(name.upper(), f"is also hospital {other!r}'s: each hospital has its own")
+                              for name, other in clash]
+            entry.hospital = None
+            continue
+        owners.update({(name, value): hid for name, value in values.items()})
 
 
 def problems_report(problems: dict[str, list[Problem]]) -> str:

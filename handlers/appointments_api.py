@@ -75,7 +75,8 @@ def notice_status(notice_id: str):
         return refused
     if not _NOTICE_ID.match(notice_id):
         return error(404, "no such notice")
-    record = read_statuses(get_services().redis, [status_key(notice_id)])[0]
+    services = get_services()
+    record = read_statuses(services.redis, [status_key(notice_id, services.hospital.prefix)])[0]
     if record is None:
         return error(404, "no such notice (or older than 30 days)")
     return jsonify(notice_id=notice_id, **record)

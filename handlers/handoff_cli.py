@@ -33,7 +33,8 @@ def list_handoffs() -> None:
     """Open handoffs, longest open first: user (masked), since when, whether an agent has answered."""
     from handlers.line_cli import when
 
-    handoffs = open_handoffs(get_services().redis)
+    services = get_services()
+    handoffs = open_handoffs(services.redis, prefix=services.hospital.prefix)
     if not handoffs:
         echo("no open handoff: the bot answers everyone.")
         return
@@ -60,7 +61,7 @@ def close_handoff(user: str) -> None:
     """Close USER's handoff: the bot answers again, the patient is told, Oho's chat is closed."""
     services = get_services()
     try:
-        found, state = find_open(services.redis, user)
+        found, state = find_open(services.redis, user, prefix=services.hospital.prefix)
     except HandoffNotFound as exc:
         raise CliError(str(exc)) from None
     queued = close_by_hand(handoff_service(services), found, state)

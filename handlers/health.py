@@ -35,7 +35,8 @@ def readyz():
     sms_missing = settings.missing_for("sms")
     try:
         probe(services.redis)
-        ledger = CreditLedger(services.redis, threshold=settings.sms_low_credit_threshold)
+        ledger = CreditLedger(services.redis, threshold=settings.sms_low_credit_threshold,
+                              prefix=services.hospital.prefix)
         balance = ledger.last(settings.sms_provider)
         said_low = ledger.provider_said_low_at(settings.sms_provider)
         redis_findings = findings(services.redis)

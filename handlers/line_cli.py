@@ -40,7 +40,8 @@ def when(epoch: float | None) -> str:
 @line_cli.command("dead-events")
 def list_dead_events() -> None:
     """List the LINE events set aside (newest first): when, id, user (masked), type, reason."""
-    events = dead_events(get_services().redis)
+    services = get_services()
+    events = dead_events(services.redis, prefix=services.hospital.prefix)
     if not events:
         echo("no set-aside LINE events.")
         return
@@ -59,7 +60,7 @@ def replay_events(event_ids: tuple[str, ...], everything: bool) -> None:
         raise click.UsageError("give the event id(s) from `flask line dead-events`, or --all (not both)")
     services = get_services()
     try:
-        replayed = replay(services.redis, None if everything else list(event_ids))
+        replayed = replay(services.redis, None if everything else list(event_ids), prefix=services.hospital.prefix)
     except UnknownDeadEvents as exc:
         raise CliError(f"{exc}; nothing replayed (see `flask line dead-events`)") from None
     users = {event.user for event in replayed}

@@ -53,7 +53,7 @@ def callback():
     if bot is not None and payload.get("destination") != bot:
         WEBHOOK_REJECTED.labels("wrong_destination").inc()
         return error(400, "destination is not this hospital's LINE bot")
-    accepted = accept_events(services.redis, events)
+    accepted = accept_events(services.redis, events, prefix=services.hospital.prefix)
     WEBHOOK_EVENTS.labels("accepted").inc(accepted.queued)
     WEBHOOK_EVENTS.labels("duplicate").inc(accepted.duplicates)
     WEBHOOK_EVENTS.labels("too_old").inc(accepted.too_old)

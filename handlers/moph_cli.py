@@ -117,7 +117,8 @@ def push(csv_file: Path, result_file: Path | None, wait: bool, timeout: int, dry
         notices = _configured(lambda: services.appointment_notices)
         for row, done in zip(good, notices.submit([r.appointment for r in good], queue=BULK_QUEUE)):
             row.notice, row.status, row.notice_id = done.kind, done.status, done.notice_id
-        queued = {status_key(r.notice_id): r for r in good if r.status == NoticeStatus.QUEUED}
+        queued = {status_key(r.notice_id, services.hospital.prefix): r for r in good
+                  if r.status == NoticeStatus.QUEUED}
         echo(f"queued {len(queued)} notice(s); {len(good) - len(queued)} were accepted before "
              "(skipped as duplicates).")
         if wait and queued:
@@ -167,8 +168,8 @@ def announce(cids_file: Path, message_file: Path, chunk_size: int, wait: bool, t
     key = _configured(lambda: naming_key(services.settings))
 
     chunks = enqueue_announcement(services.redis, key, cid_list.cids, messages, chunk_size=chunk_size,
-                                  upload="csv" if cid_list.from_csv else "json")
-    statuses = {chunk_status_key(c.chunk_id): c.status for c in chunks}
+                                  upload="csv" if cid_list.from_csv else "json", prefix=services.hospital.prefix)
+    statuses = {chunk_status_key(c.chunk_id, services.hospital.prefix): c.status for c in chunks}
     queued = [key for key, status in statuses.items() if status == NoticeStatus.QUEUED]
     echo(f"queued {len(queued)} of {len(chunks)} chunk(s); the others were announced before.")
     if wait and queued:
@@ -187,7 +188,8 @@ def announce(cids_file: Path, message_file: Path, chunk_size: int, wait: bool, t
               help="Which notices  [default: uncertain and failed]")
 def notices(statuses: tuple[str, ...]) -> None:
     """List the notices that need a person: uncertain (check หมอพร้อม) or failed."""
-    found = notices_with_status(get_services().redis, statuses or RESENDABLE)
+    services = get_services()
+    found = notices_with_status(services.redis, statuses or RESENDABLE, prefix=services.hospital.prefix)
     if not found:
         echo(f"no {' or '.join(statuses or RESENDABLE)} notice in the last 30 days.")
         return

@@ -40,13 +40,13 @@ def erase(patient: str, yes: bool) -> None:
     """Erase what is stored about PATIENT: a phone number, the short id of `flask handoff list`
     (…5a5a) or the LINE user id. Shows what will go and asks first."""
     services = get_services()
-    connection = services.redis
-    user = _one_patient(connection, patient)
-    state = dict(open_handoffs(connection)).get(user)
-    phone = verified_phone(connection, user)
+    connection, prefix = services.redis, services.hospital.prefix
+    user = _one_patient(connection, patient, prefix)
+    state = dict(open_handoffs(connection, prefix=prefix)).get(user)
+    phone = verified_phone(connection, user, prefix=prefix)
     echo(f"patient {mask(user)}" + (f" · phone {mask(phone)}" if phone else "")
          + (f" · handoff open{' (URGENT)' if state.urgent else ''}" if state else ""))
-    stored = stored_about(connection, user)
+    stored = stored_about(connection, user, prefix=prefix)
     if not stored:
         echo("Nothing was stored about this patient (or it was erased already).")
         return
@@ -59,22 +59,22 @@ def erase(patient: str, yes: bool) -> None:
     _confirmed(yes)
     if state is not None:
         _close_first(services, user, state)
-    removed = erase_user(connection, user, on_request=True)
+    removed = erase_user(connection, user, on_request=True, prefix=prefix)
     echo("Removed:" if removed else "Nothing was stored about this patient any more.")
     for line in removed:
         echo(f"  - {line}")
 
 
-def _one_patient(connection, given: str) -> str:
+def _one_patient(connection, given: str, prefix: str) -> str:
     try:
-        found = find_patients(connection, given)
+        found = find_patients(connection, given, prefix=prefix)
     except NotUnderstood as exc:
         raise click.BadParameter(str(exc), param_hint="PATIENT") from None
     if not found.users:
         raise CliError(f"no patient found by that {found.by}: nothing was erased")
     if len(found.users) > 1:
         for user in found.users:
-            phone = verified_phone(connection, user)
+            phone = verified_phone(connection, user, prefix=prefix)
             echo(f"  {mask(user, LONG_MASK)}" + (f"  phone {mask(phone)}" if phone else ""))
         raise CliError(f"{len(found.users)} patients match that {found.by}: nothing was erased. Give more "
                        f"characters of the one meant (e.g. {mask(found.users[0], LONG_MASK)}).")

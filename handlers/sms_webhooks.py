@@ -47,18 +47,18 @@ def sepsms():
         return error(401, "invalid signature")
     if request.headers.get("X-Webhook-Event") == "credit.low":
         # SEPSMS REST API v2, "Webhooks": credit.low is listed, its body is not: nothing is read from it.
-        CreditLedger(services.redis).provider_says_low("sepsms")
+        CreditLedger(services.redis, prefix=services.hospital.prefix).provider_says_low("sepsms")
         return jsonify(status="ok", event="credit.low")
     try:
         event = parse_sepsms_event(json.loads(body), request.headers.get("X-Webhook-Event"))
     except (ValueError, InvalidDeliveryReport):
         return error(400, "body is not a SEPSMS event")
     if event.event == "credit.low":
-        CreditLedger(services.redis).provider_says_low("sepsms")
+        CreditLedger(services.redis, prefix=services.hospital.prefix).provider_says_low("sepsms")
         return jsonify(status="ok", event=event.event)
     if event.status is None or not event.sms_uuid:
         return jsonify(status="ignored", event=event.event)  # credit.low, otp.verified, …
-    matched = record_delivery(services.redis, "sepsms", event.sms_uuid, event.status)
+    matched = record_delivery(services.redis, "sepsms", event.sms_uuid, event.status, prefix=services.hospital.prefix)
     return jsonify(status="ok", matched=matched)
 
 
@@ -78,5 +78,6 @@ def thaibulksms(token: str):
         report = parse_thaibulksms_dr(params)
     except InvalidDeliveryReport:
         return error(400, "delivery report needs Transaction")
-    matched = record_delivery(services.redis, "thaibulksms", report.transaction, report.status)
+    matched = record_delivery(services.redis, "thaibulksms", report.transaction, report.status,
+                              prefix=services.hospital.prefix)
     return jsonify(status="ok", matched=matched)

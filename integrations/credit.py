@@ -9,7 +9,8 @@ not on every send.
 Redis: ``sms:credit:<provider>`` hash ``{balance, at, low}``; it expires after a
 week, so a figure nobody has refreshed stops being shown as current.
 ``sms:credit-low:<provider>``: when the provider itself last said the credit is low
-(SEPSMS's ``credit.low`` webhook event), a week too.
+(SEPSMS's ``credit.low`` webhook event), a week too. Both after the hospital's prefix: each hospital
+has its own SMS account.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ class Balance:
 
 
 class CreditLedger:
-    """Records balances; ``threshold`` 0 turns the low-credit warning off. ``redis=None``: no-op."""
+    """Records balances; ``threshold`` 0 turns the low-credit warning off. ``redis=None``: no-op.
+    ``prefix``: the hospital's (whose SMS account it is)."""
 
-    def __init__(self, redis, *, threshold: int = 0, clock=time.time):
+    def __init__(self, redis, *, threshold: int = 0, clock=time.time, prefix: str = ""):
         self.redis = redis
         self.threshold = threshold
         self._clock = clock
+        self.prefix = prefix
 
     def record(self, provider: str, balance: int) -> Balance:
         """Keep ``balance``; log a warning when it has just dropped under the threshold."""
@@ -47,7 +50,7 @@ class CreditLedger:
         now = self._clock()
         was_low = False
         if self.redis is not None:
-            key = _key(provider)
+            key = _key(provider, self.prefix)
             try:
                 pipe = self.redis.pipeline(transaction=True)
                 pipe.hget(key, "low")
@@ -68,18 +71,19 @@ class CreditLedger:
         documented: nothing is read from it). Logged at WARNING for the operator and kept for /readyz."""
         log.warning("%s reports low SMS credit (credit.low): top up, or OTP codes will stop", provider)
         if self.redis is not None:
-            self.redis.set(f"sms:credit-low:{provider}", f"{self._clock():.0f}", ex=KEY_TTL_SECONDS)
+            self.redis.set(_low_key(provider, self.prefix), f"{self._clock():.0f}", ex=KEY_TTL_SECONDS)
 
     def provider_said_low_at(self, provider: str) -> float | None:
         """When the provider last reported low credit itself (None: not this week)."""
-        raw = self.redis.get(f"sms:credit-low:{provider}") if self.redis is not None else None
+        raw = self.redis.get(_low_key(provider, self.prefix)) if self.redis is not None else None
         return float(raw) if raw else None
 
     def last(self, provider: str) -> Balance | None:
         """The last balance recorded for ``provider`` (None: none this week)."""
         if self.redis is None:
             return None
-        raw = {(k.decode() if isinstance(k, bytes) else k): v for k, v in self.redis.hgetall(_key(provider)).items()}
+        found = self.redis.hgetall(_key(provider, self.prefix))
+        raw = {(k.decode() if isinstance(k, bytes) else k): v for k, v in found.items()}
         if "balance" not in raw:
             return None
         balance = int(raw["balance"])
@@ -87,5 +91,9 @@ class CreditLedger:
                        0 < self.threshold and balance < self.threshold)
 
 
-def _key(provider: str) -> str:
-    return f"sms:credit:{provider}"
+def _key(provider: str, prefix: str) -> str:
+    return f"{prefix}sms:credit:{provider}"
+
+
+def _low_key(provider: str, prefix: str) -> str:
+    return f"{prefix}sms:credit-low:{provider}"

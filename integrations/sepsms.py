@@ -103,22 +103,24 @@ class SepsmsClient(HttpClient):
 
     def __init__(self, api_key: str, *, base_url: str = "https://sepsms.com/api/v2", origin: str | None = None,
                  redis=None, limits: Mapping[str, RateLimit] = SEPSMS_LIMITS, low_credit_threshold: int = 0,
-                 **http):
+                 prefix: str = "", **http):
+        """``prefix``: the hospital's, for its credit in Redis. The pace (``ratelimit:sepsms:*``) is
+        shared by every hospital: SEPSMS counts it per calling IP address."""
         super().__init__(base_url, **http)
         self._api_key = api_key
         self.origin = origin or None  # empty = unset
         self.limits = dict(limits)
         self.limiter = RedisRateLimiter(redis, provider=self.provider)
-        self.credit_ledger = CreditLedger(redis, threshold=low_credit_threshold)
+        self.credit_ledger = CreditLedger(redis, threshold=low_credit_threshold, prefix=prefix)
 
     @classmethod
-    def from_settings(cls, settings, *, redis=None, **http) -> "SepsmsClient":
+    def from_settings(cls, settings, *, redis=None, prefix: str = "", **http) -> "SepsmsClient":
         """Build from ``Settings``. SEPSMS_ORIGIN may be unset here (``credit_balance`` needs none);
         sends refuse without it, and ``settings.missing_for("sms")`` names it."""
         settings.require("sepsms")
         return cls(settings.sepsms_api_key.get_secret_value(), base_url=settings.sepsms_base_url,
                    origin=settings.sepsms_origin, redis=redis,
-                   low_credit_threshold=settings.sms_low_credit_threshold, **http)
+                   low_credit_threshold=settings.sms_low_credit_threshold, prefix=prefix, **http)
 
     def auth_headers(self) -> dict[str, str]:
         return {"X-API-Key": self._api_key}

@@ -111,23 +111,24 @@ class ThaiBulkSmsClient(HttpClient):
 
     def __init__(self, api_key: str, api_secret: str, *, base_url: str = "https://api-v2.thaibulksms.com",
                  sender: str | None = None, force: str | None = None, redis=None,
-                 low_credit_threshold: int = 0, **http):
+                 low_credit_threshold: int = 0, prefix: str = "", **http):
+        """``prefix``: the hospital's, for its credit in Redis."""
         super().__init__(base_url, **http)
         if force not in (None, *FORCE_VALUES):
             raise ValueError("force must be 'standard' or 'corporate'")
         self._basic = "Basic " + base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
         self.sender = sender
         self.force = force
-        self.credit_ledger = CreditLedger(redis, threshold=low_credit_threshold)
+        self.credit_ledger = CreditLedger(redis, threshold=low_credit_threshold, prefix=prefix)
 
     @classmethod
-    def from_settings(cls, settings, *, redis=None, **http) -> "ThaiBulkSmsClient":
+    def from_settings(cls, settings, *, redis=None, prefix: str = "", **http) -> "ThaiBulkSmsClient":
         settings.require("thaibulksms")
         return cls(settings.thaibulksms_api_key.get_secret_value(),
                    settings.thaibulksms_api_secret.get_secret_value(),
                    base_url=settings.thaibulksms_base_url, sender=settings.thaibulksms_sender,
                    force=settings.thaibulksms_force, redis=redis,
-                   low_credit_threshold=settings.sms_low_credit_threshold, **http)
+                   low_credit_threshold=settings.sms_low_credit_threshold, prefix=prefix, **http)
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": self._basic}

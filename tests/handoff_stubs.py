@@ -86,8 +86,9 @@ def Clock(start: dt.datetime = dt.datetime(2026, 1, 7, 10, 0, tzinfo=BANGKOK)) -
 def handler_at(services, clock: Clock) -> tuple[LineEventHandler, HandoffService]:
     """A LINE event handler whose handoff feature (and service) run on ``clock``; the rest is the real one."""
     service = services.build_handoff(clock=clock)
-    feature = HandoffFeature(service, VerificationStore(services.redis), handoff=True)
-    return LineEventHandler(services.dialog, services.line, services.redis, [feature]), service
+    feature = HandoffFeature(service, VerificationStore(services.redis, prefix=services.hospital.prefix), handoff=True)
+    return LineEventHandler(services.dialog, services.line, services.redis, [feature],
+                            prefix=services.hospital.prefix), service
 
 
 @pytest.fixture

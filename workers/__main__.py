@@ -264,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(s, HospitalServices) and (broken := s.registry.problems()):
         log.error("hospitals not served until their files are fixed:\n%s", problems_report(broken))
     log_findings_once(s.redis, log)
-    maintenance = Maintenance(s.redis)
+    # Every hospital served now (the registry as last read; the worker's heartbeat re-reads it).
+    maintenance = Maintenance(s.redis, prefixes=lambda: [h.prefix for h in s.registry.hospitals()]) \
+        if isinstance(s, HospitalServices) else Maintenance(s.redis)
     maintenance.start()
     try:
         build_worker(s, queue_names=args.queues).work(burst=args.burst, with_scheduler=True,

@@ -2,7 +2,8 @@
 
 In their own module for size; ``UserQueue`` (``workers/user_queue.py``) holds a ``DeadList``.
 
-Redis, for a queue named ``<name>``:
+Redis, for a queue named ``<name>`` of the hospital whose keys start with ``prefix`` (every key
+below, the dead list's and the seen markers' too, starts with it: ``h:b:line:inbox:<user>``):
   <name>:<user>             the items, oldest first (JSON)                          item_ttl
   <seen_prefix>:<item id>   "already appended" markers                            seen_ttl
   <name>-due                sorted set: user -> when the first item is due (present while items wait)
@@ -39,29 +40,30 @@ ITEM_TTL = 7 * 24 * 3600   # a user's waiting items expire a week after the last
 
 @dataclass(frozen=True)
 class QueueKeys:
-    """The Redis keys of one family of per-user queues (the table in the module docstring)."""
+    """The Redis keys of one family of per-user queues of one hospital (the table in the module docstring)."""
 
     name: str
+    prefix: str = ""
 
     @property
     def due(self) -> str:
-        return f"{self.name}-due"
+        return f"{self.prefix}{self.name}-due"
 
     @property
     def ready(self) -> str:
-        return f"{self.name}-ready"
+        return f"{self.prefix}{self.name}-ready"
 
     def items(self, user: str) -> str:
-        return f"{self.name}:{user}"
+        return f"{self.prefix}{self.name}:{user}"
 
     def lock(self, user: str) -> str:
-        return f"{self.name}-lock:{user}"
+        return f"{self.prefix}{self.name}-lock:{user}"
 
     def attempts(self, user: str) -> str:
-        return f"{self.name}-attempts:{user}"
+        return f"{self.prefix}{self.name}-attempts:{user}"
 
     def pending(self, user: str) -> str:
-        return f"{self.name}-pending:{user}"
+        return f"{self.prefix}{self.name}-pending:{user}"
 
 
 @dataclass(frozen=True)

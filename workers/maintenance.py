@@ -3,7 +3,8 @@
 Every ``python -m workers`` runs ``Maintenance`` in a thread and one at a time does the work (a short
 Redis lock): the sweeper (drains lost with a killed worker), Oho contacts left behind, and the
 watchdog of RQ's scheduler lock. Each is described in docs/architecture.md, "What every worker does
-on the side".
+on the side". It does it for every hospital whose prefix it is given (its keys and queues); the lock
+is one for the whole deployment.
 """
 
 from __future__ import annotations
@@ -39,26 +40,29 @@ LOCK_KEY = "maintenance:lock"
 
 @dataclass(frozen=True)
 class Family:
-    """A family of per-user queues and how to start one user's drain."""
+    """A family of per-user queues and how to start one user's drain (each called with a hospital's
+    ``prefix=``)."""
 
     name: str
-    queue: Callable[[redis.Redis], UserQueue]
-    start_drain: Callable[[redis.Redis, str], None]
+    queue: Callable[..., UserQueue]
+    start_drain: Callable[..., None]
 
 
 FAMILIES: tuple[Family, ...] = (
     Family("line inbox", line_inbox, enqueue_drain),
-    Family("LiveDesk mirror", mirror_outbox, lambda connection, user: enqueue_drain_mirror(connection, user)),
-    Family("agent replies", patient_outbox, lambda connection, user: enqueue_drain_to_patient(connection, user)),
+    Family("LiveDesk mirror", mirror_outbox, enqueue_drain_mirror),
+    Family("agent replies", patient_outbox, enqueue_drain_to_patient),
 )
 
 
-def sweep(connection: redis.Redis, now: float | None = None, families: Sequence[Family] = FAMILIES) -> int:
-    """Start the drains that are due and that nothing else will start; return how many."""
+def sweep(connection: redis.Redis, now: float | None = None, families: Sequence[Family] = FAMILIES, *,
+          prefix: str = "") -> int:
+    """Start the hospital's (``prefix``) drains that are due and that nothing else will start; return
+    how many."""
     now = time.time() if now is None else now
     started = 0
     for family in families:
-        queue = family.queue(connection)
+        queue = family.queue(connection, prefix=prefix)
         users = queue.due_users(now)
         if not users:
             continue
@@ -67,24 +71,24 @@ def sweep(connection: redis.Redis, now: float | None = None, families: Sequence[
         for user, since, locked in zip(users, queued, busy):
             if locked or (since is not None and now - since < DRAIN_LOST_AFTER):
                 continue  # a drain is working on it, or one is queued and will
-            family.start_drain(connection, user)
+            family.start_drain(connection, user, prefix=prefix)
             started += 1
             log.info("sweeper: started a drain of the %s of %s%s", family.name, mask(user),
                      " (its queued drain was lost)" if since is not None else "")
     return started
 
 
-def hand_over_lost_contacts(connection: redis.Redis, now: float | None = None) -> int:
+def hand_over_lost_contacts(connection: redis.Redis, now: float | None = None, *, prefix: str = "") -> int:
     """Queue the ``ensure_oho_contact`` job for each contact want no mirror drain took care of in
     ``WANT_LOST_AFTER``; return how many. (A drain still making one is harmless: ``ensure`` makes
     a contact once, and Oho answers a second create with "already exists".)"""
     now = time.time() if now is None else now
-    users = wants_older_than(connection, now - WANT_LOST_AFTER)
+    users = wants_older_than(connection, now - WANT_LOST_AFTER, prefix=prefix)
     for user in users:
         with connection.pipeline(transaction=True) as pipe:
             pipe.multi()
-            enqueue_oho_contact(connection, user, pipeline=pipe)
-            forget_want(user, pipe)
+            enqueue_oho_contact(connection, user, pipeline=pipe, prefix=prefix)
+            forget_want(user, pipe, prefix=prefix)
             pipe.execute()
         log.info("sweeper: the Oho contact of %s goes to a job (no mirror drain made it)", mask(user))
     return len(users)
@@ -124,9 +128,13 @@ def _epoch(raw: bytes | str) -> float:
 class Maintenance(threading.Thread):
     """The side work of one worker process, every ``interval`` seconds, while ``stop`` is not set."""
 
-    def __init__(self, connection: redis.Redis, *, interval: float = SWEEP_INTERVAL):
+    def __init__(self, connection: redis.Redis, *, prefixes: Callable[[], Sequence[str]] = lambda: ("",),
+                 interval: float = SWEEP_INTERVAL):
+        """``prefixes()``: the prefixes of the hospitals served now, whose queues are looked after ("":
+        the implicit hospital); asked every round, so that a hospital added to the registry is too."""
         super().__init__(name="maintenance", daemon=True)
         self.redis = connection
+        self.prefixes = prefixes
         self.interval = interval
         self.stop = threading.Event()
 
@@ -144,7 +152,10 @@ class Maintenance(threading.Thread):
         """One round, if no other worker is doing it; whether this one did."""
         if not self.redis.set(LOCK_KEY, 1, nx=True, px=int(self.interval * 1000 * 0.9)):
             return False
-        sweep(self.redis)
-        hand_over_lost_contacts(self.redis)
-        free_dead_scheduler_locks(self.redis)
+        prefixes = list(self.prefixes())
+        for prefix in prefixes:
+            sweep(self.redis, prefix=prefix)
+            hand_over_lost_contacts(self.redis, prefix=prefix)
+        free_dead_scheduler_locks(self.redis, queue_names=[prefix + name for prefix in prefixes
+                                                           for name in QUEUE_NAMES])
         return True

@@ -1,7 +1,7 @@
 """What ``GET /metrics`` reads from Redis at each scrape: the state behind the gauges of
 ``integrations/metrics.py`` (queues, the LINE inbox backlog, dead lists, open handoffs, SMS
-credit, live RQ workers, how Redis is set up). A few round trips; nothing here writes, except pruning the index
-of open handoffs."""
+credit, live RQ workers, how Redis is set up), of the services' hospital (its keys and queues; the queues
+named by their kind). A few round trips; nothing here writes, except pruning the index of open handoffs."""
 
 from __future__ import annotations
 
@@ -32,16 +32,16 @@ def read_state(services, now: float | None = None) -> State:
     """The state for one scrape; ``redis_up`` False (and nothing else) when Redis did not answer."""
     now = time.time() if now is None else now
     try:
-        return _read(services.redis, services.settings, now)
+        return _read(services.redis, services.settings, now, services.hospital.prefix)
     except (redis.RedisError, OSError) as exc:
         log.warning("metrics: Redis unavailable (%s)", type(exc).__name__)
         return State(redis_up=False)
 
 
-def _read(connection: redis.Redis, settings, now: float) -> State:
+def _read(connection: redis.Redis, settings, now: float, prefix: str = "") -> State:
     state = State()
     for name in QUEUE_NAMES:
-        queue = get_queue(connection, name)
+        queue = get_queue(connection, name, prefix=prefix)
         state.queue_jobs[name] = queue.count
         state.failed_jobs[name] = queue.failed_job_registry.count
         first = connection.lindex(queue.key, 0)
@@ -50,25 +50,27 @@ def _read(connection: redis.Redis, settings, now: float) -> State:
     state.workers = {name: 0 for name in QUEUE_NAMES}
     for worker in Worker.all(connection=connection):
         for name in worker.queue_names():
-            state.workers[name] = state.workers.get(name, 0) + 1
+            if name.startswith(prefix):
+                kind = name[len(prefix):]
+                state.workers[kind] = state.workers.get(kind, 0) + 1
 
-    inbox = line_inbox(connection)
+    inbox = line_inbox(connection, prefix=prefix)
     users, events, oldest = lua.run(connection, "inbox_backlog", keys=[inbox.due_key],
-                                   args=[BACKLOG_USERS_READ, f"{inbox.name}:", RECEIVED_AT])
+                                   args=[BACKLOG_USERS_READ, inbox.keys.items(""), RECEIVED_AT])
     state.inbox_users, state.inbox_events = int(users), int(events)
     oldest = float(oldest)
     state.inbox_oldest_seconds = max(0.0, now - oldest) if oldest else 0.0
 
     for family in FAMILIES:
-        dead_key = family.queue(connection).dead_key
+        dead_key = family.queue(connection, prefix=prefix).dead_key
         state.dead_items[dead_key] = connection.llen(dead_key)
 
-    handoffs = open_handoffs(connection)
+    handoffs = open_handoffs(connection, prefix=prefix)
     waiting = [handoff.since for _, handoff in handoffs if not handoff.agent_answered]
     state.handoffs_open, state.handoffs_waiting = len(handoffs), len(waiting)
     state.handoff_oldest_waiting_seconds = max(0.0, now - min(waiting)) if waiting else 0.0
 
-    ledger = CreditLedger(connection, threshold=settings.sms_low_credit_threshold)
+    ledger = CreditLedger(connection, threshold=settings.sms_low_credit_threshold, prefix=prefix)
     for provider in SMS_PROVIDERS:
         balance = ledger.last(provider)
         if balance is not None:

@@ -13,7 +13,8 @@ sweeper once it is ``WANT_LOST_AFTER`` old (``wants_older_than``).
 
 Redis: ``line:bot-info`` (1 day), ``oho:platform-id``, ``oho:contact:<user>`` (the contact exists),
 ``oho:contacts-wanted`` (sorted set: user -> when a turn asked for the contact; 1 day after the
-last want), ``oho:contact-taking:<user>`` (a drain is making the contact now; 2 min).
+last want), ``oho:contact-taking:<user>`` (a drain is making the contact now; 2 min); each after the
+hospital's prefix: each hospital's bot is its own LINE account, and its own platform id in Oho.
 """
 
 from __future__ import annotations
@@ -53,22 +54,25 @@ class OhoContacts:
     """Oho's ``platform_id`` and the creation of a LINE user's contact, each done once."""
 
     def __init__(self, settings: Settings, redis: redis.Redis, *, line: Callable[[], LineClient],
-                 oho: Callable[[], OhoClient]):
-        """``line`` and ``oho`` give their clients, built on first use (a process may lack Oho's settings)."""
+                 oho: Callable[[], OhoClient], prefix: str):
+        """``line`` and ``oho`` give their clients, built on first use (a process may lack Oho's settings);
+        ``prefix`` the hospital's."""
         self.settings = settings
         self.redis = redis
         self.line = line
         self.oho = oho
+        self.prefix = prefix
+        self.platform_id_key, self.bot_info_key = prefix + PLATFORM_ID_KEY, prefix + BOT_INFO_KEY
 
     def platform_id(self) -> str:
         """OHO_PLATFORM_ID, else the bot's LINE user id (asked of LINE once, then kept)."""
         if self.settings.oho_platform_id:
             return self.settings.oho_platform_id
-        cached = self.redis.get(PLATFORM_ID_KEY)
+        cached = self.redis.get(self.platform_id_key)
         if cached:
             return cached.decode()
         platform_id = str(self.bot_info()["userId"])
-        self.redis.set(PLATFORM_ID_KEY, platform_id)
+        self.redis.set(self.platform_id_key, platform_id)
         return platform_id
 
     def chat_platform_id(self) -> str:
@@ -77,20 +81,20 @@ class OhoContacts:
 
     def bot_info(self) -> dict:
         """LINE's ``GET /v2/bot/info`` (the bot's user id, basic id and name), cached for a day."""
-        cached = self.redis.get(BOT_INFO_KEY)
+        cached = self.redis.get(self.bot_info_key)
         if cached:
             return json.loads(cached)
         info = self.line().bot_info()
-        self.redis.set(BOT_INFO_KEY, json.dumps(info), ex=BOT_INFO_TTL)
+        self.redis.set(self.bot_info_key, json.dumps(info), ex=BOT_INFO_TTL)
         return info
 
     def known(self, user_id: str, pipeline=None) -> bool | None:
         """Whether the contact is known to exist (created or found by ``ensure``); with ``pipeline``,
         the answer is among its results."""
         if pipeline is not None:
-            pipeline.exists(_contact_key(user_id))
+            pipeline.exists(contact_key(user_id, self.prefix))
             return None
-        return bool(self.redis.exists(_contact_key(user_id)))
+        return bool(self.redis.exists(contact_key(user_id, self.prefix)))
 
     def ensure(self, user_id: str, *, missing: bool = False) -> bool:
         """Create the contact from LINE's bot info and the user's profile unless it is known to exist
@@ -102,7 +106,7 @@ class OhoContacts:
                                                          self.settings.oho_default_avatar_url))
         if not created:
             log.info("Oho contact of %s already existed", mask(user_id))
-        self.redis.set(_contact_key(user_id), 1)
+        self.redis.set(contact_key(user_id, self.prefix), 1)
         return created
 
     def record_verified_phone(self, user_id: str, phone: str, verified_at: str) -> None:
@@ -127,35 +131,39 @@ class OhoContacts:
             return {}  # blocked the account, or LINE will not say: a contact without a name still works
 
 
-def _contact_key(user_id: str) -> str:
-    return f"oho:contact:{user_id}"
+def contact_key(user_id: str, prefix: str = "") -> str:
+    return f"{prefix}oho:contact:{user_id}"
+
+
+def wanted_key(prefix: str = "") -> str:
+    return prefix + WANTED_KEY
 
 
 # -- contacts turns asked for (made by the mirror's drain) -------------------------------------------
-def want_contact(user_id: str, pipeline) -> None:
+def want_contact(user_id: str, pipeline, *, prefix: str = "") -> None:
     """In the caller's transaction (the turn's): the user's mirror drain is to make the contact."""
-    pipeline.zadd(WANTED_KEY, {user_id: time.time()}, nx=True)
-    pipeline.expire(WANTED_KEY, WANTED_TTL)
+    pipeline.zadd(wanted_key(prefix), {user_id: time.time()}, nx=True)
+    pipeline.expire(wanted_key(prefix), WANTED_TTL)
 
 
-def claim_wanted_contact(connection: redis.Redis, user_id: str) -> bool:
+def claim_wanted_contact(connection: redis.Redis, user_id: str, *, prefix: str = "") -> bool:
     """Whether a turn asked for the contact and no other drain is making it now (then the caller is,
     for ``TAKING_TTL``; it ends with ``forget_want``)."""
-    return bool(lua.run(connection, "oho_take_want", keys=[WANTED_KEY, _taking_key(user_id)],
+    return bool(lua.run(connection, "oho_take_want", keys=[wanted_key(prefix), taking_key(user_id, prefix)],
                         args=[user_id, TAKING_TTL]))
 
 
-def forget_want(user_id: str, pipeline) -> None:
+def forget_want(user_id: str, pipeline, *, prefix: str = "") -> None:
     """In the caller's transaction: the want is taken care of (the contact made, or the job queued)."""
-    pipeline.zrem(WANTED_KEY, user_id)
-    pipeline.delete(_taking_key(user_id))
+    pipeline.zrem(wanted_key(prefix), user_id)
+    pipeline.delete(taking_key(user_id, prefix))
 
 
-def wants_older_than(connection: redis.Redis, moment: float) -> list[str]:
+def wants_older_than(connection: redis.Redis, moment: float, *, prefix: str = "") -> list[str]:
     """Users whose want is older than ``moment``: no drain took care of it (for the sweeper)."""
     return [u.decode() if isinstance(u, bytes) else u
-            for u in connection.zrangebyscore(WANTED_KEY, "-inf", moment, start=0, num=500)]
+            for u in connection.zrangebyscore(wanted_key(prefix), "-inf", moment, start=0, num=500)]
 
 
-def _taking_key(user_id: str) -> str:
-    return f"oho:contact-taking:{user_id}"
+def taking_key(user_id: str, prefix: str = "") -> str:
+    return f"{prefix}oho:contact-taking:{user_id}"

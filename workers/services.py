@@ -6,6 +6,10 @@ The web app and the workers each hold one ``Services``; jobs reach the worker's 
 (and needs settings for) what it uses: the staff CLI runs with no Redis and no credentials at all.
 Each feature service is handed exactly what it uses; a provider client as a function that builds
 it on first use, for the same reason: a handoff job must not need SMS settings to start.
+
+Isolation by construction: everything built here is handed ``self.hospital.prefix`` (the one parameter
+name, ``prefix``), which starts every Redis key, RQ queue name and fixed job id it uses; "" for the
+implicit hospital, whose keys are today's.
 """
 
 from __future__ import annotations
@@ -76,21 +80,24 @@ class Services:
     # -- the conversation engine and its features ------------------------------------------------
     @cached_property
     def line_events(self) -> LineEventHandler:
-        return LineEventHandler(self.dialog, self.line, self.redis, self.conversation_features)
+        return LineEventHandler(self.dialog, self.line, self.redis, self.conversation_features,
+                                prefix=self.hospital.prefix)
 
     @cached_property
     def conversation_features(self) -> list:
         """Consulted in this order on every LINE event (see ``workers.line.events``)."""
+        prefix = self.hospital.prefix
         recorder = UnansweredRecorder(self.unanswered) if self.settings.bot_unanswered_days > 0 else None
         verification = build_verification_feature(self.settings, lambda: self.verification)
-        built = (build_handoff_feature(self.handoff, VerificationStore(self.redis)), verification, recorder,
-                 UnfollowErasure(self.redis))  # last: an unfollow is erased after the others have seen it
+        handoff = build_handoff_feature(self.handoff, VerificationStore(self.redis, prefix=prefix))
+        # Last, the erasure: an unfollow is erased after the others have seen it.
+        built = (handoff, verification, recorder, UnfollowErasure(self.redis, prefix=prefix))
         return [feature for feature in built if feature is not None]
 
     @cached_property
     def unanswered(self) -> UnansweredQuestions:
         """The phrasings the bot could not answer, for the hospital (``flask bot unanswered``)."""
-        return UnansweredQuestions(self.redis, self.settings.bot_unanswered_days)
+        return UnansweredQuestions(self.redis, self.settings.bot_unanswered_days, prefix=self.hospital.prefix)
 
     @cached_property
     def handoff(self) -> HandoffService:
@@ -100,21 +107,24 @@ class Services:
         """A handoff service on ``clock`` (tests run one on their own)."""
         return HandoffService(self.settings, self.redis, line=lambda: self.line, oho=lambda: self.oho,
                               livedesk=lambda: self.livedesk, oho_contacts=self.oho_contacts,
-                              menu=lambda: getattr(self.knowledge, "menu", None), clock=clock)
+                              menu=lambda: getattr(self.knowledge, "menu", None), prefix=self.hospital.prefix,
+                              clock=clock)
 
     @cached_property
     def verification(self) -> VerificationService:
         """Phone verification; its notes for staff go into the LiveDesk mirror when there is one."""
-        notes = (lambda user, item_id, text: queue_staff_note(self.redis, user, item_id, text)) \
+        prefix = self.hospital.prefix
+        notes = (lambda user, item_id, text: queue_staff_note(self.redis, user, item_id, text, prefix=prefix)) \
             if self.settings.configured("livedesk") else None
         return VerificationService(self.settings, self.redis, line=lambda: self.line, sepsms=lambda: self.sepsms,
                                    thaibulksms=lambda: self.thaibulksms, oho_contacts=self.oho_contacts,
                                    menu=self.knowledge.menu, hospital_name=lambda: self.hospital_name,
-                                   turn_budget=TurnBudget(name="otp"), staff_notes=notes)
+                                   turn_budget=TurnBudget(name="otp"), prefix=prefix, staff_notes=notes)
 
     @cached_property
     def oho_contacts(self) -> OhoContacts:
-        return OhoContacts(self.settings, self.redis, line=lambda: self.line, oho=lambda: self.oho)
+        return OhoContacts(self.settings, self.redis, line=lambda: self.line, oho=lambda: self.oho,
+                           prefix=self.hospital.prefix)
 
     @cached_property
     def appointment_notices(self) -> AppointmentNotices:
@@ -124,7 +134,8 @@ class Services:
         """Submitting appointment notices on this Redis, with the settings' schedule (tests pass a
         clock: ``now``)."""
         return AppointmentNotices(self.redis, key=naming_key(self.settings),
-                                  reminder_schedule=self.settings.reminder_schedule, **options)
+                                  reminder_schedule=self.settings.reminder_schedule, prefix=self.hospital.prefix,
+                                  **options)
 
     @cached_property
     def appointment_delivery(self) -> NoticeDelivery:
@@ -135,7 +146,7 @@ class Services:
         s = self.settings
         return NoticeDelivery(self.redis, key=naming_key(s), moph=lambda: self.moph,
                               reminder_schedule=s.reminder_schedule, hospital_name=self.hospital_name,
-                              hospital_color=s.hospital_color, **options)
+                              hospital_color=s.hospital_color, prefix=self.hospital.prefix, **options)
 
     # -- provider clients ---------------------------------------------------
     @cached_property
@@ -152,11 +163,11 @@ class Services:
 
     @cached_property
     def sepsms(self) -> SepsmsClient:
-        return SepsmsClient.from_settings(self.settings, redis=self.redis)
+        return SepsmsClient.from_settings(self.settings, redis=self.redis, prefix=self.hospital.prefix)
 
     @cached_property
     def thaibulksms(self) -> ThaiBulkSmsClient:
-        return ThaiBulkSmsClient.from_settings(self.settings, redis=self.redis)
+        return ThaiBulkSmsClient.from_settings(self.settings, redis=self.redis, prefix=self.hospital.prefix)
 
     @cached_property
     def moph(self) -> MophAlertClient:

@@ -2,7 +2,8 @@
 
 Masked phrasings per Bangkok day, never a user id in what the hospital reads; each user's share is
 kept apart so an erasure can take it back out. What is recorded, the keys and how long they live:
-docs/architecture.md, "What the bot could not answer".
+docs/architecture.md, "What the bot could not answer". Each hospital's keys start with its prefix: its
+list is its own.
 """
 
 from __future__ import annotations
@@ -29,21 +30,25 @@ USER_PREFIX = "unanswered:user:"
 MAX_PER_USER_PER_DAY = 20
 
 
-def day_key(day: dt.date) -> str:
-    return f"{DAY_PREFIX}{day.isoformat()}"
+def day_key(day: dt.date | str, prefix: str = "") -> str:
+    """The day's counts (``day``: a date, or its ISO form)."""
+    return f"{prefix}{DAY_PREFIX}{day.isoformat() if isinstance(day, dt.date) else day}"
 
 
-def user_key(user: str) -> str:
-    return f"{USER_PREFIX}{user}"
+def user_key(user: str, prefix: str = "") -> str:
+    return f"{prefix}{USER_PREFIX}{user}"
 
 
 class UnansweredQuestions:
     """Counts the phrasings the bot could not answer, per Bangkok day; lists the most frequent."""
 
-    def __init__(self, connection: redis_lib.Redis, keep_days: int, clock: Callable[[], float] = time.time):
+    def __init__(self, connection: redis_lib.Redis, keep_days: int, clock: Callable[[], float] = time.time, *,
+                 prefix: str):
+        """``prefix``: the hospital's."""
         self.redis = connection
         self.keep_days = keep_days
         self.clock = clock
+        self.prefix = prefix
 
     def record(self, user: str, event_id: str, text: str) -> bool:
         """Count ``text`` (masked) as asked today by ``user``; False if it was not counted (empty once
@@ -59,7 +64,8 @@ class UnansweredQuestions:
         oldest = today - dt.timedelta(days=self.keep_days - 1)
         args = (f"{today.isoformat()}|{event_id}", said, today.isoformat(), oldest.isoformat(), list_ttl,
                 self.keep_days * 24 * 3600, MAX_PER_USER_PER_DAY)
-        return bool(lua.run(self.redis, "unanswered_record", keys=[user_key(user), day_key(today)], args=args))
+        keys = [user_key(user, self.prefix), day_key(today, self.prefix)]
+        return bool(lua.run(self.redis, "unanswered_record", keys=keys, args=args))
 
     def most_asked(self, days: int, limit: int) -> list[tuple[str, int]]:
         """The ``limit`` most frequent phrasings of the last ``days`` days (today included), with their
@@ -67,7 +73,7 @@ class UnansweredQuestions:
         today = dt.datetime.fromtimestamp(self.clock(), BANGKOK).date()
         pipe = self.redis.pipeline(transaction=False)
         for back in range(days):
-            pipe.zrange(day_key(today - dt.timedelta(days=back)), 0, -1, withscores=True)
+            pipe.zrange(day_key(today - dt.timedelta(days=back), self.prefix), 0, -1, withscores=True)
         totals: Counter[str] = Counter()
         for day in pipe.execute():
             for said, count in day:
@@ -77,16 +83,16 @@ class UnansweredQuestions:
         return ranked[:limit]
 
 
-def forget_user(connection: redis_lib.Redis, user: str) -> int:
+def forget_user(connection: redis_lib.Redis, user: str, *, prefix: str = "") -> int:
     """Take ``user``'s contributions out of the daily counts and delete their record (PDPA erasure);
     returns how many there were. A contribution recorded while this runs is taken on the next pass."""
     removed = 0
     for _ in range(3):
-        fields = [field.decode() for field in connection.hkeys(user_key(user))]
+        fields = [field.decode() for field in connection.hkeys(user_key(user, prefix))]
         if not fields:
             break
-        days = [DAY_PREFIX + field.split("|", 1)[0] for field in fields]
-        removed += int(lua.run(connection, "unanswered_forget", keys=[user_key(user), *days], args=fields))
+        days = [day_key(field.split("|", 1)[0], prefix) for field in fields]
+        removed += int(lua.run(connection, "unanswered_forget", keys=[user_key(user, prefix), *days], args=fields))
     return removed
 
 

@@ -39,17 +39,18 @@ class UserQueue:
     def __init__(self, connection: redis.Redis, name: str, *, max_attempts: int, lock_timeout: int,
                  backoff: Sequence[int] = DEFAULT_BACKOFF, dead_kept: int = DEAD_KEPT, seen_ttl: int = SEEN_TTL,
                  dead_key: str | None = None, seen_prefix: str | None = None, id_field: str | None = None,
-                 clock: Callable[[], float] = time.time):
-        """``id_field``: write the item id into each item under this name (for handlers that need it)."""
+                 prefix: str = "", clock: Callable[[], float] = time.time):
+        """``id_field``: write the item id into each item under this name (for handlers that need it).
+        ``prefix``: the hospital's, before every key (``dead_key`` and ``seen_prefix`` too)."""
         self.redis = connection
         self.name = name
-        self.keys = QueueKeys(name)
+        self.keys = QueueKeys(name, prefix)
         self.max_attempts = max_attempts
         self.lock_timeout = lock_timeout
         self.backoff = tuple(backoff)
         self.seen_ttl = seen_ttl
-        self.dead_key = dead_key or f"{name}:dead"
-        self.seen_prefix = seen_prefix or f"{name}:seen"
+        self.dead_key = prefix + (dead_key or f"{name}:dead")
+        self.seen_prefix = prefix + (seen_prefix or f"{name}:seen")
         self.id_field = id_field
         self.due_key = self.keys.due
         self.ready_key = self.keys.ready

@@ -35,7 +35,7 @@ def cli(settings, services):
 
 
 def verified(redis, user: str, phone: str = PHONE) -> None:
-    VerificationStore(redis).save_verified(user, phone, "2026-01-07T10:00:00+07:00", "sepsms", keep_days=30)
+    VerificationStore(redis, prefix="").save_verified(user, phone, "2026-01-07T10:00:00+07:00", "sepsms", keep_days=30)
 
 
 def stored(redis, user: str) -> bool:

@@ -43,7 +43,7 @@ def post_sepsms(client, payload, event="dr.failed", signature=None, body=None):
 
 
 def request_of(redis):
-    store = VerificationStore(redis)
+    store = VerificationStore(redis, prefix="")
     return store.request(store.state(USER).request_id)
 
 

@@ -47,7 +47,7 @@ class FailsAfterSend:
 
 def test_an_answer_line_accepted_is_never_sent_again_by_the_retry(services, line_stub, redis):
     feature = FailsAfterSend()
-    handler = LineEventHandler(services.dialog, services.line, redis, [feature])
+    handler = LineEventHandler(services.dialog, services.line, redis, [feature], prefix="")
     event = text_event("โรงพยาบาลเปิดกี่โมงคะ", user=USER)
     with pytest.raises(TimeoutError):
         handler.handle(event)
@@ -72,7 +72,7 @@ def test_an_emergency_answer_is_not_doubled_when_a_feature_breaks_and_the_turn_i
         def after_send(self, turn, proposed, sent, reads):
             pass
 
-    handler = LineEventHandler(services.dialog, services.line, redis, [Broken()])
+    handler = LineEventHandler(services.dialog, services.line, redis, [Broken()], prefix="")
     event = text_event("เจ็บหน้าอก หายใจไม่ออก", user=USER)
     with pytest.raises(redis_lib.ConnectionError):
         handler.handle(event)
@@ -93,7 +93,7 @@ def test_a_worker_killed_mid_reply_is_not_answered_twice(services, line_stub, re
     event = text_event("โรงพยาบาลเปิดกี่โมงคะ", user=USER)
     redis.set(f"line:reply-claimed:{event['webhookEventId']}", time.time() - 5)
     refuse_reply_tokens(line_stub)
-    LineEventHandler(services.dialog, services.line, redis).handle(event)
+    LineEventHandler(services.dialog, services.line, redis, prefix="").handle(event)
     assert [r.path for r in answers(line_stub)] == ["/v2/bot/message/reply"]  # the probe; no push
     assert redis.get(f"line:answered:{event['webhookEventId']}") == b"reply (earlier attempt)"
 
@@ -103,7 +103,7 @@ def test_a_claim_too_old_to_tell_used_from_expired_is_followed_by_a_push(service
     event = text_event("โรงพยาบาลเปิดกี่โมงคะ", user=USER)
     redis.set(f"line:reply-claimed:{event['webhookEventId']}", time.time() - REPLY_TOKEN_FRESH - 1)
     refuse_reply_tokens(line_stub)
-    LineEventHandler(services.dialog, services.line, redis).handle(event)
+    LineEventHandler(services.dialog, services.line, redis, prefix="").handle(event)
     assert [r.path for r in answers(line_stub)] == ["/v2/bot/message/push"]  # never silent
 
 
@@ -112,7 +112,7 @@ def test_a_reply_that_failed_is_not_offered_again_the_retry_pushes(services, lin
     line_stub.expect_request("/v2/bot/message/reply").respond_with_json({"message": "Internal error"}, status=500)
     line_stub.expect_oneshot_request("/v2/bot/message/push").respond_with_json({"message": "busy"}, status=503)
     line_stub.expect_request("/v2/bot/message/push").respond_with_json({"sentMessages": []})
-    handler = LineEventHandler(services.dialog, services.line, redis)
+    handler = LineEventHandler(services.dialog, services.line, redis, prefix="")
     event = text_event("โรงพยาบาลเปิดกี่โมงคะ", user=USER)
     with pytest.raises(Exception):
         handler.handle(event)

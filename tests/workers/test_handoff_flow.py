@@ -307,7 +307,7 @@ def test_phone_numbers_and_codes_typed_during_verification_are_not_mirrored(webh
     from workers.handoff.feature import REDACTED
     from workers.verification.store import VerificationStore
 
-    VerificationStore(redis).save_state(USER, VerificationState(step="code", phone="0812345678"))
+    VerificationStore(redis, prefix="").save_state(USER, VerificationState(step="code", phone="0812345678"))
     say(webhook, run_worker, "482913")
     assert livedesk.public()[0] == ("incoming", REDACTED)
     assert all("482913" not in m["content"] for m in livedesk.messages)
@@ -318,7 +318,8 @@ def test_phone_numbers_and_codes_typed_during_verification_are_not_mirrored(webh
 def test_the_note_shows_the_number_verified_by_otp(webhook, run_worker, line_extra, oho, livedesk, redis):
     from workers.verification.store import VerificationStore
 
-    VerificationStore(redis).save_verified(USER, "0899999999", "2026-01-07T10:00:00+07:00", "sepsms", keep_days=365)
+    VerificationStore(redis, prefix="").save_verified(USER, "0899999999", "2026-01-07T10:00:00+07:00", "sepsms",
+                                                      keep_days=365)
     say(webhook, run_worker, "ขอคุยกับเจ้าหน้าที่")
     assert "- เบอร์มือถือที่ยืนยันแล้ว (OTP): 0899999999" in livedesk.notes()[0]
 

@@ -21,7 +21,8 @@ from workers.oho_contacts import OhoContacts
 
 def contacts_of(services) -> OhoContacts:
     """A new instance, as each job has (built as the composition root builds it)."""
-    return OhoContacts(services.settings, services.redis, line=lambda: services.line, oho=lambda: services.oho)
+    return OhoContacts(services.settings, services.redis, line=lambda: services.line, oho=lambda: services.oho,
+                       prefix="")
 
 
 def test_platform_id_is_read_from_line_once_and_kept(services, line_extra):

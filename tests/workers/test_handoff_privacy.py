@@ -38,7 +38,7 @@ def mirrored_texts(redis) -> list[str]:
 def test_what_was_typed_during_verification_stays_hidden_when_verification_ends_in_that_turn(services, redis):
     """The check job may finish (or the flow end) before ``after_send``: the decision is the turn's start."""
     [feature, *_] = services.conversation_features
-    verification = VerificationStore(redis)
+    verification = VerificationStore(redis, prefix="")
     verification.save_state(USER, VerificationState(step="code", phone="0812345678"))
     code = turn(services, "482913")
     feature.on_turn(*code)
@@ -51,6 +51,6 @@ def test_what_was_typed_before_verification_started_is_mirrored(services, redis)
     [feature, *_] = services.conversation_features
     question = turn(services, "ยืนยันตัวตนยังไงคะ")
     feature.on_turn(*question)
-    VerificationStore(redis).save_state(USER, VerificationState(step="phone"))  # this turn started the flow
+    VerificationStore(redis, prefix="").save_state(USER, VerificationState(step="phone"))  # this turn started the flow
     feature.after_send(question[0], question[1], None, question[2])
     assert mirrored_texts(redis) == ["ยืนยันตัวตนยังไงคะ"]

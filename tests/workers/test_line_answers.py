@@ -109,7 +109,7 @@ class BrokenFeature:
 def test_an_emergency_is_answered_even_when_a_feature_breaks(services, line_stub, redis):
     from tests.support import text_event
     from workers.line.events import LineEventHandler
-    handler = LineEventHandler(services.dialog, services.line, redis, [BrokenFeature()])
+    handler = LineEventHandler(services.dialog, services.line, redis, [BrokenFeature()], prefix="")
     event = text_event("เจ็บหน้าอก หายใจไม่ออก", user=USER)
     import pytest
     with pytest.raises(ConnectionError):

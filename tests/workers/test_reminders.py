@@ -132,7 +132,7 @@ def test_submitted_reminder_runs_when_due_and_only_once(services, redis, moph):
     # Submitted "two seconds before" the 1-hour reminder (which is really ~10 minutes ago): it is
     # scheduled, and the scheduler finds it due at once.
     reminder_at = starts - dt.timedelta(hours=1)
-    notices = AppointmentNotices(redis, key=naming_key(services.settings), reminder_schedule="1h",
+    notices = AppointmentNotices(redis, key=naming_key(services.settings), reminder_schedule="1h", prefix="",
                                  now=lambda: reminder_at - dt.timedelta(seconds=2))
     (result,) = notices.submit([appointment_at(starts)])
     assert list(result.reminders) == [reminder_at]

@@ -149,13 +149,13 @@ def at(day: int, hour: int, minute: int = 0) -> FakeClock:
 
 def test_a_days_list_lasts_until_its_last_day_ends(redis):
     clock = at(10, 23, 30)
-    UnansweredQuestions(redis, 1, clock).record(USER, "e1", SOUP)
+    UnansweredQuestions(redis, 1, clock, prefix="").record(USER, "e1", SOUP)
     assert 1795 <= redis.ttl("unanswered:day:2026-03-10") <= 1800  # with one day kept: until midnight
 
 
 def test_the_last_n_days_are_read_by_bangkok_day(redis):
     clock = at(10, 23, 59)
-    questions = UnansweredQuestions(redis, 30, clock)
+    questions = UnansweredQuestions(redis, 30, clock, prefix="")
     questions.record(USER, "e1", SOUP)
     clock.advance(minutes=2)  # 00:01 on the 11th in Bangkok (still the 10th in UTC)
     questions.record(OTHER, "e2", CAT)
@@ -165,7 +165,7 @@ def test_the_last_n_days_are_read_by_bangkok_day(redis):
 
 def test_a_users_record_drops_days_no_longer_kept_and_caps_a_day(redis):
     clock = at(10, 9)
-    questions = UnansweredQuestions(redis, 2, clock)
+    questions = UnansweredQuestions(redis, 2, clock, prefix="")
     questions.record(USER, "old", SOUP)
     clock.advance(2 * 86400)
     for number in range(MAX_PER_USER_PER_DAY + 5):

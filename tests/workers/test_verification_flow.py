@@ -389,7 +389,8 @@ def test_a_retried_code_turn_stays_hidden_from_livedesk(with_livedesk, rsps, red
 
     patient, sms, services = with_livedesk
     code_sent(patient, sms)
-    handler = LineEventHandler(services.dialog, services.line, redis, [CrashOnce(), *services.conversation_features])
+    handler = LineEventHandler(services.dialog, services.line, redis, [CrashOnce(), *services.conversation_features],
+                               prefix="")
     event = text_event(sms.code, user=USER)
     with pytest.raises(RuntimeError):
         handler.handle(event)

@@ -9,7 +9,8 @@ announcing the same list twice sends nothing new. Its CIDs wait in Redis
 (``announce:cids:<chunk id>``), not in the job's arguments (RQ logs those). The
 claim and the job are written in one transaction. ``upload-message`` is taken
 (``announce:sending:<chunk id>``) before the call and never repeated after a
-request that got no answer: the chunk is then ``uncertain`` (check หมอพร้อม).
+request that got no answer: the chunk is then ``uncertain`` (check หมอพร้อม). Every key, the
+queue and the job ids start with the hospital's prefix.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class Chunk:
 
 
 def enqueue_announcement(redis, key: bytes, cids: Sequence[str], messages: Sequence[dict], *,
-                         chunk_size: int = DEFAULT_CHUNK_SIZE, upload: str = "json") -> list[Chunk]:
+                         chunk_size: int = DEFAULT_CHUNK_SIZE, upload: str = "json", prefix: str = "") -> list[Chunk]:
     """Queue one ``bulk`` job per chunk not announced before; return every chunk's fate.
 
     Claims, CIDs, statuses and jobs go in one transaction (WATCH on the claims), so a
@@ -136,13 +137,13 @@ def enqueue_announcement(redis, key: bytes, cids: Sequence[str], messages: Seque
     with redis.pipeline(transaction=True) as pipe:
         while True:
             try:
-                return _try_enqueue(pipe, redis, parts, idents, messages, upload)
+                return _try_enqueue(pipe, redis, parts, idents, messages, upload, prefix)
             except WatchError:
                 continue
 
 
-def _try_enqueue(pipe, redis, parts, idents, messages, upload) -> list[Chunk]:
-    claim_keys = [f"announce:claim:{ident}" for ident in idents]
+def _try_enqueue(pipe, redis, parts, idents, messages, upload, prefix) -> list[Chunk]:
+    claim_keys = [_key("claim", ident, prefix) for ident in idents]
     pipe.watch(*claim_keys)
     claimed = pipe.mget(claim_keys)
     pipe.multi()
@@ -152,21 +153,26 @@ def _try_enqueue(pipe, redis, parts, idents, messages, upload) -> list[Chunk]:
             result.append(Chunk(ident, len(part), "skipped-duplicate"))
             continue
         seen.add(ident)
-        pipe.set(f"announce:claim:{ident}", "1", ex=DEDUP_SECONDS)
-        pipe.set(_cids_key(ident), ",".join(part), ex=CHUNK_DATA_SECONDS)
-        write_status(pipe, status_key(ident), "queued", size=len(part))
+        pipe.set(_key("claim", ident, prefix), "1", ex=DEDUP_SECONDS)
+        pipe.set(_key("cids", ident, prefix), ",".join(part), ex=CHUNK_DATA_SECONDS)
+        write_status(pipe, status_key(ident, prefix), "queued", size=len(part))
         jobs.append(prepare(job_names.APPOINTMENT_SEND_ANNOUNCEMENT_CHUNK, ident, messages, upload, job_id=f"announce-{ident}",
                             description=f"moph announce chunk {number}/{len(parts)} ({len(part)} CIDs)",
-                            timeout=CHUNK_TIMEOUT))
+                            timeout=CHUNK_TIMEOUT, prefix=prefix))
         result.append(Chunk(ident, len(part), "queued"))
     if jobs:
-        get_queue(redis, BULK_QUEUE).enqueue_many(jobs, pipeline=pipe)
+        get_queue(redis, BULK_QUEUE, prefix=prefix).enqueue_many(jobs, pipeline=pipe)
     pipe.execute()
     return result
 
 
-def status_key(ident: str) -> str:
-    return f"announce:status:{ident}"
+def status_key(ident: str, prefix: str = "") -> str:
+    return _key("status", ident, prefix)
+
+
+def _key(what: str, ident: str, prefix: str) -> str:
+    """The hospital's (``prefix``) key ``what`` (claim, cids, status, sending, sent, file) of chunk ``ident``."""
+    return f"{prefix}announce:{what}:{ident}"
 
 
 def cids_csv(cids: Sequence[str]) -> bytes:
@@ -175,22 +181,23 @@ def cids_csv(cids: Sequence[str]) -> bytes:
 
 
 def deliver_chunk(redis, moph, ident: str, messages: Sequence[dict], upload: str = "json", *,
-                  final_attempt: bool = True) -> str:
+                  final_attempt: bool = True, prefix: str = "") -> str:
     """Upload one chunk's CIDs and send the message to them, at most once (jobs only).
 
     ``moph`` is a function returning the client (called only when there is work).
     """
-    if redis.exists(f"announce:sent:{ident}"):
+    if redis.exists(_key("sent", ident, prefix)):
         return "sent"
-    sending, file_key = f"announce:sending:{ident}", f"announce:file:{ident}"
+    sending, file_key, cids_key = (_key(what, ident, prefix) for what in ("sending", "file", "cids"))
+    status = status_key(ident, prefix)
     if not redis.set(sending, "1", nx=True, ex=DEDUP_SECONDS):
         # An earlier attempt called upload-message and never learnt the outcome.
-        write_status(redis, status_key(ident), UNCERTAIN, UNCERTAIN_TEXT)
+        write_status(redis, status, UNCERTAIN, UNCERTAIN_TEXT)
         return UNCERTAIN
-    raw = redis.get(_cids_key(ident))
+    raw = redis.get(cids_key)
     if raw is None:
-        write_status(redis, status_key(ident), "failed", "the chunk's CIDs are no longer stored; announce again")
-        redis.delete(sending, f"announce:claim:{ident}")
+        write_status(redis, status, "failed", "the chunk's CIDs are no longer stored; announce again")
+        redis.delete(sending, _key("claim", ident, prefix))
         return "failed"
     cids = raw.decode().split(",")
     try:
@@ -204,25 +211,21 @@ def deliver_chunk(redis, moph, ident: str, messages: Sequence[dict], upload: str
             redis.set(file_key, file_id, ex=FILE_ID_SECONDS)
         client.upload_message(file_id, list(messages))
     except MophDeliveryUnknown:
-        write_status(redis, status_key(ident), UNCERTAIN, UNCERTAIN_TEXT, size=len(cids))
+        write_status(redis, status, UNCERTAIN, UNCERTAIN_TEXT, size=len(cids))
         return UNCERTAIN
     except (ProviderError, ValueError, SettingsError) as exc:
         permanent = final_attempt or not getattr(exc, "retryable", False)
         with redis.pipeline(transaction=False) as pipe:
             pipe.delete(sending)  # MOPH answered, or was never reached: nothing went out
-            write_status(pipe, status_key(ident), "failed" if permanent else "retrying", error_text(exc),
+            write_status(pipe, status, "failed" if permanent else "retrying", error_text(exc),
                          size=len(cids))
             if permanent:  # announcing again may try anew
-                pipe.delete(f"announce:claim:{ident}", _cids_key(ident))
+                pipe.delete(_key("claim", ident, prefix), cids_key)
             pipe.execute()
         raise
     with redis.pipeline(transaction=True) as pipe:
-        pipe.set(f"announce:sent:{ident}", "1", ex=DEDUP_SECONDS)
-        pipe.delete(sending, _cids_key(ident), file_key)
-        write_status(pipe, status_key(ident), "sent", size=len(cids))
+        pipe.set(_key("sent", ident, prefix), "1", ex=DEDUP_SECONDS)
+        pipe.delete(sending, cids_key, file_key)
+        write_status(pipe, status, "sent", size=len(cids))
         pipe.execute()
     return "sent"
-
-
-def _cids_key(ident: str) -> str:
-    return f"announce:cids:{ident}"

@@ -34,8 +34,9 @@ class NoticeDelivery(AppointmentRecords):
     notice with a recorded reason."""
 
     def __init__(self, redis, *, key: bytes, moph: Callable[[], Any] | None = None, reminder_schedule: str = "1d@09:00",
-                 hospital_name: str, hospital_color: str = "#0A7E5A", now: Callable[[], dt.datetime] | None = None):
-        super().__init__(redis, key=key, reminder_schedule=reminder_schedule)
+                 hospital_name: str, hospital_color: str = "#0A7E5A", prefix: str,
+                 now: Callable[[], dt.datetime] | None = None):
+        super().__init__(redis, key=key, reminder_schedule=reminder_schedule, prefix=prefix)
         self._moph = moph
         self.hospital_name = hospital_name
         self.hospital_color = hospital_color
@@ -43,7 +44,7 @@ class NoticeDelivery(AppointmentRecords):
 
     def deliver_notice(self, ref: str, notice_id: str, kind: str, *, final_attempt: bool = True) -> str:
         """Push one notice with MOPH send-now unless already sent or superseded; return its status."""
-        if self.redis.exists(sent_key(notice_id)):
+        if self.redis.exists(sent_key(notice_id, self.prefix)):
             return NoticeStatus.SENT
         record = self.load(ref)
         if record is None:  # kept 30 days past the appointment: a job this late has nothing to say
@@ -59,7 +60,7 @@ class NoticeDelivery(AppointmentRecords):
 
     def deliver_reminder(self, ref: str, notice_id: str, rule: str, *, final_attempt: bool = True) -> str:
         """Push one reminder if its appointment still stands at the date and time it was scheduled for."""
-        if self.redis.exists(sent_key(notice_id)):
+        if self.redis.exists(sent_key(notice_id, self.prefix)):
             return NoticeStatus.SENT
         record = self.load(ref)
         current = record.appointment if record else None
@@ -79,7 +80,7 @@ class NoticeDelivery(AppointmentRecords):
     def _send(self, notice_id: str, appointment: Appointment, kind: str, message: dict,
               final_attempt: bool, *, release_claim: bool) -> str:
         """send-now at most once: taken before the call, freed only when MOPH said nothing went out."""
-        sending = sending_key(notice_id)
+        sending = sending_key(notice_id, self.prefix)
         if not self.redis.set(sending, "1", nx=True, ex=DEDUP_SECONDS):
             # An earlier attempt called MOPH and never learnt the outcome (no answer, or its worker died).
             return self._uncertain(notice_id, appointment, kind)
@@ -94,11 +95,11 @@ class NoticeDelivery(AppointmentRecords):
                 self._record(notice_id, kind, appointment, NoticeStatus.FAILED if permanent else NoticeStatus.RETRYING,
                              error_text(exc), redis=pipe)
                 if permanent and release_claim:
-                    pipe.delete(claim_key(notice_id))  # a corrected re-submission may try again
+                    pipe.delete(claim_key(notice_id, self.prefix))  # a corrected re-submission may try again
                 pipe.execute()
             raise
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(sent_key(notice_id), "1", ex=DEDUP_SECONDS)
+            pipe.set(sent_key(notice_id, self.prefix), "1", ex=DEDUP_SECONDS)
             pipe.delete(sending)
             self._record(notice_id, kind, appointment, NoticeStatus.SENT, redis=pipe)
             pipe.execute()
@@ -114,6 +115,6 @@ class NoticeDelivery(AppointmentRecords):
     def _record(self, notice_id: str, kind: str, appointment: Appointment | None, status: str,
                 error: str | None = None, *, redis=None) -> None:
         fields = dict(appointment_id=appointment.appointment_id, cid=mask(appointment.cid)) if appointment else {}
-        write_status(redis or self.redis, status_key(notice_id), status, error, kind=kind, **fields)
+        write_status(redis or self.redis, status_key(notice_id, self.prefix), status, error, kind=kind, **fields)
         if status != "retrying":
             MOPH_NOTICES.labels(kind, status).inc()

@@ -32,7 +32,7 @@ def send_announcement_chunk(chunk_id: str, messages: list[dict], upload: str = "
     """Upload one chunk of CIDs and send the announcement to them (at most once)."""
     s = services()
     return _run(lambda: announcements.deliver_chunk(s.redis, lambda: s.moph, chunk_id, messages, upload,
-                                      final_attempt=final_attempt()))
+                                                    final_attempt=final_attempt(), prefix=s.hospital.prefix))
 
 
 def _run(work):

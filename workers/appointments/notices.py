@@ -67,9 +67,9 @@ class AppointmentNotices(AppointmentRecords):
     """Submits appointments: dedup, notice jobs, reminders (``NoticeDelivery`` sends them).
     ``key`` keys the Redis names (``naming_key``); ``now`` is replaceable (tests)."""
 
-    def __init__(self, redis, *, key: bytes, reminder_schedule: str = "1d@09:00",
+    def __init__(self, redis, *, key: bytes, reminder_schedule: str = "1d@09:00", prefix: str,
                  now: Callable[[], dt.datetime] | None = None):
-        super().__init__(redis, key=key, reminder_schedule=reminder_schedule)
+        super().__init__(redis, key=key, reminder_schedule=reminder_schedule, prefix=prefix)
         self._now = now or (lambda: dt.datetime.now(BANGKOK))
 
     def submit(self, appointments: Iterable[Appointment], *, queue: str = DEFAULT_QUEUE) -> list[Submission]:
@@ -99,13 +99,13 @@ class AppointmentNotices(AppointmentRecords):
                     continue
 
     def _try_submit(self, pipe, batch: list[Appointment], refs: list[str], queue: str) -> list[Submission]:
-        latest_keys = [latest_key(ref) for ref in refs]
+        latest_keys = [latest_key(ref, self.prefix) for ref in refs]
         pipe.watch(*latest_keys)
         plans = []
         for appointment, ref, record in zip(batch, refs, parse_stored(pipe.mget(latest_keys))):
             kind, previous = notice_kind(appointment, record.appointment if record else None)
             plans.append(_Plan(appointment, ref, kind, previous, self.notice_id(appointment, kind), record))
-        claim_keys = [claim_key(plan.notice_id) for plan in plans]
+        claim_keys = [claim_key(plan.notice_id, self.prefix) for plan in plans]
         pipe.watch(*claim_keys)
         claimed = pipe.mget(claim_keys)
 
@@ -118,25 +118,25 @@ class AppointmentNotices(AppointmentRecords):
                 results.append(Submission(appointment.appointment_id, masked, plan.kind, plan.notice_id,
                                           NoticeStatus.SKIPPED_DUPLICATE))
                 continue
-            pipe.set(claim_key(plan.notice_id), "1", ex=DEDUP_SECONDS)
+            pipe.set(claim_key(plan.notice_id, self.prefix), "1", ex=DEDUP_SECONDS)
             reminders = self._reschedule(pipe, plan, now)
             self._store(pipe, plan, [job_id for job_id, _ in reminders], now)
-            write_status(pipe, status_key(plan.notice_id), NoticeStatus.QUEUED, kind=plan.kind,
+            write_status(pipe, status_key(plan.notice_id, self.prefix), NoticeStatus.QUEUED, kind=plan.kind,
                          appointment_id=appointment.appointment_id, cid=masked)
             jobs.append(prepare(
                 job_names.APPOINTMENT_SEND_NOTICE, plan.ref, plan.notice_id, plan.kind,
                 description=f"moph {plan.kind} notice, appointment {mask(appointment.appointment_id)}, "
-                            f"cid {masked}"))
+                            f"cid {masked}", prefix=self.prefix))
             results.append(Submission(appointment.appointment_id, masked, plan.kind, plan.notice_id, NoticeStatus.QUEUED,
                                       tuple(when for _, when in reminders)))
         if jobs:
-            get_queue(self.redis, queue).enqueue_many(jobs, pipeline=pipe)
+            get_queue(self.redis, queue, prefix=self.prefix).enqueue_many(jobs, pipeline=pipe)
         pipe.execute()
         return results
 
     def _reschedule(self, pipe, plan: _Plan, now: dt.datetime) -> list[tuple[str, dt.datetime]]:
         """Cancel the appointment's scheduled reminders and schedule the ones its new state calls for."""
-        registry = get_queue(self.redis, REMINDER_QUEUE).scheduled_job_registry
+        registry = get_queue(self.redis, REMINDER_QUEUE, prefix=self.prefix).scheduled_job_registry
         for job_id in plan.stored.reminder_jobs if plan.stored else ():
             registry.remove(job_id, pipeline=pipe)
             pipe.delete(Job.key_for(job_id))
@@ -154,7 +154,7 @@ class AppointmentNotices(AppointmentRecords):
         notice_id = self.reminder_notice_id(appointment, rule)
         return enqueue_at(self.redis, when, job_names.APPOINTMENT_SEND_REMINDER,
                           self.appointment_ref(appointment.appointment_id), notice_id, rule, queue=REMINDER_QUEUE,
-                          job_id=job_id or f"appt-{notice_id}", pipeline=pipeline,
+                          job_id=job_id or f"appt-{notice_id}", pipeline=pipeline, prefix=self.prefix,
                           description=f"moph reminder {rule}, appointment {mask(appointment.appointment_id)}")
 
     def _store(self, pipe, plan: _Plan, reminder_jobs: list[str], now: dt.datetime) -> None:
@@ -163,7 +163,7 @@ class AppointmentNotices(AppointmentRecords):
         record = {"appointment": appointment.to_dict(),
                   "previous": plan.previous.to_dict() if plan.previous else None,
                   "reminder_jobs": reminder_jobs}
-        pipe.set(latest_key(plan.ref), json.dumps(record, ensure_ascii=False), ex=keep)
+        pipe.set(latest_key(plan.ref, self.prefix), json.dumps(record, ensure_ascii=False), ex=keep)
 
 
 def _batches_with_unique_ids(appointments: Iterable[Appointment], size: int) -> Iterator[list[Appointment]]:

@@ -22,7 +22,8 @@ derived from the LINE channel secret; changing it forgets what was sent).
   sending it again by other means), skipped-superseded / -cancelled / -moved / -past.
 
 A notice id is ``Appointment.notice_key(kind, key=...)``: appointment id + status + kind
-+ date/time.
++ date/time. Every key starts with the hospital's prefix: two hospitals' appointment "123" are two
+appointments, whatever their naming keys.
 """
 
 from __future__ import annotations
@@ -45,20 +46,20 @@ def naming_key(settings) -> bytes:
         raise SettingsError(str(exc)) from None
 
 
-def latest_key(ref: str) -> str:
-    return f"appt:latest:{ref}"
+def latest_key(ref: str, prefix: str = "") -> str:
+    return f"{prefix}appt:latest:{ref}"
 
 
-def claim_key(notice_id: str) -> str:
-    return f"appt:claim:{notice_id}"
+def claim_key(notice_id: str, prefix: str = "") -> str:
+    return f"{prefix}appt:claim:{notice_id}"
 
 
-def sending_key(notice_id: str) -> str:
-    return f"appt:sending:{notice_id}"
+def sending_key(notice_id: str, prefix: str = "") -> str:
+    return f"{prefix}appt:sending:{notice_id}"
 
 
-def sent_key(notice_id: str) -> str:
-    return f"appt:sent:{notice_id}"
+def sent_key(notice_id: str, prefix: str = "") -> str:
+    return f"{prefix}appt:sent:{notice_id}"
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,13 @@ class StoredAppointment:
 
 class AppointmentRecords:
     """The names (keyed with ``key``: ``naming_key``) and the stored state of appointments; what
-    submitting and delivering share. ``reminder_schedule``: which reminders an appointment gets."""
+    submitting and delivering share. ``reminder_schedule``: which reminders an appointment gets;
+    ``prefix``: the hospital's (its keys, queues and job ids)."""
 
-    def __init__(self, redis, *, key: bytes, reminder_schedule: str = "1d@09:00"):
+    def __init__(self, redis, *, key: bytes, reminder_schedule: str = "1d@09:00", prefix: str):
         self.redis = redis
         self.key = key
+        self.prefix = prefix
         self.rules = parse_reminder_schedule(reminder_schedule)
 
     def appointment_ref(self, appointment_id: str) -> str:
@@ -90,7 +93,7 @@ class AppointmentRecords:
         return notice_key(self.key, appointment.appointment_id, "reminder", when)
 
     def load(self, ref: str) -> StoredAppointment | None:
-        return parse_stored([self.redis.get(latest_key(ref))])[0]
+        return parse_stored([self.redis.get(latest_key(ref, self.prefix))])[0]
 
     def latest(self, appointment_id: str) -> Appointment | None:
         """The last accepted state of an appointment, or None if unknown (or long past)."""
@@ -99,7 +102,7 @@ class AppointmentRecords:
 
     def statuses(self, notice_ids: Sequence[str]) -> list[dict | None]:
         """Status records of notices, in order."""
-        return read_statuses(self.redis, [status_key(n) for n in notice_ids])
+        return read_statuses(self.redis, [status_key(n, self.prefix) for n in notice_ids])
 
 
 def parse_stored(values: Sequence[bytes | None]) -> list[StoredAppointment | None]:

@@ -17,7 +17,6 @@ from workers.appointments.status import DEDUP_SECONDS, read_statuses, status_key
 from workers.queues import DEFAULT_QUEUE, enqueue
 
 RESENDABLE = ("uncertain", "failed")
-_PREFIX = "appt:status:"
 
 
 class CannotResend(Exception):
@@ -35,13 +34,15 @@ class NoticeRecord:
     updated_at: str
 
 
-def notices_with_status(redis, statuses: tuple[str, ...]) -> list[NoticeRecord]:
-    """Notices whose status is one of ``statuses``, newest first (records are kept 30 days)."""
-    keys = [key.decode() if isinstance(key, bytes) else key for key in redis.scan_iter(f"{_PREFIX}*", count=1000)]
+def notices_with_status(redis, statuses: tuple[str, ...], *, prefix: str = "") -> list[NoticeRecord]:
+    """The hospital's (``prefix``) notices whose status is one of ``statuses``, newest first (records are
+    kept 30 days)."""
+    start = status_key("", prefix)  # no glob character in a prefix: a hospital id is [a-z0-9-]
+    keys = [key.decode() if isinstance(key, bytes) else key for key in redis.scan_iter(f"{start}*", count=1000)]
     found = []
     for key, record in zip(keys, read_statuses(redis, keys)):
         if record and record.get("status") in statuses:
-            found.append(NoticeRecord(key[len(_PREFIX):], record["status"], str(record.get("kind") or "?"),
+            found.append(NoticeRecord(key[len(start):], record["status"], str(record.get("kind") or "?"),
                                       str(record.get("appointment_id") or ""), str(record.get("cid") or "…"),
                                       str(record.get("error") or ""), str(record.get("updated_at") or "")))
     return sorted(found, key=lambda n: n.updated_at, reverse=True)
@@ -49,14 +50,14 @@ def notices_with_status(redis, statuses: tuple[str, ...]) -> list[NoticeRecord]:
 
 def resend(notices, notice_id: str) -> NoticeRecord:
     """Queue notice ``notice_id`` again; raise ``CannotResend`` saying why not."""
-    redis = notices.redis
-    [record] = read_statuses(redis, [status_key(notice_id)])
+    redis, prefix = notices.redis, notices.prefix
+    [record] = read_statuses(redis, [status_key(notice_id, prefix)])
     if record is None:
         raise CannotResend(f"no notice {notice_id} (records are kept 30 days; see `flask moph notices`)")
     status, kind = record.get("status"), record.get("kind")
     if status not in RESENDABLE:
         raise CannotResend(f"notice {notice_id} is {status}; only uncertain or failed notices are resent")
-    if redis.exists(sent_key(notice_id)):
+    if redis.exists(sent_key(notice_id, prefix)):
         raise CannotResend(f"notice {notice_id} was sent already")
     appointment = notices.latest(str(record.get("appointment_id") or ""))
     if appointment is None:
@@ -73,12 +74,12 @@ def resend(notices, notice_id: str) -> NoticeRecord:
         job, args = job_names.APPOINTMENT_SEND_NOTICE, (ref, notice_id, kind)
     with redis.pipeline(transaction=True) as pipe:
         pipe.multi()  # explicit, so that RQ adds its commands to this transaction
-        pipe.delete(sending_key(notice_id))
+        pipe.delete(sending_key(notice_id, prefix))
         if kind != "reminder":
-            pipe.set(claim_key(notice_id), "1", ex=DEDUP_SECONDS)  # as when it was first queued
-        write_status(pipe, status_key(notice_id), "queued", None, kind=kind,
+            pipe.set(claim_key(notice_id, prefix), "1", ex=DEDUP_SECONDS)  # as when it was first queued
+        write_status(pipe, status_key(notice_id, prefix), "queued", None, kind=kind,
                      appointment_id=record.get("appointment_id"), cid=record.get("cid"), resent=True)
-        enqueue(redis, job, *args, queue=DEFAULT_QUEUE, pipeline=pipe,
+        enqueue(redis, job, *args, queue=DEFAULT_QUEUE, pipeline=pipe, prefix=prefix,
                 description=f"moph {kind} notice resent by hand")
         pipe.execute()
     return NoticeRecord(notice_id, "queued", str(kind), str(record.get("appointment_id") or ""),

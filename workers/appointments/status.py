@@ -45,8 +45,9 @@ def error_text(exc: BaseException) -> str:
     return _CID_LIKE.sub(lambda m: mask(m.group()), text)[:300]
 
 
-def status_key(notice_id: str) -> str:
-    return f"appt:status:{notice_id}"
+def status_key(notice_id: str, prefix: str = "") -> str:
+    """Where the hospital's (``prefix``) notice ``notice_id`` stands."""
+    return f"{prefix}appt:status:{notice_id}"
 
 
 def read_statuses(redis, keys: Sequence[str]) -> list[dict | None]:

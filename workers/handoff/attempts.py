@@ -14,7 +14,8 @@ as another of our posts. Only then is it posted again.
 posted again unchecked, with a WARNING (staff may see it twice; nothing reaches the patient twice).
 A read that fails otherwise raises: the item retries on its backoff rather than post blind.
 
-Redis: ``livedesk:attempt:<name>`` (hash, ATTEMPT_TTL; no message text: the content as an HMAC).
+Redis: ``livedesk:attempt:<name>`` after the hospital's prefix (hash, ATTEMPT_TTL; no message text: the
+content as an HMAC).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import NamedTuple
 
 from bot.privacy import mask
 from integrations.errors import ProviderError
-from workers.handoff.guard import READ_BACK_UNAVAILABLE, cannot_read_back
+from workers.handoff.guard import cannot_read_back, read_back_unavailable_key
 from workers.handoff.store import HandoffStore
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,14 @@ class PostAttempts:
     def __init__(self, store: HandoffStore, livedesk, settings):
         self.store = store
         self.redis = store.redis
+        self.prefix = store.keys.prefix
         self.livedesk = livedesk
         self.settings = settings
 
     def mark(self, name: str, conversation_id: int, content: str, message_type: str, *, private: bool = False,
              attachments: bool = False) -> None:
         """Just before the post ``name`` goes out (the wall clock: it is compared with LiveDesk's)."""
-        key = attempt_key(name)
+        key = attempt_key(name, self.prefix)
         pipe = self.redis.pipeline()
         pipe.hset(key, mapping={"conversation": int(conversation_id),
                                 "digest": self.store.content_digest(conversation_id, content),
@@ -70,14 +72,14 @@ class PostAttempts:
         pipe.execute()
 
     def pending(self, name: str) -> PostAttempt | None:
-        found = {k.decode(): v.decode() for k, v in self.redis.hgetall(attempt_key(name)).items()}
+        found = {k.decode(): v.decode() for k, v in self.redis.hgetall(attempt_key(name, self.prefix)).items()}
         if "at" not in found:
             return None
         return PostAttempt(int(found["conversation"]), found["digest"], found["type"], found["private"] == "1",
                            found["attachments"] == "1", float(found["at"]))
 
     def clear(self, name: str, pipeline=None) -> None:
-        (pipeline or self.redis).delete(attempt_key(name))
+        (pipeline or self.redis).delete(attempt_key(name, self.prefix))
 
     def made(self, user: str, name: str) -> tuple[int, dict] | None:
         """(conversation id, LiveDesk's message) made by an earlier attempt of ``name`` whose answer
@@ -87,7 +89,7 @@ class PostAttempts:
             return None
         conversation = attempt.conversation_id
         mode = self.settings.livedesk_read_back
-        if mode == "off" or (mode == "auto" and self.redis.exists(READ_BACK_UNAVAILABLE)):
+        if mode == "off" or (mode == "auto" and self.redis.exists(read_back_unavailable_key(self.prefix))):
             log.warning("an earlier post %s to LiveDesk conversation %d of %s got no answer; posting it again "
                         "unchecked (LIVEDESK_READ_BACK=%s, or no read endpoint): staff may see it twice",
                         name, conversation, mask(user), mode)
@@ -151,5 +153,5 @@ def _number(value) -> float | None:
     return None
 
 
-def attempt_key(name: str) -> str:
-    return f"livedesk:attempt:{name}"
+def attempt_key(name: str, prefix: str = "") -> str:
+    return f"{prefix}livedesk:attempt:{name}"

@@ -23,7 +23,8 @@ trusted sender, so a forged "agent reply" would be a phishing message from it, a
   with the figures is logged and staff get a private note in that conversation (once a minute).
 
 Redis: ``livedesk:pushes:{conversation:<id>|all}`` (sliding windows, 1 min),
-``livedesk:read-back:unavailable`` (1 h), ``handoff:claim:push-cap:<id>`` (1 min).
+``livedesk:read-back:unavailable`` (1 h), ``handoff:claim:push-cap:<id>`` (1 min); each after the
+hospital's prefix (its LiveDesk, its conversations, its caps).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from bot.privacy import mask
 from integrations.errors import AuthenticationError, ProviderError, RateLimitError
 from integrations.ratelimit import RateLimit, RedisRateLimiter
 from workers.handoff.mirror_drains import queue_staff_note
-from workers.handoff.store import PROBE_CONVERSATION
 from workers.user_queue import ItemMustWait
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ WINDOW = 60
 UNAVAILABLE_TTL = 3600
 # Set only by a refused probe of a conversation known to exist (``auto``); the mirror's read-back honours it too.
 READ_BACK_UNAVAILABLE = "livedesk:read-back:unavailable"
+PUSHES = "livedesk:pushes"
 HELD_NOTE = ("⏸ ข้อความของเจ้าหน้าที่ถึงผู้ป่วยถูกพักไว้ชั่วคราว: ส่งเกิน {cap} ข้อความต่อนาที "
              "ระบบจะส่งต่อให้เองเมื่อครบนาที / agent messages held: more than {cap} per minute")
 
@@ -67,11 +68,18 @@ def cannot_read_back(exc: ProviderError) -> bool:
     return not exc.retryable and not isinstance(exc, AuthenticationError)
 
 
+def read_back_unavailable_key(prefix: str) -> str:
+    """Where the hospital (``prefix``) notes that its LiveDesk has no read endpoint."""
+    return prefix + READ_BACK_UNAVAILABLE
+
+
 class AgentMessageGuard:
     def __init__(self, service):
         self.service = service
         self.settings = service.settings
         self.redis = service.redis
+        self.keys = service.store.keys
+        self.unavailable_key = read_back_unavailable_key(self.keys.prefix)
 
     # -- read-back -------------------------------------------------------------------------------
     def confirmed(self, user: str, item: dict) -> dict | None:
@@ -125,7 +133,7 @@ class AgentMessageGuard:
     def _trusting(self) -> bool:
         """``off``, or ``auto`` where a probe found no read endpoint (for UNAVAILABLE_TTL)."""
         mode = self.settings.livedesk_read_back
-        return mode == "off" or (mode == "auto" and bool(self.redis.exists(READ_BACK_UNAVAILABLE)))
+        return mode == "off" or (mode == "auto" and bool(self.redis.exists(self.unavailable_key)))
 
     def _no_read_endpoint(self, refused: ProviderError, read: Callable[[int], object]) -> bool:
         """After LiveDesk refused ``read`` of the conversation a webhook names: True only in ``auto``
@@ -133,7 +141,7 @@ class AgentMessageGuard:
         A refusal a retry may change (5xx, timeouts, 401/403), of either read, is raised."""
         if not cannot_read_back(refused):
             raise refused
-        known = self.redis.get(PROBE_CONVERSATION)
+        known = self.redis.get(self.keys.probe_conversation)
         if self.settings.livedesk_read_back != "auto" or known is None:
             return False  # on, or no conversation known to exist to probe: "not confirmed" is all it says
         try:
@@ -141,7 +149,7 @@ class AgentMessageGuard:
         except ProviderError as exc:
             if not cannot_read_back(exc):
                 raise
-            self.redis.set(READ_BACK_UNAVAILABLE, 1, ex=UNAVAILABLE_TTL)
+            self.redis.set(self.unavailable_key, 1, ex=UNAVAILABLE_TTL)
             log.warning("LiveDesk refused to read conversation %d, where it took our posts (%s): it has no read "
                         "endpoint; for an hour agents' replies are pushed and resolutions acted on unconfirmed. "
                         "Set LIVEDESK_READ_BACK=on to hold them instead", int(known), exc)
@@ -154,21 +162,21 @@ class AgentMessageGuard:
         conversation = int(item["conversation_id"])
         per_conversation = self.settings.livedesk_pushes_per_conversation_per_minute
         total = self.settings.livedesk_pushes_per_minute
-        limiter = RedisRateLimiter(self.redis, prefix="livedesk:pushes", provider="livedesk",
-                                   clock=self.service.clock)
+        pushes = self.keys.prefix + PUSHES
+        limiter = RedisRateLimiter(self.redis, prefix=pushes, provider="livedesk", clock=self.service.clock)
         conversation_limit = RateLimit(f"conversation:{conversation}", per_conversation, WINDOW)
         try:
             limiter.acquire(conversation_limit, RateLimit("all", total, WINDOW))
         except RateLimitError as exc:
             wait = exc.retry_after or WINDOW
-            counted = [self.redis.zcard(f"livedesk:pushes:{name}") for name in (conversation_limit.name, "all")]
+            counted = [self.redis.zcard(f"{pushes}:{name}") for name in (conversation_limit.name, "all")]
             if self.service.store.claim(f"push-cap:{conversation}", ttl=WINDOW):
                 log.warning("agent messages to %s held for %.0f s: %d pushed to conversation %d this minute "
                             "(cap %d), %d in all (cap %d)", mask(user), wait, counted[0], conversation,
                             per_conversation, counted[1], total)
                 cap = per_conversation if limiter.wait_seconds(conversation_limit) > 0 else total
                 queue_staff_note(self.redis, user, f"push-cap:{conversation}:{int(self.service.clock()) // WINDOW}",
-                                 HELD_NOTE.format(cap=cap))
+                                 HELD_NOTE.format(cap=cap), prefix=self.keys.prefix)
             raise ItemMustWait(wait, "agent message held: push cap") from None
 
 

@@ -271,7 +271,7 @@ class LiveDeskMirror:
     def _known(self, user: str) -> dict[str, str]:
         """What the bot knows of the patient, for the note: the number verified by SMS OTP, and
         Oho's contact (tags, attributes). The note goes out without Oho's part if Oho fails."""
-        phone = verified_phone(self.redis, user)
+        phone = verified_phone(self.redis, user, prefix=self.store.keys.prefix)
         known = {"เบอร์มือถือที่ยืนยันแล้ว (OTP)": phone} if phone else {}
         if not self.settings.configured("oho"):
             return known

@@ -40,39 +40,41 @@ BATCH_USERS = 100              # users one mirror drain takes from the ready lis
 QUEUED_DRAINS_KEY = "livedesk:outbox-drains"
 
 
-def queued_mirror_drains(connection: redis.Redis) -> QueuedDrains:
-    return QueuedDrains(connection, QUEUED_DRAINS_KEY)
+def queued_mirror_drains(connection: redis.Redis, *, prefix: str = "") -> QueuedDrains:
+    return QueuedDrains(connection, prefix + QUEUED_DRAINS_KEY)
 
 
-def enqueue_drain_mirror(connection: redis.Redis, user: str, pipeline=None) -> None:
+def enqueue_drain_mirror(connection: redis.Redis, user: str, pipeline=None, *, prefix: str = "") -> None:
     """A drain job of the user's mirror outbox, its drain-queued note and its place in the count,
-    together (``pipeline``: in the caller's transaction)."""
+    together (``pipeline``: in the caller's transaction); ``prefix``: the hospital's."""
     if pipeline is None:
         with connection.pipeline(transaction=True) as pipe:
             pipe.multi()
-            enqueue_drain_mirror(connection, user, pipe)
+            enqueue_drain_mirror(connection, user, pipe, prefix=prefix)
             pipe.execute()
         return
-    job = enqueue_outbox_drain(connection, mirror_outbox(connection), job_names.HANDOFF_DRAIN_MIRROR, user, pipeline,
-                               f"mirror to LiveDesk for {mask(user)}")
-    queued_mirror_drains(connection).add(job.id, pipeline)
+    job = enqueue_outbox_drain(connection, mirror_outbox(connection, prefix=prefix), job_names.HANDOFF_DRAIN_MIRROR,
+                               user, pipeline, f"mirror to LiveDesk for {mask(user)}", prefix=prefix)
+    queued_mirror_drains(connection, prefix=prefix).add(job.id, pipeline)
 
 
-def queue_staff_note(connection: redis.Redis, user: str, item_id: str, text: str) -> None:
+def queue_staff_note(connection: redis.Redis, user: str, item_id: str, text: str, *, prefix: str = "") -> None:
     """A private note for staff in the patient's LiveDesk conversation, in order with the mirrored chat
     (once per ``item_id``)."""
-    if mirror_outbox(connection).append(user, item_id, {"kind": "note", "text": text}):
-        enqueue_drain_mirror(connection, user)
+    if mirror_outbox(connection, prefix=prefix).append(user, item_id, {"kind": "note", "text": text}):
+        enqueue_drain_mirror(connection, user, prefix=prefix)
 
 
 class TurnDrain:
     """How one turn's mirror items get their drain: read first, then written in the turn's transaction,
     then settled after it (the three steps of ``HandoffService.finish_turn``)."""
 
-    def __init__(self, connection: redis.Redis, user: str):
+    def __init__(self, connection: redis.Redis, user: str, *, prefix: str = ""):
         self.redis = connection
         self.user = user
-        self.outbox = mirror_outbox(connection)
+        self.prefix = prefix
+        self.outbox = mirror_outbox(connection, prefix=prefix)
+        self.queued_drains = queued_mirror_drains(connection, prefix=prefix)
         self.queued: float | None = None   # when a drain of the user was queued (None: none is coming)
         self.waiting = 0                   # mirror drain jobs waiting to start
         self.readied = False
@@ -81,7 +83,7 @@ class TurnDrain:
     def read(self, reads) -> None:
         """In the first round trip: the user's drain-queued note, and how many mirror drains wait."""
         self.outbox.drain_note(self.user, reads)
-        queued_mirror_drains(self.redis).count(reads)
+        self.queued_drains.count(reads)
 
     def take_answers(self, answers: list) -> None:
         """The two answers ``read`` added, taken off the front of ``answers``."""
@@ -99,18 +101,18 @@ class TurnDrain:
         if self.queued is not None:
             return
         if self.waiting < ENOUGH_QUEUED_DRAINS:
-            enqueue_drain_mirror(self.redis, self.user, pipeline=pipe)
+            enqueue_drain_mirror(self.redis, self.user, pipeline=pipe, prefix=self.prefix)
             return
         self.readied = True
         self.outbox.mark_ready(self.user, pipe)
         self._recount = len(pipe)
-        queued_mirror_drains(self.redis).count(pipe)
+        self.queued_drains.count(pipe)
 
     def settle(self, results: list) -> None:
         """After the transaction: a drain job after all where the one counted on started meanwhile."""
         if (self._still_queued >= 0 and not results[self._still_queued]) \
                 or (self.readied and not results[self._recount]):
-            enqueue_drain_mirror(self.redis, self.user)
+            enqueue_drain_mirror(self.redis, self.user, prefix=self.prefix)
 
 
 class MirrorDrain:
@@ -118,10 +120,12 @@ class MirrorDrain:
     conversation, in order, then those of users on the mirror's ready list (``workers/batches.py``);
     after each user's items, the Oho contact a turn asked for (``want_contact``)."""
 
-    def __init__(self, connection: redis.Redis, post: Callable[[str, dict], None], oho_contacts: OhoContacts):
+    def __init__(self, connection: redis.Redis, post: Callable[[str, dict], None], oho_contacts: OhoContacts, *,
+                 prefix: str = ""):
         """``post(user, item)`` posts one item to the user's LiveDesk conversation."""
         self.redis = connection
-        self.outbox = mirror_outbox(connection)
+        self.prefix = prefix
+        self.outbox = mirror_outbox(connection, prefix=prefix)
         self.post = post
         self.oho_contacts = oho_contacts
 
@@ -129,7 +133,7 @@ class MirrorDrain:
         """Drain ``user``, then users from the ready list; how many items were posted. ``job_id``:
         this drain's RQ job, which no longer waits (it leaves the count of waiting mirror drains)."""
         if job_id is not None:
-            queued_mirror_drains(self.redis).started(job_id)
+            queued_mirror_drains(self.redis, prefix=self.prefix).started(job_id)
         return drain_batch(self.outbox, user, self, budget=DRAIN_BUDGET, batch_users=BATCH_USERS,
                            should_stop=stopping)
 
@@ -142,7 +146,7 @@ class MirrorDrain:
             self._contact_wanted(user)
 
     def hand_over(self, user: str) -> None:
-        enqueue_drain_mirror(self.redis, user)
+        enqueue_drain_mirror(self.redis, user, prefix=self.prefix)
 
     def _contact_wanted(self, user: str) -> None:
         """Make the Oho contact a turn asked for (``want_contact``). After the user's items, so that
@@ -151,7 +155,7 @@ class MirrorDrain:
         contact to the ``ensure_oho_contact`` job and its RQ retries; a refusal retrying cannot fix is
         logged, as the job would have failed at once."""
         try:
-            if not claim_wanted_contact(self.redis, user):
+            if not claim_wanted_contact(self.redis, user, prefix=self.prefix):
                 return
         except Exception:  # Redis: the want stays, for the next drain or the sweeper
             log.warning("Oho contact want of %s not read", mask(user), exc_info=True)
@@ -170,8 +174,8 @@ class MirrorDrain:
             with self.redis.pipeline(transaction=True) as pipe:
                 pipe.multi()
                 if job:
-                    enqueue_oho_contact(self.redis, user, pipeline=pipe)
-                forget_want(user, pipe)
+                    enqueue_oho_contact(self.redis, user, pipeline=pipe, prefix=self.prefix)
+                forget_want(user, pipe, prefix=self.prefix)
                 pipe.execute()
         except Exception:  # the want stays (taken for TAKING_TTL): the sweeper hands it to the job
             log.warning("Oho contact want of %s not settled", mask(user), exc_info=True)

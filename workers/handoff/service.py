@@ -68,9 +68,10 @@ class HandoffService:
 
     def __init__(self, settings: Settings, redis: redis.Redis, *, line: Callable[[], LineClient],
                  oho: Callable[[], OhoClient], livedesk: Callable[[], LiveDeskClient], oho_contacts: OhoContacts,
-                 menu: Callable[[], dict | None], clock: Callable[[], float] = time.time):
+                 menu: Callable[[], dict | None], prefix: str, clock: Callable[[], float] = time.time):
         """``line``, ``oho`` and ``livedesk`` give their clients, built on first use (the webhook calls none);
-        ``menu`` the knowledge base's topics menu (quick replies), loaded on first use too."""
+        ``menu`` the knowledge base's topics menu (quick replies), loaded on first use too; ``prefix`` the
+        hospital's (its keys, queues and job ids)."""
         self.settings = settings
         self.redis = redis
         self.line = line
@@ -79,10 +80,11 @@ class HandoffService:
         self.oho_contacts = oho_contacts
         self._menu = menu
         self.clock = clock
+        self.prefix = prefix
         self.hours = parse_business_hours(self.settings.business_hours)
-        self.store = HandoffStore(self.redis, echo_key(self.settings))
-        self.mirror_outbox = mirror_outbox(self.redis)
-        self.patient_outbox = patient_outbox(self.redis)
+        self.store = HandoffStore(self.redis, echo_key(self.settings), prefix=prefix)
+        self.mirror_outbox = mirror_outbox(self.redis, prefix=prefix)
+        self.patient_outbox = patient_outbox(self.redis, prefix=prefix)
         self.oho_chat = OhoChat(oho, oho_contacts)
         self.handoff_configured = not self.settings.missing_for("handoff")
 
@@ -93,7 +95,8 @@ class HandoffService:
 
     @cached_property
     def mirror_drain(self) -> MirrorDrain:
-        return MirrorDrain(self.redis, lambda user, item: self.livedesk_mirror.post(user, item), self.oho_contacts)
+        return MirrorDrain(self.redis, lambda user, item: self.livedesk_mirror.post(user, item), self.oho_contacts,
+                           prefix=self.prefix)
 
     @cached_property
     def guard(self) -> AgentMessageGuard:
@@ -111,12 +114,12 @@ class HandoffService:
         def along(pipe) -> None:
             for item in items:
                 self.mirror(user, item, pipeline=pipe)
-            enqueue_request_agent(self.redis, user, state.session, pipeline=pipe)
+            enqueue_request_agent(self.redis, user, state.session, pipeline=pipe, prefix=self.prefix)
             if not state.agent_answered:
                 schedule_no_agent_check(self.redis, user, state, self.hours,
-                                        self.settings.handoff_no_agent_minutes, pipeline=pipe)
+                                        self.settings.handoff_no_agent_minutes, pipeline=pipe, prefix=self.prefix)
             schedule_idle_check(self.redis, user, state, self.hours, self.settings.handoff_idle_minutes,
-                                pipeline=pipe)
+                                pipeline=pipe, prefix=self.prefix)
 
         opened = self.store.open(user, state, along)
         if opened:
@@ -128,7 +131,7 @@ class HandoffService:
         def along(pipe) -> None:
             for item in items:
                 self.mirror(user, item, pipeline=pipe)
-            enqueue_request_agent(self.redis, user, session, pipeline=pipe)
+            enqueue_request_agent(self.redis, user, session, pipeline=pipe, prefix=self.prefix)
 
         return self.store.mark_urgent(user, session, along)
 
@@ -159,7 +162,7 @@ class HandoffService:
         it starts) may miss the new items, so both are checked again in the transaction and a job
         queued after it if they went. The contact: with mirror items, the user's mirror drain makes
         it after the items (``want_contact``, no job); a turn without items gets the job."""
-        drain = TurnDrain(self.redis, user) if entries else None
+        drain = TurnDrain(self.redis, user, prefix=self.prefix) if entries else None
         with self.redis.pipeline(transaction=False) as reads:
             if drain is not None:
                 drain.read(reads)
@@ -182,9 +185,9 @@ class HandoffService:
             if along is not None:
                 along(pipe)
             if contact and drain is not None:
-                want_contact(user, pipe)
+                want_contact(user, pipe, prefix=self.prefix)
             elif contact:
-                enqueue_oho_contact(self.redis, user, pipeline=pipe)
+                enqueue_oho_contact(self.redis, user, pipeline=pipe, prefix=self.prefix)
             if drain is not None:
                 drain.last(pipe)
             results = pipe.execute() if len(pipe) else []
@@ -192,7 +195,7 @@ class HandoffService:
             drain.settle(results)
         elif self.mirror_outbox.has_pending(user) and self.mirror_outbox.drain_queued_since([user])[0] is None:
             # Items of this turn's on_turn (an opening note) with nothing to mirror after it.
-            enqueue_drain_mirror(self.redis, user)
+            enqueue_drain_mirror(self.redis, user, prefix=self.prefix)
 
     # -- the LiveDesk webhook (Redis only) ---------------------------------------------------------
     def on_agent_message(self, message: AgentMessage) -> str:
@@ -213,7 +216,7 @@ class HandoffService:
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.multi()
             self.patient_outbox.append(user, item_id, item, pipeline=pipe)
-            enqueue_drain_to_patient(self.redis, user, pipeline=pipe)
+            enqueue_drain_to_patient(self.redis, user, pipeline=pipe, prefix=self.prefix)
             appended = pipe.execute()[0]
         if not appended:
             return "duplicate"
@@ -226,7 +229,7 @@ class HandoffService:
         state = self.store.state(user) if user else None
         if state is None:
             return "ignored"
-        enqueue_resolve(self.redis, user, state.session, conversation_id)
+        enqueue_resolve(self.redis, user, state.session, conversation_id, prefix=self.prefix)
         return "checking"
 
     def resolve(self, user: str, session: str, conversation_id: int) -> None:
@@ -265,7 +268,8 @@ class HandoffService:
     def drain_to_patient(self, user: str) -> int:
         """Push agents' queued replies to the patient on LINE, in order, each at most once."""
         return self.patient_outbox.drain_and_hand_over(
-            user, lambda item: self._deliver(user, item), lambda u: enqueue_drain_to_patient(self.redis, u),
+            user, lambda item: self._deliver(user, item),
+            lambda u: enqueue_drain_to_patient(self.redis, u, prefix=self.prefix),
             on_set_aside=lambda item, exc: self._not_delivered(user, item, exc), budget_seconds=DRAIN_BUDGET,
             should_stop=stopping)
 
@@ -291,7 +295,7 @@ class HandoffService:
             self._push_once(user, [message], f"closed:{session}", retry_key_for("handoff-closed", session))
             self.mirror(user, bot_line(f"out:closed:{session}", [message]))
         self.mirror(user, Mirrored(f"closed-note:{session}", {"kind": "note", "text": closed_note(reason)}))
-        enqueue_drain_mirror(self.redis, user)
+        enqueue_drain_mirror(self.redis, user, prefix=self.prefix)
         if self.settings.configured("oho"):
             self.oho_chat.to_bot(user)
         log.info("handoff of %s closed (%s)", mask(user), reason)
@@ -306,7 +310,7 @@ class HandoffService:
         self._push_once(user, [message], f"no-agent:{session}", retry_key_for("handoff-no-agent", session))
         self.store.update(user, session, no_agent_notice_sent=True, last_notice=now)
         self.mirror(user, bot_line(f"out:no-agent:{session}", [message]))
-        enqueue_drain_mirror(self.redis, user)
+        enqueue_drain_mirror(self.redis, user, prefix=self.prefix)
 
     def check_idle(self, user: str, session: str) -> None:
         """Close a handoff no agent has written in for HANDOFF_IDLE_MINUTES of opening time, else look again later."""
@@ -315,7 +319,7 @@ class HandoffService:
             return
         minutes = self.settings.handoff_idle_minutes
         if self.clock() < idle_deadline(state, self.hours, minutes) - IDLE_SLACK_SECONDS:
-            schedule_idle_check(self.redis, user, state, self.hours, minutes)
+            schedule_idle_check(self.redis, user, state, self.hours, minutes, prefix=self.prefix)
             return
         enqueue_close(self.redis, self.store, user, session, "idle", notify=True)
 
@@ -352,7 +356,7 @@ class HandoffService:
             if message_id.isdigit():
                 note["in_reply_to"] = int(message_id)
         self.mirror(user, Mirrored(f"undelivered:{message_id}", note))
-        enqueue_drain_mirror(self.redis, user)
+        enqueue_drain_mirror(self.redis, user, prefix=self.prefix)
 
     def _push_once(self, user: str, messages: list[dict], name: str, retry_key: str) -> None:
         """Push unless this logical message was pushed already (the retry key covers a crash in between)."""

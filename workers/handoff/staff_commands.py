@@ -17,11 +17,11 @@ class HandoffNotFound(LookupError):
     """The user given matches no open handoff, or more than one."""
 
 
-def find_open(connection, given: str) -> tuple[str, HandoffState]:
+def find_open(connection, given: str, *, prefix: str = "") -> tuple[str, HandoffState]:
     """The open handoff of ``given``: a full LINE user id, or the end of one as the list prints it
-    (``…1a2b``, at least 4 characters) when exactly one open handoff ends so."""
+    (``…1a2b``, at least 4 characters) when exactly one open handoff of the hospital (``prefix``) ends so."""
     text = given.strip().lstrip("…").strip()
-    handoffs = open_handoffs(connection)
+    handoffs = open_handoffs(connection, prefix=prefix)
     if _LINE_USER_ID.match(text):
         matches = [(user, state) for user, state in handoffs if user == text]
     elif len(text) >= 4:

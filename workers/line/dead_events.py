@@ -41,15 +41,15 @@ class DeadEvent:
     dead: DeadItem
 
 
-def dead_events(connection: redis.Redis) -> list[DeadEvent]:
-    """The set-aside events, newest first."""
-    return [_event(dead) for dead in line_inbox(connection).dead.items()]
+def dead_events(connection: redis.Redis, *, prefix: str = "") -> list[DeadEvent]:
+    """The hospital's (``prefix``) set-aside events, newest first."""
+    return [_event(dead) for dead in line_inbox(connection, prefix=prefix).dead.items()]
 
 
-def replay(connection: redis.Redis, ids: Sequence[str] | None) -> list[DeadEvent]:
+def replay(connection: redis.Redis, ids: Sequence[str] | None, *, prefix: str = "") -> list[DeadEvent]:
     """Put the events with these ids (None: all) back into their users' inboxes and start the drains.
     Returns the events replayed now; raises ``UnknownDeadEvents`` (replaying nothing) for an unknown id."""
-    found = dead_events(connection)
+    found = dead_events(connection, prefix=prefix)
     if ids is not None:
         wanted = list(dict.fromkeys(ids))
         known = {event.id for event in found}
@@ -57,10 +57,10 @@ def replay(connection: redis.Redis, ids: Sequence[str] | None) -> list[DeadEvent
         if missing:
             raise UnknownDeadEvents(missing)
         found = [event for event in found if event.id in set(wanted)]
-    inbox = line_inbox(connection)
+    inbox = line_inbox(connection, prefix=prefix)
     replayed = [event for event in reversed(found) if inbox.dead.replay(event.dead, event.user, event.id)]
     for user in dict.fromkeys(event.user for event in replayed):
-        enqueue_drain(connection, user)
+        enqueue_drain(connection, user, prefix=prefix)
     return replayed
 
 

@@ -63,12 +63,15 @@ class ConversationFeature(Protocol):
 
 class LineEventHandler:
     def __init__(self, dialog: Dialog, line: LineClient, connection: redis.Redis,
-                 features: Sequence[ConversationFeature] = (), clock: Callable[[], float] = time.time):
+                 features: Sequence[ConversationFeature] = (), clock: Callable[[], float] = time.time, *,
+                 prefix: str):
+        """``prefix``: the hospital's (its markers of answered events and used reply tokens)."""
         self.dialog = dialog
         self.line = line
         self.redis = connection
         self.features = list(features)
         self.clock = clock
+        self.prefix = prefix
 
     def handle(self, event: dict) -> Reply | None:
         """Answer one queued event; return what was sent (None when nothing is)."""
@@ -124,7 +127,7 @@ class LineEventHandler:
         if how is None:
             self.line.push(to, reply.messages, retry_key_for("answer", eid))
             how = "push"
-        self.redis.set(_answered_key(eid), how, ex=ANSWERED_TTL)  # first thing after LINE's 2xx
+        self.redis.set(_answered_key(eid, self.prefix), how, ex=ANSWERED_TTL)  # first thing after LINE's 2xx
         ANSWERS.labels(how).inc()
         TOPIC_ANSWERS.labels(self.dialog.topic_label(reply.intent)).inc()
         if turn.received_at is not None:
@@ -144,13 +147,13 @@ class LineEventHandler:
         """
         if not token:
             return None
-        claim = _claim_key(eid)
+        claim, failed = _claim_key(eid, self.prefix), _reply_failed_key(eid, self.prefix)
         now = self.clock()
         if first_use is None:
             first_use = self.redis.set(claim, now, nx=True, ex=REPLY_CLAIM_TTL)
         if not first_use:
             claimed_at = float(self.redis.get(claim) or 0)
-            if self.redis.exists(f"line:reply-failed:{eid}") or now - claimed_at > REPLY_TOKEN_FRESH:
+            if self.redis.exists(failed) or now - claimed_at > REPLY_TOKEN_FRESH:
                 return None
         try:
             self.line.reply(token, messages)
@@ -159,7 +162,7 @@ class LineEventHandler:
             if not first_use and token_refused(exc):
                 log.warning("reply of %s: the attempt that used the token died; LINE had taken it", mask(to))
                 return "reply (earlier attempt)"
-            self.redis.set(f"line:reply-failed:{eid}", 1, ex=REPLY_CLAIM_TTL)
+            self.redis.set(failed, 1, ex=REPLY_CLAIM_TTL)
             if not reply_token_problem(exc) or not to:
                 raise
             log.info("line reply refused (%s); pushing instead", exc.status or "no answer")
@@ -170,15 +173,15 @@ class LineEventHandler:
         this attempt claimed it first (as ``_reply`` would), in one round trip. A claim taken for
         an event that turns out answered changes nothing: nothing is sent for it again."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.exists(_answered_key(event_id))
+        pipe.exists(_answered_key(event_id, self.prefix))
         if token:
-            pipe.set(_claim_key(event_id), self.clock(), nx=True, ex=REPLY_CLAIM_TTL)
+            pipe.set(_claim_key(event_id, self.prefix), self.clock(), nx=True, ex=REPLY_CLAIM_TTL)
         found = pipe.execute()
         return bool(found[0]), (bool(found[1]) if token else None)
 
     def answered(self, event_id: str) -> bool:
         """Whether LINE accepted an answer to this event already (a retried or redelivered turn)."""
-        return bool(self.redis.exists(_answered_key(event_id)))
+        return bool(self.redis.exists(_answered_key(event_id, self.prefix)))
 
     def _answered_quietly(self, event_id: str) -> bool:
         try:
@@ -187,9 +190,13 @@ class LineEventHandler:
             return False
 
 
-def _answered_key(event_id: str) -> str:
-    return f"line:answered:{event_id}"
+def _answered_key(event_id: str, prefix: str) -> str:
+    return f"{prefix}line:answered:{event_id}"
 
 
-def _claim_key(event_id: str) -> str:
-    return f"line:reply-claimed:{event_id}"
+def _claim_key(event_id: str, prefix: str) -> str:
+    return f"{prefix}line:reply-claimed:{event_id}"
+
+
+def _reply_failed_key(event_id: str, prefix: str) -> str:
+    return f"{prefix}line:reply-failed:{event_id}"

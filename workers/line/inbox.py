@@ -73,7 +73,7 @@ ENOUGH_QUEUED_DRAINS = 4
 BATCH_USERS = 100                 # users one drain job takes from the ready list at most
 DEAD_LETTERS = "line:dead-events"
 DEAD_LETTERS_KEPT = 1000
-LINE_QUEUE_KEY = queue_key(LINE_QUEUE)
+
 
 @dataclass
 class Accepted:
@@ -82,11 +82,12 @@ class Accepted:
     too_old: int = 0   # refused: older than MAX_EVENT_AGE, or without a timestamp to tell
 
 
-def line_inbox(connection: redis.Redis, clock: Callable[[], float] = time.time) -> UserQueue:
-    """The LINE events waiting to be answered, per user (keys ``line:inbox:<user>``, ``line:seen:<event>``)."""
+def line_inbox(connection: redis.Redis, clock: Callable[[], float] = time.time, *, prefix: str = "") -> UserQueue:
+    """The LINE events waiting to be answered, per user (keys ``<prefix>line:inbox:<user>``,
+    ``<prefix>line:seen:<event>``)."""
     return UserQueue(connection, "line:inbox", max_attempts=MAX_EVENT_ATTEMPTS, lock_timeout=LOCK_TIMEOUT,
                      backoff=EVENT_BACKOFF, dead_kept=DEAD_LETTERS_KEPT, seen_ttl=SEEN_TTL, dead_key=DEAD_LETTERS,
-                     seen_prefix="line:seen", clock=clock)
+                     seen_prefix="line:seen", prefix=prefix, clock=clock)
 
 
 def too_old(event: dict, now: float) -> bool:
@@ -112,7 +113,7 @@ def refuse_old(events: list[dict], now: float) -> tuple[list[dict], int]:
     return fresh, len(events) - len(fresh)
 
 
-def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
+def accept_events(connection: redis.Redis, events: list[dict], *, prefix: str = "") -> Accepted:
     """Queue new events for their users' drains; skip ones already seen and ones too old for the
     "seen" markers to judge (``refuse_old``). No outbound HTTP.
 
@@ -127,45 +128,45 @@ def accept_events(connection: redis.Redis, events: list[dict]) -> Accepted:
     events, old = refuse_old(events, now)
     if not events:
         return Accepted(too_old=old)
-    inbox = line_inbox(connection)
+    inbox = line_inbox(connection, prefix=prefix)
     received = round(now, 3)
     queued, own_job = inbox.append_and_route(
         [(source_key(event), event_id(event), {**event, RECEIVED_AT: received}) for event in events],
-        LINE_QUEUE_KEY, ENOUGH_QUEUED_DRAINS)
+        queue_key(LINE_QUEUE, prefix=prefix), ENOUGH_QUEUED_DRAINS)
     if own_job:
         with connection.pipeline(transaction=True) as pipe:
             pipe.multi()  # explicit, so that RQ adds its commands to this transaction
             for user in own_job:
-                _enqueue_drain(connection, inbox, user, pipe)
+                _enqueue_drain(connection, inbox, user, pipe, prefix)
             pipe.execute()
     return Accepted(queued=queued, duplicates=len(events) - queued, too_old=old)
 
 
-def enqueue_drain(connection: redis.Redis, user: str) -> None:
+def enqueue_drain(connection: redis.Redis, user: str, *, prefix: str = "") -> None:
     """Queue a drain of the user's inbox (the sweeper's and a bounded drain's way to hand over)."""
-    inbox = line_inbox(connection)
+    inbox = line_inbox(connection, prefix=prefix)
     with connection.pipeline(transaction=True) as pipe:
         pipe.multi()
-        _enqueue_drain(connection, inbox, user, pipe)
+        _enqueue_drain(connection, inbox, user, pipe, prefix)
         pipe.execute()
 
 
-def _enqueue_drain(connection: redis.Redis, inbox: UserQueue, user: str, pipe) -> None:
+def _enqueue_drain(connection: redis.Redis, inbox: UserQueue, user: str, pipe, prefix: str) -> None:
     inbox.mark_drain_queued(user, pipe)
     # No RQ retry: a failing event is retried on its own backoff (the sweeper starts its drain).
     enqueue(connection, job_names.LINE_DRAIN_INBOX, user, queue=LINE_QUEUE, pipeline=pipe, retry=None,
-            description=f"answer LINE events of {mask(user)}", timeout=JOB_TIMEOUT)
+            description=f"answer LINE events of {mask(user)}", timeout=JOB_TIMEOUT, prefix=prefix)
 
 
 def drain_inbox(connection: redis.Redis, user: str, handle: Callable[[dict], None],
-                should_stop: Callable[[], bool] | None = None) -> int:
+                should_stop: Callable[[], bool] | None = None, *, prefix: str = "") -> int:
     """Handle the user's queued events in order, then those of users on the ready list, one user
     after the other (``workers/batches.py``); return how many events were handled. A drain that
     ran out of time (or was asked to stop) queues the next one, for its user and for the ready
     list; a failing event waits for the sweeper, at its due time. Items set aside
     (``ItemsSetAside``) are reported after the whole batch."""
-    inbox = line_inbox(connection)
-    return drain_batch(inbox, user, InboxDrains(connection, inbox, handle, should_stop), budget=DRAIN_BUDGET,
+    inbox = line_inbox(connection, prefix=prefix)
+    return drain_batch(inbox, user, InboxDrains(connection, inbox, handle, should_stop, prefix), budget=DRAIN_BUDGET,
                        batch_users=BATCH_USERS, should_stop=should_stop)
 
 
@@ -173,8 +174,9 @@ class InboxDrains:
     """The inbox's drain of one user within a batch (``workers.batches.UserDrains``)."""
 
     def __init__(self, connection: redis.Redis, inbox: UserQueue, handle: Callable[[dict], None],
-                 should_stop: Callable[[], bool] | None):
+                 should_stop: Callable[[], bool] | None, prefix: str = ""):
         self.redis = connection
+        self.prefix = prefix
         self.inbox = inbox
         self.handle = handle  # one queued event (``LineEventHandler.handle``)
         self.should_stop = should_stop
@@ -184,4 +186,4 @@ class InboxDrains:
                                               should_stop=self.should_stop)
 
     def hand_over(self, user: str) -> None:
-        enqueue_drain(self.redis, user)
+        enqueue_drain(self.redis, user, prefix=self.prefix)

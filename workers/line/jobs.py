@@ -11,6 +11,6 @@ def drain_inbox(user: str) -> int:
     """Answer the queued events of one LINE user, in order (bounded; it hands over when its time is up)."""
     s = services()
     try:
-        return inbox.drain_inbox(s.redis, user, s.line_events.handle, should_stop=stopping)
+        return inbox.drain_inbox(s.redis, user, s.line_events.handle, should_stop=stopping, prefix=s.hospital.prefix)
     except ItemsSetAside as exc:
         fail_without_retry(exc)

@@ -1,8 +1,8 @@
 -- The LINE inbox's backlog for /metrics (workers/metrics_state.py): users waiting, events waiting
 -- and when the oldest first event was received.
--- KEYS[1]  the inbox's due index (line:inbox-due): the users with events
+-- KEYS[1]  the inbox's due index (<prefix>line:inbox-due): the users with events
 -- ARGV[1]  how many users to read at most (the first by due time)
--- ARGV[2]  the prefix of a user's inbox key (line:inbox:)
+-- ARGV[2]  the start of a user's inbox key, the hospital's prefix included (<prefix>line:inbox:)
 -- ARGV[3]  the field of an event holding when the webhook received it (epoch seconds)
 -- Returns  {users in the due index, events of the users read, the oldest receipt as a string (0: none)}.
 -- Atomic: the three figures of one moment (and one round trip for the scrape). Reads only; the inbox

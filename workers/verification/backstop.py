@@ -17,7 +17,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
 from workers import job_names
-from workers.queues import DEFAULT_QUEUE, enqueue_at, get_queue
+from workers.queues import DEFAULT_QUEUE, enqueue_at, get_queue, job_prefix
 from workers.verification.outcome import CHECK_RETRY, SEND_RETRY, TELLING_LEASE, Outcome, after
 
 
@@ -34,21 +34,24 @@ def check_job_id(request_id: str, attempt: int, beside: str = "") -> str:
 
 
 class Backstop:
-    """Schedules and cancels the send and check jobs of verification requests."""
+    """Schedules and cancels the send and check jobs of verification requests (on the queue of the
+    hospital whose prefix is ``prefix``, with its job ids)."""
 
-    def __init__(self, connection: redis_lib.Redis):
+    def __init__(self, connection: redis_lib.Redis, *, prefix: str = ""):
         self.redis = connection
+        self.prefix = prefix
 
     def schedule_send(self, request_id: str, delay: float, *, pipe=None, beside: str = "") -> None:
         """The send job of a request, ``delay`` seconds ahead; ``beside``: see ``send_job_id``."""
         enqueue_at(self.redis, after(delay), job_names.VERIFICATION_SEND_CODE, request_id, pipeline=pipe,
-                   retry=SEND_RETRY, job_id=send_job_id(request_id, beside), description="send an OTP SMS")
+                   retry=SEND_RETRY, job_id=send_job_id(request_id, beside), description="send an OTP SMS",
+                   prefix=self.prefix)
 
     def schedule_check(self, request_id: str, attempt: int, delay: float, *, pipe=None, beside: str = "") -> None:
         """The check job of the code typed for ``attempt``, ``delay`` seconds ahead."""
         enqueue_at(self.redis, after(delay), job_names.VERIFICATION_CHECK_CODE, request_id, attempt, pipeline=pipe,
                    retry=CHECK_RETRY, job_id=check_job_id(request_id, attempt, beside),
-                   description="check an OTP code")
+                   description="check an OTP code", prefix=self.prefix)
 
     def cancel(self, outcome: Outcome, pipe) -> None:
         """In ``pipe``: the patient has ``outcome``, so its backstop need not run."""
@@ -67,5 +70,7 @@ class Backstop:
             self.schedule_send(outcome.request_id, TELLING_LEASE, beside=beside)
 
     def _cancel(self, job_id: str, pipe) -> None:
-        ScheduledJobRegistry(queue=get_queue(self.redis, DEFAULT_QUEUE)).remove(job_id, pipeline=pipe)
+        job_id = job_prefix(self.prefix) + job_id  # as ``enqueue_at`` named it
+        registry = ScheduledJobRegistry(queue=get_queue(self.redis, DEFAULT_QUEUE, prefix=self.prefix))
+        registry.remove(job_id, pipeline=pipe)
         pipe.delete(Job.key_for(job_id))

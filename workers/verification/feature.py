@@ -79,7 +79,8 @@ class VerificationFeature:
     def _step(self, turn: Turn, state: VerificationState, intent, now: float) -> Step | None:
         action = turn.action
         if action == Action.VERIFY or (intent == INTENT and (not state.active or turn.kind == "postback")):
-            return self.dialog.start(state, verified_phone(self.store.redis, turn.user_id))
+            known = verified_phone(self.store.redis, turn.user_id, prefix=self.store.keys.prefix)
+            return self.dialog.start(state, known)
         if action == Action.VERIFY_RESEND:
             return self.dialog.resend(state, now)
         if action == Action.CANCEL and (state.active or turn.params.get("flow") == "verify"):

@@ -14,7 +14,7 @@ from bot.phone import ThaiMobile
 from bot.verification import OtpRules
 from integrations.sepsms import OtpExpiredError, OtpRejectedError
 from integrations.thaibulksms import InvalidMsisdnError
-from workers.verification.store import SendRequest
+from workers.verification.store import SendRequest, VerifyKeys
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +65,18 @@ class LocalCodes:
 
     provider = "thaibulksms"
 
-    def __init__(self, client, connection: redis_lib.Redis, key: bytes, rules: OtpRules, hospital_name: str):
+    def __init__(self, client, connection: redis_lib.Redis, key: bytes, rules: OtpRules, hospital_name: str, *,
+                 prefix: str = ""):
         self.client = client
         self.redis = connection
+        self.keys = VerifyKeys(prefix)
         self.key = key
         self.rules = rules
         self.hospital_name = hospital_name
 
     def send(self, request_id: str, phone: ThaiMobile) -> SentCode:
         code, reference = new_code(self.rules.code_length), new_reference()
-        self.redis.set(f"verify:code:{request_id}", code_digest(self.key, request_id, code),
+        self.redis.set(self.keys.code(request_id), code_digest(self.key, request_id, code),
                        ex=self.rules.ttl_seconds)
         # ThaiBulkSMS stops retrying delivery after ``expire``: no use after the code died (the client
         # keeps it within what ThaiBulkSMS accepts, 00:06 at least).
@@ -87,7 +89,7 @@ class LocalCodes:
         return SentCode(reference, result.sent[0].message_id or None)
 
     def check(self, request: SendRequest, code: str) -> bool:
-        key = f"verify:code:{request.id}"
+        key = self.keys.code(request.id)
         digest = self.redis.get(key)
         if digest is None:
             raise CodeExpired()
@@ -98,7 +100,7 @@ class LocalCodes:
         return True
 
     def discard(self, request_id: str) -> None:
-        self.redis.delete(f"verify:code:{request_id}")
+        self.redis.delete(self.keys.code(request_id))
 
 
 def sms_text(code: str, reference: str, rules: OtpRules, hospital_name: str) -> str:

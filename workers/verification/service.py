@@ -70,10 +70,11 @@ class VerificationService:
     def __init__(self, settings: Settings, redis: redis_lib.Redis, *, line: Callable[[], LineClient],
                  sepsms: Callable[[], SepsmsClient], thaibulksms: Callable[[], ThaiBulkSmsClient],
                  oho_contacts: OhoContacts, menu: dict | None, hospital_name: Callable[[], str],
-                 turn_budget: TurnBudget, staff_notes=None):
+                 turn_budget: TurnBudget, prefix: str, staff_notes=None):
         """``line`` and the SMS providers give their clients, built on first use (the settings' provider
         only); ``hospital_name`` the name the SMS is signed with; ``turn_budget`` how long a turn waits for
-        the provider. ``staff_notes(user, item_id, text)`` puts a private note in front of staff (None: no desk)."""
+        the provider. ``staff_notes(user, item_id, text)`` puts a private note in front of staff (None: no desk).
+        ``prefix``: the hospital's (its keys, queue and job ids)."""
         self.line = line
         self.sepsms = sepsms
         self.thaibulksms = thaibulksms
@@ -82,8 +83,9 @@ class VerificationService:
         self.hospital_name = hospital_name
         self.settings = settings
         self.redis = redis
-        self.store = VerificationStore(self.redis)
-        self.backstop = Backstop(self.redis)
+        self.prefix = prefix
+        self.store = VerificationStore(self.redis, prefix=prefix)
+        self.backstop = Backstop(self.redis, prefix=prefix)
         self.rules = OtpRules.from_settings(self.settings)
         staff = "action=handoff" if not self.settings.missing_for("handoff") else "action=topic&id=staff"
         self.dialog = VerificationDialog(self.rules, staff_data=staff, menu=menu)
@@ -93,7 +95,7 @@ class VerificationService:
     def codes(self, provider: str):
         name = self.hospital_name()  # the SMS says who sends it
         if provider == "thaibulksms":
-            return LocalCodes(self.thaibulksms(), self.redis, self.key, self.rules, name)
+            return LocalCodes(self.thaibulksms(), self.redis, self.key, self.rules, name, prefix=self.prefix)
         return SepsmsCodes(self.sepsms(), self.rules, name)
 
     def tell(self, outcome: Outcome) -> None:
@@ -345,7 +347,7 @@ class VerificationService:
         log.info("phone %s verified for %s", mask(request.phone), mask(request.user))
         if self.settings.configured("oho"):
             enqueue(self.redis, job_names.VERIFICATION_UPDATE_CONTACT, request.user, job_id=f"otp-oho-{request.id}",
-                    description="update the Oho contact of a verified patient")
+                    description="update the Oho contact of a verified patient", prefix=self.prefix)
         self._note_for_staff(request, when)
         return self.dialog.verified(request.last4)
 
@@ -365,7 +367,7 @@ class VerificationService:
 
     def update_contact(self, user: str) -> None:
         """Oho: the verified phone, the ``verified`` tag and the verification time."""
-        record = verification_record(self.redis, user)
+        record = verification_record(self.redis, user, prefix=self.prefix)
         if record is not None and self.settings.configured("oho"):
             self.oho_contacts.record_verified_phone(user, record["phone"], record["verified_at"])
 

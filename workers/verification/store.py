@@ -15,6 +15,9 @@ erasure keeps, name the number and the user by keyed digests, ``Budgeted``):
   verify:phone:<user>            JSON {phone, verified_at, provider}: the verified number
                                                                 VERIFIED_PHONE_RETENTION_DAYS
 
+Every key starts with the hospital's prefix (``VerifyKeys``): two hospitals' patients, codes and budgets
+never meet, even for one LINE user id.
+
 Delivery reports (``record_delivery``) touch Redis only: they run inside the webhook request.
 """
 
@@ -100,13 +103,56 @@ class SendRequest:
         return self.phone[-4:]
 
 
+@dataclass(frozen=True)
+class VerifyKeys:
+    """The keys of the table above, of the hospital whose keys start with ``prefix``."""
+
+    prefix: str = ""
+
+    def state(self, user: str) -> str:
+        return f"{self.prefix}verify:state:{user}"
+
+    def request(self, request_id: str) -> str:
+        return f"{self.prefix}verify:request:{request_id}"
+
+    def code(self, request_id: str) -> str:
+        return f"{self.prefix}verify:code:{request_id}"
+
+    def pin(self, request_id: str, attempt: int | str) -> str:
+        return f"{self.prefix}verify:pin:{request_id}:{attempt}"
+
+    def verdict(self, request_id: str, attempt: int) -> str:
+        return f"{self.prefix}verify:verdict:{request_id}:{attempt}"
+
+    def message(self, provider: str, message_id: str) -> str:
+        return f"{self.prefix}verify:message:{provider}:{message_id}"
+
+    @property
+    def sends(self) -> str:
+        """The send budgets' ``RedisRateLimiter`` prefix."""
+        return f"{self.prefix}verify:sends"
+
+    @property
+    def wrong(self) -> str:
+        """The wrong-code counts' ``RedisRateLimiter`` prefix."""
+        return f"{self.prefix}verify:wrong"
+
+    def alerted(self, what: str) -> str:
+        return f"{self.prefix}verify:alerted:{what}"
+
+    def phone(self, user: str) -> str:
+        return f"{self.prefix}verify:phone:{user}"
+
+
 class VerificationStore:
-    def __init__(self, connection: redis_lib.Redis):
+    def __init__(self, connection: redis_lib.Redis, *, prefix: str):
+        """``prefix``: the hospital's."""
         self.redis = connection
+        self.keys = VerifyKeys(prefix)
 
     # state
     def state(self, user: str) -> VerificationState:
-        raw = self.redis.get(f"verify:state:{user}")
+        raw = self.redis.get(self.keys.state(user))
         return VerificationState.from_dict(json.loads(raw) if raw else None)
 
     def current_state(self, user: str) -> VerificationState:
@@ -132,18 +178,18 @@ class VerificationStore:
         return reads.verification
 
     def save_state(self, user: str, state: VerificationState, pipe=None) -> None:
-        (pipe or self.redis).set(f"verify:state:{user}", json.dumps(state.to_dict(), ensure_ascii=False),
+        (pipe or self.redis).set(self.keys.state(user), json.dumps(state.to_dict(), ensure_ascii=False),
                                  ex=STATE_TTL)
 
     # requests
     def create_request(self, request_id: str, user: str, phone: ThaiMobile, provider: str, pipe) -> None:
-        key = f"verify:request:{request_id}"
+        key = self.keys.request(request_id)
         pipe.hset(key, mapping={"user": user, "phone": phone.local, "provider": provider,
                                 "status": "queued", "created_at": str(time.time())})
         pipe.expire(key, REQUEST_TTL)
 
     def request(self, request_id: str) -> SendRequest | None:
-        data = {k.decode(): v.decode() for k, v in self.redis.hgetall(f"verify:request:{request_id}").items()}
+        data = {k.decode(): v.decode() for k, v in self.redis.hgetall(self.keys.request(request_id)).items()}
         if not data.get("user"):
             return None
         return SendRequest(request_id, data["user"], data["phone"], data["provider"], data.get("reference"),
@@ -153,22 +199,22 @@ class VerificationStore:
 
     def claim_send(self, request_id: str) -> bool:
         """True for the one attempt allowed to call the provider (the claim holds its time)."""
-        return bool(self.redis.hsetnx(f"verify:request:{request_id}", "claimed", f"{time.time():.3f}"))
+        return bool(self.redis.hsetnx(self.keys.request(request_id), "claimed", f"{time.time():.3f}"))
 
     def claimed_at(self, request_id: str) -> float:
-        return _number((self.redis.hget(f"verify:request:{request_id}", "claimed") or b"").decode()) or 0.0
+        return _number((self.redis.hget(self.keys.request(request_id), "claimed") or b"").decode()) or 0.0
 
     def release_send(self, request_id: str) -> None:
         """The provider answered that it sent nothing: a later attempt may try again."""
-        self.redis.hdel(f"verify:request:{request_id}", "claimed")
+        self.redis.hdel(self.keys.request(request_id), "claimed")
 
     def record_sent(self, request: SendRequest, reference: str, message_id: str | None) -> None:
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(f"verify:request:{request.id}", mapping={"reference": reference, "status": "sent",
+        pipe.hset(self.keys.request(request.id), mapping={"reference": reference, "status": "sent",
                                                            "message_id": message_id or "",
                                                            "sent_at": str(time.time())})
         if message_id:
-            pipe.set(f"verify:message:{request.provider}:{message_id}", request.id, ex=REQUEST_TTL)
+            pipe.set(self.keys.message(request.provider, message_id), request.id, ex=REQUEST_TTL)
         pipe.execute()
 
     def claim_telling(self, request_id: str, what: str, holder: str, lease: float) -> bool:
@@ -176,47 +222,47 @@ class VerificationStore:
         ``check:<attempt>``) of this request: no one else took it within ``lease`` seconds. The same
         holder may take it again (a retried job, a retried turn), and after the lease anyone may (its
         holder died). The hash field keeps its old name ``teller:<what>`` (requests live 24 h)."""
-        return bool(lua.run(self.redis, "verification_claim_telling", keys=[f"verify:request:{request_id}"],
+        return bool(lua.run(self.redis, "verification_claim_telling", keys=[self.keys.request(request_id)],
                             args=[f"teller:{what}", holder, f"{time.time():.3f}", lease]))
 
     def mark_told(self, request_id: str, pipe=None) -> None:
         """The patient has the outcome of this send: a later job for it (the backstop) stays silent."""
-        (pipe or self.redis).hset(f"verify:request:{request_id}", "told", "1")
+        (pipe or self.redis).hset(self.keys.request(request_id), "told", "1")
 
     def mark_failed(self, request_id: str, failure: str) -> None:
         """No code went out: ``failure`` (``failed``, ``bad_number``, ``busy``) says what the patient is told."""
-        self.redis.hset(f"verify:request:{request_id}", mapping={"status": "failed", "failure": failure})
+        self.redis.hset(self.keys.request(request_id), mapping={"status": "failed", "failure": failure})
 
     # what a check found: kept until the patient has it, so a retry tells it again instead of asking again
     def save_verdict(self, request_id: str, attempt: int, message: dict, ttl: int) -> None:
-        self.redis.set(f"verify:verdict:{request_id}:{attempt}", json.dumps(message, ensure_ascii=False), ex=ttl)
+        self.redis.set(self.keys.verdict(request_id, attempt), json.dumps(message, ensure_ascii=False), ex=ttl)
 
     def verdict(self, request_id: str, attempt: int) -> dict | None:
-        raw = self.redis.get(f"verify:verdict:{request_id}:{attempt}")
+        raw = self.redis.get(self.keys.verdict(request_id, attempt))
         return json.loads(raw) if raw else None
 
     def mark_verified(self, request_id: str, when: str) -> str:
         """Mark the request verified at ``when``; returns the time of the first mark (retries keep it)."""
-        key = f"verify:request:{request_id}"
+        key = self.keys.request(request_id)
         self.redis.hsetnx(key, "verified_at", when)
         return (self.redis.hget(key, "verified_at") or when.encode()).decode()
 
     # typed codes
     def save_pin(self, request_id: str, attempt: int, code: str, ttl: int, pipe) -> None:
-        pipe.set(f"verify:pin:{request_id}:{attempt}", code, ex=ttl)
+        pipe.set(self.keys.pin(request_id, attempt), code, ex=ttl)
 
     def pin(self, request_id: str, attempt: int) -> str | None:
-        raw = self.redis.get(f"verify:pin:{request_id}:{attempt}")
+        raw = self.redis.get(self.keys.pin(request_id, attempt))
         return raw.decode() if raw else None
 
     def drop_pin(self, request_id: str, attempt: int, pipe=None) -> None:
-        (pipe or self.redis).delete(f"verify:pin:{request_id}:{attempt}")
+        (pipe or self.redis).delete(self.keys.pin(request_id, attempt))
 
     # send budgets
     def take_send_slot(self, who: Budgeted, now: float, rules: OtpRules) -> Refusal | None:
         """Count one send against the number's, the user's and the service's budgets (all or none);
         or why not and how long to wait. A tripped daily or service budget is logged at WARNING."""
-        limiter = RedisRateLimiter(self.redis, prefix="verify:sends", provider="verification", clock=lambda: now)
+        limiter = RedisRateLimiter(self.redis, prefix=self.keys.sends, provider="verification", clock=lambda: now)
         service = (RateLimit("all:hour", rules.sends_per_hour, USER_WINDOW),
                    RateLimit("all:day", rules.sends_per_day, DAY))
         daily = (RateLimit(f"number:{who.number}:day", rules.sends_per_number_per_day, DAY),
@@ -227,7 +273,7 @@ class VerificationStore:
         except RateLimitError as exc:
             wait = exc.retry_after or 60.0
             if limiter.wait_seconds(*service) > 0:
-                used = [self.redis.zcard(f"verify:sends:{limit.name}") for limit in service]
+                used = [self.redis.zcard(f"{self.keys.sends}:{limit.name}") for limit in service]
                 self.alert("service", "OTP SMS budget of the whole service used up: %d of %d this hour, %d of %d "
                            "in 24 h (OTP_SENDS_PER_HOUR / OTP_SENDS_PER_DAY); codes are refused for %.0f s",
                            used[0], rules.sends_per_hour, used[1], rules.sends_per_day, wait)
@@ -246,13 +292,13 @@ class VerificationStore:
 
     def wrong_code_lock(self, who: Budgeted, now: float, rules: OtpRules) -> Refusal | None:
         """Refused while the number or the user has had ``wrong_codes_per_day`` wrong codes in 24 h."""
-        limiter = RedisRateLimiter(self.redis, prefix="verify:wrong", provider="verification", clock=lambda: now)
+        limiter = RedisRateLimiter(self.redis, prefix=self.keys.wrong, provider="verification", clock=lambda: now)
         wait = limiter.wait_seconds(*self._wrong_limits(who, rules))
         return Refusal("wrong_codes", wait) if wait > 0 else None
 
     def count_wrong_code(self, who: Budgeted, now: float, rules: OtpRules) -> bool:
         """Count a wrong code for the number and the user; True if that locks them now."""
-        limiter = RedisRateLimiter(self.redis, prefix="verify:wrong", provider="verification", clock=lambda: now)
+        limiter = RedisRateLimiter(self.redis, prefix=self.keys.wrong, provider="verification", clock=lambda: now)
         try:
             limiter.acquire(*self._wrong_limits(who, rules))
         except RateLimitError:
@@ -266,14 +312,14 @@ class VerificationStore:
 
     def alert(self, what: str, message: str, *args) -> None:
         """A WARNING for the operator, at most once per ``ALERT_EVERY`` for the same ``what``."""
-        if self.redis.set(f"verify:alerted:{what}", 1, nx=True, ex=ALERT_EVERY):
+        if self.redis.set(self.keys.alerted(what), 1, nx=True, ex=ALERT_EVERY):
             log.warning(message, *args)
 
     # the result
     def save_verified(self, user: str, phone: str, when: str, provider: str, *, keep_days: int) -> None:
         """The verified number, kept ``keep_days`` (VERIFIED_PHONE_RETENTION_DAYS) from this verification."""
         record = {"phone": phone, "verified_at": when, "provider": provider}
-        self.redis.set(f"verify:phone:{user}", json.dumps(record), ex=keep_days * 24 * 3600)
+        self.redis.set(self.keys.phone(user), json.dumps(record), ex=keep_days * 24 * 3600)
 
 
 def _number(raw: str | None) -> float | None:
@@ -283,41 +329,44 @@ def _number(raw: str | None) -> float | None:
         return None
 
 
-def verification_record(connection: redis_lib.Redis, user_id: str) -> dict | None:
-    """``{phone, verified_at, provider}`` of the LINE user's verified number, or None."""
-    raw = connection.get(f"verify:phone:{user_id}")
+def verification_record(connection: redis_lib.Redis, user_id: str, *, prefix: str = "") -> dict | None:
+    """``{phone, verified_at, provider}`` of the LINE user's verified number at the hospital, or None."""
+    raw = connection.get(VerifyKeys(prefix).phone(user_id))
     return json.loads(raw) if raw else None
 
 
-def verified_phone(connection: redis_lib.Redis, user_id: str) -> str | None:
+def verified_phone(connection: redis_lib.Redis, user_id: str, *, prefix: str = "") -> str | None:
     """The LINE user's verified mobile number (``0812345678``), or None. Never log it."""
-    record = verification_record(connection, user_id)
+    record = verification_record(connection, user_id, prefix=prefix)
     return record["phone"] if record else None
 
 
-def verification_in_progress(connection: redis_lib.Redis, user_id: str) -> bool:
+def verification_in_progress(connection: redis_lib.Redis, user_id: str, *, prefix: str = "") -> bool:
     """Whether the user is typing a phone number or a code to the bot right now (e.g. not to mirror it)."""
-    return VerificationStore(connection).current_state(user_id).active
+    return VerificationStore(connection, prefix=prefix).current_state(user_id).active
 
 
-def record_delivery(connection: redis_lib.Redis, provider: str, message_id: str, status: str) -> bool:
-    """Note a delivery report against the code it is about; False if it is not one of ours.
+def record_delivery(connection: redis_lib.Redis, provider: str, message_id: str, status: str, *,
+                    prefix: str = "") -> bool:
+    """Note a delivery report against the code it is about; False if it is not one of ours (the
+    hospital's, ``prefix``).
 
     The first "failed" report of a code that is not yet verified enqueues the job
     that tells the patient. Redis only: this runs inside the webhook request.
     """
-    raw = connection.get(f"verify:message:{provider}:{message_id}")
+    keys = VerifyKeys(prefix)
+    raw = connection.get(keys.message(provider, message_id))
     if raw is None:
         return False
     request_id = raw.decode()
-    key = f"verify:request:{request_id}"
+    key = keys.request(request_id)
     current = connection.hget(key, "delivery")
     if status != "pending" or current is None:  # a late "pending" never hides a final outcome
         connection.hset(key, "delivery", status)
     if status == "failed" and connection.hsetnx(key, "undelivered_told", "1") \
             and not connection.hexists(key, "verified_at"):
         enqueue(connection, job_names.VERIFICATION_TELL_UNDELIVERED, request_id, queue=DEFAULT_QUEUE,
-                job_id=f"otp-undelivered-{request_id}", description="tell a patient an OTP SMS did not arrive")
+                job_id=f"otp-undelivered-{request_id}", description="tell a patient an OTP SMS did not arrive",
+                prefix=prefix)
     log.info("%s delivery report for OTP request %s: %s", provider, mask(request_id), status)
     return True
-
