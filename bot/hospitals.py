@@ -33,7 +33,10 @@ PROCESS_WIDE = frozenset(CoreFields.model_fields) | {
     "line_api_base_url", "line_data_api_base_url", "line_timeout_seconds", "oho_base_url", "livedesk_base_url",
     "sepsms_base_url", "thaibulksms_base_url", "moph_alert_base_url", "moph_token_url", "moph_send_now_path",
     "moph_upload_data_path", "moph_upload_data_json_path", "moph_upload_message_path",
-    "moph_send_now_messages_key", "hospitals_dir"}
+    "moph_send_now_messages_key", "hospitals_dir",
+    # One key of every HMAC in Redis: a phone number has one digest in every hospital, so its OTP send
+    # budget is counted across them (workers/verification/store.py).
+    "otp_secret"}
 #: Values two hospitals may not share: each names one hospital to a provider or to a caller.
 UNIQUE = ("line_bot_user_id", "line_channel_secret", "line_channel_access_token", "moph_hospital_code",
           "livedesk_webhook_token", "thaibulksms_webhook_token", "appointments_api_token")

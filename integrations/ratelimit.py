@@ -7,7 +7,9 @@ A provider may also say "no more for now" (a 429 with ``Retry-After``, or
 ``acquire`` / ``wait_seconds`` honour it like a full window.
 
 Redis: ``<prefix>:<limit name>`` (sorted set of calls, expires after the window),
-``<prefix>:<limit name>:paused`` (unix time the provider's pause ends, expires then).
+``<prefix>:<limit name>:paused`` (unix time the provider's pause ends, expires then); a limit with a
+``key`` of its own is kept there instead (a hospital's share of a pace every hospital shares, or a cap
+every hospital counts into), so that one ``acquire`` takes them all or none.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class RateLimit:
     name: str
     limit: int
     per_seconds: float
+    key: str | None = None  # None: ``<prefix>:<name>``
 
 
 class RedisRateLimiter:
@@ -109,4 +112,4 @@ class RedisRateLimiter:
             self.redis.set(key, f"{until:.3f}", px=max(1, int(seconds * 1000)))
 
     def _key(self, limit: RateLimit) -> str:
-        return f"{self.prefix}:{limit.name}"
+        return limit.key or f"{self.prefix}:{limit.name}"

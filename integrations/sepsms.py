@@ -58,6 +58,8 @@ class OtpRejectedError(InvalidRequestError):
 
 
 #: SEPSMS REST API v2, "Rate limits". OTP is per IP; all our workers share one, so one key.
+#: A hospital of a registry takes at most 1/SHARE_DIVISOR of each shared pace (``_shares``).
+SHARE_DIVISOR = 2
 SEPSMS_LIMITS = {
     "all": RateLimit("sepsms:all", 2400, 60),
     "sms": RateLimit("sepsms:sms", 120, 60),
@@ -105,12 +107,15 @@ class SepsmsClient(HttpClient):
                  redis=None, limits: Mapping[str, RateLimit] = SEPSMS_LIMITS, low_credit_threshold: int = 0,
                  prefix: str = "", **http):
         """``prefix``: the hospital's, for its credit in Redis. The pace (``ratelimit:sepsms:*``) is
-        shared by every hospital: SEPSMS counts it per calling IP address."""
+        shared by every hospital: SEPSMS counts it per calling IP address. A hospital of a registry
+        (``prefix`` set) also keeps to its share of it (``_shares``), so that one hospital's burst of
+        codes never takes the whole pace from the others."""
         super().__init__(base_url, **http)
         self._api_key = api_key
         self.origin = origin or None  # empty = unset
         self.limits = dict(limits)
         self.limiter = RedisRateLimiter(redis, provider=self.provider)
+        self.prefix = prefix
         self.credit_ledger = CreditLedger(redis, threshold=low_credit_threshold, prefix=prefix)
 
     @classmethod
@@ -211,7 +216,8 @@ class SepsmsClient(HttpClient):
     def next_slot_in(self, kind: str = "otp") -> float:
         """Seconds until a ``kind`` call (``otp``, ``sms``, ``all``) may go (0.0: now), across every
         worker, counting pauses SEPSMS asked for. Takes no slot: queue the send that far ahead."""
-        return self.limiter.wait_seconds(*self._budgets(("all", kind)))
+        limits = self._budgets(("all", kind))
+        return self.limiter.wait_seconds(*limits, *self._shares(limits))
 
     # -- helpers ---------------------------------------------------------------
     def _origin(self, origin: str | None) -> str:
@@ -224,9 +230,17 @@ class SepsmsClient(HttpClient):
     def _budgets(self, names: tuple[str, ...]) -> list[RateLimit]:
         return [self.limits[b] for b in dict.fromkeys(names) if b in self.limits]
 
+    def _shares(self, limits: list[RateLimit]) -> list[RateLimit]:
+        """This hospital's share of each shared budget (none for a deployment of one): half, rounded up
+        (the OTP pace of 5 a minute: 3), counted under the hospital's prefix."""
+        if not self.prefix:
+            return []
+        return [RateLimit(f"{limit.name} (this hospital's share)", -(-limit.limit // SHARE_DIVISOR), limit.per_seconds,
+                          key=f"{self.prefix}ratelimit:{limit.name}") for limit in limits]
+
     def _call(self, method: str, path: str, budgets: tuple[str, ...], **kwargs) -> Any:
         limits = self._budgets(budgets)
-        self.limiter.acquire(*limits)
+        self.limiter.acquire(*limits, *self._shares(limits))
         try:
             response = self.request(method, path, **kwargs)
         except RateLimitError as exc:

@@ -22,7 +22,7 @@ from workers.queues import QUEUE_NAMES, queue_key
 
 #: Keys every hospital shares (the allow-list): not moved.
 SHARED = ("rq:", "h:", "fair:", "maintenance:lock", "redis:findings-logged", "readyz:", "moph:token",
-          "ratelimit:sepsms:", "sandbox:")
+          "ratelimit:sepsms:", "sandbox:", "verify:sends:number:")
 #: RQ's registries of job ids (sorted sets) that are moved with their queue.
 REGISTRIES = ("scheduled", "deferred", "failed")
 _RANDOM_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

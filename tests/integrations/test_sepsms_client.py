@@ -262,6 +262,26 @@ def test_otp_budget_is_shared_by_two_clients_on_one_redis(http):
     assert len(http.calls) == 5  # the refused sends never reached SEPSMS
 
 
+def test_each_hospital_of_a_registry_keeps_to_its_share_of_the_otp_pace(http):
+    """SEPSMS paces OTP per calling IP (5 a minute), which every hospital of a deployment shares: one
+    hospital's burst takes at most 3, and the others still have theirs."""
+    http.post(f"{BASE}/otp/send", json={"result": {"reference": "R"}})
+    redis = fakeredis.FakeRedis()
+    hospital_a, hospital_b = client(redis=redis, prefix="h:a:"), client(redis=redis, prefix="h:b:")
+    for _ in range(3):
+        hospital_a.send_otp("66812345678")
+    with pytest.raises(RateLimitError) as info:
+        hospital_a.send_otp("66812345678")
+    assert 0 < info.value.retry_after <= 60 and hospital_a.next_slot_in() > 0
+    assert hospital_b.next_slot_in() == 0
+    hospital_b.send_otp("66812345678")
+    hospital_b.send_otp("66812345678")
+    with pytest.raises(RateLimitError):  # the IP's pace, 5 in all, is used up
+        hospital_b.send_otp("66812345678")
+    assert len(http.calls) == 5
+    assert redis.exists("h:a:ratelimit:sepsms:otp", "h:b:ratelimit:sepsms:otp") == 2
+
+
 def test_sms_budget_is_120_per_minute(http):
     http.post(f"{BASE}/message/send", json={"result": {"uuid": "u"}})
     http.get(f"{BASE}/message/credit/balance", json={"result": {"balance": 1}})

@@ -22,7 +22,8 @@ import pytest
 from bot.appointments import parse_appointment
 from bot.handoff.state import AgentMessage, HandoffState
 from bot.hospitals import Hospital
-from bot.verification import VerificationState
+from bot.otp import otp_key
+from bot.verification import OtpRules, VerificationState
 from handlers.app import create_app
 from tests.handoff_stubs import (  # noqa: F401  (fixtures used by name)
     USER,
@@ -46,13 +47,13 @@ from workers.pdpa import erase_user
 from workers.queues import QUEUE_NAMES, queue_key
 from workers.services import Services
 from workers.verification.backstop import Backstop
-from workers.verification.store import VerificationStore, verified_phone
+from workers.verification.store import Budgeted, VerificationStore, verified_phone
 
 APPOINTMENT = "123"
 AGENT_MESSAGE = 9001        # LiveDesk message ids are per account: both hospitals' agents write #9001
 #: Keys every hospital shares on purpose (the design in /work/brief/issue27.md).
 SHARED = re.compile(r"^(maintenance:lock|redis:findings-logged|readyz:.*|moph:token:.*|moph:token-lock:.*"
-                    r"|ratelimit:sepsms:.*|sandbox:.*)$")
+                    r"|ratelimit:sepsms:.*|sandbox:.*|verify:sends:number:.*)$")
 #: RQ's own keys that name no queue and no job.
 RQ_GLOBAL = re.compile(r"^rq:(queues|workers|suspended|clean_groups|worker:[^:]+|scheduler:[^:]+)$")
 #: RQ's keys that name one of our queues, and those that name a job (id first).
@@ -195,11 +196,12 @@ def test_hospital_b_writes_only_its_own_keys_and_leaves_every_key_of_a_as_it_was
 
     stubs.livedesk._conversation_ids = itertools.count(141)  # B's LiveDesk account numbers from 141 too
     stories(hospital_b, stubs)
+    assert any(key.startswith(b"h:b:handoff:transcript:") for key in redis.scan_iter(count=1000))
+    written = set(redis.scan_iter(count=1000))
     unfollow(hospital_b)
 
     after = set(redis.scan_iter(count=1000))
-    assert not_hospitals(redis, after - set(before), "h:b:") == []
-    assert any(key.startswith(b"h:b:handoff:transcript:") for key in after)
+    assert not_hospitals(redis, (after | written) - set(before), "h:b:") == []
     assert redis.llen(queue_key("default", prefix="h:b:")) == 0  # B's jobs ran on B's queues
     elapsed_ms = (time.monotonic() - taken_at) * 1000
     changed = [key.decode() for key, (dumped, ttl) in before.items()
@@ -286,3 +288,18 @@ def test_an_erasure_at_one_hospital_leaves_the_other_hospitals_record(two, redis
     assert not redis.exists(f"h:a:verify:phone:{USER}", f"h:a:handoff:state:{USER}", f"h:a:unanswered:user:{USER}")
     assert redis.exists(f"h:b:verify:phone:{USER}", f"h:b:handoff:state:{USER}", f"h:b:unanswered:user:{USER}") == 3
     assert b.unanswered.most_asked(1, 5) and not a.unanswered.most_asked(1, 5)
+
+
+def test_one_phone_number_has_one_send_budget_across_hospitals(two):
+    """A number sent its codes at hospital A is not sent more through hospital B (SMS pumping through
+    each hospital of a province in turn); B's own patients and B's other numbers are not held up."""
+    a, b = two
+    rules, now = OtpRules(), time.time()
+    at = {services: Budgeted.of(otp_key(services.settings), user, "0812345678")
+          for services, user in ((a, "U" + "a" * 32), (b, "U" + "b" * 32))}
+    for _ in range(rules.sends_per_number):
+        assert a.verification.store.take_send_slot(at[a], now, rules) is None
+    refusal = b.verification.store.take_send_slot(at[b], now, rules)
+    assert refusal is not None and refusal.why == "patient"
+    other_number = Budgeted.of(otp_key(b.settings), "U" + "b" * 32, "0898765432")
+    assert b.verification.store.take_send_slot(other_number, now, rules) is None

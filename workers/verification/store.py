@@ -16,7 +16,8 @@ erasure keeps, name the number and the user by keyed digests, ``Budgeted``):
                                                                 VERIFIED_PHONE_RETENTION_DAYS
 
 Every key starts with the hospital's prefix (``VerifyKeys``): two hospitals' patients, codes and budgets
-never meet, even for one LINE user id.
+never meet, even for one LINE user id; but for a number's send budgets (``verify:sends:number:*``),
+which every hospital of a deployment counts into, so that one number cannot be pumped through each.
 
 Delivery reports (``record_delivery``) touch Redis only: they run inside the webhook request.
 """
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATE_TTL = 3600
+NUMBER_BUDGETS = "verify:sends"     # a number's send budgets: no hospital prefix (see the docstring)
 REQUEST_TTL = 24 * 3600            # delivery reports can come late
 NUMBER_WINDOW, USER_WINDOW, DAY = 15 * 60, 3600, 24 * 3600
 ALERT_EVERY = 300
@@ -265,10 +267,13 @@ class VerificationStore:
         limiter = RedisRateLimiter(self.redis, prefix=self.keys.sends, provider="verification", clock=lambda: now)
         service = (RateLimit("all:hour", rules.sends_per_hour, USER_WINDOW),
                    RateLimit("all:day", rules.sends_per_day, DAY))
-        daily = (RateLimit(f"number:{who.number}:day", rules.sends_per_number_per_day, DAY),
+        # A number's budgets are every hospital's (no prefix): one number cannot be sent codes through
+        # each hospital of a deployment in turn. OTP_SECRET is deployment-wide, so its digest is the same.
+        number = f"{NUMBER_BUDGETS}:number:{who.number}"
+        daily = (RateLimit(f"number:{who.number}:day", rules.sends_per_number_per_day, DAY, key=f"{number}:day"),
                  RateLimit(f"user:{who.line_user}:day", rules.sends_per_user_per_day, DAY))
         try:
-            limiter.acquire(RateLimit(f"number:{who.number}", rules.sends_per_number, NUMBER_WINDOW),
+            limiter.acquire(RateLimit(f"number:{who.number}", rules.sends_per_number, NUMBER_WINDOW, key=number),
                             RateLimit(f"user:{who.line_user}", rules.sends_per_user, USER_WINDOW), *daily, *service)
         except RateLimitError as exc:
             wait = exc.retry_after or 60.0
