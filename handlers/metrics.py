@@ -6,13 +6,13 @@ is required. The metrics carry no patient data (``integrations/metrics.py``).
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from handlers.http_errors import error
 from handlers.services import get_services
 from integrations.metrics import render
 from integrations.webhook_auth import token_matches
-from workers.metrics_state import read_state
+from workers.metrics_state import read_states
 
 bp = Blueprint("metrics", __name__)
 
@@ -28,5 +28,6 @@ def metrics():
         response, status = error(401, "missing or wrong bearer token (METRICS_TOKEN)")
         response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response, status
-    body, content_type = render(lambda: read_state(services))
+    hospitals = current_app.extensions.get("hospitals")  # a deployment serving several: each of them
+    body, content_type = render(lambda: read_states(hospitals.all() if hospitals is not None else [services]))
     return Response(body, content_type=content_type)

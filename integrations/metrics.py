@@ -168,44 +168,56 @@ class State:
 
 
 class StateCollector:
-    """Turns a ``State`` read at each scrape into gauges (a custom collector: never stored in files)."""
+    """Turns the states read at each scrape, one per hospital served (by id), into gauges labelled
+    ``hospital`` (a custom collector: never stored in files). Redis's own gauges are the deployment's."""
 
-    def __init__(self, read: Callable[[], State]):
+    def __init__(self, read: Callable[[], dict[str, State]]):
         self.read = read
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        state = self.read()
-        yield GaugeMetricFamily("linebot_redis_up", "1 if Redis answered this scrape", value=int(state.redis_up))
-        if not state.redis_up:
+        states = self.read()
+        redis_up = all(state.redis_up for state in states.values())  # no hospital served yet: nothing read
+        yield GaugeMetricFamily("linebot_redis_up", "1 if Redis answered this scrape", value=int(redis_up))
+        if not redis_up:
             return
-        yield _labelled("linebot_queue_jobs", "RQ jobs waiting, per queue", "queue", state.queue_jobs)
-        yield _labelled("linebot_queue_oldest_job_seconds", "Age of the oldest waiting RQ job, per queue",
-                        "queue", state.queue_oldest_seconds)
-        yield _labelled("linebot_queue_failed_jobs", "RQ jobs in the failed registry, per queue", "queue",
-                        state.failed_jobs)
-        yield _labelled("linebot_workers", "RQ workers registered (alive) listening on each queue", "queue",
-                        state.workers)
-        yield GaugeMetricFamily("linebot_inbox_users", "LINE users with events waiting to be answered",
-                                value=state.inbox_users)
-        yield GaugeMetricFamily("linebot_inbox_events", "LINE events waiting to be answered",
-                                value=state.inbox_events)
-        yield GaugeMetricFamily("linebot_inbox_oldest_event_seconds", "Age of the oldest LINE event waiting "
-                                "(since the webhook received it)", value=state.inbox_oldest_seconds)
-        yield _labelled("linebot_dead_items", "Items set aside (given up on), per dead list", "list",
-                        state.dead_items)
-        yield GaugeMetricFamily("linebot_handoffs_open", "Open handoffs (the bot is quiet, staff answer)",
-                                value=state.handoffs_open)
-        yield GaugeMetricFamily("linebot_handoffs_waiting", "Open handoffs no agent has answered yet",
-                                value=state.handoffs_waiting)
-        yield GaugeMetricFamily("linebot_handoff_oldest_waiting_seconds", "How long the longest-waiting "
-                                "patient has waited for a first agent message", value=state.handoff_oldest_waiting_seconds)
-        yield _labelled("linebot_sms_credit", "Last SMS credit balance a provider reported (kept a week)",
-                        "provider", state.sms_credit)
-        yield GaugeMetricFamily("linebot_sms_credit_low_threshold", "SMS_LOW_CREDIT_THRESHOLD (0 = no warning)",
-                                value=state.sms_credit_threshold)
+        up = sorted(states.items())
+        for name, documentation, label, field_name in _PER_KEY:
+            family = GaugeMetricFamily(name, documentation, labels=[label, "hospital"])
+            for hospital, state in up:
+                for key, value in sorted(getattr(state, field_name).items()):
+                    family.add_metric([key, hospital], value)
+            yield family
+        for name, documentation, field_name in _ONE_VALUE:
+            family = GaugeMetricFamily(name, documentation, labels=["hospital"])
+            for hospital, state in up:
+                family.add_metric([hospital], getattr(state, field_name))
+            yield family
+        findings = up[0][1].redis_findings if up else {}  # Redis is one for every hospital
         yield _labelled("linebot_redis_findings", "1 for each way Redis is not set up for durable queues (eviction, "
-                        "no_aof, lazy_fsync, old_version; unchecked: a setting could not be read)", "finding",
-                        state.redis_findings)
+                        "no_aof, lazy_fsync, old_version; unchecked: a setting could not be read)", "finding", findings)
+
+
+#: Gauges of one hospital's state: (name, help, label, State field) and (name, help, State field).
+_PER_KEY = (
+    ("linebot_queue_jobs", "RQ jobs waiting, per queue", "queue", "queue_jobs"),
+    ("linebot_queue_oldest_job_seconds", "Age of the oldest waiting RQ job, per queue", "queue",
+     "queue_oldest_seconds"),
+    ("linebot_queue_failed_jobs", "RQ jobs in the failed registry, per queue", "queue", "failed_jobs"),
+    ("linebot_workers", "RQ workers registered (alive) listening on each queue", "queue", "workers"),
+    ("linebot_dead_items", "Items set aside (given up on), per dead list", "list", "dead_items"),
+    ("linebot_sms_credit", "Last SMS credit balance a provider reported (kept a week)", "provider", "sms_credit"),
+)
+_ONE_VALUE = (
+    ("linebot_inbox_users", "LINE users with events waiting to be answered", "inbox_users"),
+    ("linebot_inbox_events", "LINE events waiting to be answered", "inbox_events"),
+    ("linebot_inbox_oldest_event_seconds", "Age of the oldest LINE event waiting (since the webhook received it)",
+     "inbox_oldest_seconds"),
+    ("linebot_handoffs_open", "Open handoffs (the bot is quiet, staff answer)", "handoffs_open"),
+    ("linebot_handoffs_waiting", "Open handoffs no agent has answered yet", "handoffs_waiting"),
+    ("linebot_handoff_oldest_waiting_seconds", "How long the longest-waiting patient has waited for a first agent "
+     "message", "handoff_oldest_waiting_seconds"),
+    ("linebot_sms_credit_low_threshold", "SMS_LOW_CREDIT_THRESHOLD (0 = no warning)", "sms_credit_threshold"),
+)
 
 
 def _labelled(name: str, documentation: str, label: str, values: dict) -> GaugeMetricFamily:
@@ -215,8 +227,9 @@ def _labelled(name: str, documentation: str, label: str, values: dict) -> GaugeM
     return family
 
 
-def render(read_state: Callable[[], State] | None = None) -> tuple[bytes, str]:
-    """The text exposition of every process's metrics plus the state read now; and its content type."""
+def render(read_state: Callable[[], dict[str, State]] | None = None) -> tuple[bytes, str]:
+    """The text exposition of every process's metrics plus the state read now (each hospital's, by
+    id); and its content type."""
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=os.environ["PROMETHEUS_MULTIPROC_DIR"])
     if read_state is not None:

@@ -28,6 +28,12 @@ SMS_PROVIDERS = ("sepsms", "thaibulksms")
 BACKLOG_USERS_READ = 5000
 
 
+def read_states(served, now: float | None = None) -> dict[str, State]:
+    """The state of each hospital ``served`` (its ``Services``), by hospital id."""
+    now = time.time() if now is None else now
+    return {services.hospital.id: read_state(services, now) for services in served}
+
+
 def read_state(services, now: float | None = None) -> State:
     """The state for one scrape; ``redis_up`` False (and nothing else) when Redis did not answer."""
     now = time.time() if now is None else now

@@ -163,3 +163,18 @@ def test_event_metrics_say_which_hospital(redis_server, redis, line_stub, regist
     before = {h: rejected(h) for h in "ab"}
     assert post_line(client, "b", [], secret=SECRETS["b"], destination=BOTS["a"]).status_code == 400
     assert rejected("b") == before["b"] + 1 and rejected("a") == before["a"]
+
+
+def test_state_gauges_say_which_hospital(redis_server, redis, line_stub, registry):
+    """A patient waiting at B shows in B's inbox gauge alone; Redis's own gauges are the deployment's."""
+    token = "m" * 40
+    client = create_app(make_settings(redis_server, line_stub, hospitals_dir=str(registry),
+                                      metrics_token=token)).test_client()
+    assert post_line(client, "b", [text_event("สวัสดี")], secret=SECRETS["b"], destination=BOTS["b"]).status_code == 200
+    text = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)
+    samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert float(samples['linebot_inbox_events{hospital="b"}']) == 1
+    assert float(samples['linebot_inbox_events{hospital="a"}']) == 0
+    assert float(samples['linebot_queue_jobs{hospital="b",queue="line"}']) == 1
+    assert float(samples['linebot_queue_jobs{hospital="a",queue="line"}']) == 0
+    assert samples["linebot_redis_up"] == "1.0" and 'linebot_redis_findings{finding="eviction"}' in samples
