@@ -214,8 +214,8 @@ _ONE_VALUE = (
      "inbox_oldest_seconds"),
     ("linebot_handoffs_open", "Open handoffs (the bot is quiet, staff answer)", "handoffs_open"),
     ("linebot_handoffs_waiting", "Open handoffs no agent has answered yet", "handoffs_waiting"),
-    ("linebot_handoff_oldest_waiting_seconds", "How long the longest-waiting patient has waited for a first agent "
-     "message", "handoff_oldest_waiting_seconds"),
+    ("linebot_handoff_oldest_waiting_seconds",
+     "How long the longest-waiting patient has waited for a first agent message", "handoff_oldest_waiting_seconds"),
     ("linebot_sms_credit_low_threshold", "SMS_LOW_CREDIT_THRESHOLD (0 = no warning)", "sms_credit_threshold"),
 )
 
