@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -89,6 +89,11 @@ def read_hospital(path: Path, process: Settings) -> Hospital:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SettingsError([*problems, Problem(path.name, f"cannot be read as TOML: {exc}")]) from None
+    enabled = raw.pop("enabled", True)
+    if enabled is False:
+        raise Disabled(hospital_id)
+    if enabled is not True:
+        problems.append(Problem("enabled", "must be true or false (false: switched off, its webhooks answer 503)"))
     values, found = _values(raw)
     problems += found
     bot_user_id = values.pop("line_bot_user_id", None)
@@ -99,7 +104,9 @@ def read_hospital(path: Path, process: Settings) -> Hospital:
     try:
         settings = _FileSettings(**shared, **values)
     except ValidationError as exc:  # the same words as at start-up
-        raise SettingsError(problems + problems_of(exc, Settings.model_fields)) from None
+        found = [replace(p, what=f"{p.what} (in the environment: every hospital's, not in this file)")
+                 if p.name.lower() in PROCESS_WIDE else p for p in problems_of(exc, Settings.model_fields)]
+        raise SettingsError(problems + found) from None
     if problems:
         raise SettingsError(problems)
     return Hospital(hospital_id, settings, bot_user_id)
@@ -150,6 +157,11 @@ class _Entry:
     stamp: tuple
     hospital: Hospital | None
     problems: list[Problem] = field(default_factory=list)
+    disabled: bool = False
+
+
+class Disabled(Exception):
+    """The file says ``enabled = false``: the hospital is switched off, its file kept."""
 
 
 class Registry:
@@ -194,6 +206,8 @@ class Registry:
                 entries[hid] = _Entry(stamp, read_hospital(path, self.process))
             except SettingsError as exc:
                 entries[hid] = _Entry(stamp, None, exc.problems)
+            except Disabled:
+                entries[hid] = _Entry(stamp, None, disabled=True)
         if changed:
             _refuse_duplicates(entries, set(changed))
         self._entries = entries
@@ -212,7 +226,16 @@ class Registry:
 
     def problems(self) -> dict[str, list[Problem]]:
         """Each broken hospital's problems, by id."""
-        return {hid: e.problems for hid, e in sorted(self._entries.items()) if e.hospital is None}
+        return {hid: e.problems for hid, e in sorted(self._entries.items()) if e.hospital is None and not e.disabled}
+
+    def disabled(self) -> list[str]:
+        """The hospitals switched off by their files (``enabled = false``)."""
+        return [hid for hid, e in sorted(self._entries.items()) if e.disabled]
+
+    def problems_report(self) -> str:
+        """One block per broken hospital file, named as the operator finds it."""
+        return "\n".join(f"{self.directory / hid}.toml: {len(found)} to fix\n" + "\n".join(p.line() for p in found)
+                         for hid, found in self.problems().items())
 
 
 def _refuse_duplicates(entries: dict[str, "_Entry"], new: set[str]) -> None:
@@ -226,14 +249,8 @@ def _refuse_duplicates(entries: dict[str, "_Entry"], new: set[str]) -> None:
         values = entry.hospital.unique_values()
         clash = [(name, owners[(name, value)]) for name, value in values.items() if (name, value) in owners]
         if clash:
-            entry.problems = [Problem(name.upper(), f"is also hospital {other!r}'s: each hospital has its own")
+            entry.problems = [Problem(name.upper(), f"is also in {other}.toml: each hospital has its own")
                               for name, other in clash]
             entry.hospital = None
             continue
         owners.update({(name, value): hid for name, value in values.items()})
-
-
-def problems_report(problems: dict[str, list[Problem]]) -> str:
-    """One block per broken hospital file."""
-    return "\n".join(f"hospitals/{hid}.toml: {len(found)} to fix\n" + "\n".join(p.line() for p in found)
-                     for hid, found in problems.items())

@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, services=None) -> Flask:
     app.cli.add_command(hospitals_cli)
 
     missing = settings.missing_for("line")
-    if missing:
+    if missing and not settings.hospitals_dir:  # several hospitals: each one's at /readyz
         logging.getLogger("bot").warning(
             "LINE is not configured yet (%s): the webhook answers 503 until it is", ", ".join(missing))
     return app

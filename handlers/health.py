@@ -51,11 +51,13 @@ def readyz():
         notes.append(f"{settings.sms_provider} reported low credit (credit.low) at "
                      f"{dt.datetime.fromtimestamp(said_low, dt.timezone.utc).isoformat()}")
     notes.extend(finding.text for finding in redis_findings)
-    extra = {}
     if (hospitals := current_app.extensions.get("hospitals")) is not None and g.get("hospital_services") is None:
-        extra["hospitals"] = hospitals_readiness(hospitals)
+        # The root of a deployment serving several: Redis, and each hospital (the environment's own
+        # provider settings serve nobody here).
+        return jsonify(status="ready", redis="ok", notes=[finding.text for finding in redis_findings],
+                       hospitals=hospitals_readiness(hospitals))
     return jsonify(status="ready", redis="ok", not_configured=not_configured,
-                   not_configured_for={"sms": sms_missing}, notes=notes, **extra)
+                   not_configured_for={"sms": sms_missing}, notes=notes)
 
 
 def hospitals_readiness(hospitals) -> dict:
@@ -67,5 +69,6 @@ def hospitals_readiness(hospitals) -> dict:
               for h in hospitals.registry.hospitals()}
     broken = {hid: {"status": "not served", "problems": [f"{p.name}: {p.what}" for p in found]}
               for hid, found in hospitals.registry.problems().items()}
-    return {**served, **broken}
+    off = {hid: {"status": "disabled"} for hid in hospitals.registry.disabled()}
+    return {**served, **broken, **off}
 

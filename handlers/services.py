@@ -39,7 +39,7 @@ def hospital_for_command(hospitals, hospital_id: str | None) -> Services:
     services = hospitals.get(hospital_id)
     if services is None:
         problems = hospitals.registry.problems().get(hospital_id)
-        why = "its file has problems (see flask doctor)" if problems else "no such hospital"
+        why = "its file has problems (see flask hospitals check)" if problems else "no such hospital"
         raise click.UsageError(f"hospital {hospital_id!r}: {why} (served: {', '.join(served) or 'none'})")
     return services
 

@@ -142,7 +142,9 @@ def example_registry(tmp_path, monkeypatch, text: str):
     directory = tmp_path / "hospitals"
     directory.mkdir()
     (directory / EXAMPLE_HOSPITAL.name).write_text(text, encoding="utf-8")
-    return Registry(Settings(_env_file=None, redis_url="redis://localhost:6399/0"), directory)
+    # OTP_SECRET is the deployment's (the environment's), made up here too.
+    return Registry(Settings(_env_file=None, redis_url="redis://localhost:6399/0", otp_secret=made_up("otp_secret")),
+                    directory)
 
 
 def test_the_example_hospital_file_is_the_one_the_docs_show():

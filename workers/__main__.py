@@ -30,7 +30,10 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
 from rq.worker import WorkerStatus
 
-from bot.hospitals import IMPLICIT, problems_report
+from bot.hospitals import IMPLICIT
+from bot.knowledge import KnowledgeError
+from bot.languages import LanguagesError
+from bot.lexicon import LexiconError
 from bot.log_setup import configure_logging
 from integrations.metrics import CURRENT_HOSPITAL, mark_process_dead
 from workers import runtime
@@ -221,6 +224,10 @@ def niceness_for(queue_names) -> int:
     return 0 if LINE_QUEUE in queue_names else BACKGROUND_NICENESS
 
 
+#: A knowledge base (or its lexicon, its languages) that cannot be read: a hospital's own mistake.
+UNREADABLE_KNOWLEDGE = (KnowledgeError, LexiconError, LanguagesError, OSError)
+
+
 def warm_up(s: Services, queue_names) -> None:
     """Build before the first job what the first jobs would wait for: the knowledge base takes
     seconds to load (Thai word segmentation builds its dictionary), and the first patients'
@@ -260,9 +267,16 @@ def main(argv: list[str] | None = None) -> int:
     for one in s.all() if isinstance(s, HospitalServices) else [s]:
         if missing := one.settings.missing_for("line"):
             log.warning("%snot configured yet: %s", _whose(one), ", ".join(missing))
-        warm_up(one, args.queues)
-    if isinstance(s, HospitalServices) and (broken := s.registry.problems()):
-        log.error("hospitals not served until their files are fixed:\n%s", problems_report(broken))
+        try:
+            warm_up(one, args.queues)
+        except UNREADABLE_KNOWLEDGE as exc:
+            # Of several hospitals, one's mistake stops only its answers: its events wait (retried) until
+            # the knowledge base is fixed and the hospital's file touched, which builds its services again.
+            log.error("%sthe knowledge base cannot be read: %s", _whose(one), exc)
+            if not isinstance(s, HospitalServices):
+                return 2
+    if isinstance(s, HospitalServices) and s.registry.problems():
+        log.error("hospitals not served until their files are fixed:\n%s", s.registry.problems_report())
     log_findings_once(s.redis, log)
     # Every hospital served now (the registry as last read; the worker's heartbeat re-reads it).
     maintenance = Maintenance(s.redis, prefixes=lambda: [h.prefix for h in s.registry.hospitals()]) \

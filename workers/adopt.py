@@ -4,9 +4,10 @@ looks: every key of ours gets the prefix ``h:<id>:``, and RQ's queued, scheduled
 jobs move to that hospital's queues (a fixed job id, such as a reminder's, gets ``h_<id>_`` in front,
 as the code will look for it: ``Hospital.job_prefix``). TTLs are kept (RENAME keeps them).
 
-Run it with every worker stopped (it refuses while one is alive): a job running during the move
-could write under the old name. The web may stay up behind a maintenance page: events LINE
-delivers meanwhile are answered 404 once the registry exists, and delivered again later.
+Run it with every process of the deployment stopped (it refuses while a worker is alive: a job
+running during the move could write under the old names), or with the web behind a maintenance page
+that answers 503, which LINE delivers again later: a web process still taking events would queue
+them under the old names, where the registry's workers never look.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from bot.hospitals import IMPLICIT, Registry, problems_report, read_hospital
+from bot.hospitals import IMPLICIT, Registry, read_hospital
 from bot.settings import Settings, SettingsError
 
 SECRET_A, SECRET_B = "a" * 32, "b" * 32
@@ -81,8 +81,8 @@ def test_a_broken_file_lists_every_problem_and_disables_that_hospital_alone(proc
     assert set(names) >= {"LINE_BOT_USER_ID", "LINE_CHANNEL_SECRET", "REDIS_URL", "FAVOURITE_COLOUR",
                           "LINE_CHANNEL_ACCESS_TOKEN"}
     assert "by reference" in names["LINE_CHANNEL_SECRET"] and "NOT_SET_ANYWHERE" in names["LINE_CHANNEL_ACCESS_TOKEN"]
-    report = problems_report(registry.problems())
-    assert report.startswith("hospitals/b.toml:") and "0123456789abcdef" not in report  # never a value
+    report = registry.problems_report()
+    assert report.startswith(f"{tmp_path}/b.toml:") and "0123456789abcdef" not in report  # never a value
 
 
 def test_a_value_two_files_claim_stays_with_the_hospital_that_had_it(process, tmp_path):
@@ -122,3 +122,12 @@ def test_a_hospital_id_is_a_short_lower_case_file_name(process, tmp_path, name):
     with pytest.raises(SettingsError) as caught:
         read_hospital(path, process)
     assert caught.value.problems[0].name == "file name"
+
+
+def test_a_hospital_that_needs_the_deployments_otp_secret_is_told_where_it_goes(process, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOSP_A_SEPSMS", "sk_sep_made_up_0000")
+    write(tmp_path, "a", hospital_a() + 'sms_provider = "sepsms"\nsepsms_api_key = "env:HOSP_A_SEPSMS"\n'
+                                        'sepsms_origin = "HOSP"\n')
+    registry = Registry(process, tmp_path)
+    names = {p.name: p.what for p in registry.problems()["a"]}
+    assert "in the environment" in names["OTP_SECRET"]

@@ -125,6 +125,7 @@ def test_readiness_per_hospital_and_the_registry_at_a_glance(client, registry):
     assert any("LINE_CHANNEL_SECRET" in p and "reference" in p for p in hospitals["b"]["problems"])
     assert "written-in-the-file" not in json.dumps(hospitals)
     assert client.get("/readyz").status_code == 200
+    assert "not_configured" not in client.get("/readyz").get_json()  # the environment's serve nobody here
     assert client.get("/h/a/readyz").get_json()["not_configured"] == []
     assert "hospitals" not in client.get("/h/a/readyz").get_json()
     assert client.get("/h/c/readyz").get_json()["not_configured"] == ["LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"]

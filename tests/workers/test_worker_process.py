@@ -99,3 +99,30 @@ def test_only_workers_that_answer_no_patient_give_way_on_the_cpu():
 
     assert niceness_for(("line",)) == niceness_for(("line", "default", "bulk")) == 0
     assert niceness_for(("default",)) == niceness_for(("bulk", "default")) == BACKGROUND_NICENESS > 0
+
+
+def test_a_knowledge_base_that_cannot_be_read_stops_its_hospital_alone(redis_server, redis, line_stub, tmp_path):
+    """Of a registry, hospital b's unreadable knowledge base is logged (one line) and a is answered;
+    a deployment of one stops at once with that line (exit 2), never a traceback."""
+    from workers.line.inbox import accept_events
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("intents: [this is: not: a knowledge base\n")
+    registry = tmp_path / "hospitals"
+    registry.mkdir()
+    for h, more in (("a", ""), ("b", f'bot_knowledge_file = "{broken}"\n')):
+        (registry / f"{h}.toml").write_text(
+            f'line_bot_user_id = "U{h * 32}"\nline_channel_secret = "env:{h}_SECRET"\n'
+            f'line_channel_access_token = "env:{h}_TOKEN"\n{more}')
+    env = {**worker_env(redis_server, line_stub), "a_SECRET": CHANNEL_SECRET, "a_TOKEN": ACCESS_TOKEN,
+           "b_SECRET": "b" * 32, "b_TOKEN": ACCESS_TOKEN[:-1] + "b", "HOSPITALS_DIR": str(registry)}
+    accept_events(redis, [text_event("สวัสดี")], prefix="h:a:")
+    worker = start_worker(env)
+    output = worker.communicate(timeout=120)[0]
+    assert worker.returncode == 0, output
+    assert "hospital b: the knowledge base cannot be read" in output and "Traceback" not in output
+    assert [r.path for r, _ in line_stub.log] == ["/v2/bot/message/reply"]  # a's patient answered
+
+    alone = start_worker({**worker_env(redis_server, line_stub), "BOT_KNOWLEDGE_FILE": str(broken)})
+    output = alone.communicate(timeout=120)[0]
+    assert alone.returncode == 2 and "the knowledge base cannot be read" in output and "Traceback" not in output
