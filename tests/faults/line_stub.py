@@ -15,6 +15,7 @@ CHANNEL_SECRET = "fa017" + "0" * 27  # made up, in LINE's forms (32 hex; a long 
 ACCESS_TOKEN = "fault.suite.access.token.made.up." + "F" * 139
 
 MESSAGE_PATHS = ("/v2/bot/message/reply", "/v2/bot/message/push")
+DEFAULT_BOT_ID = "U" + "0" * 32
 
 
 @dataclass
@@ -31,6 +32,7 @@ class LineCall:
     to: str | None = None
     texts: list[str] = field(default_factory=list)
     client_port: int = 0           # the caller's end of the connection (see ``Stack.caller_of``)
+    token: str | None = None       # the channel access token it came with (which LINE account sent it)
 
     @property
     def accepted(self) -> bool:
@@ -50,11 +52,14 @@ class LineStub:
     """LINE's Messaging API on loopback, with LINE's semantics and faults on command.
 
     - a reply token is good for one accepted reply; a second use answers 400 "Invalid reply token";
-    - a push whose ``X-Line-Retry-Key`` was accepted before answers 409 (and sends nothing);
+    - a push whose ``X-Line-Retry-Key`` was accepted before answers 409 (and sends nothing), whichever
+      channel's token it came with: LINE does not say a retry key is per channel, so the strict reading;
     - ``fail_next(n, status)``, ``fail_for(seconds, status)``, ``hang_next(n, seconds)`` make
       the next message calls (reply and push) fail; failed calls consume nothing;
     - ``on_accept(call)``, if set, runs after a call was accepted (recorded, so the message is
-      "out") and before the answer is sent: a test may kill the caller there, or block.
+      "out") and before the answer is sent: a test may kill the caller there, or block;
+    - ``bot_ids``: the bot user id ``/v2/bot/info`` answers per channel access token (several LINE
+      accounts on one stub); any other token gets ``DEFAULT_BOT_ID``.
     """
 
     def __init__(self):
@@ -64,6 +69,7 @@ class LineStub:
         self._accepted_keys: set[str] = set()
         self._faults: list[_Fault] = []
         self.on_accept: Callable[[LineCall], None] | None = None
+        self.bot_ids: dict[str, str] = {}
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -154,10 +160,12 @@ class LineStub:
             body = {}
         kind = {"/v2/bot/message/reply": "reply", "/v2/bot/message/push": "push",
                 "/v2/bot/chat/loading/start": "loading"}.get(path, "other")
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
         with self._lock:
             call = LineCall(seq=len(self.calls), at=time.monotonic(), path=path, kind=kind,
                             reply_token=body.get("replyToken"), retry_key=request.headers.get("X-Line-Retry-Key"),
                             to=body.get("to"), client_port=request.client_address[1],
+                            token=token if scheme == "Bearer" else None,
                             texts=[m.get("text") or m.get("altText") or "" for m in body.get("messages") or []])
             self.calls.append(call)
             fault = self._pick_fault(path) if method == "POST" else None
@@ -193,7 +201,8 @@ class LineStub:
         if call.path.startswith("/v2/bot/profile/"):
             return 200, {"userId": call.path.rsplit("/", 1)[-1], "displayName": "ผู้ป่วยทดสอบ"}, {}
         if call.path == "/v2/bot/info":
-            return 200, {"userId": "U" + "0" * 32, "basicId": "@test", "displayName": "Test",
+            return 200, {"userId": self.bot_ids.get(call.token, DEFAULT_BOT_ID), "basicId": "@test",
+                         "displayName": "Test",
                          "chatMode": "bot", "markAsReadMode": "auto"}, {}
         return 404, {"message": "Not found"}, {}
 

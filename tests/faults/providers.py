@@ -87,6 +87,10 @@ class HttpStub:
         self.calls: list[Call] = []
         self._faults: list[Fault] = []
         self.on_accept: Callable[[Call], None] | None = None
+
+    def start(self):
+        # The server is made here, not in __init__: a stub may also serve as one account behind another
+        # stub's address (``tests/faults/province.py``), never listening itself.
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -106,15 +110,12 @@ class HttpStub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, name=f"{self.name}-stub", daemon=True)
+        threading.Thread(target=self.server.serve_forever, name=f"{self.name}-stub", daemon=True).start()
+        return self
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def start(self):
-        self._thread.start()
-        return self
 
     def close(self) -> None:
         self.on_accept = None
@@ -238,14 +239,15 @@ class OhoStub(HttpStub):
 
     name = "oho"
 
-    def __init__(self):
+    def __init__(self, api_key: str = OHO_API_KEY):
         super().__init__()
+        self.api_key = api_key
         self.contacts: dict[str, dict] = {}
         self.rooms: dict[str, str] = {}    # user -> "bot" | "agent"
         self.switches: list[tuple[str, str]] = []  # (user, "agent" | "bot") as carried out
 
     def route(self, call: Call) -> tuple[int, object, dict]:
-        if call.headers.get("x-oho-api-key") != OHO_API_KEY:
+        if call.headers.get("x-oho-api-key") != self.api_key:
             return _envelope(401, "You do not have valid permission")
         parts = call.path.strip("/").split("/")
         if call.method == "POST" and parts == ["contact"]:
@@ -309,21 +311,22 @@ class LiveDeskStub(HttpStub):
     name = "livedesk"
     faultable = staticmethod(lambda call: True)
 
-    def __init__(self):
+    def __init__(self, api_key: str = LIVEDESK_API_KEY, api_secret: str = LIVEDESK_API_SECRET,
+                 inbox_id: int = LIVEDESK_INBOX_ID, first_conversation: int = 141):
         super().__init__()
+        self.inbox_id = inbox_id
         self.contacts: list[dict] = []
         self.conversations: dict[int, dict] = {}
         self.messages: list[DeskMessage] = []
         self._ids = itertools.count(3001)
-        self._conversation_ids = itertools.count(141)
+        self._conversation_ids = itertools.count(first_conversation)  # per account, as LiveDesk numbers them
         self._contact_ids = itertools.count(512)
         self.echo_to: str | None = None    # the web's webhook URL, or None: no echoes
         self.echoes: list[tuple[int, int]] = []  # (message id, webhook status)
-        expected = base64.b64encode(f"{LIVEDESK_API_KEY}:{LIVEDESK_API_SECRET}".encode()).decode()
-        self._authorization = f"Basic {expected}"
+        self.authorization = "Basic " + base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
 
     def route(self, call: Call) -> tuple[int, object, dict]:
-        if call.headers.get("authorization") != self._authorization:
+        if call.headers.get("authorization") != self.authorization:
             return 401, {"error": "Invalid Access Token"}, {}
         parts = call.path.strip("/").split("/")
         if parts == ["api", "v2", "accounts", "contacts"]:
@@ -335,12 +338,12 @@ class LiveDeskStub(HttpStub):
             conversation = {"id": next(self._conversation_ids), **(call.body or {})}
             self.conversations[conversation["id"]] = conversation
             call.acted = True
-            return 200, {"id": conversation["id"], "inbox_id": LIVEDESK_INBOX_ID, "status": "open"}, {}
+            return 200, {"id": conversation["id"], "inbox_id": self.inbox_id, "status": "open"}, {}
         if len(parts) == 5 and parts[:4] == ["api", "v2", "accounts", "conversations"] and call.method == "GET":
             found = self.conversations.get(int(parts[4])) if parts[4].isdigit() else None
             if found is None:
                 return 404, {"error": "Resource could not be found"}, {}
-            return 200, {"id": found["id"], "inbox_id": LIVEDESK_INBOX_ID, "status": "open", "messages": []}, {}
+            return 200, {"id": found["id"], "inbox_id": self.inbox_id, "status": "open", "messages": []}, {}
         if len(parts) == 6 and parts[:4] == ["api", "v2", "accounts", "conversations"] and parts[5] == "messages":
             conversation = int(parts[4])
             if conversation not in self.conversations:
@@ -365,7 +368,7 @@ class LiveDeskStub(HttpStub):
         return 404, {"error": "Not found"}, {}
 
     def _message_json(self, message: DeskMessage) -> dict:
-        return {"id": message.id, "content": message.content, "inbox_id": LIVEDESK_INBOX_ID,
+        return {"id": message.id, "content": message.content, "inbox_id": self.inbox_id,
                 "conversation_id": message.conversation, "message_type": 1 if message.message_type == "outgoing" else 0,
                 "content_type": "text", "status": "sent", "content_attributes": {}, "created_at": message.created_at,
                 "private": message.private, "source_id": None, "sorting_id": message.seq,
@@ -377,7 +380,8 @@ class LiveDeskStub(HttpStub):
         return {"event": "message_created", "id": message.id, "content": message.content,
                 "message_type": message.message_type, "private": message.private, "content_type": "text",
                 "sender": {"id": 3, "name": "Nurse A" if message.by_agent else "API", "type": "user"},
-                "conversation": {"id": message.conversation, "status": "open"}, "attachments": []}
+                "conversation": {"id": message.conversation, "inbox_id": self.inbox_id, "status": "open"},
+                "inbox": {"id": self.inbox_id}, "attachments": []}
 
     def _echo(self, message: DeskMessage) -> None:
         if self.echo_to is None:
@@ -458,31 +462,38 @@ class SepsmsStub(HttpStub):
 # ---------------------------------------------------------------------------------------------
 # MOPH Alert
 # ---------------------------------------------------------------------------------------------
-def fake_jwt(hours: float = 24) -> str:
+def fake_jwt(hours: float = 24, subject: str = "fault-suite") -> str:
     def part(obj):
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-    return f"{part({'alg': 'RS512', 'typ': 'JWT'})}.{part({'sub': 'fault-suite', 'exp': int(time.time() + hours * 3600)})}.sig"
+    claims = {"sub": subject, "exp": int(time.time() + hours * 3600)}
+    return f"{part({'alg': 'RS512', 'typ': 'JWT'})}.{part(claims)}.sig"
 
 
 class MophStub(HttpStub):
     """MOPH Alert: the token call (a bare JWT, as the MOPH Alert API document 3.1 shows) and send-now
     (MOPH Alert API document 3.5: ``{"datas": [cid…], "messages": [...]}`` → ``{"message": "",
-    "message_code": 200}``)."""
+    "message_code": 200}``). Each account (the token call's ``hospital_code``) gets its own token, so a
+    push is known to be of the hospital whose account sent it (``pushed_by``)."""
 
     name = "moph"
     faultable = staticmethod(lambda call: "send-message" in call.path)
 
     def __init__(self):
         super().__init__()
-        self.token = fake_jwt()
+        self.tokens: dict[str, str] = {}              # token -> hospital code
         self.pushed: list[tuple[str, float]] = []    # (cid, monotonic time) per patient pushed
+        self.pushed_by: list[tuple[str, str]] = []   # (hospital code, cid) per patient pushed
 
     def route(self, call: Call) -> tuple[int, object, dict]:
         if call.path == "/token":
             if call.query.get("Action") != "get_moph_access_token" or not call.query.get("password_hash"):
                 return 400, {"message": "bad request", "message_code": 400}, {}
-            return 200, self.token, {}
-        if call.headers.get("authorization") != f"Bearer {self.token}":
+            code = call.query.get("hospital_code", "")
+            token = next((t for t, c in self.tokens.items() if c == code), None) or fake_jwt(subject=code)
+            self.tokens[token] = code
+            return 200, token, {}
+        scheme, _, token = (call.headers.get("authorization") or "").partition(" ")
+        if scheme != "Bearer" or token not in self.tokens:
             return 401, {"message": "Unauthorized", "message_code": 401}, {}
         body = call.body if isinstance(call.body, dict) else {}
         if call.path == "/api/v2/send-message/send-now":
@@ -491,6 +502,7 @@ class MophStub(HttpStub):
                 return 400, {"message": "datas and messages are required", "message_code": 400}, {}
             now = time.monotonic()
             self.pushed.extend((cid, now) for cid in cids)
+            self.pushed_by.extend((self.tokens[token], cid) for cid in cids)
             call.acted = True
             return 200, {"message": "", "message_code": 200}, {}
         return 404, {"message": "not found", "message_code": 404}, {}

@@ -60,6 +60,12 @@ def test_retry_keys_are_the_same_uuid_for_the_same_parts():
     assert str(RETRY_KEY_NAMESPACE) == "5f0c6f3e-3b1e-4c55-9a53-0e6a1b1c9d2a"  # changing it would repeat pushes
 
 
+def test_each_hospitals_retry_keys_are_its_own_and_the_implicit_hospitals_are_todays():
+    # Two LiveDesk accounts both have a message #3005: hospital B's push of it is not a repeat of A's.
+    assert retry_key_for("agent", "3005", prefix="h:a:") != retry_key_for("agent", "3005", prefix="h:b:")
+    assert retry_key_for("agent", "3005", prefix="") == str(uuid.uuid5(RETRY_KEY_NAMESPACE, "agent:3005"))
+
+
 # -- settings --------------------------------------------------------------------------------------
 def test_from_settings_uses_the_token_hosts_and_timeout(redis_server, httpserver):
     settings = make_settings(redis_server, httpserver, line_timeout_seconds=7)

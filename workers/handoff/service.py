@@ -292,7 +292,8 @@ class HandoffService:
         self.store.close(user, session)
         if notify:
             message = handoff_closed_message(reason, self.menu)
-            self._push_once(user, [message], f"closed:{session}", retry_key_for("handoff-closed", session))
+            self._push_once(user, [message], f"closed:{session}",
+                            retry_key_for("handoff-closed", session, prefix=self.prefix))
             self.mirror(user, bot_line(f"out:closed:{session}", [message]))
         self.mirror(user, Mirrored(f"closed-note:{session}", {"kind": "note", "text": closed_note(reason)}))
         enqueue_drain_mirror(self.redis, user, prefix=self.prefix)
@@ -307,7 +308,8 @@ class HandoffService:
             return
         now = self.clock()
         message = no_agent_message(dt.datetime.fromtimestamp(now, BANGKOK), self.hours)
-        self._push_once(user, [message], f"no-agent:{session}", retry_key_for("handoff-no-agent", session))
+        self._push_once(user, [message], f"no-agent:{session}",
+                        retry_key_for("handoff-no-agent", session, prefix=self.prefix))
         self.store.update(user, session, no_agent_notice_sent=True, last_notice=now)
         self.mirror(user, bot_line(f"out:no-agent:{session}", [message]))
         enqueue_drain_mirror(self.redis, user, prefix=self.prefix)
@@ -342,7 +344,8 @@ class HandoffService:
             messages.append(agent_took_over_message())
         if self.store.state(user) is not None:
             messages = with_end_button(messages)  # the way back to the bot, one tap away
-        self._push_once(user, messages, f"agent:{message_id}", retry_key_for("agent", message_id))
+        self._push_once(user, messages, f"agent:{message_id}",
+                        retry_key_for("agent", message_id, prefix=self.prefix))
         self.store.add_transcript(user, f"agent:{message_id}", "agent", render_line_messages(messages), self.clock())
 
     def _not_delivered(self, user: str, item: dict, exc: Exception | None = None) -> None:

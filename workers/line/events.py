@@ -125,7 +125,7 @@ class LineEventHandler:
         eid, to = turn.event_id, turn.chat
         how = self._reply(turn.reply_token, eid, to, reply.messages, first_use)
         if how is None:
-            self.line.push(to, reply.messages, retry_key_for("answer", eid))
+            self.line.push(to, reply.messages, retry_key_for("answer", eid, prefix=self.prefix))
             how = "push"
         self.redis.set(_answered_key(eid, self.prefix), how, ex=ANSWERED_TTL)  # first thing after LINE's 2xx
         ANSWERS.labels(how).inc()

@@ -100,7 +100,7 @@ class VerificationService:
 
     def tell(self, outcome: Outcome) -> None:
         """Push ``outcome`` (at most once: its retry key), then record that the patient has it."""
-        self.line().push(outcome.user, [outcome.message], retry_key_for(*outcome.key))
+        self.line().push(outcome.user, [outcome.message], retry_key_for(*outcome.key, prefix=self.prefix))
         if outcome.attempt is not None:
             self.store.drop_pin(outcome.request_id, outcome.attempt)
         elif outcome.final:
@@ -363,7 +363,7 @@ class VerificationService:
         if request is None or request.verified_at:
             return
         self.line().push(request.user, [self.dialog.undelivered(request.last4)],
-                         retry_key_for("otp-undelivered", request_id))
+                         retry_key_for("otp-undelivered", request_id, prefix=self.prefix))
 
     def update_contact(self, user: str) -> None:
         """Oho: the verified phone, the ``verified`` tag and the verification time."""
