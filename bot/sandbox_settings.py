@@ -98,8 +98,12 @@ def sandbox_registry_dir(settings: Settings) -> str:
 def sandbox_problems(settings: Settings) -> list[str]:
     """Why these settings must not run the sandbox: a real credential or provider URL (the sandbox
     would hand them to whoever reaches its page), or an address beyond this machine without
-    ``SANDBOX_PUBLIC_TOKEN``. Empty when the sandbox is off or fine."""
+    ``SANDBOX_PUBLIC_TOKEN``; or the sandbox's hospitals asked for without the sandbox. Empty when the
+    sandbox is off or fine."""
     if not settings.sandbox:
+        if settings.sandbox_hospitals:
+            return [("SANDBOX_HOSPITALS: the sandbox's made-up hospitals need the sandbox: set SANDBOX=1 too "
+                     "(./dev serve --hospitals sets both), or unset SANDBOX_HOSPITALS")]
         return []
     problems = []
     real = [name.upper() for name in REAL_ACCOUNT_FIELDS
