@@ -133,6 +133,21 @@ def test_conversation_ids_start_alike_and_a_staff_reply_reaches_only_its_hospita
     assert reply not in panels(two, "a", MALEE, number)["desk-messages"]  # nor A's conversation of that number
     assert reply in panels(two, "b", MALEE, number)["desk-messages"]
 
+    # A photo sent to B: on the patient's screen and B's desk, from B's simulated LINE and LiveDesk only.
+    assert ui(two, "b", f"/sandbox/ui/patients/{MALEE.key}/events", json={"type": "image"}).status_code == 202
+
+    def on_bs_desk():
+        two.work()
+        desk = panels(two, "b", MALEE, number)["desk-messages"]
+        return desk if 'data-type="image"' in desk else None
+    desk = wait_for(on_bs_desk, timeout=60, what="the photo on B's desk")
+    picture = desk.split('data-type="image"><img src="', 1)[1].split('"', 1)[0][len(two.url):].replace("&amp;", "&")
+    assert picture.endswith("?hospital=b") and two.get(picture).content.startswith(b"\x89PNG")
+    assert two.get(picture.replace("hospital=b", "hospital=a")).status_code == 404
+    shown = re.search(r'src="(/sandbox/ui/line-content/\d+\?hospital=b)"', panels(two, "b", MALEE)["chat"]).group(1)
+    assert two.get(shown).content.startswith(b"\x89PNG")
+    assert two.get(shown.replace("hospital=b", "hospital=a")).status_code == 404
+
 
 def test_each_hospitals_his_sends_its_own_appointments_with_the_same_ids(two):
     """The same CSV (appointment ids SBX-1001…) uploaded by both hospitals: both hospitals' notices are sent."""
