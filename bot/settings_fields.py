@@ -49,6 +49,8 @@ class CoreFields(BaseModel):
         None, description="Lets the sandbox listen beyond loopback: its page then needs this token (at least 32 "
                           "characters), given once as ?token=; unset = loopback only",
         examples=[RANDOM_EXAMPLE])
+    sandbox_hospitals: bool = Field(False, description="The sandbox serving two made-up hospitals from a registry it "
+                                    "writes under VAR_DIR (./dev serve --hospitals; docs/sandbox.md)")
     web_host: str | None = Field(
         None, description="The address the web process listens on: the Procfile binds ${WEB_HOST:-0.0.0.0}, and "
                           "gunicorn.conf.py sets it to what gunicorn really binds; unset elsewhere (a server of "

@@ -41,6 +41,7 @@ class SandboxNote:
     redis_url: str
     started: str
     path: Path
+    hospitals: bool = False  # SANDBOX_HOSPITALS: a command then says which (--hospital a|b)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def write_note(settings: Settings, pid: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     note = {"url": settings.sandbox_url, "pid": pid,
             "redis_url": settings.redis_url or EmbeddedRedis(settings.var_dir).url,
+            "hospitals": settings.sandbox_hospitals,
             "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".sandbox-", suffix=".json")
     with os.fdopen(handle, "w") as out:
@@ -88,7 +90,7 @@ def read_note(var_dir: str | os.PathLike) -> SandboxNote | None:
     try:
         raw = json.loads(path.read_text())
         return SandboxNote(str(raw["url"]).rstrip("/"), int(raw["pid"]), str(raw["redis_url"]),
-                           str(raw.get("started", "")), path)
+                           str(raw.get("started", "")), path, raw.get("hospitals") is True)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -109,7 +111,8 @@ def with_sandbox(settings: Settings) -> tuple[Settings, Found]:
         return settings, Found()
     if why_not := _set_otherwise(settings, note):
         return settings, Found(note, why_not)
-    return load_settings(sandbox=True, sandbox_url=note.url, redis_url=note.redis_url), Found(note)
+    return load_settings(sandbox=True, sandbox_url=note.url, redis_url=note.redis_url,
+                         sandbox_hospitals=note.hospitals), Found(note)
 
 
 def _set_otherwise(settings: Settings, note: SandboxNote) -> str | None:

@@ -8,6 +8,10 @@ workers, clients. Only the far ends are simulated, each in its own module, as it
 vendor document describes it: ``line``, ``oho``, ``livedesk``, ``sms`` (SEPSMS and
 ThaiBulkSMS), ``moph``; ``page`` is what a person sees. State is in Redis
 (``store``). With ``SANDBOX`` off nothing here is imported, and no route exists.
+
+With ``SANDBOX_HOSPITALS`` the service serves a registry of two made-up hospitals: each simulator keeps
+an account per hospital, told apart by the credential presented (``common.serve_as``), and the page shows
+one hospital at a time with a switch between them (``hospitals``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+
+from bot.sandbox_settings import SANDBOX_HOSPITALS
 
 log = logging.getLogger("sandbox")
 
@@ -42,3 +48,6 @@ def register_sandbox(app: Flask) -> None:
     for line_ in ("*" * 78, f"*** {LOG_BANNER}", f"*** open {link} to chat as a patient, answer as staff, "
                   "read the SMS and the หมอพร้อม notices", "*" * 78):
         log.warning(line_)
+    if settings.sandbox_hospitals:
+        log.warning("*** two hospitals, one patient's LINE user id: %s (registry %s)",
+                    ", ".join(f"{hid} at /h/{hid}/callback" for hid in SANDBOX_HOSPITALS), settings.hospitals_dir)

@@ -17,8 +17,19 @@ import uuid
 from flask import Blueprint, jsonify, request
 
 from handlers.sandbox import delivery
-from handlers.sandbox.common import bearer, new_id, same, secret, self_url, settings, store, ulid
-from handlers.sandbox.people import BOT_INFO, BY_USER, Patient
+from handlers.sandbox.common import (
+    bearer,
+    bot_info,
+    new_id,
+    same,
+    secret,
+    serve_as,
+    service_url,
+    settings,
+    store,
+    ulid,
+)
+from handlers.sandbox.people import BY_USER, Patient
 from handlers.sandbox.store import CONTENT_SECONDS, REPLY_TOKEN_SECONDS, RETRY_KEY_SECONDS
 
 bp = Blueprint("sandbox_line", __name__, url_prefix="/sandbox")
@@ -40,7 +51,7 @@ def line_error(status: int, message: str, details: list | None = None):
 @bp.before_request
 def _authenticate():
     if request.endpoint and request.endpoint.startswith("sandbox_line."):
-        if not same(bearer(), secret(settings().line_channel_access_token)):
+        if not serve_as(lambda s: same(bearer(), secret(s.line_channel_access_token))):
             return line_error(401, "Authentication failed. Confirm that the access token in the "
                                    "authorization header is valid.")
     return None
@@ -124,8 +135,8 @@ def loading():
 
 
 @bp.get("/line/v2/bot/info")
-def bot_info():
-    return jsonify(BOT_INFO)
+def info():
+    return jsonify(bot_info())
 
 
 @bp.get("/line/v2/bot/profile/<user_id>")
@@ -147,7 +158,7 @@ def content(message_id: str):
 
 
 def sent_content(message_id: str) -> tuple[bytes, str] | None:
-    raw = store().redis.hmget(f"sandbox:line:content:{message_id}", "type", "data")
+    raw = store().redis.hmget(store().key(f"line:content:{message_id}"), "type", "data")
     return (raw[1], raw[0].decode()) if raw[0] and raw[1] is not None else None
 
 
@@ -191,7 +202,7 @@ def patient_sends_sticker(patient: Patient) -> None:
 def patient_sends_image(patient: Patient, data: bytes, content_type: str) -> None:
     """An image: the event names it only; the bot downloads it from the content route while it is kept."""
     message_id = _message_id()
-    key = f"sandbox:line:content:{message_id}"
+    key = store().key(f"line:content:{message_id}")
     with store().redis.pipeline(transaction=True) as pipe:
         pipe.hset(key, mapping={"type": content_type, "data": data})
         pipe.expire(key, CONTENT_SECONDS)
@@ -220,10 +231,10 @@ def _send_event(patient: Patient, fields: dict, shown: dict | None) -> None:
     }
     if shown:
         store().append(f"line:chat:{patient.user_id}", {"id": new_id(), "from": "patient", **shown})
-    body = delivery.json_body({"destination": BOT_INFO["userId"], "events": [event]})
+    body = delivery.json_body({"destination": bot_info()["userId"], "events": [event]})
     signature = delivery.line_signature(secret(settings().line_channel_secret), body)
     kind = (event.get("message") or {}).get("type", "text")
     label = event["type"] if kind == "text" else f"{event['type']} {kind}"  # never the text itself
-    delivery.post_later(store(), "line", f"webhook {label}", self_url("/callback"), body=body,
+    delivery.post_later(store(), "line", f"webhook {label}", service_url("/callback"), body=body,
                         headers={"Content-Type": "application/json", "X-Line-Signature": signature,
                                  "User-Agent": "LineBotWebhook/2.0"})

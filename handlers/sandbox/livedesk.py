@@ -19,7 +19,18 @@ import time
 from flask import Blueprint, jsonify, request
 
 from handlers.sandbox import delivery
-from handlers.sandbox.common import basic_pair, new_id, same, secret, self_url, settings, store
+from handlers.sandbox.common import (
+    basic_pair,
+    hospital_query,
+    new_id,
+    same,
+    secret,
+    self_url,
+    serve_as,
+    service_url,
+    settings,
+    store,
+)
 from handlers.sandbox.store import STATE_TTL
 
 bp = Blueprint("sandbox_livedesk", __name__, url_prefix="/sandbox/livedesk/api/v2/accounts")
@@ -41,8 +52,8 @@ def ld_error(status: int, message: str):
 @bp.before_request
 def _authenticate():
     pair = basic_pair()
-    if pair is None or not (same(pair[0], secret(settings().livedesk_api_key))
-                            and same(pair[1], secret(settings().livedesk_api_secret))):
+    if pair is None or not serve_as(lambda s: same(pair[0], secret(s.livedesk_api_key))
+                                    and same(pair[1], secret(s.livedesk_api_secret))):
         return ld_error(401, "Invalid API key or secret")
     return None
 
@@ -142,8 +153,8 @@ def retry(conversation_id: int, message_id: int):
 
 def save_conversation(conversation: dict) -> None:
     store().put(f"livedesk:conversation:{conversation['id']}", conversation)
-    store().redis.zadd("sandbox:livedesk:conversations", {str(conversation["id"]): time.time()})
-    store().redis.expire("sandbox:livedesk:conversations", 24 * 3600)
+    store().redis.zadd(store().key("livedesk:conversations"), {str(conversation["id"]): time.time()})
+    store().redis.expire(store().key("livedesk:conversations"), 24 * 3600)
 
 
 def conversation_by_id(conversation_id) -> dict | None:
@@ -152,7 +163,7 @@ def conversation_by_id(conversation_id) -> dict | None:
 
 def conversations() -> list[dict]:
     """Every conversation, the most recently active first."""
-    ids = store().redis.zrevrange("sandbox:livedesk:conversations", 0, 50)
+    ids = store().redis.zrevrange(store().key("livedesk:conversations"), 0, 50)
     found = [conversation_by_id(i.decode()) for i in ids]
     return [c for c in found if c is not None]
 
@@ -231,7 +242,7 @@ def _webhook(payload: dict, label: str) -> None:
         timestamp = str(int(time.time()))
         digest = hmac.new(signing.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
         headers.update({"X-Chatwoot-Signature": f"sha256={digest}", "X-Chatwoot-Timestamp": timestamp})
-    delivery.post_later(store(), "livedesk", label, self_url(f"/webhooks/livedesk/{token}"), body=body,
+    delivery.post_later(store(), "livedesk", label, service_url(f"/webhooks/livedesk/{token}"), body=body,
                         headers=headers)
 
 
@@ -242,19 +253,19 @@ def _keep_attachment(upload) -> dict:
     attachment_id = store().next_id("attachment", 190)
     url = ""
     if len(data) <= MAX_ATTACHMENT_BYTES:
-        key = f"sandbox:livedesk:attachment:{attachment_id}"
+        key = store().key(f"livedesk:attachment:{attachment_id}")
         with store().redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"type": upload.mimetype or "application/octet-stream", "data": data})
             pipe.expire(key, STATE_TTL)
             pipe.execute()
-        url = self_url(f"/sandbox/ui/desk/attachments/{attachment_id}")
+        url = self_url(f"/sandbox/ui/desk/attachments/{attachment_id}{hospital_query()}")
     return {"id": attachment_id, "file_type": _file_type(upload.mimetype), "account_id": ACCOUNT["id"],
             "extension": None, "data_url": url, "thumb_url": url if _file_type(upload.mimetype) == "image" else "",
             "file_size": len(data), "width": None, "height": None, "file_name": upload.filename}
 
 
 def attachment(attachment_id: int) -> tuple[bytes, str] | None:
-    raw = store().redis.hmget(f"sandbox:livedesk:attachment:{attachment_id}", "type", "data")
+    raw = store().redis.hmget(store().key(f"livedesk:attachment:{attachment_id}"), "type", "data")
     return (raw[1], raw[0].decode()) if raw[0] and raw[1] is not None else None
 
 

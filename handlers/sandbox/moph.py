@@ -8,7 +8,7 @@ real service does, report a rejected request as HTTP 200 with ``message_code`` >
 send-now takes ``{"datas": [cid…], "messages": [LINE messages]}`` (section 3.5's example);
 upload-data-json ``{"datas": […]}`` and upload-data (multipart ``data_file``) answer a
 ``file_id``; upload-message sends ``{"file_id", "message": […]}`` to that list.
-Every CID that gets a message sees it in the page's หมอพร้อม view.
+Every CID that gets a message sees it in the page's หมอพร้อม view (one app, whichever hospital sent it).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import uuid
 from flask import Blueprint, jsonify, request
 
 from bot.appointments import is_valid_cid
-from handlers.sandbox.common import bearer, same, secret, settings, store
+from handlers.sandbox.common import bearer, same, secret, serve_as, settings, store
 
 bp = Blueprint("sandbox_moph", __name__, url_prefix="/sandbox")
 
@@ -38,8 +38,9 @@ def coded(code: int, message: str = "", **extra):
     return jsonify({"message": message, "message_code": code, **extra})
 
 
-def _signing_key() -> bytes:
-    return hashlib.sha256(b"sandbox-moph:" + secret(settings().moph_password_hash).encode()).digest()
+def _signing_key(account=None) -> bytes:
+    """The key of the MOPH account's tokens (the request's hospital's, unless ``account`` says)."""
+    return hashlib.sha256(b"sandbox-moph:" + secret((account or settings()).moph_password_hash).encode()).digest()
 
 
 def _b64(data: bytes) -> str:
@@ -55,10 +56,10 @@ def make_jwt(user: str, hospital_code: str, now: float) -> str:
     return f"{header}.{payload}.{signature}"
 
 
-def jwt_valid(token: str | None, now: float) -> bool:
+def jwt_valid(token: str | None, now: float, account=None) -> bool:
     try:
         header, payload, signature = (token or "").split(".")
-        expected = _b64(hmac.new(_signing_key(), f"{header}.{payload}".encode(), hashlib.sha256).digest())
+        expected = _b64(hmac.new(_signing_key(account), f"{header}.{payload}".encode(), hashlib.sha256).digest())
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         return hmac.compare_digest(signature, expected) and claims["exp"] > now
     except (ValueError, KeyError, TypeError):
@@ -67,15 +68,16 @@ def jwt_valid(token: str | None, now: float) -> bool:
 
 @bp.get("/moph-account/token")
 def token():
-    s, args = settings(), request.args
+    args = request.args
     if args.get("Action") != "get_moph_access_token":
         return coded(400, "Action must be get_moph_access_token"), 400
-    if not (same(args.get("user"), s.moph_user or "") and same(args.get("password_hash"),
-                                                               secret(s.moph_password_hash))
-            and same(args.get("hospital_code"), s.moph_hospital_code or "")):
+    if not serve_as(lambda s: same(args.get("user"), s.moph_user or "")
+                    and same(args.get("password_hash"), secret(s.moph_password_hash))
+                    and same(args.get("hospital_code"), s.moph_hospital_code or "")):
         store().log("moph", "token (wrong user, hash or hospital)", 401)
         return coded(401, "user, password_hash or hospital_code is wrong"), 401
     store().log("moph", "token", 200)
+    s = settings()
     return make_jwt(s.moph_user, s.moph_hospital_code, time.time()), 200, {"Content-Type": "text/plain"}
 
 
@@ -87,7 +89,7 @@ def send(path: str):
     handler = endpoints.get("/" + path)
     if handler is None:
         return coded(404, "Not Found"), 404
-    if not jwt_valid(bearer(), time.time()):
+    if not serve_as(lambda account: jwt_valid(bearer(), time.time(), account)):
         store().log("moph", f"/{path} (token rejected)", 401)
         return coded(401, "Unauthorized: token invalid or expired"), 401
     return handler()
@@ -162,8 +164,9 @@ def _upload_message():
 
 def _show(cids: list[str], messages: list[dict], via: str) -> None:
     for cid in cids:
-        store().append("moph:notices", {"id": uuid.uuid4().hex, "cid": cid, "messages": messages, "via": via})
+        store().everyone().append("moph:notices", store().mark({"id": uuid.uuid4().hex, "cid": cid,
+                                                                 "messages": messages, "via": via}))
 
 
 def notices() -> list[dict]:
-    return store().items("moph:notices", 60)
+    return store().everyone().items("moph:notices", 60)

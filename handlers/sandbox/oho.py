@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from handlers.sandbox.common import same, secret, settings, store
-from handlers.sandbox.people import BOT_INFO, BY_USER
+from handlers.sandbox.common import bot_info, same, secret, serve_as, store
+from handlers.sandbox.people import BY_USER
 
 bp = Blueprint("sandbox_oho", __name__, url_prefix="/sandbox/oho")
 
@@ -36,13 +36,13 @@ def envelope(status: int, message: str, data=None):
 
 @bp.before_request
 def _authenticate():
-    if not same(request.headers.get("x-oho-api-key"), secret(settings().oho_api_key)):
+    if not serve_as(lambda s: same(request.headers.get("x-oho-api-key"), secret(s.oho_api_key))):
         return envelope(401, "You do not have valid permission")
     return None
 
 
 def _known(platform: str, platform_id: str, user_id: str) -> bool:
-    return platform == "line" and platform_id == BOT_INFO["userId"] and user_id in BY_USER
+    return platform == "line" and platform_id == bot_info()["userId"] and user_id in BY_USER
 
 
 def _problems(body: dict, limits: dict, *, create: bool) -> list[str]:

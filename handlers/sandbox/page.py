@@ -25,7 +25,8 @@ from bot.richmenu import BUTTONS, CHAT_BAR_TEXT, rich_menu
 from handlers.http_errors import error
 from handlers.sandbox import BANNER, livedesk, moph, oho, sms
 from handlers.sandbox.access import visitor_has_the_token
-from handlers.sandbox.common import secret, self_url, settings, store
+from handlers.sandbox.common import hospital_query, secret, service_url, settings, store
+from handlers.sandbox.hospitals import choose_hospital, hospital_names, hospital_tabs
 from handlers.sandbox.line import (
     patient_follows,
     patient_sends,
@@ -41,6 +42,7 @@ from workers.line.richmenu import default_image
 bp = Blueprint("sandbox_page", __name__, template_folder="templates", static_folder="static",
                static_url_path="/sandbox/static")
 bp.before_request(visitor_has_the_token)  # the page and every /sandbox/ui request
+bp.before_request(choose_hospital)  # serving several hospitals: the one shown (?hospital=)
 
 CSV_COLUMNS = ("appointment_id", "cid", "date", "time", "clinic")
 MAX_TEXT = 2000
@@ -59,14 +61,15 @@ SAMPLE_PHOTO = Path(__file__).parent / "static" / "sample_photo.png"
 
 @bp.context_processor
 def _words() -> dict:
-    return {"STATUS": STATUS}
+    return {"STATUS": STATUS, "HOSPITAL_QUERY": hospital_query(), "HOSPITAL_NAMES": hospital_names()}
 
 
 @bp.get("/")
 def index():
-    patient = PATIENTS[0]
+    patient = BY_KEY.get(request.args.get("patient", ""), PATIENTS[0])
     return render_template("sandbox/index.html", banner=BANNER, patients=PATIENTS, selected=patient,
                            hospital=get_services().hospital_name,  # the OA's name
+                           hospital_id=get_services().hospital.id, hospitals=hospital_tabs(patient),
                            panels=panels(patient, None), richmenu=_rich_menu_areas(), chat_bar=CHAT_BAR_TEXT,
                            sample_json=json.dumps(_sample_api_body(), ensure_ascii=False, indent=2))
 
@@ -220,7 +223,7 @@ def his_upload():
 def his_api():
     """The HIS posts JSON to ``POST /api/v1/appointments``, exactly as written in the panel."""
     text = request.get_data(as_text=True)
-    answer = requests.post(self_url("/api/v1/appointments"), data=text.encode(), timeout=HIS_TIMEOUT,
+    answer = requests.post(service_url("/api/v1/appointments"), data=text.encode(), timeout=HIS_TIMEOUT,
                            headers={"Content-Type": "application/json",
                                     "Authorization": f"Bearer {secret(settings().appointments_api_token)}"})
     try:
@@ -267,8 +270,9 @@ def panels(patient, conversation_id: int | None) -> dict[str, str]:
         "sms": render("sms", messages=list(reversed(sms.phone_messages())), owners=_phone_owners()),
         "moph": render("moph", notices=list(reversed(moph.notices())), by_cid=BY_CID),
         "his": render("his", uploads=_uploads_with_statuses()),
-        "log": render("log", lines=list(reversed(store().items("log", 30)))),
+        "log": render("log", lines=list(reversed(store().everyone().items("log", 30)))),
         "conversation": str(conversation_id or ""),
+        **({"hospitals": render("hospitals", hospitals=tabs)} if (tabs := hospital_tabs(patient)) else {}),
     }
 
 
@@ -297,7 +301,8 @@ def _phone_owners() -> dict[str, str]:
 def _uploads_with_statuses() -> list[dict]:
     uploads = list(reversed(store().items("his:uploads", 10)))
     ids = [row["notice_id"] for upload in uploads for row in upload["rows"] if row.get("notice_id")]
-    statuses = dict(zip(ids, read_statuses(current_redis(), [status_key(i) for i in ids]))) if ids else {}
+    prefix = get_services().hospital.prefix
+    statuses = dict(zip(ids, read_statuses(current_redis(), [status_key(i, prefix) for i in ids]))) if ids else {}
     for upload in uploads:
         for row in upload["rows"]:
             record = statuses.get(row.get("notice_id") or "")
@@ -366,7 +371,7 @@ _NOBODY = _Nobody()
 
 
 def _post_to_his(items: list[dict]) -> requests.Response:
-    return requests.post(self_url("/api/v1/appointments"), json=items, timeout=HIS_TIMEOUT,
+    return requests.post(service_url("/api/v1/appointments"), json=items, timeout=HIS_TIMEOUT,
                          headers={"Authorization": f"Bearer {secret(settings().appointments_api_token)}"})
 
 

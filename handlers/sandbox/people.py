@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.sandbox_settings import BOT_USER_ID
+
 BOT_INFO = {
-    "userId": "U" + "0b" * 16,
+    "userId": BOT_USER_ID,
     "basicId": "@sandbox",
     "displayName": "โรงพยาบาลตัวอย่าง (sandbox)",
     "chatMode": "bot",

@@ -26,7 +26,7 @@ from flask import Blueprint, jsonify, request
 
 from bot.phone import InvalidPhoneNumber, normalize_thai_mobile
 from handlers.sandbox import delivery
-from handlers.sandbox.common import basic_pair, same, secret, self_url, settings, store
+from handlers.sandbox.common import basic_pair, same, secret, serve_as, service_url, settings, store
 
 bp = Blueprint("sandbox_sms", __name__, url_prefix="/sandbox")
 
@@ -38,12 +38,13 @@ CREDIT = 10_000
 # -- the phone -------------------------------------------------------------------------------------
 
 def _deliver_to_phone(provider: str, number: str, text: str, message_id: str) -> None:
-    store().append("sms", {"id": message_id, "provider": provider, "to": number, "text": text,
-                           "status": "sent"})
+    kept = store()  # the patient's one phone, whichever hospital's account sent it
+    kept.everyone().append("sms", kept.mark({"id": message_id, "provider": provider, "to": number, "text": text,
+                                             "status": "sent"}))
 
 
 def phone_messages() -> list[dict]:
-    return store().items("sms", 50)
+    return store().everyone().items("sms", 50)
 
 
 # -- SEPSMS ----------------------------------------------------------------------------------------
@@ -58,14 +59,14 @@ def sep_error(status: int, code: str, message: str, headers: dict | None = None)
 @bp.before_request
 def _authenticate():
     if request.path.startswith("/sandbox/sepsms/"):
-        if not same(request.headers.get("X-API-Key"), secret(settings().sepsms_api_key)):
+        if not serve_as(lambda s: same(request.headers.get("X-API-Key"), secret(s.sepsms_api_key))):
             return sep_error(401, "auth.invalid_credentials", "API key is missing or invalid")
         return _sepsms_rate(("all", "otp") if request.path.endswith("/otp/send")
                             else ("all", "sms") if request.path.endswith("/message/send") else ("all",))
     if request.path.startswith("/sandbox/thaibulksms/"):
         pair = basic_pair()
-        if pair is None or not (same(pair[0], secret(settings().thaibulksms_api_key))
-                                and same(pair[1], secret(settings().thaibulksms_api_secret))):
+        if pair is None or not serve_as(lambda s: same(pair[0], secret(s.thaibulksms_api_key))
+                                        and same(pair[1], secret(s.thaibulksms_api_secret))):
             return tbs_error(401, 100, "ERROR_AUTHENTICATION_FAILED", "Authentication failed.")
     return None
 
@@ -106,7 +107,7 @@ def otp_send():
     code = "".join(random.SystemRandom().choice(string.digits) for _ in range(length))
     reference = "".join(random.SystemRandom().choice(string.ascii_uppercase + string.digits) for _ in range(6))
     sms_uuid = str(uuid.uuid4())
-    name = f"sandbox:sepsms:otp:{reference}"
+    name = store().key(f"sepsms:otp:{reference}")
     store().redis.hset(name, mapping={"code": code, "destination": number, "attempts": 0})
     store().redis.expire(name, ttl)
     expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=ttl)
@@ -121,7 +122,7 @@ def otp_send():
 def otp_verify():
     body = request.get_json(silent=True) or {}
     reference, pin = str(body.get("reference") or ""), str(body.get("pin") or "")
-    name = f"sandbox:sepsms:otp:{reference}"
+    name = store().key(f"sepsms:otp:{reference}")
     record = {k.decode(): v.decode() for k, v in store().redis.hgetall(name).items()}
     if not record:
         store().log("sepsms", "otp/verify (expired or unknown)", 404)
@@ -186,7 +187,7 @@ def _sepsms_sent(sms_uuid: str, number: str, text: str) -> None:
     kept = store()
 
     def delivered() -> None:
-        kept.replace_item("sms", {"id": message_id}, status="delivered")
+        kept.everyone().replace_item("sms", {"id": message_id}, status="delivered")
         kept.put(f"sepsms:message:{sms_uuid}", {"status": "success"})
 
     _sepsms_webhook("dr.success", {**report, "status": "success"}, delay=CARRIER_SECONDS[1], on_due=delivered)
@@ -199,7 +200,7 @@ def _sepsms_webhook(event: str, payload: dict, delay: float = 0.0, on_due=None) 
     headers = {"Content-Type": "application/json", "X-Webhook-Event": event,
                "X-Webhook-Timestamp": str(timestamp),
                "X-Webhook-Signature": delivery.sepsms_signature(signing, body, timestamp)}
-    delivery.post_later(store(), "sms", f"sepsms {event}", self_url("/webhooks/sepsms"), body=body,
+    delivery.post_later(store(), "sms", f"sepsms {event}", service_url("/webhooks/sepsms"), body=body,
                         headers=headers, delay=delay, on_due=on_due)
 
 
@@ -258,8 +259,8 @@ def _tbs_report(message_id: str) -> None:
     kept = store()
     token = secret(settings().thaibulksms_webhook_token)
     body = f"Transaction={message_id}&Status=delivery&Time={int(time.time())}".encode()
-    delivery.post_later(store(), "sms", "thaibulksms DR", self_url(f"/webhooks/thaibulksms/{token}"), body=body,
+    delivery.post_later(store(), "sms", "thaibulksms DR", service_url(f"/webhooks/thaibulksms/{token}"), body=body,
                         headers={"Content-Type": "application/x-www-form-urlencoded"},
                         delay=CARRIER_SECONDS[1],
-                        on_due=lambda: kept.replace_item("sms", {"id": f"thaibulksms:{message_id}"},
-                                                         status="delivered"))
+                        on_due=lambda: kept.everyone().replace_item("sms", {"id": f"thaibulksms:{message_id}"},
+                                                                    status="delivered"))

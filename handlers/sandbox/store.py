@@ -23,6 +23,11 @@ Everything is under ``sandbox:`` and expires (``STATE_TTL`` unless said otherwis
   sandbox:his:uploads                   list: the HIS panel's submissions and their rows
   sandbox:log                           list: recent simulator traffic, for the page
 Lists keep their last ``LIST_KEPT`` entries.
+
+A sandbox serving several hospitals (``SANDBOX_HOSPITALS``) simulates an account of each provider per
+hospital: each hospital's store is ``scope``d (``sandbox:h:<id>:line:chat:<user>`` is the patient's chat
+with that hospital's LINE account). What a patient owns stays shared (``everyone``): the phone's SMS and
+หมอพร้อม, as do the traffic log and SEPSMS's per-IP rate counts.
 """
 
 from __future__ import annotations
@@ -44,38 +49,50 @@ LOG_KEPT = 100
 class SandboxStore:
     """Small helpers over the ``sandbox:`` keys; every write sets an expiry."""
 
-    def __init__(self, connection: redis_lib.Redis):
+    def __init__(self, connection: redis_lib.Redis, scope: str = "", hospital: str | None = None):
         self.redis = connection
+        self.scope, self.hospital = scope, hospital  # "h:b:", "b"; "", None for the one hospital
+
+    def key(self, name: str) -> str:
+        return f"sandbox:{self.scope}{name}"
+
+    def everyone(self) -> SandboxStore:
+        """The state every hospital shares: the patient's phone and หมอพร้อม, the traffic log."""
+        return SandboxStore(self.redis) if self.scope else self
+
+    def mark(self, entry: dict) -> dict:
+        """``entry`` with the hospital it came from, in a store shared by several."""
+        return {**entry, "hospital": self.hospital} if self.hospital else entry
 
     # -- JSON values -----------------------------------------------------------------------------
     def get(self, key: str) -> Any:
-        raw = self.redis.get(f"sandbox:{key}")
+        raw = self.redis.get(self.key(key))
         return json.loads(raw) if raw else None
 
     def put(self, key: str, value: Any, ttl: int = STATE_TTL) -> None:
-        self.redis.set(f"sandbox:{key}", json.dumps(value, ensure_ascii=False), ex=ttl)
+        self.redis.set(self.key(key), json.dumps(value, ensure_ascii=False), ex=ttl)
 
     def text(self, key: str) -> str | None:
-        raw = self.redis.get(f"sandbox:{key}")
+        raw = self.redis.get(self.key(key))
         return raw.decode() if raw else None
 
     def put_text(self, key: str, value: str, ttl: int = STATE_TTL, nx: bool = False) -> bool:
-        return bool(self.redis.set(f"sandbox:{key}", value, ex=ttl, nx=nx))
+        return bool(self.redis.set(self.key(key), value, ex=ttl, nx=nx))
 
     def take(self, key: str) -> str | None:
         """Read and delete in one step (single-use values such as reply tokens)."""
-        raw = self.redis.getdel(f"sandbox:{key}")
+        raw = self.redis.getdel(self.key(key))
         return raw.decode() if raw else None
 
     def delete(self, key: str) -> None:
-        self.redis.delete(f"sandbox:{key}")
+        self.redis.delete(self.key(key))
 
     def exists(self, key: str) -> bool:
-        return bool(self.redis.exists(f"sandbox:{key}"))
+        return bool(self.redis.exists(self.key(key)))
 
     # -- lists -----------------------------------------------------------------------------------
     def append(self, key: str, entry: dict, kept: int = LIST_KEPT) -> None:
-        name = f"sandbox:{key}"
+        name = self.key(key)
         entry = {"at": time.time(), **entry}
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(name, json.dumps(entry, ensure_ascii=False))
@@ -84,11 +101,11 @@ class SandboxStore:
             pipe.execute()
 
     def items(self, key: str, last: int = LIST_KEPT) -> list[dict]:
-        return [json.loads(raw) for raw in self.redis.lrange(f"sandbox:{key}", -last, -1)]
+        return [json.loads(raw) for raw in self.redis.lrange(self.key(key), -last, -1)]
 
     def replace_item(self, key: str, match: dict, **changes: Any) -> bool:
         """Update the list entry whose fields equal ``match`` (small lists: read, change, write back)."""
-        name = f"sandbox:{key}"
+        name = self.key(key)
         for index, raw in enumerate(self.redis.lrange(name, 0, -1)):
             entry = json.loads(raw)
             if all(entry.get(k) == v for k, v in match.items()):
@@ -98,14 +115,15 @@ class SandboxStore:
         return False
 
     def next_id(self, kind: str, start: int) -> int:
-        name = f"sandbox:livedesk:seq:{kind}"
+        name = self.key(f"livedesk:seq:{kind}")
         value = self.redis.incr(name)
         self.redis.expire(name, STATE_TTL)
         return start + value
 
     def log(self, provider: str, what: str, status: int | str) -> None:
         """One line of simulator traffic for the page (never a message text or a code)."""
-        self.append("log", {"provider": provider, "what": what, "status": status}, kept=LOG_KEPT)
+        self.everyone().append("log", self.mark({"provider": provider, "what": what, "status": status}),
+                               kept=LOG_KEPT)
 
     def hit(self, budget: str, window: int = 60) -> int:
         """Count a request against a per-minute budget; returns the count in this window."""

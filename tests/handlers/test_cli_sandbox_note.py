@@ -31,10 +31,10 @@ def sandbox(redis_server, redis, tmp_path):
     EmbeddedRedis(tmp_path / "var").stop()  # one a command started, had it not found the sandbox's
 
 
-def write_note(var: Path, url: str, pid: int, redis_url: str) -> None:
+def write_note(var: Path, url: str, pid: int, redis_url: str, **more) -> None:
     var.mkdir(parents=True, exist_ok=True)
     (var / "sandbox.json").write_text(json.dumps({"url": url, "pid": pid, "redis_url": redis_url,
-                                                  "started": "2026-01-07T03:00:00+00:00"}))
+                                                  "started": "2026-01-07T03:00:00+00:00", **more}))
 
 
 def flask(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -70,6 +70,16 @@ def test_a_live_note_gives_the_sandbox_redis(sandbox, redis_server, redis, tmp_p
     assert result.returncode == 0, result.stderr
     assert "…5a5a" in result.stdout
     assert not (tmp_path / "var" / "redis").exists()  # no embedded Redis of its own
+
+
+def test_a_note_of_two_hospitals_makes_a_command_say_which_and_use_that_ones_accounts(redis_server, redis, tmp_path):
+    for two in _serve(redis_server, redis, sandbox_hospitals=True, var_dir=str(tmp_path / "var")):
+        write_note(tmp_path / "var", two.url, os.getpid(), redis_server.url, hospitals=True)
+        asked = flask(tmp_path, "handoff", "list")
+        assert asked.returncode == 2 and "--hospital (one of: a, b)" in asked.stderr
+        result = flask(tmp_path, "doctor", "--hospital", "b")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "(@sandbox-b)" in result.stdout and "0 to fix" in result.stdout  # B's LINE account, and B's others
 
 
 @pytest.mark.parametrize("stale", ["process gone", "url not answering"])
@@ -108,7 +118,7 @@ def test_gunicorn_writes_the_note_once_it_listens_and_removes_it_on_exit(redis_s
         note = wait_for(lambda: (var / "sandbox.json").exists() and json.loads((var / "sandbox.json").read_text()),
                         timeout=30, what="the sandbox note")
         assert note["url"] == f"http://127.0.0.1:{port}" and note["pid"] == web.pid
-        assert note["redis_url"] == redis_server.url and note["started"]
+        assert note["redis_url"] == redis_server.url and note["started"] and note["hospitals"] is False
         assert [p.name for p in var.iterdir()] == ["sandbox.json"]  # written in one rename, nothing left over
     finally:
         web.send_signal(signal.SIGTERM)

@@ -3,11 +3,13 @@
   const state = window.SANDBOX;
   const shown = new Map();
   const $ = (selector) => document.querySelector(selector);
+  // Serving several hospitals, every request of the page says which one it shows.
+  const ui = (path) => state.hospital ? `${path}?hospital=${encodeURIComponent(state.hospital)}` : path;
 
   async function post(url, body, isForm) {
     const options = {method: "POST", body: isForm ? body : JSON.stringify(body)};
     if (!isForm) options.headers = {"Content-Type": "application/json"};
-    const response = await fetch(url, options);
+    const response = await fetch(ui(url), options);
     let answer = {};
     try { answer = await response.json(); } catch (e) { /* empty body */ }
     if (!response.ok) alert(answer.error || ("HTTP " + response.status));
@@ -23,6 +25,7 @@
   async function refresh() {
     const query = new URLSearchParams({patient: state.patient, conversation: state.conversation || "",
                                        known: Array.from(shown.values()).join(",")});
+    if (state.hospital) query.set("hospital", state.hospital);
     const asked = generation;
     let response, data;
     try {
@@ -62,6 +65,12 @@
   }
 
   document.addEventListener("click", (event) => {
+    const hospital = event.target.closest("[data-hospital]");
+    if (hospital) {  // another hospital: the whole page is its (its LINE chat, desk, contact, HIS)
+      event.preventDefault();
+      location.href = "/?" + new URLSearchParams({hospital: hospital.dataset.hospital, patient: state.patient});
+      return;
+    }
     const tab = event.target.closest("[data-patient]");
     if (tab) {
       state.patient = tab.dataset.patient; state.conversation = "";
@@ -110,7 +119,7 @@
 
   $("[data-form=his-api]").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const response = await fetch("/sandbox/ui/his/api", {method: "POST", body: $("[data-testid=his-json]").value,
+    const response = await fetch(ui("/sandbox/ui/his/api"), {method: "POST", body: $("[data-testid=his-json]").value,
                                                          headers: {"Content-Type": "application/json"}});
     const answer = await response.json();
     $("[data-testid=his-result]").textContent = `HIS API ตอบ ${answer.status}`;

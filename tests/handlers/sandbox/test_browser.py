@@ -67,6 +67,11 @@ def _up(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def page(redis_server, tmp_path_factory):
+    yield from serve_in_browser(redis_server, tmp_path_factory)
+
+
+def serve_in_browser(redis_server, tmp_path_factory, **settings: str):
+    """gunicorn and a worker in sandbox mode (with ``settings`` more), and Chromium on its page."""
     chromium, chromedriver = _browser_or_skip()
     import redis as redis_lib
     from selenium import webdriver
@@ -75,7 +80,7 @@ def page(redis_server, tmp_path_factory):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")}
-    env.update(REDIS_URL=redis_server.url, SANDBOX="1", SANDBOX_URL=url, LOG_LEVEL="INFO")
+    env.update(REDIS_URL=redis_server.url, SANDBOX="1", SANDBOX_URL=url, LOG_LEVEL="INFO", **settings)
     logs = tmp_path_factory.mktemp("sandbox-logs")
     processes = [
         subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}",
@@ -117,7 +122,8 @@ def page(redis_server, tmp_path_factory):
 
 # Every box that holds words a person reads.
 TEXTS = (".bubble, .flex-bubble .text, .flex-button, .quick, .ld-text, .ld-meta, .desk-head, .conv, .sms-text, "
-         ".sms-meta, .notice-meta, .his td, .his th, .line-head, .patient-tab, .log-line, .chat-bar")
+         ".sms-meta, .notice-meta, .his td, .his th, .line-head, .patient-tab, .log-line, .chat-bar, "
+         ".hospitals-label, .hospital-name, .hospital-hours, .hospital-count")
 # Each panel, and what must stay inside it.
 PANELS = {
     "the patient's LINE": ".line-phone", "the LINE screen": ".line-screen", "the agent desk": ".desk",
@@ -270,7 +276,7 @@ class Page:
         return path
 
     def look(self, name: str, controls: tuple[str, ...] = CONTROLS, scroll: bool = False,
-             show: str | None = None) -> None:
+             show: str | None = None, panels: dict[str, str] = PANELS) -> None:
         """Screenshot, then assert what a person sees: every text whole, every panel's content inside
         its panel, and each of ``controls`` on screen and not covered (after scrolling to it if
         ``scroll``, as a person on a phone would). ``show``: a panel below the fold, screenshot too."""
@@ -281,7 +287,7 @@ class Page:
             self.screenshot(name + "-below")
         self.driver.execute_script("window.scrollTo(0, 0)")
         path = self.screenshot(name)
-        problems = self.driver.execute_script(LOOK_JS, TEXTS, PANELS, list(controls), scroll)
+        problems = self.driver.execute_script(LOOK_JS, TEXTS, panels, list(controls), scroll)
         assert not problems, f"what a person sees in {path}:\n" + "\n".join(problems)
 
 
