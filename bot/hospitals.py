@@ -39,7 +39,8 @@ PROCESS_WIDE = frozenset(CoreFields.model_fields) | {
     "otp_secret"}
 #: Values two hospitals may not share: each names one hospital to a provider or to a caller.
 UNIQUE = ("line_bot_user_id", "line_channel_secret", "line_channel_access_token", "moph_hospital_code",
-          "livedesk_webhook_token", "thaibulksms_webhook_token", "appointments_api_token")
+          "livedesk_webhook_token", "livedesk_webhook_secret", "thaibulksms_webhook_token", "sepsms_webhook_secret",
+          "appointments_api_token")
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,14 @@ class Hospital:
         hospital id has no underscore, so the two cannot be confused)."""
         return "" if self.id == IMPLICIT else f"h_{self.id}_"
 
-    def unique_values(self) -> dict[str, str]:
-        values = {"line_bot_user_id": self.bot_user_id}
-        for name in UNIQUE[1:]:
-            value = getattr(self.settings, name)
-            values[name] = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-        return {name: value for name, value in values.items() if value}
+    def unique_values(self) -> list[tuple[str, str]]:
+        """(setting, value) of each ``UNIQUE`` value set; a token being rotated (``new,old``) gives both."""
+        pairs = [("line_bot_user_id", self.bot_user_id)] if self.bot_user_id else []
+        for name in UNIQUE:
+            value = getattr(self.settings, name, None) if name != "line_bot_user_id" else None
+            text = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+            pairs += [(name, part.strip()) for part in str(text or "").split(",") if part.strip()]
+        return pairs
 
 
 class _FileSettings(Settings):
@@ -185,10 +188,12 @@ class Registry:
         """Re-read the files that changed, appeared or went; True if anything did."""
         if self.directory is None:
             return False
-        try:
+        try:  # the directory itself gone for a moment (a remount): keep the last good read
+            if not self.directory.is_dir():
+                return False
             paths = {path.stem: path for path in self.directory.glob("*.toml") if path.is_file()}
         except OSError:
-            paths = {}
+            return False
         # Built aside and swapped in whole: a worker's maintenance thread reads ``hospitals()`` meanwhile.
         entries = {hid: entry for hid, entry in self._entries.items() if hid in paths}
         changed = [hid for hid in self._entries if hid not in paths]
@@ -247,10 +252,10 @@ def _refuse_duplicates(entries: dict[str, "_Entry"], new: set[str]) -> None:
         if entry.hospital is None:
             continue
         values = entry.hospital.unique_values()
-        clash = [(name, owners[(name, value)]) for name, value in values.items() if (name, value) in owners]
+        clash = sorted({(name, owners[(name, value)]) for name, value in values if (name, value) in owners})
         if clash:
             entry.problems = [Problem(name.upper(), f"is also in {other}.toml: each hospital has its own")
                               for name, other in clash]
             entry.hospital = None
             continue
-        owners.update({(name, value): hid for name, value in values.items()})
+        owners.update({(name, value): hid for name, value in values})

@@ -6,6 +6,8 @@ secrets, URLs, what a feature needs) in ``bot.settings``, which re-exports the p
 
 from __future__ import annotations
 
+import os
+
 import re
 from typing import Literal
 from urllib.parse import urlsplit
@@ -62,6 +64,16 @@ class CoreFields(BaseModel):
     metrics_token: SecretStr | None = Field(
         None, description="Bearer token for GET /metrics (at least 32 characters); unset = 404",
         examples=[RANDOM_EXAMPLE])
+
+    @field_validator("hospitals_dir")
+    @classmethod
+    def _a_directory(cls, value: str | None) -> str | None:
+        # A mistyped path would serve no hospital at all, silently: every webhook a 404.
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not os.path.isdir(value):
+            raise ValueError(f"{value!r} is not a directory (the hospitals' files: docs/hospitals.md)")
+        return value
 
     @field_validator("metrics_token", mode="before")
     @classmethod

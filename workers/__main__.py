@@ -94,8 +94,10 @@ class Worker(SimpleWorker):
                 self._restart_scheduler()
             elif self.turns.resting():
                 self._listen()
-        if pipeline is not None:  # joins a round trip RQ makes anyway
+        if pipeline is not None:  # joins a round trip RQ makes anyway (at every job's start, too)
             super().heartbeat(timeout, pipeline=pipeline)
+            if self.fair is not None:  # a worker busy job after job is alive all the more
+                self.fair.alive(self.name, self.turns.kinds, pipeline)
         elif timeout is None and time.monotonic() - self._beat_at < HEARTBEAT_EVERY:
             return  # one was sent just now; a beat with a timeout (a job's) is always sent
         else:
@@ -115,8 +117,8 @@ class Worker(SimpleWorker):
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
         while True:
             result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
-            if result is None or self.fair is None:
-                return result
+            if result is None or self.fair is None or len(self.turns.hospitals.registry.hospitals()) < 2:
+                return result  # one hospital has no one to be fair to
             job, queue = result
             kind, hospital_id = kind_of_queue(queue.name), hospital_of_queue(queue.name)
             if self.fair.take(kind, hospital_id, self.name, job.timeout or DEFAULT_TIMEOUT):
@@ -151,6 +153,24 @@ class Worker(SimpleWorker):
         known = {queue.name: queue for queue in self.queues}
         self.queues = [known.get(name) or get_queue(self.connection, name) for name in self.turns.names()]
         self._ordered_queues = self.queues[:]
+
+    def _start_scheduler(self, *args, **kwargs):
+        # RQ's scheduler moves the due jobs of the queues it is given: every hospital's, including one
+        # resting at its share right now (its OTP sends and reminders are due all the same).
+        if self.turns is None:
+            return super()._start_scheduler(*args, **kwargs)
+        listening = self.queues
+        self.queues = [get_queue(self.connection, name)
+                       for name in self.turns.hospitals.queue_names(self.turns.kinds)] or listening
+        try:
+            return super()._start_scheduler(*args, **kwargs)
+        finally:
+            self.queues = listening
+
+    def register_death(self):
+        super().register_death()
+        if self.fair is not None:  # a stopped worker leaves the share at once, not 35 s later
+            self.fair.gone(self.name, self.turns.kinds)
 
     def _restart_scheduler(self) -> None:
         if self.scheduler is not None:  # RQ's scheduler moves due jobs of the queues it was given

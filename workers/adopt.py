@@ -40,37 +40,49 @@ class Adopted:
 
 
 def adopt(redis: redis_lib.Redis, hospital_id: str) -> Adopted:
+    """Move everything; run again after an interruption, it goes on where it stopped."""
     prefix = f"h:{hospital_id}:"
     alive = Worker.count(connection=redis)
     if alive:
-        raise AdoptError(f"{alive} worker(s) alive: stop every worker first (the web may stay up)")
-    if any(True for _ in redis.scan_iter(match=f"{prefix}*", count=1000)):
+        raise AdoptError(f"{alive} worker(s) alive: stop every process first (or put the web behind a 503)")
+    marker = prefix + "adopting"  # set while a move is under way: a second run finishes it
+    if not redis.exists(marker) and any(True for _ in redis.scan_iter(match=f"{prefix}*", count=1000)):
         raise AdoptError(f"hospital {hospital_id!r} already has data here: nothing was moved")
+    redis.set(marker, 1)
     done = Adopted()
     for kind in QUEUE_NAMES:
         done.jobs += _move_queue(redis, kind, prefix + kind, f"h_{hospital_id}_")
     for key in list(redis.scan_iter(count=1000)):
         name = key.decode()
-        if not name.startswith(SHARED):
+        if name.startswith(SHARED):
+            continue
+        try:
             redis.rename(key, prefix + name)
             done.keys += 1
+        except redis_lib.ResponseError:  # expired since the scan (an event's seen-marker, a claim)
+            continue
+    redis.delete(marker)
     return done
 
 
 def _move_queue(redis: redis_lib.Redis, old: str, new: str, job_prefix: str) -> int:
+    """Each job leaves the old queue as it joins the new one (one transaction), so that an interrupted
+    move loses and doubles nothing."""
     moved = 0
-    for job_id in [j.decode() for j in redis.lrange(queue_key(old), 0, -1)]:
-        redis.rpush(queue_key(new), _move_job(redis, job_id, new, job_prefix))
+    while (job_id := redis.lindex(queue_key(old), 0)) is not None:
+        new_id = _move_job(redis, job_id.decode(), new, job_prefix)
+        with redis.pipeline() as pipe:
+            pipe.rpush(queue_key(new), new_id).lpop(queue_key(old)).sadd("rq:queues", queue_key(new))
+            pipe.execute()
         moved += 1
-    redis.delete(queue_key(old))
     for registry in REGISTRIES:
         old_key, new_key = f"rq:{registry}:{old}", f"rq:{registry}:{new}"
         for job_id, score in redis.zrange(old_key, 0, -1, withscores=True):
-            redis.zadd(new_key, {_move_job(redis, job_id.decode(), new, job_prefix): score})
+            new_id = _move_job(redis, job_id.decode(), new, job_prefix)
+            with redis.pipeline() as pipe:
+                pipe.zadd(new_key, {new_id: score}).zrem(old_key, job_id).sadd("rq:queues", queue_key(new))
+                pipe.execute()
             moved += 1
-        redis.delete(old_key)
-    if moved:
-        redis.sadd("rq:queues", queue_key(new))
     return moved
 
 

@@ -16,6 +16,7 @@ from integrations.credit import CreditLedger
 from integrations.metrics import State
 from workers import lua
 from workers.handoff.store import open_handoffs
+from workers.hospitals import kind_of_queue
 from workers.line.inbox import RECEIVED_AT, line_inbox
 from workers.maintenance import FAMILIES
 from workers.queues import QUEUE_NAMES, get_queue
@@ -55,10 +56,10 @@ def _read(connection: redis.Redis, settings, now: float, prefix: str = "") -> St
         state.queue_oldest_seconds[name] = max(0.0, now - _epoch(enqueued)) if enqueued else 0.0
     state.workers = {name: 0 for name in QUEUE_NAMES}
     for worker in Worker.all(connection=connection):
-        for name in worker.queue_names():
-            if name.startswith(prefix):
-                kind = name[len(prefix):]
-                state.workers[kind] = state.workers.get(kind, 0) + 1
+        # By kind: a worker of a registry serves every hospital's queues of its kinds, those of a
+        # hospital added after it started too (RQ keeps the names it started with).
+        for kind in {kind_of_queue(name) for name in worker.queue_names()}:
+            state.workers[kind] = state.workers.get(kind, 0) + 1
 
     inbox = line_inbox(connection, prefix=prefix)
     users, events, oldest = lua.run(connection, "inbox_backlog", keys=[inbox.due_key],

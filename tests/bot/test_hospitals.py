@@ -131,3 +131,37 @@ def test_a_hospital_that_needs_the_deployments_otp_secret_is_told_where_it_goes(
     registry = Registry(process, tmp_path)
     names = {p.name: p.what for p in registry.problems()["a"]}
     assert "in the environment" in names["OTP_SECRET"]
+
+
+def test_a_token_two_hospitals_share_while_rotating_is_refused_and_so_is_a_shared_webhook_secret(
+        process, tmp_path, monkeypatch):
+    monkeypatch.setenv("LD_A", "a-new-token-" + "a" * 32 + ",the-old-shared-token-" + "s" * 32)
+    monkeypatch.setenv("LD_B", "the-old-shared-token-" + "s" * 32)
+    monkeypatch.setenv("SEP_SECRET", "one-sepsms-webhook-secret-" + "x" * 32)
+    write(tmp_path, "a", hospital_a() + 'livedesk_webhook_token = "env:LD_A"\n'
+                                        'sepsms_webhook_secret = "env:SEP_SECRET"\n')
+    registry = Registry(process, tmp_path)
+    write(tmp_path, "b", hospital_b(tmp_path) + 'livedesk_webhook_token = "env:LD_B"\n'
+                                                'sepsms_webhook_secret = "env:SEP_SECRET"\n')
+    registry.refresh()
+    assert registry.get("a") is not None and registry.get("b") is None
+    assert {p.name for p in registry.problems()["b"]} == {"LIVEDESK_WEBHOOK_TOKEN", "SEPSMS_WEBHOOK_SECRET"}
+    assert "is also in a.toml" in registry.problems_report()
+
+
+def test_a_directory_gone_for_a_moment_keeps_the_hospitals_served(process, tmp_path):
+    directory = tmp_path / "hospitals"
+    directory.mkdir()
+    write(directory, "a", hospital_a())
+    registry = Registry(process, directory)
+    directory.rename(tmp_path / "elsewhere")  # as during a remount
+    assert registry.refresh() is False
+    assert [h.id for h in registry.hospitals()] == ["a"]
+    (tmp_path / "elsewhere").rename(directory)
+    (directory / "a.toml").unlink()  # a file removed from a directory that is there: its hospital goes
+    assert registry.refresh() is True and registry.hospitals() == []
+
+
+def test_hospitals_dir_must_be_a_directory(process, tmp_path):
+    with pytest.raises(ValueError, match="HOSPITALS_DIR|not a directory"):
+        Settings(_env_file=None, redis_url="redis://localhost:6399/0", hospitals_dir=str(tmp_path / "typo"))

@@ -46,7 +46,7 @@ def test_nothing_moves_while_a_worker_is_alive_or_the_hospital_has_data(redis):
     one_hospitals_data(redis)
     worker = Worker(["line"], connection=redis)
     worker.register_birth()
-    with pytest.raises(AdoptError, match="stop every worker"):
+    with pytest.raises(AdoptError, match="stop every process"):
         adopt(redis, "a")
     worker.register_death()
     redis.set("h:a:something", "1")
@@ -61,3 +61,19 @@ def test_the_command(redis_server, redis):
     assert runner.invoke(args=["hospitals", "adopt", "Not An Id"]).exit_code != 0
     moved = runner.invoke(args=["hospitals", "adopt", "a"])
     assert moved.exit_code == 0 and "moved 2 keys and 2 jobs under hospital a" in moved.output
+
+
+def test_an_interrupted_move_is_finished_by_running_it_again_and_a_key_gone_meanwhile_is_skipped(redis, monkeypatch):
+    queued_id, _ = one_hospitals_data(redis)
+    # As if a first run stopped half-way: its marker set, one key and the queued job already moved.
+    redis.set("h:a:adopting", 1)
+    redis.rename("handoff:state:U1", "h:a:handoff:state:U1")
+    redis.rpush("rq:queue:h:a:line", redis.lpop("rq:queue:line"))
+    scan = redis.scan_iter
+    monkeypatch.setattr(redis, "scan_iter", lambda **kw: [*scan(**kw), b"line:seen:expired-since"])
+    done = adopt(redis, "a")
+    assert done.keys == 1 and done.jobs == 1  # what was left: the inbox, the reminder
+    assert get_queue(redis, "h:a:line").job_ids == [queued_id]
+    assert redis.exists("h:a:handoff:state:U1", "h:a:line:inbox:U1") == 2 and not redis.exists("h:a:adopting")
+    with pytest.raises(AdoptError, match="already has data"):  # finished: a third run moves nothing
+        adopt(redis, "a")

@@ -3,6 +3,8 @@ it runs is followed, and no hospital holds every worker of a kind (``workers/fai
 
 from __future__ import annotations
 
+import datetime as dt
+
 import redis as redis_lib
 from rq import get_current_job
 
@@ -12,7 +14,7 @@ from tests.support import FakeClock
 from workers.__main__ import build_worker
 from workers.fair_share import ALIVE_FOR, FairShare
 from workers.hospitals import HospitalServices, HospitalTurns
-from workers.queues import enqueue
+from workers.queues import enqueue, enqueue_at, get_queue
 
 BOTS = {h: "U" + f"{i:02x}" * 16 for i, h in enumerate("abc", start=1)}
 
@@ -112,3 +114,41 @@ def test_a_worker_leaves_a_hospital_at_its_share_to_the_others(redis_server, red
     worker.turns.rest("a", seconds=0)  # its moment has passed
     worker.work(burst=True)
     assert [x.decode() for x in redis.lrange("test:served", 0, -1)] == ["h:b:line/b0", "h:a:line/a0"]
+
+
+def alive_seen(label: str) -> None:
+    """A job: note the workers counted live for the share at its start."""
+    job = get_current_job()
+    job.connection.rpush("test:alive", ",".join(w.decode() for w in job.connection.zrange("fair:alive:line", 0, -1)))
+
+
+def test_a_worker_busy_job_after_job_counts_as_alive_and_leaves_when_it_stops(redis_server, redis, tmp_path):
+    services = hospitals(redis_server, redis, registry_dir(tmp_path, "a", "b"))
+    for i in range(3):
+        enqueue(redis, "tests.workers.test_hospital_turns.alive_seen", f"a{i}", queue="h:a:line", description="t")
+    worker = build_worker(services, connection=redis, queue_names=("line",))
+    worker.work(burst=True)
+    assert [x.decode() for x in redis.lrange("test:alive", 0, -1)] == [worker.name] * 3
+    assert redis.zcard("fair:alive:line") == 0  # stopped: no longer counted
+
+
+def test_a_registry_of_one_hospital_shares_its_workers_with_no_one(redis_server, redis, tmp_path):
+    services = hospitals(redis_server, redis, registry_dir(tmp_path, "a"))
+    worker = build_worker(services, connection=redis, queue_names=("line",))
+    FairShare(redis).take("line", "a", "another-worker", 60)  # a lone worker's share (1) is used up
+    enqueue(redis, "tests.workers.test_hospital_turns.record", "a0", queue="h:a:line", description="t")
+    worker.work(burst=True)
+    assert [x.decode() for x in redis.lrange("test:served", 0, -1)] == ["h:a:line/a0"]
+
+
+def test_the_scheduler_moves_every_hospitals_due_jobs_even_one_resting(redis_server, redis, tmp_path):
+    services = hospitals(redis_server, redis, registry_dir(tmp_path, "a", "b"))
+    worker = build_worker(services, connection=redis, queue_names=("line",))
+    worker.turns.rest("b", seconds=60)
+    worker._listen()
+    assert "h:b:line" not in worker.queue_names()
+    due = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    enqueue_at(redis, due, "tests.workers.test_hospital_turns.record", "b0", queue="h:b:line", description="t")
+    worker._start_scheduler(burst=True)  # in burst mode: moves what is due, then returns
+    assert get_queue(redis, "h:b:line").count == 1  # b's OTP send or reminder is due all the same
+    assert "h:b:line" not in worker.queue_names()  # still resting for its turns

@@ -8,6 +8,7 @@ stays taken until its late outcome has been pushed.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,11 +44,13 @@ class TurnBudget(Generic[T]):
         if not self._free.acquire(blocking=False):
             elsewhere()
             return False, None
+        # The turn's context goes along (which hospital it serves: the metrics' label).
+        working, finishing = contextvars.copy_context(), contextvars.copy_context()
         try:
-            future = self._threads().submit(work)
+            future = self._threads().submit(working.run, work)
             result = future.result(timeout=self.seconds)
-        except StillRunning:
-            future.add_done_callback(lambda done: self._finish_late(done, late))  # frees the thread after
+        except StillRunning:  # frees the thread after:
+            future.add_done_callback(lambda done: finishing.run(self._finish_late, done, late))
             return False, None
         except BaseException:
             self._free.release()

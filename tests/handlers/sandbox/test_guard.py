@@ -26,7 +26,7 @@ CASES = {
                      ["MOPH_ALERT_BASE_URL", "simulators only"]),
     "public-bind": ({}, ["listens on 0.0.0.0", "WEB_HOST=127.0.0.1", "SANDBOX_PUBLIC_TOKEN"]),  # the Procfile's default
     "short-token": ({"SANDBOX_PUBLIC_TOKEN": "short"}, ["SANDBOX_PUBLIC_TOKEN: must be at least 32 characters"]),
-    "a-registry": ({"WEB_HOST": "127.0.0.1", "HOSPITALS_DIR": "hospitals"},  # real hospitals' files
+    "a-registry": ({"WEB_HOST": "127.0.0.1", "HOSPITALS_DIR": "docs/hospitals"},  # real hospitals' files
                    ["HOSPITALS_DIR", "SANDBOX_HOSPITALS=1", "SANDBOX=0"]),
     "hospitals-without-sandbox": ({"WEB_HOST": "127.0.0.1", "SANDBOX": "0", "SANDBOX_HOSPITALS": "1"},
                                   ["SANDBOX_HOSPITALS", "SANDBOX=1"]),
