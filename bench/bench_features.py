@@ -17,6 +17,10 @@ repeated question is measured beside them as the old baseline.
 3. Latency: webhook -> LINE reply, paced at 40 events/s, with the Procfile's processes
    (web, worker, jobs, bulk) running; idle first, then while a 10,000-row MOPH push and a
    LiveDesk mirror backlog are worked off.
+4. Many hospitals (``--hospitals N``): the worker phase's backlog spread over N registry
+   hospitals (``HOSPITALS_DIR``, every feature configured in each), one process, vs the same
+   backlog for one hospital without a registry and for a registry of one, in the same run:
+   events/s per worker and the ratios (the goal: N hospitals within 10% of one).
 
 Each figure is printed beside its baseline and the ratio, and the slowest phase is named.
 A benchmark, not a test: it prints, it does not assert.
@@ -41,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_appointments import made_up_cid  # noqa: E402
 from bench.bench_line import (  # noqa: E402
-    GUNICORN, Server, median, paced, pct, post_all, run_worker_until_empty, signed_bodies)
+    GUNICORN, Server, finished_line_jobs, median, paced, pct, post_all, run_worker_until_empty, signed_bodies)
 from workers.embedded_redis import EmbeddedRedis  # noqa: E402
 
 SECRET = "be7cf" + "0" * 27  # made up, in LINE's forms (32 hex; a long token)
@@ -312,7 +316,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000, help="MOPH CSV rows pushed during the latency run")
     parser.add_argument("--mirror-items", type=int, default=3000, help="LiveDesk mirror backlog items")
     parser.add_argument("--profile", action="store_true", help="also profile the per-event path (cProfile)")
-    parser.add_argument("--only", choices=("ingest", "worker", "latency", "profile", "profile-ingest"), help="run one phase only")
+    parser.add_argument("--hospitals", type=int, default=0, help="also the worker phase over this many registry "
+                        "hospitals (phase 4)")
+    parser.add_argument("--only", choices=("ingest", "worker", "latency", "hospitals", "profile", "profile-ingest"),
+                        help="run one phase only")
     args = parser.parse_args()
 
     import redis
@@ -341,6 +348,8 @@ def main() -> None:
                 worker_phase(args, env, connection, figures)
             if run("latency"):
                 latency_phase(args, env, connection, figures)
+            if args.hospitals and run("hospitals"):
+                hospitals_phase(args, env, connection, figures)
             if figures:
                 worst = min(figures, key=figures.get)
                 print(f"\nbottleneck: {worst} ({figures[worst]:.2f} of its goal; "
@@ -429,6 +438,73 @@ def latency_phase(args, env, connection, figures) -> None:
     print(f"  with {queued}                       {pct(busy, .5):>8.1f} {pct(busy, .99):>8.1f} {busy_errors:>5}")
     print(f"  p99 busy = {pct(busy, .99) / max(pct(idle, .99), 1e-3):.2f}x idle (goal <= 100 ms); "
           f"{left} bulk/default jobs still queued at the end")
+
+
+def hospital_files(directory: Path, count: int, env: dict[str, str]) -> dict[str, str]:
+    """``count`` registry hospitals (``h00.toml``, …) with every feature ``env`` configures, each with its own
+    bot id and the values no two hospitals may share; secrets by reference. Returns what the processes'
+    environment needs besides ``env``: ``HOSPITALS_DIR`` and the variables the references name."""
+    from bot.hospitals import PROCESS_WIDE, UNIQUE
+    from bot.settings import Settings, is_secret
+
+    named = {"HOSPITALS_DIR": str(directory)}
+    for n in range(count):
+        hospital = f"h{n:02d}"
+        lines = [f'line_bot_user_id = "U{n + 1:032x}"', f'oho_platform_id = "U{n + 1:032x}"']
+        for key, value in sorted(env.items()):
+            name, field = key.lower(), Settings.model_fields.get(key.lower())
+            if field is None or name in PROCESS_WIDE or name == "oho_platform_id":
+                continue
+            if name in UNIQUE:  # a code, a token, a 32-hex secret: its last four characters made the hospital's
+                value = value[:-4] + f"{n:04d}"
+            if is_secret(field):
+                named[f"{hospital.upper()}_{key}"] = value
+                value = f"env:{hospital.upper()}_{key}"
+            lines.append(f"{name} = {json.dumps(value)}")
+        (directory / f"{hospital}.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return named
+
+
+def spread_backlog(connection, events: int, prefixes: tuple[str, ...]) -> None:
+    """``backlog`` (one event per patient), the patients spread over the hospitals of ``prefixes`` in turn
+    (``("",)``: the one hospital of a deployment without a registry)."""
+    from workers.line.inbox import accept_events
+    connection.flushdb()
+    Providers.replies.clear()
+    for n, (body, _) in enumerate(signed_bodies(events, users=events, secret=SECRET, texts=MESSAGES)):
+        accept_events(connection, json.loads(body)["events"], prefix=prefixes[n % len(prefixes)])
+
+
+def hospitals_phase(args, env, connection, figures) -> None:
+    """One line worker on the same varied backlog: one hospital without a registry (today's deployment),
+    a registry of one, and a registry of ``args.hospitals`` with the backlog spread over them; the three
+    in turn, three times (on two cores one run alone swings by 20%), the medians compared."""
+    rates: dict[str, list[float]] = {}
+    jobs: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as one_dir, tempfile.TemporaryDirectory() as many_dir:
+        runs = {"one hospital, no registry": (env, ("",)),
+                "registry of 1": registry_run(env, Path(one_dir), 1),
+                f"registry of {args.hospitals}": registry_run(env, Path(many_dir), args.hospitals)}
+        for _ in range(3):
+            for label, (run_env, prefixes) in runs.items():
+                spread_backlog(connection, args.events, prefixes)
+                seconds = run_worker_until_empty(run_env, connection, queues="line", prefixes=prefixes)
+                rates.setdefault(label, []).append(len(Providers.replies) / seconds)
+                jobs[label] = len(finished_line_jobs(connection, prefixes))
+    one, many = median(rates["one hospital, no registry"]), median(rates[f"registry of {args.hospitals}"])
+    figures["hospitals"] = many / one / 0.9
+    print(f"\n4. worker, {args.events} events, one per patient, one process, median of 3 "
+          f"(load {os.getloadavg()[0]:.2f})      events/s per worker")
+    for label, runs_of in rates.items():
+        print(f"  {label:<28} {median(runs_of):>7.0f}   ({median(runs_of) / one:.2f}x one hospital; "
+              f"{jobs[label]} drain jobs; runs: {', '.join(f'{x:.0f}' for x in runs_of)})")
+    print(f"  {args.hospitals} hospitals = {many / one:.2f}x one hospital (goal >= 0.90), "
+          f"{many / median(rates['registry of 1']):.2f}x a registry of one")
+
+
+def registry_run(env: dict[str, str], directory: Path, count: int) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The environment of a registry of ``count`` hospitals in ``directory``, and their prefixes."""
+    return {**env, **hospital_files(directory, count, env)}, tuple(f"h:h{n:02d}:" for n in range(count))
 
 
 def bulk_work(connection, rows: int, mirror_items: int) -> str:

@@ -193,26 +193,33 @@ def noop() -> None:
     """The baseline job: RQ's own cost per job."""
 
 
-def run_worker_until_empty(env, connection, queues: str | None = None, processes: int = 1) -> float:
+def run_worker_until_empty(env, connection, queues: str | None = None, processes: int = 1,
+                           prefixes: tuple[str, ...] = ("",)) -> float:
     """Run ``processes`` worker processes (on ``queues``, all by default) until the queues are
     empty; return the seconds from the first job's start to the last job's end on the line
-    queue (the processes' own start-up is not throughput)."""
-    from rq.job import Job
-    from rq.registry import FinishedJobRegistry
-    from rq.serializers import JSONSerializer
-
-    from workers.queues import LINE_QUEUE, get_queue
-
+    queues of the hospitals whose ``prefixes`` are given (the processes' own start-up is not
+    throughput)."""
     command = [sys.executable, "-m", "workers", "--burst", *(["--queues", queues] if queues else [])]
     procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(processes)]
     for proc in procs:
         if proc.wait(600) != 0:
             raise RuntimeError(f"worker exited with {proc.returncode}")
-    registry = FinishedJobRegistry(queue=get_queue(connection, LINE_QUEUE))
-    jobs = [j for j in Job.fetch_many(registry.get_job_ids(), connection=connection,
-                                      serializer=JSONSerializer) if j is not None]
+    jobs = finished_line_jobs(connection, prefixes)
     return (max(j.ended_at for j in jobs) - min(j.started_at for j in jobs)).total_seconds()
+
+
+def finished_line_jobs(connection, prefixes: tuple[str, ...] = ("",)) -> list:
+    """The finished jobs of the line queues of the hospitals whose ``prefixes`` are given."""
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+    from rq.serializers import JSONSerializer
+
+    from workers.queues import LINE_QUEUE, get_queue
+
+    ids = [job_id for prefix in prefixes
+           for job_id in FinishedJobRegistry(queue=get_queue(connection, LINE_QUEUE, prefix=prefix)).get_job_ids()]
+    return [j for j in Job.fetch_many(ids, connection=connection, serializer=JSONSerializer) if j is not None]
 
 
 def median(values: list[float]) -> float:

@@ -45,7 +45,8 @@ class _Fault:
     remaining: int | None = None   # calls left to fail (None: until ``until``)
     until: float | None = None     # monotonic time the fault ends
     hang_seconds: float = 0.0
-    paths: tuple[str, ...] = MESSAGE_PATHS
+    paths: tuple[str, ...] | None = MESSAGE_PATHS  # None: every call
+    token: str | None = None       # only calls with this channel access token (None: any)
 
 
 class LineStub:
@@ -56,6 +57,8 @@ class LineStub:
       channel's token it came with: LINE does not say a retry key is per channel, so the strict reading;
     - ``fail_next(n, status)``, ``fail_for(seconds, status)``, ``hang_next(n, seconds)`` make
       the next message calls (reply and push) fail; failed calls consume nothing;
+    - ``slow_for_token(token, seconds)``: every call with one channel's access token (one hospital's
+      LINE account) is answered only after ``seconds``, as it would have been (until ``heal()``);
     - ``on_accept(call)``, if set, runs after a call was accepted (recorded, so the message is
       "out") and before the answer is sent: a test may kill the caller there, or block;
     - ``bot_ids``: the bot user id ``/v2/bot/info`` answers per channel access token (several LINE
@@ -118,6 +121,10 @@ class LineStub:
         with self._lock:
             self._faults.append(_Fault(status=503, remaining=n, hang_seconds=seconds))
 
+    def slow_for_token(self, token: str, seconds: float) -> None:
+        with self._lock:
+            self._faults.append(_Fault(status=0, until=float("inf"), hang_seconds=seconds, paths=None, token=token))
+
     def heal(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -132,10 +139,12 @@ class LineStub:
             return sum(1 for c in self.calls if c.kind in ("reply", "push") and not c.accepted and c.status)
 
     # -- the server side -----------------------------------------------------------------------
-    def _pick_fault(self, path: str) -> _Fault | None:
+    def _pick_fault(self, path: str, token: str | None) -> _Fault | None:
         now = time.monotonic()
         for fault in list(self._faults):
-            if path not in fault.paths:
+            if fault.paths is not None and path not in fault.paths:
+                continue
+            if fault.token is not None and token != fault.token:
                 continue
             if fault.remaining is not None:
                 if fault.remaining <= 0:
@@ -168,10 +177,17 @@ class LineStub:
                             token=token if scheme == "Bearer" else None,
                             texts=[m.get("text") or m.get("altText") or "" for m in body.get("messages") or []])
             self.calls.append(call)
-            fault = self._pick_fault(path) if method == "POST" else None
-            status, answer, headers = self._decide(call, fault)
-            call.status = status if fault is None or not fault.hang_seconds else 0
-        if fault is not None and fault.hang_seconds:
+            fault = self._pick_fault(path, call.token) if method == "POST" else None
+            slow = fault.hang_seconds if fault is not None and not fault.status else 0.0
+            if not slow:
+                status, answer, headers = self._decide(call, fault)
+                call.status = status if fault is None or not fault.hang_seconds else 0
+        if slow:  # slow, not failing: decided late, as it would have been on time (the caller may be gone)
+            time.sleep(slow)
+            with self._lock:
+                status, answer, headers = self._decide(call, None)
+                call.status = status
+        elif fault is not None and fault.hang_seconds:
             time.sleep(fault.hang_seconds)  # the caller times out meanwhile
             call.status = status
         if call.accepted and kind in ("reply", "push") and self.on_accept is not None:

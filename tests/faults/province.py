@@ -104,7 +104,7 @@ class HospitalAccount:
         return {"line_channel_secret": self.secret, "line_channel_access_token": self.token,
                 "oho_api_key": self.oho_key, "livedesk_api_key": self.livedesk_key,
                 "livedesk_api_secret": self.livedesk_secret, "livedesk_webhook_token": self.livedesk_hook,
-                "sepsms_api_key": SEPSMS_API_KEY, "otp_secret": "province-otp-secret-0123456789abcdef",
+                "sepsms_api_key": SEPSMS_API_KEY,
                 "moph_password_hash": MOPH_PASSWORD_HASH, "appointments_api_token": self.his_token}
 
     def env_name(self, setting: str) -> str:
@@ -209,7 +209,8 @@ class Province:
         """The process-wide settings (the providers' addresses) and the secrets the hospital files refer to."""
         env = {"OHO_BASE_URL": self.oho_server.url, "LIVEDESK_BASE_URL": self.livedesk_server.url,
                "SEPSMS_BASE_URL": f"{self.sepsms.url}/api/v2", "MOPH_ALERT_BASE_URL": self.moph.url,
-               "MOPH_TOKEN_URL": f"{self.moph.url}/token"}
+               "MOPH_TOKEN_URL": f"{self.moph.url}/token",
+               "OTP_SECRET": "province-otp-secret-0123456789abcdef"}  # the deployment's: every hospital's
         for h in self.hospitals.values():
             env.update(h.env())
         return env

@@ -48,12 +48,17 @@ class SentEvent:
 
 
 class WebhookSender:
-    """Posts signed webhooks to the web process; optionally redelivers what got no 2xx, as LINE does."""
+    """Posts signed webhooks to the web process; optionally redelivers what got no 2xx, as LINE does.
+    ``path``, ``secret`` and ``destination``: one hospital's (default: the implicit hospital's)."""
 
-    def __init__(self, stack: Stack, redeliver: bool = False, timeout: float = 5):
+    def __init__(self, stack: Stack, redeliver: bool = False, timeout: float = 5, *, path: str = "/callback",
+                 secret: str = CHANNEL_SECRET, destination: str = "U" + "0" * 32):
         self.stack = stack
         self.redeliver = redeliver
         self.timeout = timeout
+        self.path = path
+        self.secret = secret
+        self.destination = destination
         self.events: list[SentEvent] = []
         self._counts: dict[int, int] = {}
         self._lock = threading.Lock()
@@ -83,12 +88,12 @@ class WebhookSender:
         for e in events:
             e.sent_at = e.sent_at or now
             e.attempts += 1
-        body = json.dumps({"destination": "U" + "0" * 32, "events": [e.event for e in events]},
+        body = json.dumps({"destination": self.destination, "events": [e.event for e in events]},
                           ensure_ascii=False).encode()
         try:
-            status = requests.post(f"{self.stack.web_url}/callback", data=body, timeout=self.timeout,
-                                   headers={"Content-Type": "application/json", "X-Line-Signature": sign(body)}
-                                   ).status_code
+            status = requests.post(f"{self.stack.web_url}{self.path}", data=body, timeout=self.timeout,
+                                   headers={"Content-Type": "application/json",
+                                            "X-Line-Signature": sign(body, self.secret)}).status_code
         except requests.RequestException:
             status = 0
         key = str(status)

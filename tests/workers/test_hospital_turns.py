@@ -12,7 +12,7 @@ from bot.hospitals import Registry
 from tests.conftest import make_settings
 from tests.support import FakeClock
 from workers.__main__ import build_worker
-from workers.fair_share import ALIVE_FOR, FairShare
+from workers.fair_share import ACTIVE_FOR, ALIVE_FOR, FairShare
 from workers.hospitals import HospitalServices, HospitalTurns
 from workers.queues import enqueue, enqueue_at, get_queue
 
@@ -80,7 +80,9 @@ def test_no_hospital_holds_every_worker_of_a_kind(redis):
     assert not fair.take("line", "a", "w3", 60)  # two of three: the third is the others'
     assert fair.take("line", "b", "w3", 60)
     fair.give_back("line", "a", "w1")
-    assert fair.take("line", "a", "w1", 60)
+    assert not fair.take("line", "a", "w1", 60)  # b is active now: a holds at most half (one of three) ...
+    assert not fair.take("line", "b", "w1", 60)  # ... and so does b
+    assert fair.take("line", "c", "w1", 60)
     clock.advance(61)  # a job past its timeout (its worker killed) no longer counts
     assert fair.take("line", "a", "w3", 60)
 
@@ -98,6 +100,46 @@ def test_a_lone_worker_still_serves_and_dead_workers_stop_counting(redis):
     clock.advance(ALIVE_FOR + 1)  # w1..w3 not seen since: a share of one again
     fair.give_back("default", "a", "w1")
     assert not fair.take("default", "a", "w3", 60)
+
+
+def test_while_another_hospital_is_active_none_holds_more_than_half(redis):
+    clock = FakeClock(1_000)
+    fair = FairShare(redis, clock=clock)
+    with redis.pipeline() as pipe:
+        for w in ("w1", "w2", "w3", "w4"):
+            fair.alive(w, ["line"], pipe)
+        pipe.execute()
+    assert fair.take("line", "b", "w4", 60)  # b's patient: one turn, milliseconds
+    fair.give_back("line", "b", "w4")
+    # a's LINE API hangs: its drains hold their workers, but b wrote a moment ago
+    assert fair.take("line", "a", "w1", 600) and fair.take("line", "a", "w2", 600)
+    assert not fair.take("line", "a", "w3", 600)
+    assert fair.take("line", "b", "w3", 60) and fair.take("line", "b", "w4", 60)  # b keeps two
+    for w, h in (("w3", "b"), ("w4", "b")):
+        fair.give_back("line", h, w)
+    clock.advance(ACTIVE_FOR + 1)  # b quiet for a minute (a's drains go on)
+    with redis.pipeline() as pipe:
+        for w in ("w1", "w2", "w3", "w4"):
+            fair.alive(w, ["line"], pipe)
+        pipe.execute()
+    assert fair.take("line", "a", "w3", 600)  # all but one: the last is kept for whoever writes next
+    assert not fair.take("line", "a", "w4", 600)
+    assert fair.take("line", "b", "w4", 60)
+
+
+def test_a_worker_deep_in_a_long_job_still_counts_as_live(redis):
+    clock = FakeClock(1_000)
+    fair = FairShare(redis, clock=clock)
+    with redis.pipeline() as pipe:
+        fair.alive("w1", ["bulk"], pipe), fair.alive("w2", ["bulk"], pipe), fair.alive("w3", ["bulk"], pipe)
+        pipe.execute()
+    assert fair.take("bulk", "a", "w1", 600)  # a long job: w1 beats no more while it runs
+    clock.advance(ALIVE_FOR + 1)
+    with redis.pipeline() as pipe:
+        fair.alive("w2", ["bulk"], pipe), fair.alive("w3", ["bulk"], pipe)
+        pipe.execute()
+    assert fair.take("bulk", "a", "w2", 600)  # three live, w1 among them: a share of two
+    assert not fair.take("bulk", "a", "w3", 600)
 
 
 def test_a_worker_leaves_a_hospital_at_its_share_to_the_others(redis_server, redis, tmp_path):
