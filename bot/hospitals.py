@@ -57,12 +57,6 @@ class Hospital:
         """What every Redis key and queue name of this hospital starts with."""
         return "" if self.id == IMPLICIT else f"h:{self.id}:"
 
-    @property
-    def job_prefix(self) -> str:
-        """What a fixed RQ job id of this hospital starts with (RQ allows no colon in a job id; a
-        hospital id has no underscore, so the two cannot be confused)."""
-        return "" if self.id == IMPLICIT else f"h_{self.id}_"
-
     def unique_values(self) -> list[tuple[str, str]]:
         """(setting, value) of each ``UNIQUE`` value set; a token being rotated (``new,old``) gives both."""
         pairs = [("line_bot_user_id", self.bot_user_id)] if self.bot_user_id else []
