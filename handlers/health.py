@@ -67,7 +67,10 @@ def hospitals_readiness(hospitals) -> dict:
     hospitals.refresh()
     served = {h.id: {"status": "served", "not_configured": h.settings.missing_for("line")}
               for h in hospitals.registry.hospitals()}
-    broken = {hid: {"status": "not served", "problems": [f"{p.name}: {p.what}" for p in found]}
+    # The settings to fix, not what is wrong with them (variable names, file paths): this page is
+    # open to anyone who can reach it; `flask hospitals check` says the rest.
+    broken = {hid: {"status": "not served", "fix": sorted({p.name for p in found}),
+                    "see": "flask hospitals check"}
               for hid, found in hospitals.registry.problems().items()}
     off = {hid: {"status": "disabled"} for hid in hospitals.registry.disabled()}
     return {**served, **broken, **off}
