@@ -74,6 +74,8 @@ class HospitalServices:
             return None
         built = self._built.get(hospital_id)
         if built is None or built[0] is not hospital:  # new, or its file changed
+            if built is not None and "verification" in built[1].__dict__:  # the old one's OTP threads end
+                built[1].verification.turn_budget.wait_for_late_work(wait=False)
             built = (hospital, Services(hospital.settings, hospital=hospital, redis_connection=self.redis,
                                         worker=self._worker))
             self._built[hospital_id] = built

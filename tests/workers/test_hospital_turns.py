@@ -32,7 +32,7 @@ def registry_dir(tmp_path, *ids):
 
 
 def hospitals(redis_server, redis, directory) -> HospitalServices:
-    settings = make_settings(redis_server, hospitals_dir=str(directory))
+    settings = make_settings(redis_server, hospitals_dir=str(directory), otp_secret="o" * 32)
     return HospitalServices(Registry(settings, directory), redis_connection=redis, worker=True)
 
 
@@ -194,3 +194,20 @@ def test_the_scheduler_moves_every_hospitals_due_jobs_even_one_resting(redis_ser
     worker._start_scheduler(burst=True)  # in burst mode: moves what is due, then returns
     assert get_queue(redis, "h:b:line").count == 1  # b's OTP send or reminder is due all the same
     assert "h:b:line" not in worker.queue_names()  # still resting for its turns
+
+
+def test_a_hospital_rebuilt_after_its_file_changed_lets_the_old_ones_threads_end(redis_server, redis, tmp_path):
+    import threading
+
+    from tests.support import wait_for
+
+    directory = registry_dir(tmp_path, "a")
+    served = hospitals(redis_server, redis, directory)
+    before = served.get("a")
+    assert before.verification.turn_budget.run(lambda: "done", elsewhere=lambda: None, late=print) == (True, "done")
+    otp_threads = [t for t in threading.enumerate() if t.name.startswith("otp")]
+    assert otp_threads
+    (directory / "a.toml").write_text(f'line_bot_user_id = "{BOTS["a"]}"\nbusiness_hours = "Mon-Fri 08:00-16:00"\n')
+    served.refresh(now=True)
+    assert served.get("a") is not before
+    wait_for(lambda: not any(t.is_alive() for t in otp_threads), timeout=10, what="the old OTP threads to end")

@@ -58,12 +58,13 @@ class TurnBudget(Generic[T]):
         self._free.release()
         return True, result
 
-    def wait_for_late_work(self) -> None:
-        """Wait until every late result has been handed over; the next ``run`` starts new threads."""
+    def wait_for_late_work(self, wait: bool = True) -> None:
+        """Wait until every late result has been handed over; the next ``run`` starts new threads.
+        ``wait=False``: let the threads end once their work is done, without waiting for them."""
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=wait)
 
     def _finish_late(self, future: Future, late: Callable[[T], None]) -> None:
         try:
