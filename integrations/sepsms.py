@@ -20,6 +20,7 @@ after a lost answer can send twice; callers dedupe at the job level.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Sequence
@@ -58,8 +59,10 @@ class OtpRejectedError(InvalidRequestError):
 
 
 #: SEPSMS REST API v2, "Rate limits". OTP is per IP; all our workers share one, so one key.
-#: A hospital of a registry takes at most 1/SHARE_DIVISOR of each shared pace (``_shares``).
+#: A hospital of a registry takes at most 1/SHARE_DIVISOR of each shared pace while another calls too
+#: (``_shares``); the hospitals (prefixes) that called SEPSMS lately, by when.
 SHARE_DIVISOR = 2
+CALLERS_KEY = "ratelimit:sepsms:callers"
 SEPSMS_LIMITS = {
     "all": RateLimit("sepsms:all", 2400, 60),
     "sms": RateLimit("sepsms:sms", 120, 60),
@@ -231,16 +234,26 @@ class SepsmsClient(HttpClient):
         return [self.limits[b] for b in dict.fromkeys(names) if b in self.limits]
 
     def _shares(self, limits: list[RateLimit]) -> list[RateLimit]:
-        """This hospital's share of each shared budget (none for a deployment of one): half, rounded up
-        (the OTP pace of 5 a minute: 3), counted under the hospital's prefix."""
-        if not self.prefix:
+        """This hospital's share of each shared budget while another hospital of the deployment called
+        SEPSMS within a minute (none for a deployment of one, or a hospital calling alone): half, rounded
+        up (the OTP pace of 5 a minute: 3), counted under the hospital's prefix."""
+        if not self.prefix or self.limiter.redis is None:
+            return []
+        recent = self.limiter.redis.zrangebyscore(CALLERS_KEY, time.time() - 60, "+inf")
+        if not any(caller.decode() != self.prefix for caller in recent):
             return []
         return [RateLimit(f"{limit.name} (this hospital's share)", -(-limit.limit // SHARE_DIVISOR), limit.per_seconds,
                           key=f"{self.prefix}ratelimit:{limit.name}") for limit in limits]
 
+    def _called(self) -> None:
+        if self.prefix and self.limiter.redis is not None:
+            with self.limiter.redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(CALLERS_KEY, {self.prefix: time.time()}).expire(CALLERS_KEY, 120).execute()
+
     def _call(self, method: str, path: str, budgets: tuple[str, ...], **kwargs) -> Any:
         limits = self._budgets(budgets)
         self.limiter.acquire(*limits, *self._shares(limits))
+        self._called()
         try:
             response = self.request(method, path, **kwargs)
         except RateLimitError as exc:

@@ -263,11 +263,12 @@ def test_otp_budget_is_shared_by_two_clients_on_one_redis(http):
 
 
 def test_each_hospital_of_a_registry_keeps_to_its_share_of_the_otp_pace(http):
-    """SEPSMS paces OTP per calling IP (5 a minute), which every hospital of a deployment shares: one
-    hospital's burst takes at most 3, and the others still have theirs."""
+    """SEPSMS paces OTP per calling IP (5 a minute), which every hospital of a deployment shares: while
+    another hospital calls too, one hospital's burst takes at most 3, and the others still have theirs."""
     http.post(f"{BASE}/otp/send", json={"result": {"reference": "R"}})
     redis = fakeredis.FakeRedis()
     hospital_a, hospital_b = client(redis=redis, prefix="h:a:"), client(redis=redis, prefix="h:b:")
+    hospital_b.send_otp("66812345678")
     for _ in range(3):
         hospital_a.send_otp("66812345678")
     with pytest.raises(RateLimitError) as info:
@@ -275,11 +276,20 @@ def test_each_hospital_of_a_registry_keeps_to_its_share_of_the_otp_pace(http):
     assert 0 < info.value.retry_after <= 60 and hospital_a.next_slot_in() > 0
     assert hospital_b.next_slot_in() == 0
     hospital_b.send_otp("66812345678")
-    hospital_b.send_otp("66812345678")
     with pytest.raises(RateLimitError):  # the IP's pace, 5 in all, is used up
         hospital_b.send_otp("66812345678")
     assert len(http.calls) == 5
     assert redis.exists("h:a:ratelimit:sepsms:otp", "h:b:ratelimit:sepsms:otp") == 2
+
+
+def test_a_hospital_calling_alone_has_the_whole_pace(http):
+    http.post(f"{BASE}/otp/send", json={"result": {"reference": "R"}})
+    alone = client(redis=fakeredis.FakeRedis(), prefix="h:a:")
+    for _ in range(5):
+        alone.send_otp("66812345678")
+    with pytest.raises(RateLimitError):
+        alone.send_otp("66812345678")
+    assert len(http.calls) == 5
 
 
 def test_sms_budget_is_120_per_minute(http):
