@@ -16,6 +16,7 @@ import redis as redis_lib
 
 from bot.hospitals import IMPLICIT, Hospital, Registry
 from bot.settings import Settings
+from workers.queues import LINE_QUEUE, queue_key
 from workers.redis_client import connect_redis
 from workers.services import Services
 
@@ -92,6 +93,11 @@ class HospitalServices:
     def all(self) -> list[Services]:
         self.refresh()
         return [self.get(hospital.id) for hospital in self.registry.hospitals()]
+
+    def line_queues(self, besides: str) -> list[str]:
+        """The Redis lists of every served hospital's LINE drain jobs but ``besides``'s (a hospital
+        id): how far behind the deployment is (``workers.line.inbox.accept_events``)."""
+        return [queue_key(LINE_QUEUE, prefix=h.prefix) for h in self.registry.hospitals() if h.id != besides]
 
     def queue_names(self, kinds) -> list[str]:
         """Every working hospital's queues of these kinds, kind by kind (priority), hospital by hospital."""

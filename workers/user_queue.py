@@ -73,19 +73,20 @@ class UserQueue:
         return None if pipeline is not None else bool(answer)
 
     def append_and_route(self, items: Sequence[tuple[str, str, dict[str, Any]]], drains_queue: str,
-                         enough: int) -> tuple[int, list[str]]:
+                         enough: int, elsewhere: Sequence[str] = ()) -> tuple[int, list[str]]:
         """Queue ``items`` (user, item id, item; in order), each as ``append`` does, and route each user
         who got something new, in one step: a drain is coming (its note is there): nothing; ``enough``
         drain jobs already wait in the RQ queue ``drains_queue``: the note and a place on the ready
         list, as ``mark_ready`` (a waiting job takes the user); else the user is returned, for the
-        caller to queue a drain job of its own (with ``mark_drain_queued``). How many were appended,
-        and those users."""
+        caller to queue a drain job of its own (with ``mark_drain_queued``). ``elsewhere``: the other
+        hospitals' drain queues, whose waiting jobs count too once one of ``drains_queue`` waits. How
+        many were appended, and those users."""
         users = list(dict.fromkeys(user for user, _, _ in items))
-        appended, routes = self._append(items, self.redis, drains_queue, enough)
+        appended, routes = self._append(items, self.redis, drains_queue, enough, elsewhere)
         return int(appended), [user for user, route in zip(users, routes) if route == OWN_JOB]
 
     def _append(self, items: Sequence[tuple[str, str, dict[str, Any]]], client, drains_queue: str | None = None,
-                enough: int = 0):
+                enough: int = 0, elsewhere: Sequence[str] = ()):
         """Run ``queue_append.lua`` (on a client or in a pipeline); routing only with ``drains_queue``."""
         users = list(dict.fromkeys(user for user, _, _ in items))
         number = {user: n for n, user in enumerate(users, 1)}
@@ -94,7 +95,7 @@ class UserQueue:
             keys += [self.keys.items(user), self.keys.pending(user)]
         keys += [f"{self.seen_prefix}:{item_id}" for _, item_id, _ in items]
         if drains_queue is not None:
-            keys.append(drains_queue)
+            keys += [drains_queue, *elsewhere]
         args: list = [self.seen_ttl, ITEM_TTL, self.clock(), PENDING_TTL, enough, len(users), *users]
         for user, item_id, item in items:
             payload = {**item, self.id_field: item_id} if self.id_field else item

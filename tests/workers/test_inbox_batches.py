@@ -102,6 +102,26 @@ def test_with_few_drains_waiting_a_user_gets_a_job_of_their_own(redis):
     assert not redis.exists(READY) and redis.exists(f"line:inbox-pending:{late}")
 
 
+def test_a_deployment_behind_as_a_whole_batches_each_hospitals_patients_once_one_of_its_drains_waits(redis):
+    """Hospital b's patients while a's drains wait: b's first patient gets a job of its own (nothing of
+    b's would take a ready list), the next ones wait on b's ready list for it, not a job each."""
+    a_line, b_line = "rq:queue:h:a:line", "rq:queue:h:b:line"
+    for n in range(ENOUGH_QUEUED_DRAINS):
+        accept_events(redis, [text_event(f"a{n}", user=USERS[n])], prefix="h:a:", elsewhere=[b_line])
+    assert redis.llen(a_line) == ENOUGH_QUEUED_DRAINS
+    for n in range(3):
+        accept_events(redis, [text_event(f"b{n}", user=USERS[n])], prefix="h:b:", elsewhere=[a_line])
+    assert redis.llen(b_line) == 1  # one job, which takes the others from b's ready list
+    assert [u.decode() for u in redis.lrange("h:b:line:inbox-ready", 0, -1)] == USERS[1:3]
+    handled = []
+    assert drain_inbox(redis, USERS[0], handled.append, prefix="h:b:") == 3
+    assert [e["message"]["text"] for e in handled] == ["b0", "b1", "b2"]
+    # Without the others' count (a deployment of one hospital's rule), b's first four got a job each.
+    accept_events(redis, [text_event("b3", user=USERS[3])], prefix="h:b:")
+    accept_events(redis, [text_event("b4", user=USERS[4])], prefix="h:b:")
+    assert redis.llen(b_line) == 3
+
+
 def test_only_events_already_seen_queue_no_drain(redis):
     event = text_event("once", user=USERS[0])
     accept_events(redis, [event])

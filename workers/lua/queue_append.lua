@@ -6,11 +6,14 @@
 -- KEYS[1 + 2u]      user u's items (<name>:<user>), u = 1 .. ARGV[6]
 -- KEYS[2 + 2u]      user u's drain-queued note (<name>-pending:<user>)
 -- KEYS[2 + 2U + e]  item e's seen marker (<seen_prefix>:<item id>), e = 1 .. the items
--- last, to route    the RQ queue the drain jobs wait in (rq:queue:<queue>); absent: append only
+-- then, to route    the RQ queue the drain jobs wait in (rq:queue:<queue>); absent: append only
+-- then, if any      the other hospitals' drain queues of the deployment (their waiting jobs count too)
 -- ARGV[1]  the seen markers' TTL      ARGV[2]  the items list's TTL
 -- ARGV[3]  now (the due time of a first item, and the note's value)
 -- ARGV[4]  the note's and the ready list's TTL
 -- ARGV[5]  drain jobs waiting beyond which a user goes on the ready list instead of getting a job
+--          (this queue's, or, once one of this queue's waits, the deployment's: behind as a whole, the
+--          hospitals batch their patients instead of each starting jobs of a few)
 -- ARGV[6]  U, the number of users; ARGV[6 + u] user u
 -- then per item e: its user's number u, its JSON
 -- Returns  appending only: how many items were appended (0 or 1 for one item). Routing:
@@ -35,11 +38,15 @@ for e = 1, items do
   end
 end
 if not drains then return appended end
-local waiting, routes = redis.call('LLEN', drains), {}
+local waiting, elsewhere, routes = redis.call('LLEN', drains), 0, {}
+for k = first_item_key + items + 2, #KEYS do
+  elsewhere = elsewhere + redis.call('LLEN', KEYS[k])
+end
+local enough = tonumber(ARGV[5])
 for u = 1, users do
   routes[u] = 0
   if new_for[u] and redis.call('EXISTS', KEYS[2 + 2 * u]) == 0 then
-    if waiting >= tonumber(ARGV[5]) then
+    if waiting >= enough or (waiting >= 1 and waiting + elsewhere >= enough) then
       redis.call('SET', KEYS[2 + 2 * u], ARGV[3], 'EX', ARGV[4])
       redis.call('RPUSH', KEYS[2], ARGV[6 + u])
       redis.call('EXPIRE', KEYS[2], ARGV[4])
