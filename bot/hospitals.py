@@ -152,9 +152,10 @@ def _resolve(name: str, reference) -> tuple[str | None, Problem | None]:
 @dataclass
 class _Entry:
     stamp: tuple
-    hospital: Hospital | None
+    hospital: Hospital | None  # None: not served (broken, disabled, or refused for a duplicate)
     problems: list[Problem] = field(default_factory=list)
     disabled: bool = False
+    read: Hospital | None = None  # as its file reads, before the duplicates are looked for
 
 
 class Disabled(Exception):
@@ -202,13 +203,14 @@ class Registry:
                 continue
             changed.append(hid)
             try:
-                entries[hid] = _Entry(stamp, read_hospital(path, self.process))
+                hospital = read_hospital(path, self.process)
+                entries[hid] = _Entry(stamp, hospital, read=hospital)
             except SettingsError as exc:
                 entries[hid] = _Entry(stamp, None, exc.problems)
             except Disabled:
                 entries[hid] = _Entry(stamp, None, disabled=True)
         if changed:
-            _refuse_duplicates(entries, set(changed))
+            entries = _refuse_duplicates(entries)
         self._entries = entries
         return bool(changed)
 
@@ -237,19 +239,20 @@ class Registry:
                          for hid, found in self.problems().items())
 
 
-def _refuse_duplicates(entries: dict[str, "_Entry"], new: set[str]) -> None:
-    # A value two files claim stays with the hospital that had it: one already serving wins over one
-    # just read, so a copied file never takes a working hospital down.
+def _refuse_duplicates(entries: dict[str, _Entry]) -> dict[str, _Entry]:
+    # A value two files claim stays with the older file (then the id first in order): the hospital
+    # already served keeps it when a copy arrives, and every process, started whenever, agrees.
+    # Every file is looked at again, so a value whose other claimant went is served again.
     owners: dict[tuple[str, str], str] = {}
-    for hid in sorted(entries, key=lambda h: (h in new, h)):
+    decided = dict(entries)
+    for hid in sorted((h for h, e in entries.items() if e.read is not None), key=lambda h: (entries[h].stamp, h)):
         entry = entries[hid]
-        if entry.hospital is None:
-            continue
-        values = entry.hospital.unique_values()
+        values = entry.read.unique_values()
         clash = sorted({(name, owners[(name, value)]) for name, value in values if (name, value) in owners})
         if clash:
-            entry.problems = [Problem(name.upper(), f"is also in {other}.toml: each hospital has its own")
-                              for name, other in clash]
-            entry.hospital = None
+            decided[hid] = replace(entry, hospital=None, problems=[
+                Problem(name.upper(), f"is also in {other}.toml: each hospital has its own") for name, other in clash])
             continue
+        decided[hid] = replace(entry, hospital=entry.read, problems=[])
         owners.update({(name, value): hid for name, value in values})
+    return decided

@@ -92,6 +92,10 @@ def test_a_value_two_files_claim_stays_with_the_hospital_that_had_it(process, tm
     assert registry.refresh()
     assert registry.get("z") is not None and registry.get("a") is None
     assert registry.problems()["a"][0].name == "MOPH_HOSPITAL_CODE"
+    restarted = Registry(process, tmp_path)  # a process started now agrees: every file is new to it
+    assert restarted.get("z") is not None and restarted.get("a") is None
+    (tmp_path / "z.toml").unlink()  # the value's holder goes: the copy is served, unchanged itself
+    assert registry.refresh() and registry.get("a") is not None
     write(tmp_path, "a", hospital_b(tmp_path, code="10010"))
     registry.refresh()
     assert registry.get("a") is not None
