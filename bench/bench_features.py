@@ -20,7 +20,8 @@ repeated question is measured beside them as the old baseline.
 4. Many hospitals (``--hospitals N``): the worker phase's backlog spread over N registry
    hospitals (``HOSPITALS_DIR``, every feature configured in each), one process, vs the same
    backlog for one hospital without a registry and for a registry of one, in the same run:
-   events/s per worker and the ratios (the goal: N hospitals within 10% of one).
+   events/s per worker and the ratios (the goal: N hospitals within 10% of one); then the same
+   counted in CPU per answered event, in process, which this 2-core machine's drift moves far less.
 
 Each figure is printed beside its baseline and the ratio, and the slowest phase is named.
 A benchmark, not a test: it prints, it does not assert.
@@ -503,6 +504,48 @@ def hospitals_phase(args, env, connection, figures) -> None:
               f"{jobs[label]} drain jobs; runs: {', '.join(f'{x:.0f}' for x in runs_of)})")
     print(f"  {args.hospitals} hospitals = {many / one:.2f}x one hospital (goal >= 0.90), "
           f"{many / median(rates['registry of 1']):.2f}x a registry of one")
+    hospitals_cpu(args, env, connection)
+
+
+def hospitals_cpu(args, env, connection, rounds: int = 4) -> None:
+    """The same comparison counted in CPU instead of wall-clock time (two cores swing a run's events/s by
+    ±20%; CPU per event much less): one line worker in this process, its services built and warmed
+    first (start-up is not per event), one hospital and a registry of ``args.hospitals`` in alternate
+    rounds; the CPU of this process (worker and stub threads alike) per answered event."""
+    from bot.settings import load_settings
+    from workers import runtime
+    from workers.__main__ import build_worker
+    from workers.hospitals import HospitalServices
+    from workers.services import Services
+
+    saved = dict(os.environ)
+    with tempfile.TemporaryDirectory() as many_dir:
+        many_env, prefixes = registry_run(env, Path(many_dir), args.hospitals)
+        try:
+            os.environ.update(env)
+            one = Services(load_settings(_env_file=None), worker=True)
+            os.environ.update(many_env)
+            many = HospitalServices.from_settings(load_settings(_env_file=None), worker=True)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        for services in (one, *many.all()):
+            services.dialog
+        setups = [("one hospital, no registry", one, ("",)), (f"registry of {args.hospitals}", many, prefixes)]
+        cpu: dict[str, list[float]] = {label: [] for label, _, _ in setups}
+        for n in range(rounds + 1):  # round 0: each hospital's clients made on first use, not counted
+            for label, services, run_prefixes in (setups if n % 2 == 0 else setups[::-1]):
+                runtime.install(services)
+                spread_backlog(connection, args.events, run_prefixes)
+                started = time.process_time()
+                build_worker(services, connection=connection, queue_names=("line",)).work(
+                    burst=True, logging_level="WARNING")
+                if n:
+                    cpu[label].append(1000 * (time.process_time() - started) / len(Providers.replies))
+        runtime.install(None)
+    one_ms, many_ms = (median(cpu[label]) for label, _, _ in setups)
+    print(f"  CPU per answered event, in process, {rounds} alternate rounds: one hospital {one_ms:.2f} ms, "
+          f"{args.hospitals} hospitals {many_ms:.2f} ms = {one_ms / many_ms:.2f}x the events per CPU second")
 
 
 def registry_run(env: dict[str, str], directory: Path, count: int) -> tuple[dict[str, str], tuple[str, ...]]:
