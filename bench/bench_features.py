@@ -482,15 +482,16 @@ def spread_backlog(connection, events: int, prefixes: tuple[str, ...]) -> None:
 def hospitals_phase(args, env, connection, figures) -> None:
     """One line worker on the same varied backlog: one hospital without a registry (today's deployment),
     a registry of one, and a registry of ``args.hospitals`` with the backlog spread over them; the three
-    in turn, three times (on two cores one run alone swings by 20%), the medians compared."""
+    in turn, three times, each first once (on two cores one run alone swings by 20%), the medians compared."""
     rates: dict[str, list[float]] = {}
     jobs: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as one_dir, tempfile.TemporaryDirectory() as many_dir:
         runs = {"one hospital, no registry": (env, ("",)),
                 "registry of 1": registry_run(env, Path(one_dir), 1),
                 f"registry of {args.hospitals}": registry_run(env, Path(many_dir), args.hospitals)}
-        for _ in range(3):
-            for label, (run_env, prefixes) in runs.items():
+        order = list(runs.items())
+        for rep in range(3):  # each setup first once: later runs in a row are not favoured
+            for label, (run_env, prefixes) in order[rep:] + order[:rep]:
                 spread_backlog(connection, args.events, prefixes)
                 seconds = run_worker_until_empty(run_env, connection, queues="line", prefixes=prefixes)
                 rates.setdefault(label, []).append(len(Providers.replies) / seconds)
@@ -512,6 +513,9 @@ def hospitals_cpu(args, env, connection, rounds: int = 4) -> None:
     ±20%; CPU per event much less): one line worker in this process, its services built and warmed
     first (start-up is not per event), one hospital and a registry of ``args.hospitals`` in alternate
     rounds; the CPU of this process (worker and stub threads alike) per answered event."""
+    import cProfile
+    import pstats
+
     from bot.settings import load_settings
     from workers import runtime
     from workers.__main__ import build_worker
@@ -533,19 +537,36 @@ def hospitals_cpu(args, env, connection, rounds: int = 4) -> None:
             services.dialog
         setups = [("one hospital, no registry", one, ("",)), (f"registry of {args.hospitals}", many, prefixes)]
         cpu: dict[str, list[float]] = {label: [] for label, _, _ in setups}
-        for n in range(rounds + 1):  # round 0: each hospital's clients made on first use, not counted
+        profiles: dict[str, cProfile.Profile] = {}
+        # round 0: each hospital's clients made on first use, not counted; with --profile one more, profiled
+        for n in range(rounds + 1 + args.profile):
             for label, services, run_prefixes in (setups if n % 2 == 0 else setups[::-1]):
                 runtime.install(services)
                 spread_backlog(connection, args.events, run_prefixes)
+                worker = build_worker(services, connection=connection, queue_names=("line",))
+                profiler = profiles[label] = cProfile.Profile() if n > rounds else None
                 started = time.process_time()
-                build_worker(services, connection=connection, queue_names=("line",)).work(
-                    burst=True, logging_level="WARNING")
-                if n:
+                if profiler:
+                    profiler.enable()
+                worker.work(burst=True, logging_level="WARNING")
+                if profiler:
+                    profiler.disable()
+                if 0 < n <= rounds:
                     cpu[label].append(1000 * (time.process_time() - started) / len(Providers.replies))
         runtime.install(None)
     one_ms, many_ms = (median(cpu[label]) for label, _, _ in setups)
     print(f"  CPU per answered event, in process, {rounds} alternate rounds: one hospital {one_ms:.2f} ms, "
           f"{args.hospitals} hospitals {many_ms:.2f} ms = {one_ms / many_ms:.2f}x the events per CPU second")
+    if profiles:  # one more round of each, profiled (not counted above): where the registry's extra time goes
+        (one_label, one_profile), (many_label, many_profile) = profiles.items()
+        one_stats, many_stats = (pstats.Stats(p).stats for p in (one_profile, many_profile))
+        added = sorted(((stat[2] - one_stats.get(func, (0, 0, 0.0))[2], stat[1] - one_stats.get(func, (0, 0))[1],
+                         func) for func, stat in many_stats.items()), reverse=True)
+        print(f"\n  profiled round: own time {sum(s[2] for s in one_stats.values()):.2f} s ({one_label}), "
+              f"{sum(s[2] for s in many_stats.values()):.2f} s ({many_label}); the most own time added "
+              f"(seconds, calls added, function):")
+        for seconds, calls, (file, line, name) in added[:25]:
+            print(f"    {seconds:+.3f} {calls:+7d}  {Path(file).name}:{line}({name})")
 
 
 def registry_run(env: dict[str, str], directory: Path, count: int) -> tuple[dict[str, str], tuple[str, ...]]:
