@@ -544,7 +544,9 @@ def hospitals_cpu(args, env, connection, rounds: int = 4) -> None:
                 runtime.install(services)
                 spread_backlog(connection, args.events, run_prefixes)
                 worker = build_worker(services, connection=connection, queue_names=("line",))
-                profiler = profiles[label] = cProfile.Profile() if n > rounds else None
+                profiler = None
+                if n > rounds:
+                    profiler = profiles[label] = cProfile.Profile()
                 started = time.process_time()
                 if profiler:
                     profiler.enable()

@@ -10,7 +10,9 @@ Who decides between a job and the ready list needs to know how many drain jobs w
 The LINE inbox has a RQ queue of its own (``line``, drain jobs only), so its length is that
 count. A family whose drain jobs share a queue with other jobs keeps a count of its own:
 ``QueuedDrains``, a sorted set of its queued drain jobs' ids scored with their enqueue time,
-added in the enqueue's transaction and removed as the job starts. An entry older than
+added in the enqueue's transaction and removed as the job starts. With several hospitals, the
+others' waiting drains count too once one of this hospital's waits: a deployment behind as a whole
+batches each hospital's users instead of each starting jobs for a few. An entry older than
 ``DRAIN_LOST_AFTER`` is not counted: its job may be lost with a killed worker (or sits behind a
 long queue); the sweeper starts drains for the users its notes left waiting, and new users get
 jobs of their own again.
@@ -20,10 +22,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import redis
 
+from workers import lua
 from workers.user_queue import PENDING_TTL, ItemsSetAside, UserQueue
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,11 @@ class QueuedDrains:
     def count(self, pipeline) -> None:
         """In the caller's pipeline: how many recent drain jobs wait (a number among its results)."""
         pipeline.zcount(self.key, self.clock() - DRAIN_LOST_AFTER, "+inf")
+
+    def count_with(self, elsewhere: Sequence[str], pipeline) -> None:
+        """In the caller's pipeline, as ``count``, and with the other hospitals' (``elsewhere``: their
+        keys of this family): ``[this hospital's, every hospital's]`` among its results."""
+        lua.run(pipeline, "drains_waiting", [self.key, *elsewhere], [self.clock() - DRAIN_LOST_AFTER])
 
     def started(self, job_id: str) -> None:
         """The job starts: it no longer waits (a user put on the ready list from now on may be too

@@ -78,7 +78,7 @@ class HospitalServices:
             if built is not None and "verification" in built[1].__dict__:  # the old one's OTP threads end
                 built[1].verification.turn_budget.wait_for_late_work(wait=False)
             built = (hospital, Services(hospital.settings, hospital=hospital, redis_connection=self.redis,
-                                        worker=self._worker))
+                                        worker=self._worker, elsewhere=lambda: self.prefixes(besides=hospital_id)))
             self._built[hospital_id] = built
         return built[1]
 
@@ -94,10 +94,14 @@ class HospitalServices:
         self.refresh()
         return [self.get(hospital.id) for hospital in self.registry.hospitals()]
 
+    def prefixes(self, besides: str) -> list[str]:
+        """Every served hospital's prefix but ``besides``'s (a hospital id)."""
+        return [h.prefix for h in self.registry.hospitals() if h.id != besides]
+
     def line_queues(self, besides: str) -> list[str]:
         """The Redis lists of every served hospital's LINE drain jobs but ``besides``'s (a hospital
         id): how far behind the deployment is (``workers.line.inbox.accept_events``)."""
-        return [queue_key(LINE_QUEUE, prefix=h.prefix) for h in self.registry.hospitals() if h.id != besides]
+        return [queue_key(LINE_QUEUE, prefix=prefix) for prefix in self.prefixes(besides)]
 
     def queue_names(self, kinds) -> list[str]:
         """Every working hospital's queues of these kinds, kind by kind (priority), hospital by hospital."""

@@ -33,6 +33,7 @@ from workers.__main__ import build_worker
 from workers.batches import DRAIN_LOST_AFTER
 from workers.handoff.mirror import Mirrored
 from workers.handoff.mirror_drains import ENOUGH_QUEUED_DRAINS, QUEUED_DRAINS_KEY
+from workers.handoff.service import HandoffService
 from workers.handoff.store import mirror_outbox
 from workers.maintenance import hand_over_lost_contacts, sweep
 from workers.oho_contacts import WANT_LOST_AFTER, WANTED_KEY
@@ -78,6 +79,32 @@ def test_idle_a_turn_gets_its_own_drain_under_a_backlog_the_ready_list(services,
     # The contacts go with the mirror drains: no job of their own.
     assert default_jobs(redis, "ensure_oho_contact") == []
     assert {u.decode() for u in redis.zrange(WANTED_KEY, 0, -1)} == set(USERS)
+
+
+def test_several_hospitals_behind_as_a_whole_batch_each_ones_users(services, redis):
+    """Once one of a hospital's mirror drains waits, the other hospitals' waiting drains count too: 20
+    hospitals under a backlog start about one drain job each, not ``ENOUGH_QUEUED_DRAINS`` each. A
+    hospital with none waiting still gets one (only its own drains take its ready list)."""
+    def hospital(prefix: str, other: str) -> HandoffService:
+        return HandoffService(services.settings, redis, line=lambda: services.line, oho=lambda: services.oho,
+                              livedesk=lambda: services.livedesk, oho_contacts=services.oho_contacts,
+                              menu=lambda: None, prefix=prefix, elsewhere=lambda: [other])
+
+    def drains(prefix: str) -> list:
+        return [j.args for j in get_queue(redis, DEFAULT_QUEUE, prefix=prefix).jobs
+                if j.func_name.endswith("drain_mirror")]
+
+    a, b = hospital("h:a:", "h:b:"), hospital("h:b:", "h:a:")
+    for user in USERS[:ENOUGH_QUEUED_DRAINS]:
+        b.finish_turn(user, [line(user, 0)])
+    a.finish_turn(USERS[5], [line(USERS[5], 0)])  # none of a's waits: a job of its own, however many of b's
+    a.finish_turn(USERS[6], [line(USERS[6], 0)])  # one of a's waits, and enough in all: a's ready list
+    b.finish_turn(USERS[7], [line(USERS[7], 0)])
+    assert drains("h:a:") == [[USERS[5]]]
+    assert drains("h:b:") == [[user] for user in USERS[:ENOUGH_QUEUED_DRAINS]]
+    assert [u.decode() for u in redis.lrange("h:a:" + READY, 0, -1)] == [USERS[6]]
+    assert [u.decode() for u in redis.lrange("h:b:" + READY, 0, -1)] == [USERS[7]]
+    assert drains("") == [] and not redis.exists(READY)  # the implicit hospital's own: untouched
 
 
 def test_a_ready_list_whose_counted_drains_all_started_meanwhile_gets_a_job(services, redis):

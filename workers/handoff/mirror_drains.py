@@ -3,8 +3,9 @@ a backlog (``workers/batches.py``), as the LINE inbox does it; and what a drain 
 
 A turn's mirror items are queued in ``HandoffService.finish_turn``'s transaction with, unless a
 drain of the user is already coming (the outbox's drain-queued note), either a drain job of the
-user's own or, when ``ENOUGH_QUEUED_DRAINS`` mirror drains already wait to start, a place on the
-ready list (``livedesk:outbox-ready``), which every mirror drain works through after its own user.
+user's own or, when ``ENOUGH_QUEUED_DRAINS`` mirror drains already wait to start (this hospital's;
+or, once one of its own waits, every hospital's), a place on the ready list
+(``livedesk:outbox-ready``), which every mirror drain works through after its own user.
 
 The ``default`` RQ queue holds every kind of job (handoff steps, SMS, notices), so its length
 says nothing about the mirror drains waiting in it: they are counted in ``livedesk:outbox-drains``
@@ -18,7 +19,7 @@ so the sweeper starts their drain once it is ``DRAIN_LOST_AFTER`` old, as for a 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Sequence
 
 import redis
 
@@ -69,25 +70,30 @@ class TurnDrain:
     """How one turn's mirror items get their drain: read first, then written in the turn's transaction,
     then settled after it (the three steps of ``HandoffService.finish_turn``)."""
 
-    def __init__(self, connection: redis.Redis, user: str, *, prefix: str = ""):
+    def __init__(self, connection: redis.Redis, user: str, *, prefix: str = "", elsewhere: Sequence[str] = ()):
+        """``elsewhere``: the other hospitals' prefixes, whose waiting mirror drains count too once one
+        of this hospital's waits (behind as a whole, each hospital batches its users)."""
         self.redis = connection
         self.user = user
         self.prefix = prefix
+        self.elsewhere = [other + QUEUED_DRAINS_KEY for other in elsewhere]
         self.outbox = mirror_outbox(connection, prefix=prefix)
         self.queued_drains = queued_mirror_drains(connection, prefix=prefix)
         self.queued: float | None = None   # when a drain of the user was queued (None: none is coming)
-        self.waiting = 0                   # mirror drain jobs waiting to start
+        self.waiting = 0                   # this hospital's mirror drain jobs waiting to start
+        self.waiting_everywhere = 0        # every hospital's
         self.readied = False
         self._recount = self._still_queued = -1
 
     def read(self, reads) -> None:
         """In the first round trip: the user's drain-queued note, and how many mirror drains wait."""
         self.outbox.drain_note(self.user, reads)
-        self.queued_drains.count(reads)
+        self.queued_drains.count_with(self.elsewhere, reads)
 
     def take_answers(self, answers: list) -> None:
         """The two answers ``read`` added, taken off the front of ``answers``."""
-        self.queued, self.waiting = answers.pop(0), int(answers.pop(0))
+        self.queued = answers.pop(0)
+        self.waiting, self.waiting_everywhere = (int(n) for n in answers.pop(0))
 
     def first(self, pipe) -> None:
         """First in the transaction: is the drain that was coming still coming (it clears its note as
@@ -100,7 +106,9 @@ class TurnDrain:
         """Last in the transaction (after the items): a drain job, or a place on the ready list."""
         if self.queued is not None:
             return
-        if self.waiting < ENOUGH_QUEUED_DRAINS:
+        behind = self.waiting >= ENOUGH_QUEUED_DRAINS or \
+            (self.waiting >= 1 and self.waiting_everywhere >= ENOUGH_QUEUED_DRAINS)
+        if not behind:
             enqueue_drain_mirror(self.redis, self.user, pipeline=pipe, prefix=self.prefix)
             return
         self.readied = True
