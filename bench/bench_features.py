@@ -560,8 +560,8 @@ def hospitals_cpu(args, env, connection, rounds: int = 4) -> None:
     print(f"  CPU per answered event, in process, {rounds} alternate rounds: one hospital {one_ms:.2f} ms, "
           f"{args.hospitals} hospitals {many_ms:.2f} ms = {one_ms / many_ms:.2f}x the events per CPU second")
     if profiles:  # one more round of each, profiled (not counted above): where the registry's extra time goes
-        (one_label, one_profile), (many_label, many_profile) = profiles.items()
-        one_stats, many_stats = (pstats.Stats(p).stats for p in (one_profile, many_profile))
+        (one_label, _, _), (many_label, _, _) = setups
+        one_stats, many_stats = (pstats.Stats(profiles[label]).stats for label in (one_label, many_label))
         added = sorted(((stat[2] - one_stats.get(func, (0, 0, 0.0))[2], stat[1] - one_stats.get(func, (0, 0))[1],
                          func) for func, stat in many_stats.items()), reverse=True)
         print(f"\n  profiled round: own time {sum(s[2] for s in one_stats.values()):.2f} s ({one_label}), "
