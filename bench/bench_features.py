@@ -319,6 +319,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also profile the per-event path (cProfile)")
     parser.add_argument("--hospitals", type=int, default=0, help="also the worker phase over this many registry "
                         "hospitals (phase 4)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each setup in phase 4 (the median is compared)")
     parser.add_argument("--only", choices=("ingest", "worker", "latency", "hospitals", "profile", "profile-ingest"),
                         help="run one phase only")
     args = parser.parse_args()
@@ -482,7 +483,8 @@ def spread_backlog(connection, events: int, prefixes: tuple[str, ...]) -> None:
 def hospitals_phase(args, env, connection, figures) -> None:
     """One line worker on the same varied backlog: one hospital without a registry (today's deployment),
     a registry of one, and a registry of ``args.hospitals`` with the backlog spread over them; the three
-    in turn, three times, each first once (on two cores one run alone swings by 20%), the medians compared."""
+    in turn, ``args.repeat`` times, each first in turn (on two cores one run alone swings by 20%), the
+    medians compared."""
     rates: dict[str, list[float]] = {}
     jobs: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as one_dir, tempfile.TemporaryDirectory() as many_dir:
@@ -490,15 +492,15 @@ def hospitals_phase(args, env, connection, figures) -> None:
                 "registry of 1": registry_run(env, Path(one_dir), 1),
                 f"registry of {args.hospitals}": registry_run(env, Path(many_dir), args.hospitals)}
         order = list(runs.items())
-        for rep in range(3):  # each setup first once: later runs in a row are not favoured
-            for label, (run_env, prefixes) in order[rep:] + order[:rep]:
+        for rep in range(args.repeat):  # each setup first in turn: later runs in a row are not favoured
+            for label, (run_env, prefixes) in order[rep % 3:] + order[:rep % 3]:
                 spread_backlog(connection, args.events, prefixes)
                 seconds = run_worker_until_empty(run_env, connection, queues="line", prefixes=prefixes)
                 rates.setdefault(label, []).append(len(Providers.replies) / seconds)
                 jobs[label] = len(finished_line_jobs(connection, prefixes))
     one, many = median(rates["one hospital, no registry"]), median(rates[f"registry of {args.hospitals}"])
     figures["hospitals"] = many / one / 0.9
-    print(f"\n4. worker, {args.events} events, one per patient, one process, median of 3 "
+    print(f"\n4. worker, {args.events} events, one per patient, one process, median of {args.repeat} "
           f"(load {os.getloadavg()[0]:.2f})      events/s per worker")
     for label, runs_of in rates.items():
         print(f"  {label:<28} {median(runs_of):>7.0f}   ({median(runs_of) / one:.2f}x one hospital; "
