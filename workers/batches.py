@@ -10,12 +10,16 @@ Who decides between a job and the ready list needs to know how many drain jobs w
 The LINE inbox has a RQ queue of its own (``line``, drain jobs only), so its length is that
 count. A family whose drain jobs share a queue with other jobs keeps a count of its own:
 ``QueuedDrains``, a sorted set of its queued drain jobs' ids scored with their enqueue time,
-added in the enqueue's transaction and removed as the job starts. With several hospitals, the
-others' waiting drains count too once one of this hospital's waits: a deployment behind as a whole
-batches each hospital's users instead of each starting jobs for a few. An entry older than
+added in the enqueue's transaction and removed as the job starts. An entry older than
 ``DRAIN_LOST_AFTER`` is not counted: its job may be lost with a killed worker (or sits behind a
 long queue); the sweeper starts drains for the users its notes left waiting, and new users get
 jobs of their own again.
+
+With several hospitals, both kinds judge "behind" for the deployment: once one of a hospital's
+drains of a kind waits, the other hospitals' waiting drains of that kind count too (the inbox's
+queue lengths, the mirror's ``QueuedDrains``), so a deployment behind as a whole batches each
+hospital's users instead of each starting jobs for a few. Only a hospital's own drains take its
+ready list: one with none waiting always gets a job.
 """
 
 from __future__ import annotations

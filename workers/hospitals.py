@@ -78,7 +78,7 @@ class HospitalServices:
             if built is not None and "verification" in built[1].__dict__:  # the old one's OTP threads end
                 built[1].verification.turn_budget.wait_for_late_work(wait=False)
             built = (hospital, Services(hospital.settings, hospital=hospital, redis_connection=self.redis,
-                                        worker=self._worker, elsewhere=lambda: self.prefixes(besides=hospital_id)))
+                                        worker=self._worker, other_prefixes=lambda: self.prefixes(besides=hospital_id)))
             self._built[hospital_id] = built
         return built[1]
 

@@ -51,12 +51,12 @@ from workers.verification.turn_budget import TurnBudget
 class Services:
     def __init__(self, settings: Settings, *, hospital: Hospital | None = None,
                  redis_connection: redis_lib.Redis | None = None, worker: bool = False,
-                 elsewhere: Callable[[], Sequence[str]] = tuple):
+                 other_prefixes: Callable[[], Sequence[str]] = tuple):
         self.settings = settings
         #: Whose services these are; its ``prefix`` starts every key, queue and job id they use.
         self.hospital = hospital or Hospital(IMPLICIT, settings)
         #: The prefixes of the other hospitals the same processes serve (a registry's; none for one).
-        self.elsewhere = elsewhere
+        self.other_prefixes = other_prefixes
         self._worker = worker
         if redis_connection is not None:
             self.__dict__["redis"] = redis_connection
@@ -111,7 +111,7 @@ class Services:
         return HandoffService(self.settings, self.redis, line=lambda: self.line, oho=lambda: self.oho,
                               livedesk=lambda: self.livedesk, oho_contacts=self.oho_contacts,
                               menu=lambda: getattr(self.knowledge, "menu", None), prefix=self.hospital.prefix,
-                              clock=clock, elsewhere=self.elsewhere)
+                              clock=clock, other_prefixes=self.other_prefixes)
 
     @cached_property
     def verification(self) -> VerificationService:

@@ -81,30 +81,78 @@ def test_idle_a_turn_gets_its_own_drain_under_a_backlog_the_ready_list(services,
     assert {u.decode() for u in redis.zrange(WANTED_KEY, 0, -1)} == set(USERS)
 
 
+def two_hospitals(services, redis):
+    """Hospitals ``h:a:`` and ``h:b:`` served by the same workers, each counting the other's drains."""
+    def hospital(prefix: str, other: str) -> HandoffService:
+        return HandoffService(services.settings, redis, line=lambda: services.line, oho=lambda: services.oho,
+                              livedesk=lambda: services.livedesk, oho_contacts=services.oho_contacts,
+                              menu=lambda: None, prefix=prefix, other_prefixes=lambda: [other])
+    return hospital("h:a:", "h:b:"), hospital("h:b:", "h:a:")
+
+
+def drains(redis, prefix: str) -> list:
+    return [j.args for j in get_queue(redis, DEFAULT_QUEUE, prefix=prefix).jobs if j.func_name.endswith("drain_mirror")]
+
+
 def test_several_hospitals_behind_as_a_whole_batch_each_ones_users(services, redis):
     """Once one of a hospital's mirror drains waits, the other hospitals' waiting drains count too: 20
     hospitals under a backlog start about one drain job each, not ``ENOUGH_QUEUED_DRAINS`` each. A
     hospital with none waiting still gets one (only its own drains take its ready list)."""
-    def hospital(prefix: str, other: str) -> HandoffService:
-        return HandoffService(services.settings, redis, line=lambda: services.line, oho=lambda: services.oho,
-                              livedesk=lambda: services.livedesk, oho_contacts=services.oho_contacts,
-                              menu=lambda: None, prefix=prefix, elsewhere=lambda: [other])
-
-    def drains(prefix: str) -> list:
-        return [j.args for j in get_queue(redis, DEFAULT_QUEUE, prefix=prefix).jobs
-                if j.func_name.endswith("drain_mirror")]
-
-    a, b = hospital("h:a:", "h:b:"), hospital("h:b:", "h:a:")
+    a, b = two_hospitals(services, redis)
     for user in USERS[:ENOUGH_QUEUED_DRAINS]:
         b.finish_turn(user, [line(user, 0)])
     a.finish_turn(USERS[5], [line(USERS[5], 0)])  # none of a's waits: a job of its own, however many of b's
     a.finish_turn(USERS[6], [line(USERS[6], 0)])  # one of a's waits, and enough in all: a's ready list
     b.finish_turn(USERS[7], [line(USERS[7], 0)])
-    assert drains("h:a:") == [[USERS[5]]]
-    assert drains("h:b:") == [[user] for user in USERS[:ENOUGH_QUEUED_DRAINS]]
+    assert drains(redis, "h:a:") == [[USERS[5]]]
+    assert drains(redis, "h:b:") == [[user] for user in USERS[:ENOUGH_QUEUED_DRAINS]]
     assert [u.decode() for u in redis.lrange("h:a:" + READY, 0, -1)] == [USERS[6]]
     assert [u.decode() for u in redis.lrange("h:b:" + READY, 0, -1)] == [USERS[7]]
-    assert drains("") == [] and not redis.exists(READY)  # the implicit hospital's own: untouched
+    assert drains(redis, "") == [] and not redis.exists(READY)  # the implicit hospital's own: untouched
+
+
+@pytest.mark.parametrize(("b_waiting", "a_listed"), [(ENOUGH_QUEUED_DRAINS - 1, True), (ENOUGH_QUEUED_DRAINS - 2, False)])
+def test_behind_as_a_whole_means_enough_drains_in_all(services, redis, b_waiting, a_listed):
+    a, b = two_hospitals(services, redis)
+    for user in USERS[:b_waiting]:
+        b.finish_turn(user, [line(user, 0)])
+    a.finish_turn(USERS[8], [line(USERS[8], 0)])  # a's one waiting drain
+    a.finish_turn(USERS[9], [line(USERS[9], 0)])  # 1 + b's: enough (4), or one short
+    assert [u.decode() for u in redis.lrange("h:a:" + READY, 0, -1)] == ([USERS[9]] if a_listed else [])
+    assert drains(redis, "h:a:") == [[USERS[8]]] + ([] if a_listed else [[USERS[9]]])
+
+
+def test_a_hospitals_own_drain_that_started_meanwhile_gets_its_listed_user_a_job(services, redis):
+    """The turn counted one drain of its own (and the other hospital's) and put its user on the list;
+    that drain started before the transaction: the user gets a job, though the other hospital's still
+    wait (they never take this hospital's list)."""
+    a, b = two_hospitals(services, redis)
+    for user in USERS[:ENOUGH_QUEUED_DRAINS]:
+        b.finish_turn(user, [line(user, 0)])
+    a.finish_turn(USERS[8], [line(USERS[8], 0)])
+    a_drains = "h:a:" + QUEUED_DRAINS_KEY
+    real_pipeline = redis.pipeline
+
+    def pipeline(transaction=True, **options):  # a's drain starts right after the turn's read
+        pipe = real_pipeline(transaction=transaction, **options)
+        if not transaction:
+            real_execute = pipe.execute
+
+            def execute(*args, **kwargs):
+                found = real_execute(*args, **kwargs)
+                redis.delete(a_drains)
+                return found
+            pipe.execute = execute
+        return pipe
+
+    redis.pipeline = pipeline
+    try:
+        a.finish_turn(USERS[9], [line(USERS[9], 0)])
+    finally:
+        del redis.pipeline
+    assert [u.decode() for u in redis.lrange("h:a:" + READY, 0, -1)] == [USERS[9]]
+    assert drains(redis, "h:a:")[-1] == [USERS[9]]  # not stranded behind b's drains
+    assert redis.zcard("h:b:" + QUEUED_DRAINS_KEY) == ENOUGH_QUEUED_DRAINS
 
 
 def test_a_ready_list_whose_counted_drains_all_started_meanwhile_gets_a_job(services, redis):

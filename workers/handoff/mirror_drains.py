@@ -11,9 +11,12 @@ The ``default`` RQ queue holds every kind of job (handoff steps, SMS, notices), 
 says nothing about the mirror drains waiting in it: they are counted in ``livedesk:outbox-drains``
 (``QueuedDrains``: job id -> enqueued at), added in the enqueue's transaction and removed by the
 job as it starts (``MirrorDrain.run``). The transaction that puts a user on the ready
-list counts them again; if none waits any more (they all started in between), the user gets a
-job after all (``TurnDrain.settle``). A user left on the list by a drain that died keeps the note,
-so the sweeper starts their drain once it is ``DRAIN_LOST_AFTER`` old, as for a lost job.
+list counts this hospital's again (only its own drains take its list; the others' may all still
+wait); if none waits any more (they all started in between), the user gets a job after all
+(``TurnDrain.settle``). A user left on the list by a drain that died keeps the note, so the
+sweeper starts their drain once it is ``DRAIN_LOST_AFTER`` old, as for a lost job (with other
+hospitals behind, one such drain of the hospital's own is enough to put users on its list: the
+sweeper bounds their wait all the same).
 """
 
 from __future__ import annotations
@@ -70,13 +73,14 @@ class TurnDrain:
     """How one turn's mirror items get their drain: read first, then written in the turn's transaction,
     then settled after it (the three steps of ``HandoffService.finish_turn``)."""
 
-    def __init__(self, connection: redis.Redis, user: str, *, prefix: str = "", elsewhere: Sequence[str] = ()):
-        """``elsewhere``: the other hospitals' prefixes, whose waiting mirror drains count too once one
-        of this hospital's waits (behind as a whole, each hospital batches its users)."""
+    def __init__(self, connection: redis.Redis, user: str, *, prefix: str = "", other_prefixes: Sequence[str] = ()):
+        """``other_prefixes``: the other hospitals', whose waiting mirror drains count too once one of
+        this hospital's waits (behind as a whole, each hospital batches its users)."""
         self.redis = connection
         self.user = user
         self.prefix = prefix
-        self.elsewhere = [other + QUEUED_DRAINS_KEY for other in elsewhere]
+        #: The other hospitals' counts of waiting mirror drains (as the inbox's ``elsewhere``: their keys).
+        self.elsewhere = [queued_mirror_drains(connection, prefix=other).key for other in other_prefixes]
         self.outbox = mirror_outbox(connection, prefix=prefix)
         self.queued_drains = queued_mirror_drains(connection, prefix=prefix)
         self.queued: float | None = None   # when a drain of the user was queued (None: none is coming)
@@ -114,7 +118,7 @@ class TurnDrain:
         self.readied = True
         self.outbox.mark_ready(self.user, pipe)
         self._recount = len(pipe)
-        self.queued_drains.count(pipe)
+        self.queued_drains.count(pipe)  # this hospital's only: only its own drains take its list
 
     def settle(self, results: list) -> None:
         """After the transaction: a drain job after all where the one counted on started meanwhile."""

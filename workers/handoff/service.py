@@ -69,10 +69,10 @@ class HandoffService:
     def __init__(self, settings: Settings, redis: redis.Redis, *, line: Callable[[], LineClient],
                  oho: Callable[[], OhoClient], livedesk: Callable[[], LiveDeskClient], oho_contacts: OhoContacts,
                  menu: Callable[[], dict | None], prefix: str, clock: Callable[[], float] = time.time,
-                 elsewhere: Callable[[], Sequence[str]] = tuple):
+                 other_prefixes: Callable[[], Sequence[str]] = tuple):
         """``line``, ``oho`` and ``livedesk`` give their clients, built on first use (the webhook calls none);
         ``menu`` the knowledge base's topics menu (quick replies), loaded on first use too; ``prefix`` the
-        hospital's (its keys, queues and job ids); ``elsewhere`` the other hospitals' prefixes, served by
+        hospital's (its keys, queues and job ids); ``other_prefixes`` the other hospitals', served by
         the same workers (their mirror drains waiting count toward a backlog: ``TurnDrain``)."""
         self.settings = settings
         self.redis = redis
@@ -83,7 +83,7 @@ class HandoffService:
         self._menu = menu
         self.clock = clock
         self.prefix = prefix
-        self.elsewhere = elsewhere
+        self.other_prefixes = other_prefixes
         self.hours = parse_business_hours(self.settings.business_hours)
         self.store = HandoffStore(self.redis, echo_key(self.settings), prefix=prefix)
         self.mirror_outbox = mirror_outbox(self.redis, prefix=prefix)
@@ -165,7 +165,7 @@ class HandoffService:
         it starts) may miss the new items, so both are checked again in the transaction and a job
         queued after it if they went. The contact: with mirror items, the user's mirror drain makes
         it after the items (``want_contact``, no job); a turn without items gets the job."""
-        drain = TurnDrain(self.redis, user, prefix=self.prefix, elsewhere=self.elsewhere()) if entries else None
+        drain = TurnDrain(self.redis, user, prefix=self.prefix, other_prefixes=self.other_prefixes()) if entries else None
         with self.redis.pipeline(transaction=False) as reads:
             if drain is not None:
                 drain.read(reads)
