@@ -31,7 +31,8 @@ def page(redis_server, tmp_path_factory):
 
 def choose_hospital(page, hospital: str) -> None:
     """Tap the hospital's tab: the page becomes that hospital's (its chat, desk, contact, HIS)."""
-    page.one(f'[data-testid=hospital-tab][data-hospital="{hospital}"]').click()
+    page.until(lambda: page.one(f'[data-testid=hospital-tab][data-hospital="{hospital}"]').click() is None,
+               f"hospital {hospital}'s tab tapped")  # again if the switch was drawn anew as it was found
     page.until(lambda: page.driver.execute_script("return document.readyState === 'complete' && "
                                                   "window.SANDBOX && window.SANDBOX.hospital") == hospital
                and page.one(f'[data-testid=hospital-tab][data-hospital="{hospital}"]').get_attribute(
@@ -39,15 +40,26 @@ def choose_hospital(page, hospital: str) -> None:
 
 
 def entries(page, hospital: str) -> int:
-    return int(page.one(f'[data-testid=hospital-tab][data-hospital="{hospital}"]').get_attribute("data-entries"))
+    """How many entries the hospital's tab counts (read at one moment, as ``tabs_now``)."""
+    return int(page.driver.execute_script(
+        "return document.querySelector(arguments[0]).dataset.entries",
+        f'[data-testid=hospital-tab][data-hospital="{hospital}"]'))
+
+
+def tabs_now(page) -> list[tuple[str, str]]:
+    """The tabs' hospitals and texts read at one moment: the page draws the switch again as entries come
+    in, so elements found a moment earlier may be gone (stale)."""
+    return [tuple(tab) for tab in page.driver.execute_script(
+        "return [...document.querySelectorAll('[data-testid=hospital-tab]')]"
+        ".map(tab => [tab.dataset.hospital, tab.innerText])")]
 
 
 def test_0_the_switch_is_whole_and_in_view(page):
     page.choose_patient("somchai")
-    tabs = page.all("[data-testid=hospital-tab]")
-    assert [t.get_attribute("data-hospital") for t in tabs] == ["a", "b"]
-    assert "โรงพยาบาลตัวอย่าง" in tabs[0].text and "โรงพยาบาลบ้านนาตัวอย่าง" in tabs[1].text
-    assert "Mon-Sun 00:00-24:00" in tabs[0].text and "Mon-Sat 07:00-15:00" in tabs[1].text
+    tabs = tabs_now(page)
+    assert [hospital for hospital, _ in tabs] == ["a", "b"]
+    assert "โรงพยาบาลตัวอย่าง" in tabs[0][1] and "โรงพยาบาลบ้านนาตัวอย่าง" in tabs[1][1]
+    assert "Mon-Sun 00:00-24:00" in tabs[0][1] and "Mon-Sat 07:00-15:00" in tabs[1][1]
     page.look("hospitals-0-laptop", controls=CONTROLS + TABS, panels=WITH_SWITCH)
     page.viewport(*PHONE, phone=True)
     try:  # at the top of a phone's screen, without scrolling: both tabs whole, side by side or stacked
