@@ -473,11 +473,10 @@ def spread_backlog(connection, events: int, prefixes: tuple[str, ...]) -> None:
     from workers.line.inbox import accept_events
     connection.flushdb()
     Providers.replies.clear()
-    from workers.queues import LINE_QUEUE, queue_key
     for n, (body, _) in enumerate(signed_bodies(events, users=events, secret=SECRET, texts=MESSAGES)):
         prefix = prefixes[n % len(prefixes)]  # as the web takes it: with how far behind the others are
-        elsewhere = [queue_key(LINE_QUEUE, prefix=other) for other in prefixes if other != prefix]
-        accept_events(connection, json.loads(body)["events"], prefix=prefix, elsewhere=elsewhere)
+        accept_events(connection, json.loads(body)["events"], prefix=prefix,
+                      other_prefixes=[other for other in prefixes if other != prefix])
 
 
 def hospitals_phase(args, env, connection, figures) -> None:

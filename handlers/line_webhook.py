@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from linebot.v3 import SignatureValidator
 
 from handlers.http_errors import error
@@ -53,9 +53,8 @@ def callback():
     if bot is not None and payload.get("destination") != bot:
         WEBHOOK_REJECTED.labels("wrong_destination").inc()
         return error(400, "destination is not this hospital's LINE bot")
-    hospitals = current_app.extensions.get("hospitals")  # several: how far behind they are together
-    elsewhere = hospitals.line_queues(besides=services.hospital.id) if hospitals is not None else ()
-    accepted = accept_events(services.redis, events, prefix=services.hospital.prefix, elsewhere=elsewhere)
+    accepted = accept_events(services.redis, events, prefix=services.hospital.prefix,
+                             other_prefixes=services.other_prefixes())
     WEBHOOK_EVENTS.labels("accepted").inc(accepted.queued)
     WEBHOOK_EVENTS.labels("duplicate").inc(accepted.duplicates)
     WEBHOOK_EVENTS.labels("too_old").inc(accepted.too_old)

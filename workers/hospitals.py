@@ -16,7 +16,6 @@ import redis as redis_lib
 
 from bot.hospitals import IMPLICIT, Hospital, Registry
 from bot.settings import Settings
-from workers.queues import LINE_QUEUE, queue_key
 from workers.redis_client import connect_redis
 from workers.services import Services
 
@@ -97,11 +96,6 @@ class HospitalServices:
     def prefixes(self, besides: str) -> list[str]:
         """Every served hospital's prefix but ``besides``'s (a hospital id)."""
         return [h.prefix for h in self.registry.hospitals() if h.id != besides]
-
-    def line_queues(self, besides: str) -> list[str]:
-        """The Redis lists of every served hospital's LINE drain jobs but ``besides``'s (a hospital
-        id): how far behind the deployment is (``workers.line.inbox.accept_events``)."""
-        return [queue_key(LINE_QUEUE, prefix=prefix) for prefix in self.prefixes(besides)]
 
     def queue_names(self, kinds) -> list[str]:
         """Every working hospital's queues of these kinds, kind by kind (priority), hospital by hospital."""

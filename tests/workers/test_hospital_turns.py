@@ -62,12 +62,15 @@ def test_a_hospital_added_while_the_worker_runs_is_followed(redis_server, redis,
     services = hospitals(redis_server, redis, registry_dir(tmp_path, "a"))
     worker = build_worker(services, connection=redis, queue_names=("line",))
     assert worker.queue_names() == ["h:a:line"]
+    a = services.get("a")
+    assert a.other_prefixes() == []  # whose waiting drains count with a's (the webhook's and the turns')
     registry_dir(tmp_path, "b")
     services.get("a")  # a job's look at the registry comes first: the worker must still follow it
     services._checked_at = float("-inf")  # (the registry's next look is due now)
     services.get("a")
     worker.heartbeat()
     assert worker.queue_names() == ["h:a:line", "h:b:line"]
+    assert a.other_prefixes() == ["h:b:"] and services.get("b").other_prefixes() == ["h:a:"]
 
 
 def test_no_hospital_holds_every_worker_of_a_kind(redis):

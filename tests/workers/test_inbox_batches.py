@@ -107,10 +107,10 @@ def test_a_deployment_behind_as_a_whole_batches_each_hospitals_patients_once_one
     b's would take a ready list), the next ones wait on b's ready list for it, not a job each."""
     a_line, b_line = "rq:queue:h:a:line", "rq:queue:h:b:line"
     for n in range(ENOUGH_QUEUED_DRAINS):
-        accept_events(redis, [text_event(f"a{n}", user=USERS[n])], prefix="h:a:", elsewhere=[b_line])
+        accept_events(redis, [text_event(f"a{n}", user=USERS[n])], prefix="h:a:", other_prefixes=["h:b:"])
     assert redis.llen(a_line) == ENOUGH_QUEUED_DRAINS
     for n in range(3):
-        accept_events(redis, [text_event(f"b{n}", user=USERS[n])], prefix="h:b:", elsewhere=[a_line])
+        accept_events(redis, [text_event(f"b{n}", user=USERS[n])], prefix="h:b:", other_prefixes=["h:a:"])
     assert redis.llen(b_line) == 1  # one job, which takes the others from b's ready list
     assert [u.decode() for u in redis.lrange("h:b:line:inbox-ready", 0, -1)] == USERS[1:3]
     handled = []

@@ -165,7 +165,8 @@ class HandoffService:
         it starts) may miss the new items, so both are checked again in the transaction and a job
         queued after it if they went. The contact: with mirror items, the user's mirror drain makes
         it after the items (``want_contact``, no job); a turn without items gets the job."""
-        drain = TurnDrain(self.redis, user, prefix=self.prefix, other_prefixes=self.other_prefixes()) if entries else None
+        drain = TurnDrain(self.redis, user, prefix=self.prefix, other_prefixes=self.other_prefixes()) \
+            if entries else None
         with self.redis.pipeline(transaction=False) as reads:
             if drain is not None:
                 drain.read(reads)

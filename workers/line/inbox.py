@@ -114,16 +114,16 @@ def refuse_old(events: list[dict], now: float) -> tuple[list[dict], int]:
 
 
 def accept_events(connection: redis.Redis, events: list[dict], *, prefix: str = "",
-                  elsewhere: Sequence[str] = ()) -> Accepted:
+                  other_prefixes: Sequence[str] = ()) -> Accepted:
     """Queue new events for their users' drains; skip ones already seen and ones too old for the
     "seen" markers to judge (``refuse_old``). No outbound HTTP.
 
     One round trip (``UserQueue.append_and_route``) appends the new events and, for each user with a new one,
     finds a drain coming, or under a backlog puts the user on the ready list. Only a user
     who needs a job of their own (fewer than ``ENOUGH_QUEUED_DRAINS`` wait: the service is
-    not behind) costs a second one, the job and its note in one transaction. ``elsewhere``: the
-    other hospitals' line queues (``HospitalServices.line_queues``): a deployment behind as a whole
-    batches each hospital's patients once one drain of that hospital waits. If that step
+    not behind) costs a second one, the job and its note in one transaction. ``other_prefixes``: the
+    other hospitals' (``Services.other_prefixes``), whose waiting drain jobs count too once one of this
+    hospital's waits: a deployment behind as a whole batches each hospital's patients. If that step
     is lost (the process killed in between), the events are in the inbox and the due
     index without a note: the sweeper starts their drain within ``SWEEP_INTERVAL``.
     """
@@ -135,7 +135,8 @@ def accept_events(connection: redis.Redis, events: list[dict], *, prefix: str = 
     received = round(now, 3)
     queued, own_job = inbox.append_and_route(
         [(source_key(event), event_id(event), {**event, RECEIVED_AT: received}) for event in events],
-        queue_key(LINE_QUEUE, prefix=prefix), ENOUGH_QUEUED_DRAINS, elsewhere)
+        queue_key(LINE_QUEUE, prefix=prefix), ENOUGH_QUEUED_DRAINS,
+        [queue_key(LINE_QUEUE, prefix=other) for other in other_prefixes])
     if own_job:
         with connection.pipeline(transaction=True) as pipe:
             pipe.multi()  # explicit, so that RQ adds its commands to this transaction
